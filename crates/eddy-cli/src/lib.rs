@@ -1,0 +1,1 @@
+//! Interactive SQL shell and script runner that talks to an Eddy server over HTTP

@@ -1,0 +1,268 @@
+//! Turning CREATE statements and their `WITH` properties into catalog entries.
+
+use eddy_sql::ast::{CreateSource, PropertyValue, WithProperties};
+use eddy_sql::catalog::{Column, ColumnRole, FormatName, Source, SourceKind};
+use eddy_sql::plan::QueryPlan;
+use eddy_sql::types::SqlType;
+
+use crate::error::EngineError;
+
+/// The `WITH` properties Eddy understands; anything else is an error naming it.
+const KNOWN: &[&str] = &[
+    "KAFKA_TOPIC",
+    "VALUE_FORMAT",
+    "KEY_FORMAT",
+    "FORMAT",
+    "PARTITIONS",
+    "REPLICAS",
+    "TIMESTAMP",
+    "TIMESTAMP_FORMAT",
+    "VALUE_DELIMITER",
+    "KEY_DELIMITER",
+    "WRAP_SINGLE_VALUE",
+    "VALUE_SCHEMA_ID",
+    "KEY_SCHEMA_ID",
+    "VALUE_AVRO_SCHEMA_FULL_NAME",
+    "KEY_SCHEMA_FULL_NAME",
+    "VALUE_SCHEMA_FULL_NAME",
+    "RETENTION_MS",
+    "CLEANUP_POLICY",
+];
+
+/// Typed view of a `WITH` clause.
+pub(crate) struct With<'a>(pub &'a WithProperties);
+
+impl With<'_> {
+    pub(crate) fn check_known(&self) -> Result<(), EngineError> {
+        for name in self.0.props.keys() {
+            if !KNOWN.contains(&name.as_str()) {
+                return Err(EngineError::Invalid(format!(
+                    "Invalid config variable(s) in the WITH clause: {name}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn string(&self, name: &str) -> Option<String> {
+        self.0.get(name).map(PropertyValue::as_text)
+    }
+
+    pub(crate) fn int(&self, name: &str) -> Result<Option<i64>, EngineError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(v) => v.as_text().parse::<i64>().map(Some).map_err(|_| {
+                EngineError::Invalid(format!(
+                    "Invalid value for {name}: '{}' is not an integer.",
+                    v.as_text()
+                ))
+            }),
+        }
+    }
+
+    pub(crate) fn bool(&self, name: &str) -> Result<Option<bool>, EngineError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(PropertyValue::Boolean(b)) => Ok(Some(*b)),
+            Some(v) => match v.as_text().to_ascii_lowercase().as_str() {
+                "true" => Ok(Some(true)),
+                "false" => Ok(Some(false)),
+                other => Err(EngineError::Invalid(format!(
+                    "Property {name} must be true or false, got '{other}'."
+                ))),
+            },
+        }
+    }
+
+    fn format(&self, name: &str) -> Result<Option<FormatName>, EngineError> {
+        match self.string(name) {
+            None => Ok(None),
+            Some(s) => FormatName::parse(&s)
+                .map(Some)
+                .ok_or_else(|| EngineError::Invalid(format!("Unknown format: {s}"))),
+        }
+    }
+
+    /// (key format, value format) from `FORMAT`, `KEY_FORMAT` and `VALUE_FORMAT`.
+    pub(crate) fn formats(&self) -> Result<(Option<FormatName>, Option<FormatName>), EngineError> {
+        let both = self.format("FORMAT")?;
+        let key = self.format("KEY_FORMAT")?;
+        let value = self.format("VALUE_FORMAT")?;
+        if both.is_some() && (key.is_some() || value.is_some()) {
+            return Err(EngineError::Invalid(
+                "Cannot supply both 'FORMAT' and 'KEY_FORMAT' or 'VALUE_FORMAT' properties, as 'FORMAT' sets both key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'.".into(),
+            ));
+        }
+        Ok((both.or(key), both.or(value)))
+    }
+
+    pub(crate) fn delimiter(&self) -> Result<Option<char>, EngineError> {
+        let Some(d) = self.string("VALUE_DELIMITER") else {
+            return Ok(None);
+        };
+        match d.to_ascii_uppercase().as_str() {
+            "TAB" => return Ok(Some('\t')),
+            "SPACE" => return Ok(Some(' ')),
+            _ => {}
+        }
+        let mut chars = d.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => Ok(Some(c)),
+            _ => Err(EngineError::Invalid(format!(
+                "Invalid delimiter value: '{d}'. Delimiter must be a single character or TAB or SPACE"
+            ))),
+        }
+    }
+
+    /// The `TIMESTAMP` column, normalised like an identifier.
+    pub(crate) fn timestamp_column(&self) -> Option<String> {
+        self.string("TIMESTAMP").map(|t| normalize_ident(&t))
+    }
+}
+
+/// ksqlDB's identifier rule for names given as strings: upper-cased unless back-quoted.
+pub(crate) fn normalize_ident(s: &str) -> String {
+    let t = s.trim();
+    if t.len() >= 2 && t.starts_with('`') && t.ends_with('`') {
+        t[1..t.len() - 1].to_string()
+    } else {
+        t.to_ascii_uppercase()
+    }
+}
+
+/// The catalog entry a `CREATE STREAM|TABLE (…) WITH (…)` declares.
+pub(crate) fn source_from_create(stmt: &CreateSource, sql: &str) -> Result<Source, EngineError> {
+    let with = With(&stmt.with);
+    with.check_known()?;
+    let topic = with.string("KAFKA_TOPIC").ok_or_else(|| {
+        EngineError::Invalid(
+            "Missing required property \"KAFKA_TOPIC\" which has no default value.".into(),
+        )
+    })?;
+    let (key_format, value_format) = with.formats()?;
+    let value_format = value_format.ok_or_else(|| {
+        EngineError::Invalid(
+            "Statement is missing the 'VALUE_FORMAT' property from the WITH clause. Either provide one or set a default via the 'ksql.persistence.default.format.value' config."
+                .into(),
+        )
+    })?;
+    let mut keys = Vec::new();
+    let mut values = Vec::new();
+    for e in &stmt.elements {
+        let col = Column {
+            name: e.name.clone(),
+            ty: e.ty.clone(),
+            role: if e.key { ColumnRole::Key } else { ColumnRole::Value },
+        };
+        if eddy_sql::plan::is_pseudo_column(&col.name) {
+            return Err(EngineError::Invalid(format!(
+                "'{}' is a reserved column name. You cannot use it as a name for a column.",
+                col.name
+            )));
+        }
+        if e.key {
+            keys.push(col);
+        } else {
+            values.push(col);
+        }
+    }
+    if stmt.kind == SourceKind::Table && keys.is_empty() && !stmt.elements.is_empty() {
+        return Err(EngineError::Invalid(
+            "Tables require a PRIMARY KEY. Please define the PRIMARY KEY.".into(),
+        ));
+    }
+    if values.is_empty() && !stmt.elements.is_empty() {
+        return Err(EngineError::Invalid(format!(
+            "The statement does not define any columns: {} needs at least one value column.",
+            stmt.name
+        )));
+    }
+    let mut columns = keys;
+    columns.extend(values);
+    let source = Source {
+        name: stmt.name.clone(),
+        kind: stmt.kind,
+        columns,
+        topic,
+        key_format: key_format.unwrap_or(FormatName::Kafka),
+        value_format,
+        value_delimiter: with.delimiter()?.unwrap_or(','),
+        wrap_single_value: with.bool("WRAP_SINGLE_VALUE")?.unwrap_or(true),
+        timestamp_column: with.timestamp_column(),
+        timestamp_format: with.string("TIMESTAMP_FORMAT"),
+        window: None,
+        is_source: stmt.is_source,
+        sql: sql.to_string(),
+    };
+    check_source(&source, &with)?;
+    Ok(source)
+}
+
+/// The catalog entry of a CSAS/CTAS sink.
+pub(crate) fn sink_from_plan(
+    name: &str,
+    kind: SourceKind,
+    with: &WithProperties,
+    plan: &QueryPlan,
+    sql: &str,
+) -> Result<Source, EngineError> {
+    let w = With(with);
+    w.check_known()?;
+    let input = &plan.from.source;
+    let (key_format, value_format) = w.formats()?;
+    let source = Source {
+        name: name.to_string(),
+        kind,
+        columns: plan.output_columns(),
+        topic: w.string("KAFKA_TOPIC").unwrap_or_else(|| name.to_string()),
+        key_format: key_format.unwrap_or(input.key_format),
+        value_format: value_format.unwrap_or(input.value_format),
+        value_delimiter: w.delimiter()?.unwrap_or(input.value_delimiter),
+        wrap_single_value: w.bool("WRAP_SINGLE_VALUE")?.unwrap_or(true),
+        timestamp_column: w.timestamp_column(),
+        timestamp_format: w.string("TIMESTAMP_FORMAT"),
+        window: None,
+        is_source: false,
+        sql: sql.to_string(),
+    };
+    check_source(&source, &w)?;
+    Ok(source)
+}
+
+fn check_source(source: &Source, with: &With<'_>) -> Result<(), EngineError> {
+    if !source.wrap_single_value && source.value_columns().count() != 1 {
+        return Err(EngineError::Invalid(
+            "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas.".into(),
+        ));
+    }
+    if let Some(ts) = &source.timestamp_column {
+        let col = source.column(ts).ok_or_else(|| {
+            EngineError::Invalid(format!(
+                "The TIMESTAMP column set in the WITH clause does not exist in the schema: '{ts}'"
+            ))
+        })?;
+        if !matches!(col.ty, SqlType::Bigint | SqlType::Timestamp) {
+            return Err(EngineError::Invalid(format!(
+                "Timestamp column, `{ts}`, should be LONG(INT64) or TIMESTAMP, or a String with a timestamp_format specified."
+            )));
+        }
+    }
+    for f in [source.key_format, source.value_format] {
+        if !f.is_supported() {
+            return Err(EngineError::Invalid(format!(
+                "The {f} format is not supported yet (it needs a schema registry)."
+            )));
+        }
+    }
+    if let Some(p) = with.int("PARTITIONS")? {
+        if p < 1 {
+            return Err(EngineError::Invalid(format!(
+                "Invalid number of partitions in WITH clause: {p}"
+            )));
+        }
+    }
+    // Building the codecs proves the formats can carry these columns.
+    crate::reader::decoders(source)?;
+    crate::reader::encoders(source)?;
+    Ok(())
+}

@@ -1,0 +1,715 @@
+//! The engine: catalog, running queries, and statement execution.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use eddy_sql::ast::{CreateAsSelect, CreateSource, ParsedStatement, ShowWhat, Statement, TerminateTarget};
+use eddy_sql::catalog::{Catalog, Source, SourceKind};
+use eddy_sql::plan::{QueryPlan, Sink, plan_query};
+use eddy_state::{KeyValueStore, StateBackend};
+use eddy_topic::{StartFrom, TopicIo};
+
+use crate::ddl::{sink_from_plan, source_from_create};
+use crate::error::EngineError;
+use crate::processing_log::{PROCESSING_LOG_STREAM, ProcessingLog};
+use crate::query::{JoinStage, QueryTask, topic_output};
+use crate::results::{QuerySummary, QueryType, SourceDescription, SourceSummary, StatementResult};
+use crate::runner::{self, RunMode, TaskHandle};
+use crate::table::{TableMaterializer, TableProgress};
+
+/// Session properties sent with a request (`streamsProperties`), e.g. `auto.offset.reset`.
+pub type Properties = BTreeMap<String, String>;
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// `ksql.service.id`: names the command topic, consumer groups and internal topics.
+    pub service_id: String,
+    /// Identifies this server's own state (table materialisations) among servers sharing
+    /// the service id.
+    pub instance_id: String,
+    /// Threads (server) or synchronous stepping (`eddy test`).
+    pub mode: RunMode,
+    /// Where new queries start without `auto.offset.reset` (ksqlDB: latest).
+    pub default_offset_reset: StartFrom,
+    /// Most records a query processes in one batch.
+    pub max_batch_records: usize,
+    /// How long a join waits for its table to catch up with records written before the
+    /// stream batch was read.
+    pub join_freshness_wait: Duration,
+    /// Partitions of topics Eddy creates when nothing says how many.
+    pub default_partitions: i32,
+    /// Replication factor of topics Eddy creates.
+    pub default_replicas: i16,
+}
+
+impl EngineConfig {
+    /// Defaults for a server with service id `service_id`.
+    pub fn new(service_id: &str) -> Self {
+        Self {
+            service_id: service_id.to_string(),
+            instance_id: "0".to_string(),
+            mode: RunMode::Threads,
+            default_offset_reset: StartFrom::Latest,
+            max_batch_records: 10_000,
+            join_freshness_wait: Duration::from_secs(2),
+            default_partitions: 1,
+            default_replicas: 1,
+        }
+    }
+
+    /// The processing-log topic.
+    pub fn processing_log_topic(&self) -> String {
+        format!("{}ksql_processing_log", self.service_id)
+    }
+}
+
+struct QueryEntry {
+    summary: QuerySummary,
+    handle: TaskHandle,
+}
+
+struct MaterializedTable {
+    store: Arc<dyn KeyValueStore>,
+    progress: Arc<TableProgress>,
+    handle: TaskHandle,
+}
+
+#[derive(Default)]
+struct Inner {
+    catalog: Catalog,
+    queries: BTreeMap<String, QueryEntry>,
+    tables: HashMap<String, MaterializedTable>,
+    next_query: u64,
+}
+
+/// The continuous-query engine.
+pub struct Engine {
+    config: EngineConfig,
+    topics: Arc<dyn TopicIo>,
+    state: Arc<dyn StateBackend>,
+    log: Arc<ProcessingLog>,
+    inner: Mutex<Inner>,
+}
+
+impl Engine {
+    /// An engine over `topics` and `state`, with the processing-log stream registered.
+    pub fn new(
+        config: EngineConfig,
+        topics: Arc<dyn TopicIo>,
+        state: Arc<dyn StateBackend>,
+    ) -> Result<Self, EngineError> {
+        let log_topic = config.processing_log_topic();
+        topics
+            .admin()
+            .create_topic(&log_topic, 1, config.default_replicas)?;
+        let log = Arc::new(ProcessingLog::new(topics.sink(&log_topic)?));
+        let mut inner = Inner {
+            next_query: 1,
+            ..Inner::default()
+        };
+        inner.catalog.insert(ProcessingLog::stream(&log_topic));
+        Ok(Self {
+            config,
+            topics,
+            state,
+            log,
+            inner: Mutex::new(inner),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The topics the engine reads and writes.
+    pub fn topics(&self) -> &Arc<dyn TopicIo> {
+        &self.topics
+    }
+
+    /// A copy of the catalog.
+    pub fn catalog(&self) -> Catalog {
+        self.lock().catalog.clone()
+    }
+
+    /// Executes one statement. A statement that fails changes nothing.
+    pub fn execute(
+        &self,
+        stmt: &ParsedStatement,
+        props: &Properties,
+    ) -> Result<StatementResult, EngineError> {
+        let span = tracing::info_span!("statement", sql = %stmt.text);
+        let _enter = span.enter();
+        match &stmt.statement {
+            Statement::CreateSource(create) => self.create_source(create, &stmt.text),
+            Statement::CreateAsSelect(create) => self.create_as_select(create, &stmt.text, props),
+            Statement::InsertSelect { target, query } => {
+                self.insert_select(target, query, &stmt.text, props)
+            }
+            Statement::Drop {
+                kind,
+                name,
+                if_exists,
+                delete_topic,
+            } => self.drop_source(*kind, name, *if_exists, *delete_topic),
+            Statement::Terminate(target) => self.terminate(target),
+            Statement::Show { what, extended } => self.show(*what, *extended),
+            Statement::Describe { name, extended } => self.describe(name, *extended),
+            Statement::Query(_) | Statement::Print { .. } => {
+                Err(EngineError::UseQueryEndpoint(stmt.text.clone()))
+            }
+            Statement::InsertValues {
+                target,
+                columns,
+                values,
+            } => {
+                let catalog = self.catalog();
+                let source = catalog
+                    .get(target)
+                    .ok_or_else(|| EngineError::NotFound(format!("{target} does not exist.")))?;
+                crate::insert_values::insert_values(
+                    self.topics.as_ref(),
+                    &catalog,
+                    source,
+                    columns.as_deref(),
+                    values,
+                )?;
+                Ok(StatementResult::Inserted)
+            }
+            Statement::Set { .. } | Statement::Unset { .. } => Ok(StatementResult::Status {
+                message: "Property set for this request".into(),
+                query_id: None,
+            }),
+            Statement::DescribeFunction(name) => Err(EngineError::Sql(
+                eddy_sql::SqlError::Unsupported(format!("DESCRIBE FUNCTION {name}")),
+            )),
+            Statement::Explain(_) => Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(
+                "EXPLAIN".into(),
+            ))),
+        }
+    }
+
+    /// Runs synchronous tasks until none has input left (`eddy test`).
+    pub fn run_until_idle(&self) -> Result<(), EngineError> {
+        let mut inner = self.lock();
+        let Inner { queries, tables, .. } = &mut *inner;
+        // Tables first, so that a join sees every table row written before its stream row.
+        let mut handles: Vec<TaskHandle> = Vec::new();
+        let table_names: Vec<String> = tables.keys().cloned().collect();
+        let mut table_handles: Vec<(String, MaterializedTable)> = Vec::new();
+        for n in table_names {
+            if let Some(t) = tables.remove(&n) {
+                table_handles.push((n, t));
+            }
+        }
+        let query_ids: Vec<String> = queries.keys().cloned().collect();
+        let mut query_entries: Vec<(String, QuerySummary)> = Vec::new();
+        for id in query_ids {
+            if let Some(q) = queries.remove(&id) {
+                query_entries.push((id, q.summary));
+                handles.push(q.handle);
+            }
+        }
+        let mut all: Vec<TaskHandle> = Vec::new();
+        let mut table_meta = Vec::new();
+        for (n, t) in table_handles {
+            table_meta.push((n, t.store, t.progress));
+            all.push(t.handle);
+        }
+        let query_start = all.len();
+        all.extend(handles);
+        let result = runner::run_until_idle(&mut all);
+        let mut rest = all.split_off(query_start);
+        for ((n, store, progress), handle) in table_meta.into_iter().zip(all) {
+            tables.insert(
+                n,
+                MaterializedTable {
+                    store,
+                    progress,
+                    handle,
+                },
+            );
+        }
+        for ((id, summary), handle) in query_entries.into_iter().zip(rest.drain(..)) {
+            queries.insert(id, QueryEntry { summary, handle });
+        }
+        result
+    }
+
+    fn create_source(&self, stmt: &CreateSource, sql: &str) -> Result<StatementResult, EngineError> {
+        let mut inner = self.lock();
+        if let Some(done) = check_exists(&inner.catalog, &stmt.name, stmt.kind, stmt.if_not_exists, stmt.or_replace)? {
+            return Ok(done);
+        }
+        let source = source_from_create(stmt, sql)?;
+        self.ensure_topic(&source.topic, &stmt.with)?;
+        if source.kind == SourceKind::Table {
+            let table = self.materialize(&source)?;
+            if let Some(old) = inner.tables.insert(source.name.clone(), table) {
+                old.handle.stop();
+            }
+        }
+        let message = match source.kind {
+            SourceKind::Stream => "Stream created",
+            SourceKind::Table => "Table created",
+        };
+        inner.catalog.insert(source);
+        Ok(StatementResult::Status {
+            message: message.into(),
+            query_id: None,
+        })
+    }
+
+    /// Creates the topic if it is missing (with `PARTITIONS`, default 1).
+    fn ensure_topic(
+        &self,
+        topic: &str,
+        with: &eddy_sql::ast::WithProperties,
+    ) -> Result<i32, EngineError> {
+        let w = crate::ddl::With(with);
+        let wanted = w.int("PARTITIONS")?.map(|p| p as i32);
+        let admin = self.topics.admin();
+        match admin.partition_count(topic)? {
+            Some(existing) => {
+                if let Some(p) = wanted {
+                    if p != existing {
+                        return Err(EngineError::Invalid(format!(
+                            "A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required by KSQL.\nKSQL expects {p} partitions (topic has {existing})."
+                        )));
+                    }
+                }
+                Ok(existing)
+            }
+            None => {
+                let partitions = wanted.unwrap_or(self.config.default_partitions);
+                let replicas = w.int("REPLICAS")?.map(|r| r as i16).unwrap_or(self.config.default_replicas);
+                admin.create_topic(topic, partitions, replicas)?;
+                Ok(partitions)
+            }
+        }
+    }
+
+    fn materialize(&self, table: &Source) -> Result<MaterializedTable, EngineError> {
+        let store_name = format!("table_{}", table.name);
+        let store = self.state.open_store(&store_name)?;
+        let group = format!(
+            "_eddy_{}_{}_table_{}",
+            self.config.service_id, self.config.instance_id, table.name
+        );
+        let source = self.topics.source(&table.topic, &group, StartFrom::Earliest)?;
+        let progress = Arc::new(TableProgress::default());
+        let task = TableMaterializer::new(
+            table,
+            source,
+            Arc::clone(&store),
+            Arc::clone(&progress),
+            Arc::clone(&self.log),
+            self.config.max_batch_records,
+        )?;
+        let handle = runner::start(&format!("table-{}", table.name), Box::new(task), self.config.mode);
+        Ok(MaterializedTable {
+            store,
+            progress,
+            handle,
+        })
+    }
+
+    fn start_from(&self, props: &Properties) -> Result<StartFrom, EngineError> {
+        match props.get("auto.offset.reset").map(|s| s.to_ascii_lowercase()) {
+            None => Ok(self.config.default_offset_reset),
+            Some(s) if s == "earliest" => Ok(StartFrom::Earliest),
+            Some(s) if s == "latest" => Ok(StartFrom::Latest),
+            Some(other) => Err(EngineError::Invalid(format!(
+                "Invalid value '{other}' for property auto.offset.reset: expected earliest or latest"
+            ))),
+        }
+    }
+
+    fn create_as_select(
+        &self,
+        stmt: &CreateAsSelect,
+        sql: &str,
+        props: &Properties,
+    ) -> Result<StatementResult, EngineError> {
+        let mut inner = self.lock();
+        if let Some(done) = check_exists(&inner.catalog, &stmt.name, stmt.kind, stmt.if_not_exists, stmt.or_replace)? {
+            return Ok(done);
+        }
+        let plan = plan_query(
+            &stmt.query,
+            &inner.catalog,
+            Some(Sink {
+                name: &stmt.name,
+                kind: stmt.kind,
+            }),
+        )?;
+        let sink = sink_from_plan(&stmt.name, stmt.kind, &stmt.with, &plan, sql)?;
+        let prefix = match stmt.kind {
+            SourceKind::Stream => "CSAS",
+            SourceKind::Table => "CTAS",
+        };
+        let id = format!("{prefix}_{}_{}", stmt.name, inner.next_query);
+        self.start_persistent(&mut inner, &id, &plan, &sink, &stmt.with, sql, props)?;
+        inner.next_query += 1;
+        inner.catalog.insert(sink);
+        Ok(StatementResult::Status {
+            message: format!("Created query with ID {id}"),
+            query_id: Some(id),
+        })
+    }
+
+    fn insert_select(
+        &self,
+        target: &str,
+        query: &eddy_sql::ast::KsqlQuery,
+        sql: &str,
+        props: &Properties,
+    ) -> Result<StatementResult, EngineError> {
+        let mut inner = self.lock();
+        let sink = inner
+            .catalog
+            .get(target)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound(format!("{target} does not exist.")))?;
+        if sink.kind != SourceKind::Stream {
+            return Err(EngineError::Invalid(format!(
+                "INSERT INTO can only be used to insert into a stream. {target} is a table."
+            )));
+        }
+        let plan = plan_query(
+            query,
+            &inner.catalog,
+            Some(Sink {
+                name: target,
+                kind: SourceKind::Stream,
+            }),
+        )?;
+        let result = plan.output_columns();
+        if result != sink.columns {
+            let render = |cols: &[eddy_sql::catalog::Column]| {
+                Source {
+                    columns: cols.to_vec(),
+                    ..sink.clone()
+                }
+                .schema_string()
+            };
+            return Err(EngineError::Invalid(format!(
+                "Incompatible schema between results and sink.\nResult schema is {}\nSink schema is {}",
+                render(&result),
+                sink.schema_string()
+            )));
+        }
+        let id = format!("INSERTQUERY_{}", inner.next_query);
+        self.start_persistent(&mut inner, &id, &plan, &sink, &Default::default(), sql, props)?;
+        inner.next_query += 1;
+        Ok(StatementResult::Status {
+            message: format!("Created query with ID {id}"),
+            query_id: Some(id),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_persistent(
+        &self,
+        inner: &mut Inner,
+        id: &str,
+        plan: &QueryPlan,
+        sink: &Source,
+        with: &eddy_sql::ast::WithProperties,
+        sql: &str,
+        props: &Properties,
+    ) -> Result<(), EngineError> {
+        let input_topic = &plan.from.source.topic;
+        let mut with = with.clone();
+        if crate::ddl::With(&with).int("PARTITIONS")?.is_none() {
+            if let Some(p) = self.topics.admin().partition_count(input_topic)? {
+                with.props.insert(
+                    "PARTITIONS".into(),
+                    eddy_sql::ast::PropertyValue::Number(p.to_string()),
+                );
+            }
+        }
+        if self.topics.admin().partition_count(&sink.topic)?.is_none() {
+            self.ensure_topic(&sink.topic, &with)?;
+        }
+        let join = match &plan.join {
+            None => None,
+            Some(j) => {
+                let table = inner.tables.get(&j.table.source.name).ok_or_else(|| {
+                    EngineError::Internal(format!("table {} is not materialised", j.table.source.name))
+                })?;
+                JoinStage::new(
+                    plan,
+                    Arc::clone(&table.store),
+                    Arc::clone(&table.progress),
+                    match self.config.mode {
+                        RunMode::Threads => self.config.join_freshness_wait,
+                        RunMode::Synchronous => Duration::ZERO,
+                    },
+                )?
+            }
+        };
+        let group = format!("_eddy_{}_query_{id}", self.config.service_id);
+        let source = self.topics.source(input_topic, &group, self.start_from(props)?)?;
+        let output = topic_output(sink, self.topics.sink(&sink.topic)?)?;
+        let task = QueryTask::new(
+            id,
+            plan,
+            Arc::clone(&self.topics),
+            source,
+            join,
+            output,
+            Arc::clone(&self.log),
+            self.config.max_batch_records,
+        )?;
+        let handle = runner::start(id, Box::new(task), self.config.mode);
+        let mut sources = vec![plan.from.source.name.clone()];
+        if let Some(j) = &plan.join {
+            sources.push(j.table.source.name.clone());
+        }
+        inner.queries.insert(
+            id.to_string(),
+            QueryEntry {
+                summary: QuerySummary {
+                    id: id.to_string(),
+                    sql: sql.to_string(),
+                    sources,
+                    sink: sink.name.clone(),
+                    sink_topic: sink.topic.clone(),
+                    state: "RUNNING".into(),
+                    last_error: None,
+                    query_type: QueryType::Persistent,
+                },
+                handle,
+            },
+        );
+        Ok(())
+    }
+
+    fn drop_source(
+        &self,
+        kind: SourceKind,
+        name: &str,
+        if_exists: bool,
+        delete_topic: bool,
+    ) -> Result<StatementResult, EngineError> {
+        let mut inner = self.lock();
+        let Some(source) = inner.catalog.get(name).cloned() else {
+            if if_exists {
+                return Ok(StatementResult::Status {
+                    message: format!("Source `{name}` does not exist."),
+                    query_id: None,
+                });
+            }
+            return Err(EngineError::NotFound(format!("Source {name} does not exist.")));
+        };
+        if source.kind != kind {
+            let (want, is) = match kind {
+                SourceKind::Stream => ("DROP STREAM", "table"),
+                SourceKind::Table => ("DROP TABLE", "stream"),
+            };
+            return Err(EngineError::Invalid(format!(
+                "Incompatible data source type is {}, but statement was {want}. {name} is a {is}.",
+                is.to_ascii_uppercase()
+            )));
+        }
+        if name == PROCESSING_LOG_STREAM {
+            return Err(EngineError::Invalid(format!("{name} is Eddy's processing log and cannot be dropped.")));
+        }
+        let readers: Vec<String> = inner
+            .queries
+            .values()
+            .filter(|q| q.summary.sources.iter().any(|s| s == name))
+            .map(|q| q.summary.id.clone())
+            .collect();
+        let writers: Vec<String> = inner
+            .queries
+            .values()
+            .filter(|q| q.summary.sink == name)
+            .map(|q| q.summary.id.clone())
+            .collect();
+        if !readers.is_empty() || !writers.is_empty() {
+            let mut msg = format!("Cannot drop {name}.");
+            if !readers.is_empty() {
+                msg.push_str(&format!(
+                    "\nThe following queries read from this source: [{}].",
+                    readers.join(", ")
+                ));
+            }
+            if !writers.is_empty() {
+                msg.push_str(&format!(
+                    "\nThe following queries write into this source: [{}].",
+                    writers.join(", ")
+                ));
+            }
+            msg.push_str(&format!("\nYou need to terminate them before dropping {name}."));
+            return Err(EngineError::Invalid(msg));
+        }
+        if delete_topic {
+            self.topics.admin().delete_topic(&source.topic)?;
+        }
+        if let Some(t) = inner.tables.remove(name) {
+            t.handle.stop();
+            self.state.drop_store(&format!("table_{name}"))?;
+        }
+        inner.catalog.remove(name);
+        Ok(StatementResult::Status {
+            message: format!("Source `{name}` (topic: {}) was dropped.", source.topic),
+            query_id: None,
+        })
+    }
+
+    fn terminate(&self, target: &TerminateTarget) -> Result<StatementResult, EngineError> {
+        let mut inner = self.lock();
+        let ids: Vec<String> = match target {
+            TerminateTarget::All => inner.queries.keys().cloned().collect(),
+            TerminateTarget::Query(id) => {
+                let found = inner
+                    .queries
+                    .keys()
+                    .find(|k| k.eq_ignore_ascii_case(id))
+                    .cloned();
+                match found {
+                    Some(id) => vec![id],
+                    None => {
+                        return Err(EngineError::NotFound(format!(
+                            "Unknown queryId: {id}"
+                        )));
+                    }
+                }
+            }
+        };
+        for id in &ids {
+            if let Some(q) = inner.queries.remove(id) {
+                q.handle.stop();
+            }
+        }
+        Ok(StatementResult::Status {
+            message: "Query terminated.".into(),
+            query_id: ids.first().cloned().filter(|_| ids.len() == 1),
+        })
+    }
+
+    fn show(&self, what: ShowWhat, _extended: bool) -> Result<StatementResult, EngineError> {
+        let inner = self.lock();
+        let of_kind = |kind: SourceKind| -> Vec<SourceSummary> {
+            inner
+                .catalog
+                .iter()
+                .filter(|s| s.kind == kind)
+                .map(|s| SourceSummary { source: s.clone() })
+                .collect()
+        };
+        Ok(match what {
+            ShowWhat::Streams => StatementResult::Streams(of_kind(SourceKind::Stream)),
+            ShowWhat::Tables => StatementResult::Tables(of_kind(SourceKind::Table)),
+            ShowWhat::Queries => StatementResult::Queries(self.summaries(&inner)),
+            ShowWhat::Topics { all } => {
+                let mut topics = self.topics.admin().list_topics()?;
+                if !all {
+                    topics.retain(|t| !t.name.starts_with('_'));
+                }
+                StatementResult::Topics(topics)
+            }
+            ShowWhat::Properties => StatementResult::Properties(vec![
+                ("ksql.service.id".into(), self.config.service_id.clone()),
+                (
+                    "auto.offset.reset".into(),
+                    match self.config.default_offset_reset {
+                        StartFrom::Earliest => "earliest".into(),
+                        StartFrom::Latest => "latest".into(),
+                    },
+                ),
+            ]),
+            ShowWhat::Functions => {
+                let f = eddy_sql::plan::Functions::get();
+                let mut list: Vec<(String, String)> = f
+                    .scalar_names()
+                    .into_iter()
+                    .map(|n| (n, "SCALAR".to_string()))
+                    .collect();
+                list.extend(f.aggregate_names().into_iter().map(|n| (n, "AGGREGATE".to_string())));
+                StatementResult::Functions(list)
+            }
+        })
+    }
+
+    fn summaries(&self, inner: &Inner) -> Vec<QuerySummary> {
+        inner
+            .queries
+            .values()
+            .map(|q| {
+                let mut s = q.summary.clone();
+                let health = q.handle.health.lock().map(|h| h.clone()).unwrap_or_default();
+                if let Some(e) = health.last_error {
+                    s.state = "ERROR".into();
+                    s.last_error = Some(e);
+                }
+                s
+            })
+            .collect()
+    }
+
+    fn describe(&self, name: &str, extended: bool) -> Result<StatementResult, EngineError> {
+        let inner = self.lock();
+        let source = inner.catalog.get(name).cloned().ok_or_else(|| {
+            EngineError::NotFound(format!(
+                "Could not find STREAM/TABLE '{name}' in the Metastore"
+            ))
+        })?;
+        let all = self.summaries(&inner);
+        let topic = self
+            .topics
+            .admin()
+            .list_topics()
+            .ok()
+            .and_then(|ts| ts.into_iter().find(|t| t.name == source.topic));
+        Ok(StatementResult::Description(SourceDescription {
+            read_queries: all.iter().filter(|q| q.sources.iter().any(|s| s == name)).cloned().collect(),
+            write_queries: all.iter().filter(|q| q.sink == name).cloned().collect(),
+            partitions: topic.as_ref().map(|t| t.partitions).unwrap_or(0),
+            replicas: topic.as_ref().map(|t| t.replicas).unwrap_or(0),
+            extended,
+            source,
+        }))
+    }
+}
+
+/// Handles a CREATE of a name that exists: `IF NOT EXISTS` succeeds without change, anything
+/// else is an error (OR REPLACE of a live source is not supported yet).
+fn check_exists(
+    catalog: &Catalog,
+    name: &str,
+    kind: SourceKind,
+    if_not_exists: bool,
+    or_replace: bool,
+) -> Result<Option<StatementResult>, EngineError> {
+    let Some(existing) = catalog.get(name) else {
+        return Ok(None);
+    };
+    let what = match existing.kind {
+        SourceKind::Stream => "stream",
+        SourceKind::Table => "table",
+    };
+    if if_not_exists {
+        return Ok(Some(StatementResult::Status {
+            message: format!("Cannot add {} '{name}': A {what} with the same name already exists", kind.to_string().to_ascii_lowercase()),
+            query_id: None,
+        }));
+    }
+    if or_replace {
+        return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(format!(
+            "CREATE OR REPLACE of the existing {what} {name}"
+        ))));
+    }
+    Err(EngineError::Invalid(format!(
+        "Cannot add {} '{name}': A {what} with the same name already exists",
+        kind.to_string().to_ascii_lowercase()
+    )))
+}

@@ -1,0 +1,129 @@
+//! `INSERT INTO … VALUES`: one record, encoded like any other output and written to the
+//! source's topic.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arrow::array::{Array, ArrayRef, new_null_array};
+use arrow::compute::cast;
+use arrow::datatypes::Schema;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion_common::DFSchema;
+use datafusion_sql::sqlparser::ast::Expr as SqlExpr;
+use eddy_sql::catalog::{Catalog, ColumnRole, Source};
+use eddy_sql::plan::{ROWTIME, plan_values};
+use eddy_topic::{Payloads, TopicIo};
+
+use crate::error::EngineError;
+use crate::eval::Compiled;
+use crate::reader::{columns_schema, encoders};
+
+/// Inserts one row into `target`.
+pub(crate) fn insert_values(
+    topics: &dyn TopicIo,
+    catalog: &Catalog,
+    target: &Source,
+    columns: Option<&[String]>,
+    values: &[SqlExpr],
+) -> Result<(), EngineError> {
+    let names: Vec<String> = match columns {
+        Some(cols) => cols.to_vec(),
+        None => target.columns.iter().map(|c| c.name.clone()).collect(),
+    };
+    for n in &names {
+        if n != ROWTIME && target.column(n).is_none() {
+            return Err(EngineError::Invalid(format!(
+                "Column name `{n}` does not exist in {}.",
+                target.name
+            )));
+        }
+    }
+    if names.len() != values.len() {
+        return Err(EngineError::Invalid(format!(
+            "Expected a value for each column. Expected Columns: [{}]. Got [{}]",
+            names.join(", "),
+            values
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let exprs = plan_values(values, catalog)?;
+    let empty = DFSchema::empty();
+    let row = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &RecordBatchOptions::new().with_row_count(Some(1)),
+    )?;
+    let mut evaluated: Vec<(String, ArrayRef)> = Vec::with_capacity(exprs.len());
+    for (name, expr) in names.iter().zip(&exprs) {
+        let mut errors = Vec::new();
+        let value = Compiled::new(expr, &empty)?.evaluate(&row, &mut errors)?;
+        if let Some(e) = errors.first() {
+            return Err(EngineError::Invalid(format!("Failed to evaluate the value for `{name}`: {}", e.reason)));
+        }
+        evaluated.push((name.clone(), value));
+    }
+    let column_value = |name: &str, ty: &arrow::datatypes::DataType| -> Result<ArrayRef, EngineError> {
+        match evaluated.iter().find(|(n, _)| n == name) {
+            None => Ok(new_null_array(ty, 1)),
+            Some((_, v)) if v.data_type() == ty => Ok(Arc::clone(v)),
+            Some((_, v)) => {
+                let out = cast(v, ty).map_err(|_| {
+                    EngineError::Invalid(format!(
+                        "Expected type {} for field `{name}` but got {}",
+                        eddy_sql::types::SqlType::from_arrow(ty)
+                            .map(|t| t.to_string())
+                            .unwrap_or_else(|| ty.to_string()),
+                        v.data_type()
+                    ))
+                })?;
+                if out.null_count() > v.null_count() {
+                    return Err(EngineError::Invalid(format!(
+                        "Could not convert the value for `{name}` to {ty}"
+                    )));
+                }
+                Ok(out)
+            }
+        }
+    };
+    let batch_of = |role: ColumnRole| -> Result<RecordBatch, EngineError> {
+        let cols: Vec<_> = target.columns.iter().filter(|c| c.role == role).collect();
+        let schema = columns_schema(cols.iter().copied());
+        let arrays = cols
+            .iter()
+            .map(|c| column_value(&c.name, &c.ty.to_arrow()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new_with_options(
+            schema,
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(1)),
+        )?)
+    };
+    let keys = batch_of(ColumnRole::Key)?;
+    let values = batch_of(ColumnRole::Value)?;
+    let timestamp = match evaluated.iter().find(|(n, _)| n == ROWTIME) {
+        Some((_, v)) => {
+            let v = cast(v, &arrow::datatypes::DataType::Int64)?;
+            v.as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .filter(|a| !a.is_null(0))
+                .map(|a| a.value(0))
+                .ok_or_else(|| EngineError::Invalid("ROWTIME must be a BIGINT".into()))?
+        }
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+    };
+    let (mut key_encoder, mut value_encoder) = encoders(target)?;
+    let mut key_bytes = Payloads::new();
+    let mut value_bytes = Payloads::new();
+    key_encoder.encode(&keys, &mut key_bytes)?;
+    value_encoder.encode(&values, None, &mut value_bytes)?;
+    let mut sink = topics.sink(&target.topic)?;
+    sink.send(&key_bytes, &value_bytes, &[timestamp])?;
+    sink.flush(Duration::from_secs(30))?;
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! Eddy's continuous-query runtime.
+//!
+//! Entry point: [`Engine`]. It holds the catalog and the running queries, executes parsed
+//! statements ([`Engine::execute`]) and runs each persistent query as a task: poll a batch of
+//! records from a [`eddy_topic::RecordSource`], decode it into Arrow, join, filter and project
+//! it with DataFusion expressions, encode it and hand it to a [`eddy_topic::RecordSink`],
+//! then commit. The engine is given a [`eddy_topic::TopicIo`] and a
+//! [`eddy_state::StateBackend`] and never knows whether they are Kafka and RocksDB or memory.
+//!
+//! Invariant: this crate knows nothing of HTTP or the REST wire format.
+
+mod ddl;
+mod engine;
+mod error;
+mod eval;
+mod insert_values;
+pub mod memory;
+pub mod processing_log;
+mod query;
+mod reader;
+mod results;
+mod runner;
+mod table;
+
+pub use engine::{Engine, EngineConfig, Properties};
+pub use error::{EngineError, Fault};
+pub use results::{QuerySummary, QueryType, SourceDescription, SourceSummary, StatementResult};
+pub use runner::RunMode;

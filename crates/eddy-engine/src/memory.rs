@@ -1,0 +1,277 @@
+//! In-memory topics: the [`TopicIo`] `eddy test` runs queries on, with Kafka's semantics
+//! (partitions, offsets, consumer groups, murmur2 key partitioning) and no broker.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use eddy_topic::{
+    Payloads, Position, RawBatch, RecordSink, RecordSource, StartFrom, TopicAdmin, TopicError,
+    TopicInfo, TopicIo, partition_for_key,
+};
+
+/// One record as stored in a memory topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Key bytes.
+    pub key: Option<Vec<u8>>,
+    /// Value bytes (`None` = tombstone).
+    pub value: Option<Vec<u8>>,
+    /// Timestamp in ms.
+    pub timestamp: i64,
+}
+
+#[derive(Default)]
+struct State {
+    topics: HashMap<String, Vec<Vec<StoredRecord>>>,
+    /// Committed next offsets by (group, topic) per partition.
+    committed: HashMap<(String, String), HashMap<i32, i64>>,
+    /// Order in which records were appended: (topic, partition, offset).
+    log: Vec<(String, i32, i64)>,
+}
+
+/// Topics held in memory, shared by every source and sink made from it.
+#[derive(Clone, Default)]
+pub struct MemoryTopics {
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryTopics {
+    /// No topics yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep using it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends one record, choosing the partition from the key as Kafka does.
+    pub fn produce(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: i64,
+    ) -> Result<(), TopicError> {
+        let mut state = self.lock();
+        append(&mut state, topic, key, value, timestamp)
+    }
+
+    /// Every record of a topic in the order it was written (across partitions).
+    pub fn records(&self, topic: &str) -> Vec<(i32, StoredRecord)> {
+        let state = self.lock();
+        state
+            .log
+            .iter()
+            .filter(|(t, _, _)| t == topic)
+            .filter_map(|(t, p, o)| {
+                let rec = state.topics.get(t)?.get(*p as usize)?.get(*o as usize)?;
+                Some((*p, rec.clone()))
+            })
+            .collect()
+    }
+}
+
+fn append(
+    state: &mut State,
+    topic: &str,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    timestamp: i64,
+) -> Result<(), TopicError> {
+    let partitions = state
+        .topics
+        .entry(topic.to_string())
+        .or_insert_with(|| vec![Vec::new()]);
+    let p = match key {
+        Some(k) => partition_for_key(k, partitions.len() as i32),
+        None => 0,
+    };
+    let part = &mut partitions[p as usize];
+    part.push(StoredRecord {
+        key: key.map(<[u8]>::to_vec),
+        value: value.map(<[u8]>::to_vec),
+        timestamp,
+    });
+    let offset = part.len() as i64 - 1;
+    state.log.push((topic.to_string(), p, offset));
+    Ok(())
+}
+
+impl TopicAdmin for MemoryTopics {
+    fn create_topic(&self, name: &str, partitions: i32, _replicas: i16) -> Result<(), TopicError> {
+        let mut state = self.lock();
+        state
+            .topics
+            .entry(name.to_string())
+            .or_insert_with(|| vec![Vec::new(); partitions.max(1) as usize]);
+        Ok(())
+    }
+
+    fn partition_count(&self, name: &str) -> Result<Option<i32>, TopicError> {
+        Ok(self.lock().topics.get(name).map(|p| p.len() as i32))
+    }
+
+    fn list_topics(&self) -> Result<Vec<TopicInfo>, TopicError> {
+        let mut topics: Vec<TopicInfo> = self
+            .lock()
+            .topics
+            .iter()
+            .map(|(name, parts)| TopicInfo {
+                name: name.clone(),
+                partitions: parts.len() as i32,
+                replicas: 1,
+            })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(topics)
+    }
+
+    fn delete_topic(&self, name: &str) -> Result<(), TopicError> {
+        self.lock().topics.remove(name);
+        Ok(())
+    }
+
+    fn end_offsets(&self, name: &str) -> Result<Vec<Position>, TopicError> {
+        let state = self.lock();
+        let parts = state
+            .topics
+            .get(name)
+            .ok_or_else(|| TopicError::UnknownTopic(name.to_string()))?;
+        Ok(parts
+            .iter()
+            .enumerate()
+            .map(|(p, recs)| Position {
+                partition: p as i32,
+                next_offset: recs.len() as i64,
+            })
+            .collect())
+    }
+}
+
+impl TopicIo for MemoryTopics {
+    fn admin(&self) -> &dyn TopicAdmin {
+        self
+    }
+
+    fn source(
+        &self,
+        topic: &str,
+        group: &str,
+        start: StartFrom,
+    ) -> Result<Box<dyn RecordSource>, TopicError> {
+        let mut state = self.lock();
+        let committed = state
+            .committed
+            .get(&(group.to_string(), topic.to_string()))
+            .cloned()
+            .unwrap_or_default();
+        let parts = state
+            .topics
+            .entry(topic.to_string())
+            .or_insert_with(|| vec![Vec::new()]);
+        let next: Vec<i64> = (0..parts.len())
+            .map(|p| match committed.get(&(p as i32)) {
+                Some(o) => *o,
+                None => match start {
+                    StartFrom::Earliest => 0,
+                    StartFrom::Latest => parts[p].len() as i64,
+                },
+            })
+            .collect();
+        Ok(Box::new(MemorySource {
+            topics: self.clone(),
+            topic: topic.to_string(),
+            group: group.to_string(),
+            next,
+        }))
+    }
+
+    fn sink(&self, topic: &str) -> Result<Box<dyn RecordSink>, TopicError> {
+        Ok(Box::new(MemorySink {
+            topics: self.clone(),
+            topic: topic.to_string(),
+        }))
+    }
+}
+
+struct MemorySource {
+    topics: MemoryTopics,
+    topic: String,
+    group: String,
+    next: Vec<i64>,
+}
+
+impl RecordSource for MemorySource {
+    fn poll(
+        &mut self,
+        batch: &mut RawBatch,
+        max_records: usize,
+        _timeout: Duration,
+    ) -> Result<usize, TopicError> {
+        let state = self.topics.lock();
+        let Some(parts) = state.topics.get(&self.topic) else {
+            return Ok(0);
+        };
+        if self.next.len() < parts.len() {
+            self.next.resize(parts.len(), 0);
+        }
+        // Records are handed out in the order they were written, as a single consumer of a
+        // topic fed one record at a time would see them.
+        let mut taken = 0;
+        for (topic, p, o) in &state.log {
+            if taken >= max_records {
+                break;
+            }
+            if *topic != self.topic || *o < self.next[*p as usize] {
+                continue;
+            }
+            if *o != self.next[*p as usize] {
+                continue;
+            }
+            let rec = &parts[*p as usize][*o as usize];
+            batch.push(rec.key.as_deref(), rec.value.as_deref(), rec.timestamp, *p, *o);
+            self.next[*p as usize] = o + 1;
+            taken += 1;
+        }
+        Ok(taken)
+    }
+
+    fn commit(&mut self, positions: &[Position]) -> Result<(), TopicError> {
+        let mut state = self.topics.lock();
+        let entry = state
+            .committed
+            .entry((self.group.clone(), self.topic.clone()))
+            .or_default();
+        for p in positions {
+            entry.insert(p.partition, p.next_offset);
+        }
+        Ok(())
+    }
+}
+
+struct MemorySink {
+    topics: MemoryTopics,
+    topic: String,
+}
+
+impl RecordSink for MemorySink {
+    fn send(
+        &mut self,
+        keys: &Payloads,
+        values: &Payloads,
+        timestamps: &[i64],
+    ) -> Result<(), TopicError> {
+        let mut state = self.topics.lock();
+        for (i, ts) in timestamps.iter().enumerate() {
+            append(&mut state, &self.topic, keys.get(i), values.get(i), *ts)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, _timeout: Duration) -> Result<(), TopicError> {
+        Ok(())
+    }
+}

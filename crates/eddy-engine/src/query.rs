@@ -1,0 +1,333 @@
+//! A continuous query as a task: poll → decode → join → filter → project → encode → produce →
+//! commit. Offsets are committed only after the sink has acknowledged every output derived
+//! from them (at-least-once).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, new_null_array};
+use arrow::compute::{cast, filter_record_batch};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use eddy_formats::{KeyEncoder, ValueDecoder, ValueEncoder};
+use eddy_sql::catalog::{ColumnRole, Source};
+use eddy_sql::plan::{JoinKind, QueryPlan, ROWOFFSET, ROWPARTITION, ROWTIME};
+use eddy_state::KeyValueStore;
+use eddy_topic::{Payloads, RawBatch, RecordSink, RecordSource, TopicIo};
+
+use crate::error::EngineError;
+use crate::eval::{Compiled, RowError, filter};
+use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
+use crate::reader::{SourceReader, columns_schema, decoders, encoders, int64_values, positions_after};
+use crate::runner::Task;
+use crate::table::{TableProgress, key_codec};
+
+/// Where a query's output rows go.
+pub(crate) enum Output {
+    /// Encoded into a topic (persistent queries).
+    Topic {
+        sink: Box<dyn RecordSink>,
+        keys: KeyEncoder,
+        values: ValueEncoder,
+    },
+}
+
+/// The table side of a stream–table join.
+pub(crate) struct JoinStage {
+    kind: JoinKind,
+    stream_key: Compiled,
+    key_schema: SchemaRef,
+    key_encoder: KeyEncoder,
+    store: Arc<dyn KeyValueStore>,
+    values: ValueDecoder,
+    table: Source,
+    table_schema: SchemaRef,
+    progress: Arc<TableProgress>,
+    freshness_wait: Duration,
+    lookup_keys: Payloads,
+    found: Payloads,
+}
+
+impl JoinStage {
+    pub(crate) fn new(
+        plan: &QueryPlan,
+        store: Arc<dyn KeyValueStore>,
+        progress: Arc<TableProgress>,
+        freshness_wait: Duration,
+    ) -> Result<Option<Self>, EngineError> {
+        let Some(join) = &plan.join else {
+            return Ok(None);
+        };
+        let table = &join.table.source;
+        let (_, key_encoder) = key_codec(table)?;
+        let (_, values) = decoders(table)?;
+        Ok(Some(Self {
+            kind: join.kind,
+            stream_key: Compiled::new(&join.stream_key, &plan.from.schema)?,
+            key_schema: columns_schema(table.key_columns()),
+            key_encoder,
+            store,
+            values,
+            table: table.clone(),
+            table_schema: Arc::new(join.table.schema.as_arrow().clone()),
+            progress,
+            freshness_wait,
+            lookup_keys: Payloads::new(),
+            found: Payloads::new(),
+        }))
+    }
+
+    /// Appends the table's columns to every stream row (dropping unmatched rows of an inner
+    /// join).
+    fn apply(
+        &mut self,
+        topics: &dyn TopicIo,
+        stream: RecordBatch,
+        input_schema: &SchemaRef,
+        errors: &mut Vec<RowError>,
+    ) -> Result<RecordBatch, EngineError> {
+        // The table must include every row written before this stream batch was read.
+        if let Ok(ends) = topics.admin().end_offsets(&self.table.topic) {
+            if !self.progress.wait_for(&ends, self.freshness_wait) {
+                tracing::debug!(table = %self.table.name, "joining before the table caught up");
+            }
+        }
+        let key = self.stream_key.evaluate(&stream, errors)?;
+        let key_type = self.key_schema.field(0).data_type().clone();
+        let key = if key.data_type() == &key_type {
+            key
+        } else {
+            cast(&key, &key_type)?
+        };
+        let key_batch = RecordBatch::try_new(Arc::clone(&self.key_schema), vec![Arc::clone(&key)])?;
+        self.lookup_keys.clear();
+        self.key_encoder.encode(&key_batch, &mut self.lookup_keys)?;
+        self.found.clear();
+        self.store.get_many(&self.lookup_keys, &mut self.found)?;
+        let decoded = self.values.decode(&self.found)?;
+        let n = stream.num_rows();
+        let mut columns: Vec<ArrayRef> = stream.columns().to_vec();
+        let matched: Vec<bool> = (0..n)
+            .map(|i| self.found.get(i).is_some() && !decoded.errors.iter().any(|e| e.index == i))
+            .collect();
+        let matched = BooleanArray::from(matched);
+        // The table's key equals the lookup key where a row was found.
+        columns.push(arrow::compute::nullif(&key, &arrow::compute::not(&matched)?)?);
+        columns.extend(decoded.batch.columns().iter().cloned());
+        for field in self.table_schema.fields().iter().skip(columns.len() - stream.num_columns()) {
+            columns.push(new_null_array(field.data_type(), n));
+        }
+        let joined = RecordBatch::try_new(Arc::clone(input_schema), columns)?;
+        Ok(match self.kind {
+            JoinKind::Inner => filter_record_batch(&joined, &matched)?,
+            JoinKind::Left => joined,
+        })
+    }
+}
+
+/// A running continuous query.
+pub(crate) struct QueryTask {
+    id: String,
+    topics: Arc<dyn TopicIo>,
+    source: Box<dyn RecordSource>,
+    reader: SourceReader,
+    join: Option<JoinStage>,
+    input_schema: SchemaRef,
+    filter: Option<Compiled>,
+    key_exprs: Vec<Compiled>,
+    value_exprs: Vec<Compiled>,
+    key_schema: SchemaRef,
+    value_schema: SchemaRef,
+    output: Output,
+    limit: Option<u64>,
+    emitted: u64,
+    log: Arc<ProcessingLog>,
+    raw: RawBatch,
+    /// The batch in `raw` failed part-way and must be processed again before polling more.
+    pending: bool,
+    max_batch: usize,
+    keys_out: Payloads,
+    values_out: Payloads,
+}
+
+impl QueryTask {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: &str,
+        plan: &QueryPlan,
+        topics: Arc<dyn TopicIo>,
+        source: Box<dyn RecordSource>,
+        join: Option<JoinStage>,
+        output: Output,
+        log: Arc<ProcessingLog>,
+        max_batch: usize,
+    ) -> Result<Self, EngineError> {
+        let compile = |role: ColumnRole| -> Result<Vec<Compiled>, EngineError> {
+            plan.columns
+                .iter()
+                .filter(|c| c.role == role)
+                .map(|c| Compiled::new(&c.expr, &plan.input_schema))
+                .collect()
+        };
+        let out = plan.output_columns();
+        Ok(Self {
+            id: id.to_string(),
+            topics,
+            source,
+            reader: SourceReader::new(&plan.from.source)?,
+            join,
+            input_schema: Arc::new(plan.input_schema.as_arrow().clone()),
+            filter: plan
+                .filter
+                .as_ref()
+                .map(|f| Compiled::new(f, &plan.input_schema))
+                .transpose()?,
+            key_exprs: compile(ColumnRole::Key)?,
+            value_exprs: compile(ColumnRole::Value)?,
+            key_schema: columns_schema(out.iter().filter(|c| c.role == ColumnRole::Key)),
+            value_schema: columns_schema(out.iter().filter(|c| c.role == ColumnRole::Value)),
+            output,
+            limit: plan.limit,
+            emitted: 0,
+            log,
+            raw: RawBatch::default(),
+            pending: false,
+            max_batch,
+            keys_out: Payloads::new(),
+            values_out: Payloads::new(),
+        })
+    }
+
+    /// Runs the operators over the decoded rows and writes the results.
+    fn process(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
+        let decoded = self.reader.decode(&self.raw, false, errors)?;
+        let mut row_errors = Vec::new();
+        let mut batch = decoded.batch;
+        if let Some(join) = self.join.as_mut() {
+            batch = join.apply(self.topics.as_ref(), batch, &self.input_schema, &mut row_errors)?;
+            self.report(&batch, &mut row_errors, errors);
+        }
+        if let Some(predicate) = &self.filter {
+            batch = filter(predicate, &batch, &mut row_errors)?;
+            self.report(&batch, &mut row_errors, errors);
+        }
+        if let Some(limit) = self.limit {
+            let left = limit.saturating_sub(self.emitted) as usize;
+            if batch.num_rows() > left {
+                batch = batch.slice(0, left);
+            }
+        }
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let keys = self.project(&self.key_exprs, &self.key_schema, &batch, &mut row_errors)?;
+        let values = self.project(&self.value_exprs, &self.value_schema, &batch, &mut row_errors)?;
+        self.report(&batch, &mut row_errors, errors);
+        let timestamps = int64_values(
+            batch
+                .column_by_name(ROWTIME)
+                .ok_or_else(|| EngineError::Internal("ROWTIME missing".into()))?,
+        )?
+        .values()
+        .to_vec();
+        match &mut self.output {
+            Output::Topic { sink, keys: ke, values: ve } => {
+                self.keys_out.clear();
+                self.values_out.clear();
+                ke.encode(&keys, &mut self.keys_out)?;
+                ve.encode(&values, None, &mut self.values_out)?;
+                sink.send(&self.keys_out, &self.values_out, &timestamps)?;
+                sink.flush(Duration::from_secs(30))?;
+            }
+        }
+        self.emitted += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    fn project(
+        &self,
+        exprs: &[Compiled],
+        schema: &SchemaRef,
+        batch: &RecordBatch,
+        row_errors: &mut Vec<RowError>,
+    ) -> Result<RecordBatch, EngineError> {
+        let mut columns = Vec::with_capacity(exprs.len());
+        for (e, field) in exprs.iter().zip(schema.fields()) {
+            let a = e.evaluate(batch, row_errors)?;
+            columns.push(if a.data_type() == field.data_type() {
+                a
+            } else {
+                cast(&a, field.data_type())?
+            });
+        }
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(schema),
+            columns,
+            &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        )?)
+    }
+
+    /// Moves expression errors into the processing log, naming the record each came from.
+    fn report(&self, batch: &RecordBatch, rows: &mut Vec<RowError>, out: &mut Vec<ProcessingError>) {
+        if rows.is_empty() {
+            return;
+        }
+        let partitions = batch.column_by_name(ROWPARTITION);
+        let offsets = batch.column_by_name(ROWOFFSET);
+        for e in rows.drain(..) {
+            let get = |a: Option<&ArrayRef>| -> i64 {
+                a.and_then(|a| cast(&a.slice(e.row, 1), &arrow::datatypes::DataType::Int64).ok())
+                    .and_then(|a| a.as_any().downcast_ref::<arrow::array::Int64Array>().map(|v| v.value(0)))
+                    .unwrap_or(-1)
+            };
+            out.push(ProcessingError {
+                kind: ErrorKind::RecordProcessing,
+                topic: self.raw_topic().to_string(),
+                partition: get(partitions) as i32,
+                offset: get(offsets),
+                reason: e.reason,
+                record: None,
+            });
+        }
+    }
+
+    fn raw_topic(&self) -> &str {
+        self.reader.topic()
+    }
+}
+
+impl Task for QueryTask {
+    fn name(&self) -> &str {
+        &self.id
+    }
+
+    fn step(&mut self, wait: Duration) -> Result<usize, EngineError> {
+        if !self.pending {
+            self.raw.clear();
+            if self.source.poll(&mut self.raw, self.max_batch, wait)? == 0 {
+                return Ok(0);
+            }
+            self.pending = true;
+        }
+        let mut errors = Vec::new();
+        self.process(&mut errors)?;
+        self.log.write(&self.id, &errors);
+        self.source.commit(&positions_after(&self.raw))?;
+        self.pending = false;
+        Ok(self.raw.len())
+    }
+
+    fn finished(&self) -> bool {
+        self.limit.is_some_and(|l| self.emitted >= l)
+    }
+}
+
+/// Builds a topic output for a sink source.
+pub(crate) fn topic_output(sink: &Source, topic_sink: Box<dyn RecordSink>) -> Result<Output, EngineError> {
+    let (keys, values) = encoders(sink)?;
+    Ok(Output::Topic {
+        sink: topic_sink,
+        keys,
+        values,
+    })
+}

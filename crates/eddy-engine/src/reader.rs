@@ -1,0 +1,222 @@
+//! Decoding a batch of raw records of a source into its scan layout
+//! (key columns, value columns, ROWTIME, ROWPARTITION, ROWOFFSET).
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array};
+use arrow::compute::{cast, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use eddy_formats::{Format, KeyDecoder, KeyEncoder, ValueDecoder, ValueEncoder};
+use eddy_sql::catalog::{Column, FormatName, Source};
+use eddy_sql::plan::scan_schema;
+use eddy_topic::RawBatch;
+
+use crate::error::EngineError;
+use crate::processing_log::{ErrorKind, ProcessingError};
+
+/// The Eddy format for a catalog format name.
+pub(crate) fn format_of(name: FormatName, delimiter: char) -> Result<Format, EngineError> {
+    Ok(match name {
+        FormatName::Json => Format::Json,
+        FormatName::Delimited => Format::Delimited {
+            delimiter: u8::try_from(delimiter).map_err(|_| {
+                EngineError::Invalid(format!(
+                    "VALUE_DELIMITER must be a single-byte character, got '{delimiter}'"
+                ))
+            })?,
+        },
+        FormatName::Kafka => Format::Kafka,
+        FormatName::None => Format::None,
+        other => {
+            return Err(EngineError::Invalid(format!(
+                "The {other} format is not supported yet (it needs a schema registry)."
+            )));
+        }
+    })
+}
+
+/// Arrow schema of some columns.
+pub(crate) fn columns_schema<'a>(cols: impl Iterator<Item = &'a Column>) -> SchemaRef {
+    Arc::new(Schema::new(
+        cols.map(|c| Field::new(&c.name, c.ty.to_arrow(), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The key format a source actually uses: NONE when it has no key columns.
+pub(crate) fn effective_key_format(source: &Source) -> FormatName {
+    if source.key_columns().next().is_none() {
+        FormatName::None
+    } else {
+        source.key_format
+    }
+}
+
+/// Key and value decoders for a source.
+pub(crate) fn decoders(source: &Source) -> Result<(KeyDecoder, ValueDecoder), EngineError> {
+    let key = KeyDecoder::new(
+        &format_of(effective_key_format(source), ',')?,
+        columns_schema(source.key_columns()),
+    )?;
+    let value = ValueDecoder::new(
+        &format_of(source.value_format, source.value_delimiter)?,
+        columns_schema(source.value_columns()),
+        source.wrap_single_value,
+    )?;
+    Ok((key, value))
+}
+
+/// Key and value encoders for a source.
+pub(crate) fn encoders(source: &Source) -> Result<(KeyEncoder, ValueEncoder), EngineError> {
+    let key = KeyEncoder::new(
+        &format_of(effective_key_format(source), ',')?,
+        columns_schema(source.key_columns()),
+    )?;
+    let value = ValueEncoder::new(
+        &format_of(source.value_format, source.value_delimiter)?,
+        columns_schema(source.value_columns()),
+        source.wrap_single_value,
+    )?;
+    Ok((key, value))
+}
+
+/// Records of a raw batch that decoded, in scan layout.
+pub(crate) struct DecodedBatch {
+    /// The rows.
+    pub batch: RecordBatch,
+    /// For each row, its index in the raw batch.
+    pub rows: Vec<usize>,
+    /// For each row, whether it was a tombstone (only when tombstones are kept).
+    pub tombstones: Vec<bool>,
+}
+
+/// Turns raw records of one source into scan-layout batches.
+pub(crate) struct SourceReader {
+    topic: String,
+    schema: SchemaRef,
+    keys: KeyDecoder,
+    values: ValueDecoder,
+    /// Index of the `TIMESTAMP` column in the scan layout, if the source has one.
+    timestamp_column: Option<usize>,
+}
+
+impl SourceReader {
+    pub(crate) fn new(source: &Source) -> Result<Self, EngineError> {
+        let (keys, values) = decoders(source)?;
+        let schema = scan_schema(source);
+        let timestamp_column = source
+            .timestamp_column
+            .as_ref()
+            .and_then(|c| schema.index_of(c).ok());
+        Ok(Self {
+            topic: source.topic.clone(),
+            schema,
+            keys,
+            values,
+            timestamp_column,
+        })
+    }
+
+    /// Decodes `raw`. Records that fail to decode are reported in `errors` and left out;
+    /// tombstones are left out unless `keep_tombstones`.
+    pub(crate) fn decode(
+        &mut self,
+        raw: &RawBatch,
+        keep_tombstones: bool,
+        errors: &mut Vec<ProcessingError>,
+    ) -> Result<DecodedBatch, EngineError> {
+        let n = raw.len();
+        let keys = self.keys.decode(&raw.keys)?;
+        let values = self.values.decode(&raw.values)?;
+        let mut keep = vec![true; n];
+        for e in &keys.errors {
+            keep[e.index] = false;
+            errors.push(self.error(raw, e.index, format!("Failed to deserialize key: {}", e.reason), true));
+        }
+        for e in &values.errors {
+            if keep[e.index] {
+                errors.push(self.error(raw, e.index, format!("Failed to deserialize value: {}", e.reason), false));
+            }
+            keep[e.index] = false;
+        }
+        if !keep_tombstones {
+            for (i, v) in raw.values.iter().enumerate() {
+                if v.is_none() {
+                    keep[i] = false;
+                }
+            }
+        }
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        columns.extend(keys.batch.columns().iter().cloned());
+        columns.extend(values.batch.columns().iter().cloned());
+        let mut rowtime: ArrayRef = Arc::new(Int64Array::from(raw.timestamps.clone()));
+        if let Some(ts) = self.timestamp_column {
+            let from_column = cast(&columns[ts], &DataType::Int64)?;
+            rowtime = arrow::compute::kernels::zip::zip(
+                &arrow::compute::is_not_null(&from_column)?,
+                &from_column,
+                &rowtime,
+            )?;
+        }
+        columns.push(rowtime);
+        columns.push(Arc::new(Int32Array::from(raw.partitions.clone())));
+        columns.push(Arc::new(Int64Array::from(raw.offsets.clone())));
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
+        let rows: Vec<usize> = (0..n).filter(|i| keep[*i]).collect();
+        let batch = if rows.len() == n {
+            batch
+        } else {
+            filter_record_batch(&batch, &BooleanArray::from(keep))?
+        };
+        let tombstones = rows.iter().map(|i| raw.values.get(*i).is_none()).collect();
+        Ok(DecodedBatch {
+            batch,
+            rows,
+            tombstones,
+        })
+    }
+
+    fn error(&self, raw: &RawBatch, i: usize, reason: String, key: bool) -> ProcessingError {
+        let bytes = if key { raw.keys.get(i) } else { raw.values.get(i) };
+        ProcessingError {
+            kind: ErrorKind::Deserialization,
+            topic: self.topic.clone(),
+            partition: raw.partitions[i],
+            offset: raw.offsets[i],
+            reason,
+            record: bytes.map(|b| String::from_utf8_lossy(b).into_owned()),
+        }
+    }
+}
+
+/// Positions to commit after processing `raw`: the next offset of each partition seen.
+pub(crate) fn positions_after(raw: &RawBatch) -> Vec<eddy_topic::Position> {
+    let mut out: Vec<eddy_topic::Position> = Vec::new();
+    for (p, o) in raw.partitions.iter().zip(&raw.offsets) {
+        match out.iter_mut().find(|x| x.partition == *p) {
+            Some(x) => x.next_offset = x.next_offset.max(o + 1),
+            None => out.push(eddy_topic::Position {
+                partition: *p,
+                next_offset: o + 1,
+            }),
+        }
+    }
+    out
+}
+
+/// The `i64` values of an Int64 column (ROWTIME), or an error if it has another type.
+pub(crate) fn int64_values(array: &ArrayRef) -> Result<&Int64Array, EngineError> {
+    array
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or_else(|| EngineError::Internal("ROWTIME is not BIGINT".into()))
+}
+
+
+impl SourceReader {
+    /// The topic this reader's records come from.
+    pub(crate) fn topic(&self) -> &str {
+        &self.topic
+    }
+}

@@ -1,0 +1,84 @@
+//! What executing a statement returns, independent of how the REST API renders it.
+
+use eddy_sql::catalog::Source;
+use eddy_topic::TopicInfo;
+
+/// A stream or table as `SHOW STREAMS|TABLES` lists it.
+#[derive(Debug, Clone)]
+pub struct SourceSummary {
+    /// The catalog entry.
+    pub source: Source,
+}
+
+/// Whether a query writes into a new sink (CSAS/CTAS) or an existing one (INSERT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryType {
+    /// CREATE … AS SELECT, or INSERT INTO … SELECT.
+    Persistent,
+}
+
+/// A persistent query as `SHOW QUERIES` lists it.
+#[derive(Debug, Clone)]
+pub struct QuerySummary {
+    /// Query id, e.g. `CSAS_REVIEWS_CLEAN_1`.
+    pub id: String,
+    /// The statement that started it.
+    pub sql: String,
+    /// The sources it reads.
+    pub sources: Vec<String>,
+    /// The source it writes.
+    pub sink: String,
+    /// The topic it writes.
+    pub sink_topic: String,
+    /// `RUNNING` or `ERROR`.
+    pub state: String,
+    /// The last error, when failing.
+    pub last_error: Option<String>,
+    /// Its type.
+    pub query_type: QueryType,
+}
+
+/// `DESCRIBE` of a source.
+#[derive(Debug, Clone)]
+pub struct SourceDescription {
+    /// The catalog entry.
+    pub source: Source,
+    /// Queries reading it.
+    pub read_queries: Vec<QuerySummary>,
+    /// Queries writing it.
+    pub write_queries: Vec<QuerySummary>,
+    /// Partitions of its topic (0 when unknown).
+    pub partitions: i32,
+    /// Replication factor of its topic.
+    pub replicas: i16,
+    /// `EXTENDED` was asked.
+    pub extended: bool,
+}
+
+/// The result of one statement.
+#[derive(Debug, Clone)]
+pub enum StatementResult {
+    /// A command was executed (CREATE, DROP, TERMINATE, INSERT …).
+    Status {
+        /// What happened, e.g. "Stream created".
+        message: String,
+        /// The query it started, if any.
+        query_id: Option<String>,
+    },
+    /// `INSERT INTO … VALUES` wrote its row (ksqlDB answers with no entity).
+    Inserted,
+    /// `SHOW STREAMS`
+    Streams(Vec<SourceSummary>),
+    /// `SHOW TABLES`
+    Tables(Vec<SourceSummary>),
+    /// `SHOW QUERIES`
+    Queries(Vec<QuerySummary>),
+    /// `SHOW TOPICS`
+    Topics(Vec<TopicInfo>),
+    /// `DESCRIBE`
+    Description(SourceDescription),
+    /// `SHOW PROPERTIES`
+    Properties(Vec<(String, String)>),
+    /// `SHOW FUNCTIONS`
+    Functions(Vec<(String, String)>),
+}

@@ -1,0 +1,168 @@
+//! Materialised tables: a table's topic applied to a key-value store (latest value per key,
+//! tombstones delete), so stream–table joins can look rows up by key.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::record_batch::RecordBatch;
+use eddy_formats::{KeyDecoder, KeyEncoder};
+use eddy_sql::catalog::Source;
+use eddy_state::KeyValueStore;
+use eddy_topic::{Payloads, Position, RawBatch, RecordSource};
+
+use crate::error::EngineError;
+use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
+use crate::reader::{SourceReader, columns_schema, effective_key_format, format_of, positions_after};
+use crate::runner::Task;
+
+/// How far a materialiser has applied its topic, for readers that must see fresh state.
+#[derive(Default)]
+pub(crate) struct TableProgress {
+    applied: Mutex<HashMap<i32, i64>>,
+    changed: Condvar,
+}
+
+impl TableProgress {
+    fn advance(&self, positions: &[Position]) {
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        for p in positions {
+            let e = applied.entry(p.partition).or_insert(0);
+            *e = (*e).max(p.next_offset);
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits until every record before `ends` is applied, or `timeout` passes.
+    /// Returns whether the table caught up.
+    pub(crate) fn wait_for(&self, ends: &[Position], timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let caught_up = ends.iter().all(|end| {
+                end.next_offset <= 0 || applied.get(&end.partition).copied().unwrap_or(0) >= end.next_offset
+            });
+            let now = Instant::now();
+            if caught_up || now >= deadline {
+                return caught_up;
+            }
+            applied = self
+                .changed
+                .wait_timeout(applied, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+}
+
+/// Keys in a table's store are the canonical encoding of the key columns in the table's key
+/// format, so a join can encode its lookup key the same way.
+pub(crate) fn key_codec(source: &Source) -> Result<(KeyDecoder, KeyEncoder), EngineError> {
+    let format = format_of(effective_key_format(source), ',')?;
+    let schema = columns_schema(source.key_columns());
+    Ok((
+        KeyDecoder::new(&format, Arc::clone(&schema))?,
+        KeyEncoder::new(&format, schema)?,
+    ))
+}
+
+/// The task that keeps a table's store up to date with its topic.
+pub(crate) struct TableMaterializer {
+    name: String,
+    topic: String,
+    source: Box<dyn RecordSource>,
+    reader: SourceReader,
+    key_encoder: KeyEncoder,
+    key_columns: usize,
+    store: Arc<dyn KeyValueStore>,
+    progress: Arc<TableProgress>,
+    log: Arc<ProcessingLog>,
+    raw: RawBatch,
+    max_batch: usize,
+}
+
+impl TableMaterializer {
+    pub(crate) fn new(
+        table: &Source,
+        source: Box<dyn RecordSource>,
+        store: Arc<dyn KeyValueStore>,
+        progress: Arc<TableProgress>,
+        log: Arc<ProcessingLog>,
+        max_batch: usize,
+    ) -> Result<Self, EngineError> {
+        let (_, key_encoder) = key_codec(table)?;
+        Ok(Self {
+            name: format!("materialize {}", table.name),
+            topic: table.topic.clone(),
+            source,
+            reader: SourceReader::new(table)?,
+            key_encoder,
+            key_columns: table.key_columns().count(),
+            store,
+            progress,
+            log,
+            raw: RawBatch::default(),
+            max_batch,
+        })
+    }
+}
+
+impl Task for TableMaterializer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn step(&mut self, wait: Duration) -> Result<usize, EngineError> {
+        self.raw.clear();
+        let n = self.source.poll(&mut self.raw, self.max_batch, wait)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut errors = Vec::new();
+        let decoded = self.reader.decode(&self.raw, true, &mut errors)?;
+        let batch = &decoded.batch;
+        let key_batch = RecordBatch::try_new(
+            columns_schema_of(batch, self.key_columns),
+            batch.columns()[..self.key_columns].to_vec(),
+        )?;
+        let mut keys = Payloads::with_capacity(batch.num_rows(), batch.num_rows() * 8);
+        self.key_encoder.encode(&key_batch, &mut keys)?;
+        // Values are stored as they came: decoding above only proved they are readable.
+        let mut store_keys = Payloads::with_capacity(decoded.rows.len(), keys.byte_len());
+        let mut store_values =
+            Payloads::with_capacity(decoded.rows.len(), self.raw.values.byte_len());
+        for (row, raw_index) in decoded.rows.iter().enumerate() {
+            let Some(key) = keys.get(row) else {
+                errors.push(ProcessingError {
+                    kind: ErrorKind::RecordProcessing,
+                    topic: self.topic.clone(),
+                    partition: self.raw.partitions[*raw_index],
+                    offset: self.raw.offsets[*raw_index],
+                    reason: "A table row needs a key; a record with a null key was skipped."
+                        .into(),
+                    record: None,
+                });
+                continue;
+            };
+            store_keys.push(Some(key));
+            store_values.push(if decoded.tombstones[row] {
+                None
+            } else {
+                self.raw.values.get(*raw_index)
+            });
+        }
+        self.store.write(&store_keys, &store_values)?;
+        self.log.write(&self.name, &errors);
+        let positions = positions_after(&self.raw);
+        self.source.commit(&positions)?;
+        self.progress.advance(&positions);
+        Ok(n)
+    }
+}
+
+fn columns_schema_of(batch: &RecordBatch, n: usize) -> arrow::datatypes::SchemaRef {
+    Arc::new(arrow::datatypes::Schema::new(
+        batch.schema().fields()[..n].iter().cloned().collect::<Vec<_>>(),
+    ))
+}
+

@@ -1,0 +1,331 @@
+//! [`KafkaAdmin`]: topic administration that works on real Kafka and on the dev broker.
+//!
+//! Real brokers get the admin API (Metadata, CreateTopics, DeleteTopics). librdkafka's mock
+//! cluster, the dev broker, implements Metadata only, so:
+//!
+//! * with the embedded dev broker of this process ([`DevBrokerHandle`]), topics are created
+//!   through the mock cluster's own API, with exactly the requested partition count;
+//! * with a broker without CreateTopics in another process (`eddy dev-kafka`), the only way
+//!   to create a topic over the wire is the broker's auto-creation on a Metadata request,
+//!   which gives the broker's default partition count (always 4 for the mock cluster). The
+//!   topic is created that way and a different requested count is logged as a warning;
+//!   `partition_count` then reports the truth. If the broker does not auto-create either,
+//!   the error says which broker refused what.
+//!
+//! Admin requests go to the broker that answered the preceding Metadata request rather than
+//! to "the controller": the mock cluster names a controller (id 0) that does not exist, so a
+//! controller-bound request would wait for its whole timeout, while a request to a known
+//! broker fails at once with "unsupported feature" when the broker lacks the API. Modern
+//! Kafka forwards admin requests from any broker to its controller (KIP-590); an older
+//! cluster answering `NOT_CONTROLLER` gets the request again, sent to its controller.
+
+use std::time::Duration;
+
+use eddy_topic::{TopicAdmin, TopicError, TopicInfo};
+use futures::executor::block_on;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
+use rdkafka::metadata::Metadata;
+
+use crate::config::{BrokerName, KafkaConfig};
+use crate::context::TracingContext;
+use crate::dev_broker::DevBrokerHandle;
+use crate::error::{KafkaError, client_error, error_code, topic_error};
+
+/// How long an admin request may take before it counts as the broker being unavailable.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Topic administration against one Kafka cluster (or the dev broker).
+///
+/// Calls block the calling thread (admin futures are driven with `block_on`), so async
+/// callers use `spawn_blocking`.
+pub struct KafkaAdmin {
+    client: AdminClient<TracingContext>,
+    config: KafkaConfig,
+    broker: BrokerName,
+    dev_broker: Option<DevBrokerHandle>,
+}
+
+impl std::fmt::Debug for KafkaAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaAdmin")
+            .field("broker", &self.broker)
+            .field("dev_broker", &self.dev_broker.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to a CreateTopics or DeleteTopics request for one topic.
+enum AdminAnswer {
+    Done,
+    Failed(RDKafkaErrorCode),
+    /// The request itself failed (client-side, e.g. the broker lacks the API).
+    Error(RdKafkaError),
+}
+
+impl KafkaAdmin {
+    /// An admin client; `dev_broker` when the broker is this process's embedded one.
+    pub(crate) fn connect(
+        config: &KafkaConfig,
+        broker: BrokerName,
+        dev_broker: Option<DevBrokerHandle>,
+    ) -> Result<Self, KafkaError> {
+        // Metadata requests must never create the topic they ask about.
+        let client = config
+            .client_config(
+                &[("client.id", "eddy-admin")],
+                &[("allow.auto.create.topics", "false")],
+            )
+            .create_with_context(TracingContext)
+            .map_err(|e| client_error(&broker, e))?;
+        Ok(KafkaAdmin {
+            client,
+            config: config.clone(),
+            broker,
+            dev_broker,
+        })
+    }
+
+    /// Fetches metadata for all topics, waiting at most `timeout`.
+    pub(crate) fn metadata_within(&self, timeout: Duration) -> Result<Metadata, TopicError> {
+        self.fetch_metadata(None, timeout)
+    }
+
+    fn fetch_metadata(
+        &self,
+        topic: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Metadata, TopicError> {
+        self.client
+            .inner()
+            .fetch_metadata(topic, timeout)
+            .map_err(|e| {
+                let operation = match topic {
+                    Some(name) => format!("Metadata for '{name}'"),
+                    None => "Metadata".to_owned(),
+                };
+                topic_error(&self.broker, &operation, &e)
+            })
+    }
+
+    /// The partition count of `name` according to `metadata`, `None` if it does not exist.
+    fn partitions_in(&self, metadata: &Metadata, name: &str) -> Result<Option<i32>, TopicError> {
+        let Some(topic) = metadata.topics().iter().find(|t| t.name() == name) else {
+            return Ok(None);
+        };
+        match topic.error().map(RDKafkaErrorCode::from) {
+            None => Ok(Some(topic.partitions().len() as i32)),
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+                Ok(None)
+            }
+            Some(code) => Err(topic_error(
+                &self.broker,
+                &format!("Metadata for '{name}'"),
+                &RdKafkaError::MetadataFetch(code),
+            )),
+        }
+    }
+
+    /// Options for an admin request to `target` (`None`: the controller).
+    fn options(target: Option<i32>) -> AdminOptions {
+        AdminOptions::new()
+            .request_timeout(Some(ADMIN_TIMEOUT))
+            .operation_timeout(Some(ADMIN_TIMEOUT))
+            .broker_id(target)
+    }
+
+    /// The broker that answered `metadata`, to send admin requests to (see the module docs).
+    fn known_broker(metadata: &Metadata) -> Option<i32> {
+        let brokers = metadata.brokers();
+        brokers
+            .iter()
+            .find(|b| b.id() == metadata.orig_broker_id())
+            .or_else(|| brokers.first())
+            .map(|b| b.id())
+    }
+
+    /// Sends one admin request to `target`, and again to the controller if `target` says it
+    /// is not the controller.
+    fn ask(
+        &self,
+        target: Option<i32>,
+        request: impl Fn(&AdminOptions) -> Result<Vec<Result<String, (String, RDKafkaErrorCode)>>, RdKafkaError>,
+    ) -> AdminAnswer {
+        let answer = match request(&Self::options(target)) {
+            Ok(results) => match results.into_iter().find_map(Result::err) {
+                None => AdminAnswer::Done,
+                Some((_, code)) => AdminAnswer::Failed(code),
+            },
+            Err(err) => AdminAnswer::Error(err),
+        };
+        match answer {
+            AdminAnswer::Failed(RDKafkaErrorCode::NotController) if target.is_some() => {
+                self.ask(None, request)
+            }
+            other => other,
+        }
+    }
+
+    fn refused(&self, operation: String, reason: String) -> TopicError {
+        TopicError::Refused {
+            broker: self.broker.as_str().to_owned(),
+            operation,
+            reason,
+        }
+    }
+
+    fn create_on_dev_broker(
+        &self,
+        dev_broker: &DevBrokerHandle,
+        name: &str,
+        partitions: i32,
+    ) -> Result<(), TopicError> {
+        dev_broker
+            .create_topic(name, partitions)
+            .map_err(|err| match err {
+                KafkaError::DevBrokerRefused { operation, source } => {
+                    self.refused(operation, source.to_string())
+                }
+                other => other.into(),
+            })
+    }
+
+    /// Creates `name` on a broker without CreateTopics by asking for its metadata with
+    /// auto-creation allowed, the one way such a broker creates topics over the wire.
+    fn create_by_metadata(&self, name: &str, partitions: i32, why: &str) -> Result<(), TopicError> {
+        let operation = format!("CreateTopics for '{name}'");
+        let client: BaseConsumer<TracingContext> = self
+            .config
+            .client_config(
+                &[("client.id", "eddy-admin")],
+                &[("allow.auto.create.topics", "true")],
+            )
+            .create_with_context(TracingContext)
+            .map_err(|e| TopicError::Client(client_error(&self.broker, e).to_string()))?;
+        let metadata = client
+            .fetch_metadata(Some(name), ADMIN_TIMEOUT)
+            .map_err(|e| topic_error(&self.broker, &operation, &e))?;
+        match self.partitions_in(&metadata, name)? {
+            Some(created) => {
+                if created != partitions {
+                    tracing::warn!(
+                        topic = name,
+                        requested = partitions,
+                        created,
+                        broker = %self.broker,
+                        "the broker has no CreateTopics; it auto-created the topic with its \
+                         default partition count instead"
+                    );
+                }
+                Ok(())
+            }
+            None => Err(self.refused(
+                operation,
+                format!(
+                    "the broker does not implement CreateTopics ({why}) and did not \
+                     auto-create the topic"
+                ),
+            )),
+        }
+    }
+}
+
+/// Whether a failed CreateTopics/DeleteTopics means the broker lacks the API altogether.
+fn is_unsupported(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::UnsupportedFeature
+            | RDKafkaErrorCode::UnsupportedVersion
+            | RDKafkaErrorCode::NotImplemented
+    )
+}
+
+impl TopicAdmin for KafkaAdmin {
+    fn create_topic(&self, name: &str, partitions: i32, replicas: i16) -> Result<(), TopicError> {
+        if let Some(dev_broker) = &self.dev_broker {
+            return self.create_on_dev_broker(dev_broker, name, partitions);
+        }
+        let metadata = self.fetch_metadata(Some(name), ADMIN_TIMEOUT)?;
+        if self.partitions_in(&metadata, name)?.is_some() {
+            return Ok(());
+        }
+        let operation = format!("CreateTopics for '{name}'");
+        // Below 1 means "the broker's default" (KIP-464).
+        let replication = if replicas < 1 { -1 } else { i32::from(replicas) };
+        let new_topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+        let answer = self.ask(Self::known_broker(&metadata), |options| {
+            block_on(self.client.create_topics([&new_topic], options))
+        });
+        match answer {
+            AdminAnswer::Done | AdminAnswer::Failed(RDKafkaErrorCode::TopicAlreadyExists) => Ok(()),
+            AdminAnswer::Failed(code) if is_unsupported(code) => {
+                self.create_by_metadata(name, partitions, &code.to_string())
+            }
+            AdminAnswer::Failed(code) => Err(topic_error(
+                &self.broker,
+                &operation,
+                &RdKafkaError::AdminOp(code),
+            )),
+            AdminAnswer::Error(err) if error_code(&err).is_some_and(is_unsupported) => {
+                self.create_by_metadata(name, partitions, &err.to_string())
+            }
+            AdminAnswer::Error(err) => Err(topic_error(&self.broker, &operation, &err)),
+        }
+    }
+
+    fn partition_count(&self, name: &str) -> Result<Option<i32>, TopicError> {
+        let metadata = self.fetch_metadata(Some(name), ADMIN_TIMEOUT)?;
+        self.partitions_in(&metadata, name)
+    }
+
+    fn list_topics(&self) -> Result<Vec<TopicInfo>, TopicError> {
+        let metadata = self.fetch_metadata(None, ADMIN_TIMEOUT)?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| TopicInfo {
+                name: t.name().to_owned(),
+                partitions: t.partitions().len() as i32,
+                replicas: t
+                    .partitions()
+                    .first()
+                    .map_or(1, |p| p.replicas().len().max(1) as i16),
+            })
+            .collect())
+    }
+
+    fn delete_topic(&self, name: &str) -> Result<(), TopicError> {
+        let metadata = self.fetch_metadata(Some(name), ADMIN_TIMEOUT)?;
+        if self.partitions_in(&metadata, name)?.is_none() {
+            return Err(TopicError::UnknownTopic(name.to_owned()));
+        }
+        let operation = format!("DeleteTopics for '{name}'");
+        let answer = self.ask(Self::known_broker(&metadata), |options| {
+            block_on(self.client.delete_topics(&[name], options))
+        });
+        let unsupported = |why: String| {
+            self.refused(
+                operation.clone(),
+                format!("the broker does not implement DeleteTopics ({why})"),
+            )
+        };
+        match answer {
+            AdminAnswer::Done => Ok(()),
+            AdminAnswer::Failed(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                Err(TopicError::UnknownTopic(name.to_owned()))
+            }
+            AdminAnswer::Failed(code) if is_unsupported(code) => Err(unsupported(code.to_string())),
+            AdminAnswer::Failed(code) => Err(topic_error(
+                &self.broker,
+                &operation,
+                &RdKafkaError::AdminOp(code),
+            )),
+            AdminAnswer::Error(err) if error_code(&err).is_some_and(is_unsupported) => {
+                Err(unsupported(err.to_string()))
+            }
+            AdminAnswer::Error(err) => Err(topic_error(&self.broker, &operation, &err)),
+        }
+    }
+}

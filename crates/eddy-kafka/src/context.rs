@@ -1,0 +1,47 @@
+//! librdkafka client contexts that report through `tracing` rather than the `log` crate.
+
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::ClientContext;
+
+/// Forwards a librdkafka log line to `tracing`.
+pub(crate) fn forward_log(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => {
+            tracing::error!(target: "librdkafka", facility, "{message}")
+        }
+        RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            tracing::info!(target: "librdkafka", facility, "{message}")
+        }
+        RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
+    }
+}
+
+/// Forwards a client-wide librdkafka error (e.g. "all brokers down") to `tracing`.
+///
+/// These errors are informational: librdkafka keeps reconnecting by itself, and operations
+/// that cannot complete report their own errors.
+pub(crate) fn forward_error(error: &RdKafkaError, reason: &str) {
+    tracing::warn!(target: "librdkafka", %error, "{reason}");
+}
+
+/// The context of Eddy's consumers and admin clients.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TracingContext;
+
+impl ClientContext for TracingContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        forward_log(level, fac, log_message);
+    }
+
+    fn error(&self, error: RdKafkaError, reason: &str) {
+        forward_error(&error, reason);
+    }
+}
+
+impl ConsumerContext for TracingContext {}

@@ -1,0 +1,184 @@
+//! [`KafkaSink`]: a producer writing one topic, partitioning keys the way Kafka's Java
+//! client does.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use eddy_topic::{Payloads, RecordSink, TopicError};
+use rdkafka::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+
+use crate::config::{BrokerName, KafkaConfig};
+use crate::context::{forward_error, forward_log};
+use crate::error::{KafkaError, client_error, topic_error};
+
+/// How long `send` lets librdkafka work between retries when its queue is full.
+const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Writes records to one topic; [`flush`](RecordSink::flush) reports whether they all arrived.
+///
+/// Obtained from [`KafkaTopics`](crate::KafkaTopics) through
+/// [`TopicIo::sink`](eddy_topic::TopicIo::sink). Records still queued when a sink is
+/// dropped are discarded, so callers flush first.
+pub struct KafkaSink {
+    producer: BaseProducer<DeliveryTracker>,
+    topic: String,
+    broker: BrokerName,
+}
+
+impl std::fmt::Debug for KafkaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSink")
+            .field("topic", &self.topic)
+            .field("broker", &self.broker)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counts failed deliveries between two flushes and keeps the first failure's error.
+#[derive(Default)]
+struct DeliveryTracker {
+    failures: AtomicU64,
+    first_failure: Mutex<Option<RdKafkaError>>,
+}
+
+impl DeliveryTracker {
+    /// The failures since the last call: how many, and the first one's error.
+    fn take_failures(&self) -> Option<(u64, RdKafkaError)> {
+        let mut first = self
+            .first_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let count = self.failures.swap(0, Ordering::AcqRel);
+        first.take().map(|err| (count.max(1), err))
+    }
+}
+
+impl ClientContext for DeliveryTracker {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        forward_log(level, fac, log_message);
+    }
+
+    fn error(&self, error: RdKafkaError, reason: &str) {
+        forward_error(&error, reason);
+    }
+}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((err, _)) = result {
+            let mut first = self
+                .first_failure
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if first.is_none() {
+                *first = Some(err.clone());
+            }
+            self.failures.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl KafkaSink {
+    /// A producer for `topic`.
+    pub(crate) fn open(
+        config: &KafkaConfig,
+        broker: BrokerName,
+        topic: &str,
+    ) -> Result<Self, KafkaError> {
+        let client_config = config.client_config(
+            &[
+                ("client.id", "eddy"),
+                ("linger.ms", "5"),
+                ("acks", "all"),
+                // Topics are created by the admin API with the partition count the user
+                // asked for, never implicitly with the broker's default.
+                ("allow.auto.create.topics", "false"),
+            ],
+            // Java's default partitioner: records land where ksqlDB and Kafka Streams
+            // would put them, so joins against topics they wrote stay co-partitioned.
+            &[("partitioner", "murmur2_random")],
+        );
+        let producer: BaseProducer<DeliveryTracker> = client_config
+            .create_with_context(DeliveryTracker::default())
+            .map_err(|e| client_error(&broker, e))?;
+        Ok(KafkaSink {
+            producer,
+            topic: topic.to_owned(),
+            broker,
+        })
+    }
+
+    fn operation(&self) -> String {
+        format!("Produce to '{}'", self.topic)
+    }
+}
+
+impl RecordSink for KafkaSink {
+    fn send(
+        &mut self,
+        keys: &Payloads,
+        values: &Payloads,
+        timestamps: &[i64],
+    ) -> Result<(), TopicError> {
+        if keys.len() != values.len() || keys.len() != timestamps.len() {
+            return Err(TopicError::Client(format!(
+                "sink for '{}' was given {} keys, {} values and {} timestamps",
+                self.topic,
+                keys.len(),
+                values.len(),
+                timestamps.len()
+            )));
+        }
+        for (i, &timestamp) in timestamps.iter().enumerate() {
+            let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic).timestamp(timestamp);
+            if let Some(key) = keys.get(i) {
+                record = record.key(key);
+            }
+            if let Some(value) = values.get(i) {
+                record = record.payload(value);
+            }
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        // Back-pressure: serve delivery reports until there is room.
+                        self.producer.poll(QUEUE_FULL_BACKOFF);
+                        record = back;
+                    }
+                    Err((err, _)) => {
+                        return Err(topic_error(&self.broker, &self.operation(), &err));
+                    }
+                }
+            }
+        }
+        // Serve delivery reports that are ready, so failures are counted early.
+        self.producer.poll(Duration::ZERO);
+        Ok(())
+    }
+
+    fn flush(&mut self, timeout: Duration) -> Result<(), TopicError> {
+        let flushed = self.producer.flush(timeout);
+        if let Some((count, first)) = self.producer.context().take_failures() {
+            let operation = format!("{} ({count} records not delivered)", self.operation());
+            return Err(topic_error(&self.broker, &operation, &first));
+        }
+        flushed.map_err(|err| match err {
+            RdKafkaError::Flush(RDKafkaErrorCode::OperationTimedOut) => {
+                TopicError::Unavailable(format!(
+                    "{} did not acknowledge {} records for '{}' within {timeout:?}",
+                    self.broker,
+                    self.producer.in_flight_count(),
+                    self.topic
+                ))
+            }
+            other => topic_error(&self.broker, &self.operation(), &other),
+        })
+    }
+}

@@ -1,0 +1,159 @@
+//! [`KafkaSource`]: one consumer-group member reading one topic.
+
+use std::time::{Duration, Instant};
+
+use eddy_topic::{Position, RawBatch, RecordSource, StartFrom, TopicError};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::config::{BrokerName, KafkaConfig};
+use crate::context::TracingContext;
+use crate::error::{KafkaError, client_error, error_code, is_refusal, topic_error};
+
+/// Reads one topic as a member of a consumer group, committing offsets only when told to.
+///
+/// Obtained from [`KafkaTopics`](crate::KafkaTopics) through
+/// [`TopicIo::source`](eddy_topic::TopicIo::source).
+pub struct KafkaSource {
+    consumer: BaseConsumer<TracingContext>,
+    topic: String,
+    broker: BrokerName,
+}
+
+impl std::fmt::Debug for KafkaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSource")
+            .field("topic", &self.topic)
+            .field("broker", &self.broker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSource {
+    /// Joins consumer group `group` and subscribes to `topic`.
+    pub(crate) fn open(
+        config: &KafkaConfig,
+        broker: BrokerName,
+        topic: &str,
+        group: &str,
+        start: StartFrom,
+    ) -> Result<Self, KafkaError> {
+        let reset = match start {
+            StartFrom::Earliest => "earliest",
+            StartFrom::Latest => "latest",
+        };
+        let client_config = config.client_config(
+            &[
+                ("client.id", "eddy"),
+                // A missing topic is waited for, never created with a guessed partition count.
+                ("allow.auto.create.topics", "false"),
+                ("enable.partition.eof", "false"),
+            ],
+            &[
+                ("group.id", group),
+                // Offsets are committed only once the outputs of a batch are acknowledged.
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", reset),
+            ],
+        );
+        let consumer: BaseConsumer<TracingContext> = client_config
+            .create_with_context(TracingContext)
+            .map_err(|e| client_error(&broker, e))?;
+        consumer
+            .subscribe(&[topic])
+            .map_err(|e| topic_error(&broker, &format!("Subscribe to '{topic}'"), &e))?;
+        Ok(KafkaSource {
+            consumer,
+            topic: topic.to_owned(),
+            broker,
+        })
+    }
+
+    /// Decides what a consumer error means: `Err` to stop the query, `Ok` to wait it out.
+    fn triage(&self, err: RdKafkaError) -> Result<(), TopicError> {
+        let fatal = matches!(err, RdKafkaError::MessageConsumptionFatal(_))
+            || error_code(&err).is_some_and(is_refusal);
+        if fatal {
+            return Err(topic_error(
+                &self.broker,
+                &format!("Fetch from '{}'", self.topic),
+                &err,
+            ));
+        }
+        // Broker outages, leader changes and a topic that does not exist yet all heal by
+        // themselves; librdkafka keeps retrying in the background.
+        tracing::warn!(topic = %self.topic, broker = %self.broker, error = %err,
+            "waiting for the broker");
+        Ok(())
+    }
+}
+
+impl RecordSource for KafkaSource {
+    fn poll(
+        &mut self,
+        batch: &mut RawBatch,
+        max_records: usize,
+        timeout: Duration,
+    ) -> Result<usize, TopicError> {
+        let deadline = Instant::now() + timeout;
+        let mut appended = 0;
+        while appended < max_records {
+            // Wait for the first record only; after that take what is already fetched.
+            let wait = if appended == 0 {
+                deadline.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            match self.consumer.poll(wait) {
+                Some(Ok(message)) => {
+                    let timestamp = message
+                        .timestamp()
+                        .to_millis()
+                        .filter(|t| *t >= 0)
+                        .unwrap_or(0);
+                    batch.push(
+                        message.key(),
+                        message.payload(),
+                        timestamp,
+                        message.partition(),
+                        message.offset(),
+                    );
+                    appended += 1;
+                }
+                Some(Err(err)) => {
+                    self.triage(err)?;
+                    if appended > 0 {
+                        break;
+                    }
+                }
+                // `poll` also returns early after serving a rebalance, hence the deadline.
+                None if appended > 0 || Instant::now() >= deadline => break,
+                None => {}
+            }
+        }
+        Ok(appended)
+    }
+
+    fn commit(&mut self, positions: &[Position]) -> Result<(), TopicError> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        let operation = || format!("OffsetCommit for '{}'", self.topic);
+        let mut offsets = TopicPartitionList::with_capacity(positions.len());
+        for position in positions {
+            offsets
+                .add_partition_offset(
+                    &self.topic,
+                    position.partition,
+                    Offset::Offset(position.next_offset),
+                )
+                .map_err(|e| topic_error(&self.broker, &operation(), &e))?;
+        }
+        self.consumer
+            .commit(&offsets, CommitMode::Sync)
+            .map_err(|e| topic_error(&self.broker, &operation(), &e))
+    }
+}

@@ -1,0 +1,72 @@
+//! [`KafkaTopics`]: the [`TopicIo`] of a Kafka cluster.
+
+use std::time::Duration;
+
+use eddy_topic::{RecordSink, RecordSource, StartFrom, TopicAdmin, TopicError, TopicIo};
+
+use crate::admin::KafkaAdmin;
+use crate::config::{BrokerName, KafkaConfig};
+use crate::dev_broker::DevBrokerHandle;
+use crate::error::KafkaError;
+use crate::sink::KafkaSink;
+use crate::source::KafkaSource;
+
+/// Topics in a Kafka cluster: opens sources and sinks and administers topics.
+#[derive(Debug)]
+pub struct KafkaTopics {
+    config: KafkaConfig,
+    broker: BrokerName,
+    admin: KafkaAdmin,
+}
+
+impl KafkaTopics {
+    /// Prepares clients for the cluster at `config.bootstrap_servers`; pass the handle of
+    /// the embedded dev broker when that is the cluster, so topics get created through it.
+    ///
+    /// Connections are made lazily: an unreachable broker is reported by the first
+    /// operation (see [`check_reachable`](Self::check_reachable)), not here. A bad client
+    /// property is reported here.
+    pub fn connect(
+        config: KafkaConfig,
+        dev_broker: Option<DevBrokerHandle>,
+    ) -> Result<Self, KafkaError> {
+        let broker = BrokerName::new(&config, dev_broker.is_some());
+        let admin = KafkaAdmin::connect(&config, broker.clone(), dev_broker)?;
+        Ok(KafkaTopics {
+            config,
+            broker,
+            admin,
+        })
+    }
+
+    /// Which broker this is, e.g. "Kafka at host:9092" or "the embedded dev broker at …".
+    pub fn broker(&self) -> &str {
+        self.broker.as_str()
+    }
+
+    /// Asks the cluster for its metadata, failing if it does not answer within `timeout`.
+    pub fn check_reachable(&self, timeout: Duration) -> Result<(), TopicError> {
+        self.admin.metadata_within(timeout).map(|_| ())
+    }
+}
+
+impl TopicIo for KafkaTopics {
+    fn admin(&self) -> &dyn TopicAdmin {
+        &self.admin
+    }
+
+    fn source(
+        &self,
+        topic: &str,
+        group: &str,
+        start: StartFrom,
+    ) -> Result<Box<dyn RecordSource>, TopicError> {
+        let source = KafkaSource::open(&self.config, self.broker.clone(), topic, group, start)?;
+        Ok(Box::new(source))
+    }
+
+    fn sink(&self, topic: &str) -> Result<Box<dyn RecordSink>, TopicError> {
+        let sink = KafkaSink::open(&self.config, self.broker.clone(), topic)?;
+        Ok(Box::new(sink))
+    }
+}

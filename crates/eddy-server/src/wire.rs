@@ -1,0 +1,335 @@
+//! ksqlDB's REST wire types, field for field.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Body of `POST /ksql`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KsqlRequest {
+    /// Statements, each ending with `;`.
+    pub ksql: String,
+    /// Properties for these statements (e.g. `auto.offset.reset`).
+    #[serde(default)]
+    pub streams_properties: Map<String, Value>,
+    /// The client's last seen command sequence number (accepted, not needed).
+    #[serde(default)]
+    pub command_sequence_number: Option<i64>,
+}
+
+/// `commandStatus` of a `currentStatus` entity.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandStatus {
+    /// `SUCCESS`
+    pub status: String,
+    /// What happened.
+    pub message: String,
+    /// The query started, if any.
+    pub query_id: Option<String>,
+}
+
+/// A stream or table in `streams`/`tables`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceInfo {
+    /// `STREAM` or `TABLE`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Topic.
+    pub topic: String,
+    /// Key format.
+    pub key_format: String,
+    /// Value format.
+    pub value_format: String,
+    /// Whether its key is windowed.
+    pub is_windowed: bool,
+}
+
+/// A query in `queries`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningQuery {
+    /// The statement.
+    pub query_string: String,
+    /// Sinks it writes.
+    pub sinks: Vec<String>,
+    /// Topics it writes.
+    pub sink_kafka_topics: Vec<String>,
+    /// Query id.
+    pub id: String,
+    /// Count of servers per state.
+    pub status_count: Map<String, Value>,
+    /// `PERSISTENT`
+    pub query_type: String,
+    /// `RUNNING` / `ERROR`
+    pub state: String,
+}
+
+/// A topic in `kafka_topics`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaTopicInfo {
+    /// Name.
+    pub name: String,
+    /// Replicas per partition.
+    pub replica_info: Vec<i32>,
+}
+
+/// A column's schema in a source description.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldSchema {
+    /// Type name (`INTEGER`, `STRING`, `ARRAY`, `MAP`, `STRUCT`, `DECIMAL`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Fields of a STRUCT.
+    pub fields: Option<Vec<FieldInfo>>,
+    /// Element/value type of an ARRAY/MAP.
+    pub member_schema: Option<Box<FieldSchema>>,
+    /// Parameters of a DECIMAL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Map<String, Value>>,
+}
+
+/// A column in a source description.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldInfo {
+    /// Column name.
+    pub name: String,
+    /// Its schema.
+    pub schema: FieldSchema,
+    /// `KEY` for key columns; absent for value columns.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// Body of `sourceDescription`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceDescriptionBody {
+    /// Name.
+    pub name: String,
+    /// Window type of a windowed source.
+    pub window_type: Option<String>,
+    /// Queries reading it.
+    pub read_queries: Vec<RunningQuery>,
+    /// Queries writing it.
+    pub write_queries: Vec<RunningQuery>,
+    /// Columns.
+    pub fields: Vec<FieldInfo>,
+    /// `STREAM` or `TABLE`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Timestamp column, or empty.
+    pub timestamp: String,
+    /// Runtime statistics (text).
+    pub statistics: String,
+    /// Error statistics (text).
+    pub error_stats: String,
+    /// Whether this is the EXTENDED description.
+    pub extended: bool,
+    /// Key format.
+    pub key_format: String,
+    /// Value format.
+    pub value_format: String,
+    /// Topic.
+    pub topic: String,
+    /// Partitions.
+    pub partitions: i32,
+    /// Replication factor.
+    pub replication: i32,
+    /// The statement that created it.
+    pub statement: String,
+    /// Queries reading or writing it, by id.
+    pub source_constraints: Vec<String>,
+}
+
+/// A property in `properties`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Property {
+    /// Name.
+    pub name: String,
+    /// `KSQL`, `KAFKA_STREAMS` …
+    pub scope: String,
+    /// Value.
+    pub value: String,
+}
+
+/// A function in `function_names`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionName {
+    /// Name.
+    pub name: String,
+    /// `SCALAR` or `AGGREGATE`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Category.
+    pub category: String,
+}
+
+/// One element of a `/ksql` response array.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "@type")]
+pub enum Entity {
+    /// A command was executed.
+    #[serde(rename = "currentStatus", rename_all = "camelCase")]
+    CurrentStatus {
+        /// The statement.
+        statement_text: String,
+        /// E.g. `stream/`REVIEWS`/create`.
+        command_id: String,
+        /// Outcome.
+        command_status: CommandStatus,
+        /// Position of the command in the command log.
+        command_sequence_number: i64,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
+    /// `SHOW STREAMS`
+    #[serde(rename = "streams", rename_all = "camelCase")]
+    Streams {
+        /// The statement.
+        statement_text: String,
+        /// Streams.
+        streams: Vec<SourceInfo>,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
+    /// `SHOW TABLES`
+    #[serde(rename = "tables", rename_all = "camelCase")]
+    Tables {
+        /// The statement.
+        statement_text: String,
+        /// Tables.
+        tables: Vec<SourceInfo>,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
+    /// `SHOW QUERIES`
+    #[serde(rename = "queries", rename_all = "camelCase")]
+    Queries {
+        /// The statement.
+        statement_text: String,
+        /// Queries.
+        queries: Vec<RunningQuery>,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
+    /// `SHOW TOPICS`
+    #[serde(rename = "kafka_topics", rename_all = "camelCase")]
+    KafkaTopics {
+        /// The statement.
+        statement_text: String,
+        /// Topics.
+        topics: Vec<KafkaTopicInfo>,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
+    /// `DESCRIBE`
+    #[serde(rename = "sourceDescription", rename_all = "camelCase")]
+    SourceDescription {
+        /// The statement.
+        statement_text: String,
+        /// The description.
+        source_description: SourceDescriptionBody,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
+    /// `SHOW PROPERTIES`
+    #[serde(rename = "properties", rename_all = "camelCase")]
+    Properties {
+        /// The statement.
+        statement_text: String,
+        /// Properties.
+        properties: Vec<Property>,
+        /// Properties overwritten by the request.
+        overwritten_properties: Vec<String>,
+        /// Properties left at their default.
+        default_properties: Vec<String>,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
+    /// `SHOW FUNCTIONS`
+    #[serde(rename = "function_names", rename_all = "camelCase")]
+    FunctionNames {
+        /// The statement.
+        statement_text: String,
+        /// Functions.
+        functions: Vec<FunctionName>,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
+}
+
+/// An error answer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "@type")]
+pub enum ErrorResponse {
+    /// A statement failed.
+    #[serde(rename = "statement_error", rename_all = "camelCase")]
+    Statement {
+        /// ksqlDB error code.
+        #[serde(rename = "error_code")]
+        error_code: u32,
+        /// What was wrong.
+        message: String,
+        /// The statement.
+        statement_text: String,
+        /// Entities of the statements executed before it.
+        entities: Vec<Entity>,
+    },
+    /// The request failed.
+    #[serde(rename = "generic_error")]
+    Generic {
+        /// ksqlDB error code.
+        error_code: u32,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// Body of `GET /info`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerInfoResponse {
+    /// The info.
+    #[serde(rename = "KsqlServerInfo")]
+    pub ksql_server_info: ServerInfo,
+}
+
+/// Server info.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerInfo {
+    /// Server version.
+    pub version: String,
+    /// Kafka cluster id.
+    pub kafka_cluster_id: String,
+    /// `ksql.service.id`.
+    pub ksql_service_id: String,
+    /// `RUNNING`.
+    pub server_status: String,
+}
+
+/// Health of one subsystem.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// Whether it is healthy.
+    pub is_healthy: bool,
+}
+
+/// Body of `GET /healthcheck`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheckResponse {
+    /// Whether every subsystem is healthy.
+    pub is_healthy: bool,
+    /// Per subsystem.
+    pub details: Map<String, Value>,
+    /// `RUNNING` when ready.
+    pub server_state: String,
+}

@@ -1,0 +1,202 @@
+//! The catalog: streams and tables Eddy knows, with their schemas and topics.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::types::SqlType;
+use crate::window::WindowSpec;
+
+/// Stream or table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceKind {
+    /// An append-only stream of events.
+    Stream,
+    /// A changelog whose latest value per key is the current row.
+    Table,
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SourceKind::Stream => "STREAM",
+            SourceKind::Table => "TABLE",
+        })
+    }
+}
+
+/// Where a column's data lives in a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnRole {
+    /// In the record key (`KEY` / `PRIMARY KEY`).
+    Key,
+    /// In the record value.
+    Value,
+}
+
+/// A column of a stream or table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Column {
+    /// Column name (upper-cased unless it was quoted).
+    pub name: String,
+    /// Column type.
+    pub ty: SqlType,
+    /// Key or value.
+    pub role: ColumnRole,
+}
+
+/// A serialisation format name (`KEY_FORMAT`, `VALUE_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FormatName {
+    /// `JSON`
+    Json,
+    /// `DELIMITED` (CSV-like)
+    Delimited,
+    /// `KAFKA` (Kafka's primitive serialisers)
+    Kafka,
+    /// `NONE` (no key)
+    None,
+    /// `AVRO` (needs a schema registry; not supported yet)
+    Avro,
+    /// `PROTOBUF` (needs a schema registry; not supported yet)
+    Protobuf,
+    /// `JSON_SR` (needs a schema registry; not supported yet)
+    JsonSr,
+}
+
+impl FormatName {
+    /// Parses a format name case-insensitively.
+    pub fn parse(s: &str) -> Option<FormatName> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "JSON" => FormatName::Json,
+            "DELIMITED" => FormatName::Delimited,
+            "KAFKA" => FormatName::Kafka,
+            "NONE" => FormatName::None,
+            "AVRO" => FormatName::Avro,
+            "PROTOBUF" | "PROTOBUF_NOSR" => FormatName::Protobuf,
+            "JSON_SR" => FormatName::JsonSr,
+            _ => return None,
+        })
+    }
+
+    /// Whether Eddy can read and write this format today.
+    pub fn is_supported(self) -> bool {
+        matches!(
+            self,
+            FormatName::Json | FormatName::Delimited | FormatName::Kafka | FormatName::None
+        )
+    }
+}
+
+impl fmt::Display for FormatName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FormatName::Json => "JSON",
+            FormatName::Delimited => "DELIMITED",
+            FormatName::Kafka => "KAFKA",
+            FormatName::None => "NONE",
+            FormatName::Avro => "AVRO",
+            FormatName::Protobuf => "PROTOBUF",
+            FormatName::JsonSr => "JSON_SR",
+        })
+    }
+}
+
+/// A stream or table registered in the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// Name (upper-cased unless quoted).
+    pub name: String,
+    /// Stream or table.
+    pub kind: SourceKind,
+    /// Key columns first, then value columns, in declaration order.
+    pub columns: Vec<Column>,
+    /// The Kafka topic holding the records.
+    pub topic: String,
+    /// Format of record keys.
+    pub key_format: FormatName,
+    /// Format of record values.
+    pub value_format: FormatName,
+    /// Field delimiter for DELIMITED values.
+    pub value_delimiter: char,
+    /// Whether a single value column is wrapped in an object/record (`WRAP_SINGLE_VALUE`).
+    pub wrap_single_value: bool,
+    /// Column whose value is the record's event time (`TIMESTAMP`), instead of ROWTIME.
+    pub timestamp_column: Option<String>,
+    /// Format for parsing a string `TIMESTAMP` column (`TIMESTAMP_FORMAT`).
+    pub timestamp_format: Option<String>,
+    /// Window of a windowed source (aggregation results), if any.
+    pub window: Option<WindowSpec>,
+    /// `CREATE SOURCE TABLE|STREAM`: read-only, materialised for pull queries.
+    pub is_source: bool,
+    /// The statement that created it.
+    pub sql: String,
+}
+
+impl Source {
+    /// Key columns in order.
+    pub fn key_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| c.role == ColumnRole::Key)
+    }
+
+    /// Value columns in order.
+    pub fn value_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| c.role == ColumnRole::Value)
+    }
+
+    /// A column by exact name.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The schema as ksqlDB prints it: ``"`ID` BIGINT KEY, `V` STRING"``
+    /// (tables say `PRIMARY KEY`).
+    pub fn schema_string(&self) -> String {
+        let mut out = String::new();
+        for (i, c) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("`{}` {}", c.name, c.ty));
+            if c.role == ColumnRole::Key {
+                out.push_str(match self.kind {
+                    SourceKind::Stream => " KEY",
+                    SourceKind::Table => " PRIMARY KEY",
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Every stream and table by name.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    sources: BTreeMap<String, Source>,
+}
+
+impl Catalog {
+    /// An empty catalog.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A source by exact (already normalised) name.
+    pub fn get(&self, name: &str) -> Option<&Source> {
+        self.sources.get(name)
+    }
+
+    /// Adds or replaces a source.
+    pub fn insert(&mut self, source: Source) {
+        self.sources.insert(source.name.clone(), source);
+    }
+
+    /// Removes a source.
+    pub fn remove(&mut self, name: &str) -> Option<Source> {
+        self.sources.remove(name)
+    }
+
+    /// All sources in name order.
+    pub fn iter(&self) -> impl Iterator<Item = &Source> {
+        self.sources.values()
+    }
+}

@@ -1,0 +1,113 @@
+//! The KSQL parser: text in, typed [`Statement`](crate::ast::Statement)s out.
+//!
+//! sqlparser's tokenizer reads the text (with [`dialect::KsqlDialect`]); the tokens are split
+//! into statements on `;` and normalised the way ksqlDB reads identifiers (see
+//! [`lexer::normalise`]). A small recursive-descent parser handles KSQL's own statements and
+//! types; the standard part of each query goes to sqlparser's parser, after the KSQL-only
+//! clauses have been taken out of the token stream (see [`query`]).
+//!
+//! Every syntax error is a [`SqlError::Parse`] whose location is a line and column in the whole
+//! submitted text, and no input makes the parser panic.
+
+mod admin;
+mod cursor;
+mod ddl;
+mod dialect;
+mod lexer;
+mod query;
+mod rewrite;
+mod statement;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use datafusion_sql::sqlparser::ast::Expr;
+use datafusion_sql::sqlparser::tokenizer::{Location as TokenLocation, TokenWithSpan};
+
+use crate::ast::ParsedStatement;
+use crate::error::SqlError;
+use crate::types::SqlType;
+use cursor::{Cursor, run_sqlparser};
+use lexer::Source;
+
+/// Parses `sql`: any number of statements, each ended by `;` (the last one may omit it).
+///
+/// Comments and empty statements are skipped. Each [`ParsedStatement`] carries its own text
+/// (trimmed, without the `;`) and the line it starts on.
+///
+/// # Errors
+///
+/// [`SqlError::Parse`] for syntax errors, located in the whole of `sql`;
+/// [`SqlError::Unsupported`] for ksqlDB statements Eddy does not run (`CREATE CONNECTOR`, …);
+/// [`SqlError::Invalid`] for statements that are well-formed but contradictory.
+pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
+    let source = Source::new(sql);
+    let mut statements = Vec::new();
+    for raw in lexer::split_statements(lexer::tokenize(&source)?) {
+        let (Some(first), Some(last)) = (raw.first(), raw.last()) else {
+            continue;
+        };
+        let (start, end) = (first.span.start, last.span.end);
+        let tokens = prepare(raw, &source)?;
+        let mut cursor = Cursor::new(&tokens, end, &source);
+        let statement = statement::parse_statement(&mut cursor)?;
+        statements.push(ParsedStatement {
+            text: source.between(start, end).to_string(),
+            line: start.line,
+            statement,
+        });
+    }
+    Ok(statements)
+}
+
+/// Parses a column type as written in KSQL, e.g. `ARRAY<STRUCT<a INT, `b` STRING>>`.
+///
+/// Useful for schema strings outside statements (e.g. `DESCRIBE` output read back, or tests).
+///
+/// # Errors
+///
+/// [`SqlError::Parse`] when `text` is not exactly one type.
+pub fn parse_data_type(text: &str) -> Result<SqlType, SqlError> {
+    let source = Source::new(text);
+    let tokens = prepare(lexer::tokenize(&source)?, &source)?;
+    let mut cursor = Cursor::new(&tokens, end_of(&tokens), &source);
+    let ty = types::parse_type(&mut cursor)?;
+    cursor.expect_end()?;
+    Ok(ty)
+}
+
+/// Parses one expression with KSQL's rules (upper-cased identifiers, `a->b` struct access,
+/// ksqlDB type names in `CAST`), as it appears in a query.
+///
+/// # Errors
+///
+/// [`SqlError::Parse`] when `text` is not exactly one expression.
+pub fn parse_expr(text: &str) -> Result<Expr, SqlError> {
+    let source = Source::new(text);
+    let tokens = prepare(lexer::tokenize(&source)?, &source)?;
+    run_sqlparser(
+        &source,
+        &tokens,
+        end_of(&tokens),
+        "end of expression",
+        |p| p.parse_expr(),
+    )
+}
+
+/// Normalises a statement's tokens and rewrites KSQL-only expression syntax.
+fn prepare(
+    tokens: Vec<TokenWithSpan>,
+    source: &Source<'_>,
+) -> Result<Vec<TokenWithSpan>, SqlError> {
+    let tokens = lexer::normalise(tokens);
+    lexer::check_numeric_literals(&tokens)?;
+    rewrite::rewrite_expressions(tokens, source)
+}
+
+/// The location just after the last token.
+fn end_of(tokens: &[TokenWithSpan]) -> TokenLocation {
+    tokens
+        .last()
+        .map_or(TokenLocation::new(1, 1), |t| t.span.end)
+}

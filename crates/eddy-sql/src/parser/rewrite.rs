@@ -1,0 +1,236 @@
+//! Token rewrites that turn KSQL-only expression syntax into forms sqlparser and DataFusion
+//! understand: ksqlDB type names in `CAST`, and the `STRUCT(…)` / `MAP(…)` constructors.
+
+use datafusion_sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan};
+
+use super::cursor::Cursor;
+use super::lexer::{Source, depth_delta, is_keyword, matching_paren};
+use super::types::parse_type;
+use crate::error::SqlError;
+use crate::types::SqlType;
+
+/// Rewrites, left to right:
+/// * `CAST(x AS <ksql type>)` so the type is one sqlparser parses and DataFusion plans with
+///   ksqlDB's semantics (`STRING` → `VARCHAR`, `BYTES` → `BYTEA`, `TIMESTAMP` →
+///   `TIMESTAMP(3)` for milliseconds); an unknown type is an error here, with its location;
+/// * `STRUCT(name := e, …)` → `STRUCT(e AS name, …)`;
+/// * `MAP(k := v, …)` → `MAP {k: v, …}`.
+pub(crate) fn rewrite_expressions(
+    mut tokens: Vec<TokenWithSpan>,
+    source: &Source<'_>,
+) -> Result<Vec<TokenWithSpan>, SqlError> {
+    // Each rewrite scans to its closing parenthesis: with unbalanced or very deep nesting that
+    // would be quadratic. sqlparser rejects such statements anyway, so leave them as they are.
+    if !balanced_and_shallow(&tokens) {
+        return Ok(tokens);
+    }
+    let mut i = 0;
+    while i < tokens.len() {
+        if is_call(&tokens, i, "CAST") || is_call(&tokens, i, "TRY_CAST") {
+            rewrite_cast(&mut tokens, i + 1, source)?;
+        } else if is_call(&tokens, i, "STRUCT") {
+            rewrite_struct(&mut tokens, i + 1);
+        } else if is_call(&tokens, i, "MAP") {
+            rewrite_map(&mut tokens, i + 1);
+        }
+        i += 1;
+    }
+    Ok(tokens)
+}
+
+/// Whether parentheses balance and nest no deeper than sqlparser accepts.
+fn balanced_and_shallow(tokens: &[TokenWithSpan]) -> bool {
+    const MAX_DEPTH: usize = 64;
+    let mut depth = 0usize;
+    for t in tokens {
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => {}
+        }
+        if depth > MAX_DEPTH {
+            return false;
+        }
+    }
+    depth == 0
+}
+
+/// Whether `tokens[i]` is the word `name` followed by `(`.
+fn is_call(tokens: &[TokenWithSpan], i: usize, name: &str) -> bool {
+    tokens.get(i).is_some_and(|t| is_keyword(&t.token, name))
+        && tokens.get(i + 1).is_some_and(|t| t.token == Token::LParen)
+}
+
+/// Indexes of the top-level (depth 1) tokens between `open` and its closing parenthesis
+/// matching `pred`, with the closing index.
+fn top_level(
+    tokens: &[TokenWithSpan],
+    open: usize,
+    pred: impl Fn(&Token) -> bool,
+) -> Option<(Vec<usize>, usize)> {
+    let close = matching_paren(tokens, open)?;
+    let mut depth = 0isize;
+    let mut found = Vec::new();
+    for (i, t) in tokens.iter().enumerate().take(close).skip(open + 1) {
+        if depth == 0 && pred(&t.token) {
+            found.push(i);
+        }
+        depth += depth_delta(&t.token);
+    }
+    Some((found, close))
+}
+
+fn rewrite_cast(
+    tokens: &mut Vec<TokenWithSpan>,
+    open: usize,
+    source: &Source<'_>,
+) -> Result<(), SqlError> {
+    let Some((as_positions, close)) = top_level(tokens, open, |t| is_keyword(t, "AS")) else {
+        return Ok(());
+    };
+    let (Some(&as_at), Some(close_token)) = (as_positions.last(), tokens.get(close)) else {
+        return Ok(());
+    };
+    let Some(type_tokens) = tokens.get(as_at + 1..close) else {
+        return Ok(());
+    };
+    let mut cursor = Cursor::new(type_tokens, close_token.span.start, source);
+    let ty = parse_type(&mut cursor)?;
+    if !cursor.at_end() {
+        return Err(cursor.expected("')'"));
+    }
+    let span = type_tokens.first().map_or(close_token.span, |t| t.span);
+    let mut canonical = Vec::new();
+    type_tokens_of(&ty, span, &mut canonical);
+    tokens.splice(as_at + 1..close, canonical);
+    Ok(())
+}
+
+/// The tokens of `ty` as sqlparser's generic dialect spells the DataFusion type Eddy uses.
+fn type_tokens_of(ty: &SqlType, span: Span, out: &mut Vec<TokenWithSpan>) {
+    let mut push = |token: Token| out.push(TokenWithSpan::new(token, span));
+    let word = |w: &str| Token::make_word(w, None);
+    let number = |n: String| Token::Number(n, false);
+    match ty {
+        SqlType::Boolean => push(word("BOOLEAN")),
+        SqlType::Int => push(word("INT")),
+        SqlType::Bigint => push(word("BIGINT")),
+        SqlType::Double => push(word("DOUBLE")),
+        SqlType::Decimal { precision, scale } => {
+            for token in [
+                word("DECIMAL"),
+                Token::LParen,
+                number(precision.to_string()),
+                Token::Comma,
+                number(scale.to_string()),
+                Token::RParen,
+            ] {
+                push(token);
+            }
+        }
+        SqlType::String => push(word("VARCHAR")),
+        SqlType::Bytes => push(word("BYTEA")),
+        SqlType::Date => push(word("DATE")),
+        SqlType::Time => push(word("TIME")),
+        SqlType::Timestamp => {
+            for token in [
+                word("TIMESTAMP"),
+                Token::LParen,
+                number("3".to_string()),
+                Token::RParen,
+            ] {
+                push(token);
+            }
+        }
+        SqlType::Array(item) => {
+            push(word("ARRAY"));
+            push(Token::Lt);
+            type_tokens_of(item, span, out);
+            out.push(TokenWithSpan::new(Token::Gt, span));
+        }
+        SqlType::Map(key, value) => {
+            push(word("MAP"));
+            push(Token::LParen);
+            type_tokens_of(key, span, out);
+            out.push(TokenWithSpan::new(Token::Comma, span));
+            type_tokens_of(value, span, out);
+            out.push(TokenWithSpan::new(Token::RParen, span));
+        }
+        SqlType::Struct(fields) => {
+            push(word("STRUCT"));
+            push(Token::Lt);
+            for (i, field) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(TokenWithSpan::new(Token::Comma, span));
+                }
+                out.push(TokenWithSpan::new(
+                    Token::make_word(&field.name, Some('`')),
+                    span,
+                ));
+                type_tokens_of(&field.ty, span, out);
+            }
+            out.push(TokenWithSpan::new(Token::Gt, span));
+        }
+    }
+}
+
+fn rewrite_struct(tokens: &mut Vec<TokenWithSpan>, open: usize) {
+    let Some((commas, close)) = top_level(tokens, open, |t| *t == Token::Comma) else {
+        return;
+    };
+    let bounds: Vec<(usize, usize)> = std::iter::once(open)
+        .chain(commas.iter().copied())
+        .zip(commas.iter().copied().chain(std::iter::once(close)))
+        .map(|(before, after)| (before + 1, after))
+        .collect();
+    let named = |(from, _): &(usize, usize)| {
+        matches!(tokens.get(*from).map(|t| &t.token), Some(Token::Word(_)))
+            && tokens
+                .get(from + 1)
+                .is_some_and(|t| t.token == Token::Assignment)
+    };
+    if !bounds.iter().any(named) {
+        return;
+    }
+    let mut body = Vec::new();
+    for (n, bound) in bounds.iter().enumerate() {
+        let (from, to) = *bound;
+        if n > 0
+            && let Some(comma) = tokens.get(from - 1)
+        {
+            body.push(comma.clone());
+        }
+        match (named(bound), tokens.get(from), tokens.get(from + 1)) {
+            (true, Some(name), Some(assign)) => {
+                body.extend(tokens.get(from + 2..to).unwrap_or(&[]).iter().cloned());
+                body.push(TokenWithSpan::new(Token::make_keyword("AS"), assign.span));
+                body.push(name.clone());
+            }
+            _ => body.extend(tokens.get(from..to).unwrap_or(&[]).iter().cloned()),
+        }
+    }
+    tokens.splice(open + 1..close, body);
+}
+
+fn rewrite_map(tokens: &mut [TokenWithSpan], open: usize) {
+    let Some((assignments, close)) = top_level(tokens, open, |t| *t == Token::Assignment) else {
+        return;
+    };
+    if assignments.is_empty() {
+        return;
+    }
+    for i in assignments {
+        if let Some(t) = tokens.get_mut(i) {
+            t.token = Token::Colon;
+        }
+    }
+    if let Some(t) = tokens.get_mut(open) {
+        t.token = Token::LBrace;
+    }
+    if let Some(t) = tokens.get_mut(close) {
+        t.token = Token::RBrace;
+    }
+}

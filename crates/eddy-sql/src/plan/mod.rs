@@ -1,0 +1,665 @@
+//! Binding a query: from a [`KsqlQuery`] and the [`Catalog`] to a [`QueryPlan`].
+//!
+//! The SELECT is planned by DataFusion's SQL planner (after [`projection`] has applied ksqlDB's
+//! naming rules), type-coerced by DataFusion's analyzer, and then read back into the small
+//! shape a continuous query has: one driving source, at most one stream–table join, a filter
+//! and a projection whose columns are split into key and value the way ksqlDB splits them.
+
+mod projection;
+mod provider;
+
+use std::sync::Arc;
+
+use datafusion_common::tree_node::{Transformed, TreeNode};
+use datafusion_common::{DFSchemaRef, ScalarValue};
+use datafusion_expr::{BinaryExpr, Expr, ExprSchemable, JoinType, LogicalPlan, Operator};
+use datafusion_optimizer::Analyzer;
+use datafusion_sql::planner::{ParserOptions, SqlToRel};
+use datafusion_sql::sqlparser::ast::{
+    self as sql, JoinConstraint, JoinOperator, LimitClause, SetExpr, TableFactor,
+};
+
+use crate::ast::{Emit, KsqlQuery};
+use crate::catalog::{Catalog, Column, ColumnRole, Source, SourceKind};
+use crate::error::SqlError;
+use crate::types::SqlType;
+use projection::{Scope, name_projection};
+use provider::{CatalogProvider, describe_plan_error};
+
+pub use provider::{
+    Functions, ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART, is_pseudo_column,
+    scan_schema,
+};
+
+/// A continuous query, bound and ready to be turned into operators.
+#[derive(Debug, Clone)]
+pub struct QueryPlan {
+    /// The driving source: every output row comes from one of its records.
+    pub from: PlannedSource,
+    /// The stream–table join, if any.
+    pub join: Option<PlannedJoin>,
+    /// The rows `filter` and `columns` read: the scan of `from`, then the scan of the joined
+    /// table, qualified by their aliases.
+    pub input_schema: DFSchemaRef,
+    /// `WHERE`, over `input_schema`.
+    pub filter: Option<Expr>,
+    /// Output columns in projection order, each marked key or value.
+    pub columns: Vec<OutputColumn>,
+    /// `LIMIT n`
+    pub limit: Option<u64>,
+    /// Whether the result is a stream or a table.
+    pub kind: SourceKind,
+    /// `EMIT CHANGES|FINAL`; `None` for a pull query.
+    pub emit: Option<Emit>,
+}
+
+/// A source read by a query.
+#[derive(Debug, Clone)]
+pub struct PlannedSource {
+    /// The catalog entry.
+    pub source: Source,
+    /// The name the query uses for it (its alias, else its name).
+    pub alias: String,
+    /// Its scan columns (see [`scan_schema`]) qualified by `alias`.
+    pub schema: DFSchemaRef,
+}
+
+/// A stream–table join: each stream record looks up the table row whose primary key equals
+/// `stream_key`.
+#[derive(Debug, Clone)]
+pub struct PlannedJoin {
+    /// The table.
+    pub table: PlannedSource,
+    /// Inner or left.
+    pub kind: JoinKind,
+    /// The stream-side join expression, over `from.schema`.
+    pub stream_key: Expr,
+}
+
+/// The kinds of stream–table join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Only stream records with a matching table row.
+    Inner,
+    /// Every stream record; table columns null without a match.
+    Left,
+}
+
+/// One output column.
+#[derive(Debug, Clone)]
+pub struct OutputColumn {
+    /// Column name.
+    pub name: String,
+    /// Expression over the plan's `input_schema`.
+    pub expr: Expr,
+    /// Its SQL type.
+    pub ty: SqlType,
+    /// Key or value.
+    pub role: ColumnRole,
+}
+
+impl QueryPlan {
+    /// The output schema as catalog columns: key columns first, then value columns.
+    pub fn output_columns(&self) -> Vec<Column> {
+        let col = |c: &OutputColumn| Column {
+            name: c.name.clone(),
+            ty: c.ty.clone(),
+            role: c.role,
+        };
+        let keys = self.columns.iter().filter(|c| c.role == ColumnRole::Key);
+        let values = self.columns.iter().filter(|c| c.role == ColumnRole::Value);
+        keys.chain(values).map(col).collect()
+    }
+}
+
+/// The statement a query is planned for: a persistent query writing into a new or existing
+/// source has ksqlDB's key rules applied; a transient query does not.
+#[derive(Debug, Clone, Copy)]
+pub struct Sink<'a> {
+    /// The sink's name.
+    pub name: &'a str,
+    /// What the statement creates or inserts into.
+    pub kind: SourceKind,
+}
+
+/// Binds `query` against `catalog`.
+pub fn plan_query(
+    query: &KsqlQuery,
+    catalog: &Catalog,
+    sink: Option<Sink<'_>>,
+) -> Result<QueryPlan, SqlError> {
+    let select = match query.select.body.as_ref() {
+        SetExpr::Select(select) => select,
+        other => return Err(SqlError::Unsupported(format!("'{other}' as a query"))),
+    };
+    if query.select.with.is_some() {
+        return Err(SqlError::Unsupported(
+            "WITH (common table expressions)".into(),
+        ));
+    }
+    if query.select.order_by.is_some() {
+        return Err(SqlError::Unsupported("ORDER BY".into()));
+    }
+    if query.window.is_some() {
+        return Err(SqlError::Unsupported("WINDOW".into()));
+    }
+    if query.partition_by.is_some() {
+        return Err(SqlError::Unsupported("PARTITION BY".into()));
+    }
+    if select.distinct.is_some() {
+        return Err(SqlError::Unsupported("SELECT DISTINCT".into()));
+    }
+    let limit = limit_of(query.select.limit_clause.as_ref())?;
+
+    let [from] = select.from.as_slice() else {
+        return Err(SqlError::Unsupported(
+            "a FROM clause with several sources (use JOIN)".into(),
+        ));
+    };
+    let left = resolve(&from.relation, catalog)?;
+    let mut scopes = vec![Scope {
+        source: left.0,
+        alias: left.1.clone(),
+    }];
+    let mut join_kind = None;
+    match from.joins.as_slice() {
+        [] => {}
+        [join] => {
+            let right = resolve(&join.relation, catalog)?;
+            join_kind = Some(check_join(&join.join_operator, left.0, right.0)?);
+            scopes.push(Scope {
+                source: right.0,
+                alias: right.1.clone(),
+            });
+        }
+        _ => {
+            return Err(SqlError::Unsupported(
+                "joins of more than two sources".into(),
+            ));
+        }
+    }
+
+    let mut select = select.clone();
+    select.projection = name_projection(&select.projection, &scopes)?;
+    let mut rewritten = query.select.as_ref().clone();
+    rewritten.limit_clause = None;
+    rewritten.body = Box::new(SetExpr::Select(select));
+
+    let provider = CatalogProvider::new(catalog);
+    let options = ParserOptions {
+        enable_ident_normalization: false,
+        map_string_types_to_utf8view: false,
+        ..ParserOptions::new()
+    };
+    let planner = SqlToRel::new_with_options(&provider, options);
+    let plan = planner
+        .sql_statement_to_plan(sql::Statement::Query(Box::new(rewritten)))
+        .map_err(|e| SqlError::Plan(describe_plan_error(e)))?;
+    let plan = narrow_integer_literals(plan)?;
+    let plan = Analyzer::new()
+        .execute_and_check(plan, provider_options(&provider), |_, _| {})
+        .map_err(|e| SqlError::Plan(describe_plan_error(e)))?;
+
+    let LogicalPlan::Projection(projection) = &plan else {
+        return Err(SqlError::Plan(format!("unexpected query shape:\n{plan}")));
+    };
+    let input_schema = Arc::clone(projection.input.schema());
+    let mut node = projection.input.as_ref();
+    let mut filter = None;
+    if let LogicalPlan::Filter(f) = node {
+        filter = Some(f.predicate.clone());
+        node = f.input.as_ref();
+    }
+    if matches!(node, LogicalPlan::Aggregate(_)) || filter_has_aggregate(node) {
+        return Err(SqlError::Unsupported(
+            "GROUP BY and aggregate functions".into(),
+        ));
+    }
+
+    let planned = |source: &Source, alias: &str, schema: &DFSchemaRef| PlannedSource {
+        source: source.clone(),
+        alias: alias.to_string(),
+        schema: Arc::clone(schema),
+    };
+    let (from_source, join) = match node {
+        LogicalPlan::Join(j) => {
+            let kind = join_kind.ok_or_else(|| SqlError::Plan("join without JOIN".into()))?;
+            let (stream_key, table_key) = join_keys(j, scopes[0].source, scopes[1].source)?;
+            let _ = table_key;
+            (
+                planned(left.0, &left.1, j.left.schema()),
+                Some(PlannedJoin {
+                    table: planned(scopes[1].source, &scopes[1].alias, j.right.schema()),
+                    kind,
+                    stream_key,
+                }),
+            )
+        }
+        LogicalPlan::SubqueryAlias(_) | LogicalPlan::TableScan(_) => {
+            (planned(left.0, &left.1, node.schema()), None)
+        }
+        other => {
+            return Err(SqlError::Plan(format!("unexpected query shape:\n{other}")));
+        }
+    };
+
+    let mut columns = Vec::with_capacity(projection.expr.len());
+    for e in &projection.expr {
+        let (name, expr) = match e {
+            Expr::Alias(a) => (a.name.clone(), a.expr.as_ref().clone()),
+            other => (other.schema_name().to_string(), other.clone()),
+        };
+        let dt = expr
+            .get_type(&input_schema)
+            .map_err(|e| SqlError::Plan(describe_plan_error(e)))?;
+        let ty = SqlType::from_arrow(&dt).ok_or_else(|| {
+            SqlError::Unsupported(format!("the type {dt} of column `{name}` in a projection"))
+        })?;
+        columns.push(OutputColumn {
+            name,
+            expr,
+            ty,
+            role: ColumnRole::Value,
+        });
+    }
+
+    let kind = match &join {
+        Some(_) => SourceKind::Stream,
+        None => from_source.source.kind,
+    };
+    if let Some(sink) = sink {
+        check_result_kind(kind, sink.kind)?;
+        assign_keys(&mut columns, &from_source, join.as_ref(), sink.name)?;
+    }
+
+    Ok(QueryPlan {
+        from: from_source,
+        join,
+        input_schema,
+        filter,
+        columns,
+        limit,
+        kind,
+        emit: query.emit,
+    })
+}
+
+fn provider_options<'a>(
+    provider: &'a CatalogProvider<'_>,
+) -> &'a datafusion_common::config::ConfigOptions {
+    use datafusion_expr::planner::ContextProvider;
+    provider.options()
+}
+
+fn filter_has_aggregate(node: &LogicalPlan) -> bool {
+    matches!(node, LogicalPlan::Filter(f) if matches!(f.input.as_ref(), LogicalPlan::Aggregate(_)))
+}
+
+fn limit_of(clause: Option<&LimitClause>) -> Result<Option<u64>, SqlError> {
+    let expr = match clause {
+        None => return Ok(None),
+        Some(LimitClause::LimitOffset {
+            limit: Some(limit),
+            offset: None,
+            ..
+        }) => limit,
+        Some(LimitClause::LimitOffset { limit: None, .. }) => return Ok(None),
+        Some(other) => return Err(SqlError::Unsupported(format!("'{other}'"))),
+    };
+    match expr {
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::Number(n, _) => n.parse::<u64>().map(Some).map_err(|_| {
+                SqlError::Invalid(format!("LIMIT must be a positive integer, got {n}"))
+            }),
+            other => Err(SqlError::Invalid(format!(
+                "LIMIT must be a positive integer, got {other}"
+            ))),
+        },
+        other => Err(SqlError::Invalid(format!(
+            "LIMIT must be a positive integer, got {other}"
+        ))),
+    }
+}
+
+/// A FROM item: a source of the catalog and the name the query calls it.
+fn resolve<'c>(
+    factor: &TableFactor,
+    catalog: &'c Catalog,
+) -> Result<(&'c Source, String), SqlError> {
+    let TableFactor::Table {
+        name, alias, args, ..
+    } = factor
+    else {
+        return Err(SqlError::Unsupported(format!("'{factor}' in FROM")));
+    };
+    if args.is_some() {
+        return Err(SqlError::Unsupported(format!("table function '{name}'")));
+    }
+    let [part] = name.0.as_slice() else {
+        return Err(SqlError::Unsupported(format!(
+            "qualified source name '{name}'"
+        )));
+    };
+    let source_name = match part.as_ident() {
+        Some(ident) => ident.value.clone(),
+        None => return Err(SqlError::Unsupported(format!("source name '{name}'"))),
+    };
+    let source = catalog
+        .get(&source_name)
+        .ok_or_else(|| SqlError::Unknown(format!("{source_name} does not exist.")))?;
+    let alias = alias
+        .as_ref()
+        .map(|a| a.name.value.clone())
+        .unwrap_or(source_name);
+    Ok((source, alias))
+}
+
+fn check_join(op: &JoinOperator, left: &Source, right: &Source) -> Result<JoinKind, SqlError> {
+    let (kind, constraint, label) = match op {
+        JoinOperator::Join(c) | JoinOperator::Inner(c) => {
+            (Some(JoinKind::Inner), c, "[INNER] JOIN")
+        }
+        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => {
+            (Some(JoinKind::Left), c, "LEFT [OUTER] JOIN")
+        }
+        JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (None, c, "RIGHT [OUTER] JOIN"),
+        JoinOperator::FullOuter(c) => (None, c, "[FULL] OUTER JOIN"),
+        other => return Err(SqlError::Unsupported(format!("join '{other:?}'"))),
+    };
+    if !matches!(constraint, JoinConstraint::On(_)) {
+        return Err(SqlError::Invalid("A join needs an ON condition.".into()));
+    }
+    let got = format!("Got {} {label} {}.", left.name, right.name);
+    match (left.kind, right.kind) {
+        (SourceKind::Stream, SourceKind::Table) => match kind {
+            Some(kind) => Ok(kind),
+            None if label.starts_with("RIGHT") => Err(SqlError::Invalid(format!(
+                "Invalid join type: right-outer join not supported for stream-table join. {got}"
+            ))),
+            None => Err(SqlError::Invalid(format!(
+                "Invalid join type: full-outer join not supported for stream-table join. {got}"
+            ))),
+        },
+        (SourceKind::Table, SourceKind::Stream) => Err(SqlError::Invalid(format!(
+            "Invalid join order: table-stream joins are not supported; only stream-table joins. {got}"
+        ))),
+        (SourceKind::Stream, SourceKind::Stream) => Err(SqlError::Unsupported(
+            "stream-stream joins (JOIN … WITHIN)".into(),
+        )),
+        (SourceKind::Table, SourceKind::Table) => {
+            Err(SqlError::Unsupported("table-table joins".into()))
+        }
+    }
+}
+
+/// Splits the join condition into the stream-side expression and the table's key column.
+fn join_keys(
+    join: &datafusion_expr::logical_plan::Join,
+    stream: &Source,
+    table: &Source,
+) -> Result<(Expr, Expr), SqlError> {
+    if join.join_type != JoinType::Inner && join.join_type != JoinType::Left {
+        return Err(SqlError::Plan(format!(
+            "unexpected join type {}",
+            join.join_type
+        )));
+    }
+    let (a, b) = match (join.on.as_slice(), &join.filter) {
+        ([(l, r)], None) => (l.clone(), r.clone()),
+        (
+            [],
+            Some(Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Eq,
+                right,
+            })),
+        ) => (left.as_ref().clone(), right.as_ref().clone()),
+        _ => {
+            return Err(SqlError::Unsupported(
+                "join conditions other than a single equality".into(),
+            ));
+        }
+    };
+    let left_schema = join.left.schema();
+    let right_schema = join.right.schema();
+    let only_in = |e: &Expr, s: &DFSchemaRef| {
+        let refs = e.column_refs();
+        !refs.is_empty() && refs.iter().all(|c| s.has_column(c))
+    };
+    let (stream_key, table_side) = if only_in(&a, left_schema) && only_in(&b, right_schema) {
+        (a, b)
+    } else if only_in(&b, left_schema) && only_in(&a, right_schema) {
+        (b, a)
+    } else {
+        return Err(SqlError::Invalid(format!(
+            "Invalid join condition: each side of the join condition must refer to one source. Got {a} = {b}."
+        )));
+    };
+    let keys: Vec<&Column> = table.key_columns().collect();
+    let on_key = match (&table_side, keys.as_slice()) {
+        (Expr::Column(c), [key]) => c.name == key.name,
+        _ => false,
+    };
+    if !on_key {
+        return Err(SqlError::Invalid(format!(
+            "Invalid join condition: stream-table joins require to join on the table's primary key. Got {}.{} = {}.{}.",
+            stream.name,
+            display_unqualified(&stream_key),
+            table.name,
+            display_unqualified(&table_side)
+        )));
+    }
+    let unwrap_cast = |e: Expr| match e {
+        Expr::Cast(c) => *c.expr,
+        other => other,
+    };
+    Ok((stream_key, unwrap_cast(table_side)))
+}
+
+fn display_unqualified(e: &Expr) -> String {
+    match e {
+        Expr::Column(c) => c.name.clone(),
+        Expr::Cast(c) => display_unqualified(&c.expr),
+        other => other.to_string(),
+    }
+}
+
+fn check_result_kind(produced: SourceKind, statement: SourceKind) -> Result<(), SqlError> {
+    if produced == statement {
+        return Ok(());
+    }
+    Err(SqlError::Invalid(format!(
+        "Invalid result type. Your SELECT query produces a {produced}. Please use CREATE {produced} AS SELECT statement instead."
+    )))
+}
+
+/// Applies ksqlDB's key rules to a persistent query's projection.
+fn assign_keys(
+    columns: &mut [OutputColumn],
+    from: &PlannedSource,
+    join: Option<&PlannedJoin>,
+    sink: &str,
+) -> Result<(), SqlError> {
+    let strip = |e: &Expr| -> Expr {
+        match e {
+            Expr::Cast(c) => c.expr.as_ref().clone(),
+            other => other.clone(),
+        }
+    };
+    match join {
+        Some(join) => {
+            let table_key = join
+                .table
+                .source
+                .key_columns()
+                .next()
+                .map(|k| k.name.clone())
+                .unwrap_or_default();
+            let is_join_key = |e: &Expr| {
+                let e = strip(e);
+                e == strip(&join.stream_key)
+                    || matches!(&e, Expr::Column(c) if c.name == table_key
+                        && c.relation.as_ref().map(|r| r.table()) == Some(join.table.alias.as_str()))
+            };
+            let matches: Vec<usize> = (0..columns.len())
+                .filter(|&i| is_join_key(&columns[i].expr))
+                .collect();
+            match matches.as_slice() {
+                [] => {
+                    let stream_side = display_qualified(&join.stream_key);
+                    let table_side = format!("{}.{}", join.table.alias, table_key);
+                    return Err(SqlError::Invalid(format!(
+                        "Key missing from projection (ie, SELECT).\nThe query used to build `{sink}` must include the join expressions {stream_side} or {table_side} in its projection (eg, SELECT {stream_side}...)."
+                    )));
+                }
+                [first, rest @ ..] => {
+                    if let Some(second) = rest.first() {
+                        return Err(SqlError::Invalid(format!(
+                            "The projection contains a key column (`{}`) more than once, aliased as: {} and {}.",
+                            columns[*first].name, columns[*first].name, columns[*second].name
+                        )));
+                    }
+                    // The stream side is never null, even when a left join finds no row.
+                    let c = &mut columns[*first];
+                    c.role = ColumnRole::Key;
+                    if strip(&c.expr) != strip(&join.stream_key) {
+                        c.expr = join.stream_key.clone();
+                    }
+                }
+            }
+        }
+        None => {
+            let mut missing = Vec::new();
+            for key in from.source.key_columns() {
+                let found: Vec<usize> = (0..columns.len())
+                    .filter(|&i| matches!(strip(&columns[i].expr), Expr::Column(c) if c.name == key.name))
+                    .collect();
+                match found.as_slice() {
+                    [] => missing.push(key.name.clone()),
+                    [one] => columns[*one].role = ColumnRole::Key,
+                    [a, b, ..] => {
+                        let mut names = [columns[*a].name.clone(), columns[*b].name.clone()];
+                        names.sort();
+                        return Err(SqlError::Invalid(format!(
+                            "The projection contains a key column (`{}`) more than once, aliased as: {} and {}.",
+                            key.name, names[0], names[1]
+                        )));
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                let (noun, list) = if missing.len() == 1 {
+                    ("key column", missing[0].clone())
+                } else {
+                    let (last, init) = missing.split_last().unwrap_or((&missing[0], &[]));
+                    ("key columns", format!("{} and {last}", init.join(", ")))
+                };
+                return Err(SqlError::Invalid(format!(
+                    "The query used to build `{sink}` must include the {noun} {list} in its projection (eg, SELECT {}...).",
+                    missing.join(", ")
+                )));
+            }
+        }
+    }
+    if columns.iter().all(|c| c.role == ColumnRole::Key) {
+        return Err(SqlError::Invalid(
+            "The projection contains no value columns.".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn display_qualified(e: &Expr) -> String {
+    match e {
+        Expr::Column(c) => match &c.relation {
+            Some(r) => format!("{}.{}", r.table(), c.name),
+            None => c.name.clone(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// ksqlDB types an integer literal as INT when it fits; DataFusion as BIGINT. Narrowing them
+/// before type coercion keeps `INT + 1` an INT, as in ksqlDB.
+fn narrow_integer_literals(plan: LogicalPlan) -> Result<LogicalPlan, SqlError> {
+    plan.transform_up(|node| {
+        node.map_expressions(|e| {
+            e.transform_up(|e| match e {
+                Expr::Literal(ScalarValue::Int64(Some(v)), meta) if i32::try_from(v).is_ok() => Ok(
+                    Transformed::yes(Expr::Literal(ScalarValue::Int32(Some(v as i32)), meta)),
+                ),
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    })
+    .map(|t| t.data)
+    .map_err(|e| SqlError::Plan(describe_plan_error(e)))
+}
+
+/// Binds the expressions of `INSERT INTO … VALUES (…)`: they may not refer to columns, and
+/// are returned type-checked, to be evaluated on a single empty row.
+pub fn plan_values(values: &[sql::Expr], catalog: &Catalog) -> Result<Vec<Expr>, SqlError> {
+    let projection = values
+        .iter()
+        .enumerate()
+        .map(|(i, e)| sql::SelectItem::ExprWithAlias {
+            expr: e.clone(),
+            alias: sql::Ident::with_quote('"', format!("V{i}")),
+        })
+        .collect::<Vec<_>>();
+    let select = sql::Select {
+        select_token: sql::helpers::attached_token::AttachedToken::empty(),
+        optimizer_hints: Vec::new(),
+        distinct: None,
+        select_modifiers: None,
+        top: None,
+        top_before_distinct: false,
+        projection,
+        exclude: None,
+        into: None,
+        from: Vec::new(),
+        lateral_views: Vec::new(),
+        prewhere: None,
+        selection: None,
+        connect_by: Vec::new(),
+        group_by: sql::GroupByExpr::Expressions(Vec::new(), Vec::new()),
+        cluster_by: Vec::new(),
+        distribute_by: Vec::new(),
+        sort_by: Vec::new(),
+        having: None,
+        named_window: Vec::new(),
+        qualify: None,
+        window_before_qualify: false,
+        value_table_mode: None,
+        flavor: sql::SelectFlavor::Standard,
+    };
+    let query = sql::Query {
+        with: None,
+        body: Box::new(SetExpr::Select(Box::new(select))),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: Vec::new(),
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: Vec::new(),
+    };
+    let provider = CatalogProvider::new(catalog);
+    let options = ParserOptions {
+        enable_ident_normalization: false,
+        map_string_types_to_utf8view: false,
+        ..ParserOptions::new()
+    };
+    let plan = SqlToRel::new_with_options(&provider, options)
+        .sql_statement_to_plan(sql::Statement::Query(Box::new(query)))
+        .map_err(|e| SqlError::Plan(describe_plan_error(e)))?;
+    let plan = narrow_integer_literals(plan)?;
+    let plan = Analyzer::new()
+        .execute_and_check(plan, provider_options(&provider), |_, _| {})
+        .map_err(|e| SqlError::Plan(describe_plan_error(e)))?;
+    match plan {
+        LogicalPlan::Projection(p) => Ok(p.expr.into_iter().map(Expr::unalias).collect()),
+        other => Err(SqlError::Plan(format!("unexpected VALUES shape:\n{other}"))),
+    }
+}

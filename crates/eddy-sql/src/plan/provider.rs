@@ -1,0 +1,241 @@
+//! What DataFusion's SQL planner sees: Eddy's catalog as tables, and the function library
+//! (DataFusion's functions plus ksqlDB's names for them).
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion_common::config::ConfigOptions;
+use datafusion_common::{DataFusionError, Result, TableReference, plan_err};
+use datafusion_expr::logical_plan::builder::LogicalTableSource;
+use datafusion_expr::planner::{ContextProvider, ExprPlanner};
+use datafusion_expr::{AggregateUDF, HigherOrderUDF, ScalarUDF, TableSource, WindowUDF};
+
+use crate::catalog::{Catalog, Source};
+
+/// `ROWTIME`: the record's timestamp in milliseconds.
+pub const ROWTIME: &str = "ROWTIME";
+/// `ROWPARTITION`: the partition the record was read from.
+pub const ROWPARTITION: &str = "ROWPARTITION";
+/// `ROWOFFSET`: the record's offset in its partition.
+pub const ROWOFFSET: &str = "ROWOFFSET";
+/// `WINDOWSTART` of a windowed source.
+pub const WINDOWSTART: &str = "WINDOWSTART";
+/// `WINDOWEND` of a windowed source.
+pub const WINDOWEND: &str = "WINDOWEND";
+
+/// Whether a column name is one of the pseudo columns every source has.
+pub fn is_pseudo_column(name: &str) -> bool {
+    matches!(
+        name,
+        ROWTIME | ROWPARTITION | ROWOFFSET | WINDOWSTART | WINDOWEND
+    )
+}
+
+/// The columns a scan of `source` produces, in order: key columns, value columns, `ROWTIME`,
+/// `ROWPARTITION`, `ROWOFFSET`, and for windowed sources `WINDOWSTART`, `WINDOWEND`.
+/// The engine builds its input batches in exactly this layout.
+pub fn scan_schema(source: &Source) -> SchemaRef {
+    let mut fields: Vec<Field> = source
+        .key_columns()
+        .chain(source.value_columns())
+        .map(|c| Field::new(&c.name, c.ty.to_arrow(), true))
+        .collect();
+    fields.push(Field::new(ROWTIME, DataType::Int64, true));
+    fields.push(Field::new(ROWPARTITION, DataType::Int32, true));
+    fields.push(Field::new(ROWOFFSET, DataType::Int64, true));
+    if source.window.is_some() {
+        fields.push(Field::new(WINDOWSTART, DataType::Int64, true));
+        fields.push(Field::new(WINDOWEND, DataType::Int64, true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// The function library: every DataFusion function under its own names and aliases, plus
+/// ksqlDB's names, looked up case-insensitively.
+pub struct Functions {
+    scalar: HashMap<String, Arc<ScalarUDF>>,
+    aggregate: HashMap<String, Arc<AggregateUDF>>,
+    higher_order: HashMap<String, Arc<HigherOrderUDF>>,
+    planners: Vec<Arc<dyn ExprPlanner>>,
+}
+
+/// ksqlDB function names that are DataFusion functions under another name.
+const KSQL_ALIASES: &[(&str, &str)] = &[
+    ("ucase", "upper"),
+    ("lcase", "lower"),
+    ("len", "character_length"),
+    ("ifnull", "coalesce"),
+    ("substring", "substr"),
+    ("instr", "strpos"),
+    ("array_contains", "array_has"),
+    ("array_length", "cardinality"),
+    ("split", "string_to_array"),
+    ("concat_ws", "concat_ws"),
+    ("ln", "ln"),
+    ("random", "random"),
+];
+
+impl Functions {
+    /// The shared library, built once.
+    pub fn get() -> &'static Functions {
+        static FUNCTIONS: OnceLock<Functions> = OnceLock::new();
+        FUNCTIONS.get_or_init(Functions::build)
+    }
+
+    fn build() -> Functions {
+        let mut scalar = HashMap::new();
+        for f in datafusion_functions::all_default_functions()
+            .into_iter()
+            .chain(datafusion_functions_nested::all_default_nested_functions())
+        {
+            for name in std::iter::once(f.name()).chain(f.aliases().iter().map(String::as_str)) {
+                scalar.insert(name.to_ascii_lowercase(), Arc::clone(&f));
+            }
+        }
+        let mut aggregate = HashMap::new();
+        for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
+            for name in std::iter::once(f.name()).chain(f.aliases().iter().map(String::as_str)) {
+                aggregate.insert(name.to_ascii_lowercase(), Arc::clone(&f));
+            }
+        }
+        let mut higher_order = HashMap::new();
+        for f in datafusion_functions_nested::all_default_higher_order_functions() {
+            higher_order.insert(f.name().to_ascii_lowercase(), f);
+        }
+        for (ksql, df) in KSQL_ALIASES {
+            if let Some(f) = scalar.get(*df).cloned() {
+                scalar.entry((*ksql).to_string()).or_insert(f);
+            }
+        }
+        let planners: Vec<Arc<dyn ExprPlanner>> = vec![
+            Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
+            Arc::new(datafusion_functions_nested::planner::NestedFunctionPlanner),
+            Arc::new(datafusion_functions_nested::planner::FieldAccessPlanner),
+            Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
+            Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
+            Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
+        ];
+        Functions {
+            scalar,
+            aggregate,
+            higher_order,
+            planners,
+        }
+    }
+
+    /// A scalar function by name, case-insensitively.
+    pub fn scalar(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        self.scalar.get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    /// An aggregate function by name, case-insensitively.
+    pub fn aggregate(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        self.aggregate.get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    /// Names of every scalar function, upper-cased, sorted (for `SHOW FUNCTIONS`).
+    pub fn scalar_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.scalar.keys().map(|n| n.to_ascii_uppercase()).collect();
+        names.sort();
+        names
+    }
+
+    /// Names of every aggregate function, upper-cased, sorted.
+    pub fn aggregate_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .aggregate
+            .keys()
+            .map(|n| n.to_ascii_uppercase())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Eddy's catalog seen through DataFusion's `ContextProvider`.
+pub(crate) struct CatalogProvider<'a> {
+    catalog: &'a Catalog,
+    options: ConfigOptions,
+}
+
+impl<'a> CatalogProvider<'a> {
+    pub(crate) fn new(catalog: &'a Catalog) -> Self {
+        let mut options = ConfigOptions::default();
+        options.sql_parser.enable_ident_normalization = false;
+        options.sql_parser.map_string_types_to_utf8view = false;
+        Self { catalog, options }
+    }
+}
+
+impl ContextProvider for CatalogProvider<'_> {
+    fn get_table_source(&self, name: TableReference) -> Result<Arc<dyn TableSource>> {
+        match self.catalog.get(name.table()) {
+            Some(source) => Ok(Arc::new(LogicalTableSource::new(scan_schema(source)))),
+            None => plan_err!("{} does not exist.", name.table()),
+        }
+    }
+
+    fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        Functions::get().scalar(name)
+    }
+
+    fn get_higher_order_meta(&self, name: &str) -> Option<Arc<HigherOrderUDF>> {
+        Functions::get()
+            .higher_order
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+    }
+
+    fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        Functions::get().aggregate(name)
+    }
+
+    fn get_window_meta(&self, _name: &str) -> Option<Arc<WindowUDF>> {
+        None
+    }
+
+    fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
+        None
+    }
+
+    fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
+        &Functions::get().planners
+    }
+
+    fn options(&self) -> &ConfigOptions {
+        &self.options
+    }
+
+    fn udf_names(&self) -> Vec<String> {
+        Functions::get().scalar.keys().cloned().collect()
+    }
+
+    fn higher_order_function_names(&self) -> Vec<String> {
+        Functions::get().higher_order.keys().cloned().collect()
+    }
+
+    fn udaf_names(&self) -> Vec<String> {
+        Functions::get().aggregate.keys().cloned().collect()
+    }
+
+    fn udwf_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Turns a DataFusion planning error into the message a ksqlDB user expects.
+pub(crate) fn describe_plan_error(e: DataFusionError) -> String {
+    let text = e.strip_backtrace();
+    // "Schema error: No field named X. Valid fields are …" → ksqlDB's wording.
+    if let Some(rest) = text.split("No field named ").nth(1) {
+        let name = rest.split(['.', ' ']).collect::<Vec<_>>();
+        let col = rest
+            .split(". Valid fields")
+            .next()
+            .unwrap_or(name.first().copied().unwrap_or(rest));
+        return format!("Column '{}' cannot be resolved.", col.trim_matches('"'));
+    }
+    text.trim_start_matches("Error during planning: ")
+        .to_string()
+}

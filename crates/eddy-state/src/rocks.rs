@@ -1,0 +1,242 @@
+//! [`RocksBackend`]: every store a column family of one RocksDB database.
+//!
+//! Memory is bounded independently of the number of keys and stores: data, index and
+//! filter blocks share one LRU block cache, and the memtables of all column families share
+//! one `WriteBufferManager` budget. Writes go to the WAL without fsync; a store's source of
+//! truth is its topic or changelog, from which a lost tail is re-read.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use eddy_topic::Payloads;
+use rocksdb::{
+    BlockBasedOptions, BoundColumnFamily, Cache, ColumnFamilyDescriptor, DBCompressionType,
+    DBWithThreadMode, MultiThreaded, Options, ReadOptions, WriteBatch, WriteBufferManager,
+};
+
+use crate::error::StateError;
+use crate::store::{KeyValueStore, StateBackend, check_name, check_write};
+
+/// The database type: column families are created and dropped through `&self`.
+type Db = DBWithThreadMode<MultiThreaded>;
+
+/// RocksDB's memory budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RocksConfig {
+    /// Capacity of the LRU cache shared by every store for data, index and filter blocks.
+    pub block_cache_bytes: usize,
+    /// Size of one memtable; a store flushes to disk when its memtable is this full.
+    pub write_buffer_bytes: usize,
+    /// Memtables per store, and the number of `write_buffer_bytes` all stores share.
+    pub max_write_buffers: usize,
+}
+
+impl Default for RocksConfig {
+    /// 256 MiB of block cache and 4 × 16 MiB of memtables.
+    fn default() -> Self {
+        Self {
+            block_cache_bytes: 256 << 20,
+            write_buffer_bytes: 16 << 20,
+            max_write_buffers: 4,
+        }
+    }
+}
+
+/// Stores on disk, in one RocksDB database with a column family per store.
+pub struct RocksBackend {
+    db: Arc<Db>,
+    store_options: Options,
+    registry: Mutex<Registry>,
+}
+
+impl std::fmt::Debug for RocksBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksBackend")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which stores exist and which have live handles; one lock orders creates and drops.
+#[derive(Default)]
+struct Registry {
+    existing: BTreeSet<String>,
+    open: HashMap<String, Arc<RocksStore>>,
+}
+
+impl RocksBackend {
+    /// Opens (or creates) the database in `dir`, with every store kept from an earlier run.
+    pub fn open(dir: impl AsRef<Path>, config: RocksConfig) -> Result<Self, StateError> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|source| StateError::Directory {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let cache = Cache::new_lru_cache(config.block_cache_bytes);
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        // Index and filter blocks grow with the data; in the cache they stay within budget.
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        // Join lookups miss often; a bloom filter answers most misses without reading a block.
+        table.set_bloom_filter(10.0, false);
+
+        let mut store_options = Options::default();
+        store_options.set_block_based_table_factory(&table);
+        store_options.set_write_buffer_size(config.write_buffer_bytes);
+        store_options.set_max_write_buffer_number(config.max_write_buffers.max(2) as i32);
+        store_options.set_compression_type(DBCompressionType::Lz4);
+
+        let mut db_options = store_options.clone();
+        db_options.create_if_missing(true);
+        db_options.create_missing_column_families(true);
+        let budget = config.write_buffer_bytes.saturating_mul(config.max_write_buffers.max(1));
+        db_options.set_write_buffer_manager(&WriteBufferManager::new_write_buffer_manager(
+            budget, false,
+        ));
+
+        let existing: BTreeSet<String> = if dir.join("CURRENT").exists() {
+            Db::list_cf(&db_options, dir)?
+                .into_iter()
+                .filter(|name| name != "default")
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        let descriptors: Vec<ColumnFamilyDescriptor> = existing
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(name, store_options.clone()))
+            .collect();
+        let db = Db::open_cf_descriptors(&db_options, dir, descriptors)?;
+        tracing::info!(path = %dir.display(), stores = existing.len(), "opened RocksDB state");
+        Ok(RocksBackend {
+            db: Arc::new(db),
+            store_options,
+            registry: Mutex::new(Registry {
+                existing,
+                open: HashMap::new(),
+            }),
+        })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> PathBuf {
+        self.db.path().to_path_buf()
+    }
+}
+
+impl StateBackend for RocksBackend {
+    fn open_store(&self, name: &str) -> Result<Arc<dyn KeyValueStore>, StateError> {
+        check_name(name)?;
+        let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(store) = registry.open.get(name) {
+            return Ok(store.clone());
+        }
+        if !registry.existing.contains(name) {
+            self.db.create_cf(name, &self.store_options)?;
+            registry.existing.insert(name.to_owned());
+        }
+        let store = Arc::new(RocksStore {
+            db: self.db.clone(),
+            name: name.to_owned(),
+            dropped: AtomicBool::new(false),
+        });
+        registry.open.insert(name.to_owned(), store.clone());
+        Ok(store)
+    }
+
+    fn drop_store(&self, name: &str) -> Result<(), StateError> {
+        let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(store) = registry.open.remove(name) {
+            store.dropped.store(true, Ordering::Release);
+        }
+        if registry.existing.remove(name) {
+            self.db.drop_cf(name)?;
+        }
+        Ok(())
+    }
+
+    fn store_names(&self) -> Result<Vec<String>, StateError> {
+        let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(registry.existing.iter().cloned().collect())
+    }
+}
+
+/// One store: a column family.
+struct RocksStore {
+    db: Arc<Db>,
+    name: String,
+    dropped: AtomicBool,
+}
+
+impl RocksStore {
+    fn column_family(&self) -> Result<Arc<BoundColumnFamily<'_>>, StateError> {
+        if self.dropped.load(Ordering::Acquire) {
+            return Err(StateError::StoreDropped(self.name.clone()));
+        }
+        self.db
+            .cf_handle(&self.name)
+            .ok_or_else(|| StateError::StoreDropped(self.name.clone()))
+    }
+}
+
+impl KeyValueStore for RocksStore {
+    fn get_many(&self, keys: &Payloads, out: &mut Payloads) -> Result<(), StateError> {
+        let cf = self.column_family()?;
+        let found = self.db.batched_multi_get_cf(&cf, keys.iter().flatten(), false);
+        // Check every lookup first, so a failure appends nothing to `out`.
+        if let Some(Err(err)) = found.iter().find(|result| result.is_err()) {
+            return Err(StateError::Rocks(err.clone()));
+        }
+        let mut found = found.into_iter();
+        for key in keys.iter() {
+            let value = match key {
+                Some(_) => found.next().and_then(Result::ok).flatten(),
+                None => None,
+            };
+            out.push(value.as_deref());
+        }
+        Ok(())
+    }
+
+    fn write(&self, keys: &Payloads, values: &Payloads) -> Result<(), StateError> {
+        let cf = self.column_family()?;
+        check_write(&self.name, keys, values)?;
+        let mut batch = WriteBatch::default();
+        for (key, value) in keys.iter().flatten().zip(values.iter()) {
+            match value {
+                Some(value) => batch.put_cf(&cf, key, value),
+                None => batch.delete_cf(&cf, key),
+            }
+        }
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    fn scan_range(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StateError> {
+        let cf = self.column_family()?;
+        let mut options = ReadOptions::default();
+        // A full scan for a pull query must not evict the blocks hot lookups need.
+        options.fill_cache(false);
+        if let Some(end) = end {
+            options.set_iterate_upper_bound(end);
+        }
+        let mut cursor = self.db.raw_iterator_cf_opt(&cf, options);
+        cursor.seek(start);
+        while let Some((key, value)) = cursor.item() {
+            if !visit(key, value) {
+                return Ok(());
+            }
+            cursor.next();
+        }
+        cursor.status()?;
+        Ok(())
+    }
+}

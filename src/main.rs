@@ -1,0 +1,146 @@
+//! The `eddy` binary: `eddy server`, `eddy dev-kafka`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use eddy_engine::{Engine, EngineConfig};
+use eddy_kafka::{DevBroker, KafkaConfig, KafkaTopics};
+use eddy_state::{RocksBackend, RocksConfig};
+
+#[derive(Parser)]
+#[command(name = "eddy", version, about = "A KSQL-compatible streaming SQL server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server (REST API on --listen). Without --bootstrap-servers it starts an
+    /// embedded, in-memory dev broker, for trying things out.
+    Server(ServerArgs),
+    /// Runs the embedded dev broker alone and prints `bootstrap.servers=HOST:PORT` first.
+    DevKafka {
+        /// Partitions of topics the broker creates on first use.
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// Kafka bootstrap servers (HOST:PORT,…). Omit to use the embedded dev broker.
+    #[arg(long, env = "EDDY_BOOTSTRAP_SERVERS")]
+    bootstrap_servers: Option<String>,
+    /// Address of the REST API.
+    #[arg(long, env = "EDDY_LISTEN", default_value = "127.0.0.1:8088")]
+    listen: String,
+    /// Directory for state (materialised tables).
+    #[arg(long, env = "EDDY_DATA_DIR", default_value = "eddy-data")]
+    data_dir: PathBuf,
+    /// ksqlDB's `ksql.service.id`: servers with the same id share queries.
+    #[arg(long, env = "EDDY_SERVICE_ID", default_value = "default_")]
+    service_id: String,
+    /// RocksDB block cache, in MiB.
+    #[arg(long, env = "EDDY_BLOCK_CACHE_MB", default_value_t = 32)]
+    block_cache_mb: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,librdkafka=warn,rdkafka=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => server(args),
+        Command::DevKafka { partitions } => dev_kafka(partitions),
+    }
+}
+
+fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let (bootstrap, dev_broker) = match &args.bootstrap_servers {
+        Some(b) => (b.clone(), None),
+        None => {
+            let broker = DevBroker::start(1).context("starting the embedded dev broker")?;
+            let addr = broker.bootstrap_servers();
+            tracing::info!("embedded dev broker (in memory, for trying things out) at {addr}");
+            (addr, Some(broker))
+        }
+    };
+    let topics = KafkaTopics::connect(
+        KafkaConfig::new(&bootstrap),
+        dev_broker.as_ref().map(DevBroker::handle),
+    )
+    .context("configuring the Kafka client")?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    let state = RocksBackend::open(
+        args.data_dir.join("state"),
+        RocksConfig {
+            block_cache_bytes: args.block_cache_mb << 20,
+            write_buffer_bytes: 8 << 20,
+            max_write_buffers: 2,
+        },
+    )
+    .context("opening the state store")?;
+    let mut config = EngineConfig::new(&args.service_id);
+    config.instance_id = instance_id(&args.data_dir)?;
+    let engine = Engine::new(config, Arc::new(topics), Arc::new(state))
+        .context("starting the engine")?;
+    let app = Arc::new(eddy_server::AppState {
+        engine: Arc::new(engine),
+        command_sequence: AtomicI64::new(0),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        tracing::info!("Eddy server listening on http://{}", listener.local_addr()?);
+        eddy_server::serve(listener, app).await?;
+        drop(dev_broker);
+        Ok(())
+    })
+}
+
+/// A stable id for this server's own state, kept in the data dir: a server that restarts
+/// with its data dir resumes its table materialisations; one with a fresh dir rebuilds them.
+fn instance_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("instance-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() {
+            return Ok(id.to_string());
+        }
+    }
+    let id = format!(
+        "{:x}{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+fn dev_kafka(partitions: i32) -> anyhow::Result<()> {
+    let broker = DevBroker::start(partitions).context("starting the dev broker")?;
+    println!("bootstrap.servers={}", broker.bootstrap_servers());
+    tracing::info!("dev broker running; stop it with Ctrl-C");
+    loop {
+        std::thread::park();
+    }
+}

@@ -1,0 +1,345 @@
+//! Shared harness for end-to-end tests: brokers, the server binary, REST calls, and Kafka
+//! clients that produce and read records through the real protocol.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::Value;
+
+/// A child process killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `eddy` binary under test.
+pub fn eddy_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_eddy"))
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// Which broker a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerKind {
+    /// `eddy dev-kafka`: librdkafka's mock cluster in its own process.
+    DevKafka,
+    /// tansu, an independent Kafka-compatible broker.
+    Tansu,
+}
+
+/// A running broker.
+pub struct Broker {
+    pub kind: BrokerKind,
+    pub bootstrap: String,
+    _proc: Proc,
+}
+
+impl Broker {
+    pub fn start(kind: BrokerKind) -> Result<Broker> {
+        match kind {
+            BrokerKind::DevKafka => {
+                let mut child = Command::new(eddy_bin())
+                    .args(["dev-kafka", "--partitions", "1"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .context("starting eddy dev-kafka")?;
+                let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+                let proc = Proc {
+                    child,
+                    name: "dev-kafka".into(),
+                };
+                let mut line = String::new();
+                BufReader::new(stdout).read_line(&mut line)?;
+                let bootstrap = line
+                    .trim()
+                    .strip_prefix("bootstrap.servers=")
+                    .ok_or_else(|| anyhow!("unexpected first line from dev-kafka: {line:?}"))?
+                    .to_string();
+                Ok(Broker {
+                    kind,
+                    bootstrap,
+                    _proc: proc,
+                })
+            }
+            BrokerKind::Tansu => {
+                let bin = tansu_bin()?;
+                let port = free_port();
+                let url = format!("tcp://127.0.0.1:{port}");
+                let child = Command::new(bin)
+                    .args([
+                        "broker",
+                        "--listener-url",
+                        &url,
+                        "--advertised-listener-url",
+                        &url,
+                        "--storage-engine",
+                        "memory://tansu/",
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .context("starting tansu")?;
+                let proc = Proc {
+                    child,
+                    name: "tansu".into(),
+                };
+                let bootstrap = format!("127.0.0.1:{port}");
+                wait_for(Duration::from_secs(30), "tansu to listen", || {
+                    Ok(std::net::TcpStream::connect(&bootstrap).is_ok())
+                })?;
+                Ok(Broker {
+                    kind,
+                    bootstrap,
+                    _proc: proc,
+                })
+            }
+        }
+    }
+}
+
+/// The tansu binary: `$TANSU_BIN`, else `~/.cargo/bin/tansu`, else installed by the shared
+/// script (a one-time build of several minutes).
+pub fn tansu_bin() -> Result<PathBuf> {
+    if let Ok(p) = std::env::var("TANSU_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let default = Path::new(&home).join(".cargo/bin/tansu");
+    if default.exists() {
+        return Ok(default);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/scripts/ensure-tansu.sh");
+    let out = if script.exists() {
+        Command::new("bash").arg(&script).output()?
+    } else {
+        Command::new("cargo")
+            .args(["install", "tansu", "--version", "0.6.0", "--features", "dynostore", "--locked"])
+            .output()?
+    };
+    if !out.status.success() {
+        bail!("could not install tansu: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(default)
+}
+
+/// Calls `check` until it returns true or `timeout` passes.
+pub fn wait_for(timeout: Duration, what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check()? {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running `eddy server`.
+pub struct Server {
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub proc: Proc,
+    client: reqwest::Client,
+}
+
+impl Server {
+    /// Starts a server against `bootstrap` and waits until it is healthy.
+    pub async fn start(bootstrap: &str, data_dir: &Path, service_id: &str) -> Result<Server> {
+        let port = free_port();
+        let child = Command::new(eddy_bin())
+            .args([
+                "server",
+                "--bootstrap-servers",
+                bootstrap,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+                &data_dir.display().to_string(),
+                "--service-id",
+                service_id,
+            ])
+            .env("RUST_LOG", "info,librdkafka=error,rdkafka=error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting eddy server")?;
+        let server = Server {
+            url: format!("http://127.0.0.1:{port}"),
+            data_dir: data_dir.to_path_buf(),
+            proc: Proc {
+                child,
+                name: "eddy server".into(),
+            },
+            client: reqwest::Client::new(),
+        };
+        server.wait_healthy(Duration::from_secs(60)).await?;
+        Ok(server)
+    }
+
+    /// Waits for `/healthcheck` to say healthy.
+    pub async fn wait_healthy(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(r) = self.client.get(format!("{}/healthcheck", self.url)).send().await {
+                if r.status().is_success() {
+                    let v: Value = r.json().await?;
+                    if v["isHealthy"] == Value::Bool(true) {
+                        return Ok(());
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("server at {} not healthy after {timeout:?}", self.url);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `POST /ksql`; returns the HTTP status and the JSON body.
+    pub async fn ksql(&self, statements: &str, props: Value) -> Result<(u16, Value)> {
+        let r = self
+            .client
+            .post(format!("{}/ksql", self.url))
+            .header("Content-Type", "application/vnd.ksql.v1+json")
+            .json(&serde_json::json!({"ksql": statements, "streamsProperties": props}))
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await?))
+    }
+
+    /// `POST /ksql` that must succeed.
+    pub async fn ksql_ok(&self, statements: &str) -> Result<Value> {
+        let (status, body) = self.ksql(statements, serde_json::json!({})).await?;
+        if status != 200 {
+            bail!("statements failed with {status}: {body}");
+        }
+        Ok(body)
+    }
+}
+
+/// A producer for test input.
+pub fn producer(bootstrap: &str) -> Result<FutureProducer> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("message.timeout.ms", "30000")
+        .set("partitioner", "murmur2_random")
+        .create()?)
+}
+
+/// Produces one record and waits for its acknowledgement.
+pub async fn produce(
+    producer: &FutureProducer,
+    topic: &str,
+    key: Option<&[u8]>,
+    value: Option<&str>,
+    timestamp: i64,
+) -> Result<()> {
+    let mut record: FutureRecord<'_, [u8], str> = FutureRecord::to(topic).timestamp(timestamp);
+    if let Some(k) = key {
+        record = record.key(k);
+    }
+    if let Some(v) = value {
+        record = record.payload(v);
+    }
+    producer
+        .send(record, Duration::from_secs(30))
+        .await
+        .map_err(|(e, _)| anyhow!("producing to {topic}: {e}"))?;
+    Ok(())
+}
+
+/// One record read back from a topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Value>,
+    pub timestamp: i64,
+}
+
+/// Reads records of `topic` from the beginning until `done(records)` holds or `timeout`
+/// passes; then keeps reading for `settle` more to catch unexpected extra records.
+pub fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    timeout: Duration,
+    settle: Duration,
+    done: impl Fn(&[Record]) -> bool,
+) -> Result<Vec<Record>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("test-reader-{topic}-{}", free_port()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut settle_until: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if let Some(s) = settle_until {
+            if now > s {
+                return Ok(out);
+            }
+        } else if done(&out) {
+            settle_until = Some(now + settle);
+        } else if now > deadline {
+            return Ok(out);
+        }
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            let m = m?;
+            let value = match m.payload() {
+                Some(p) => Some(
+                    serde_json::from_slice(p)
+                        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(p).into_owned())),
+                ),
+                None => None,
+            };
+            out.push(Record {
+                key: m.key().map(<[u8]>::to_vec),
+                value,
+                timestamp: m.timestamp().to_millis().unwrap_or(-1),
+            });
+        }
+    }
+}
+
+/// ksqlDB's KAFKA serialisation of an INT.
+pub fn int_key(v: i32) -> Vec<u8> {
+    v.to_be_bytes().to_vec()
+}

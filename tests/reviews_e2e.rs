@@ -1,0 +1,166 @@
+//! The reviews pipeline end to end: the server binary, `sql-examples/reviews.sql` over
+//! `POST /ksql`, records produced and read through the Kafka protocol — once against
+//! `eddy dev-kafka` and once against an independent broker (tansu).
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use common::{Broker, BrokerKind, Record, Server, int_key, produce, producer, read_topic};
+use serde_json::{Value, json};
+
+const USERS: &[(i32, &str, &str)] = &[
+    (1, "Ada", "Platinum"),
+    (2, "Grace", "Platinum"),
+    (3, "Linus", "Gold"),
+    (4, "Ken", "Gold"),
+];
+
+fn user_json(id: i32, name: &str, status: &str) -> String {
+    json!({"userid": id, "name": name, "email": format!("{}@example.com", name.to_lowercase()), "status": status})
+        .to_string()
+}
+
+fn review_json(userid: i32, rating: i32, text: &str) -> String {
+    json!({"userid": userid, "rating": rating, "text": text}).to_string()
+}
+
+async fn run_pipeline(kind: BrokerKind) -> Result<()> {
+    let broker = Broker::start(kind)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "reviews_test").await?;
+
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sql-examples/reviews.sql"))?;
+    let body = server.ksql_ok(&script).await?;
+    let statuses: Vec<&str> = body
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["commandStatus"]["message"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        statuses,
+        vec![
+            "Stream created",
+            "Table created",
+            "Created query with ID CSAS_REVIEWS_CLEAN_1",
+            "Created query with ID CSAS_ENRICHED_REVIEWS_2",
+            "Created query with ID CSAS_UNHAPPY_VIPS_3",
+        ],
+        "{body}"
+    );
+
+    let p = producer(&broker.bootstrap)?;
+    for (id, name, status) in USERS {
+        produce(&p, "users", Some(&int_key(*id)), Some(&user_json(*id, name, status)), 1000).await?;
+    }
+    // Phase 1: reviews while Linus (3) is Gold and Ken (4) exists.
+    produce(&p, "reviews", Some(&int_key(100)), Some(&review_json(1, 5, "Lovely")), 2000).await?;
+    produce(&p, "reviews", Some(&int_key(101)), Some(&review_json(2, 1, "Broken on arrival")), 2001).await?;
+    produce(&p, "reviews", Some(&int_key(102)), Some(&review_json(3, 2, "Meh")), 2002).await?;
+    produce(&p, "reviews", None, Some(&review_json(1, 1, "no id")), 2003).await?;
+    produce(&p, "reviews", Some(&int_key(105)), Some(r#"{"userid": 1, "rating": "#), 2004).await?;
+    produce(&p, "reviews", Some(&int_key(103)), Some(&review_json(4, 4, "Fine")), 2005).await?;
+    produce(&p, "reviews", Some(&int_key(104)), Some(&review_json(99, 1, "Unknown user")), 2006).await?;
+
+    // Wait until phase 1 is joined, so the status change below comes after it.
+    let bootstrap = broker.bootstrap.clone();
+    let phase1 = tokio::task::spawn_blocking(move || {
+        read_topic(&bootstrap, "ENRICHED_REVIEWS", Duration::from_secs(60), Duration::ZERO, |r| r.len() >= 4)
+    })
+    .await??;
+    assert_eq!(phase1.len(), 4, "phase 1 enriched reviews: {phase1:?}");
+
+    // Linus becomes Platinum; Ken is deleted.
+    produce(&p, "users", Some(&int_key(3)), Some(&user_json(3, "Linus", "Platinum")), 3000).await?;
+    produce(&p, "users", Some(&int_key(4)), None, 3000).await?;
+    // Phase 2.
+    produce(&p, "reviews", Some(&int_key(106)), Some(&review_json(3, 1, "Worse now")), 4000).await?;
+    produce(&p, "reviews", Some(&int_key(107)), Some(&review_json(4, 1, "Gone")), 4001).await?;
+
+    let read = |topic: &'static str, n: usize| {
+        let bootstrap = broker.bootstrap.clone();
+        tokio::task::spawn_blocking(move || {
+            read_topic(&bootstrap, topic, Duration::from_secs(60), Duration::from_secs(2), move |r| r.len() >= n)
+        })
+    };
+    let clean = read("REVIEWS_CLEAN", 7).await??;
+    let enriched = read("ENRICHED_REVIEWS", 5).await??;
+    let unhappy = read("UNHAPPY_VIPS", 2).await??;
+
+    let rec = |key: i32, value: Value, ts: i64| Record {
+        key: Some(int_key(key)),
+        value: Some(value),
+        timestamp: ts,
+    };
+    let clean_value = |u: i32, r: i32, t: &str| json!({"USERID": u, "RATING": r, "TEXT": t});
+    assert_eq!(
+        clean,
+        vec![
+            rec(100, clean_value(1, 5, "Lovely"), 2000),
+            rec(101, clean_value(2, 1, "Broken on arrival"), 2001),
+            rec(102, clean_value(3, 2, "Meh"), 2002),
+            rec(103, clean_value(4, 4, "Fine"), 2005),
+            rec(104, clean_value(99, 1, "Unknown user"), 2006),
+            rec(106, clean_value(3, 1, "Worse now"), 4000),
+            rec(107, clean_value(4, 1, "Gone"), 4001),
+        ]
+    );
+    let enriched_value = |id: i32, r: i32, t: &str, name: &str, status: &str| {
+        json!({"ID": id, "RATING": r, "TEXT": t, "NAME": name, "STATUS": status})
+    };
+    assert_eq!(
+        enriched,
+        vec![
+            rec(1, enriched_value(100, 5, "Lovely", "Ada", "Platinum"), 2000),
+            rec(2, enriched_value(101, 1, "Broken on arrival", "Grace", "Platinum"), 2001),
+            rec(3, enriched_value(102, 2, "Meh", "Linus", "Gold"), 2002),
+            rec(4, enriched_value(103, 4, "Fine", "Ken", "Gold"), 2005),
+            rec(3, enriched_value(106, 1, "Worse now", "Linus", "Platinum"), 4000),
+        ]
+    );
+    assert_eq!(
+        unhappy,
+        vec![
+            rec(2, enriched_value(101, 1, "Broken on arrival", "Grace", "Platinum"), 2001),
+            rec(3, enriched_value(106, 1, "Worse now", "Linus", "Platinum"), 4000),
+        ]
+    );
+
+    // The malformed record is in the processing log, with where it came from and why.
+    let bootstrap = broker.bootstrap.clone();
+    let log = tokio::task::spawn_blocking(move || {
+        read_topic(&bootstrap, "reviews_testksql_processing_log", Duration::from_secs(30), Duration::from_secs(1), |r| !r.is_empty())
+    })
+    .await??;
+    assert_eq!(log.len(), 1, "processing log: {log:?}");
+    let entry = log[0].value.clone().unwrap_or_default();
+    assert_eq!(entry["QUERY_ID"], "CSAS_REVIEWS_CLEAN_1");
+    assert_eq!(entry["TOPIC"], "reviews");
+    assert_eq!(entry["PARTITION"], 0);
+    assert_eq!(entry["OFFSET"], 4);
+    assert_eq!(entry["TYPE"], "DESERIALIZATION_ERROR");
+    assert!(entry["MESSAGE"].as_str().unwrap_or("").contains("Failed to deserialize value"), "{entry}");
+    assert_eq!(entry["RECORD"], r#"{"userid": 1, "rating": "#);
+
+    // SHOW STREAMS lists the processing log next to the pipeline.
+    let shown = server.ksql_ok("SHOW STREAMS;").await?;
+    let names: Vec<&str> = shown[0]["streams"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        names,
+        vec!["EDDY_PROCESSING_LOG", "ENRICHED_REVIEWS", "REVIEWS", "REVIEWS_CLEAN", "UNHAPPY_VIPS"]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_pipeline_on_dev_broker() -> Result<()> {
+    run_pipeline(BrokerKind::DevKafka).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_pipeline_on_independent_broker() -> Result<()> {
+    run_pipeline(BrokerKind::Tansu).await
+}
