@@ -1,4 +1,4 @@
-//! The `eddy` binary: `eddy server`, `eddy dev-kafka`.
+//! The `eddy` binary: `eddy server`, `eddy dev-kafka`, `eddy test`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,8 +10,14 @@ use eddy_engine::{Engine, EngineConfig};
 use eddy_kafka::{DevBroker, KafkaConfig, KafkaTopics};
 use eddy_state::{RocksBackend, RocksConfig};
 
+mod qtt;
+
 #[derive(Parser)]
-#[command(name = "eddy", version, about = "A KSQL-compatible streaming SQL server")]
+#[command(
+    name = "eddy",
+    version,
+    about = "A KSQL-compatible streaming SQL server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,6 +34,9 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         partitions: i32,
     },
+    /// Runs test files in ksqlDB's query-validation format (statements, input records,
+    /// expected outputs) against the engine with in-memory topics; no Kafka needed.
+    Test(qtt::TestArgs),
 }
 
 #[derive(clap::Args)]
@@ -50,17 +59,28 @@ struct ServerArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // `eddy test` reports through its own output; engine logs would drown it.
+    let default_filter = match cli.command {
+        Command::Test(_) => "error",
+        _ => "info,librdkafka=warn,rdkafka=warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,librdkafka=warn,rdkafka=warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server(args),
         Command::DevKafka { partitions } => dev_kafka(partitions),
+        Command::Test(args) => {
+            if !qtt::run(&args)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -92,8 +112,8 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
     .context("opening the state store")?;
     let mut config = EngineConfig::new(&args.service_id);
     config.instance_id = instance_id(&args.data_dir)?;
-    let engine = Engine::new(config, Arc::new(topics), Arc::new(state))
-        .context("starting the engine")?;
+    let engine =
+        Engine::new(config, Arc::new(topics), Arc::new(state)).context("starting the engine")?;
     let app = Arc::new(eddy_server::AppState {
         engine: Arc::new(engine),
         command_sequence: AtomicI64::new(0),

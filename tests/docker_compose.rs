@@ -17,11 +17,19 @@ fn env<'a>(service: &'a Value, name: &str) -> Option<&'a str> {
 fn kafka_runs_in_kraft_mode_from_the_official_image() {
     let c = compose();
     let kafka = &c["services"]["kafka"];
-    assert!(kafka["image"].as_str().unwrap_or("").starts_with("apache/kafka:"));
+    assert!(
+        kafka["image"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("apache/kafka:")
+    );
     assert_eq!(env(kafka, "KAFKA_PROCESS_ROLES"), Some("broker,controller"));
     assert!(env(kafka, "KAFKA_CONTROLLER_QUORUM_VOTERS").is_some());
     let listeners = env(kafka, "KAFKA_LISTENERS").unwrap_or("");
-    assert!(listeners.contains("PLAINTEXT://0.0.0.0:29092"), "{listeners}");
+    assert!(
+        listeners.contains("PLAINTEXT://0.0.0.0:29092"),
+        "{listeners}"
+    );
 }
 
 #[test]
@@ -34,7 +42,10 @@ fn eddy_is_built_here_and_points_at_kafka() {
     let bootstrap = env(eddy, "EDDY_BOOTSTRAP_SERVERS").unwrap_or("");
     let kafka_advertised = env(&c["services"]["kafka"], "KAFKA_ADVERTISED_LISTENERS").unwrap_or("");
     assert_eq!(bootstrap, "kafka:29092");
-    assert!(kafka_advertised.contains("PLAINTEXT://kafka:29092"), "{kafka_advertised}");
+    assert!(
+        kafka_advertised.contains("PLAINTEXT://kafka:29092"),
+        "{kafka_advertised}"
+    );
     let ports: Vec<&str> = eddy["ports"]
         .as_sequence()
         .map(|p| p.iter().filter_map(Value::as_str).collect())
@@ -48,5 +59,8 @@ fn eddy_is_built_here_and_points_at_kafka() {
     assert_eq!(volumes, vec!["eddy-data:/var/lib/eddy"]);
     assert_eq!(env(eddy, "EDDY_DATA_DIR"), Some("/var/lib/eddy"));
     assert!(c["volumes"]["eddy-data"].is_null() || c["volumes"]["eddy-data"].is_mapping());
-    assert_eq!(eddy["depends_on"]["kafka"]["condition"].as_str(), Some("service_healthy"));
+    assert_eq!(
+        eddy["depends_on"]["kafka"]["condition"].as_str(),
+        Some("service_healthy")
+    );
 }

@@ -197,7 +197,11 @@ fn build(
         .and_then(Value::as_array)
         .ok_or("no \"statements\" array")?
         .iter()
-        .map(|s| s.as_str().map(substitute).ok_or("a statement is not a string"))
+        .map(|s| {
+            s.as_str()
+                .map(substitute)
+                .ok_or("a statement is not a string")
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut properties = BTreeMap::new();
     if let Some(props) = obj.get("properties").and_then(Value::as_object) {

@@ -145,17 +145,32 @@ pub fn tansu_bin() -> Result<PathBuf> {
         Command::new("bash").arg(&script).output()?
     } else {
         Command::new("cargo")
-            .args(["install", "tansu", "--version", "0.6.0", "--features", "dynostore", "--locked"])
+            .args([
+                "install",
+                "tansu",
+                "--version",
+                "0.6.0",
+                "--features",
+                "dynostore",
+                "--locked",
+            ])
             .output()?
     };
     if !out.status.success() {
-        bail!("could not install tansu: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "could not install tansu: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(default)
 }
 
 /// Calls `check` until it returns true or `timeout` passes.
-pub fn wait_for(timeout: Duration, what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
+pub fn wait_for(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<bool>,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         if check()? {
@@ -214,7 +229,12 @@ impl Server {
     pub async fn wait_healthy(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Ok(r) = self.client.get(format!("{}/healthcheck", self.url)).send().await {
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/healthcheck", self.url))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     let v: Value = r.json().await?;
                     if v["isHealthy"] == Value::Bool(true) {

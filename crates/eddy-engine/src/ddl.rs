@@ -152,7 +152,11 @@ pub(crate) fn source_from_create(stmt: &CreateSource, sql: &str) -> Result<Sourc
         let col = Column {
             name: e.name.clone(),
             ty: e.ty.clone(),
-            role: if e.key { ColumnRole::Key } else { ColumnRole::Value },
+            role: if e.key {
+                ColumnRole::Key
+            } else {
+                ColumnRole::Value
+            },
         };
         if eddy_sql::plan::is_pseudo_column(&col.name) {
             return Err(EngineError::Invalid(format!(

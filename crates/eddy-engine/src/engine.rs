@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use eddy_sql::ast::{CreateAsSelect, CreateSource, ParsedStatement, ShowWhat, Statement, TerminateTarget};
+use eddy_sql::ast::{
+    CreateAsSelect, CreateSource, ParsedStatement, ShowWhat, Statement, TerminateTarget,
+};
 use eddy_sql::catalog::{Catalog, Source, SourceKind};
 use eddy_sql::plan::{QueryPlan, Sink, plan_query};
 use eddy_state::{KeyValueStore, StateBackend};
@@ -198,7 +200,9 @@ impl Engine {
     /// Runs synchronous tasks until none has input left (`eddy test`).
     pub fn run_until_idle(&self) -> Result<(), EngineError> {
         let mut inner = self.lock();
-        let Inner { queries, tables, .. } = &mut *inner;
+        let Inner {
+            queries, tables, ..
+        } = &mut *inner;
         // Tables first, so that a join sees every table row written before its stream row.
         let mut handles: Vec<TaskHandle> = Vec::new();
         let table_names: Vec<String> = tables.keys().cloned().collect();
@@ -242,9 +246,19 @@ impl Engine {
         result
     }
 
-    fn create_source(&self, stmt: &CreateSource, sql: &str) -> Result<StatementResult, EngineError> {
+    fn create_source(
+        &self,
+        stmt: &CreateSource,
+        sql: &str,
+    ) -> Result<StatementResult, EngineError> {
         let mut inner = self.lock();
-        if let Some(done) = check_exists(&inner.catalog, &stmt.name, stmt.kind, stmt.if_not_exists, stmt.or_replace)? {
+        if let Some(done) = check_exists(
+            &inner.catalog,
+            &stmt.name,
+            stmt.kind,
+            stmt.if_not_exists,
+            stmt.or_replace,
+        )? {
             return Ok(done);
         }
         let source = source_from_create(stmt, sql)?;
@@ -288,7 +302,10 @@ impl Engine {
             }
             None => {
                 let partitions = wanted.unwrap_or(self.config.default_partitions);
-                let replicas = w.int("REPLICAS")?.map(|r| r as i16).unwrap_or(self.config.default_replicas);
+                let replicas = w
+                    .int("REPLICAS")?
+                    .map(|r| r as i16)
+                    .unwrap_or(self.config.default_replicas);
                 admin.create_topic(topic, partitions, replicas)?;
                 Ok(partitions)
             }
@@ -302,7 +319,9 @@ impl Engine {
             "_eddy_{}_{}_table_{}",
             self.config.service_id, self.config.instance_id, table.name
         );
-        let source = self.topics.source(&table.topic, &group, StartFrom::Earliest)?;
+        let source = self
+            .topics
+            .source(&table.topic, &group, StartFrom::Earliest)?;
         let progress = Arc::new(TableProgress::default());
         let task = TableMaterializer::new(
             table,
@@ -312,7 +331,11 @@ impl Engine {
             Arc::clone(&self.log),
             self.config.max_batch_records,
         )?;
-        let handle = runner::start(&format!("table-{}", table.name), Box::new(task), self.config.mode);
+        let handle = runner::start(
+            &format!("table-{}", table.name),
+            Box::new(task),
+            self.config.mode,
+        );
         Ok(MaterializedTable {
             store,
             progress,
@@ -321,7 +344,10 @@ impl Engine {
     }
 
     fn start_from(&self, props: &Properties) -> Result<StartFrom, EngineError> {
-        match props.get("auto.offset.reset").map(|s| s.to_ascii_lowercase()) {
+        match props
+            .get("auto.offset.reset")
+            .map(|s| s.to_ascii_lowercase())
+        {
             None => Ok(self.config.default_offset_reset),
             Some(s) if s == "earliest" => Ok(StartFrom::Earliest),
             Some(s) if s == "latest" => Ok(StartFrom::Latest),
@@ -338,7 +364,13 @@ impl Engine {
         props: &Properties,
     ) -> Result<StatementResult, EngineError> {
         let mut inner = self.lock();
-        if let Some(done) = check_exists(&inner.catalog, &stmt.name, stmt.kind, stmt.if_not_exists, stmt.or_replace)? {
+        if let Some(done) = check_exists(
+            &inner.catalog,
+            &stmt.name,
+            stmt.kind,
+            stmt.if_not_exists,
+            stmt.or_replace,
+        )? {
             return Ok(done);
         }
         let plan = plan_query(
@@ -406,7 +438,15 @@ impl Engine {
             )));
         }
         let id = format!("INSERTQUERY_{}", inner.next_query);
-        self.start_persistent(&mut inner, &id, &plan, &sink, &Default::default(), sql, props)?;
+        self.start_persistent(
+            &mut inner,
+            &id,
+            &plan,
+            &sink,
+            &Default::default(),
+            sql,
+            props,
+        )?;
         inner.next_query += 1;
         Ok(StatementResult::Status {
             message: format!("Created query with ID {id}"),
@@ -442,7 +482,10 @@ impl Engine {
             None => None,
             Some(j) => {
                 let table = inner.tables.get(&j.table.source.name).ok_or_else(|| {
-                    EngineError::Internal(format!("table {} is not materialised", j.table.source.name))
+                    EngineError::Internal(format!(
+                        "table {} is not materialised",
+                        j.table.source.name
+                    ))
                 })?;
                 JoinStage::new(
                     plan,
@@ -456,7 +499,9 @@ impl Engine {
             }
         };
         let group = format!("_eddy_{}_query_{id}", self.config.service_id);
-        let source = self.topics.source(input_topic, &group, self.start_from(props)?)?;
+        let source = self
+            .topics
+            .source(input_topic, &group, self.start_from(props)?)?;
         let output = topic_output(sink, self.topics.sink(&sink.topic)?)?;
         let task = QueryTask::new(
             id,
@@ -507,7 +552,9 @@ impl Engine {
                     query_id: None,
                 });
             }
-            return Err(EngineError::NotFound(format!("Source {name} does not exist.")));
+            return Err(EngineError::NotFound(format!(
+                "Source {name} does not exist."
+            )));
         };
         if source.kind != kind {
             let (want, is) = match kind {
@@ -520,7 +567,9 @@ impl Engine {
             )));
         }
         if name == PROCESSING_LOG_STREAM {
-            return Err(EngineError::Invalid(format!("{name} is Eddy's processing log and cannot be dropped.")));
+            return Err(EngineError::Invalid(format!(
+                "{name} is Eddy's processing log and cannot be dropped."
+            )));
         }
         let readers: Vec<String> = inner
             .queries
@@ -548,7 +597,9 @@ impl Engine {
                     writers.join(", ")
                 ));
             }
-            msg.push_str(&format!("\nYou need to terminate them before dropping {name}."));
+            msg.push_str(&format!(
+                "\nYou need to terminate them before dropping {name}."
+            ));
             return Err(EngineError::Invalid(msg));
         }
         if delete_topic {
@@ -578,9 +629,7 @@ impl Engine {
                 match found {
                     Some(id) => vec![id],
                     None => {
-                        return Err(EngineError::NotFound(format!(
-                            "Unknown queryId: {id}"
-                        )));
+                        return Err(EngineError::NotFound(format!("Unknown queryId: {id}")));
                     }
                 }
             }
@@ -634,7 +683,11 @@ impl Engine {
                     .into_iter()
                     .map(|n| (n, "SCALAR".to_string()))
                     .collect();
-                list.extend(f.aggregate_names().into_iter().map(|n| (n, "AGGREGATE".to_string())));
+                list.extend(
+                    f.aggregate_names()
+                        .into_iter()
+                        .map(|n| (n, "AGGREGATE".to_string())),
+                );
                 StatementResult::Functions(list)
             }
         })
@@ -646,7 +699,12 @@ impl Engine {
             .values()
             .map(|q| {
                 let mut s = q.summary.clone();
-                let health = q.handle.health.lock().map(|h| h.clone()).unwrap_or_default();
+                let health = q
+                    .handle
+                    .health
+                    .lock()
+                    .map(|h| h.clone())
+                    .unwrap_or_default();
                 if let Some(e) = health.last_error {
                     s.state = "ERROR".into();
                     s.last_error = Some(e);
@@ -671,7 +729,11 @@ impl Engine {
             .ok()
             .and_then(|ts| ts.into_iter().find(|t| t.name == source.topic));
         Ok(StatementResult::Description(SourceDescription {
-            read_queries: all.iter().filter(|q| q.sources.iter().any(|s| s == name)).cloned().collect(),
+            read_queries: all
+                .iter()
+                .filter(|q| q.sources.iter().any(|s| s == name))
+                .cloned()
+                .collect(),
             write_queries: all.iter().filter(|q| q.sink == name).cloned().collect(),
             partitions: topic.as_ref().map(|t| t.partitions).unwrap_or(0),
             replicas: topic.as_ref().map(|t| t.replicas).unwrap_or(0),
@@ -699,7 +761,10 @@ fn check_exists(
     };
     if if_not_exists {
         return Ok(Some(StatementResult::Status {
-            message: format!("Cannot add {} '{name}': A {what} with the same name already exists", kind.to_string().to_ascii_lowercase()),
+            message: format!(
+                "Cannot add {} '{name}': A {what} with the same name already exists",
+                kind.to_string().to_ascii_lowercase()
+            ),
             query_id: None,
         }));
     }

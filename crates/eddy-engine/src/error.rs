@@ -31,7 +31,9 @@ pub enum EngineError {
     #[error("{0}")]
     Invalid(String),
     /// A push or pull query was sent where only statements are accepted.
-    #[error("The following statement types should be issued to the websocket endpoint '/query': {0}")]
+    #[error(
+        "The following statement types should be issued to the websocket endpoint '/query': {0}"
+    )]
     UseQueryEndpoint(String),
     /// A serialisation format cannot be used as asked.
     #[error(transparent)]

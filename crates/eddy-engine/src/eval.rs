@@ -8,8 +8,8 @@ use arrow::compute::{concat, filter_record_batch};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use datafusion_common::DFSchema;
-use datafusion_expr::{Expr, ExprSchemable};
 use datafusion_expr::execution_props::ExecutionProps;
+use datafusion_expr::{Expr, ExprSchemable};
 use datafusion_physical_expr::{PhysicalExpr, create_physical_expr};
 
 use crate::error::EngineError;
@@ -42,7 +42,11 @@ impl Compiled {
         batch: &RecordBatch,
         errors: &mut Vec<RowError>,
     ) -> Result<ArrayRef, EngineError> {
-        match self.expr.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())) {
+        match self
+            .expr
+            .evaluate(batch)
+            .and_then(|v| v.into_array(batch.num_rows()))
+        {
             Ok(array) => Ok(array),
             Err(_) => self.evaluate_row_by_row(batch, errors),
         }
@@ -61,7 +65,11 @@ impl Compiled {
                 Err(e) => {
                     errors.push(RowError {
                         row,
-                        reason: format!("Error computing expression {}: {}", self.expr, e.strip_backtrace()),
+                        reason: format!(
+                            "Error computing expression {}: {}",
+                            self.expr,
+                            e.strip_backtrace()
+                        ),
                     });
                     parts.push(new_null_array(&self.data_type, 1));
                 }

@@ -61,33 +61,37 @@ pub(crate) fn insert_values(
         let mut errors = Vec::new();
         let value = Compiled::new(expr, &empty)?.evaluate(&row, &mut errors)?;
         if let Some(e) = errors.first() {
-            return Err(EngineError::Invalid(format!("Failed to evaluate the value for `{name}`: {}", e.reason)));
+            return Err(EngineError::Invalid(format!(
+                "Failed to evaluate the value for `{name}`: {}",
+                e.reason
+            )));
         }
         evaluated.push((name.clone(), value));
     }
-    let column_value = |name: &str, ty: &arrow::datatypes::DataType| -> Result<ArrayRef, EngineError> {
-        match evaluated.iter().find(|(n, _)| n == name) {
-            None => Ok(new_null_array(ty, 1)),
-            Some((_, v)) if v.data_type() == ty => Ok(Arc::clone(v)),
-            Some((_, v)) => {
-                let out = cast(v, ty).map_err(|_| {
-                    EngineError::Invalid(format!(
-                        "Expected type {} for field `{name}` but got {}",
-                        eddy_sql::types::SqlType::from_arrow(ty)
-                            .map(|t| t.to_string())
-                            .unwrap_or_else(|| ty.to_string()),
-                        v.data_type()
-                    ))
-                })?;
-                if out.null_count() > v.null_count() {
-                    return Err(EngineError::Invalid(format!(
-                        "Could not convert the value for `{name}` to {ty}"
-                    )));
+    let column_value =
+        |name: &str, ty: &arrow::datatypes::DataType| -> Result<ArrayRef, EngineError> {
+            match evaluated.iter().find(|(n, _)| n == name) {
+                None => Ok(new_null_array(ty, 1)),
+                Some((_, v)) if v.data_type() == ty => Ok(Arc::clone(v)),
+                Some((_, v)) => {
+                    let out = cast(v, ty).map_err(|_| {
+                        EngineError::Invalid(format!(
+                            "Expected type {} for field `{name}` but got {}",
+                            eddy_sql::types::SqlType::from_arrow(ty)
+                                .map(|t| t.to_string())
+                                .unwrap_or_else(|| ty.to_string()),
+                            v.data_type()
+                        ))
+                    })?;
+                    if out.null_count() > v.null_count() {
+                        return Err(EngineError::Invalid(format!(
+                            "Could not convert the value for `{name}` to {ty}"
+                        )));
+                    }
+                    Ok(out)
                 }
-                Ok(out)
             }
-        }
-    };
+        };
     let batch_of = |role: ColumnRole| -> Result<RecordBatch, EngineError> {
         let cols: Vec<_> = target.columns.iter().filter(|c| c.role == role).collect();
         let schema = columns_schema(cols.iter().copied());

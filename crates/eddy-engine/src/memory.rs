@@ -232,7 +232,13 @@ impl RecordSource for MemorySource {
                 continue;
             }
             let rec = &parts[*p as usize][*o as usize];
-            batch.push(rec.key.as_deref(), rec.value.as_deref(), rec.timestamp, *p, *o);
+            batch.push(
+                rec.key.as_deref(),
+                rec.value.as_deref(),
+                rec.timestamp,
+                *p,
+                *o,
+            );
             self.next[*p as usize] = o + 1;
             taken += 1;
         }

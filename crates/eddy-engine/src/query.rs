@@ -18,7 +18,9 @@ use eddy_topic::{Payloads, RawBatch, RecordSink, RecordSource, TopicIo};
 use crate::error::EngineError;
 use crate::eval::{Compiled, RowError, filter};
 use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
-use crate::reader::{SourceReader, columns_schema, decoders, encoders, int64_values, positions_after};
+use crate::reader::{
+    SourceReader, columns_schema, decoders, encoders, int64_values, positions_after,
+};
 use crate::runner::Task;
 use crate::table::{TableProgress, key_codec};
 
@@ -112,9 +114,17 @@ impl JoinStage {
             .collect();
         let matched = BooleanArray::from(matched);
         // The table's key equals the lookup key where a row was found.
-        columns.push(arrow::compute::nullif(&key, &arrow::compute::not(&matched)?)?);
+        columns.push(arrow::compute::nullif(
+            &key,
+            &arrow::compute::not(&matched)?,
+        )?);
         columns.extend(decoded.batch.columns().iter().cloned());
-        for field in self.table_schema.fields().iter().skip(columns.len() - stream.num_columns()) {
+        for field in self
+            .table_schema
+            .fields()
+            .iter()
+            .skip(columns.len() - stream.num_columns())
+        {
             columns.push(new_null_array(field.data_type(), n));
         }
         let joined = RecordBatch::try_new(Arc::clone(input_schema), columns)?;
@@ -204,7 +214,12 @@ impl QueryTask {
         let mut row_errors = Vec::new();
         let mut batch = decoded.batch;
         if let Some(join) = self.join.as_mut() {
-            batch = join.apply(self.topics.as_ref(), batch, &self.input_schema, &mut row_errors)?;
+            batch = join.apply(
+                self.topics.as_ref(),
+                batch,
+                &self.input_schema,
+                &mut row_errors,
+            )?;
             self.report(&batch, &mut row_errors, errors);
         }
         if let Some(predicate) = &self.filter {
@@ -221,7 +236,12 @@ impl QueryTask {
             return Ok(());
         }
         let keys = self.project(&self.key_exprs, &self.key_schema, &batch, &mut row_errors)?;
-        let values = self.project(&self.value_exprs, &self.value_schema, &batch, &mut row_errors)?;
+        let values = self.project(
+            &self.value_exprs,
+            &self.value_schema,
+            &batch,
+            &mut row_errors,
+        )?;
         self.report(&batch, &mut row_errors, errors);
         let timestamps = int64_values(
             batch
@@ -231,7 +251,11 @@ impl QueryTask {
         .values()
         .to_vec();
         match &mut self.output {
-            Output::Topic { sink, keys: ke, values: ve } => {
+            Output::Topic {
+                sink,
+                keys: ke,
+                values: ve,
+            } => {
                 self.keys_out.clear();
                 self.values_out.clear();
                 ke.encode(&keys, &mut self.keys_out)?;
@@ -268,7 +292,12 @@ impl QueryTask {
     }
 
     /// Moves expression errors into the processing log, naming the record each came from.
-    fn report(&self, batch: &RecordBatch, rows: &mut Vec<RowError>, out: &mut Vec<ProcessingError>) {
+    fn report(
+        &self,
+        batch: &RecordBatch,
+        rows: &mut Vec<RowError>,
+        out: &mut Vec<ProcessingError>,
+    ) {
         if rows.is_empty() {
             return;
         }
@@ -277,7 +306,11 @@ impl QueryTask {
         for e in rows.drain(..) {
             let get = |a: Option<&ArrayRef>| -> i64 {
                 a.and_then(|a| cast(&a.slice(e.row, 1), &arrow::datatypes::DataType::Int64).ok())
-                    .and_then(|a| a.as_any().downcast_ref::<arrow::array::Int64Array>().map(|v| v.value(0)))
+                    .and_then(|a| {
+                        a.as_any()
+                            .downcast_ref::<arrow::array::Int64Array>()
+                            .map(|v| v.value(0))
+                    })
                     .unwrap_or(-1)
             };
             out.push(ProcessingError {
@@ -323,7 +356,10 @@ impl Task for QueryTask {
 }
 
 /// Builds a topic output for a sink source.
-pub(crate) fn topic_output(sink: &Source, topic_sink: Box<dyn RecordSink>) -> Result<Output, EngineError> {
+pub(crate) fn topic_output(
+    sink: &Source,
+    topic_sink: Box<dyn RecordSink>,
+) -> Result<Output, EngineError> {
     let (keys, values) = encoders(sink)?;
     Ok(Output::Topic {
         sink: topic_sink,

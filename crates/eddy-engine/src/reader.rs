@@ -132,11 +132,11 @@ impl SourceReader {
         let mut keep = vec![true; n];
         for e in &keys.errors {
             keep[e.index] = false;
-            errors.push(self.error(raw, e.index, format!("Failed to deserialize key: {}", e.reason), true));
+            errors.push(self.error(raw, e.index, e.reason.clone(), true));
         }
         for e in &values.errors {
             if keep[e.index] {
-                errors.push(self.error(raw, e.index, format!("Failed to deserialize value: {}", e.reason), false));
+                errors.push(self.error(raw, e.index, e.reason.clone(), false));
             }
             keep[e.index] = false;
         }
@@ -178,7 +178,11 @@ impl SourceReader {
     }
 
     fn error(&self, raw: &RawBatch, i: usize, reason: String, key: bool) -> ProcessingError {
-        let bytes = if key { raw.keys.get(i) } else { raw.values.get(i) };
+        let bytes = if key {
+            raw.keys.get(i)
+        } else {
+            raw.values.get(i)
+        };
         ProcessingError {
             kind: ErrorKind::Deserialization,
             topic: self.topic.clone(),
@@ -212,7 +216,6 @@ pub(crate) fn int64_values(array: &ArrayRef) -> Result<&Int64Array, EngineError>
         .downcast_ref::<Int64Array>()
         .ok_or_else(|| EngineError::Internal("ROWTIME is not BIGINT".into()))
 }
-
 
 impl SourceReader {
     /// The topic this reader's records come from.

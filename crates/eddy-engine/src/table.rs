@@ -13,7 +13,9 @@ use eddy_topic::{Payloads, Position, RawBatch, RecordSource};
 
 use crate::error::EngineError;
 use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
-use crate::reader::{SourceReader, columns_schema, effective_key_format, format_of, positions_after};
+use crate::reader::{
+    SourceReader, columns_schema, effective_key_format, format_of, positions_after,
+};
 use crate::runner::Task;
 
 /// How far a materialiser has applied its topic, for readers that must see fresh state.
@@ -40,7 +42,8 @@ impl TableProgress {
         let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let caught_up = ends.iter().all(|end| {
-                end.next_offset <= 0 || applied.get(&end.partition).copied().unwrap_or(0) >= end.next_offset
+                end.next_offset <= 0
+                    || applied.get(&end.partition).copied().unwrap_or(0) >= end.next_offset
             });
             let now = Instant::now();
             if caught_up || now >= deadline {
@@ -138,8 +141,7 @@ impl Task for TableMaterializer {
                     topic: self.topic.clone(),
                     partition: self.raw.partitions[*raw_index],
                     offset: self.raw.offsets[*raw_index],
-                    reason: "A table row needs a key; a record with a null key was skipped."
-                        .into(),
+                    reason: "A table row needs a key; a record with a null key was skipped.".into(),
                     record: None,
                 });
                 continue;
@@ -162,7 +164,9 @@ impl Task for TableMaterializer {
 
 fn columns_schema_of(batch: &RecordBatch, n: usize) -> arrow::datatypes::SchemaRef {
     Arc::new(arrow::datatypes::Schema::new(
-        batch.schema().fields()[..n].iter().cloned().collect::<Vec<_>>(),
+        batch.schema().fields()[..n]
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>(),
     ))
 }
-

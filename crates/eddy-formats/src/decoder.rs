@@ -68,7 +68,10 @@ impl RowDecoder {
         schema::validate(format, &schema, role, wrap_single_value)?;
         let rows = Rows::new(&schema).ok_or_else(|| FormatError::Unsupported {
             format: format.name(),
-            what: format!("does not support the schema {}", schema::column_list(&schema)),
+            what: format!(
+                "does not support the schema {}",
+                schema::column_list(&schema)
+            ),
         })?;
         let codec = match format {
             _ if schema.fields().is_empty() => Codec::Empty,

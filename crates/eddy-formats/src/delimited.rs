@@ -66,9 +66,8 @@ impl DelimitedDecoder {
                 column.append_null();
                 continue;
             }
-            let text = std::str::from_utf8(raw).map_err(|_| {
-                Failure::new("invalid UTF-8 in field").at_field(field.name())
-            })?;
+            let text = std::str::from_utf8(raw)
+                .map_err(|_| Failure::new("invalid UTF-8 in field").at_field(field.name()))?;
             column
                 .append_text(text)
                 .map_err(|e| e.at_field(field.name()))?;

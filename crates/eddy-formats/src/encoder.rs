@@ -68,11 +68,7 @@ impl RowEncoder {
             && t.len() != batch.num_rows()
         {
             return Err(FormatError::BatchMismatch {
-                reason: format!(
-                    "{} tombstone flags for {} rows",
-                    t.len(),
-                    batch.num_rows()
-                ),
+                reason: format!("{} tombstone flags for {} rows", t.len(), batch.num_rows()),
             });
         }
         let arrays = view::conform(batch, &self.schema)?;
@@ -88,7 +84,9 @@ impl RowEncoder {
             }
             let Ok(()) = out.push_with(|buf| {
                 match self.format {
-                    Format::Json if self.wrapped => json::write_object(&columns, &self.keys, i, buf),
+                    Format::Json if self.wrapped => {
+                        json::write_object(&columns, &self.keys, i, buf)
+                    }
                     Format::Json => json::write_value(&columns[0], i, buf),
                     Format::Delimited { delimiter } => {
                         delimited::write_row(&columns, i, delimiter, buf, &mut self.scratch)

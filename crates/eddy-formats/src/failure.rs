@@ -26,9 +26,7 @@ impl Failure {
     }
 
     pub(crate) fn coerce(target: &str) -> Self {
-        Self::new(format!(
-            "Can't coerce string to type. targetType: {target}"
-        ))
+        Self::new(format!("Can't coerce string to type. targetType: {target}"))
     }
 
     pub(crate) fn at_field(mut self, name: &str) -> Self {

@@ -84,7 +84,12 @@ pub(crate) fn parse_decimal(text: &str, scale: i8, round: bool) -> Result<i128, 
         return Err(DecimalError::Invalid);
     }
 
-    let digits = || int_digits.iter().chain(frac_digits).map(|d| i128::from(d - b'0'));
+    let digits = || {
+        int_digits
+            .iter()
+            .chain(frac_digits)
+            .map(|d| i128::from(d - b'0'))
+    };
     let total = (int_digits.len() + frac_digits.len()) as i64;
     // value = digits * 10^(exponent - frac_len); the result is value * 10^scale.
     let shift = exponent - frac_digits.len() as i64 + i64::from(scale);

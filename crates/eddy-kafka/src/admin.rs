@@ -19,6 +19,7 @@
 //! Kafka forwards admin requests from any broker to its controller (KIP-590); an older
 //! cluster answering `NOT_CONTROLLER` gets the request again, sent to its controller.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use eddy_topic::{TopicAdmin, TopicError, TopicInfo};
@@ -35,6 +36,7 @@ use crate::error::{KafkaError, client_error, error_code, topic_error};
 
 /// How long an admin request may take before it counts as the broker being unavailable.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Topic administration against one Kafka cluster (or the dev broker).
 ///
@@ -45,6 +47,9 @@ pub struct KafkaAdmin {
     config: KafkaConfig,
     broker: BrokerName,
     dev_broker: Option<DevBrokerHandle>,
+    /// Set once CreateTopics went unanswered (a mock cluster in another process, which
+    /// lacks the API and stays silent): topics are then created through metadata requests.
+    create_topics_unanswered: AtomicBool,
 }
 
 impl std::fmt::Debug for KafkaAdmin {
@@ -84,6 +89,7 @@ impl KafkaAdmin {
             config: config.clone(),
             broker,
             dev_broker,
+            create_topics_unanswered: AtomicBool::new(false),
         })
     }
 
@@ -129,8 +135,10 @@ impl KafkaAdmin {
 
     /// Options for an admin request to `target` (`None`: the controller).
     fn options(target: Option<i32>) -> AdminOptions {
+        // A real broker answers admin requests in milliseconds; a short timeout keeps a
+        // broker that never answers (the dev broker in another process) from stalling us.
         AdminOptions::new()
-            .request_timeout(Some(ADMIN_TIMEOUT))
+            .request_timeout(Some(REQUEST_TIMEOUT))
             .operation_timeout(Some(ADMIN_TIMEOUT))
             .broker_id(target)
     }
@@ -150,7 +158,10 @@ impl KafkaAdmin {
     fn ask(
         &self,
         target: Option<i32>,
-        request: impl Fn(&AdminOptions) -> Result<Vec<Result<String, (String, RDKafkaErrorCode)>>, RdKafkaError>,
+        request: impl Fn(
+            &AdminOptions,
+        )
+            -> Result<Vec<Result<String, (String, RDKafkaErrorCode)>>, RdKafkaError>,
     ) -> AdminAnswer {
         let answer = match request(&Self::options(target)) {
             Ok(results) => match results.into_iter().find_map(Result::err) {
@@ -250,9 +261,16 @@ impl TopicAdmin for KafkaAdmin {
         if self.partitions_in(&metadata, name)?.is_some() {
             return Ok(());
         }
+        if self.create_topics_unanswered.load(Ordering::Relaxed) {
+            return self.create_by_metadata(name, partitions, "CreateTopics went unanswered");
+        }
         let operation = format!("CreateTopics for '{name}'");
         // Below 1 means "the broker's default" (KIP-464).
-        let replication = if replicas < 1 { -1 } else { i32::from(replicas) };
+        let replication = if replicas < 1 {
+            -1
+        } else {
+            i32::from(replicas)
+        };
         let new_topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
         let answer = self.ask(Self::known_broker(&metadata), |options| {
             block_on(self.client.create_topics([&new_topic], options))
@@ -268,6 +286,17 @@ impl TopicAdmin for KafkaAdmin {
                 &RdKafkaError::AdminOp(code),
             )),
             AdminAnswer::Error(err) if error_code(&err).is_some_and(is_unsupported) => {
+                self.create_by_metadata(name, partitions, &err.to_string())
+            }
+            AdminAnswer::Error(err)
+                if error_code(&err).is_some_and(|c| {
+                    matches!(
+                        c,
+                        RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::RequestTimedOut
+                    )
+                }) =>
+            {
+                self.create_topics_unanswered.store(true, Ordering::Relaxed);
                 self.create_by_metadata(name, partitions, &err.to_string())
             }
             AdminAnswer::Error(err) => Err(topic_error(&self.broker, &operation, &err)),

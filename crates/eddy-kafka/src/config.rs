@@ -51,7 +51,10 @@ impl BrokerName {
     /// The broker described by `config`; `embedded` when it is this process's dev broker.
     pub(crate) fn new(config: &KafkaConfig, embedded: bool) -> Self {
         if embedded {
-            Self(format!("the embedded dev broker at {}", config.bootstrap_servers))
+            Self(format!(
+                "the embedded dev broker at {}",
+                config.bootstrap_servers
+            ))
         } else {
             Self(format!("Kafka at {}", config.bootstrap_servers))
         }

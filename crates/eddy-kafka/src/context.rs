@@ -1,9 +1,9 @@
 //! librdkafka client contexts that report through `tracing` rather than the `log` crate.
 
+use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError as RdKafkaError;
-use rdkafka::ClientContext;
 
 /// Forwards a librdkafka log line to `tracing`.
 pub(crate) fn forward_log(level: RDKafkaLogLevel, facility: &str, message: &str) {

@@ -160,7 +160,10 @@ impl DevBrokerHandle {
             .map_err(|_| KafkaError::DevBrokerStopped)?;
         match answer.recv() {
             Ok(result) => result.map_err(|source| KafkaError::DevBrokerRefused {
-                operation: format!("setting its brokers {}", if reachable { "up" } else { "down" }),
+                operation: format!(
+                    "setting its brokers {}",
+                    if reachable { "up" } else { "down" }
+                ),
                 source,
             }),
             Err(_) => Err(KafkaError::DevBrokerStopped),

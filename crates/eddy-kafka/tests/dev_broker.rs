@@ -29,7 +29,11 @@ fn remote(broker: &DevBroker) -> anyhow::Result<KafkaTopics> {
 }
 
 /// Polls until `batch` holds at least `want` records; fails when the deadline passes.
-fn poll_until(source: &mut dyn RecordSource, batch: &mut RawBatch, want: usize) -> anyhow::Result<()> {
+fn poll_until(
+    source: &mut dyn RecordSource,
+    batch: &mut RawBatch,
+    want: usize,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + DEADLINE;
     while batch.len() < want {
         ensure!(
@@ -80,18 +84,33 @@ fn keyed_records_round_trip_and_consumers_resume_after_commits() -> anyhow::Resu
             .context("key format")?
             .parse()?;
         assert_eq!(batch.values.get(i), values.get(n), "value of record {n}");
-        assert_eq!(batch.timestamps[i], timestamps[n], "timestamp of record {n}");
+        assert_eq!(
+            batch.timestamps[i], timestamps[n],
+            "timestamp of record {n}"
+        );
         assert_eq!(
             batch.partitions[i],
             partition_for_key(key, 3),
             "record {n} is partitioned like Kafka's Java client would"
         );
-        let expected = next_offset_by_partition.entry(batch.partitions[i]).or_insert(0);
-        assert_eq!(batch.offsets[i], *expected, "offsets of a partition are consecutive");
+        let expected = next_offset_by_partition
+            .entry(batch.partitions[i])
+            .or_insert(0);
+        assert_eq!(
+            batch.offsets[i], *expected,
+            "offsets of a partition are consecutive"
+        );
         *expected += 1;
-        assert!(seen.insert(n, (batch.partitions[i], batch.offsets[i])).is_none());
+        assert!(
+            seen.insert(n, (batch.partitions[i], batch.offsets[i]))
+                .is_none()
+        );
     }
-    assert_eq!(next_offset_by_partition.len(), 3, "keys spread over all partitions");
+    assert_eq!(
+        next_offset_by_partition.len(),
+        3,
+        "keys spread over all partitions"
+    );
 
     // Commit half of each partition, then a new member of the group must resume there.
     let positions: Vec<Position> = next_offset_by_partition
@@ -152,8 +171,13 @@ fn null_keys_and_tombstones_survive_the_round_trip() -> anyhow::Result<()> {
         .map(|i| (batch.keys.get(i), batch.values.get(i)))
         .collect();
     records.sort();
-    assert_eq!(records, vec![(None, Some(&b"unkeyed"[..])), (Some(&b"k"[..]), None)]);
-    let unkeyed = (0..2).find(|&i| batch.keys.get(i).is_none()).context("unkeyed")?;
+    assert_eq!(
+        records,
+        vec![(None, Some(&b"unkeyed"[..])), (Some(&b"k"[..]), None)]
+    );
+    let unkeyed = (0..2)
+        .find(|&i| batch.keys.get(i).is_none())
+        .context("unkeyed")?;
     assert_eq!(batch.timestamps[unkeyed], 5);
     Ok(())
 }
@@ -177,8 +201,13 @@ fn admin_reports_missing_and_created_topics() -> anyhow::Result<()> {
         "asking about a missing topic must not create it: {listed:?}"
     );
     match admin.delete_topic("listed") {
-        Err(TopicError::Refused { broker, operation, .. }) => {
-            assert!(broker.starts_with("the embedded dev broker at "), "{broker}");
+        Err(TopicError::Refused {
+            broker, operation, ..
+        }) => {
+            assert!(
+                broker.starts_with("the embedded dev broker at "),
+                "{broker}"
+            );
             assert!(operation.contains("DeleteTopics"), "{operation}");
         }
         other => anyhow::bail!("the mock cluster has no DeleteTopics, got {other:?}"),

@@ -1,27 +1,43 @@
 //! Temporary probe.
-use std::time::Instant;
 use eddy_kafka::{DevBroker, KafkaConfig, KafkaTopics};
-use eddy_topic::TopicIo;
+use eddy_topic::{Payloads, Position, RawBatch, StartFrom, TopicIo};
+use std::time::{Duration, Instant};
 
 #[test]
 fn probe() -> anyhow::Result<()> {
     let broker = DevBroker::start(1)?;
-    let remote = KafkaTopics::connect(KafkaConfig::new(broker.bootstrap_servers()), None)?;
+    let topics = KafkaTopics::connect(
+        KafkaConfig::new(broker.bootstrap_servers()),
+        Some(broker.handle()),
+    )?;
+    topics.admin().create_topic("t", 3, 1)?;
     let t = Instant::now();
-    eprintln!("create remote-7: {:?} in {:?}", remote.admin().create_topic("remote-7", 7, 1), t.elapsed());
-    eprintln!("count: {:?}", remote.admin().partition_count("remote-7"));
-    let t = Instant::now();
-    eprintln!("delete: {:?} in {:?}", remote.admin().delete_topic("remote-7"), t.elapsed());
-    eprintln!("delete missing: {:?}", remote.admin().delete_topic("nope"));
-    let embedded = KafkaTopics::connect(KafkaConfig::new(broker.bootstrap_servers()), Some(broker.handle()))?;
-    eprintln!("embedded create 0 partitions: {:?}", embedded.admin().create_topic("zero", 0, 1));
-    eprintln!("count zero: {:?}", embedded.admin().partition_count("zero"));
-    eprintln!("embedded create -> list: {:?}", embedded.admin().list_topics());
-    eprintln!("delete embedded: {:?}", embedded.admin().delete_topic("zero"));
-    let bad = KafkaTopics::connect(KafkaConfig { bootstrap_servers: "127.0.0.1:1".into(), client_properties: vec![("no.such.prop".into(), "1".into())] }, None);
-    eprintln!("bad config: {:?}", bad.err().map(|e| e.to_string()));
-    let down = KafkaTopics::connect(KafkaConfig::new("127.0.0.1:1"), None)?;
-    let t = Instant::now();
-    eprintln!("unreachable: {:?} in {:?}", down.check_reachable(std::time::Duration::from_secs(2)), t.elapsed());
+    let mut sink = topics.sink("t")?;
+    let mut k = Payloads::new();
+    k.push(Some(b"a"));
+    let mut v = Payloads::new();
+    v.push(Some(b"b"));
+    sink.send(&k, &v, &[1])?;
+    sink.flush(Duration::from_secs(30))?;
+    eprintln!("produced {:?}", t.elapsed());
+    let mut source = topics.source("t", "g", StartFrom::Earliest)?;
+    let mut batch = RawBatch::default();
+    while batch.is_empty() {
+        source.poll(&mut batch, 10, Duration::from_millis(200))?;
+    }
+    eprintln!("consumed {:?}", t.elapsed());
+    source.commit(&[Position {
+        partition: batch.partitions[0],
+        next_offset: 0,
+    }])?;
+    eprintln!("committed {:?}", t.elapsed());
+    drop(source);
+    eprintln!("dropped {:?}", t.elapsed());
+    let mut source = topics.source("t", "g", StartFrom::Earliest)?;
+    let mut batch = RawBatch::default();
+    while batch.is_empty() {
+        source.poll(&mut batch, 10, Duration::from_millis(200))?;
+    }
+    eprintln!("consumed again {:?}", t.elapsed());
     Ok(())
 }

@@ -31,13 +31,18 @@ impl ApiError {
     /// An error of a statement, with the entities executed before it.
     pub fn statement(e: &EngineError, statement: &str, entities: Vec<Entity>) -> Self {
         let (code, message) = match e.fault() {
-            _ if matches!(e, EngineError::UseQueryEndpoint(_)) => (USE_QUERY_ENDPOINT, e.to_string()),
+            _ if matches!(e, EngineError::UseQueryEndpoint(_)) => {
+                (USE_QUERY_ENDPOINT, e.to_string())
+            }
             Fault::User => (BAD_STATEMENT, e.to_string()),
             Fault::NotFound => (NOT_FOUND, e.to_string()),
             Fault::External => (SERVER_ERROR, e.to_string()),
             Fault::Internal => {
                 tracing::error!(statement, "internal error: {e}");
-                (SERVER_ERROR, "Internal server error; see the server log.".to_string())
+                (
+                    SERVER_ERROR,
+                    "Internal server error; see the server log.".to_string(),
+                )
             }
         };
         Self {

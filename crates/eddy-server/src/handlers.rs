@@ -26,7 +26,9 @@ use crate::wire::{
 pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let request: KsqlRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return ApiError::bad_request(format!("Invalid request body: {e}")).into_response(),
+        Err(e) => {
+            return ApiError::bad_request(format!("Invalid request body: {e}")).into_response();
+        }
     };
     let statements = match eddy_sql::parse(&request.ksql) {
         Ok(s) => s,

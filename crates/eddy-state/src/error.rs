@@ -48,7 +48,9 @@ impl StateError {
     pub fn is_internal(&self) -> bool {
         matches!(
             self,
-            StateError::NullKey { .. } | StateError::LengthMismatch { .. } | StateError::StoreDropped(_)
+            StateError::NullKey { .. }
+                | StateError::LengthMismatch { .. }
+                | StateError::StoreDropped(_)
         )
     }
 }

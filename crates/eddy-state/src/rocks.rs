@@ -92,10 +92,11 @@ impl RocksBackend {
         let mut db_options = store_options.clone();
         db_options.create_if_missing(true);
         db_options.create_missing_column_families(true);
-        let budget = config.write_buffer_bytes.saturating_mul(config.max_write_buffers.max(1));
-        db_options.set_write_buffer_manager(&WriteBufferManager::new_write_buffer_manager(
-            budget, false,
-        ));
+        let budget = config
+            .write_buffer_bytes
+            .saturating_mul(config.max_write_buffers.max(1));
+        db_options
+            .set_write_buffer_manager(&WriteBufferManager::new_write_buffer_manager(budget, false));
 
         let existing: BTreeSet<String> = if dir.join("CURRENT").exists() {
             Db::list_cf(&db_options, dir)?
@@ -185,7 +186,9 @@ impl RocksStore {
 impl KeyValueStore for RocksStore {
     fn get_many(&self, keys: &Payloads, out: &mut Payloads) -> Result<(), StateError> {
         let cf = self.column_family()?;
-        let found = self.db.batched_multi_get_cf(&cf, keys.iter().flatten(), false);
+        let found = self
+            .db
+            .batched_multi_get_cf(&cf, keys.iter().flatten(), false);
         // Check every lookup first, so a failure appends nothing to `out`.
         if let Some(Err(err)) = found.iter().find(|result| result.is_err()) {
             return Err(StateError::Rocks(err.clone()));

@@ -72,7 +72,11 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Checks a write's shape before anything is applied, so a bad write changes nothing.
-pub(crate) fn check_write(store: &str, keys: &Payloads, values: &Payloads) -> Result<(), StateError> {
+pub(crate) fn check_write(
+    store: &str,
+    keys: &Payloads,
+    values: &Payloads,
+) -> Result<(), StateError> {
     if keys.len() != values.len() {
         return Err(StateError::LengthMismatch {
             store: store.to_owned(),

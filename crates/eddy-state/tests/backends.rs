@@ -1,7 +1,9 @@
 //! One behavioural suite, run against every backend.
 
 use anyhow::ensure;
-use eddy_state::{KeyValueStore, MemoryBackend, RocksBackend, RocksConfig, StateBackend, StateError};
+use eddy_state::{
+    KeyValueStore, MemoryBackend, RocksBackend, RocksConfig, StateBackend, StateError,
+};
 use eddy_topic::Payloads;
 
 fn column(entries: &[Option<&str>]) -> Payloads {
@@ -12,7 +14,10 @@ fn column(entries: &[Option<&str>]) -> Payloads {
     column
 }
 
-fn get_all(store: &dyn KeyValueStore, keys: &[Option<&str>]) -> anyhow::Result<Vec<Option<String>>> {
+fn get_all(
+    store: &dyn KeyValueStore,
+    keys: &[Option<&str>],
+) -> anyhow::Result<Vec<Option<String>>> {
     let mut out = Payloads::new();
     store.get_many(&column(keys), &mut out)?;
     ensure!(out.len() == keys.len(), "one entry per key");
@@ -27,14 +32,20 @@ fn scan_all(
 ) -> anyhow::Result<Vec<(String, String)>> {
     let mut seen = Vec::new();
     scan(&mut |k, v| {
-        seen.push((String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned()));
+        seen.push((
+            String::from_utf8_lossy(k).into_owned(),
+            String::from_utf8_lossy(v).into_owned(),
+        ));
         true
     })?;
     Ok(seen)
 }
 
 fn pairs(entries: &[(&str, &str)]) -> Vec<(String, String)> {
-    entries.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    entries
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn puts_gets_deletes_and_overwrites(backend: &dyn StateBackend) -> anyhow::Result<()> {
@@ -44,8 +55,17 @@ fn puts_gets_deletes_and_overwrites(backend: &dyn StateBackend) -> anyhow::Resul
         &column(&[Some("alice"), Some("bob"), Some("carol"), Some("bobby")]),
     )?;
     assert_eq!(
-        get_all(store.as_ref(), &[Some("1"), Some("2"), Some("3"), Some("4"), None])?,
-        vec![Some("alice".into()), Some("bobby".into()), Some("carol".into()), None, None],
+        get_all(
+            store.as_ref(),
+            &[Some("1"), Some("2"), Some("3"), Some("4"), None]
+        )?,
+        vec![
+            Some("alice".into()),
+            Some("bobby".into()),
+            Some("carol".into()),
+            None,
+            None
+        ],
         "later puts of a write win; misses and null keys are None"
     );
     // Delete then re-put in one write: applied in order.
@@ -67,10 +87,19 @@ fn puts_gets_deletes_and_overwrites(backend: &dyn StateBackend) -> anyhow::Resul
 
 fn bad_writes_change_nothing(backend: &dyn StateBackend) -> anyhow::Result<()> {
     let store = backend.open_store("strict")?;
-    let null_key = store.write(&column(&[Some("a"), None]), &column(&[Some("1"), Some("2")]));
-    assert!(matches!(null_key, Err(StateError::NullKey { index: 1, .. })), "{null_key:?}");
+    let null_key = store.write(
+        &column(&[Some("a"), None]),
+        &column(&[Some("1"), Some("2")]),
+    );
+    assert!(
+        matches!(null_key, Err(StateError::NullKey { index: 1, .. })),
+        "{null_key:?}"
+    );
     let mismatch = store.write(&column(&[Some("a")]), &column(&[]));
-    assert!(matches!(mismatch, Err(StateError::LengthMismatch { .. })), "{mismatch:?}");
+    assert!(
+        matches!(mismatch, Err(StateError::LengthMismatch { .. })),
+        "{mismatch:?}"
+    );
     assert_eq!(store.get(b"a")?, None);
     Ok(())
 }
@@ -78,12 +107,33 @@ fn bad_writes_change_nothing(backend: &dyn StateBackend) -> anyhow::Result<()> {
 fn scans_in_key_order(backend: &dyn StateBackend) -> anyhow::Result<()> {
     let store = backend.open_store("ordered")?;
     store.write(
-        &column(&[Some("b"), Some("a"), Some("ab"), Some("c"), Some("b\u{7f}"), Some("ba")]),
-        &column(&[Some("2"), Some("1"), Some("12"), Some("3"), Some("2x"), Some("21")]),
+        &column(&[
+            Some("b"),
+            Some("a"),
+            Some("ab"),
+            Some("c"),
+            Some("b\u{7f}"),
+            Some("ba"),
+        ]),
+        &column(&[
+            Some("2"),
+            Some("1"),
+            Some("12"),
+            Some("3"),
+            Some("2x"),
+            Some("21"),
+        ]),
     )?;
     assert_eq!(
         scan_all(|visit| store.scan(visit))?,
-        pairs(&[("a", "1"), ("ab", "12"), ("b", "2"), ("ba", "21"), ("b\u{7f}", "2x"), ("c", "3")])
+        pairs(&[
+            ("a", "1"),
+            ("ab", "12"),
+            ("b", "2"),
+            ("ba", "21"),
+            ("b\u{7f}", "2x"),
+            ("c", "3")
+        ])
     );
     assert_eq!(
         scan_all(|visit| store.scan_prefix(b"b", visit))?,
@@ -93,13 +143,20 @@ fn scans_in_key_order(backend: &dyn StateBackend) -> anyhow::Result<()> {
         scan_all(|visit| store.scan_range(b"ab", Some(b"b\x7f"), visit))?,
         pairs(&[("ab", "12"), ("b", "2"), ("ba", "21")])
     );
-    assert_eq!(scan_all(|visit| store.scan_range(b"c", Some(b"a"), visit))?, vec![]);
+    assert_eq!(
+        scan_all(|visit| store.scan_range(b"c", Some(b"a"), visit))?,
+        vec![]
+    );
     let mut first_two = Vec::new();
     store.scan(&mut |k, _| {
         first_two.push(k.to_vec());
         first_two.len() < 2
     })?;
-    assert_eq!(first_two, vec![b"a".to_vec(), b"ab".to_vec()], "visit stops the scan");
+    assert_eq!(
+        first_two,
+        vec![b"a".to_vec(), b"ab".to_vec()],
+        "visit stops the scan"
+    );
     Ok(())
 }
 
@@ -109,10 +166,17 @@ fn stores_are_separate_and_droppable(backend: &dyn StateBackend) -> anyhow::Resu
     left.write(&column(&[Some("k")]), &column(&[Some("left")]))?;
     right.write(&column(&[Some("k")]), &column(&[Some("right")]))?;
     let left_again = backend.open_store("left")?;
-    assert_eq!(left_again.get(b"k")?, Some(b"left".to_vec()), "same name, same data");
+    assert_eq!(
+        left_again.get(b"k")?,
+        Some(b"left".to_vec()),
+        "same name, same data"
+    );
     assert_eq!(right.get(b"k")?, Some(b"right".to_vec()));
     let names = backend.store_names()?;
-    assert!(names.contains(&"left".to_string()) && names.contains(&"right".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"left".to_string()) && names.contains(&"right".to_string()),
+        "{names:?}"
+    );
 
     backend.drop_store("left")?;
     backend.drop_store("left")?; // dropping a missing store is not an error
@@ -120,8 +184,15 @@ fn stores_are_separate_and_droppable(backend: &dyn StateBackend) -> anyhow::Resu
     assert!(!backend.store_names()?.contains(&"left".to_string()));
     let reborn = backend.open_store("left")?;
     assert_eq!(reborn.get(b"k")?, None, "a dropped store's data is gone");
-    assert_eq!(right.get(b"k")?, Some(b"right".to_vec()), "other stores are untouched");
-    assert!(matches!(backend.open_store("default"), Err(StateError::InvalidName(_))));
+    assert_eq!(
+        right.get(b"k")?,
+        Some(b"right".to_vec()),
+        "other stores are untouched"
+    );
+    assert!(matches!(
+        backend.open_store("default"),
+        Err(StateError::InvalidName(_))
+    ));
     Ok(())
 }
 
@@ -158,7 +229,10 @@ fn rocks_backend_keeps_stores_across_reopen() -> anyhow::Result<()> {
     {
         let backend = RocksBackend::open(dir.path(), small_rocks_config())?;
         let store = backend.open_store("kept")?;
-        store.write(&column(&[Some("k1"), Some("k2")]), &column(&[Some("v1"), Some("v2")]))?;
+        store.write(
+            &column(&[Some("k1"), Some("k2")]),
+            &column(&[Some("v1"), Some("v2")]),
+        )?;
         backend.open_store("gone")?;
         backend.drop_store("gone")?;
     }

@@ -34,7 +34,10 @@ impl Payloads {
     }
 
     /// Appends an entry whose bytes are written by `write` into the shared buffer.
-    pub fn push_with<E>(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
+    pub fn push_with<E>(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let start = self.data.len();
         if let Err(e) = write(&mut self.data) {
             self.data.truncate(start);

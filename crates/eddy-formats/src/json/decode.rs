@@ -87,8 +87,9 @@ fn decode_object(
     for ((child, field), seen) in children.iter_mut().zip(fields.iter()).zip(seen.iter()) {
         if *seen == 0 {
             if !child.nullable {
-                return Err(Failure::new("missing value for a non-nullable field")
-                    .at_field(field.name()));
+                return Err(
+                    Failure::new("missing value for a non-nullable field").at_field(field.name())
+                );
             }
             child.append_null();
         }
@@ -192,7 +193,11 @@ fn decode_value(
                 return Err(mismatch(token, p, target));
             }
             let n = p.number()?;
-            v.push(n.text.parse().map_err(|_| Failure::convert("DecimalNode", target))?);
+            v.push(
+                n.text
+                    .parse()
+                    .map_err(|_| Failure::convert("DecimalNode", target))?,
+            );
         }
         Values::Decimal128 {
             values,
@@ -212,7 +217,11 @@ fn decode_value(
                 Token::Number => data.extend_from_slice(p.number()?.text.as_bytes()),
                 Token::True | Token::False => {
                     p.literal(token)?;
-                    data.extend_from_slice(if token == Token::True { b"true" } else { b"false" });
+                    data.extend_from_slice(if token == Token::True {
+                        b"true"
+                    } else {
+                        b"false"
+                    });
                 }
                 _ => p.copy_value(data)?,
             }

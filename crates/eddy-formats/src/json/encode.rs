@@ -1,8 +1,8 @@
 //! Arrow rows → JSON text, written straight into the output buffer.
 
-use arrow::array::Array;
 use crate::scalar;
 use crate::view::ColumnView;
+use arrow::array::Array;
 
 /// The `"NAME":` prefix of each column of a wrapped record, escaped once per encoder.
 pub(crate) fn object_keys<'a>(names: impl Iterator<Item = &'a str>) -> Vec<Vec<u8>> {
@@ -17,7 +17,12 @@ pub(crate) fn object_keys<'a>(names: impl Iterator<Item = &'a str>) -> Vec<Vec<u
 }
 
 /// Writes row `i` of `columns` as an object whose members are `keys` (see [`object_keys`]).
-pub(crate) fn write_object(columns: &[ColumnView<'_>], keys: &[Vec<u8>], i: usize, out: &mut Vec<u8>) {
+pub(crate) fn write_object(
+    columns: &[ColumnView<'_>],
+    keys: &[Vec<u8>],
+    i: usize,
+    out: &mut Vec<u8>,
+) {
     out.push(b'{');
     for (n, (column, key)) in columns.iter().zip(keys).enumerate() {
         if n > 0 {

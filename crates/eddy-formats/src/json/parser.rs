@@ -78,9 +78,7 @@ impl<'a> Parser<'a> {
                 "unexpected character '{}', expected {expected}",
                 char::from(b)
             )),
-            Some(&b) => self.malformed(&format!(
-                "unexpected byte 0x{b:02x}, expected {expected}"
-            )),
+            Some(&b) => self.malformed(&format!("unexpected byte 0x{b:02x}, expected {expected}")),
         }
     }
 
@@ -456,8 +454,21 @@ mod tests {
     #[test]
     fn rejects_malformed_documents() {
         for bad in [
-            "", "{", "[1,]", "{\"a\" 1}", "{\"a\":1,}", "01", "1.", "-", "tru", "\"abc",
-            "[1] x", "{\"a\":1}}", "\"\\x\"", "\"\\u12\"", "nul",
+            "",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "{\"a\":1,}",
+            "01",
+            "1.",
+            "-",
+            "tru",
+            "\"abc",
+            "[1] x",
+            "{\"a\":1}}",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "nul",
         ] {
             assert!(compact(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -488,7 +499,12 @@ mod tests {
 
     #[test]
     fn classifies_numbers() {
-        let kind = |t: &str| Parser::new(t.as_bytes()).number().map(|n| n.node_type()).ok();
+        let kind = |t: &str| {
+            Parser::new(t.as_bytes())
+                .number()
+                .map(|n| n.node_type())
+                .ok()
+        };
         assert_eq!(kind("12"), Some("IntNode"));
         assert_eq!(kind("-3000000000"), Some("LongNode"));
         assert_eq!(kind("99999999999999999999"), Some("BigIntegerNode"));

@@ -34,7 +34,10 @@ fn decodes_and_encodes_fields() -> TestResult {
     assert!(b.column(1).is_null(1));
     assert_eq!(b.column(2).as_primitive::<Float64Type>().value(1), 1000.0);
     assert_eq!(b.column(4).as_primitive::<Decimal128Type>().value(1), -2);
-    assert_eq!(b.column(5).as_primitive::<Int64Type>().value(0), 9_000_000_000);
+    assert_eq!(
+        b.column(5).as_primitive::<Int64Type>().value(0),
+        9_000_000_000
+    );
     assert_eq!(
         out,
         some(&[
@@ -50,7 +53,11 @@ fn decodes_and_encodes_fields() -> TestResult {
 
 #[test]
 fn quoting_round_trips() -> TestResult {
-    let s = schema(&[("A", DataType::Utf8), ("B", DataType::Utf8), ("C", DataType::Int32)]);
+    let s = schema(&[
+        ("A", DataType::Utf8),
+        ("B", DataType::Utf8),
+        ("C", DataType::Int32),
+    ]);
     let inputs = [
         Some(r#""a,b","say ""hi""",1"#),
         Some("\"multi\nline\",plain,2"),
@@ -62,7 +69,10 @@ fn quoting_round_trips() -> TestResult {
     assert!(decoded.errors.is_empty(), "{:?}", decoded.errors);
     let a = decoded.batch.column(0).as_string::<i32>();
     assert_eq!(a.value(0), "a,b");
-    assert_eq!(decoded.batch.column(1).as_string::<i32>().value(0), "say \"hi\"");
+    assert_eq!(
+        decoded.batch.column(1).as_string::<i32>().value(0),
+        "say \"hi\""
+    );
     assert!(a.is_null(2));
     assert_eq!(decoded.batch.column(1).as_string::<i32>().value(2), "x\"y");
     assert_eq!(a.value(3), "\"");
@@ -96,13 +106,34 @@ fn bad_records_report_why() -> TestResult {
     assert_eq!(
         reasons(&decoded),
         vec![
-            (0, "Failed to deserialize value: Unexpected field count, csvFields:3 schemaFields:2"),
-            (1, "Failed to deserialize value: Unexpected field count, csvFields:1 schemaFields:2"),
-            (2, "Failed to deserialize value: Unexpected field count, csvFields:1 schemaFields:2"),
-            (3, "Failed to deserialize value: Can't coerce string to type. targetType: INTEGER, path: $.A"),
-            (4, "Failed to deserialize value: Can't coerce string to type. targetType: BOOLEAN, path: $.B"),
-            (5, "Failed to deserialize value: EOF reached before encapsulated token finished"),
-            (6, "Failed to deserialize value: invalid char between encapsulated token and delimiter at column 4"),
+            (
+                0,
+                "Failed to deserialize value: Unexpected field count, csvFields:3 schemaFields:2"
+            ),
+            (
+                1,
+                "Failed to deserialize value: Unexpected field count, csvFields:1 schemaFields:2"
+            ),
+            (
+                2,
+                "Failed to deserialize value: Unexpected field count, csvFields:1 schemaFields:2"
+            ),
+            (
+                3,
+                "Failed to deserialize value: Can't coerce string to type. targetType: INTEGER, path: $.A"
+            ),
+            (
+                4,
+                "Failed to deserialize value: Can't coerce string to type. targetType: BOOLEAN, path: $.B"
+            ),
+            (
+                5,
+                "Failed to deserialize value: EOF reached before encapsulated token finished"
+            ),
+            (
+                6,
+                "Failed to deserialize value: invalid char between encapsulated token and delimiter at column 4"
+            ),
         ]
     );
     let a = decoded.batch.column(0).as_primitive::<Int32Type>();

@@ -1,11 +1,9 @@
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int32Array, StringViewArray,
-};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, StringViewArray};
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type,
-    Time32MillisecondType, TimeUnit, TimestampMillisecondType,
+    DataType, Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type, Time32MillisecondType,
+    TimeUnit, TimestampMillisecondType,
 };
 use arrow::record_batch::RecordBatch;
 
@@ -37,15 +35,23 @@ fn decodes_every_scalar_type() -> TestResult {
     let b = &decoded.batch;
     assert!(b.column(0).as_boolean().value(0));
     assert_eq!(b.column(1).as_primitive::<Int32Type>().value(0), -7);
-    assert_eq!(b.column(2).as_primitive::<Int64Type>().value(0), 3_000_000_000);
+    assert_eq!(
+        b.column(2).as_primitive::<Int64Type>().value(0),
+        3_000_000_000
+    );
     assert_eq!(b.column(3).as_primitive::<Float64Type>().value(0), 1.5);
     assert_eq!(b.column(4).as_primitive::<Decimal128Type>().value(0), 1230);
     assert_eq!(b.column(5).as_string::<i32>().value(0), "hi");
     assert_eq!(b.column(6).as_binary::<i32>().value(0), b"hi");
     assert_eq!(b.column(7).as_primitive::<Date32Type>().value(0), 19000);
-    assert_eq!(b.column(8).as_primitive::<Time32MillisecondType>().value(0), 3_600_000);
     assert_eq!(
-        b.column(9).as_primitive::<TimestampMillisecondType>().value(0),
+        b.column(8).as_primitive::<Time32MillisecondType>().value(0),
+        3_600_000
+    );
+    assert_eq!(
+        b.column(9)
+            .as_primitive::<TimestampMillisecondType>()
+            .value(0),
         1_700_000_000_000
     );
     assert_eq!(
@@ -116,15 +122,42 @@ fn bad_records_become_null_rows_with_reasons() -> TestResult {
     assert_eq!(
         reasons(&decoded),
         vec![
-            (1, "Failed to deserialize value: Can't coerce string to type. targetType: INTEGER, path: $.ID"),
-            (2, "Failed to deserialize value: Can't convert type. sourceType: BooleanNode, requiredType: INTEGER, path: $.ID"),
-            (3, "Failed to deserialize value: Can't convert type. sourceType: DecimalNode, requiredType: INTEGER, path: $.ID"),
-            (4, "Failed to deserialize value: Can't convert type. sourceType: LongNode, requiredType: INTEGER, path: $.ID"),
-            (5, "Failed to deserialize value: malformed JSON at column 18: unterminated string, path: $.NAME"),
-            (6, "Failed to deserialize value: malformed JSON at column 1: invalid literal"),
-            (7, "Failed to deserialize value: Can't convert type. sourceType: ArrayNode, requiredType: STRUCT"),
-            (8, "Failed to deserialize value: malformed JSON at column 1: unexpected end of input, expected a value"),
-            (9, "Failed to deserialize value: malformed JSON at column 10: unexpected character 't', expected end of input"),
+            (
+                1,
+                "Failed to deserialize value: Can't coerce string to type. targetType: INTEGER, path: $.ID"
+            ),
+            (
+                2,
+                "Failed to deserialize value: Can't convert type. sourceType: BooleanNode, requiredType: INTEGER, path: $.ID"
+            ),
+            (
+                3,
+                "Failed to deserialize value: Can't convert type. sourceType: DecimalNode, requiredType: INTEGER, path: $.ID"
+            ),
+            (
+                4,
+                "Failed to deserialize value: Can't convert type. sourceType: LongNode, requiredType: INTEGER, path: $.ID"
+            ),
+            (
+                5,
+                "Failed to deserialize value: malformed JSON at column 18: unterminated string, path: $.NAME"
+            ),
+            (
+                6,
+                "Failed to deserialize value: malformed JSON at column 1: invalid literal"
+            ),
+            (
+                7,
+                "Failed to deserialize value: Can't convert type. sourceType: ArrayNode, requiredType: STRUCT"
+            ),
+            (
+                8,
+                "Failed to deserialize value: malformed JSON at column 1: unexpected end of input, expected a value"
+            ),
+            (
+                9,
+                "Failed to deserialize value: malformed JSON at column 10: unexpected character 't', expected end of input"
+            ),
         ]
     );
     Ok(())
@@ -220,10 +253,22 @@ fn decodes_nested_types() -> TestResult {
     assert_eq!(
         reasons(&decoded),
         vec![
-            (2, "Failed to deserialize value: Can't coerce string to type. targetType: INTEGER, path: $.ARR[2]"),
-            (3, "Failed to deserialize value: Can't coerce string to type. targetType: DECIMAL, path: $.S.B[1].D"),
-            (4, "Failed to deserialize value: Can't coerce string to type. targetType: INTEGER, path: $.MI.k"),
-            (5, "Failed to deserialize value: Can't convert type. sourceType: ArrayNode, requiredType: MAP, path: $.M"),
+            (
+                2,
+                "Failed to deserialize value: Can't coerce string to type. targetType: INTEGER, path: $.ARR[2]"
+            ),
+            (
+                3,
+                "Failed to deserialize value: Can't coerce string to type. targetType: DECIMAL, path: $.S.B[1].D"
+            ),
+            (
+                4,
+                "Failed to deserialize value: Can't coerce string to type. targetType: INTEGER, path: $.MI.k"
+            ),
+            (
+                5,
+                "Failed to deserialize value: Can't convert type. sourceType: ArrayNode, requiredType: MAP, path: $.M"
+            ),
         ]
     );
     Ok(())
@@ -271,7 +316,10 @@ fn bytes_are_base64() -> TestResult {
         Some(r#"{"B":12}"#),
     ];
     let (out, decoded) = reencode(JSON, &s, true, &inputs)?;
-    assert_eq!(decoded.batch.column(0).as_binary::<i32>().value(0), [0, 1, 2, 255]);
+    assert_eq!(
+        decoded.batch.column(0).as_binary::<i32>().value(0),
+        [0, 1, 2, 255]
+    );
     assert_eq!(
         out,
         some(&[
@@ -292,7 +340,14 @@ fn bytes_are_base64() -> TestResult {
 #[test]
 fn unwrapped_single_values() -> TestResult {
     let s = schema(&[("V", DataType::Int32)]);
-    let inputs = [Some("1"), Some(r#" "2" "#), Some("null"), None, Some("{}"), Some("4")];
+    let inputs = [
+        Some("1"),
+        Some(r#" "2" "#),
+        Some("null"),
+        None,
+        Some("{}"),
+        Some("4"),
+    ];
     let (out, decoded) = reencode(JSON, &s, false, &inputs)?;
     assert_eq!(
         out,
@@ -338,7 +393,10 @@ fn keys_are_bare_values_or_objects() -> TestResult {
     let single = schema(&[("ID", DataType::Int32)]);
     let decoded = decode_keys(JSON, &single, &[Some("1"), Some("\"2\""), None, Some("x")])?;
     let ids = decoded.batch.column(0).as_primitive::<Int32Type>();
-    assert_eq!(ids.iter().collect::<Vec<_>>(), [Some(1), Some(2), None, None]);
+    assert_eq!(
+        ids.iter().collect::<Vec<_>>(),
+        [Some(1), Some(2), None, None]
+    );
     assert_eq!(
         reasons(&decoded),
         vec![(
@@ -347,7 +405,10 @@ fn keys_are_bare_values_or_objects() -> TestResult {
         )]
     );
     let out = encode_keys(JSON, &single, &decoded.batch)?;
-    assert_eq!(texts(&out), [Some("1".to_owned()), Some("2".to_owned()), None, None]);
+    assert_eq!(
+        texts(&out),
+        [Some("1".to_owned()), Some("2".to_owned()), None, None]
+    );
 
     let multi = schema(&[("A", DataType::Utf8), ("B", DataType::Int64)]);
     let decoded = decode_keys(
@@ -357,7 +418,10 @@ fn keys_are_bare_values_or_objects() -> TestResult {
     )?;
     assert_eq!(decoded.errors.len(), 1);
     let out = encode_keys(JSON, &multi, &decoded.batch)?;
-    assert_eq!(texts(&out), [Some(r#"{"A":"x","B":2}"#.to_owned()), None, None]);
+    assert_eq!(
+        texts(&out),
+        [Some(r#"{"A":"x","B":2}"#.to_owned()), None, None]
+    );
     Ok(())
 }
 
@@ -386,7 +450,9 @@ fn encodes_strings_doubles_and_tombstones() -> TestResult {
     assert_eq!(
         out,
         vec![
-            Some(r#"{"S":"quote \" backslash \\ tab \t nl \n ctl \u0001 é 😀","D":1.0}"#.to_owned()),
+            Some(
+                r#"{"S":"quote \" backslash \\ tab \t nl \n ctl \u0001 é 😀","D":1.0}"#.to_owned()
+            ),
             Some(r#"{"S":"","D":null}"#.to_owned()),
             Some(r#"{"S":null,"D":-0.5}"#.to_owned()),
             None,
@@ -428,9 +494,8 @@ fn encoding_casts_other_representations_and_checks_shape() -> TestResult {
 
 #[test]
 fn null_and_missing_values_for_non_nullable_struct_fields_fail_the_record() -> TestResult {
-    let inner = DataType::Struct(
-        vec![arrow::datatypes::Field::new("X", DataType::Int32, false)].into(),
-    );
+    let inner =
+        DataType::Struct(vec![arrow::datatypes::Field::new("X", DataType::Int32, false)].into());
     let s = schema(&[("S", inner)]);
     let inputs = [
         Some(r#"{"S":{"X":1}}"#),
@@ -441,7 +506,12 @@ fn null_and_missing_values_for_non_nullable_struct_fields_fail_the_record() -> T
     let (out, decoded) = reencode(JSON, &s, true, &inputs)?;
     assert_eq!(
         out,
-        some(&[r#"{"S":{"X":1}}"#, r#"{"S":null}"#, r#"{"S":null}"#, r#"{"S":null}"#])
+        some(&[
+            r#"{"S":{"X":1}}"#,
+            r#"{"S":null}"#,
+            r#"{"S":null}"#,
+            r#"{"S":null}"#
+        ])
     );
     assert_eq!(
         decoded.errors.iter().map(|e| e.index).collect::<Vec<_>>(),
@@ -452,11 +522,9 @@ fn null_and_missing_values_for_non_nullable_struct_fields_fail_the_record() -> T
 
 #[test]
 fn decoder_schema_makes_columns_nullable() -> TestResult {
-    let s = Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
-        "ID",
-        DataType::Int32,
-        false,
-    )]));
+    let s = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("ID", DataType::Int32, false),
+    ]));
     let mut decoder = ValueDecoder::new(&JSON, s, true)?;
     assert!(decoder.schema().field(0).is_nullable());
     let decoded = decoder.decode(&payloads(&[None::<&str>, Some(r#"{"ID":1}"#)]))?;
@@ -480,7 +548,10 @@ fn decoders_are_reusable_across_batches() -> TestResult {
     assert!(first.batch.column(0).is_null(1) && first.batch.column(1).is_null(1));
     let items = first.batch.column(0).as_list::<i32>().value(2);
     let items = items.as_string::<i32>();
-    assert_eq!(items.iter().collect::<Vec<_>>(), [Some("p"), Some("1"), Some(r#"{"c":"d"}"#)]);
+    assert_eq!(
+        items.iter().collect::<Vec<_>>(),
+        [Some("p"), Some("1"), Some(r#"{"c":"d"}"#)]
+    );
     assert_eq!(first.batch.column(1).as_string::<i32>().value(2), "3");
     Ok(())
 }
@@ -518,7 +589,10 @@ fn decodes_ten_thousand_records() -> TestResult {
         ("RATING", DataType::Float64),
         ("TEXT", DataType::Utf8),
         ("TAGS", list_of(DataType::Utf8)),
-        ("ADDRESS", struct_of(&[("CITY", DataType::Utf8), ("ZIP", DataType::Int32)])),
+        (
+            "ADDRESS",
+            struct_of(&[("CITY", DataType::Utf8), ("ZIP", DataType::Int32)]),
+        ),
     ]);
     let mut values = Payloads::new();
     for i in 0..10_000i64 {

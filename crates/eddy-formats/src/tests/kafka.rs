@@ -27,7 +27,10 @@ fn numbers_are_big_endian() -> TestResult {
 
     let long = (-5i64).to_be_bytes();
     let decoded = decode_raw(DataType::Int64, &[Some(&long), Some(&int)])?;
-    assert_eq!(decoded.batch.column(0).as_primitive::<Int64Type>().value(0), -5);
+    assert_eq!(
+        decoded.batch.column(0).as_primitive::<Int64Type>().value(0),
+        -5
+    );
     assert_eq!(
         decoded.errors[0].reason,
         "Failed to deserialize key: Size of data received by LongDeserializer is not 8"
@@ -35,7 +38,14 @@ fn numbers_are_big_endian() -> TestResult {
 
     let double = 2.5f64.to_be_bytes();
     let decoded = decode_raw(DataType::Float64, &[Some(&double), Some(b"")])?;
-    assert_eq!(decoded.batch.column(0).as_primitive::<Float64Type>().value(0), 2.5);
+    assert_eq!(
+        decoded
+            .batch
+            .column(0)
+            .as_primitive::<Float64Type>()
+            .value(0),
+        2.5
+    );
     assert_eq!(
         decoded.errors[0].reason,
         "Failed to deserialize key: Size of data received by DoubleDeserializer is not 8"
@@ -53,7 +63,10 @@ fn numbers_are_big_endian() -> TestResult {
 
 #[test]
 fn strings_and_bytes_are_raw() -> TestResult {
-    let decoded = decode_raw(DataType::Utf8, &[Some("héllo".as_bytes()), Some(b""), Some(b"\xff")])?;
+    let decoded = decode_raw(
+        DataType::Utf8,
+        &[Some("héllo".as_bytes()), Some(b""), Some(b"\xff")],
+    )?;
     let strings = decoded.batch.column(0).as_string::<i32>();
     assert_eq!(strings.value(0), "héllo");
     assert_eq!(strings.value(1), "");
@@ -66,7 +79,10 @@ fn strings_and_bytes_are_raw() -> TestResult {
     let decoded = decode_raw(DataType::Binary, &[Some(b"\x00\xff"), Some(b"")])?;
     assert!(decoded.errors.is_empty());
     let out = encode_keys(KAFKA, &schema(&[("K", DataType::Binary)]), &decoded.batch)?;
-    assert_eq!(out.iter().collect::<Vec<_>>(), [Some(&b"\x00\xff"[..]), Some(&b""[..])]);
+    assert_eq!(
+        out.iter().collect::<Vec<_>>(),
+        [Some(&b"\x00\xff"[..]), Some(&b""[..])]
+    );
     Ok(())
 }
 
@@ -88,14 +104,19 @@ fn only_single_primitive_columns_are_supported() {
         (DataType::Decimal128(4, 2), "DECIMAL"),
         (DataType::Date32, "DATE"),
         (DataType::Time32(TimeUnit::Millisecond), "TIME"),
-        (DataType::Timestamp(TimeUnit::Millisecond, None), "TIMESTAMP"),
+        (
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            "TIMESTAMP",
+        ),
         (list_of(DataType::Int32), "ARRAY"),
         (map_of(DataType::Utf8, DataType::Int32), "MAP"),
         (struct_of(&[("X", DataType::Int32)]), "STRUCT"),
     ] {
         let message = construction_error(KeyDecoder::new(&KAFKA, schema(&[("A", data_type)])));
         assert!(
-            message.starts_with(&format!("The 'KAFKA' format does not support type '{name}'")),
+            message.starts_with(&format!(
+                "The 'KAFKA' format does not support type '{name}'"
+            )),
             "{message}"
         );
     }

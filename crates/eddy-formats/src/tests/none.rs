@@ -19,7 +19,10 @@ fn none_decodes_to_rows_without_columns_and_encodes_nothing() -> TestResult {
 #[test]
 fn none_rejects_columns() {
     assert_eq!(
-        construction_error(KeyDecoder::new(&Format::None, schema(&[("K", DataType::Utf8)]))),
+        construction_error(KeyDecoder::new(
+            &Format::None,
+            schema(&[("K", DataType::Utf8)])
+        )),
         "The 'NONE' format can only be used when no columns are defined. Got: [`K` STRING]"
     );
 }

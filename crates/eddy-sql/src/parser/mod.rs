@@ -42,6 +42,10 @@ use lexer::Source;
 /// [`SqlError::Unsupported`] for ksqlDB statements Eddy does not run (`CREATE CONNECTOR`, …);
 /// [`SqlError::Invalid`] for statements that are well-formed but contradictory.
 pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
+    with_parser_stack(|| parse_statements(sql))
+}
+
+fn parse_statements(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
     let source = Source::new(sql);
     let mut statements = Vec::new();
     for raw in lexer::split_statements(lexer::tokenize(&source)?) {
@@ -69,12 +73,14 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
 ///
 /// [`SqlError::Parse`] when `text` is not exactly one type.
 pub fn parse_data_type(text: &str) -> Result<SqlType, SqlError> {
-    let source = Source::new(text);
-    let tokens = prepare(lexer::tokenize(&source)?, &source)?;
-    let mut cursor = Cursor::new(&tokens, end_of(&tokens), &source);
-    let ty = types::parse_type(&mut cursor)?;
-    cursor.expect_end()?;
-    Ok(ty)
+    with_parser_stack(|| {
+        let source = Source::new(text);
+        let tokens = prepare(lexer::tokenize(&source)?, &source)?;
+        let mut cursor = Cursor::new(&tokens, end_of(&tokens), &source);
+        let ty = types::parse_type(&mut cursor)?;
+        cursor.expect_end()?;
+        Ok(ty)
+    })
 }
 
 /// Parses one expression with KSQL's rules (upper-cased identifiers, `a->b` struct access,
@@ -84,15 +90,40 @@ pub fn parse_data_type(text: &str) -> Result<SqlType, SqlError> {
 ///
 /// [`SqlError::Parse`] when `text` is not exactly one expression.
 pub fn parse_expr(text: &str) -> Result<Expr, SqlError> {
-    let source = Source::new(text);
-    let tokens = prepare(lexer::tokenize(&source)?, &source)?;
-    run_sqlparser(
-        &source,
-        &tokens,
-        end_of(&tokens),
-        "end of expression",
-        |p| p.parse_expr(),
-    )
+    with_parser_stack(|| {
+        let source = Source::new(text);
+        let tokens = prepare(lexer::tokenize(&source)?, &source)?;
+        run_sqlparser(
+            &source,
+            &tokens,
+            end_of(&tokens),
+            "end of expression",
+            |p| p.parse_expr(),
+        )
+    })
+}
+
+/// Stack for parsing: sqlparser's recursive descent takes tens of KiB per nesting level in
+/// debug builds, more than a default 2 MiB thread stack holds at its recursion limit.
+const PARSER_STACK_SIZE: usize = 32 * 1024 * 1024;
+
+/// Runs `parse` on a thread with [`PARSER_STACK_SIZE`] of stack.
+fn with_parser_stack<T: Send>(
+    parse: impl FnOnce() -> Result<T, SqlError> + Send,
+) -> Result<T, SqlError> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("eddy-sql-parser".to_string())
+            .stack_size(PARSER_STACK_SIZE)
+            .spawn_scoped(scope, parse)
+            .map_err(|e| SqlError::Invalid(format!("cannot start the SQL parser: {e}")))?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(SqlError::Invalid(
+                    "the SQL parser failed on this statement".to_string(),
+                ))
+            })
+    })
 }
 
 /// Normalises a statement's tokens and rewrites KSQL-only expression syntax.

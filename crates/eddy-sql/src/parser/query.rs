@@ -324,15 +324,7 @@ fn condition_operator(expr: &Expr) -> Option<TokenLocation> {
         Expr::BinaryOp {
             left,
             op:
-                Op::And
-                | Op::Or
-                | Op::Xor
-                | Op::Eq
-                | Op::NotEq
-                | Op::Lt
-                | Op::LtEq
-                | Op::Gt
-                | Op::GtEq,
+                Op::And | Op::Or | Op::Xor | Op::Eq | Op::NotEq | Op::Lt | Op::LtEq | Op::Gt | Op::GtEq,
             ..
         } => left,
         Expr::UnaryOp {

@@ -244,10 +244,12 @@ pub fn plan_query(
     };
 
     let mut columns = Vec::with_capacity(projection.expr.len());
-    for e in &projection.expr {
-        let (name, expr) = match e {
-            Expr::Alias(a) => (a.name.clone(), a.expr.as_ref().clone()),
-            other => (other.schema_name().to_string(), other.clone()),
+    for (i, e) in projection.expr.iter().enumerate() {
+        // The output schema has the name even where DataFusion dropped a redundant alias.
+        let name = projection.schema.field(i).name().clone();
+        let expr = match e {
+            Expr::Alias(a) => a.expr.as_ref().clone(),
+            other => other.clone(),
         };
         let dt = expr
             .get_type(&input_schema)

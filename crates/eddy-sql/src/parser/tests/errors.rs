@@ -196,6 +196,10 @@ fn junk_never_panics() {
     ));
     cases.push(format!("SELECT a{} FROM s", "->b".repeat(5000)));
     cases.push("EXPLAIN ".repeat(5000));
+    // Inputs that would make a careless parser quadratic.
+    cases.push(format!("SELECT {} FROM s", "CAST(".repeat(20_000)));
+    cases.push(format!("SELECT {} FROM s", "STRUCT(a := ".repeat(20_000)));
+    cases.push(format!("SELECT {}", "CAST(x AS INT), ".repeat(20_000)));
 
     for case in &cases {
         let _ = parse(case);
@@ -203,4 +207,12 @@ fn junk_never_panics() {
         let _ = parse_expr(case);
     }
     assert!(matches!(parse("(((((((("), Err(SqlError::Parse { .. })));
+}
+
+#[test]
+fn many_statements_on_one_line() {
+    let sql = "SHOW STREAMS; SET 'a' = 'ü'; ".repeat(20_000);
+    let statements = parse(&sql).expect("parses");
+    assert_eq!(statements.len(), 40_000);
+    assert_eq!(statements[39_999].text, "SET 'a' = 'ü'");
 }

@@ -1,0 +1,321 @@
+//! Running one case: a fresh engine over in-memory topics, the statements, the inputs one
+//! at a time, then the comparisons.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use eddy_engine::memory::MemoryTopics;
+use eddy_engine::{Engine, EngineConfig, Properties, RunMode};
+use eddy_sql::ast::Statement;
+use eddy_sql::catalog::{Catalog, FormatName};
+use eddy_state::MemoryBackend;
+
+use super::codec::{TopicLayout, window_key};
+use super::compare;
+use super::model::{Case, RecordSpec};
+
+/// The result of one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything matched.
+    Pass,
+    /// Something did not match, or the case could not run.
+    Fail,
+    /// Not run: disabled, or needs a format Eddy does not support yet.
+    Skip,
+}
+
+impl Status {
+    /// `PASS`, `FAIL` or `SKIP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        }
+    }
+}
+
+/// A status and, for FAIL and SKIP, why.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Pass, fail or skip.
+    pub status: Status,
+    /// Why it failed or was skipped.
+    pub reason: Option<String>,
+}
+
+impl Outcome {
+    fn pass() -> Self {
+        Outcome {
+            status: Status::Pass,
+            reason: None,
+        }
+    }
+
+    /// A failure with its reason.
+    pub fn fail(reason: impl Into<String>) -> Self {
+        Outcome {
+            status: Status::Fail,
+            reason: Some(reason.into()),
+        }
+    }
+
+    fn skip(reason: impl Into<String>) -> Self {
+        Outcome {
+            status: Status::Skip,
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+/// The service id ksqlDB's tests run with; it names the processing-log topic.
+const SERVICE_ID: &str = "default_";
+
+/// Why a case cannot run yet, before anything runs: disabled, malformed, or a format that
+/// needs a schema registry.
+pub fn precheck(case: &Case) -> Option<Outcome> {
+    if let Some(why) = &case.malformed {
+        return Some(Outcome::fail(format!("malformed test: {why}")));
+    }
+    if case.disabled {
+        return Some(Outcome::skip("disabled"));
+    }
+    unsupported_format(case).map(|f| Outcome::skip(format!("format {f} is not supported yet")))
+}
+
+/// The first schema-registry format a case's statements, properties or topics name.
+fn unsupported_format(case: &Case) -> Option<String> {
+    let in_statements = case.statements.iter().find_map(|s| format_properties(s));
+    let in_properties = case
+        .properties
+        .iter()
+        .filter(|(k, _)| k.to_ascii_lowercase().contains("format"))
+        .find_map(|(_, v)| unsupported(v));
+    let in_topics = case
+        .topics
+        .iter()
+        .chain(&case.post.topics)
+        .flat_map(|t| [&t.key_format, &t.value_format])
+        .chain(
+            case.post
+                .sources
+                .iter()
+                .flat_map(|s| [&s.key_format, &s.value_format]),
+        )
+        .flatten()
+        .find_map(|f| unsupported(f));
+    in_statements.or(in_properties).or(in_topics)
+}
+
+/// The format name if it is one Eddy cannot read or write yet.
+fn unsupported(name: &str) -> Option<String> {
+    let upper = name.trim().to_ascii_uppercase();
+    FormatName::parse(&upper)
+        .filter(|f| !f.is_supported())
+        .map(|_| upper)
+}
+
+/// The first unsupported format in a `…FORMAT = 'NAME'` property of a statement.
+fn format_properties(sql: &str) -> Option<String> {
+    let upper = sql.to_ascii_uppercase();
+    let mut rest = upper.as_str();
+    while let Some(at) = rest.find("FORMAT") {
+        rest = &rest[at + "FORMAT".len()..];
+        let Some(after_eq) = rest.trim_start().strip_prefix('=') else {
+            continue;
+        };
+        let Some(quoted) = after_eq.trim_start().strip_prefix('\'') else {
+            continue;
+        };
+        if let Some(end) = quoted.find('\'') {
+            if let Some(f) = unsupported(&quoted[..end]) {
+                return Some(f);
+            }
+        }
+    }
+    None
+}
+
+/// A fresh engine over `topics`, stepped synchronously as `eddy test` needs.
+pub fn engine(topics: &MemoryTopics) -> Result<Engine, String> {
+    let mut config = EngineConfig::new(SERVICE_ID);
+    config.mode = RunMode::Synchronous;
+    Engine::new(
+        config,
+        Arc::new(topics.clone()),
+        Arc::new(MemoryBackend::new()),
+    )
+    .map_err(|e| format!("could not start the engine: {e}"))
+}
+
+/// Runs a case on a fresh `engine` over `topics`. Stops early, failing, once `cancel` is
+/// set.
+pub fn run(case: &Case, engine: &Engine, topics: &MemoryTopics, cancel: &AtomicBool) -> Outcome {
+    for t in &case.topics {
+        if let Some(p) = t.partitions {
+            if let Err(e) = engine.topics().admin().create_topic(&t.name, p, 1) {
+                return Outcome::fail(format!("could not create topic {}: {e}", t.name));
+            }
+        }
+    }
+    // ksqlDB's tests read every topic from the start; a case's properties may say otherwise.
+    let mut props: Properties =
+        BTreeMap::from([("auto.offset.reset".to_string(), "earliest".to_string())]);
+    props.extend(case.properties.clone());
+
+    if let Err(e) = statements(case, engine, &mut props) {
+        return failed(case, e);
+    }
+    let catalog = engine.catalog();
+    let inputs = match feed(case, engine, topics, &catalog, cancel) {
+        Ok(inputs) => inputs,
+        Err(e) => return failed(case, e),
+    };
+    if let Some(expected) = &case.expected_error {
+        return Outcome::fail(format!(
+            "expected exception containing \"{}\", but every statement succeeded and processing raised none",
+            expected.message
+        ));
+    }
+    if let Err(why) = outputs(case, topics, &catalog, &inputs) {
+        return Outcome::fail(why);
+    }
+    let admin = engine.topics().admin();
+    match compare::post(&case.post, &catalog, |t| {
+        admin.partition_count(t).ok().flatten()
+    }) {
+        Ok(()) => Outcome::pass(),
+        Err(why) => Outcome::fail(why),
+    }
+}
+
+/// Executes the statements in order; `SET`/`UNSET` change the properties of later ones, as
+/// in a ksqlDB session.
+fn statements(case: &Case, engine: &Engine, props: &mut Properties) -> Result<(), String> {
+    for (i, text) in case.statements.iter().enumerate() {
+        let parsed = eddy_sql::parse(text).map_err(|e| format!("statement {}: {e}", i + 1))?;
+        for stmt in parsed {
+            match &stmt.statement {
+                Statement::Set { name, value } => {
+                    props.insert(name.clone(), value.clone());
+                }
+                Statement::Unset { name } => {
+                    props.remove(name);
+                }
+                _ => {}
+            }
+            engine
+                .execute(&stmt, props)
+                .map_err(|e| format!("statement {}: {e}", i + 1))?;
+        }
+    }
+    Ok(())
+}
+
+/// Produces the inputs one at a time, letting every query process each before the next.
+/// Returns the positions of the produced records on their topics.
+fn feed(
+    case: &Case,
+    engine: &Engine,
+    topics: &MemoryTopics,
+    catalog: &Catalog,
+    cancel: &AtomicBool,
+) -> Result<HashSet<(String, usize)>, String> {
+    let mut produced = HashSet::new();
+    for (i, rec) in case.inputs.iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            return Err("cancelled".into());
+        }
+        let layout = TopicLayout::of(&rec.topic, catalog, &case.topics);
+        let (key, value) = encode(rec, &layout);
+        produced.insert((rec.topic.clone(), topics.records(&rec.topic).len()));
+        topics
+            .produce(
+                &rec.topic,
+                key.as_deref(),
+                value.as_deref(),
+                rec.timestamp.unwrap_or(0),
+            )
+            .map_err(|e| format!("producing input {}: {e}", i + 1))?;
+        engine
+            .run_until_idle()
+            .map_err(|e| format!("processing input {}: {e}", i + 1))?;
+    }
+    Ok(produced)
+}
+
+fn encode(rec: &RecordSpec, layout: &TopicLayout) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let key = layout.key.encode(&rec.key);
+    let key = match &rec.window {
+        Some(w) => Some(window_key(key, w)),
+        None => key,
+    };
+    (key, layout.value.encode(&rec.value))
+}
+
+/// Compares every topic that has expected records, in the order they first appear.
+fn outputs(
+    case: &Case,
+    topics: &MemoryTopics,
+    catalog: &Catalog,
+    inputs: &HashSet<(String, usize)>,
+) -> Result<(), String> {
+    let mut order: Vec<&str> = Vec::new();
+    for rec in &case.outputs {
+        if !order.contains(&rec.topic.as_str()) {
+            order.push(&rec.topic);
+        }
+    }
+    for topic in order {
+        let expected: Vec<&RecordSpec> = case.outputs.iter().filter(|r| r.topic == topic).collect();
+        let actual: Vec<_> = topics
+            .records(topic)
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !inputs.contains(&(topic.to_string(), *i)))
+            .map(|(_, (_, rec))| rec)
+            .collect();
+        let layout = TopicLayout::of(topic, catalog, &case.topics);
+        compare::topic_records(topic, &expected, &actual, &layout)?;
+    }
+    Ok(())
+}
+
+/// The outcome of a case whose statements or processing failed with `error`.
+fn failed(case: &Case, error: String) -> Outcome {
+    match &case.expected_error {
+        Some(expected) if error.contains(&expected.message) => Outcome::pass(),
+        Some(expected) => Outcome::fail(format!(
+            "expected exception containing \"{}\", got: {error}",
+            expected.message
+        )),
+        None => Outcome::fail(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_schema_registry_formats_in_statements() {
+        assert_eq!(
+            format_properties(
+                "CREATE STREAM S (A INT) WITH (kafka_topic='t', value_format = 'avro');"
+            ),
+            Some("AVRO".into())
+        );
+        assert_eq!(
+            format_properties("CREATE STREAM S WITH (FORMAT='PROTOBUF_NOSR', x='AVRO');"),
+            Some("PROTOBUF_NOSR".into())
+        );
+        assert_eq!(
+            format_properties(
+                "CREATE STREAM S WITH (value_format='JSON') AS SELECT 'AVRO' FROM T;"
+            ),
+            None
+        );
+    }
+}
