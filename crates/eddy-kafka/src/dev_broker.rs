@@ -11,8 +11,13 @@
 //! * In-process, [`MockCluster::create_topic`] creates a topic with any partition count;
 //!   [`DevBrokerHandle::create_topic`] exposes it to other threads.
 //! * It keeps at most 100,000 records (or about 5 MB) per partition and drops older ones.
+//! * Its Metadata names broker 0 as the controller, a broker that does not exist, so admin
+//!   requests sent "to the controller" wait for their whole timeout; sent to a real broker
+//!   id they fail at once with "unsupported feature" (see [`crate::KafkaAdmin`]).
 //! * Consumer groups wait 3 s (`group.initial.rebalance.delay.ms`) before the first
-//!   assignment, which is also not configurable through the safe API.
+//!   assignment, which is also not configurable through the safe API. A rebalance after a
+//!   member left or lost its session waits the group's `session.timeout.ms` minus 1 s, which
+//!   is why Eddy's consumers use a 10 s session timeout rather than librdkafka's 45 s.
 //! * It listens on an ephemeral port of 127.0.0.1; [`DevBroker::bootstrap_servers`] says
 //!   which.
 //!

@@ -50,6 +50,11 @@ impl KafkaSource {
                 // A missing topic is waited for, never created with a guessed partition count.
                 ("allow.auto.create.topics", "false"),
                 ("enable.partition.eof", "false"),
+                // librdkafka's 45 s makes a query whose server died wait that long before its
+                // partitions move, and makes the dev broker delay every rebalance that follows
+                // a member leaving by the group's session timeout. Heartbeats come from a
+                // librdkafka thread, so a long batch cannot make the session expire.
+                ("session.timeout.ms", "10000"),
             ],
             &[
                 ("group.id", group),

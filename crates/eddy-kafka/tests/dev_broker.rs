@@ -12,20 +12,25 @@ use eddy_topic::{
 const DEADLINE: Duration = Duration::from_secs(60);
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Client settings for `broker`: the smallest session timeout Kafka allows, because the
+/// mock cluster delays a rebalance after a member left (or lost its session) by the
+/// group's session timeout.
+fn config(broker: &DevBroker) -> KafkaConfig {
+    let mut config = KafkaConfig::new(broker.bootstrap_servers());
+    config
+        .client_properties
+        .push(("session.timeout.ms".into(), "6000".into()));
+    config
+}
+
 /// Kafka topics on `broker`, administered through its in-process handle.
 fn embedded(broker: &DevBroker) -> anyhow::Result<KafkaTopics> {
-    Ok(KafkaTopics::connect(
-        KafkaConfig::new(broker.bootstrap_servers()),
-        Some(broker.handle()),
-    )?)
+    Ok(KafkaTopics::connect(config(broker), Some(broker.handle()))?)
 }
 
 /// Kafka topics on `broker` as another process sees it (`eddy dev-kafka`): no handle.
 fn remote(broker: &DevBroker) -> anyhow::Result<KafkaTopics> {
-    Ok(KafkaTopics::connect(
-        KafkaConfig::new(broker.bootstrap_servers()),
-        None,
-    )?)
+    Ok(KafkaTopics::connect(config(broker), None)?)
 }
 
 /// Polls until `batch` holds at least `want` records; fails when the deadline passes.

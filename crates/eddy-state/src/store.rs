@@ -10,7 +10,8 @@ use crate::error::StateError;
 ///
 /// Keys and values are opaque bytes, ordered by unsigned bytewise comparison. Calls block
 /// (RocksDB reads and writes disk), so they belong on a query's own thread, never on the
-/// async executor.
+/// async executor. A scan's `visit` must not write to the store it scans (the in-memory
+/// store holds its lock while visiting).
 pub trait KeyValueStore: Send + Sync {
     /// Looks up every key of `keys`; appends one entry per key to `out` (None for a miss or a null key).
     fn get_many(&self, keys: &Payloads, out: &mut Payloads) -> Result<(), StateError>;
