@@ -497,15 +497,23 @@ fn assign_keys(
                 .next()
                 .map(|k| k.name.clone())
                 .unwrap_or_default();
-            let is_join_key = |e: &Expr| {
-                let e = strip(e);
-                e == strip(&join.stream_key)
-                    || matches!(&e, Expr::Column(c) if c.name == table_key
-                        && c.relation.as_ref().map(|r| r.table()) == Some(join.table.alias.as_str()))
+            let is_stream_key = |e: &Expr| strip(e) == strip(&join.stream_key);
+            let is_table_key = |e: &Expr| {
+                matches!(strip(e), Expr::Column(c) if c.name == table_key
+                    && c.relation.as_ref().map(|r| r.table()) == Some(join.table.alias.as_str()))
             };
-            let matches: Vec<usize> = (0..columns.len())
-                .filter(|&i| is_join_key(&columns[i].expr))
+            // The stream side's join expression is the key; the table's key column only
+            // stands in for it when the stream side is not selected (as with `SELECT *`,
+            // where the table's key stays a value column).
+            let mut matches: Vec<usize> = (0..columns.len())
+                .filter(|&i| is_stream_key(&columns[i].expr))
                 .collect();
+            if matches.is_empty() {
+                matches = (0..columns.len())
+                    .filter(|&i| is_table_key(&columns[i].expr))
+                    .take(1)
+                    .collect();
+            }
             match matches.as_slice() {
                 [] => {
                     let stream_side = display_qualified(&join.stream_key);
@@ -665,3 +673,6 @@ pub fn plan_values(values: &[sql::Expr], catalog: &Catalog) -> Result<Vec<Expr>,
         other => Err(SqlError::Plan(format!("unexpected VALUES shape:\n{other}"))),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -229,12 +229,12 @@ pub(crate) fn describe_plan_error(e: DataFusionError) -> String {
     let text = e.strip_backtrace();
     // "Schema error: No field named X. Valid fields are …" → ksqlDB's wording.
     if let Some(rest) = text.split("No field named ").nth(1) {
-        let name = rest.split(['.', ' ']).collect::<Vec<_>>();
-        let col = rest
-            .split(". Valid fields")
+        let name = rest
+            .split(". ")
             .next()
-            .unwrap_or(name.first().copied().unwrap_or(rest));
-        return format!("Column '{}' cannot be resolved.", col.trim_matches('"'));
+            .unwrap_or(rest)
+            .trim_end_matches('.');
+        return format!("Column '{}' cannot be resolved.", name.replace('"', ""));
     }
     text.trim_start_matches("Error during planning: ")
         .to_string()

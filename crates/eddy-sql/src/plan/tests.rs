@@ -1,0 +1,247 @@
+//! Planner tests: ksqlDB's naming, key and join rules, and the errors for what is wrong or
+//! not supported.
+
+use super::*;
+use crate::ast::Statement;
+use crate::catalog::{Column, FormatName};
+
+fn source(name: &str, kind: SourceKind, cols: &[(&str, SqlType, bool)]) -> Source {
+    Source {
+        name: name.into(),
+        kind,
+        columns: cols
+            .iter()
+            .map(|(n, t, key)| Column {
+                name: (*n).into(),
+                ty: t.clone(),
+                role: if *key {
+                    ColumnRole::Key
+                } else {
+                    ColumnRole::Value
+                },
+            })
+            .collect(),
+        topic: name.to_lowercase(),
+        key_format: FormatName::Kafka,
+        value_format: FormatName::Json,
+        value_delimiter: ',',
+        wrap_single_value: true,
+        timestamp_column: None,
+        timestamp_format: None,
+        window: None,
+        is_source: false,
+        sql: String::new(),
+    }
+}
+
+fn catalog() -> Catalog {
+    let mut c = Catalog::new();
+    c.insert(source(
+        "REVIEWS",
+        SourceKind::Stream,
+        &[
+            ("ID", SqlType::Int, true),
+            ("USERID", SqlType::Int, false),
+            ("RATING", SqlType::Int, false),
+            ("TEXT", SqlType::String, false),
+        ],
+    ));
+    c.insert(source(
+        "USERS",
+        SourceKind::Table,
+        &[
+            ("USERID", SqlType::Int, true),
+            ("NAME", SqlType::String, false),
+            ("STATUS", SqlType::String, false),
+        ],
+    ));
+    c
+}
+
+/// Plans the query of a `CREATE STREAM|TABLE … AS SELECT` statement.
+fn plan(sql: &str) -> Result<QueryPlan, SqlError> {
+    let stmt = crate::parse(sql)?.remove(0).statement;
+    let Statement::CreateAsSelect(c) = stmt else {
+        panic!("not a CSAS/CTAS: {sql}");
+    };
+    plan_query(
+        &c.query,
+        &catalog(),
+        Some(Sink {
+            name: &c.name,
+            kind: c.kind,
+        }),
+    )
+}
+
+fn schema(p: &QueryPlan) -> String {
+    Source {
+        columns: p.output_columns(),
+        ..source("X", p.kind, &[])
+    }
+    .schema_string()
+}
+
+fn err(sql: &str) -> String {
+    match plan(sql) {
+        Ok(p) => panic!("expected an error, got {}", schema(&p)),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn star_keeps_the_key_and_excludes_pseudo_columns() {
+    let p = plan("CREATE STREAM C AS SELECT * FROM reviews WHERE id IS NOT NULL;").unwrap();
+    assert_eq!(
+        schema(&p),
+        "`ID` INTEGER KEY, `USERID` INTEGER, `RATING` INTEGER, `TEXT` STRING"
+    );
+    assert!(p.filter.is_some());
+    assert!(p.join.is_none());
+    assert_eq!(p.kind, SourceKind::Stream);
+}
+
+#[test]
+fn expressions_are_named_like_ksqldb() {
+    let p = plan(
+        "CREATE STREAM C AS SELECT id, rating + 1, UCASE(text) AS loud, LEN(text), rating * 2 FROM reviews;",
+    )
+    .unwrap();
+    let names: Vec<&str> = p.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["ID", "KSQL_COL_0", "LOUD", "KSQL_COL_1", "KSQL_COL_2"]
+    );
+    assert_eq!(
+        p.columns[1].ty,
+        SqlType::Int,
+        "INT + 1 stays INT as in ksqlDB"
+    );
+    assert_eq!(p.columns[2].ty, SqlType::String);
+}
+
+#[test]
+fn common_ksql_functions_and_operators_bind() {
+    let p = plan(
+        "CREATE STREAM C AS SELECT id, LCASE(text) a, CONCAT(text, '!') b, SUBSTRING(text, 1, 2) c, \
+         TRIM(text) d, ABS(rating) e, ROUND(rating * 1.5) f, FLOOR(rating * 1.5) g, CEIL(rating * 1.5) h, \
+         COALESCE(text, 'x') i, IFNULL(text, 'y') j, CASE WHEN rating > 3 THEN 'good' ELSE 'bad' END k, \
+         CAST(rating AS STRING) l, rating BETWEEN 1 AND 3 m, rating IN (1, 2) n, text LIKE 'a%' o, \
+         NOT (rating < 2 OR rating IS NULL) p FROM reviews;",
+    )
+    .unwrap();
+    assert_eq!(p.columns.len(), 17);
+    assert_eq!(p.columns[12].ty, SqlType::String);
+    assert_eq!(p.columns[13].ty, SqlType::Boolean);
+}
+
+#[test]
+fn join_columns_are_prefixed_and_keyed_by_the_join_expression() {
+    let p = plan(
+        "CREATE STREAM E AS SELECT r.id, r.userid, u.name, status FROM reviews r JOIN users u ON r.userid = u.userid;",
+    )
+    .unwrap();
+    assert_eq!(
+        schema(&p),
+        "`R_USERID` INTEGER KEY, `R_ID` INTEGER, `U_NAME` STRING, `STATUS` STRING"
+    );
+    let join = p.join.as_ref().unwrap();
+    assert_eq!(join.kind, JoinKind::Inner);
+    assert_eq!(join.table.source.name, "USERS");
+}
+
+#[test]
+fn left_join_with_star_and_aliases() {
+    let p = plan(
+        "CREATE STREAM E AS SELECT * FROM reviews r LEFT JOIN users u ON r.userid = u.userid;",
+    )
+    .unwrap();
+    assert_eq!(p.join.as_ref().unwrap().kind, JoinKind::Left);
+    assert_eq!(
+        schema(&p),
+        "`R_USERID` INTEGER KEY, `R_ID` INTEGER, `R_RATING` INTEGER, `R_TEXT` STRING, `U_USERID` INTEGER, `U_NAME` STRING, `U_STATUS` STRING"
+    );
+}
+
+#[test]
+fn key_rules_are_enforced() {
+    assert_eq!(
+        err("CREATE STREAM C AS SELECT rating FROM reviews;"),
+        "The query used to build `C` must include the key column ID in its projection (eg, SELECT ID...)."
+    );
+    assert_eq!(
+        err("CREATE STREAM C AS SELECT id FROM reviews;"),
+        "The projection contains no value columns."
+    );
+    assert_eq!(
+        err("CREATE STREAM C AS SELECT id, id AS id2, rating FROM reviews;"),
+        "The projection contains a key column (`ID`) more than once, aliased as: ID and ID2."
+    );
+    assert!(
+        err("CREATE STREAM E AS SELECT r.id, u.name FROM reviews r JOIN users u ON r.userid = u.userid;")
+            .contains("must include the join expressions R.USERID or U.USERID in its projection")
+    );
+}
+
+#[test]
+fn bad_queries_are_clear_errors() {
+    assert_eq!(
+        err("CREATE STREAM C AS SELECT * FROM nope;"),
+        "NOPE does not exist."
+    );
+    assert!(err("CREATE STREAM C AS SELECT id, nope FROM reviews;").contains("NOPE"));
+    assert_eq!(
+        err("CREATE TABLE C AS SELECT * FROM reviews;"),
+        "Invalid result type. Your SELECT query produces a STREAM. Please use CREATE STREAM AS SELECT statement instead."
+    );
+    assert_eq!(
+        err("CREATE STREAM C AS SELECT * FROM users;"),
+        "Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead."
+    );
+    assert_eq!(
+        err("CREATE STREAM E AS SELECT * FROM users u JOIN reviews r ON r.userid = u.userid;"),
+        "Invalid join order: table-stream joins are not supported; only stream-table joins. Got USERS [INNER] JOIN REVIEWS."
+    );
+    assert_eq!(
+        err(
+            "CREATE STREAM E AS SELECT * FROM reviews r FULL OUTER JOIN users u ON r.userid = u.userid;"
+        ),
+        "Invalid join type: full-outer join not supported for stream-table join. Got REVIEWS [FULL] OUTER JOIN USERS."
+    );
+    assert_eq!(
+        err("CREATE STREAM E AS SELECT * FROM reviews r JOIN users u ON r.userid = u.name;"),
+        "Invalid join condition: stream-table joins require to join on the table's primary key. Got REVIEWS.USERID = USERS.NAME."
+    );
+    assert_eq!(
+        err("CREATE STREAM C AS SELECT * FROM reviews WINDOW TUMBLING (SIZE 1 MINUTE);"),
+        "WINDOW is not supported yet"
+    );
+    assert_eq!(
+        err("CREATE STREAM C AS SELECT userid, COUNT(*) FROM reviews GROUP BY userid;"),
+        "GROUP BY and aggregate functions is not supported yet"
+    );
+}
+
+#[test]
+fn insert_values_bind_literals() {
+    let stmt = crate::parse("INSERT INTO reviews (id, text) VALUES (1 + 1, 'hi');")
+        .unwrap()
+        .remove(0)
+        .statement;
+    let Statement::InsertValues { values, .. } = stmt else {
+        panic!("not INSERT VALUES");
+    };
+    let exprs = plan_values(&values, &catalog()).unwrap();
+    assert_eq!(exprs.len(), 2);
+    assert!(plan_values(&values[..1], &catalog()).is_ok());
+}
+
+#[test]
+fn pseudo_columns_can_be_selected() {
+    let p = plan("CREATE STREAM C AS SELECT id, ROWTIME AS t, ROWPARTITION AS p, ROWOFFSET AS o FROM reviews;")
+        .unwrap();
+    assert_eq!(
+        schema(&p),
+        "`ID` INTEGER KEY, `T` BIGINT, `P` INTEGER, `O` BIGINT"
+    );
+}
