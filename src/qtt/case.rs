@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use eddy_engine::memory::MemoryTopics;
-use eddy_engine::{Engine, EngineConfig, Properties, RunMode};
+use eddy_engine::{Engine, EngineConfig, Properties, RunMode, StatementResult};
 use eddy_sql::ast::Statement;
 use eddy_sql::catalog::{Catalog, FormatName};
 use eddy_state::MemoryBackend;
@@ -129,10 +129,10 @@ fn format_properties(sql: &str) -> Option<String> {
         let Some(quoted) = after_eq.trim_start().strip_prefix('\'') else {
             continue;
         };
-        if let Some(end) = quoted.find('\'') {
-            if let Some(f) = unsupported(&quoted[..end]) {
-                return Some(f);
-            }
+        if let Some(end) = quoted.find('\'')
+            && let Some(f) = unsupported(&quoted[..end])
+        {
+            return Some(f);
         }
     }
     None
@@ -154,10 +154,10 @@ pub fn engine(topics: &MemoryTopics) -> Result<Engine, String> {
 /// set.
 pub fn run(case: &Case, engine: &Engine, topics: &MemoryTopics, cancel: &AtomicBool) -> Outcome {
     for t in &case.topics {
-        if let Some(p) = t.partitions {
-            if let Err(e) = engine.topics().admin().create_topic(&t.name, p, 1) {
-                return Outcome::fail(format!("could not create topic {}: {e}", t.name));
-            }
+        if let Some(p) = t.partitions
+            && let Err(e) = engine.topics().admin().create_topic(&t.name, p, 1)
+        {
+            return Outcome::fail(format!("could not create topic {}: {e}", t.name));
         }
     }
     // ksqlDB's tests read every topic from the start; a case's properties may say otherwise.
@@ -179,7 +179,7 @@ pub fn run(case: &Case, engine: &Engine, topics: &MemoryTopics, cancel: &AtomicB
             expected.message
         ));
     }
-    if let Err(why) = outputs(case, topics, &catalog, &inputs) {
+    if let Err(why) = outputs(case, topics, &catalog, &inputs, &sink_topics(engine)) {
         return Outcome::fail(why);
     }
     let admin = engine.topics().admin();
@@ -192,24 +192,24 @@ pub fn run(case: &Case, engine: &Engine, topics: &MemoryTopics, cancel: &AtomicB
 }
 
 /// Executes the statements in order; `SET`/`UNSET` change the properties of later ones, as
-/// in a ksqlDB session.
+/// in a ksqlDB session. Like ksqlDB's test harness, the statements are one script (joined by
+/// line breaks), so error positions count lines from the first statement.
 fn statements(case: &Case, engine: &Engine, props: &mut Properties) -> Result<(), String> {
-    for (i, text) in case.statements.iter().enumerate() {
-        let parsed = eddy_sql::parse(text).map_err(|e| format!("statement {}: {e}", i + 1))?;
-        for stmt in parsed {
-            match &stmt.statement {
-                Statement::Set { name, value } => {
-                    props.insert(name.clone(), value.clone());
-                }
-                Statement::Unset { name } => {
-                    props.remove(name);
-                }
-                _ => {}
+    let script = case.statements.join("\n");
+    let parsed = eddy_sql::parse(&script).map_err(|e| e.to_string())?;
+    for (i, stmt) in parsed.iter().enumerate() {
+        match &stmt.statement {
+            Statement::Set { name, value } => {
+                props.insert(name.clone(), value.clone());
             }
-            engine
-                .execute(&stmt, props)
-                .map_err(|e| format!("statement {}: {e}", i + 1))?;
+            Statement::Unset { name } => {
+                props.remove(name);
+            }
+            _ => {}
         }
+        engine
+            .execute(stmt, props)
+            .map_err(|e| format!("statement {}: {e}", i + 1))?;
     }
     Ok(())
 }
@@ -223,6 +223,10 @@ fn feed(
     catalog: &Catalog,
     cancel: &AtomicBool,
 ) -> Result<HashSet<(String, usize)>, String> {
+    // Records the statements wrote (INSERT VALUES) are processed before the first input.
+    engine
+        .run_until_idle()
+        .map_err(|e| format!("processing records written by the statements: {e}"))?;
     let mut produced = HashSet::new();
     for (i, rec) in case.inputs.iter().enumerate() {
         if cancel.load(Ordering::Relaxed) {
@@ -255,17 +259,35 @@ fn encode(rec: &RecordSpec, layout: &TopicLayout) -> (Option<Vec<u8>>, Option<Ve
     (key, layout.value.encode(&rec.value))
 }
 
-/// Compares every topic that has expected records, in the order they first appear.
+/// The topics the case's persistent queries write to.
+fn sink_topics(engine: &Engine) -> Vec<String> {
+    let Ok(show) = eddy_sql::parse("SHOW QUERIES;") else {
+        return Vec::new();
+    };
+    show.iter()
+        .filter_map(|stmt| engine.execute(stmt, &Properties::new()).ok())
+        .flat_map(|result| match result {
+            StatementResult::Queries(queries) => queries,
+            _ => Vec::new(),
+        })
+        .map(|q| q.sink_topic)
+        .collect()
+}
+
+/// Compares every topic that has expected records, in the order they first appear, then
+/// every other topic a query writes to, which must have no records (as in ksqlDB's tests,
+/// where `"outputs": []` asserts that nothing is emitted).
 fn outputs(
     case: &Case,
     topics: &MemoryTopics,
     catalog: &Catalog,
     inputs: &HashSet<(String, usize)>,
+    sinks: &[String],
 ) -> Result<(), String> {
     let mut order: Vec<&str> = Vec::new();
-    for rec in &case.outputs {
-        if !order.contains(&rec.topic.as_str()) {
-            order.push(&rec.topic);
+    for topic in case.outputs.iter().map(|r| &r.topic).chain(sinks) {
+        if !order.contains(&topic.as_str()) {
+            order.push(topic);
         }
     }
     for topic in order {

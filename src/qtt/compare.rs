@@ -81,10 +81,10 @@ fn record_difference(exp: &RecordSpec, act: &StoredRecord, layout: &TopicLayout)
     if !layout.value.matches(&exp.value, act.value.as_deref()) {
         return Some("value differs".into());
     }
-    if let Some(ts) = exp.timestamp {
-        if ts != act.timestamp {
-            return Some("timestamp differs".into());
-        }
+    if let Some(ts) = exp.timestamp
+        && ts != act.timestamp
+    {
+        return Some("timestamp differs".into());
     }
     None
 }
@@ -176,13 +176,13 @@ pub fn post(
             ("value", &check.value_format, source.value_format),
         ];
         for (side, expected, actual) in formats {
-            if let Some(expected) = expected {
-                if !expected.eq_ignore_ascii_case(&actual.to_string()) {
-                    return Err(format!(
-                        "post: {side} format of {} is {actual}, expected {expected}",
-                        check.name
-                    ));
-                }
+            if let Some(expected) = expected
+                && !expected.eq_ignore_ascii_case(&actual.to_string())
+            {
+                return Err(format!(
+                    "post: {side} format of {} is {actual}, expected {expected}",
+                    check.name
+                ));
             }
         }
     }
@@ -196,13 +196,13 @@ fn check_topics(
     for topic in topics {
         let actual = partitions(&topic.name)
             .ok_or_else(|| format!("post: topic {} does not exist", topic.name))?;
-        if let Some(expected) = topic.partitions {
-            if expected != actual {
-                return Err(format!(
-                    "post: topic {} has {actual} partitions, expected {expected}",
-                    topic.name
-                ));
-            }
+        if let Some(expected) = topic.partitions
+            && expected != actual
+        {
+            return Err(format!(
+                "post: topic {} has {actual} partitions, expected {expected}",
+                topic.name
+            ));
         }
     }
     Ok(())

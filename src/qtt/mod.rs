@@ -122,7 +122,7 @@ fn run_isolated(case: &Case, timeout: Duration) -> Outcome {
     let cancel = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let spawned = std::thread::Builder::new()
-        .name("eddy-test-case".into())
+        .name(CASE_THREAD.into())
         // Planning deep expressions in a debug build needs more than the default 2 MiB, and
         // a stack overflow would abort the whole run.
         .stack_size(64 << 20)
@@ -171,17 +171,25 @@ fn abandon(engine: &Engine, cancel: &AtomicBool, rx: &mpsc::Receiver<Outcome>) {
     }
 }
 
+/// The name of the threads cases run on.
+const CASE_THREAD: &str = "eddy-test-case";
+
 thread_local! {
     /// Where the last panic on this thread happened, recorded by the panic hook.
     static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Keeps panics inside cases off stderr (they are reported as FAILs) and remembers where
-/// they happened.
+/// they happened; a panic anywhere else is reported as usual.
 fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| l.to_string());
-        PANIC_LOCATION.with(|p| *p.borrow_mut() = location);
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some(CASE_THREAD) {
+            let location = info.location().map(|l| l.to_string());
+            PANIC_LOCATION.with(|p| *p.borrow_mut() = location);
+        } else {
+            default(info);
+        }
     }));
 }
 

@@ -12,9 +12,15 @@ use crate::error::{Location, SqlError};
 /// The submitted text, able to map token locations back to byte offsets.
 pub(crate) struct Source<'a> {
     text: &'a str,
-    /// Byte offset of the start of each line (line 1 first), and whether the line is ASCII,
-    /// where a column maps to a byte offset without scanning.
-    lines: Vec<(usize, bool)>,
+    lines: Vec<Line>,
+}
+
+/// Where a line starts, and how its columns map to bytes.
+struct Line {
+    start: usize,
+    /// Byte offset (from `start`) of each character, for lines that are not ASCII; on an ASCII
+    /// line a column is its byte offset. Kept so mapping a location never scans the line.
+    char_offsets: Option<Vec<usize>>,
 }
 
 impl<'a> Source<'a> {
@@ -23,11 +29,19 @@ impl<'a> Source<'a> {
         let mut lines = Vec::new();
         let mut start = 0;
         for line in text.split_inclusive('\n') {
-            lines.push((start, line.is_ascii()));
+            let char_offsets =
+                (!line.is_ascii()).then(|| line.char_indices().map(|(i, _)| i).collect());
+            lines.push(Line {
+                start,
+                char_offsets,
+            });
             start += line.len();
         }
         if text.is_empty() || text.ends_with('\n') {
-            lines.push((text.len(), true));
+            lines.push(Line {
+                start: text.len(),
+                char_offsets: None,
+            });
         }
         Source { text, lines }
     }
@@ -40,17 +54,17 @@ impl<'a> Source<'a> {
         else {
             return 0;
         };
-        let Some(&(start, ascii)) = self.lines.get(line_index) else {
+        let Some(line) = self.lines.get(line_index) else {
             return self.text.len();
         };
         let column = usize::try_from(location.column.saturating_sub(1)).unwrap_or(usize::MAX);
-        if ascii {
-            return start.saturating_add(column).min(self.text.len());
-        }
-        let rest = self.text.get(start..).unwrap_or("");
-        rest.char_indices()
-            .nth(column)
-            .map_or(self.text.len(), |(i, _)| start + i)
+        let within = match &line.char_offsets {
+            None => Some(column),
+            Some(offsets) => offsets.get(column).copied(),
+        };
+        within
+            .map_or(self.text.len(), |w| line.start.saturating_add(w))
+            .min(self.text.len())
     }
 
     /// The text between two locations.

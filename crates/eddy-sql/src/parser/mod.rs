@@ -1,10 +1,11 @@
 //! The KSQL parser: text in, typed [`Statement`](crate::ast::Statement)s out.
 //!
-//! sqlparser's tokenizer reads the text (with [`dialect::KsqlDialect`]); the tokens are split
-//! into statements on `;` and normalised the way ksqlDB reads identifiers (see
-//! [`lexer::normalise`]). A small recursive-descent parser handles KSQL's own statements and
-//! types; the standard part of each query goes to sqlparser's parser, after the KSQL-only
-//! clauses have been taken out of the token stream (see [`query`]).
+//! sqlparser's tokenizer reads the text (with the KSQL dialect in `dialect.rs`); the tokens are
+//! split into statements on `;` and normalised the way ksqlDB reads identifiers (`lexer.rs`),
+//! and KSQL-only expression syntax is rewritten into forms DataFusion plans (`rewrite.rs`). A
+//! small recursive-descent parser handles KSQL's own statements and types; the standard part of
+//! each query goes to sqlparser's parser after the KSQL-only clauses have been taken out of the
+//! token stream (`query.rs`).
 //!
 //! Every syntax error is a [`SqlError::Parse`] whose location is a line and column in the whole
 //! submitted text, and no input makes the parser panic.
@@ -65,7 +66,7 @@ fn parse_statements(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
     Ok(statements)
 }
 
-/// Parses a column type as written in KSQL, e.g. `ARRAY<STRUCT<a INT, `b` STRING>>`.
+/// Parses a column type as written in KSQL, e.g. ``ARRAY<STRUCT<a INT, `b` STRING>>``.
 ///
 /// Useful for schema strings outside statements (e.g. `DESCRIBE` output read back, or tests).
 ///
@@ -131,8 +132,10 @@ fn prepare(
     tokens: Vec<TokenWithSpan>,
     source: &Source<'_>,
 ) -> Result<Vec<TokenWithSpan>, SqlError> {
-    let tokens = lexer::normalise(tokens);
+    let mut tokens = lexer::normalise(tokens);
     lexer::check_numeric_literals(&tokens)?;
+    // Before the rewrites, which produce special forms (`MAP {…}`, types) of their own.
+    dialect::demote_keywords(&mut tokens);
     rewrite::rewrite_expressions(tokens, source)
 }
 

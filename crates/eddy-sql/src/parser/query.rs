@@ -17,6 +17,10 @@ use crate::window::WindowSpec;
 
 /// What may follow a `WINDOW` clause, in ksqlDB's clause order.
 const AFTER_WINDOW: &[&str] = &["WHERE", "GROUP", "PARTITION", "HAVING", "EMIT", "LIMIT"];
+/// Standard clauses that KSQL-only ones must not follow, with the KSQL clauses they exclude:
+/// ksqlDB's order is SELECT, FROM, JOIN, WINDOW, WHERE, GROUP BY, PARTITION BY, HAVING, EMIT,
+/// LIMIT.
+const ORDERED: &[&str] = &["WHERE", "GROUP", "HAVING", "LIMIT"];
 /// What ends a `PARTITION BY` clause.
 const AFTER_PARTITION_BY: &[&str] = &["HAVING", "EMIT", "LIMIT"];
 
@@ -40,8 +44,13 @@ pub(crate) fn parse_query(c: &mut Cursor<'_>) -> Result<KsqlQuery, SqlError> {
         if depth == 0 && clauses.take_clause(c)? {
             continue;
         }
-        if depth == 0 && is_keyword(&t.token, "JOIN") {
-            clauses.within.push(None);
+        if depth == 0 {
+            if is_keyword(&t.token, "JOIN") {
+                clauses.within.push(None);
+            }
+            if let Some(kw) = ORDERED.iter().find(|kw| is_keyword(&t.token, kw)) {
+                clauses.seen.push(kw);
+            }
         }
         depth += depth_delta(&t.token);
         clauses.kept.push(t.clone());
@@ -72,11 +81,20 @@ struct Clauses {
     within: Vec<Option<JoinWindow>>,
     partition_by: Option<Vec<Expr>>,
     emit: Option<Emit>,
+    /// The [`ORDERED`] clauses met so far.
+    seen: Vec<&'static str>,
 }
 
 impl Clauses {
     /// Consumes a KSQL-only clause starting at the cursor, if there is one.
     fn take_clause(&mut self, c: &mut Cursor<'_>) -> Result<bool, SqlError> {
+        let too_late = |after: &[&str]| self.seen.iter().any(|s| after.contains(s));
+        let misplaced = (c.peek_keyword("WINDOW") && too_late(ORDERED))
+            || (c.peek_keyword("PARTITION") && too_late(&["HAVING", "LIMIT"]))
+            || (c.peek_keyword("EMIT") && too_late(&["LIMIT"]));
+        if misplaced {
+            return Err(c.expected("';'"));
+        }
         if c.peek_keyword("WINDOW") {
             if self.window.is_some() {
                 return Err(c.expected("';'"));

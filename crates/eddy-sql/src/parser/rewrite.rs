@@ -230,6 +230,10 @@ fn rewrite_map(tokens: &mut [TokenWithSpan], open: usize) {
     if let Some(t) = tokens.get_mut(open) {
         t.token = Token::LBrace;
     }
+    // `MAP` was demoted to a plain word while followed by `(`; it now opens a map literal.
+    if let Some(t) = open.checked_sub(1).and_then(|i| tokens.get_mut(i)) {
+        t.token = Token::make_keyword("MAP");
+    }
     if let Some(t) = tokens.get_mut(close) {
         t.token = Token::RBrace;
     }

@@ -210,7 +210,6 @@ fn junk_never_panics() {
 }
 
 #[test]
-#[ignore = "quadratic in debug builds (minutes for 40,000 statements): the statement splitter needs a linear rewrite"]
 fn many_statements_on_one_line() {
     let sql = "SHOW STREAMS; SET 'a' = 'ü'; ".repeat(20_000);
     let statements = parse(&sql).expect("parses");

@@ -1,7 +1,6 @@
 //! Parser tests: statements, queries, errors.
 
 mod errors;
-mod qtt_scratch;
 mod queries;
 mod statements;
 

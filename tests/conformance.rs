@@ -1,0 +1,156 @@
+//! `eddy test` as the test suite runs it: the project's own SQL spec (`tests/sql/*.json`)
+//! must pass entirely, and ksqlDB's query-validation cases (`../shared/ksql-qtt`) must not
+//! pass fewer cases in any file than `tests/conformance-baseline.json` records.
+//!
+//! To record improvements, regenerate the baseline from the current engine:
+//!
+//! ```text
+//! EDDY_UPDATE_BASELINE=1 cargo test --workspace --test conformance
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// How long one `eddy test` run may take before the test gives up on it.
+const RUN_DEADLINE: Duration = Duration::from_secs(600);
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `eddy test ARGS…`, killing it if it outlives [`RUN_DEADLINE`].
+fn eddy_test(args: &[&str]) -> Result<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .arg("test")
+        .args(args)
+        .current_dir(manifest_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting eddy test")?;
+    let (mut stdout, mut stderr) = match (child.stdout.take(), child.stderr.take()) {
+        (Some(o), Some(e)) => (o, e),
+        _ => bail!("eddy test's output is not piped"),
+    };
+    // Read both pipes on other threads so that neither fills up and blocks the child,
+    // while this thread waits with a deadline.
+    let (tx, rx) = mpsc::channel();
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    let stdout = match rx.recv_timeout(RUN_DEADLINE) {
+        Ok(buf) => buf,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("eddy test {args:?} did not finish within {RUN_DEADLINE:?}");
+        }
+    };
+    let status = child.wait()?;
+    let stderr = err_reader.join().unwrap_or_default();
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+#[test]
+fn own_sql_spec_passes() -> Result<()> {
+    let out = eddy_test(&["tests/sql"])?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let failures: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(
+        out.status.success() && failures.is_empty(),
+        "tests/sql has failing cases:\n{}\n{}",
+        failures.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert!(
+        summary.contains(" passed, 0 failed, "),
+        "unexpected summary line: {summary}"
+    );
+    Ok(())
+}
+
+/// Passed cases per file, from `eddy test --json` output.
+fn passes_per_file(json: &[u8]) -> Result<BTreeMap<String, u64>> {
+    let doc: Value = serde_json::from_slice(json).context("eddy test --json output")?;
+    let files = doc["files"]
+        .as_object()
+        .context("no \"files\" object in eddy test --json output")?;
+    Ok(files
+        .iter()
+        .map(|(file, counts)| (file.clone(), counts["passed"].as_u64().unwrap_or(0)))
+        .collect())
+}
+
+fn baseline_path() -> PathBuf {
+    manifest_dir().join("tests/conformance-baseline.json")
+}
+
+#[test]
+fn ksql_conformance_does_not_regress() -> Result<()> {
+    let qtt = manifest_dir().join("../shared/ksql-qtt");
+    if !qtt.is_dir() {
+        println!(
+            "{} is missing; skipping the ksqlDB conformance check",
+            qtt.display()
+        );
+        return Ok(());
+    }
+    // A failing case is expected here (exit code 1); only the counts matter.
+    let out = eddy_test(&["--json", "../shared/ksql-qtt"])?;
+    let actual = passes_per_file(&out.stdout).with_context(|| {
+        format!(
+            "eddy test crashed? stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+
+    if std::env::var_os("EDDY_UPDATE_BASELINE").is_some() {
+        let text = serde_json::to_string_pretty(&actual)?;
+        std::fs::write(baseline_path(), text + "\n")?;
+        println!("updated {}", baseline_path().display());
+        return Ok(());
+    }
+
+    let baseline: BTreeMap<String, u64> =
+        serde_json::from_str(&std::fs::read_to_string(baseline_path())?)
+            .context("reading tests/conformance-baseline.json")?;
+    let mut regressions = Vec::new();
+    for (file, &expected) in &baseline {
+        let got = actual.get(file).copied().unwrap_or(0);
+        if got < expected {
+            regressions.push(format!("{file}: {got} passed, baseline {expected}"));
+        } else if got > expected {
+            println!("improved: {file}: {got} passed, baseline {expected}");
+        }
+    }
+    for (file, &got) in &actual {
+        if !baseline.contains_key(file) && got > 0 {
+            println!("improved: {file}: {got} passed, not in the baseline");
+        }
+    }
+    assert!(
+        regressions.is_empty(),
+        "conformance regressed (fewer ksqlDB cases pass than tests/conformance-baseline.json records):\n{}",
+        regressions.join("\n")
+    );
+    Ok(())
+}
