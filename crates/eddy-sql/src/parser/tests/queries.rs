@@ -229,7 +229,6 @@ fn struct_access_becomes_subscripts() {
 }
 
 #[test]
-#[ignore = "MAP type display differs between sqlparser versions of the rewrite; being reworked"]
 fn cast_types_are_rewritten_for_datafusion() {
     let q = query(
         "SELECT CAST(a AS STRING), CAST(b AS BIGINT), CAST(c AS ARRAY<INT>), \
@@ -239,7 +238,7 @@ fn cast_types_are_rewritten_for_datafusion() {
     assert_eq!(
         q.select.to_string(),
         "SELECT CAST(A AS VARCHAR), CAST(B AS BIGINT), CAST(C AS ARRAY<INT>), \
-         CAST(D AS MAP(VARCHAR, BYTEA)), CAST(E AS STRUCT<`X` INT, `y` ARRAY<VARCHAR>>), \
+         CAST(D AS Map(VARCHAR, BYTEA)), CAST(E AS STRUCT<`X` INT, `y` ARRAY<VARCHAR>>), \
          CAST(F AS DECIMAL(5,2)), CAST(G AS TIMESTAMP(3)), CAST(CAST(H AS INT) AS VARCHAR) FROM S"
     );
     let (message, line, column) = syntax_err("SELECT CAST(a AS WIBBLE) FROM s;");
