@@ -234,12 +234,11 @@ impl Server {
                 .get(format!("{}/healthcheck", self.url))
                 .send()
                 .await
+                && r.status().is_success()
             {
-                if r.status().is_success() {
-                    let v: Value = r.json().await?;
-                    if v["isHealthy"] == Value::Bool(true) {
-                        return Ok(());
-                    }
+                let v: Value = r.json().await?;
+                if v["isHealthy"] == Value::Bool(true) {
+                    return Ok(());
                 }
             }
             if Instant::now() > deadline {
@@ -343,13 +342,10 @@ pub fn read_topic(
         }
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
             let m = m?;
-            let value = match m.payload() {
-                Some(p) => Some(
-                    serde_json::from_slice(p)
-                        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(p).into_owned())),
-                ),
-                None => None,
-            };
+            let value = m.payload().map(|p| {
+                serde_json::from_slice(p)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(p).into_owned()))
+            });
             out.push(Record {
                 key: m.key().map(<[u8]>::to_vec),
                 value,

@@ -258,12 +258,12 @@ fn check_source(source: &Source, with: &With<'_>) -> Result<(), EngineError> {
             )));
         }
     }
-    if let Some(p) = with.int("PARTITIONS")? {
-        if p < 1 {
-            return Err(EngineError::Invalid(format!(
-                "Invalid number of partitions in WITH clause: {p}"
-            )));
-        }
+    if let Some(p) = with.int("PARTITIONS")?
+        && p < 1
+    {
+        return Err(EngineError::Invalid(format!(
+            "Invalid number of partitions in WITH clause: {p}"
+        )));
     }
     // Building the codecs proves the formats can carry these columns.
     crate::reader::decoders(source)?;

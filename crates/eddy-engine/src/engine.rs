@@ -291,12 +291,12 @@ impl Engine {
         let admin = self.topics.admin();
         match admin.partition_count(topic)? {
             Some(existing) => {
-                if let Some(p) = wanted {
-                    if p != existing {
-                        return Err(EngineError::Invalid(format!(
-                            "A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required by KSQL.\nKSQL expects {p} partitions (topic has {existing})."
-                        )));
-                    }
+                if let Some(p) = wanted
+                    && p != existing
+                {
+                    return Err(EngineError::Invalid(format!(
+                        "A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required by KSQL.\nKSQL expects {p} partitions (topic has {existing})."
+                    )));
                 }
                 Ok(existing)
             }
@@ -467,13 +467,13 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let input_topic = &plan.from.source.topic;
         let mut with = with.clone();
-        if crate::ddl::With(&with).int("PARTITIONS")?.is_none() {
-            if let Some(p) = self.topics.admin().partition_count(input_topic)? {
-                with.props.insert(
-                    "PARTITIONS".into(),
-                    eddy_sql::ast::PropertyValue::Number(p.to_string()),
-                );
-            }
+        if crate::ddl::With(&with).int("PARTITIONS")?.is_none()
+            && let Some(p) = self.topics.admin().partition_count(input_topic)?
+        {
+            with.props.insert(
+                "PARTITIONS".into(),
+                eddy_sql::ast::PropertyValue::Number(p.to_string()),
+            );
         }
         if self.topics.admin().partition_count(&sink.topic)?.is_none() {
             self.ensure_topic(&sink.topic, &with)?;
@@ -728,7 +728,7 @@ impl Engine {
             .list_topics()
             .ok()
             .and_then(|ts| ts.into_iter().find(|t| t.name == source.topic));
-        Ok(StatementResult::Description(SourceDescription {
+        Ok(StatementResult::Description(Box::new(SourceDescription {
             read_queries: all
                 .iter()
                 .filter(|q| q.sources.iter().any(|s| s == name))
@@ -739,7 +739,7 @@ impl Engine {
             replicas: topic.as_ref().map(|t| t.replicas).unwrap_or(0),
             extended,
             source,
-        }))
+        })))
     }
 }
 

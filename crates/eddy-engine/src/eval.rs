@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, new_null_array};
-use arrow::compute::{concat, filter_record_batch};
+use arrow::compute::concat;
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use datafusion_common::DFSchema;
 use datafusion_expr::execution_props::ExecutionProps;
+use datafusion_expr::simplify::SimplifyContext;
 use datafusion_expr::{Expr, ExprSchemable};
+use datafusion_optimizer::simplify_expressions::ExprSimplifier;
 use datafusion_physical_expr::{PhysicalExpr, create_physical_expr};
 
 use crate::error::EngineError;
@@ -28,11 +30,16 @@ pub(crate) struct RowError {
 }
 
 impl Compiled {
-    /// Compiles `expr` against the schema of the batches it will see.
+    /// Compiles `expr` against the schema of the batches it will see. The expression is
+    /// simplified first: some functions (COALESCE, NVL2) only run in their simplified form.
     pub(crate) fn new(expr: &Expr, schema: &DFSchema) -> Result<Self, EngineError> {
         let props = ExecutionProps::new();
         let data_type = expr.get_type(schema)?;
-        let expr = create_physical_expr(expr, schema, &props, &Default::default())?;
+        let context = SimplifyContext::builder()
+            .with_schema(Arc::new(schema.clone()))
+            .build();
+        let expr = ExprSimplifier::new(context).simplify(expr.clone())?;
+        let expr = create_physical_expr(&expr, schema, &props, &Default::default())?;
         Ok(Self { expr, data_type })
     }
 
@@ -83,16 +90,31 @@ impl Compiled {
     }
 }
 
-/// Keeps the rows where `predicate` is true (null and errors count as false).
-pub(crate) fn filter(
+/// Where `predicate` is true on each row of `batch`: null and errors count as false.
+pub(crate) fn matches(
     predicate: &Compiled,
     batch: &RecordBatch,
     errors: &mut Vec<RowError>,
-) -> Result<RecordBatch, EngineError> {
+) -> Result<BooleanArray, EngineError> {
     let mask = predicate.evaluate(batch, errors)?;
     let mask = mask
         .as_any()
         .downcast_ref::<BooleanArray>()
         .ok_or_else(|| EngineError::Internal("WHERE did not produce booleans".into()))?;
-    Ok(filter_record_batch(batch, mask)?)
+    Ok(match mask.nulls() {
+        Some(_) => arrow::compute::prep_null_mask_filter(mask),
+        None => mask.clone(),
+    })
+}
+
+/// The entries of `values` where `mask` is true.
+pub(crate) fn filter_bool(
+    values: &BooleanArray,
+    mask: &BooleanArray,
+) -> Result<BooleanArray, EngineError> {
+    Ok(arrow::compute::filter(values, mask)?
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .cloned()
+        .ok_or_else(|| EngineError::Internal("filter changed the array type".into()))?)
 }

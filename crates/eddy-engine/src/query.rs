@@ -6,17 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, new_null_array};
+use arrow::compute::kernels::boolean::{not, or};
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use eddy_formats::{KeyEncoder, ValueDecoder, ValueEncoder};
-use eddy_sql::catalog::{ColumnRole, Source};
+use eddy_sql::catalog::{ColumnRole, Source, SourceKind};
 use eddy_sql::plan::{JoinKind, QueryPlan, ROWOFFSET, ROWPARTITION, ROWTIME};
 use eddy_state::KeyValueStore;
 use eddy_topic::{Payloads, RawBatch, RecordSink, RecordSource, TopicIo};
 
 use crate::error::EngineError;
-use crate::eval::{Compiled, RowError, filter};
+use crate::eval::{Compiled, RowError, filter_bool, matches};
 use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
 use crate::reader::{
     SourceReader, columns_schema, decoders, encoders, int64_values, positions_after,
@@ -89,10 +90,10 @@ impl JoinStage {
         errors: &mut Vec<RowError>,
     ) -> Result<RecordBatch, EngineError> {
         // The table must include every row written before this stream batch was read.
-        if let Ok(ends) = topics.admin().end_offsets(&self.table.topic) {
-            if !self.progress.wait_for(&ends, self.freshness_wait) {
-                tracing::debug!(table = %self.table.name, "joining before the table caught up");
-            }
+        if let Ok(ends) = topics.admin().end_offsets(&self.table.topic)
+            && !self.progress.wait_for(&ends, self.freshness_wait)
+        {
+            tracing::debug!(table = %self.table.name, "joining before the table caught up");
         }
         let key = self.stream_key.evaluate(&stream, errors)?;
         let key_type = self.key_schema.field(0).data_type().clone();
@@ -158,6 +159,8 @@ pub(crate) struct QueryTask {
     max_batch: usize,
     keys_out: Payloads,
     values_out: Payloads,
+    /// The input is a stream (its null values are not deletes).
+    from_stream: bool,
 }
 
 impl QueryTask {
@@ -205,14 +208,22 @@ impl QueryTask {
             max_batch,
             keys_out: Payloads::new(),
             values_out: Payloads::new(),
+            from_stream: plan.from.source.kind == SourceKind::Stream,
         })
     }
 
     /// Runs the operators over the decoded rows and writes the results.
     fn process(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
-        let decoded = self.reader.decode(&self.raw, false, errors)?;
+        let decoded = self.reader.decode(&self.raw, true, errors)?;
         let mut row_errors = Vec::new();
         let mut batch = decoded.batch;
+        // Null values: a table's tombstone deletes its row downstream too; a stream's passes a
+        // plain projection as a null value but never a WHERE or a join, as in ksqlDB.
+        let mut tombstones = BooleanArray::from(decoded.tombstones);
+        if self.from_stream && (self.join.is_some() || self.filter.is_some()) {
+            batch = filter_record_batch(&batch, &not(&tombstones)?)?;
+            tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
+        }
         if let Some(join) = self.join.as_mut() {
             batch = join.apply(
                 self.topics.as_ref(),
@@ -221,15 +232,20 @@ impl QueryTask {
                 &mut row_errors,
             )?;
             self.report(&batch, &mut row_errors, errors);
+            // Null values never reach a join (see above), and the join may drop rows.
+            tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
         }
         if let Some(predicate) = &self.filter {
-            batch = filter(predicate, &batch, &mut row_errors)?;
+            let mask = or(&matches(predicate, &batch, &mut row_errors)?, &tombstones)?;
             self.report(&batch, &mut row_errors, errors);
+            batch = filter_record_batch(&batch, &mask)?;
+            tombstones = filter_bool(&tombstones, &mask)?;
         }
         if let Some(limit) = self.limit {
             let left = limit.saturating_sub(self.emitted) as usize;
             if batch.num_rows() > left {
                 batch = batch.slice(0, left);
+                tombstones = tombstones.slice(0, left);
             }
         }
         if batch.num_rows() == 0 {
@@ -259,7 +275,7 @@ impl QueryTask {
                 self.keys_out.clear();
                 self.values_out.clear();
                 ke.encode(&keys, &mut self.keys_out)?;
-                ve.encode(&values, None, &mut self.values_out)?;
+                ve.encode(&values, Some(&tombstones), &mut self.values_out)?;
                 sink.send(&self.keys_out, &self.values_out, &timestamps)?;
                 sink.flush(Duration::from_secs(30))?;
             }

@@ -76,7 +76,7 @@ pub enum StatementResult {
     /// `SHOW TOPICS`
     Topics(Vec<TopicInfo>),
     /// `DESCRIBE`
-    Description(SourceDescription),
+    Description(Box<SourceDescription>),
     /// `SHOW PROPERTIES`
     Properties(Vec<(String, String)>),
     /// `SHOW FUNCTIONS`

@@ -164,9 +164,6 @@ impl Task for TableMaterializer {
 
 fn columns_schema_of(batch: &RecordBatch, n: usize) -> arrow::datatypes::SchemaRef {
     Arc::new(arrow::datatypes::Schema::new(
-        batch.schema().fields()[..n]
-            .iter()
-            .cloned()
-            .collect::<Vec<_>>(),
+        batch.schema().fields()[..n].to_vec(),
     ))
 }

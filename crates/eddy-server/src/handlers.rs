@@ -158,7 +158,7 @@ fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) -> Entity {
             let s = &d.source;
             Entity::SourceDescription {
                 statement_text,
-                source_description: SourceDescriptionBody {
+                source_description: Box::new(SourceDescriptionBody {
                     name: s.name.clone(),
                     window_type: s.window.as_ref().map(|w| w.type_name().to_string()),
                     read_queries: d.read_queries.iter().map(running_query).collect(),
@@ -184,7 +184,7 @@ fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) -> Entity {
                     replication: i32::from(d.replicas),
                     statement: s.sql.clone(),
                     source_constraints: Vec::new(),
-                },
+                }),
                 warnings: Vec::new(),
             }
         }

@@ -235,7 +235,7 @@ pub enum Entity {
         /// The statement.
         statement_text: String,
         /// The description.
-        source_description: SourceDescriptionBody,
+        source_description: Box<SourceDescriptionBody>,
         /// Warnings.
         warnings: Vec<Value>,
     },
