@@ -386,9 +386,26 @@ impl Engine {
             SourceKind::Stream => "CSAS",
             SourceKind::Table => "CTAS",
         };
-        let id = format!("{prefix}_{}_{}", stmt.name, inner.next_query);
+        // OR REPLACE upgrades the query in place, as ksqlDB does: same id, so the same
+        // consumer group, and the new query goes on from the old one's committed offsets.
+        let replaced = inner
+            .queries
+            .iter()
+            .find(|(id, q)| q.summary.sink == stmt.name && id.starts_with(prefix))
+            .map(|(id, _)| id.clone());
+        let id = match &replaced {
+            Some(old) => {
+                if let Some(q) = inner.queries.remove(old) {
+                    q.handle.stop();
+                }
+                old.clone()
+            }
+            None => format!("{prefix}_{}_{}", stmt.name, inner.next_query),
+        };
         self.start_persistent(&mut inner, &id, &plan, &sink, &stmt.with, sql, props)?;
-        inner.next_query += 1;
+        if replaced.is_none() {
+            inner.next_query += 1;
+        }
         inner.catalog.insert(sink);
         Ok(StatementResult::Status {
             message: format!("Created query with ID {id}"),
@@ -743,8 +760,8 @@ impl Engine {
     }
 }
 
-/// Handles a CREATE of a name that exists: `IF NOT EXISTS` succeeds without change, anything
-/// else is an error (OR REPLACE of a live source is not supported yet).
+/// Handles a CREATE of a name that exists: `IF NOT EXISTS` succeeds without change, `OR
+/// REPLACE` of the same kind goes ahead (the caller replaces it), anything else is an error.
 fn check_exists(
     catalog: &Catalog,
     name: &str,
@@ -768,10 +785,8 @@ fn check_exists(
             query_id: None,
         }));
     }
-    if or_replace {
-        return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(format!(
-            "CREATE OR REPLACE of the existing {what} {name}"
-        ))));
+    if or_replace && existing.kind == kind {
+        return Ok(None);
     }
     Err(EngineError::Invalid(format!(
         "Cannot add {} '{name}': A {what} with the same name already exists",
