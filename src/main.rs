@@ -1,12 +1,11 @@
-//! The `eddy` binary: `eddy server`, `eddy dev-kafka`, `eddy test`.
+//! The `eddy` binary: `eddy server`, `eddy dev-kafka`, `eddy test`, `eddy shell`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use eddy_engine::{Engine, EngineConfig};
+use eddy_engine::{CommandLog, Engine, EngineConfig};
 use eddy_kafka::{DevBroker, KafkaConfig, KafkaTopics};
 use eddy_state::{RocksBackend, RocksConfig};
 
@@ -37,6 +36,9 @@ enum Command {
     /// Runs test files in ksqlDB's query-validation format (statements, input records,
     /// expected outputs) against the engine with in-memory topics; no Kafka needed.
     Test(qtt::TestArgs),
+    /// The interactive SQL shell (like ksqlDB's `ksql`) against a running server; with
+    /// `-f FILE` or `-e STATEMENTS` it runs them and exits.
+    Shell(eddy_cli::ShellArgs),
 }
 
 #[derive(clap::Args)]
@@ -56,13 +58,16 @@ struct ServerArgs {
     /// RocksDB block cache, in MiB.
     #[arg(long, env = "EDDY_BLOCK_CACHE_MB", default_value_t = 32)]
     block_cache_mb: usize,
+    /// Largest request body the REST API accepts, in bytes (larger: 413).
+    #[arg(long, env = "EDDY_MAX_REQUEST_BYTES", default_value_t = 1 << 20)]
+    max_request_bytes: usize,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // `eddy test` reports through its own output; engine logs would drown it.
     let default_filter = match cli.command {
-        Command::Test(_) => "error",
+        Command::Test(_) | Command::Shell(_) => "error",
         _ => "info,librdkafka=warn,rdkafka=warn",
     };
     tracing_subscriber::fmt()
@@ -77,6 +82,13 @@ fn main() -> anyhow::Result<()> {
         Command::DevKafka { partitions } => dev_kafka(partitions),
         Command::Test(args) => {
             if !qtt::run(&args)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Shell(args) => {
+            if let Err(e) = eddy_cli::run(&args) {
+                eprintln!("{e}");
                 std::process::exit(1);
             }
             Ok(())
@@ -112,13 +124,20 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
     .context("opening the state store")?;
     let mut config = EngineConfig::new(&args.service_id);
     config.instance_id = instance_id(&args.data_dir)?;
+    let replicas = config.default_replicas;
+    let topics = Arc::new(topics);
     let engine =
-        Engine::new(config, Arc::new(topics), Arc::new(state)).context("starting the engine")?;
-    let app = Arc::new(eddy_server::AppState {
-        engine: Arc::new(engine),
-        command_sequence: AtomicI64::new(0),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-    });
+        Engine::new(config, topics.clone(), Arc::new(state)).context("starting the engine")?;
+    let commands = CommandLog::open(topics, &args.service_id, replicas)
+        .context("opening the command topic")?;
+    let app = Arc::new(eddy_server::AppState::new(
+        Arc::new(engine),
+        Arc::new(commands),
+        env!("CARGO_PKG_VERSION").to_string(),
+        eddy_server::ServerConfig {
+            max_request_bytes: args.max_request_bytes,
+        },
+    ));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -128,10 +147,39 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", args.listen))?;
         tracing::info!("Eddy server listening on http://{}", listener.local_addr()?);
+        // The API answers (unhealthy, 503) while the command log is replayed.
+        let replaying = Arc::clone(&app);
+        std::thread::Builder::new()
+            .name("eddy-replay".into())
+            .spawn(move || replay(&replaying))
+            .context("starting the command log replay")?;
         eddy_server::serve(listener, app).await?;
         drop(dev_broker);
         Ok(())
     })
+}
+
+/// Replays the command log, retrying while the broker is unreachable.
+fn replay(app: &eddy_server::AppState) {
+    let mut backoff = std::time::Duration::from_secs(1);
+    loop {
+        match app.replay(std::time::Duration::from_secs(120)) {
+            Ok(report) => {
+                tracing::info!(
+                    applied = report.applied,
+                    failed = report.failed,
+                    last_sequence = report.last_sequence,
+                    "command log replayed; serving"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::error!("replaying the command log failed: {e}; retrying in {backoff:?}");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+            }
+        }
+    }
 }
 
 /// A stable id for this server's own state, kept in the data dir: a server that restarts

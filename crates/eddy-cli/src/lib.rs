@@ -1,1 +1,87 @@
-//! Interactive SQL shell and script runner that talks to an Eddy server over HTTP
+//! Eddy's SQL shell, `eddy shell`: an interactive client of the server's REST API in the
+//! manner of ksqlDB's `ksql` CLI, and a script runner (`-f FILE`, `-e STATEMENTS`).
+//!
+//! Entry point: [`run`] with [`ShellArgs`]. The shell splits text into statements
+//! ([`statements`]), runs its own commands (`SET`, `OUTPUT`, `RUN SCRIPT`, …) and sends the
+//! rest to the server ([`client`]): queries to `POST /query`, read as they stream
+//! ([`query_stream`]), everything else to `POST /ksql`; results are printed as ASCII tables
+//! ([`render`]).
+//!
+//! The shell talks to the server only over HTTP, in ksqlDB's documented wire format, so it
+//! also works against ksqlDB itself; it depends on no other Eddy crate.
+
+pub mod client;
+pub mod command;
+mod error;
+pub mod query_stream;
+pub mod render;
+mod repl;
+pub mod session;
+pub mod statements;
+
+use std::path::PathBuf;
+
+pub use error::ShellError;
+
+use crate::client::Client;
+use crate::command::OutputFormat;
+use crate::session::Session;
+
+/// Arguments of `eddy shell`.
+#[derive(Debug, clap::Args)]
+pub struct ShellArgs {
+    /// The server's URL.
+    #[arg(default_value = "http://localhost:8088")]
+    pub server: String,
+    /// Runs the statements of FILE and exits; stops at the first that fails, with a
+    /// non-zero exit code.
+    #[arg(short = 'f', long = "file", conflicts_with = "execute")]
+    pub file: Option<PathBuf>,
+    /// Runs STATEMENTS (each ended by `;`) and exits; stops at the first that fails, with
+    /// a non-zero exit code.
+    #[arg(short = 'e', long = "execute")]
+    pub execute: Option<String>,
+    /// How results are printed (`OUTPUT` changes it during a session).
+    #[arg(long, value_enum, ignore_case = true, default_value = "tabular")]
+    pub output: Output,
+}
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Output {
+    /// ASCII tables.
+    Tabular,
+    /// The server's JSON.
+    Json,
+}
+
+/// Runs the shell: interactively, or the statements of `-f`/`-e`.
+///
+/// # Errors
+///
+/// For `-f`/`-e`, the first statement that failed ([`ShellError::Statement`]); otherwise
+/// only a bad URL or a failing terminal.
+pub fn run(args: &ShellArgs) -> Result<(), ShellError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = Client::new(&args.server)?;
+    let output = match args.output {
+        Output::Tabular => OutputFormat::Tabular,
+        Output::Json => OutputFormat::Json,
+    };
+    let interactive = args.file.is_none() && args.execute.is_none();
+    let mut session = Session::new(client, output, interactive);
+    if let Some(path) = &args.file {
+        let text = std::fs::read_to_string(path).map_err(|source| ShellError::Script {
+            path: path.clone(),
+            source,
+        })?;
+        runtime.block_on(session.run_text(&text, &path.display().to_string()))?;
+    } else if let Some(text) = &args.execute {
+        runtime.block_on(session.run_text(text, "--execute"))?;
+    } else {
+        repl::run(&mut session, &runtime)?;
+    }
+    Ok(())
+}

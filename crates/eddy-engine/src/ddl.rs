@@ -105,11 +105,20 @@ impl With<'_> {
             "SPACE" => return Ok(Some(' ')),
             _ => {}
         }
-        let mut chars = d.chars();
+        let invalid = |why: String| {
+            EngineError::Sql(eddy_sql::SqlError::Prepare(format!(
+                "Configuration VALUE_DELIMITER is invalid: {why}\nExample valid value: ';'"
+            )))
+        };
+        // Whitespace is trimmed away, so a literal space or tab must be spelled out.
+        let mut chars = d.trim().chars();
         match (chars.next(), chars.next()) {
             (Some(c), None) => Ok(Some(c)),
-            _ => Err(EngineError::Invalid(format!(
-                "Invalid delimiter value: '{d}'. Delimiter must be a single character or TAB or SPACE"
+            (None, _) => Err(invalid(
+                "Delimiter cannot be empty, if you meant to have a tab or space for delimiter, please use the special values 'TAB' or 'SPACE'".into(),
+            )),
+            _ => Err(invalid(format!(
+                "Invalid delimiter value: '{d}'. Delimiter must be a single character or TAB,SPACE"
             ))),
         }
     }
@@ -225,7 +234,7 @@ pub(crate) fn sink_from_plan(
         wrap_single_value: w.bool("WRAP_SINGLE_VALUE")?.unwrap_or(true),
         timestamp_column: w.timestamp_column(),
         timestamp_format: w.string("TIMESTAMP_FORMAT"),
-        window: None,
+        window: plan.aggregate.as_ref().and_then(|a| a.window.clone()),
         is_source: false,
         sql: sql.to_string(),
     };
@@ -234,6 +243,19 @@ pub(crate) fn sink_from_plan(
 }
 
 fn check_source(source: &Source, with: &With<'_>) -> Result<(), EngineError> {
+    let value_format = source.value_format;
+    if with.0.get("VALUE_DELIMITER").is_some() && value_format != FormatName::Delimited {
+        return Err(EngineError::Invalid(format!(
+            "{value_format} does not support the following configs: [delimiter]"
+        )));
+    }
+    if matches!(value_format, FormatName::Kafka | FormatName::Delimited)
+        && with.bool("WRAP_SINGLE_VALUE")? == Some(true)
+    {
+        return Err(EngineError::Invalid(format!(
+            "Format '{value_format}' does not support 'WRAP_SINGLE_VALUE' set to 'true'."
+        )));
+    }
     if !source.wrap_single_value && source.value_columns().count() != 1 {
         return Err(EngineError::Invalid(
             "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas.".into(),

@@ -12,6 +12,8 @@ use eddy_sql::plan::{QueryPlan, Sink, plan_query};
 use eddy_state::{KeyValueStore, StateBackend};
 use eddy_topic::{StartFrom, TopicIo};
 
+use crate::aggregate::AggregateStage;
+use crate::changelog::{changelog_topic, open_with_changelog, store_generation};
 use crate::ddl::{sink_from_plan, source_from_create};
 use crate::error::EngineError;
 use crate::processing_log::{PROCESSING_LOG_STREAM, ProcessingLog};
@@ -138,6 +140,38 @@ impl Engine {
     /// A copy of the catalog.
     pub fn catalog(&self) -> Catalog {
         self.lock().catalog.clone()
+    }
+
+    /// The processing log queries report bad records to.
+    pub(crate) fn processing_log(&self) -> Arc<ProcessingLog> {
+        Arc::clone(&self.log)
+    }
+
+    /// The join stage of a query outside the catalog (a transient query), over the
+    /// materialised table it joins.
+    pub(crate) fn join_stage_for(
+        &self,
+        plan: &QueryPlan,
+    ) -> Result<Option<JoinStage>, EngineError> {
+        let Some(j) = &plan.join else {
+            return Ok(None);
+        };
+        let inner = self.lock();
+        let table = inner.tables.get(&j.table.source.name).ok_or_else(|| {
+            EngineError::Internal(format!("table {} is not materialised", j.table.source.name))
+        })?;
+        JoinStage::new(
+            plan,
+            Arc::clone(&table.store),
+            Arc::clone(&table.progress),
+            self.config.join_freshness_wait,
+        )
+    }
+
+    /// Makes the next persistent query take number `n` (`CSAS_X_<n>`), so that replaying
+    /// the command log gives every query the id it had, even if a command before it fails.
+    pub(crate) fn set_next_query_number(&self, n: u64) {
+        self.lock().next_query = n;
     }
 
     /// Executes one statement. A statement that fails changes nothing.
@@ -316,8 +350,11 @@ impl Engine {
         let store_name = format!("table_{}", table.name);
         let store = self.state.open_store(&store_name)?;
         let group = format!(
-            "_eddy_{}_{}_table_{}",
-            self.config.service_id, self.config.instance_id, table.name
+            "_eddy_{}_{}_table_{}_{}",
+            self.config.service_id,
+            self.config.instance_id,
+            table.name,
+            store_generation(self.state.as_ref(), &store_name)?
         );
         let source = self
             .topics
@@ -343,7 +380,7 @@ impl Engine {
         })
     }
 
-    fn start_from(&self, props: &Properties) -> Result<StartFrom, EngineError> {
+    pub(crate) fn start_from(&self, props: &Properties) -> Result<StartFrom, EngineError> {
         match props
             .get("auto.offset.reset")
             .map(|s| s.to_ascii_lowercase())
@@ -405,6 +442,13 @@ impl Engine {
         self.start_persistent(&mut inner, &id, &plan, &sink, &stmt.with, sql, props)?;
         if replaced.is_none() {
             inner.next_query += 1;
+        }
+        // A table a query writes is materialised like any other, for joins and pull queries.
+        if sink.kind == SourceKind::Table {
+            let table = self.materialize(&sink)?;
+            if let Some(old) = inner.tables.insert(sink.name.clone(), table) {
+                old.handle.stop();
+            }
         }
         inner.catalog.insert(sink);
         Ok(StatementResult::Status {
@@ -530,6 +574,30 @@ impl Engine {
             Arc::clone(&self.log),
             self.config.max_batch_records,
         )?;
+        let task = match &plan.aggregate {
+            None => task,
+            Some(aggregate) => {
+                let svc = &self.config.service_id;
+                let (store, changelog) = open_with_changelog(
+                    self.state.as_ref(),
+                    &self.topics,
+                    &format!("aggregate_{id}"),
+                    &changelog_topic(svc, id, "Aggregate"),
+                )?;
+                let mut stage =
+                    AggregateStage::new(plan, aggregate, store)?.with_changelog(changelog);
+                if plan.from.source.kind == SourceKind::Table {
+                    let (rows, changelog) = open_with_changelog(
+                        self.state.as_ref(),
+                        &self.topics,
+                        &format!("aggregate_{id}_rows"),
+                        &changelog_topic(svc, id, "Rows"),
+                    )?;
+                    stage = stage.with_table_rows(rows, Some(changelog));
+                }
+                task.with_aggregate(stage)
+            }
+        };
         let handle = runner::start(id, Box::new(task), self.config.mode);
         let mut sources = vec![plan.from.source.name.clone()];
         if let Some(j) = &plan.join {

@@ -9,6 +9,9 @@
 //!
 //! Invariant: this crate knows nothing of HTTP or the REST wire format.
 
+mod aggregate;
+mod changelog;
+mod command_log;
 mod ddl;
 mod engine;
 mod error;
@@ -21,8 +24,11 @@ mod reader;
 mod results;
 mod runner;
 mod table;
+mod transient;
 
+pub use command_log::{Command, CommandLog, Executed, ReplayReport, command_id, is_recorded};
 pub use engine::{Engine, EngineConfig, Properties};
 pub use error::{EngineError, Fault};
 pub use results::{QuerySummary, QueryType, SourceDescription, SourceSummary, StatementResult};
 pub use runner::RunMode;
+pub use transient::{TopicPrint, TransientCancel, TransientQuery};

@@ -16,6 +16,7 @@ use eddy_sql::plan::{JoinKind, QueryPlan, ROWOFFSET, ROWPARTITION, ROWTIME};
 use eddy_state::KeyValueStore;
 use eddy_topic::{Payloads, RawBatch, RecordSink, RecordSource, TopicIo};
 
+use crate::aggregate::AggregateStage;
 use crate::error::EngineError;
 use crate::eval::{Compiled, RowError, filter_bool, matches};
 use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
@@ -32,6 +33,12 @@ pub(crate) enum Output {
         sink: Box<dyn RecordSink>,
         keys: KeyEncoder,
         values: ValueEncoder,
+    },
+    /// Handed to a client as Arrow batches (transient push queries); the task finishes when
+    /// the receiver is dropped or `cancel` is set.
+    Transient {
+        rows: tokio::sync::mpsc::Sender<RecordBatch>,
+        cancel: Arc<std::sync::atomic::AtomicBool>,
     },
 }
 
@@ -161,6 +168,11 @@ pub(crate) struct QueryTask {
     values_out: Payloads,
     /// The input is a stream (its null values are not deletes).
     from_stream: bool,
+    /// `GROUP BY`, attached with [`QueryTask::with_aggregate`].
+    aggregate: Option<AggregateStage>,
+    aggregating: bool,
+    /// `HAVING`, over the aggregation's rows.
+    having: Option<Compiled>,
 }
 
 impl QueryTask {
@@ -175,11 +187,17 @@ impl QueryTask {
         log: Arc<ProcessingLog>,
         max_batch: usize,
     ) -> Result<Self, EngineError> {
+        // The projection reads the aggregation's rows when there is one.
+        let projected = plan
+            .aggregate
+            .as_ref()
+            .map(|a| &a.schema)
+            .unwrap_or(&plan.input_schema);
         let compile = |role: ColumnRole| -> Result<Vec<Compiled>, EngineError> {
             plan.columns
                 .iter()
                 .filter(|c| c.role == role)
-                .map(|c| Compiled::new(&c.expr, &plan.input_schema))
+                .map(|c| Compiled::new(&c.expr, projected))
                 .collect()
         };
         let out = plan.output_columns();
@@ -187,7 +205,7 @@ impl QueryTask {
             id: id.to_string(),
             topics,
             source,
-            reader: SourceReader::new(&plan.from.source)?,
+            reader: SourceReader::for_query(plan)?,
             join,
             input_schema: Arc::new(plan.input_schema.as_arrow().clone()),
             filter: plan
@@ -209,18 +227,35 @@ impl QueryTask {
             keys_out: Payloads::new(),
             values_out: Payloads::new(),
             from_stream: plan.from.source.kind == SourceKind::Stream,
+            aggregate: None,
+            aggregating: plan.aggregate.is_some(),
+            having: plan
+                .aggregate
+                .as_ref()
+                .and_then(|a| a.having.as_ref().map(|h| Compiled::new(h, &a.schema)))
+                .transpose()?,
         })
+    }
+
+    /// Attaches the aggregation of a `GROUP BY` query.
+    pub(crate) fn with_aggregate(mut self, stage: AggregateStage) -> Self {
+        self.aggregate = Some(stage);
+        self
     }
 
     /// Runs the operators over the decoded rows and writes the results.
     fn process(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
         let decoded = self.reader.decode(&self.raw, true, errors)?;
         let mut row_errors = Vec::new();
+        let decoded_rows = decoded.rows;
+        // A table's changes are aggregated with their previous versions, unfiltered (a row
+        // that stops matching WHERE must leave its group).
+        let table_aggregate = self.aggregating && !self.from_stream;
         let mut batch = decoded.batch;
         // Null values: a table's tombstone deletes its row downstream too; a stream's passes a
         // plain projection as a null value but never a WHERE or a join, as in ksqlDB.
         let mut tombstones = BooleanArray::from(decoded.tombstones);
-        if self.from_stream && (self.join.is_some() || self.filter.is_some()) {
+        if self.from_stream && (self.join.is_some() || self.filter.is_some() || self.aggregating) {
             batch = filter_record_batch(&batch, &not(&tombstones)?)?;
             tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
         }
@@ -235,17 +270,57 @@ impl QueryTask {
             // Null values never reach a join (see above), and the join may drop rows.
             tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
         }
-        if let Some(predicate) = &self.filter {
+        if let Some(predicate) = self.filter.as_ref().filter(|_| !table_aggregate) {
             let mask = or(&matches(predicate, &batch, &mut row_errors)?, &tombstones)?;
             self.report(&batch, &mut row_errors, errors);
             batch = filter_record_batch(&batch, &mask)?;
             tombstones = filter_bool(&tombstones, &mask)?;
+        }
+        let mut aggregated_times = None;
+        let mut window_starts = None;
+        if self.aggregating {
+            let stage = self
+                .aggregate
+                .as_mut()
+                .ok_or_else(|| EngineError::Internal("aggregation not attached".into()))?;
+            let input = batch.clone();
+            let out = if table_aggregate {
+                let deleted: Vec<bool> = tombstones.iter().map(|t| t == Some(true)).collect();
+                table_changes(
+                    stage,
+                    &mut self.reader,
+                    self.filter.as_ref(),
+                    &self.raw,
+                    &decoded_rows,
+                    &deleted,
+                    batch,
+                    &mut row_errors,
+                )?
+            } else {
+                stage.apply(batch, &mut row_errors)?
+            };
+            self.report(&input, &mut row_errors, errors);
+            batch = out.batch;
+            aggregated_times = Some(out.timestamps);
+            window_starts = out.window_starts;
+            // A group that no longer passes HAVING is deleted from the result table.
+            tombstones = match &self.having {
+                Some(h) => not(&matches(h, &batch, &mut row_errors)?)?,
+                None => BooleanArray::from(vec![false; batch.num_rows()]),
+            };
+            self.report(&input, &mut row_errors, errors);
         }
         if let Some(limit) = self.limit {
             let left = limit.saturating_sub(self.emitted) as usize;
             if batch.num_rows() > left {
                 batch = batch.slice(0, left);
                 tombstones = tombstones.slice(0, left);
+                if let Some(t) = aggregated_times.as_mut() {
+                    t.truncate(left);
+                }
+                if let Some(w) = window_starts.as_mut() {
+                    w.truncate(left);
+                }
             }
         }
         if batch.num_rows() == 0 {
@@ -259,13 +334,16 @@ impl QueryTask {
             &mut row_errors,
         )?;
         self.report(&batch, &mut row_errors, errors);
-        let timestamps = int64_values(
-            batch
-                .column_by_name(ROWTIME)
-                .ok_or_else(|| EngineError::Internal("ROWTIME missing".into()))?,
-        )?
-        .values()
-        .to_vec();
+        let timestamps = match aggregated_times {
+            Some(t) => t,
+            None => int64_values(
+                batch
+                    .column_by_name(ROWTIME)
+                    .ok_or_else(|| EngineError::Internal("ROWTIME missing".into()))?,
+            )?
+            .values()
+            .to_vec(),
+        };
         match &mut self.output {
             Output::Topic {
                 sink,
@@ -275,9 +353,21 @@ impl QueryTask {
                 self.keys_out.clear();
                 self.values_out.clear();
                 ke.encode(&keys, &mut self.keys_out)?;
+                if let Some(starts) = &window_starts {
+                    self.keys_out = windowed_keys(&self.keys_out, starts);
+                }
                 ve.encode(&values, Some(&tombstones), &mut self.values_out)?;
                 sink.send(&self.keys_out, &self.values_out, &timestamps)?;
                 sink.flush(Duration::from_secs(30))?;
+            }
+            Output::Transient { rows, cancel } => {
+                // Blocks while the client is slow: backpressure rather than buffering.
+                if rows
+                    .blocking_send(crate::transient::rows_batch(&keys, &values)?)
+                    .is_err()
+                {
+                    cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
             }
         }
         self.emitted += batch.num_rows() as u64;
@@ -367,7 +457,13 @@ impl Task for QueryTask {
     }
 
     fn finished(&self) -> bool {
-        self.limit.is_some_and(|l| self.emitted >= l)
+        let gone = match &self.output {
+            Output::Topic { .. } => false,
+            Output::Transient { rows, cancel } => {
+                rows.is_closed() || cancel.load(std::sync::atomic::Ordering::SeqCst)
+            }
+        };
+        gone || self.limit.is_some_and(|l| self.emitted >= l)
     }
 }
 
@@ -382,4 +478,91 @@ pub(crate) fn topic_output(
         keys,
         values,
     })
+}
+
+/// Keys of a windowed result: the key, then the window start (8 bytes big-endian), as Kafka
+/// Streams' time-windowed serialiser writes them.
+fn windowed_keys(keys: &Payloads, starts: &[i64]) -> Payloads {
+    let mut out = Payloads::with_capacity(keys.len(), keys.byte_len() + 8 * keys.len());
+    let mut buffer = Vec::new();
+    for (key, start) in keys.iter().zip(starts) {
+        buffer.clear();
+        buffer.extend_from_slice(key.unwrap_or_default());
+        buffer.extend_from_slice(&start.to_be_bytes());
+        out.push(Some(&buffer));
+    }
+    out
+}
+
+/// Aggregates a batch of table changes: each row's previous version comes from the
+/// aggregation's record of the table (or from earlier in the batch), and rows outside WHERE
+/// count as absent.
+#[allow(clippy::too_many_arguments)]
+fn table_changes(
+    stage: &mut AggregateStage,
+    reader: &mut SourceReader,
+    filter: Option<&Compiled>,
+    raw: &RawBatch,
+    rows: &[usize],
+    deleted: &[bool],
+    batch: RecordBatch,
+    row_errors: &mut Vec<RowError>,
+) -> Result<crate::aggregate::Aggregated, EngineError> {
+    let previous = stage.previous_versions(raw, rows)?;
+    let mut ignored = Vec::new();
+    let old = reader.decode(&previous, true, &mut ignored)?;
+    let n = batch.num_rows();
+    // Align the decoded previous versions with the rows; missing ones are null rows.
+    let mut position = vec![None; n];
+    for (i, r) in old.rows.iter().enumerate() {
+        if !old.tombstones[i] {
+            position[*r] = Some(i as u32);
+        }
+    }
+    let old_batch = if old.batch.num_rows() == 0 {
+        let columns = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| new_null_array(f.data_type(), n))
+            .collect();
+        RecordBatch::try_new(batch.schema(), columns)?
+    } else {
+        let indices = arrow::array::UInt32Array::from(
+            position.iter().map(|p| p.unwrap_or(0)).collect::<Vec<_>>(),
+        );
+        let columns = old
+            .batch
+            .columns()
+            .iter()
+            .map(|c| arrow::compute::take(c.as_ref(), &indices, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        RecordBatch::try_new(batch.schema(), columns)?
+    };
+    let passes = |b: &RecordBatch, errors: &mut Vec<RowError>| -> Result<Vec<bool>, EngineError> {
+        Ok(match filter {
+            Some(f) => matches(f, b, errors)?
+                .iter()
+                .map(|m| m == Some(true))
+                .collect(),
+            None => vec![true; b.num_rows()],
+        })
+    };
+    let new_valid: Vec<bool> = passes(&batch, row_errors)?
+        .into_iter()
+        .zip(deleted)
+        .map(|(p, d)| p && !d)
+        .collect();
+    let old_valid: Vec<bool> = passes(&old_batch, &mut ignored_row_errors())?
+        .into_iter()
+        .zip(&position)
+        .map(|(p, at)| p && at.is_some())
+        .collect();
+    let out = stage.apply_table_changes(&batch, &new_valid, &old_batch, &old_valid, row_errors)?;
+    stage.remember(raw, rows)?;
+    Ok(out)
+}
+
+fn ignored_row_errors() -> Vec<RowError> {
+    Vec::new()
 }

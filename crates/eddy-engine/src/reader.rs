@@ -9,8 +9,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use eddy_formats::{Format, KeyDecoder, KeyEncoder, ValueDecoder, ValueEncoder};
 use eddy_sql::catalog::{Column, FormatName, Source};
-use eddy_sql::plan::scan_schema;
-use eddy_topic::RawBatch;
+use eddy_sql::plan::{QueryPlan, scan_schema};
+use eddy_sql::window::WindowSpec;
+use eddy_topic::{Payloads, RawBatch};
 
 use crate::error::EngineError;
 use crate::processing_log::{ErrorKind, ProcessingError};
@@ -99,10 +100,50 @@ pub(crate) struct SourceReader {
     values: ValueDecoder,
     /// Index of the `TIMESTAMP` column in the scan layout, if the source has one.
     timestamp_column: Option<usize>,
+    /// Where `WINDOWSTART`/`WINDOWEND` come from, if the layout has them.
+    window: WindowColumns,
+    stripped_keys: Payloads,
+}
+
+/// How a reader fills the window bounds of its scan layout.
+enum WindowColumns {
+    /// The layout has none.
+    None,
+    /// Nulls, filled in later by a windowed aggregation.
+    Nulls,
+    /// From windowed keys: the key, then the window start (time windows), or the end and
+    /// then the start (session windows), each 8 bytes big-endian, as Kafka Streams writes.
+    FromKey(WindowSpec),
 }
 
 impl SourceReader {
     pub(crate) fn new(source: &Source) -> Result<Self, EngineError> {
+        Self::with_window(
+            source,
+            match &source.window {
+                Some(w) => WindowColumns::FromKey(w.clone()),
+                None => WindowColumns::None,
+            },
+        )
+    }
+
+    /// The reader for the driving source of `plan`: a windowed aggregation gets (null) window
+    /// bounds in its layout even when its source is not windowed.
+    pub(crate) fn for_query(plan: &QueryPlan) -> Result<Self, EngineError> {
+        let source = &plan.from.source;
+        match plan.aggregate.as_ref().and_then(|a| a.window.as_ref()) {
+            Some(w) if source.window.is_none() => Self::with_window(
+                &Source {
+                    window: Some(w.clone()),
+                    ..source.clone()
+                },
+                WindowColumns::Nulls,
+            ),
+            _ => Self::new(source),
+        }
+    }
+
+    fn with_window(source: &Source, window: WindowColumns) -> Result<Self, EngineError> {
         let (keys, values) = decoders(source)?;
         let schema = scan_schema(source);
         let timestamp_column = source
@@ -115,6 +156,8 @@ impl SourceReader {
             keys,
             values,
             timestamp_column,
+            window,
+            stripped_keys: Payloads::new(),
         })
     }
 
@@ -127,7 +170,30 @@ impl SourceReader {
         errors: &mut Vec<ProcessingError>,
     ) -> Result<DecodedBatch, EngineError> {
         let n = raw.len();
-        let keys = self.keys.decode(&raw.keys)?;
+        let (keys, bounds) = match &self.window {
+            WindowColumns::FromKey(spec) => {
+                let session = matches!(spec, WindowSpec::Session { .. });
+                let size = window_size_ms(spec);
+                let mut starts = Vec::with_capacity(n);
+                let mut ends = Vec::with_capacity(n);
+                self.stripped_keys.clear();
+                for key in raw.keys.iter() {
+                    let (inner, start, end) = split_windowed_key(key, session, size);
+                    self.stripped_keys.push(inner);
+                    starts.push(start);
+                    ends.push(end);
+                }
+                (
+                    self.keys.decode(&self.stripped_keys)?,
+                    Some((Int64Array::from(starts), Int64Array::from(ends))),
+                )
+            }
+            WindowColumns::Nulls => (
+                self.keys.decode(&raw.keys)?,
+                Some((Int64Array::new_null(n), Int64Array::new_null(n))),
+            ),
+            WindowColumns::None => (self.keys.decode(&raw.keys)?, None),
+        };
         let values = self.values.decode(&raw.values)?;
         let mut keep = vec![true; n];
         for e in &keys.errors {
@@ -162,6 +228,10 @@ impl SourceReader {
         columns.push(rowtime);
         columns.push(Arc::new(Int32Array::from(raw.partitions.clone())));
         columns.push(Arc::new(Int64Array::from(raw.offsets.clone())));
+        if let Some((starts, ends)) = bounds {
+            columns.push(Arc::new(starts));
+            columns.push(Arc::new(ends));
+        }
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
         let rows: Vec<usize> = (0..n).filter(|i| keep[*i]).collect();
         let batch = if rows.len() == n {
@@ -221,5 +291,44 @@ impl SourceReader {
     /// The topic this reader's records come from.
     pub(crate) fn topic(&self) -> &str {
         &self.topic
+    }
+}
+
+/// A time window's length in milliseconds (0 for sessions, whose keys carry their end).
+fn window_size_ms(spec: &WindowSpec) -> i64 {
+    match spec {
+        WindowSpec::Tumbling { size, .. } | WindowSpec::Hopping { size, .. } => {
+            size.as_millis() as i64
+        }
+        WindowSpec::Session { .. } => 0,
+    }
+}
+
+/// Splits a windowed key into the inner key and the window's bounds (nulls if the key is
+/// too short to hold a window).
+fn split_windowed_key(
+    key: Option<&[u8]>,
+    session: bool,
+    size: i64,
+) -> (Option<&[u8]>, Option<i64>, Option<i64>) {
+    let suffix = if session { 16 } else { 8 };
+    let Some(key) = key.filter(|k| k.len() >= suffix) else {
+        return (key, None, None);
+    };
+    let (inner, window) = key.split_at(key.len() - suffix);
+    let word = |b: &[u8]| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        i64::from_be_bytes(a)
+    };
+    if session {
+        (
+            Some(inner),
+            Some(word(&window[8..])),
+            Some(word(&window[..8])),
+        )
+    } else {
+        let start = word(window);
+        (Some(inner), Some(start), Some(start.saturating_add(size)))
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use arrow::array::Array;
 use arrow::record_batch::RecordBatch;
 use eddy_formats::{KeyDecoder, KeyEncoder};
 use eddy_sql::catalog::Source;
@@ -77,6 +78,9 @@ pub(crate) struct TableMaterializer {
     reader: SourceReader,
     key_encoder: KeyEncoder,
     key_columns: usize,
+    /// For a windowed table: the scan-layout indices of WINDOWSTART and WINDOWEND, and
+    /// whether the end is part of the key (sessions).
+    window: Option<(usize, usize, bool)>,
     store: Arc<dyn KeyValueStore>,
     progress: Arc<TableProgress>,
     log: Arc<ProcessingLog>,
@@ -94,7 +98,17 @@ impl TableMaterializer {
         max_batch: usize,
     ) -> Result<Self, EngineError> {
         let (_, key_encoder) = key_codec(table)?;
+        let scan = eddy_sql::plan::scan_schema(table);
+        let window = match &table.window {
+            Some(w) => Some((
+                scan.index_of(eddy_sql::plan::WINDOWSTART)?,
+                scan.index_of(eddy_sql::plan::WINDOWEND)?,
+                matches!(w, eddy_sql::window::WindowSpec::Session { .. }),
+            )),
+            None => None,
+        };
         Ok(Self {
+            window,
             name: format!("materialize {}", table.name),
             topic: table.topic.clone(),
             source,
@@ -146,7 +160,19 @@ impl Task for TableMaterializer {
                 });
                 continue;
             };
-            store_keys.push(Some(key));
+            match self.window {
+                None => store_keys.push(Some(key)),
+                Some((start, end, session)) => {
+                    // Each window of a key is its own row: the key, then the window start
+                    // (and end, for sessions), big-endian so a key's windows sort by start.
+                    let mut windowed = key.to_vec();
+                    windowed.extend_from_slice(&int64_at(batch, start, row).to_be_bytes());
+                    if session {
+                        windowed.extend_from_slice(&int64_at(batch, end, row).to_be_bytes());
+                    }
+                    store_keys.push(Some(&windowed));
+                }
+            }
             store_values.push(if decoded.tombstones[row] {
                 None
             } else {
@@ -166,4 +192,14 @@ fn columns_schema_of(batch: &RecordBatch, n: usize) -> arrow::datatypes::SchemaR
     Arc::new(arrow::datatypes::Schema::new(
         batch.schema().fields()[..n].to_vec(),
     ))
+}
+
+fn int64_at(batch: &RecordBatch, column: usize, row: usize) -> i64 {
+    batch
+        .column(column)
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .filter(|a| a.is_valid(row))
+        .map(|a| a.value(row))
+        .unwrap_or(0)
 }

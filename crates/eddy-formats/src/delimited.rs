@@ -155,9 +155,7 @@ pub(crate) fn write_row(
         }
         let start = out.len();
         column.write_text(i, out);
-        let needs_quotes = out[start..]
-            .iter()
-            .any(|&b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r');
+        let needs_quotes = needs_quotes(&out[start..], delimiter, n == 0);
         if needs_quotes {
             scratch.clear();
             scratch.extend_from_slice(&out[start..]);
@@ -172,4 +170,20 @@ pub(crate) fn write_row(
             out.push(b'"');
         }
     }
+}
+
+/// Whether a field is quoted, as the CSV printer ksqlDB uses decides (minimal quoting): when it
+/// holds the delimiter, a quote or a line break, starts with a character up to `#` or ends
+/// with one up to a space, or, as the first field of a line, is empty or does not start
+/// with a letter or digit.
+fn needs_quotes(field: &[u8], delimiter: u8, first: bool) -> bool {
+    let (Some(&head), Some(&tail)) = (field.first(), field.last()) else {
+        return first;
+    };
+    (first && !head.is_ascii_alphanumeric())
+        || head <= b'#'
+        || tail <= b' '
+        || field
+            .iter()
+            .any(|&b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r')
 }

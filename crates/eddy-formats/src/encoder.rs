@@ -54,6 +54,8 @@ impl RowEncoder {
             Format::None => true,
             Format::Kafka => single_null(),
             Format::Json if !self.wrapped => single_null(),
+            // A key of several columns is an object even when every column is null.
+            Format::Json if self.role == Role::Key => false,
             _ => self.role == Role::Key && columns.iter().all(|c| c.is_null(i)),
         }
     }

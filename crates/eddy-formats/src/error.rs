@@ -17,6 +17,31 @@ pub enum FormatError {
         /// What is unsupported, phrased to follow the format name.
         what: String,
     },
+    /// A key column is or contains a map.
+    #[error(
+        "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent serialization. Key column name: `{column}`. Column type: {column_type}. See https://github.com/confluentinc/ksql/issues/6621 for more."
+    )]
+    MapKey {
+        /// The key column.
+        column: String,
+        /// Its type, e.g. `MAP<STRING, INTEGER>`.
+        column_type: String,
+    },
+    /// The key format cannot carry the key columns.
+    #[error(
+        "Key format does not support schema.\nformat: {format}\nschema: Persistence{{columns={columns}, features=[]}}\nreason: {reason}"
+    )]
+    KeySchema {
+        /// Format name.
+        format: &'static str,
+        /// The key columns, e.g. "[`K` INTEGER KEY]".
+        columns: String,
+        /// Why, as the format says it.
+        reason: String,
+    },
+    /// JSON object keys are strings, so JSON maps must have STRING keys.
+    #[error("JSON only supports MAP types with STRING keys")]
+    JsonMapKey,
     /// `WRAP_SINGLE_VALUE = false` was asked for a schema that does not have exactly one column.
     #[error("'WRAP_SINGLE_VALUE' is only valid for single-field value schemas. Got: {columns}")]
     UnwrappedMultiField {

@@ -181,10 +181,22 @@ pub(crate) fn write_finite_f64(out: &mut Vec<u8>, value: f64) {
     out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
 }
 
-/// Writes a double as Java's `Double.toString` names the special values.
+/// Writes a double as Java's `Double.toString` does: plain notation from 10^-3 up to 10^7
+/// (`0.001`, `1234567.0`), else `1.0E10`, `4.9E-324`; always at least two significant digits.
 pub(crate) fn write_f64_text(out: &mut Vec<u8>, value: f64) {
     if value.is_finite() {
-        write_finite_f64(out, value);
+        let magnitude = value.abs();
+        if magnitude == 0.0 || (1e-3..1e7).contains(&magnitude) {
+            write_finite_f64(out, value);
+            return;
+        }
+        // `{:e}` is the shortest round-tripping form; Java shows one digit after the point
+        // even when one significant digit would do, rounding the exact value to two.
+        let mut text = format!("{value:e}");
+        if !text.contains('.') {
+            text = format!("{value:.1e}");
+        }
+        out.extend_from_slice(text.replace('e', "E").as_bytes());
     } else if value.is_nan() {
         out.extend_from_slice(b"NaN");
     } else if value > 0.0 {
@@ -267,5 +279,16 @@ mod tests {
         out.push(b' ');
         write_base64(&mut out, b"hello");
         assert_eq!(out, b"1.0 -Infinity aGVsbG8=");
+        let java = |v: f64| {
+            let mut out = Vec::new();
+            write_f64_text(&mut out, v);
+            String::from_utf8(out).unwrap_or_default()
+        };
+        assert_eq!(java(f64::MIN_POSITIVE * f64::EPSILON), "4.9E-324");
+        assert_eq!(java(-1.7976931348623157e308), "-1.7976931348623157E308");
+        assert_eq!(java(1e7), "1.0E7");
+        assert_eq!(java(1234567.5), "1234567.5");
+        assert_eq!(java(0.001), "0.001");
+        assert_eq!(java(0.0001), "1.0E-4");
     }
 }

@@ -47,7 +47,6 @@ pub(crate) fn base_type_name(data_type: &DataType) -> &'static str {
 /// Appends the SQL spelling of a type (`INT`, `DECIMAL(10, 2)`, `MAP<STRING, INT>`).
 fn write_sql_type(out: &mut String, data_type: &DataType) {
     match data_type {
-        DataType::Int32 => out.push_str("INT"),
         DataType::Decimal128(p, s) => {
             let _ = write!(out, "DECIMAL({p}, {s})");
         }
@@ -92,12 +91,44 @@ fn write_columns<'a>(out: &mut String, fields: impl Iterator<Item = &'a Field>) 
     }
 }
 
-/// The schema's columns as ksqlDB lists them: "[`A` INT, `B` STRING]".
+/// The schema's columns as ksqlDB lists them: "[`A` INTEGER, `B` STRING]".
 pub(crate) fn column_list(schema: &Schema) -> String {
     let mut out = String::from("[");
     write_columns(&mut out, schema.fields().iter().map(|f| f.as_ref()));
     out.push(']');
     out
+}
+
+/// Key columns as ksqlDB lists them: "[`K` INTEGER KEY]".
+fn key_column_list(schema: &Schema) -> String {
+    let mut out = String::from("[");
+    for (i, f) in schema.fields().iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "`{}` ", f.name());
+        write_sql_type(&mut out, f.data_type());
+        out.push_str(" KEY");
+    }
+    out.push(']');
+    out
+}
+
+/// The SQL spelling of a type, as messages print it (`MAP<INTEGER, DOUBLE>`).
+fn sql_type(data_type: &DataType) -> String {
+    let mut out = String::new();
+    write_sql_type(&mut out, data_type);
+    out
+}
+
+/// Whether a map occurs anywhere in `data_type`.
+fn contains_map(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Map(_, _) => true,
+        DataType::List(item) => contains_map(item.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| contains_map(f.data_type())),
+        _ => false,
+    }
 }
 
 fn is_scalar(data_type: &DataType) -> bool {
@@ -115,24 +146,32 @@ fn is_scalar(data_type: &DataType) -> bool {
     ) || matches!(data_type, DataType::Decimal128(p, s) if *s >= 0 && s.unsigned_abs() <= *p)
 }
 
+/// Why JSON cannot carry `data_type`, if it cannot.
+enum JsonUnsupported<'a> {
+    /// A type JSON has no representation for.
+    Type(&'a DataType),
+    /// A map whose keys are not strings (JSON object keys are).
+    MapKey,
+}
+
 /// The first type inside `data_type` (itself included) that JSON cannot carry.
-fn json_unsupported(data_type: &DataType) -> Option<&DataType> {
+fn json_unsupported(data_type: &DataType) -> Option<JsonUnsupported<'_>> {
     match data_type {
         DataType::List(item) => json_unsupported(item.data_type()),
         DataType::Map(entries, _) => match entries.data_type() {
             DataType::Struct(kv) if kv.len() == 2 => {
                 let key = kv[0].data_type();
-                if !is_scalar(key) || *key == DataType::Binary {
-                    Some(key)
+                if *key != DataType::Utf8 {
+                    Some(JsonUnsupported::MapKey)
                 } else {
                     json_unsupported(kv[1].data_type())
                 }
             }
-            _ => Some(data_type),
+            _ => Some(JsonUnsupported::Type(data_type)),
         },
         DataType::Struct(fields) => fields.iter().find_map(|f| json_unsupported(f.data_type())),
         other if is_scalar(other) => None,
-        other => Some(other),
+        other => Some(JsonUnsupported::Type(other)),
     }
 }
 
@@ -142,7 +181,11 @@ fn unsupported_type(format: &Format, field: &Field, data_type: &DataType) -> For
         "UNKNOWN" => write_sql_type(&mut what, data_type),
         name => what.push_str(name),
     }
-    let _ = write!(what, "', column: `{}`", field.name());
+    what.push('\'');
+    // ksqlDB names the column for every format but KAFKA, which has only one.
+    if *format != Format::Kafka {
+        let _ = write!(what, ", column: `{}`", field.name());
+    }
     FormatError::Unsupported {
         format: format.name(),
         what,
@@ -156,6 +199,33 @@ pub(crate) fn validate(
     role: Role,
     wrap_single_value: bool,
 ) -> Result<(), FormatError> {
+    if role == Role::Value {
+        return check_format(format, schema, role, wrap_single_value);
+    }
+    // Maps serialise with no defined entry order, so equal keys could differ in bytes.
+    if let Some(f) = schema.fields().iter().find(|f| contains_map(f.data_type())) {
+        return Err(FormatError::MapKey {
+            column: f.name().clone(),
+            column_type: sql_type(f.data_type()),
+        });
+    }
+    check_format(format, schema, role, wrap_single_value).map_err(|e| FormatError::KeySchema {
+        format: format.name(),
+        columns: key_column_list(schema),
+        reason: e.to_string(),
+    })
+}
+
+fn check_format(
+    format: &Format,
+    schema: &Schema,
+    role: Role,
+    wrap_single_value: bool,
+) -> Result<(), FormatError> {
+    let list = || match role {
+        Role::Key => key_column_list(schema),
+        Role::Value => column_list(schema),
+    };
     let fields = schema.fields();
     let unsupported = |what: String| FormatError::Unsupported {
         format: format.name(),
@@ -166,7 +236,7 @@ pub(crate) fn validate(
             if !fields.is_empty() {
                 return Err(unsupported(format!(
                     "can only be used when no columns are defined. Got: {}",
-                    column_list(schema)
+                    list()
                 )));
             }
         }
@@ -174,7 +244,7 @@ pub(crate) fn validate(
             if fields.len() > 1 {
                 return Err(unsupported(format!(
                     "only supports a single field. Got: {}",
-                    column_list(schema)
+                    list()
                 )));
             }
             for f in fields {
@@ -205,8 +275,12 @@ pub(crate) fn validate(
         }
         Format::Json => {
             for f in fields {
-                if let Some(bad) = json_unsupported(f.data_type()) {
-                    return Err(unsupported_type(format, f, bad));
+                match json_unsupported(f.data_type()) {
+                    Some(JsonUnsupported::Type(bad)) => {
+                        return Err(unsupported_type(format, f, bad));
+                    }
+                    Some(JsonUnsupported::MapKey) => return Err(FormatError::JsonMapKey),
+                    None => {}
                 }
             }
             if role == Role::Value && !wrap_single_value && fields.len() != 1 {

@@ -17,6 +17,10 @@ pub const BAD_REQUEST: u32 = 40000;
 pub const NOT_FOUND: u32 = 40400;
 /// 50000: a server-side failure.
 pub const SERVER_ERROR: u32 = 50000;
+/// 41300: the request body is larger than the server accepts.
+pub const TOO_LARGE: u32 = 41300;
+/// 50300: the server is starting (replaying its command log) and not serving yet.
+pub const NOT_READY: u32 = 50300;
 
 /// An error answer to a request.
 #[derive(Debug)]
@@ -61,6 +65,32 @@ impl ApiError {
             statement: None,
             entities: Vec::new(),
         }
+    }
+
+    /// An error that concerns no statement.
+    pub fn generic(code: u32, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            statement: None,
+            entities: Vec::new(),
+        }
+    }
+
+    /// A request that came before the command log was replayed.
+    pub fn not_ready() -> Self {
+        Self::generic(
+            NOT_READY,
+            "KSQL is not yet ready to serve requests: the command log is being replayed.",
+        )
+    }
+
+    /// A request body over the limit.
+    pub fn too_large(limit: usize) -> Self {
+        Self::generic(
+            TOO_LARGE,
+            format!("The request body is larger than the server accepts ({limit} bytes)."),
+        )
     }
 
     /// A statement the parser rejected.

@@ -1,44 +1,95 @@
 //! Request handlers.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use eddy_engine::{Properties, QuerySummary, StatementResult};
 use eddy_sql::ast::{ParsedStatement, Statement};
-use eddy_sql::catalog::{ColumnRole, Source, SourceKind};
+use eddy_sql::catalog::{ColumnRole, Source};
 use eddy_sql::types::SqlType;
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, SERVER_ERROR};
 use crate::wire::{
     CommandStatus, Entity, FieldInfo, FieldSchema, FunctionName, HealthCheckResponse,
-    KafkaTopicInfo, KsqlRequest, Property, RunningQuery, ServerInfo, ServerInfoResponse,
-    SourceDescriptionBody, SourceInfo,
+    KafkaTopicInfo, Property, RunningQuery, ServerInfo, ServerInfoResponse, SourceDescriptionBody,
+    SourceInfo,
 };
+
+/// Reads a request body of at most the configured size as a JSON object.
+pub(crate) async fn read_json(
+    state: &AppState,
+    body: Body,
+) -> Result<Map<String, Value>, ApiError> {
+    let limit = state.config.max_request_bytes;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::too_large(limit))?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "The request body must be a JSON object.",
+        )),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "The request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+/// A required string field of a request body.
+pub(crate) fn required_str(
+    body: &Map<String, Value>,
+    field: &str,
+    what: &str,
+) -> Result<String, ApiError> {
+    match body.get(field) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "The field '{field}' of the request body must be a string ({what})."
+        ))),
+        None => Err(ApiError::bad_request(format!(
+            "The request body has no '{field}' field ({what})."
+        ))),
+    }
+}
+
+/// Request properties as the engine takes them: `ksql.streams.auto.offset.reset` is the
+/// same as `auto.offset.reset`.
+pub(crate) fn properties(body: &Map<String, Value>, field: &str) -> Properties {
+    let Some(Value::Object(map)) = body.get(field) else {
+        return Properties::new();
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let name = k.strip_prefix("ksql.streams.").unwrap_or(k);
+            (name.to_string(), value_text(v))
+        })
+        .collect()
+}
 
 /// `POST /ksql`: executes statements in order and stops at the first that fails.
 #[tracing::instrument(skip_all)]
-pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let request: KsqlRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return ApiError::bad_request(format!("Invalid request body: {e}")).into_response();
-        }
+pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Response {
+    if !state.is_ready() {
+        return ApiError::not_ready().into_response();
+    }
+    let body = match read_json(&state, body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
     };
-    let statements = match eddy_sql::parse(&request.ksql) {
+    let text = match required_str(&body, "ksql", "the statements to run") {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let statements = match eddy_sql::parse(&text) {
         Ok(s) => s,
-        Err(e) => return ApiError::parse(e.to_string(), request.ksql.trim()).into_response(),
+        Err(e) => return ApiError::parse(e.to_string(), text.trim()).into_response(),
     };
-    let mut props: Properties = request
-        .streams_properties
-        .iter()
-        .map(|(k, v)| (k.clone(), value_text(v)))
-        .collect();
+    let mut props = properties(&body, "streamsProperties");
     let engine = Arc::clone(&state.engine);
     // Statements wait on the broker and the state store: keep them off the async workers.
     let outcome = tokio::task::spawn_blocking(move || {
@@ -56,11 +107,23 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Bytes) -> Res
                 }
                 _ => {}
             }
-            match engine.execute(stmt, &props) {
-                Ok(StatementResult::Inserted) => {}
-                Ok(result) => {
-                    let seq = state.command_sequence.fetch_add(1, Ordering::SeqCst) + 1;
-                    entities.push(entity(stmt, result, seq));
+            if let Some(answer) = crate::describe::answer(&engine, stmt) {
+                match answer {
+                    Ok(e) => entities.push(e),
+                    Err(e) => return Err(ApiError::statement(&e, &stmt.text, entities)),
+                }
+                continue;
+            }
+            match engine.execute_logged(stmt, &props, &state.commands) {
+                Ok(executed) => {
+                    state.record_outcome(stmt, &executed.result);
+                    if !matches!(executed.result, StatementResult::Inserted) {
+                        let mut e = entity(stmt, executed.result, executed.sequence.unwrap_or(-1));
+                        if let Entity::Queries { queries, .. } = &mut e {
+                            queries.extend(push_queries(&state));
+                        }
+                        entities.push(e);
+                    }
                 }
                 Err(e) => return Err(ApiError::statement(&e, &stmt.text, entities)),
             }
@@ -73,42 +136,45 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Bytes) -> Res
         Ok(Err(e)) => e.into_response(),
         Err(e) => {
             tracing::error!("statement task failed: {e}");
-            ApiError::bad_request("statement execution was interrupted").into_response()
+            ApiError::generic(SERVER_ERROR, "statement execution was interrupted").into_response()
         }
     }
 }
 
-fn value_text(v: &Value) -> String {
+/// Running push queries as `SHOW QUERIES` lists them.
+fn push_queries(state: &AppState) -> Vec<RunningQuery> {
+    state
+        .transient()
+        .iter()
+        .map(|(id, q)| {
+            let mut status_count = Map::new();
+            status_count.insert("RUNNING".into(), json!(1));
+            RunningQuery {
+                query_string: q.sql.clone(),
+                sinks: Vec::new(),
+                sink_kafka_topics: Vec::new(),
+                id: id.clone(),
+                status_count,
+                query_type: "PUSH".into(),
+                state: "RUNNING".into(),
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn value_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
 
-fn command_id(stmt: &ParsedStatement) -> String {
-    match &stmt.statement {
-        Statement::CreateSource(c) => format!("{}/`{}`/create", kind_word(c.kind), c.name),
-        Statement::CreateAsSelect(c) => format!("{}/`{}`/create", kind_word(c.kind), c.name),
-        Statement::Drop { kind, name, .. } => format!("{}/`{name}`/drop", kind_word(*kind)),
-        Statement::InsertSelect { target, .. } => format!("stream/`{target}`/create"),
-        Statement::Terminate(_) => "terminate/query/execute".into(),
-        _ => "statement/execute".into(),
-    }
-}
-
-fn kind_word(kind: SourceKind) -> &'static str {
-    match kind {
-        SourceKind::Stream => "stream",
-        SourceKind::Table => "table",
-    }
-}
-
-fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) -> Entity {
+pub(crate) fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) -> Entity {
     let statement_text = stmt.text.clone();
     match result {
         StatementResult::Inserted => Entity::CurrentStatus {
             statement_text,
-            command_id: command_id(stmt),
+            command_id: eddy_engine::command_id(stmt),
             command_status: CommandStatus {
                 status: "SUCCESS".into(),
                 message: "Inserted".into(),
@@ -119,7 +185,7 @@ fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) -> Entity {
         },
         StatementResult::Status { message, query_id } => Entity::CurrentStatus {
             statement_text,
-            command_id: command_id(stmt),
+            command_id: eddy_engine::command_id(stmt),
             command_status: CommandStatus {
                 status: "SUCCESS".into(),
                 message,
@@ -184,6 +250,9 @@ fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) -> Entity {
                     replication: i32::from(d.replicas),
                     statement: s.sql.clone(),
                     source_constraints: Vec::new(),
+                    query_offset_summaries: Vec::new(),
+                    cluster_statistics: Vec::new(),
+                    cluster_error_stats: Vec::new(),
                 }),
                 warnings: Vec::new(),
             }
@@ -242,7 +311,7 @@ fn running_query(q: &QuerySummary) -> RunningQuery {
     }
 }
 
-fn field_schema(ty: &SqlType) -> FieldSchema {
+pub(crate) fn field_schema(ty: &SqlType) -> FieldSchema {
     let plain = |kind: &str| FieldSchema {
         kind: kind.to_string(),
         fields: None,
@@ -296,21 +365,24 @@ pub(crate) async fn info(State(state): State<Arc<AppState>>) -> Json<ServerInfoR
     })
 }
 
-/// `GET /healthcheck`: healthy when the broker answers.
+/// `GET /healthcheck`: healthy when the broker answers and the command log was replayed.
 pub(crate) async fn healthcheck(State(state): State<Arc<AppState>>) -> Response {
     let engine = Arc::clone(&state.engine);
     let kafka = tokio::task::spawn_blocking(move || engine.topics().admin().list_topics().is_ok())
         .await
         .unwrap_or(false);
+    let ready = state.is_ready();
     let mut details = Map::new();
-    details.insert("metastore".into(), json!({"isHealthy": true}));
+    details.insert("metastore".into(), json!({"isHealthy": ready}));
     details.insert("kafka".into(), json!({"isHealthy": kafka}));
+    details.insert("commandRunner".into(), json!({"isHealthy": ready}));
+    let healthy = kafka && ready;
     let body = HealthCheckResponse {
-        is_healthy: kafka,
+        is_healthy: healthy,
         details,
-        server_state: "RUNNING".into(),
+        server_state: if ready { "RUNNING" } else { "STARTING" }.into(),
     };
-    let status = if kafka {
+    let status = if healthy {
         axum::http::StatusCode::OK
     } else {
         axum::http::StatusCode::SERVICE_UNAVAILABLE

@@ -1,21 +1,12 @@
 //! ksqlDB's REST wire types, field for field.
+//!
+//! Request bodies are read as JSON objects field by field (see `handlers::required_str`),
+//! so that unknown fields are ignored and a missing one is named in the 400 answer:
+//! `/ksql` takes `ksql` and `streamsProperties`, `/query` the same, `/query-stream` takes
+//! `sql` and `properties`, `/close-query` takes `queryId`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
-
-/// Body of `POST /ksql`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KsqlRequest {
-    /// Statements, each ending with `;`.
-    pub ksql: String,
-    /// Properties for these statements (e.g. `auto.offset.reset`).
-    #[serde(default)]
-    pub streams_properties: Map<String, Value>,
-    /// The client's last seen command sequence number (accepted, not needed).
-    #[serde(default)]
-    pub command_sequence_number: Option<i64>,
-}
 
 /// `commandStatus` of a `currentStatus` entity.
 #[derive(Debug, Clone, Serialize)]
@@ -146,6 +137,46 @@ pub struct SourceDescriptionBody {
     pub statement: String,
     /// Queries reading or writing it, by id.
     pub source_constraints: Vec<String>,
+    /// Consumer offsets of the queries reading it (not reported by Eddy yet).
+    pub query_offset_summaries: Vec<Value>,
+    /// Statistics per server (not reported by Eddy yet).
+    pub cluster_statistics: Vec<Value>,
+    /// Error statistics per server (not reported by Eddy yet).
+    pub cluster_error_stats: Vec<Value>,
+}
+
+/// Body of `queryDescription` (`EXPLAIN`, `SHOW QUERIES EXTENDED`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryDescription {
+    /// Query id.
+    pub id: String,
+    /// The statement that started it.
+    pub statement_text: String,
+    /// Window type of a windowed result.
+    pub window_type: Option<String>,
+    /// Columns of its result.
+    pub fields: Vec<FieldInfo>,
+    /// Sources it reads.
+    pub sources: Vec<String>,
+    /// Sinks it writes.
+    pub sinks: Vec<String>,
+    /// Its operators, as text.
+    pub topology: String,
+    /// Its plan, as text.
+    pub execution_plan: String,
+    /// Properties set for it.
+    pub overridden_properties: Map<String, Value>,
+    /// State per server.
+    pub ksql_host_query_status: Map<String, Value>,
+    /// `PERSISTENT` or `PUSH`.
+    pub query_type: String,
+    /// Its recent errors.
+    pub query_errors: Vec<Value>,
+    /// Per-task metadata (none in Eddy: a query is one task).
+    pub tasks_metadata: Vec<Value>,
+    /// `RUNNING` or `ERROR`.
+    pub state: String,
 }
 
 /// A property in `properties`.
@@ -250,6 +281,26 @@ pub enum Entity {
         overwritten_properties: Vec<String>,
         /// Properties left at their default.
         default_properties: Vec<String>,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
+    /// `EXPLAIN queryId`
+    #[serde(rename = "queryDescription", rename_all = "camelCase")]
+    QueryDescription {
+        /// The statement.
+        statement_text: String,
+        /// The description.
+        query_description: Box<QueryDescription>,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
+    /// `SHOW QUERIES EXTENDED`
+    #[serde(rename = "queryDescription_list", rename_all = "camelCase")]
+    QueryDescriptionList {
+        /// The statement.
+        statement_text: String,
+        /// One description per query.
+        query_descriptions: Vec<QueryDescription>,
         /// Warnings.
         warnings: Vec<Value>,
     },

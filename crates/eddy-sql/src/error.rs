@@ -20,6 +20,18 @@ pub enum SqlError {
         /// Where.
         location: Location,
     },
+    /// The statement parses but is wrong at a place ksqlDB names ("Line: 1, Col: 21: …").
+    #[error("Line: {}, Col: {}: {message}", .location.line, .location.column)]
+    Located {
+        /// What is wrong.
+        message: String,
+        /// Where.
+        location: Location,
+    },
+    /// The statement could not be prepared (its literals or properties are invalid), in
+    /// ksqlDB's words.
+    #[error("Failed to prepare statement: {0}")]
+    Prepare(String),
     /// A name that is not in the catalog or the query's scope.
     #[error("{0}")]
     Unknown(String),

@@ -135,7 +135,8 @@ fn mismatch(token: Token, p: &mut Parser<'_>, target: &str) -> Failure {
     Failure::convert(source, target)
 }
 
-/// An integral JSON number that fits `T`; `1.0` and `1e2` count, `1.5` does not.
+/// A JSON number that fits `T`, truncated towards zero as Jackson's `intValue()` does
+/// (`1.7` is 1, `-1.7` is -1, `1e2` is 100).
 fn integer<T: TryFrom<i64>>(token: Token, p: &mut Parser<'_>, target: &str) -> Result<T, Failure> {
     if token != Token::Number {
         return Err(mismatch(token, p, target));
@@ -147,6 +148,11 @@ fn integer<T: TryFrom<i64>>(token: Token, p: &mut Parser<'_>, target: &str) -> R
         scalar::parse_decimal(n.text, 0, false)
             .ok()
             .and_then(|v| i64::try_from(v).ok())
+            .or_else(|| {
+                let v = n.text.parse::<f64>().ok()?.trunc();
+                // i64::MAX as f64 rounds up to 2^63, which does not fit.
+                (v.is_finite() && v >= i64::MIN as f64 && v < i64::MAX as f64).then_some(v as i64)
+            })
     };
     wide.and_then(|v| T::try_from(v).ok())
         .ok_or_else(|| Failure::convert(n.node_type(), target))

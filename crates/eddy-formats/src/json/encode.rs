@@ -43,11 +43,13 @@ pub(crate) fn write_value(view: &ColumnView<'_>, i: usize, out: &mut Vec<u8>) {
     match view {
         ColumnView::Float64(a) => {
             let v = a.value(i);
-            // JSON has no NaN or infinities.
+            // JSON has no NaN or infinities: like Jackson, ksqlDB writes them as strings.
             if v.is_finite() {
                 scalar::write_finite_f64(out, v);
             } else {
-                out.extend_from_slice(b"null");
+                out.push(b'"');
+                scalar::write_f64_text(out, v);
+                out.push(b'"');
             }
         }
         ColumnView::Utf8(a) => write_string(out, a.value(i)),

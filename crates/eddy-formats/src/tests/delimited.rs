@@ -42,7 +42,8 @@ fn decodes_and_encodes_fields() -> TestResult {
         out,
         some(&[
             "1,hello,2.5,true,12.30,9000000000",
-            "-2,,1000.0,false,-0.02,",
+            // A line starting with something other than a letter or digit is quoted.
+            "\"-2\",,1000.0,false,-0.02,",
             ",,,,,",
             ",,,,,",
             "3,x,NaN,false,1.00,0",

@@ -117,6 +117,8 @@ fn bad_records_become_null_rows_with_reasons() -> TestResult {
     let null_row = r#"{"ID":null,"NAME":null}"#;
     let mut expected = vec![null_row; inputs.len()];
     expected[0] = r#"{"ID":1,"NAME":"a"}"#;
+    // A fraction is truncated, as Jackson's `intValue()` does.
+    expected[3] = r#"{"ID":1,"NAME":null}"#;
     expected[10] = r#"{"ID":4,"NAME":"d"}"#;
     assert_eq!(out, some(&expected));
     assert_eq!(
@@ -129,10 +131,6 @@ fn bad_records_become_null_rows_with_reasons() -> TestResult {
             (
                 2,
                 "Failed to deserialize value: Can't convert type. sourceType: BooleanNode, requiredType: INTEGER, path: $.ID"
-            ),
-            (
-                3,
-                "Failed to deserialize value: Can't convert type. sourceType: DecimalNode, requiredType: INTEGER, path: $.ID"
             ),
             (
                 4,
@@ -223,7 +221,7 @@ fn decodes_nested_types() -> TestResult {
             "S",
             struct_of(&[("A", DataType::Int32), ("B", list_of(inner))]),
         ),
-        ("MI", map_of(DataType::Int32, list_of(DataType::Utf8))),
+        ("MI", map_of(DataType::Utf8, list_of(DataType::Utf8))),
     ]);
     let inputs = [
         Some(
@@ -245,7 +243,7 @@ fn decodes_nested_types() -> TestResult {
             r#"{"ARR":[],"M":{},"S":{"A":null,"B":null},"MI":{}}"#,
             null_row,
             null_row,
-            null_row,
+            r#"{"ARR":null,"M":null,"S":null,"MI":{"k":[]}}"#,
             null_row,
             r#"{"ARR":[4],"M":null,"S":{"A":1,"B":[{"C":"z","D":null}]},"MI":null}"#,
         ])
@@ -260,10 +258,6 @@ fn decodes_nested_types() -> TestResult {
             (
                 3,
                 "Failed to deserialize value: Can't coerce string to type. targetType: DECIMAL, path: $.S.B[1].D"
-            ),
-            (
-                4,
-                "Failed to deserialize value: Can't coerce string to type. targetType: INTEGER, path: $.MI.k"
             ),
             (
                 5,
@@ -383,7 +377,7 @@ fn unwrapping_needs_exactly_one_column() {
     let s = schema(&[("A", DataType::Int32), ("B", DataType::Int32)]);
     assert_eq!(
         construction_error(ValueDecoder::new(&JSON, s.clone(), false)),
-        "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas. Got: [`A` INT, `B` INT]"
+        "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas. Got: [`A` INTEGER, `B` INTEGER]"
     );
     assert!(ValueEncoder::new(&JSON, s, false).is_err());
 }
@@ -418,9 +412,11 @@ fn keys_are_bare_values_or_objects() -> TestResult {
     )?;
     assert_eq!(decoded.errors.len(), 1);
     let out = encode_keys(JSON, &multi, &decoded.batch)?;
+    // A key of several columns is an object even when every column is null.
+    let nulls = Some(r#"{"A":null,"B":null}"#.to_owned());
     assert_eq!(
         texts(&out),
-        [Some(r#"{"A":"x","B":2}"#.to_owned()), None, None]
+        [Some(r#"{"A":"x","B":2}"#.to_owned()), nulls.clone(), nulls]
     );
     Ok(())
 }
@@ -453,7 +449,8 @@ fn encodes_strings_doubles_and_tombstones() -> TestResult {
             Some(
                 r#"{"S":"quote \" backslash \\ tab \t nl \n ctl \u0001 é 😀","D":1.0}"#.to_owned()
             ),
-            Some(r#"{"S":"","D":null}"#.to_owned()),
+            // JSON has no NaN: written as a string, as Jackson does.
+            Some(r#"{"S":"","D":"NaN"}"#.to_owned()),
             Some(r#"{"S":null,"D":-0.5}"#.to_owned()),
             None,
         ]
@@ -566,7 +563,7 @@ fn unsupported_types_are_rejected_at_construction() {
     let s = schema(&[("M", map_of(DataType::Binary, DataType::Int32))]);
     assert_eq!(
         construction_error(ValueEncoder::new(&JSON, s, true)),
-        "The 'JSON' format does not support type 'BYTES', column: `M`"
+        "JSON only supports MAP types with STRING keys"
     );
 }
 

@@ -112,18 +112,28 @@ fn only_single_primitive_columns_are_supported() {
         (map_of(DataType::Utf8, DataType::Int32), "MAP"),
         (struct_of(&[("X", DataType::Int32)]), "STRUCT"),
     ] {
-        let message = construction_error(KeyDecoder::new(&KAFKA, schema(&[("A", data_type)])));
+        let message = construction_error(ValueDecoder::new(
+            &KAFKA,
+            schema(&[("A", data_type.clone())]),
+            false,
+        ));
         assert!(
             message.starts_with(&format!(
                 "The 'KAFKA' format does not support type '{name}'"
             )),
             "{message}"
         );
+        let message = construction_error(KeyDecoder::new(&KAFKA, schema(&[("A", data_type)])));
+        assert!(
+            message.starts_with("Key format does not support schema.\nformat: KAFKA\n")
+                || message.starts_with("Map keys, including types that contain maps"),
+            "{message}"
+        );
     }
     let two = schema(&[("A", DataType::Int32), ("B", DataType::Int32)]);
     assert_eq!(
         construction_error(ValueEncoder::new(&KAFKA, two, true)),
-        "The 'KAFKA' format only supports a single field. Got: [`A` INT, `B` INT]"
+        "The 'KAFKA' format only supports a single field. Got: [`A` INTEGER, `B` INTEGER]"
     );
 }
 

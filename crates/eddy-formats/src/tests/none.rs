@@ -23,7 +23,7 @@ fn none_rejects_columns() {
             &Format::None,
             schema(&[("K", DataType::Utf8)])
         )),
-        "The 'NONE' format can only be used when no columns are defined. Got: [`K` STRING]"
+        "Key format does not support schema.\nformat: NONE\nschema: Persistence{columns=[`K` STRING KEY], features=[]}\nreason: The 'NONE' format can only be used when no columns are defined. Got: [`K` STRING KEY]"
     );
 }
 

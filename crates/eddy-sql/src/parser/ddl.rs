@@ -84,7 +84,6 @@ fn parse_elements(c: &mut Cursor<'_>, kind: SourceKind) -> Result<Vec<TableEleme
         let name_at = c.location();
         let name = c.identifier("a column name")?;
         let ty = parse_type(c)?;
-        let key_at = c.location();
         let primary_key = c.eat_keywords(&["PRIMARY", "KEY"]);
         let key = primary_key || c.eat_keyword("KEY");
         if c.peek_keyword("HEADERS") || c.peek_keyword("HEADER") {
@@ -92,19 +91,19 @@ fn parse_elements(c: &mut Cursor<'_>, kind: SourceKind) -> Result<Vec<TableEleme
         }
         match kind {
             SourceKind::Stream if primary_key => {
-                return Err(SqlError::Parse {
+                return Err(SqlError::Located {
                     message: format!(
                         "Column `{name}` is a 'PRIMARY KEY' column: please use 'KEY' for streams.\n{KEY_EXPLANATION}"
                     ),
-                    location: key_at,
+                    location: name_at,
                 });
             }
             SourceKind::Table if key && !primary_key => {
-                return Err(SqlError::Parse {
+                return Err(SqlError::Located {
                     message: format!(
                         "Column `{name}` is a 'KEY' column: please use 'PRIMARY KEY' for tables.\n{KEY_EXPLANATION}"
                     ),
-                    location: key_at,
+                    location: name_at,
                 });
             }
             _ => {}

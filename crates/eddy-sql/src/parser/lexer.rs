@@ -195,20 +195,19 @@ pub(crate) fn check_numeric_literals(tokens: &[TokenWithSpan]) -> Result<(), Sql
                 None => text.clone(),
             };
             let at = location(minus.map_or(t.span.start, |m| m.span.start));
+            // ksqlDB reports these while building the AST, one column further right than
+            // its parser reports syntax errors.
+            let prepare = |message: String| {
+                SqlError::Prepare(format!("line {}:{}: {message}", at.line, at.column + 1))
+            };
             if text.bytes().all(|b| b.is_ascii_digit()) {
                 if literal.parse::<i64>().is_err() {
-                    return Err(SqlError::Parse {
-                        message: format!("Invalid numeric literal: {literal}"),
-                        location: at,
-                    });
+                    return Err(prepare(format!("Invalid numeric literal: {literal}")));
                 }
             } else if text.contains(['e', 'E'])
                 && text.parse::<f64>().map_or(true, f64::is_infinite)
             {
-                return Err(SqlError::Parse {
-                    message: format!("Number overflows DOUBLE: {text}"),
-                    location: at,
-                });
+                return Err(prepare(format!("Number overflows DOUBLE: {text}")));
             }
         }
         previous = Some(t);

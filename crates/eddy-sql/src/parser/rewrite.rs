@@ -7,6 +7,7 @@ use super::cursor::Cursor;
 use super::lexer::{Source, depth_delta, is_keyword, matching_paren};
 use super::types::parse_type;
 use crate::error::SqlError;
+use crate::plan::KSQL_CAST;
 use crate::types::SqlType;
 
 /// Rewrites, left to right:
@@ -27,11 +28,27 @@ pub(crate) fn rewrite_expressions(
     let mut i = 0;
     while i < tokens.len() {
         if is_call(&tokens, i, "CAST") || is_call(&tokens, i, "TRY_CAST") {
-            rewrite_cast(&mut tokens, i + 1, source)?;
+            rewrite_cast(&mut tokens, i, source)?;
         } else if is_call(&tokens, i, "STRUCT") {
             rewrite_struct(&mut tokens, i + 1);
         } else if is_call(&tokens, i, "MAP") {
             rewrite_map(&mut tokens, i + 1);
+        } else if let Token::Number(text, _) = &tokens[i].token
+            && text.contains(['e', 'E'])
+        {
+            // ksqlDB types `1.5E3` as DOUBLE (and `1.5` as DECIMAL, as DataFusion is told to).
+            let span = tokens[i].span;
+            let literal = Token::SingleQuotedString(text.clone());
+            let cast = [
+                Token::make_word("CAST", None),
+                Token::LParen,
+                literal,
+                Token::make_keyword("AS"),
+                Token::make_word("DOUBLE", None),
+                Token::RParen,
+            ]
+            .map(|t| TokenWithSpan::new(t, span));
+            tokens.splice(i..=i, cast);
         }
         i += 1;
     }
@@ -85,9 +102,10 @@ fn top_level(
 
 fn rewrite_cast(
     tokens: &mut Vec<TokenWithSpan>,
-    open: usize,
+    at: usize,
     source: &Source<'_>,
 ) -> Result<(), SqlError> {
+    let open = at + 1;
     let Some((as_positions, close)) = top_level(tokens, open, |t| is_keyword(t, "AS")) else {
         return Ok(());
     };
@@ -103,6 +121,14 @@ fn rewrite_cast(
         return Err(cursor.expected("')'"));
     }
     let span = type_tokens.first().map_or(close_token.span, |t| t.span);
+    // DataFusion does not cast to MAP, nor element by element as ksqlDB does.
+    if matches!(ty, SqlType::Array(_) | SqlType::Map(..)) && is_keyword(&tokens[at].token, "CAST") {
+        tokens[at].token = Token::make_word(&KSQL_CAST.to_ascii_uppercase(), None);
+        tokens[as_at].token = Token::Comma;
+        let name = TokenWithSpan::new(Token::SingleQuotedString(ty.to_string()), span);
+        tokens.splice(as_at + 1..close, [name]);
+        return Ok(());
+    }
     let mut canonical = Vec::new();
     type_tokens_of(&ty, span, &mut canonical);
     tokens.splice(as_at + 1..close, canonical);

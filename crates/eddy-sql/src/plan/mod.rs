@@ -5,6 +5,10 @@
 //! shape a continuous query has: one driving source, at most one stream–table join, a filter
 //! and a projection whose columns are split into key and value the way ksqlDB splits them.
 
+mod aggregate;
+mod cast;
+mod checks;
+mod math;
 mod projection;
 mod provider;
 
@@ -26,6 +30,8 @@ use crate::types::SqlType;
 use projection::{Scope, name_projection};
 use provider::{CatalogProvider, describe_plan_error};
 
+pub use aggregate::{AggregateCall, PlannedAggregate, ksql_aggregates};
+pub(crate) use cast::KSQL_CAST;
 pub use provider::{
     Functions, ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART, is_pseudo_column,
     scan_schema,
@@ -43,7 +49,10 @@ pub struct QueryPlan {
     pub input_schema: DFSchemaRef,
     /// `WHERE`, over `input_schema`.
     pub filter: Option<Expr>,
-    /// Output columns in projection order, each marked key or value.
+    /// `GROUP BY` (and `WINDOW`, `HAVING`), if the query aggregates.
+    pub aggregate: Option<PlannedAggregate>,
+    /// Output columns in projection order, each marked key or value; over `input_schema`,
+    /// or over the aggregation's schema when there is one.
     pub columns: Vec<OutputColumn>,
     /// `LIMIT n`
     pub limit: Option<u64>,
@@ -140,11 +149,12 @@ pub fn plan_query(
     if query.select.order_by.is_some() {
         return Err(SqlError::Unsupported("ORDER BY".into()));
     }
-    if query.window.is_some() {
-        return Err(SqlError::Unsupported("WINDOW".into()));
+    if let Some(crate::window::WindowSpec::Session { .. }) = &query.window {
+        return Err(SqlError::Unsupported("SESSION windows".into()));
     }
-    if query.partition_by.is_some() {
-        return Err(SqlError::Unsupported("PARTITION BY".into()));
+    let grouped = !matches!(&select.group_by, sql::GroupByExpr::Expressions(e, _) if e.is_empty());
+    if query.partition_by.is_some() && grouped {
+        return Err(SqlError::Unsupported("PARTITION BY with GROUP BY".into()));
     }
     if select.distinct.is_some() {
         return Err(SqlError::Unsupported("SELECT DISTINCT".into()));
@@ -180,15 +190,61 @@ pub fn plan_query(
     }
 
     let mut select = select.clone();
+    let star = select
+        .projection
+        .iter()
+        .any(|i| matches!(i, sql::SelectItem::Wildcard(_)));
     select.projection = name_projection(&select.projection, &scopes)?;
+    // PARTITION BY expressions are planned as hidden projection items and read back below.
+    let partition_by = query.partition_by.as_deref().unwrap_or_default();
+    for (i, e) in partition_by.iter().enumerate() {
+        select.projection.push(sql::SelectItem::ExprWithAlias {
+            expr: e.clone(),
+            alias: sql::Ident::with_quote('"', format!("{PARTITION_PREFIX}{i}")),
+        });
+    }
+    // A windowed aggregation groups by the window too: the driving source is planned with
+    // WINDOWSTART and WINDOWEND columns, which the engine fills in per window.
+    let mut windowed_catalog;
+    let mut plan_catalog = catalog;
+    if let Some(window) = &query.window {
+        let sql::GroupByExpr::Expressions(exprs, _) = &mut select.group_by else {
+            return Err(SqlError::Unsupported("GROUP BY ALL".into()));
+        };
+        if exprs.is_empty() {
+            return Err(SqlError::Invalid(
+                "WINDOW clause requires a GROUP BY clause.".into(),
+            ));
+        }
+        exprs.push(sql::Expr::Identifier(sql::Ident::new(WINDOWSTART)));
+        exprs.push(sql::Expr::Identifier(sql::Ident::new(WINDOWEND)));
+        windowed_catalog = catalog.clone();
+        windowed_catalog.insert(Source {
+            window: Some(window.clone()),
+            ..left.0.clone()
+        });
+        plan_catalog = &windowed_catalog;
+    }
+    {
+        let provider = CatalogProvider::new(plan_catalog);
+        let options = ParserOptions {
+            enable_ident_normalization: false,
+            map_string_types_to_utf8view: false,
+            parse_float_as_decimal: true,
+            ..ParserOptions::new()
+        };
+        let planner = SqlToRel::new_with_options(&provider, options);
+        checks::check_select(&planner, &select, &scopes, plan_catalog)?;
+    }
     let mut rewritten = query.select.as_ref().clone();
     rewritten.limit_clause = None;
     rewritten.body = Box::new(SetExpr::Select(select));
 
-    let provider = CatalogProvider::new(catalog);
+    let provider = CatalogProvider::new(plan_catalog);
     let options = ParserOptions {
         enable_ident_normalization: false,
         map_string_types_to_utf8view: false,
+        parse_float_as_decimal: true,
         ..ParserOptions::new()
     };
     let planner = SqlToRel::new_with_options(&provider, options);
@@ -196,6 +252,8 @@ pub fn plan_query(
         .sql_statement_to_plan(sql::Statement::Query(Box::new(rewritten)))
         .map_err(|e| SqlError::Plan(describe_plan_error(e)))?;
     let plan = narrow_integer_literals(plan)?;
+    let plan = checks::magic_timestamps(plan)?;
+    let plan = cast::nested_casts_to_string(plan)?;
     let plan = Analyzer::new()
         .execute_and_check(plan, provider_options(&provider), |_, _| {})
         .map_err(|e| SqlError::Plan(describe_plan_error(e)))?;
@@ -203,17 +261,29 @@ pub fn plan_query(
     let LogicalPlan::Projection(projection) = &plan else {
         return Err(SqlError::Plan(format!("unexpected query shape:\n{plan}")));
     };
-    let input_schema = Arc::clone(projection.input.schema());
+    let projection_input = Arc::clone(projection.input.schema());
     let mut node = projection.input.as_ref();
-    let mut filter = None;
-    if let LogicalPlan::Filter(f) = node {
-        filter = Some(f.predicate.clone());
+    let mut having = None;
+    if filter_has_aggregate(node)
+        && let LogicalPlan::Filter(f) = node
+    {
+        having = Some(f.predicate.clone());
         node = f.input.as_ref();
     }
-    if matches!(node, LogicalPlan::Aggregate(_)) || filter_has_aggregate(node) {
-        return Err(SqlError::Unsupported(
-            "GROUP BY and aggregate functions".into(),
+    let mut aggregate = None;
+    if let LogicalPlan::Aggregate(a) = node {
+        aggregate = Some(aggregate::read(a, query.window.clone(), having.take())?);
+        node = a.input.as_ref();
+    } else if query.window.is_some() {
+        return Err(SqlError::Invalid(
+            "WINDOW clause requires a GROUP BY clause.".into(),
         ));
+    }
+    let input_schema = Arc::clone(node.schema());
+    let mut filter = None;
+    if let LogicalPlan::Filter(f) = node {
+        filter = Some(checks::null_comparisons_false(f.predicate.clone())?);
+        node = f.input.as_ref();
     }
 
     let planned = |source: &Source, alias: &str, schema: &DFSchemaRef| PlannedSource {
@@ -244,15 +314,20 @@ pub fn plan_query(
     };
 
     let mut columns = Vec::with_capacity(projection.expr.len());
+    let mut partition_exprs = Vec::with_capacity(partition_by.len());
     for (i, e) in projection.expr.iter().enumerate() {
         // The output schema has the name even where DataFusion dropped a redundant alias.
         let name = projection.schema.field(i).name().clone();
-        let expr = match e {
+        let expr = checks::null_comparisons_false(match e {
             Expr::Alias(a) => a.expr.as_ref().clone(),
             other => other.clone(),
-        };
+        })?;
+        if name.starts_with(PARTITION_PREFIX) {
+            partition_exprs.push(expr);
+            continue;
+        }
         let dt = expr
-            .get_type(&input_schema)
+            .get_type(&projection_input)
             .map_err(|e| SqlError::Plan(describe_plan_error(e)))?;
         let ty = SqlType::from_arrow(&dt).ok_or_else(|| {
             SqlError::Unsupported(format!("the type {dt} of column `{name}` in a projection"))
@@ -265,13 +340,28 @@ pub fn plan_query(
         });
     }
 
-    let kind = match &join {
-        Some(_) => SourceKind::Stream,
-        None => from_source.source.kind,
+    let kind = match (&aggregate, &join) {
+        (Some(_), _) => SourceKind::Table,
+        (None, Some(_)) => SourceKind::Stream,
+        (None, None) => from_source.source.kind,
     };
     if let Some(sink) = sink {
         check_result_kind(kind, sink.kind)?;
-        assign_keys(&mut columns, &from_source, join.as_ref(), sink.name)?;
+        match &aggregate {
+            Some(a) => aggregate::assign_keys(&mut columns, a, sink.name)?,
+            None if query.partition_by.is_some() => {
+                if star {
+                    star_partition_columns(
+                        &mut columns,
+                        &partition_exprs,
+                        &from_source,
+                        &input_schema,
+                    )?;
+                }
+                partition_keys(&mut columns, &partition_exprs, partition_by, sink.name)?
+            }
+            None => assign_keys(&mut columns, &from_source, join.as_ref(), sink.name)?,
+        }
     }
 
     Ok(QueryPlan {
@@ -279,6 +369,7 @@ pub fn plan_query(
         join,
         input_schema,
         filter,
+        aggregate,
         columns,
         limit,
         kind,
@@ -579,6 +670,149 @@ fn assign_keys(
     Ok(())
 }
 
+/// `SELECT *` with PARTITION BY, as ksqlDB lays it out: the source's value columns, then its
+/// old key columns, and a partitioning expression the star does not cover added as a column.
+fn star_partition_columns(
+    columns: &mut Vec<OutputColumn>,
+    partition_exprs: &[Expr],
+    from: &PlannedSource,
+    input_schema: &DFSchemaRef,
+) -> Result<(), SqlError> {
+    let is_old_key = |c: &OutputColumn| matches!(&c.expr, Expr::Column(col) if from.source.key_columns().any(|k| k.name == col.name));
+    let (keys, values): (Vec<OutputColumn>, Vec<OutputColumn>) =
+        columns.drain(..).partition(is_old_key);
+    columns.extend(values);
+    columns.extend(keys);
+    for (i, p) in partition_exprs.iter().enumerate() {
+        if matches!(p, Expr::Literal(v, _) if v.is_null()) || columns.iter().any(|c| &c.expr == p) {
+            continue;
+        }
+        let name = match p {
+            Expr::Column(c) => c.name.clone(),
+            _ => format!("KSQL_COL_{i}"),
+        };
+        let dt = p
+            .get_type(input_schema)
+            .map_err(|e| SqlError::Plan(describe_plan_error(e)))?;
+        let ty = SqlType::from_arrow(&dt).ok_or_else(|| {
+            SqlError::Unsupported(format!("the type {dt} of PARTITION BY {name}"))
+        })?;
+        columns.insert(
+            0,
+            OutputColumn {
+                name,
+                expr: p.clone(),
+                ty,
+                role: ColumnRole::Key,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// An expression as ksqlDB prints it in messages: columns qualified by their source,
+/// function names upper-case.
+fn ksql_display(e: &Expr) -> String {
+    match e {
+        Expr::Column(c) => match &c.relation {
+            Some(r) => format!("{}.{}", r.table(), c.name),
+            None => c.name.clone(),
+        },
+        Expr::ScalarFunction(f) => format!(
+            "{}({})",
+            f.name().to_ascii_uppercase(),
+            f.args
+                .iter()
+                .map(ksql_display)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Expr::Alias(a) => ksql_display(&a.expr),
+        other => other.to_string(),
+    }
+}
+
+/// Alias of the hidden projection items that carry PARTITION BY expressions.
+const PARTITION_PREFIX: &str = "__EDDY_PARTITION_";
+
+/// ksqlDB's key rule for PARTITION BY: the key columns are the partitioning expressions, in
+/// their order, each under the name the projection gives it; `PARTITION BY NULL` has none.
+fn partition_keys(
+    columns: &mut Vec<OutputColumn>,
+    partition_exprs: &[Expr],
+    written: &[sql::Expr],
+    sink: &str,
+) -> Result<(), SqlError> {
+    let strip = |e: &Expr| -> Expr {
+        match e {
+            Expr::Cast(c) => c.expr.as_ref().clone(),
+            other => other.clone(),
+        }
+    };
+    let _ = written;
+    let mut keys = Vec::with_capacity(partition_exprs.len());
+    let mut missing = Vec::new();
+    for p in partition_exprs {
+        if matches!(p, Expr::Literal(v, _) if v.is_null()) {
+            continue;
+        }
+        let mut found: Vec<usize> = (0..columns.len())
+            .filter(|&i| &columns[i].expr == p)
+            .collect();
+        if found.is_empty() {
+            found = (0..columns.len())
+                .filter(|&i| strip(&columns[i].expr) == strip(p))
+                .collect();
+        }
+        match found.as_slice() {
+            [] => missing.push(ksql_display(p)),
+            [one] => keys.push(*one),
+            [a, b, ..] => {
+                return Err(SqlError::Invalid(format!(
+                    "The projection contains a key column (`{}`) more than once, aliased as: {} and {}.",
+                    columns[*a].name, columns[*a].name, columns[*b].name
+                )));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let (noun, list) = match missing.split_last() {
+            Some((last, init)) if !init.is_empty() => {
+                ("expressions", format!("{} and {last}", init.join(", ")))
+            }
+            _ => ("expression", missing.join("")),
+        };
+        return Err(SqlError::Invalid(format!(
+            "Key missing from projection (ie, SELECT).\nThe query used to build `{sink}` must include the partitioning {noun} {list} in its projection (eg, SELECT {}...).",
+            missing.join(", ")
+        )));
+    }
+    let mut reordered: Vec<OutputColumn> = keys
+        .iter()
+        .map(|&i| OutputColumn {
+            role: ColumnRole::Key,
+            ..columns[i].clone()
+        })
+        .collect();
+    reordered.extend(
+        columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !keys.contains(i))
+            .map(|(_, c)| OutputColumn {
+                role: ColumnRole::Value,
+                ..c.clone()
+            }),
+    );
+    *columns = reordered;
+    if columns.iter().all(|c| c.role == ColumnRole::Key) {
+        return Err(SqlError::Invalid(
+            "The projection contains no value columns.".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn display_qualified(e: &Expr) -> String {
     match e {
         Expr::Column(c) => match &c.relation {
@@ -591,8 +825,13 @@ fn display_qualified(e: &Expr) -> String {
 
 /// ksqlDB types an integer literal as INT when it fits; DataFusion as BIGINT. Narrowing them
 /// before type coercion keeps `INT + 1` an INT, as in ksqlDB.
+/// An aggregation's expressions keep DataFusion's literals: the nodes above refer to its
+/// output columns by names that contain them (e.g. `count(Int64(1))`).
 fn narrow_integer_literals(plan: LogicalPlan) -> Result<LogicalPlan, SqlError> {
     plan.transform_up(|node| {
+        if matches!(node, LogicalPlan::Aggregate(_)) {
+            return Ok(Transformed::no(node));
+        }
         node.map_expressions(|e| {
             e.transform_up(|e| match e {
                 Expr::Literal(ScalarValue::Int64(Some(v)), meta) if i32::try_from(v).is_ok() => Ok(
@@ -659,6 +898,7 @@ pub fn plan_values(values: &[sql::Expr], catalog: &Catalog) -> Result<Vec<Expr>,
     let options = ParserOptions {
         enable_ident_normalization: false,
         map_string_types_to_utf8view: false,
+        parse_float_as_decimal: true,
         ..ParserOptions::new()
     };
     let plan = SqlToRel::new_with_options(&provider, options)

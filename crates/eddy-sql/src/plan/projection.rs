@@ -11,6 +11,7 @@ use datafusion_sql::sqlparser::ast::{
 
 use crate::catalog::Source;
 use crate::error::SqlError;
+use crate::types::SqlType;
 
 /// A source in the FROM clause with the name queries use for it.
 pub(crate) struct Scope<'a> {
@@ -27,6 +28,8 @@ pub(crate) fn name_projection(
     let mut out = Vec::new();
     let mut generated = 0usize;
     let mut taken: HashSet<String> = HashSet::new();
+    // Generated names avoid every name the projection has, also those of later items.
+    let reserved = projection_names(items, scopes, is_join);
     for item in items {
         match item {
             SelectItem::Wildcard(_) => {
@@ -40,7 +43,9 @@ pub(crate) fn name_projection(
                     .iter()
                     .find(|s| s.alias == alias || s.source.name == alias)
                     .ok_or_else(|| {
-                        SqlError::Unknown(format!("'{alias}' is not a source in the query"))
+                        SqlError::Prepare(format!(
+                            "'{alias}' is not a valid stream/table name or alias."
+                        ))
                     })?;
                 expand(scope, is_join, &mut out, &mut taken);
             }
@@ -57,12 +62,12 @@ pub(crate) fn name_projection(
                 out.push(aliased(expr.clone(), &alias.value));
             }
             SelectItem::UnnamedExpr(expr) => {
-                let base = match derived_name(expr, is_join) {
+                let base = match derived_name(expr, is_join, scopes) {
                     Some(name) => name,
                     None => loop {
                         let name = format!("KSQL_COL_{generated}");
                         generated += 1;
-                        if !taken.contains(&name) {
+                        if !taken.contains(&name) && !reserved.contains(&name) {
                             break name;
                         }
                     },
@@ -84,6 +89,29 @@ pub(crate) fn name_projection(
         }
     }
     Ok(out)
+}
+
+/// The names the projection's items have without generating any.
+fn projection_names(items: &[SelectItem], scopes: &[Scope<'_>], is_join: bool) -> HashSet<String> {
+    let mut names = HashSet::new();
+    for item in items {
+        match item {
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                let mut expanded = Vec::new();
+                for scope in scopes {
+                    expand(scope, is_join, &mut expanded, &mut names);
+                }
+            }
+            SelectItem::ExprWithAlias { alias, .. } => {
+                names.insert(alias.value.clone());
+            }
+            SelectItem::UnnamedExpr(expr) => {
+                names.extend(derived_name(expr, is_join, scopes));
+            }
+            SelectItem::ExprWithAliases { .. } => {}
+        }
+    }
+    names
 }
 
 fn expand(
@@ -111,8 +139,14 @@ fn expand(
 }
 
 /// The name ksqlDB derives for an unaliased expression, if it derives one.
-fn derived_name(expr: &Expr, is_join: bool) -> Option<String> {
+fn derived_name(expr: &Expr, is_join: bool, scopes: &[Scope<'_>]) -> Option<String> {
     match expr {
+        // A map lookup is an expression like any other; only a struct field names itself.
+        Expr::CompoundFieldAccess { root, access_chain }
+            if ends_in_map_lookup(root, access_chain, scopes) =>
+        {
+            None
+        }
         Expr::Identifier(id) => Some(id.value.clone()),
         Expr::CompoundIdentifier(parts) if parts.len() == 2 => Some(if is_join {
             format!("{}_{}", parts[0].value, parts[1].value)
@@ -129,9 +163,47 @@ fn derived_name(expr: &Expr, is_join: bool) -> Option<String> {
             Some(AccessExpr::Dot(Expr::Identifier(id))) => Some(id.value.clone()),
             _ => None,
         },
-        Expr::Nested(inner) => derived_name(inner, is_join),
+        Expr::Nested(inner) => derived_name(inner, is_join, scopes),
         _ => None,
     }
+}
+
+/// Whether the last access of `root[...]...` looks up a map (as far as the types are known).
+fn ends_in_map_lookup(root: &Expr, chain: &[AccessExpr], scopes: &[Scope<'_>]) -> bool {
+    let column = match root {
+        Expr::Identifier(id) => scopes.iter().find_map(|s| s.source.column(&id.value)),
+        Expr::CompoundIdentifier(parts) if parts.len() == 2 => scopes
+            .iter()
+            .find(|s| s.alias == parts[0].value)
+            .and_then(|s| s.source.column(&parts[1].value)),
+        _ => None,
+    };
+    let Some(mut ty) = column.map(|c| &c.ty) else {
+        return false;
+    };
+    let Some((_, init)) = chain.split_last() else {
+        return false;
+    };
+    for access in init {
+        ty = match (ty, access) {
+            (SqlType::Map(_, v), _) => v,
+            (SqlType::Array(item), _) => item,
+            (
+                SqlType::Struct(fields),
+                AccessExpr::Subscript(Subscript::Index {
+                    index: Expr::Value(v),
+                }),
+            ) => match &v.value {
+                Value::SingleQuotedString(name) => match fields.iter().find(|f| &f.name == name) {
+                    Some(f) => &f.ty,
+                    None => return false,
+                },
+                _ => return false,
+            },
+            _ => return false,
+        };
+    }
+    matches!(ty, SqlType::Map(..))
 }
 
 fn aliased(expr: Expr, name: &str) -> SelectItem {

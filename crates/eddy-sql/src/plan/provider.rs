@@ -93,11 +93,16 @@ impl Functions {
                 scalar.insert(name.to_ascii_lowercase(), Arc::clone(&f));
             }
         }
+        // ksqlDB's aggregates only: their result types are ksqlDB's, not DataFusion's.
+        for f in super::math::functions()
+            .into_iter()
+            .chain(std::iter::once(super::cast::function()))
+        {
+            scalar.insert(f.name().to_ascii_lowercase(), f);
+        }
         let mut aggregate = HashMap::new();
-        for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
-            for name in std::iter::once(f.name()).chain(f.aliases().iter().map(String::as_str)) {
-                aggregate.insert(name.to_ascii_lowercase(), Arc::clone(&f));
-            }
+        for f in super::aggregate::ksql_aggregates() {
+            aggregate.insert(f.name().to_ascii_lowercase(), f);
         }
         let mut higher_order = HashMap::new();
         for f in datafusion_functions_nested::all_default_higher_order_functions() {
@@ -136,7 +141,12 @@ impl Functions {
 
     /// Names of every scalar function, upper-cased, sorted (for `SHOW FUNCTIONS`).
     pub fn scalar_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.scalar.keys().map(|n| n.to_ascii_uppercase()).collect();
+        let mut names: Vec<String> = self
+            .scalar
+            .keys()
+            .filter(|n| n.as_str() != super::cast::KSQL_CAST)
+            .map(|n| n.to_ascii_uppercase())
+            .collect();
         names.sort();
         names
     }
@@ -227,14 +237,9 @@ impl ContextProvider for CatalogProvider<'_> {
 /// Turns a DataFusion planning error into the message a ksqlDB user expects.
 pub(crate) fn describe_plan_error(e: DataFusionError) -> String {
     let text = e.strip_backtrace();
-    // "Schema error: No field named X. Valid fields are …" → ksqlDB's wording.
-    if let Some(rest) = text.split("No field named ").nth(1) {
-        let name = rest
-            .split(". ")
-            .next()
-            .unwrap_or(rest)
-            .trim_end_matches('.');
-        return format!("Column '{}' cannot be resolved.", name.replace('"', ""));
+    // "Schema error: No field named X.\nValid fields are …" → ksqlDB's wording.
+    if let Some(name) = super::checks::unresolved_name(&e) {
+        return format!("Column '{name}' cannot be resolved.");
     }
     text.trim_start_matches("Error during planning: ")
         .to_string()

@@ -214,12 +214,57 @@ fn bad_queries_are_clear_errors() {
     );
     assert_eq!(
         err("CREATE STREAM C AS SELECT * FROM reviews WINDOW TUMBLING (SIZE 1 MINUTE);"),
-        "WINDOW is not supported yet"
+        "WINDOW clause requires a GROUP BY clause."
     );
     assert_eq!(
         err("CREATE STREAM C AS SELECT userid, SUM(rating) FROM reviews GROUP BY userid;"),
-        "GROUP BY and aggregate functions is not supported yet"
+        "Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead."
     );
+    assert_eq!(
+        err("CREATE TABLE C AS SELECT COUNT(*) AS N FROM reviews GROUP BY userid;"),
+        "Key missing from projection (ie, SELECT).\nThe query used to build `C` must include the grouping expression USERID in its projection (eg, SELECT USERID...)."
+    );
+    assert_eq!(
+        err("CREATE TABLE C AS SELECT userid, SUM(text) AS S FROM reviews GROUP BY userid;"),
+        "Function 'SUM' does not accept parameters (Utf8)."
+    );
+}
+
+#[test]
+fn group_by_makes_a_table_keyed_by_the_grouping_columns() {
+    let p = plan(
+        "CREATE TABLE C AS SELECT userid, COUNT(*) AS n, SUM(rating) AS total, AVG(rating) AS mean \
+         FROM reviews WHERE rating > 0 GROUP BY userid HAVING COUNT(*) > 1;",
+    )
+    .unwrap();
+    assert_eq!(
+        schema(&p),
+        "`USERID` INTEGER KEY, `N` BIGINT, `TOTAL` INTEGER, `MEAN` DOUBLE"
+    );
+    let a = p.aggregate.as_ref().unwrap();
+    assert_eq!(a.group_by.len(), 1);
+    let functions: Vec<&str> = a.calls.iter().map(|c| c.function.as_str()).collect();
+    assert_eq!(functions, ["count", "sum", "avg"]);
+    assert!(a.having.is_some());
+    assert!(p.filter.is_some());
+    assert!(a.window.is_none());
+}
+
+#[test]
+fn a_window_groups_by_its_bounds_too() {
+    let p = plan(
+        "CREATE TABLE C AS SELECT userid, WINDOWSTART AS ws, COUNT(*) AS n FROM reviews \
+         WINDOW HOPPING (SIZE 1 MINUTE, ADVANCE BY 30 SECONDS) GROUP BY userid;",
+    )
+    .unwrap();
+    assert_eq!(schema(&p), "`USERID` INTEGER KEY, `WS` BIGINT, `N` BIGINT");
+    let a = p.aggregate.as_ref().unwrap();
+    assert_eq!(a.group_by.len(), 3);
+    assert_eq!(a.window_columns(), 2);
+    assert!(matches!(
+        a.window,
+        Some(crate::window::WindowSpec::Hopping { .. })
+    ));
 }
 
 #[test]

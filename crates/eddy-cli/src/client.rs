@@ -1,0 +1,197 @@
+//! The HTTP client: ksqlDB's REST API as documented (`GET /info`, `POST /ksql`,
+//! `POST /query`), read as JSON values.
+
+use serde_json::{Map, Value, json};
+
+use crate::error::ShellError;
+
+const KSQL_JSON: &str = "application/vnd.ksql.v1+json";
+
+/// A connection to one server.
+pub struct Client {
+    http: reqwest::Client,
+    url: String,
+}
+
+/// What `GET /info` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// Server version.
+    pub version: String,
+    /// `RUNNING`, …
+    pub status: String,
+}
+
+impl Client {
+    /// A client for the server at `url` (e.g. `http://localhost:8088`).
+    ///
+    /// # Errors
+    ///
+    /// [`ShellError::Usage`] if `url` is not an http(s) URL.
+    pub fn new(url: &str) -> Result<Client, ShellError> {
+        let url = url.trim_end_matches('/').to_string();
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|e| ShellError::Usage(format!("invalid server URL {url:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ShellError::Usage(format!(
+                "invalid server URL {url:?}: expected http://HOST:PORT"
+            )));
+        }
+        Ok(Client {
+            http: reqwest::Client::new(),
+            url,
+        })
+    }
+
+    /// The server URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `GET /info`.
+    pub async fn info(&self) -> Result<ServerInfo, ShellError> {
+        let response = self
+            .send(self.http.get(format!("{}/info", self.url)))
+            .await?;
+        let body: Value = json_body(response).await?;
+        let info = &body["KsqlServerInfo"];
+        let text = |v: &Value| v.as_str().unwrap_or("unknown").to_string();
+        Ok(ServerInfo {
+            version: text(&info["version"]),
+            status: text(&info["serverStatus"]),
+        })
+    }
+
+    /// `POST /ksql` with one statement; returns the entities of the answer.
+    pub async fn ksql(
+        &self,
+        statement: &str,
+        properties: &Map<String, Value>,
+    ) -> Result<Vec<Value>, ShellError> {
+        let response = self.post("ksql", statement, properties).await?;
+        match json_body(response).await? {
+            Value::Array(entities) => Ok(entities),
+            other => Err(ShellError::Protocol(format!(
+                "expected a JSON array from /ksql, got {other}"
+            ))),
+        }
+    }
+
+    /// `POST /query`; returns the response whose body streams the results.
+    pub async fn query(
+        &self,
+        statement: &str,
+        properties: &Map<String, Value>,
+    ) -> Result<reqwest::Response, ShellError> {
+        self.post("query", statement, properties).await
+    }
+
+    async fn post(
+        &self,
+        endpoint: &str,
+        statement: &str,
+        properties: &Map<String, Value>,
+    ) -> Result<reqwest::Response, ShellError> {
+        let body = json!({"ksql": format!("{statement};"), "streamsProperties": properties});
+        self.send(
+            self.http
+                .post(format!("{}/{endpoint}", self.url))
+                .header(reqwest::header::CONTENT_TYPE, KSQL_JSON)
+                .header(reqwest::header::ACCEPT, KSQL_JSON)
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// Sends a request; an answer that is not a success becomes [`ShellError::Server`] with
+    /// the server's message.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ShellError> {
+        let response = request.send().await.map_err(|e| {
+            if e.is_connect() {
+                ShellError::Unreachable {
+                    url: self.url.clone(),
+                    source: e,
+                }
+            } else {
+                ShellError::Http(e)
+            }
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await?;
+        Err(server_error(status, &text))
+    }
+}
+
+async fn json_body(response: reqwest::Response) -> Result<Value, ShellError> {
+    let bytes = response.bytes().await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ShellError::Protocol(format!(
+            "{e} in {:?}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        ))
+    })
+}
+
+/// The error in a failed answer: ksqlDB's `{"error_code":…,"message":…}` when it is that.
+pub(crate) fn server_error(status: reqwest::StatusCode, text: &str) -> ShellError {
+    match serde_json::from_str::<Value>(text) {
+        Ok(body) if body["message"].is_string() => error_of(&body),
+        _ if text.trim().is_empty() => ShellError::Server {
+            code: None,
+            message: format!("the server answered {status}"),
+        },
+        _ => ShellError::Server {
+            code: None,
+            message: format!("the server answered {status}: {}", text.trim()),
+        },
+    }
+}
+
+/// A ksqlDB error object (`{"@type":…,"error_code":…,"message":…}`) as an error.
+pub(crate) fn error_of(body: &Value) -> ShellError {
+    ShellError::Server {
+        code: body["error_code"].as_u64(),
+        message: body["message"]
+            .as_str()
+            .unwrap_or("unknown error")
+            .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_are_their_message() {
+        let e = server_error(
+            reqwest::StatusCode::BAD_REQUEST,
+            r#"{"@type":"statement_error","error_code":40001,"message":"Stream X does not exist","statementText":"DROP STREAM X;","entities":[]}"#,
+        );
+        assert_eq!(e.to_string(), "Stream X does not exist");
+        assert!(matches!(
+            e,
+            ShellError::Server {
+                code: Some(40001),
+                ..
+            }
+        ));
+        let e = server_error(reqwest::StatusCode::NOT_FOUND, "no such route");
+        assert_eq!(
+            e.to_string(),
+            "the server answered 404 Not Found: no such route"
+        );
+    }
+
+    #[test]
+    fn urls_must_be_http() {
+        assert!(Client::new("http://localhost:8088/").is_ok());
+        assert!(Client::new("localhost:8088").is_err());
+    }
+}

@@ -1,0 +1,447 @@
+//! Results as text: `/ksql` entities as ASCII tables laid out like ksqlDB's CLI, and rows
+//! of a query printed one by one as they arrive.
+
+use comfy_table::{ContentArrangement, Table};
+use serde_json::Value;
+
+/// ksqlDB's CLI look: columns separated by `|`, a dashed line under the header and at the
+/// end, no outer border.
+const KSQL_STYLE: &str = "   - -- |     -    ";
+
+/// Text for one entity of a `/ksql` answer.
+pub fn entity(e: &Value) -> String {
+    let mut out = match e["@type"].as_str().unwrap_or_default() {
+        "currentStatus" => table(
+            &["Message"],
+            vec![vec![text(&e["commandStatus"]["message"])]],
+        ),
+        "streams" => sources("Stream Name", &e["streams"]),
+        "tables" => sources("Table Name", &e["tables"]),
+        "queries" => queries(&e["queries"]),
+        "kafka_topics" => topics(&e["topics"]),
+        "sourceDescription" => source_description(&e["sourceDescription"]),
+        "queryDescription" => query_description(&e["queryDescription"]),
+        "properties" => properties(e),
+        "function_names" => table(
+            &["Function Name", "Category"],
+            items(&e["functions"])
+                .map(|f| vec![text(&f["name"]), text(&f["category"])])
+                .collect(),
+        ),
+        _ => serde_json::to_string_pretty(e).unwrap_or_else(|_| e.to_string()),
+    };
+    for w in items(&e["warnings"]) {
+        out.push_str(&format!("\nWARNING: {}", text(&w["message"])));
+    }
+    out
+}
+
+fn sources(title: &str, list: &Value) -> String {
+    table(
+        &[
+            title,
+            "Kafka Topic",
+            "Key Format",
+            "Value Format",
+            "Windowed",
+        ],
+        items(list)
+            .map(|s| {
+                vec![
+                    text(&s["name"]),
+                    text(&s["topic"]),
+                    text(&s["keyFormat"]),
+                    text(&s["valueFormat"]),
+                    text(&s["isWindowed"]),
+                ]
+            })
+            .collect(),
+    )
+}
+
+fn queries(list: &Value) -> String {
+    let rows = items(list)
+        .map(|q| {
+            vec![
+                text(&q["id"]),
+                text(&q["queryType"]),
+                status(q),
+                join(&q["sinks"]),
+                join(&q["sinkKafkaTopics"]),
+                text(&q["queryString"]),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "Query ID",
+            "Query Type",
+            "Status",
+            "Sink Name",
+            "Sink Kafka Topic",
+            "Query String",
+        ],
+        rows,
+    );
+    out.push_str("\nFor detailed information on a Query run: EXPLAIN <Query ID>;");
+    out
+}
+
+/// ksqlDB's `RUNNING:1` from `statusCount`, or the plain state.
+fn status(q: &Value) -> String {
+    match q["statusCount"].as_object() {
+        Some(counts) if !counts.is_empty() => counts
+            .iter()
+            .map(|(state, n)| format!("{state}:{}", text(n)))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => text(&q["state"]),
+    }
+}
+
+fn topics(list: &Value) -> String {
+    table(
+        &["Kafka Topic", "Partitions", "Partition Replicas"],
+        items(list)
+            .map(|t| {
+                let replicas = t["replicaInfo"].as_array();
+                vec![
+                    text(&t["name"]),
+                    replicas.map_or(0, Vec::len).to_string(),
+                    replicas
+                        .and_then(|r| r.first())
+                        .map_or_else(String::new, text),
+                ]
+            })
+            .collect(),
+    )
+}
+
+fn source_description(d: &Value) -> String {
+    let key_word = if text(&d["type"]) == "TABLE" {
+        "(primary key)"
+    } else {
+        "(key)"
+    };
+    let fields = items(&d["fields"])
+        .map(|f| {
+            let mut ty = type_name(&f["schema"]);
+            if f["type"].as_str() == Some("KEY") {
+                ty = format!("{ty} {key_word}");
+            }
+            vec![text(&f["name"]), ty]
+        })
+        .collect();
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| {
+        out.push_str(&format!("{label:<21}: {value}\n"));
+    };
+    line("Name", text(&d["name"]));
+    if d["extended"].as_bool() == Some(true) {
+        line("Type", text(&d["type"]));
+        let timestamp = text(&d["timestamp"]);
+        if !timestamp.is_empty() {
+            line("Timestamp field", timestamp);
+        }
+        line("Key format", text(&d["keyFormat"]));
+        line("Value format", text(&d["valueFormat"]));
+        line(
+            "Kafka topic",
+            format!(
+                "{} (partitions: {}, replication: {})",
+                text(&d["topic"]),
+                text(&d["partitions"]),
+                text(&d["replication"])
+            ),
+        );
+        line("Statement", text(&d["statement"]));
+    }
+    out.push_str(&table(&["Field", "Type"], fields));
+    if d["extended"].as_bool() == Some(true) {
+        for (title, key) in [
+            ("Queries that read from this source", "readQueries"),
+            ("Queries that write from this source", "writeQueries"),
+        ] {
+            let list: Vec<String> = items(&d[key])
+                .map(|q| {
+                    format!(
+                        "{} ({}) : {}",
+                        text(&q["id"]),
+                        status(q),
+                        text(&q["queryString"])
+                    )
+                })
+                .collect();
+            if !list.is_empty() {
+                out.push_str(&format!("\n\n{title}\n{}\n", "-".repeat(title.len())));
+                out.push_str(&list.join("\n"));
+            }
+        }
+        for (title, key) in [
+            ("Runtime statistics by host", "statistics"),
+            ("Errors", "errorStats"),
+        ] {
+            let stats = text(&d[key]);
+            if !stats.trim().is_empty() {
+                out.push_str(&format!(
+                    "\n\n{title}\n{}\n{stats}",
+                    "-".repeat(title.len())
+                ));
+            }
+        }
+    } else {
+        out.push_str(
+            "\nFor runtime statistics and query details run: DESCRIBE <Stream,Table> EXTENDED;",
+        );
+    }
+    out
+}
+
+fn query_description(d: &Value) -> String {
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| {
+        out.push_str(&format!("{label:<18}: {value}\n"));
+    };
+    line("ID", text(&d["id"]));
+    line("Query Type", text(&d["queryType"]));
+    line("SQL", text(&d["statementText"]));
+    if let Some(state) = d["state"].as_str() {
+        line("Status", state.to_string());
+    }
+    let fields = items(&d["fields"])
+        .map(|f| {
+            let mut ty = type_name(&f["schema"]);
+            if f["type"].as_str() == Some("KEY") {
+                ty.push_str(" (key)");
+            }
+            vec![text(&f["name"]), ty]
+        })
+        .collect();
+    out.push_str(&table(&["Field", "Type"], fields));
+    for (title, key) in [
+        ("Sources that this query reads from", "sources"),
+        ("Sinks that this query writes to", "sinks"),
+    ] {
+        let names = join(&d[key]);
+        if !names.is_empty() {
+            out.push_str(&format!("\n\n{title}: {names}"));
+        }
+    }
+    let plan = text(&d["executionPlan"]);
+    if !plan.trim().is_empty() {
+        out.push_str(&format!("\n\nExecution plan\n--------------\n{plan}"));
+    }
+    out
+}
+
+fn properties(e: &Value) -> String {
+    let overwritten: Vec<&str> = items(&e["overwrittenProperties"])
+        .filter_map(Value::as_str)
+        .collect();
+    table(
+        &["Property", "Scope", "Level", "Value"],
+        items(&e["properties"])
+            .map(|p| {
+                let name = text(&p["name"]);
+                let level = if overwritten.contains(&name.as_str()) {
+                    "SESSION"
+                } else {
+                    "SERVER"
+                };
+                vec![name, text(&p["scope"]), level.into(), text(&p["value"])]
+            })
+            .collect(),
+    )
+}
+
+/// ksqlDB's type names from a field schema: `VARCHAR(STRING)`, `ARRAY<INTEGER>`, ….
+fn type_name(schema: &Value) -> String {
+    let kind = text(&schema["type"]);
+    match kind.as_str() {
+        "STRING" => "VARCHAR(STRING)".into(),
+        "ARRAY" => format!("ARRAY<{}>", type_name(&schema["memberSchema"])),
+        "MAP" => format!("MAP<STRING, {}>", type_name(&schema["memberSchema"])),
+        "STRUCT" => format!(
+            "STRUCT<{}>",
+            items(&schema["fields"])
+                .map(|f| format!("{} {}", text(&f["name"]), type_name(&f["schema"])))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "DECIMAL" => {
+            let p = &schema["parameters"];
+            format!("DECIMAL({}, {})", text(&p["precision"]), text(&p["scale"]))
+        }
+        _ => kind,
+    }
+}
+
+/// An ASCII table in ksqlDB's style.
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut t = Table::new();
+    t.load_preset(KSQL_STYLE)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().copied());
+    for row in rows {
+        t.add_row(row);
+    }
+    t.to_string()
+}
+
+fn items(v: &Value) -> impl Iterator<Item = &Value> {
+    v.as_array().into_iter().flatten()
+}
+
+fn join(v: &Value) -> String {
+    items(v).map(text).collect::<Vec<_>>().join(", ")
+}
+
+/// A value as shown in a cell: strings bare, everything else as JSON.
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints a query's rows as they arrive, in columns of a fixed width (wrapping long values),
+/// framed like ksqlDB's CLI frames them.
+pub struct RowPrinter {
+    widths: Vec<usize>,
+}
+
+impl RowPrinter {
+    /// A printer for `columns` on a terminal `terminal_width` characters wide.
+    pub fn new(columns: usize, terminal_width: usize) -> RowPrinter {
+        let columns = columns.max(1);
+        let width = (terminal_width.saturating_sub(columns + 1) / columns).max(8);
+        RowPrinter {
+            widths: vec![width; columns],
+        }
+    }
+
+    /// The border line.
+    pub fn border(&self) -> String {
+        let mut s = String::from("+");
+        for w in &self.widths {
+            s.push_str(&"-".repeat(*w));
+            s.push('+');
+        }
+        s
+    }
+
+    /// The header: border, names, border.
+    pub fn header(&self, names: &[String]) -> String {
+        let cells: Vec<String> = names.to_vec();
+        format!(
+            "{}\n{}\n{}",
+            self.border(),
+            self.line(&cells),
+            self.border()
+        )
+    }
+
+    /// One row; cells too long for their column wrap onto more lines.
+    pub fn row(&self, values: &[Value]) -> String {
+        let cells: Vec<String> = values
+            .iter()
+            .map(|v| match v {
+                Value::Null => "null".into(),
+                other => text(other),
+            })
+            .collect();
+        self.line(&cells)
+    }
+
+    fn line(&self, cells: &[String]) -> String {
+        let chunks: Vec<Vec<String>> = self
+            .widths
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| wrap(cells.get(i).map_or("", String::as_str), w))
+            .collect();
+        let height = chunks.iter().map(Vec::len).max().unwrap_or(1);
+        let mut lines = Vec::with_capacity(height);
+        for l in 0..height {
+            let mut s = String::from("|");
+            for (i, &w) in self.widths.iter().enumerate() {
+                let cell = chunks[i].get(l).map_or("", String::as_str);
+                s.push_str(&format!("{cell:<w$}|"));
+            }
+            lines.push(s);
+        }
+        lines.join("\n")
+    }
+}
+
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    let s = s.replace(['\n', '\r'], " ");
+    let chars: Vec<char> = s.chars().collect();
+    if chars.is_empty() {
+        return vec![String::new()];
+    }
+    chars.chunks(width).map(|c| c.iter().collect()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn show_streams_is_a_table() {
+        let out = entity(&json!({
+            "@type": "streams", "statementText": "SHOW STREAMS;", "warnings": [],
+            "streams": [{"type": "STREAM", "name": "REVIEWS", "topic": "reviews",
+                         "keyFormat": "KAFKA", "valueFormat": "JSON", "isWindowed": false}]
+        }));
+        let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+        assert_eq!(
+            lines,
+            vec![
+                " Stream Name | Kafka Topic | Key Format | Value Format | Windowed",
+                "------------------------------------------------------------------",
+                " REVIEWS     | reviews     | KAFKA      | JSON         | false",
+                "------------------------------------------------------------------",
+            ],
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn status_and_description() {
+        let out = entity(&json!({"@type": "currentStatus",
+            "commandStatus": {"status": "SUCCESS", "message": "Stream created"}}));
+        assert!(out.contains(" Stream created"), "{out}");
+        let out = entity(&json!({"@type": "sourceDescription", "sourceDescription": {
+        "name": "USERS", "type": "TABLE", "extended": false,
+        "fields": [
+            {"name": "ID", "type": "KEY", "schema": {"type": "INTEGER"}},
+            {"name": "NAME", "schema": {"type": "STRING"}},
+            {"name": "TAGS", "schema": {"type": "ARRAY", "memberSchema": {"type": "STRING"}}}
+        ]}}));
+        assert!(out.contains("Name                 : USERS"), "{out}");
+        assert!(out.contains(" ID    | INTEGER (primary key)"), "{out}");
+        assert!(out.contains(" TAGS  | ARRAY<VARCHAR(STRING)>"), "{out}");
+    }
+
+    #[test]
+    fn rows_have_fixed_columns_and_wrap() {
+        let p = RowPrinter::new(2, 21);
+        assert_eq!(p.border(), "+---------+---------+");
+        assert_eq!(
+            p.header(&["ID".into(), "NAME".into()]),
+            "+---------+---------+\n|ID       |NAME     |\n+---------+---------+"
+        );
+        assert_eq!(
+            p.row(&[json!(1), json!("abcdefghijk")]),
+            "|1        |abcdefghi|\n|         |jk       |"
+        );
+        assert_eq!(
+            p.row(&[Value::Null, json!({"a": 1})]),
+            "|null     |{\"a\":1}  |"
+        );
+    }
+}

@@ -1,0 +1,975 @@
+//! `GROUP BY`: per-group accumulators in a state store, updated record by record in input
+//! order; every record emits its group's new aggregate row (ksqlDB's `EMIT CHANGES`).
+//!
+//! A batch is handled in four steps: windows are assigned (a hopping window repeats the
+//! record once per window), grouping and argument expressions are evaluated on the whole
+//! batch, the states of the batch's groups are read with one multi-get, and after the rows
+//! are folded in order the changed states are written back in one batch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int64Array, UInt32Array, new_empty_array};
+use arrow::compute::take;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion_common::ScalarValue;
+use eddy_formats::{Format, KeyEncoder};
+use eddy_sql::plan::{AggregateCall, PlannedAggregate, QueryPlan, ROWTIME, WINDOWEND, WINDOWSTART};
+use eddy_sql::window::WindowSpec;
+use eddy_state::KeyValueStore;
+use eddy_topic::{Payloads, RawBatch};
+use serde::{Deserialize, Serialize};
+
+use crate::changelog::Changelog;
+use crate::error::EngineError;
+use crate::eval::{Compiled, RowError};
+
+/// Grace period when the query names none: Kafka Streams' legacy default of 24 hours.
+const DEFAULT_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
+/// How many values COLLECT_LIST and COLLECT_SET keep, as ksqlDB's default limit.
+const COLLECT_LIMIT: usize = 1000;
+
+/// The aggregation step of a query.
+pub(crate) struct AggregateStage {
+    group_by: Vec<Compiled>,
+    /// How many of `group_by` are the group key (the rest are the window bounds).
+    key_columns: usize,
+    calls: Vec<Call>,
+    window: Option<Window>,
+    store: Arc<dyn KeyValueStore>,
+    state_keys: KeyEncoder,
+    state_key_schema: SchemaRef,
+    out_schema: SchemaRef,
+    /// The largest timestamp seen: windows that ended a grace period before it are closed.
+    stream_time: i64,
+    keys: Payloads,
+    found: Payloads,
+    /// For an aggregation over a table: the latest value of each of its rows, by key.
+    table_rows: Option<(Arc<dyn KeyValueStore>, Option<Changelog>)>,
+    /// Where the state's changes go besides the store.
+    changelog: Option<Changelog>,
+}
+
+/// The windowing of a windowed aggregation.
+struct Window {
+    size: i64,
+    advance: i64,
+    grace: i64,
+    start_column: usize,
+    end_column: usize,
+}
+
+/// What an aggregation produced for one input batch.
+pub(crate) struct Aggregated {
+    /// One row per update, in the aggregation's schema.
+    pub batch: RecordBatch,
+    /// The timestamp of each row (its input record's).
+    pub timestamps: Vec<i64>,
+    /// The window start of each row, for windowed aggregations.
+    pub window_starts: Option<Vec<i64>>,
+}
+
+/// One input change: the row indices of the old and new versions it folds.
+struct Change {
+    old: Option<usize>,
+    new: Option<usize>,
+}
+
+/// What the aggregation needs of each row of a batch.
+struct EvaluatedRows {
+    groups: Vec<ArrayRef>,
+    state_keys: Vec<Option<Vec<u8>>>,
+    args: Vec<Vec<ArrayRef>>,
+}
+
+struct Call {
+    function: Function,
+    args: Vec<Compiled>,
+    /// The type of the first argument (how values are stored).
+    arg_type: DataType,
+    data_type: DataType,
+    /// The `n` of TOPK(x, n) and *_BY_OFFSET(x, n).
+    n: Option<usize>,
+    /// LATEST/EARLIEST_BY_OFFSET's `ignoreNulls` (default true).
+    ignore_nulls: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Function {
+    Count,
+    CountDistinct,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Latest,
+    Earliest,
+    CollectList,
+    CollectSet,
+    TopK,
+    TopKDistinct,
+    StddevSamp,
+}
+
+/// The state of one call for one group. Values are kept as text (temporal types as their
+/// integer) so any primitive type round-trips through the store.
+#[derive(Clone, Serialize, Deserialize)]
+enum Acc {
+    Count(i64),
+    SumInt(i64),
+    SumFloat(f64),
+    SumDecimal(i128),
+    Avg(f64, i64),
+    Value(Option<String>),
+    Values(Vec<Option<String>>),
+    Stddev(i64, f64, f64),
+}
+
+impl AggregateStage {
+    /// Compiles the aggregation of `plan`; `store` holds its state.
+    pub(crate) fn new(
+        plan: &QueryPlan,
+        aggregate: &PlannedAggregate,
+        store: Arc<dyn KeyValueStore>,
+    ) -> Result<Self, EngineError> {
+        let input = &plan.input_schema;
+        let group_by = aggregate
+            .group_by
+            .iter()
+            .map(|e| Compiled::new(e, input))
+            .collect::<Result<Vec<_>, _>>()?;
+        let key_columns = group_by.len() - aggregate.window_columns();
+        let calls = aggregate
+            .calls
+            .iter()
+            .map(|c| Call::new(c, input))
+            .collect::<Result<Vec<_>, _>>()?;
+        let window = match &aggregate.window {
+            None => None,
+            Some(spec) => Some(Window::new(spec, input.as_arrow())?),
+        };
+        let arrow = aggregate.schema.as_arrow();
+        let state_key_schema = Arc::new(Schema::new(
+            arrow.fields()[..key_columns]
+                .iter()
+                .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        Ok(Self {
+            group_by,
+            key_columns,
+            calls,
+            window,
+            store,
+            state_keys: KeyEncoder::new(&Format::Json, Arc::clone(&state_key_schema))?,
+            state_key_schema,
+            out_schema: Arc::new(arrow.clone()),
+            stream_time: i64::MIN,
+            keys: Payloads::new(),
+            found: Payloads::new(),
+            table_rows: None,
+            changelog: None,
+        })
+    }
+
+    /// Sends every state change to `changelog` too.
+    pub(crate) fn with_changelog(mut self, changelog: Changelog) -> Self {
+        self.changelog = Some(changelog);
+        self
+    }
+
+    /// Gives an aggregation over a table the store where it keeps the table's rows.
+    pub(crate) fn with_table_rows(
+        mut self,
+        store: Arc<dyn KeyValueStore>,
+        changelog: Option<Changelog>,
+    ) -> Self {
+        self.table_rows = Some((store, changelog));
+        self
+    }
+
+    /// The previous version of each of `rows` of `raw`: the table's row before this batch,
+    /// or the latest one earlier in the batch (the value is `None` where there was none).
+    pub(crate) fn previous_versions(
+        &mut self,
+        raw: &RawBatch,
+        rows: &[usize],
+    ) -> Result<RawBatch, EngineError> {
+        let (store, _) = self.table_rows.as_ref().ok_or_else(|| {
+            EngineError::Internal("aggregation over a table without its rows".into())
+        })?;
+        self.keys.clear();
+        for &j in rows {
+            self.keys.push(raw.keys.get(j));
+        }
+        self.found.clear();
+        store.get_many(&self.keys, &mut self.found)?;
+        let mut latest: HashMap<&[u8], usize> = HashMap::new();
+        let mut previous = RawBatch::default();
+        for (r, &j) in rows.iter().enumerate() {
+            let key = raw.keys.get(j);
+            let value = match key.and_then(|k| latest.get(k)) {
+                Some(&earlier) => raw.values.get(earlier),
+                None => self.found.get(r),
+            };
+            previous.push(
+                key,
+                value,
+                raw.timestamps[j],
+                raw.partitions[j],
+                raw.offsets[j],
+            );
+            if let Some(k) = key {
+                latest.insert(k, j);
+            }
+        }
+        Ok(previous)
+    }
+
+    /// Records `rows` of `raw` as the table's current rows.
+    pub(crate) fn remember(&mut self, raw: &RawBatch, rows: &[usize]) -> Result<(), EngineError> {
+        let Some((store, changelog)) = &mut self.table_rows else {
+            return Ok(());
+        };
+        self.keys.clear();
+        self.found.clear();
+        for &j in rows {
+            if let Some(k) = raw.keys.get(j) {
+                self.keys.push(Some(k));
+                self.found.push(raw.values.get(j));
+            }
+        }
+        store.write(&self.keys, &self.found)?;
+        if let Some(changelog) = changelog {
+            changelog.append(&self.keys, &self.found)?;
+        }
+        Ok(())
+    }
+
+    /// Folds `batch` (rows of the query's input schema, from a stream) into the groups'
+    /// states.
+    pub(crate) fn apply(
+        &mut self,
+        batch: RecordBatch,
+        errors: &mut Vec<RowError>,
+    ) -> Result<Aggregated, EngineError> {
+        let timestamps = int64_column(&batch, ROWTIME)?;
+        let (batch, timestamps, window_starts) = match &self.window {
+            None => (batch, timestamps, None),
+            Some(w) => {
+                let (batch, ts, starts) = w.expand(&batch, &timestamps, &mut self.stream_time)?;
+                (batch, ts, Some(starts))
+            }
+        };
+        let rows = self.evaluate(&batch, window_starts.as_deref(), errors)?;
+        let changes: Vec<Change> = (0..batch.num_rows())
+            .map(|r| Change {
+                old: None,
+                new: Some(r),
+            })
+            .collect();
+        self.fold_changes(&rows, None, &changes, &timestamps, window_starts)
+    }
+
+    /// Folds the changes of a table into the groups' states: each input row's previous
+    /// version (`old`, aligned with `new`; `false` in `old_valid` where there was none) is
+    /// taken out of its group and the new one (unless `new_valid` is false: a deletion) is
+    /// added, as ksqlDB's table aggregations do.
+    pub(crate) fn apply_table_changes(
+        &mut self,
+        new: &RecordBatch,
+        new_valid: &[bool],
+        old: &RecordBatch,
+        old_valid: &[bool],
+        errors: &mut Vec<RowError>,
+    ) -> Result<Aggregated, EngineError> {
+        let timestamps = int64_column(new, ROWTIME)?;
+        let new_rows = self.evaluate(new, None, errors)?;
+        let old_rows = self.evaluate(old, None, errors)?;
+        let changes: Vec<Change> = (0..new.num_rows())
+            .map(|r| Change {
+                old: old_valid[r].then_some(r),
+                new: new_valid[r].then_some(r),
+            })
+            .collect();
+        self.fold_changes(&new_rows, Some(&old_rows), &changes, &timestamps, None)
+    }
+
+    /// Grouping values, state keys and arguments of every row of `batch`.
+    fn evaluate(
+        &mut self,
+        batch: &RecordBatch,
+        window_starts: Option<&[i64]>,
+        errors: &mut Vec<RowError>,
+    ) -> Result<EvaluatedRows, EngineError> {
+        let groups: Vec<ArrayRef> = self
+            .group_by
+            .iter()
+            .map(|g| g.evaluate(batch, errors))
+            .collect::<Result<_, _>>()?;
+        let key_batch = RecordBatch::try_new_with_options(
+            Arc::clone(&self.state_key_schema),
+            groups[..self.key_columns]
+                .iter()
+                .zip(self.state_key_schema.fields())
+                .map(|(a, f)| cast_to(a, f.data_type()))
+                .collect::<Result<_, _>>()?,
+            &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        )?;
+        self.keys.clear();
+        self.state_keys.encode(&key_batch, &mut self.keys)?;
+        // The state key: the group key, then the window start.
+        let mut state_keys: Vec<Option<Vec<u8>>> = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            state_keys.push(self.keys.get(i).map(|k| {
+                let mut k = k.to_vec();
+                if let Some(starts) = window_starts {
+                    k.extend_from_slice(&starts[i].to_be_bytes());
+                }
+                k
+            }));
+        }
+        let args: Vec<Vec<ArrayRef>> = self
+            .calls
+            .iter()
+            .map(|c| {
+                c.args
+                    .iter()
+                    .map(|a| a.evaluate(batch, errors))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(EvaluatedRows {
+            groups,
+            state_keys,
+            args,
+        })
+    }
+
+    /// Applies `changes` in order and builds one output row per group update.
+    fn fold_changes(
+        &mut self,
+        new: &EvaluatedRows,
+        old: Option<&EvaluatedRows>,
+        changes: &[Change],
+        timestamps: &[i64],
+        window_starts: Option<Vec<i64>>,
+    ) -> Result<Aggregated, EngineError> {
+        let mut wanted: Vec<Option<Vec<u8>>> = new.state_keys.clone();
+        if let Some(old) = old {
+            wanted.extend(old.state_keys.iter().cloned());
+        }
+        let mut states = self.load(&wanted)?;
+        let n = changes.len();
+        // Output rows index the new rows (0..n) and the old rows (n..2n).
+        let mut picked: Vec<u32> = Vec::with_capacity(n);
+        let mut out_times = Vec::with_capacity(n);
+        let mut out_starts = Vec::with_capacity(n);
+        let mut results: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(n); self.calls.len()];
+        for (r, change) in changes.iter().enumerate() {
+            // A row whose grouping key is null is not aggregated, as in ksqlDB.
+            let old_key = change
+                .old
+                .and_then(|i| old.and_then(|o| o.state_keys[i].as_ref()));
+            let new_key = change.new.and_then(|i| new.state_keys[i].as_ref());
+            if let (Some(k), Some(o)) = (old_key, old)
+                && let Some(accs) = states.get_mut(k.as_slice())
+            {
+                for ((call, acc), args) in self.calls.iter().zip(accs.iter_mut()).zip(&o.args) {
+                    call.undo(acc, args, r)?;
+                }
+            }
+            if let Some(k) = new_key
+                && let Some(accs) = states.get_mut(k.as_slice())
+            {
+                for ((call, acc), args) in self.calls.iter().zip(accs.iter_mut()).zip(&new.args) {
+                    call.fold(acc, args, r)?;
+                }
+            }
+            let mut emit = |key: &Vec<u8>, index: usize| -> Result<(), EngineError> {
+                let Some(accs) = states.get(key.as_slice()) else {
+                    return Ok(());
+                };
+                for ((call, acc), out) in self.calls.iter().zip(accs).zip(&mut results) {
+                    out.push(call.result(acc)?);
+                }
+                picked.push(index as u32);
+                out_times.push(timestamps[r]);
+                if let Some(starts) = &window_starts {
+                    out_starts.push(starts[r]);
+                }
+                Ok(())
+            };
+            if let Some(k) = old_key
+                && Some(k) != new_key
+            {
+                emit(k, n + r)?;
+            }
+            if let Some(k) = new_key {
+                emit(k, r)?;
+            }
+        }
+        self.store_states(&states)?;
+
+        let indices = UInt32Array::from(picked);
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.out_schema.fields().len());
+        for (g, field) in new.groups.iter().enumerate().zip(self.out_schema.fields()) {
+            let (i, new_values) = g;
+            let source: ArrayRef = match old {
+                Some(o) => arrow::compute::concat(&[new_values.as_ref(), o.groups[i].as_ref()])?,
+                None => Arc::clone(new_values),
+            };
+            columns.push(cast_to(
+                &take(source.as_ref(), &indices, None)?,
+                field.data_type(),
+            )?);
+        }
+        for (values, field) in results
+            .into_iter()
+            .zip(self.out_schema.fields().iter().skip(new.groups.len()))
+        {
+            columns.push(if values.is_empty() {
+                new_empty_array(field.data_type())
+            } else {
+                cast_to(&ScalarValue::iter_to_array(values)?, field.data_type())?
+            });
+        }
+        let batch = RecordBatch::try_new(Arc::clone(&self.out_schema), columns)?;
+        Ok(Aggregated {
+            batch,
+            timestamps: out_times,
+            window_starts: window_starts.map(|_| out_starts),
+        })
+    }
+
+    /// Reads the states of every group in `keys` (fresh states for new groups).
+    fn load(
+        &mut self,
+        keys: &[Option<Vec<u8>>],
+    ) -> Result<HashMap<Vec<u8>, Vec<Acc>>, EngineError> {
+        let mut distinct: Vec<&[u8]> = keys.iter().flatten().map(Vec::as_slice).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        self.keys.clear();
+        for k in &distinct {
+            self.keys.push(Some(k));
+        }
+        self.found.clear();
+        self.store.get_many(&self.keys, &mut self.found)?;
+        let mut states = HashMap::with_capacity(distinct.len());
+        for (i, k) in distinct.iter().enumerate() {
+            let accs = match self.found.get(i) {
+                Some(bytes) => serde_json::from_slice(bytes)
+                    .map_err(|e| EngineError::Internal(format!("corrupt aggregate state: {e}")))?,
+                None => self.calls.iter().map(Call::initial).collect(),
+            };
+            states.insert(k.to_vec(), accs);
+        }
+        Ok(states)
+    }
+
+    fn store_states(&mut self, states: &HashMap<Vec<u8>, Vec<Acc>>) -> Result<(), EngineError> {
+        self.keys.clear();
+        self.found.clear();
+        for (k, accs) in states {
+            let bytes = serde_json::to_vec(accs)
+                .map_err(|e| EngineError::Internal(format!("aggregate state: {e}")))?;
+            self.keys.push(Some(k));
+            self.found.push(Some(&bytes));
+        }
+        self.store.write(&self.keys, &self.found)?;
+        if let Some(changelog) = &mut self.changelog {
+            changelog.append(&self.keys, &self.found)?;
+        }
+        Ok(())
+    }
+}
+
+impl Window {
+    fn new(spec: &WindowSpec, input: &Schema) -> Result<Self, EngineError> {
+        let ms = |d: &std::time::Duration| d.as_millis() as i64;
+        let (size, advance, grace) = match spec {
+            WindowSpec::Tumbling { size, grace, .. } => (ms(size), ms(size), grace.as_ref()),
+            WindowSpec::Hopping {
+                size,
+                advance,
+                grace,
+                ..
+            } => (ms(size), ms(advance), grace.as_ref()),
+            WindowSpec::Session { .. } => {
+                return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(
+                    "SESSION windows".into(),
+                )));
+            }
+        };
+        if size <= 0 || advance <= 0 || advance > size {
+            return Err(EngineError::Invalid(format!(
+                "Invalid window: size {size} ms, advance {advance} ms"
+            )));
+        }
+        let column = |name: &str| {
+            input
+                .fields()
+                .iter()
+                .position(|f| f.name() == name)
+                .ok_or_else(|| EngineError::Internal(format!("{name} missing from the input")))
+        };
+        Ok(Self {
+            size,
+            advance,
+            grace: grace.map(ms).unwrap_or(DEFAULT_GRACE_MS),
+            start_column: column(WINDOWSTART)?,
+            end_column: column(WINDOWEND)?,
+        })
+    }
+
+    /// Repeats each row once per open window it falls in, with the window's bounds filled
+    /// in; windows closed before the record arrived (beyond the grace period) are skipped.
+    fn expand(
+        &self,
+        batch: &RecordBatch,
+        timestamps: &[i64],
+        stream_time: &mut i64,
+    ) -> Result<(RecordBatch, Vec<i64>, Vec<i64>), EngineError> {
+        let mut indices = Vec::with_capacity(batch.num_rows());
+        let mut starts = Vec::with_capacity(batch.num_rows());
+        for (row, &ts) in timestamps.iter().enumerate() {
+            *stream_time = (*stream_time).max(ts);
+            let close = stream_time.saturating_sub(self.grace);
+            let last = ts - ts.rem_euclid(self.advance);
+            let mut start = (last - self.size + self.advance).max(0);
+            start += (self.advance - start.rem_euclid(self.advance)) % self.advance;
+            while start <= last {
+                if start + self.size > close {
+                    indices.push(row as u32);
+                    starts.push(start);
+                }
+                start += self.advance;
+            }
+        }
+        let indices = UInt32Array::from(indices);
+        let mut columns: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &indices, None))
+            .collect::<Result<_, _>>()?;
+        columns[self.start_column] = Arc::new(Int64Array::from(starts.clone()));
+        columns[self.end_column] = Arc::new(Int64Array::from(
+            starts.iter().map(|s| s + self.size).collect::<Vec<_>>(),
+        ));
+        let ts = indices
+            .values()
+            .iter()
+            .map(|&i| timestamps[i as usize])
+            .collect();
+        Ok((RecordBatch::try_new(batch.schema(), columns)?, ts, starts))
+    }
+}
+
+impl Call {
+    fn new(call: &AggregateCall, input: &datafusion_common::DFSchema) -> Result<Self, EngineError> {
+        use datafusion_expr::ExprSchemable;
+        let function = match call.function.as_str() {
+            "count" => Function::Count,
+            "count_distinct" => Function::CountDistinct,
+            "sum" => Function::Sum,
+            "avg" => Function::Avg,
+            "min" => Function::Min,
+            "max" => Function::Max,
+            "latest_by_offset" => Function::Latest,
+            "earliest_by_offset" => Function::Earliest,
+            "collect_list" => Function::CollectList,
+            "collect_set" => Function::CollectSet,
+            "topk" => Function::TopK,
+            "topkdistinct" => Function::TopKDistinct,
+            "stddev_samp" | "stddev_sample" => Function::StddevSamp,
+            other => {
+                return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(format!(
+                    "the aggregate function {}",
+                    other.to_ascii_uppercase()
+                ))));
+            }
+        };
+        let literal = |i: usize| -> Option<&ScalarValue> {
+            match call.args.get(i) {
+                Some(datafusion_expr::Expr::Literal(v, _)) => Some(v),
+                Some(datafusion_expr::Expr::Cast(c)) => match c.expr.as_ref() {
+                    datafusion_expr::Expr::Literal(v, _) => Some(v),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        let n = match literal(1) {
+            Some(v) => match v.cast_to(&DataType::Int64)? {
+                ScalarValue::Int64(Some(n)) if n > 0 => Some(n as usize),
+                _ => {
+                    return Err(EngineError::Invalid(format!(
+                        "{}: the second argument must be a positive integer literal",
+                        call.function.to_ascii_uppercase()
+                    )));
+                }
+            },
+            None if call.args.len() > 1
+                && matches!(
+                    function,
+                    Function::TopK | Function::TopKDistinct | Function::Latest | Function::Earliest
+                ) =>
+            {
+                return Err(EngineError::Invalid(format!(
+                    "{}: the second argument must be a literal",
+                    call.function.to_ascii_uppercase()
+                )));
+            }
+            None => None,
+        };
+        let ignore_nulls = match literal(2) {
+            Some(ScalarValue::Boolean(Some(b))) => *b,
+            _ => true,
+        };
+        let arg_type = match call.args.first() {
+            Some(a) => a.get_type(input)?,
+            None => DataType::Null,
+        };
+        if matches!(
+            arg_type,
+            DataType::Struct(_) | DataType::List(_) | DataType::Map(..)
+        ) && function != Function::Count
+        {
+            return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(format!(
+                "{} over a value of type {arg_type}",
+                call.function.to_ascii_uppercase()
+            ))));
+        }
+        let args = call
+            .args
+            .iter()
+            .take(1)
+            .map(|a| Compiled::new(a, input))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            function,
+            args,
+            arg_type,
+            data_type: call.data_type.clone(),
+            n,
+            ignore_nulls,
+        })
+    }
+
+    fn initial(&self) -> Acc {
+        match self.function {
+            Function::Count => Acc::Count(0),
+            Function::Sum => match self.data_type {
+                DataType::Float64 => Acc::SumFloat(0.0),
+                DataType::Decimal128(..) => Acc::SumDecimal(0),
+                _ => Acc::SumInt(0),
+            },
+            Function::Avg => Acc::Avg(0.0, 0),
+            Function::StddevSamp => Acc::Stddev(0, 0.0, 0.0),
+            Function::Min | Function::Max => Acc::Value(None),
+            Function::Latest | Function::Earliest if self.n.is_none() => Acc::Value(None),
+            _ => Acc::Values(Vec::new()),
+        }
+    }
+
+    /// Folds row `row` of `args` into `acc`.
+    fn fold(&self, acc: &mut Acc, args: &[ArrayRef], row: usize) -> Result<(), EngineError> {
+        let value = match args.first() {
+            Some(a) => Some(ScalarValue::try_from_array(a.as_ref(), row)?),
+            None => None,
+        };
+        let is_null = value.as_ref().is_some_and(ScalarValue::is_null);
+        match (self.function, acc) {
+            (Function::Count, Acc::Count(c)) => {
+                if !is_null {
+                    *c += 1;
+                }
+            }
+            (_, _)
+                if is_null
+                    && !matches!(
+                        self.function,
+                        Function::Latest | Function::Earliest | Function::CollectList
+                    ) => {}
+            (Function::Sum, acc) => {
+                let Some(v) = value else { return Ok(()) };
+                match acc {
+                    Acc::SumInt(s) => *s = s.wrapping_add(as_i64(&v)?),
+                    Acc::SumFloat(s) => *s += as_f64(&v)?,
+                    Acc::SumDecimal(s) => {
+                        if let ScalarValue::Decimal128(Some(d), _, _) =
+                            v.cast_to(&self.data_type)?
+                        {
+                            *s += d;
+                        }
+                    }
+                    _ => return Err(state_mismatch()),
+                }
+            }
+            (Function::Avg, Acc::Avg(sum, count)) => {
+                if let Some(v) = value {
+                    *sum += as_f64(&v)?;
+                    *count += 1;
+                }
+            }
+            (Function::StddevSamp, Acc::Stddev(count, mean, m2)) => {
+                if let Some(v) = value {
+                    let x = as_f64(&v)?;
+                    *count += 1;
+                    let delta = x - *mean;
+                    *mean += delta / *count as f64;
+                    *m2 += delta * (x - *mean);
+                }
+            }
+            (Function::Min | Function::Max, Acc::Value(current)) => {
+                let Some(v) = value else { return Ok(()) };
+                let replace = match current {
+                    None => true,
+                    Some(text) => {
+                        let old = self.from_text(&Some(text.clone()))?;
+                        match v.partial_cmp(&old) {
+                            Some(std::cmp::Ordering::Less) => self.function == Function::Min,
+                            Some(std::cmp::Ordering::Greater) => self.function == Function::Max,
+                            _ => false,
+                        }
+                    }
+                };
+                if replace {
+                    *current = self.to_text(&v)?;
+                }
+            }
+            (Function::Latest | Function::Earliest, acc) => {
+                if is_null && self.ignore_nulls {
+                    return Ok(());
+                }
+                let text = match &value {
+                    Some(v) => self.to_text(v)?,
+                    None => None,
+                };
+                match acc {
+                    Acc::Value(current) => {
+                        if self.function == Function::Latest || current.is_none() {
+                            *current = text;
+                        }
+                    }
+                    Acc::Values(values) => {
+                        let n = self.n.unwrap_or(1);
+                        if self.function == Function::Latest {
+                            values.push(text);
+                            if values.len() > n {
+                                values.remove(0);
+                            }
+                        } else if values.len() < n {
+                            values.push(text);
+                        }
+                    }
+                    _ => return Err(state_mismatch()),
+                }
+            }
+            (
+                Function::CollectList | Function::CollectSet | Function::CountDistinct,
+                Acc::Values(values),
+            ) => {
+                let text = match &value {
+                    Some(v) => self.to_text(v)?,
+                    None => None,
+                };
+                let new = self.function == Function::CollectList || !values.contains(&text);
+                if new && (values.len() < COLLECT_LIMIT || self.function == Function::CountDistinct)
+                {
+                    values.push(text);
+                }
+            }
+            (Function::TopK | Function::TopKDistinct, Acc::Values(values)) => {
+                let Some(v) = value else { return Ok(()) };
+                let text = self.to_text(&v)?;
+                if self.function == Function::TopKDistinct && values.contains(&text) {
+                    return Ok(());
+                }
+                let mut scalars = values
+                    .iter()
+                    .map(|t| self.from_text(t))
+                    .collect::<Result<Vec<_>, _>>()?;
+                scalars.push(v);
+                scalars.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+                scalars.truncate(self.n.unwrap_or(1));
+                *values = scalars
+                    .iter()
+                    .map(|s| self.to_text(s))
+                    .collect::<Result<_, _>>()?;
+            }
+            _ => return Err(state_mismatch()),
+        }
+        Ok(())
+    }
+
+    /// Takes row `row` of `args` out of `acc` (a table row that changed or was deleted).
+    fn undo(&self, acc: &mut Acc, args: &[ArrayRef], row: usize) -> Result<(), EngineError> {
+        let value = match args.first() {
+            Some(a) => Some(ScalarValue::try_from_array(a.as_ref(), row)?),
+            None => None,
+        };
+        if value.as_ref().is_some_and(ScalarValue::is_null) {
+            return Ok(());
+        }
+        match acc {
+            Acc::Count(c) => *c -= 1,
+            Acc::SumInt(s) => {
+                if let Some(v) = &value {
+                    *s = s.wrapping_sub(as_i64(v)?);
+                }
+            }
+            Acc::SumFloat(s) => {
+                if let Some(v) = &value {
+                    *s -= as_f64(v)?;
+                }
+            }
+            Acc::SumDecimal(s) => {
+                if let Some(v) = &value
+                    && let ScalarValue::Decimal128(Some(d), _, _) = v.cast_to(&self.data_type)?
+                {
+                    *s -= d;
+                }
+            }
+            Acc::Avg(sum, count) => {
+                if let Some(v) = &value {
+                    *sum -= as_f64(v)?;
+                    *count -= 1;
+                }
+            }
+            Acc::Stddev(count, mean, m2) => {
+                if let Some(v) = &value {
+                    let x = as_f64(v)?;
+                    if *count <= 1 {
+                        *count = 0;
+                        *mean = 0.0;
+                        *m2 = 0.0;
+                    } else {
+                        let old_mean = (*mean * *count as f64 - x) / (*count as f64 - 1.0);
+                        *m2 -= (x - *mean) * (x - old_mean);
+                        *mean = old_mean;
+                        *count -= 1;
+                    }
+                }
+            }
+            Acc::Values(values) => {
+                if let Some(v) = &value {
+                    let text = self.to_text(v)?;
+                    if let Some(i) = values.iter().position(|t| *t == text) {
+                        values.remove(i);
+                    }
+                }
+            }
+            Acc::Value(_) => {
+                return Err(EngineError::Invalid(
+                    "The aggregation functions LATEST_BY_OFFSET, EARLIEST_BY_OFFSET, MIN and MAX cannot be applied to a table source, only to a stream source.".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The call's current result.
+    fn result(&self, acc: &Acc) -> Result<ScalarValue, EngineError> {
+        Ok(match acc {
+            Acc::Count(c) => ScalarValue::Int64(Some(*c)),
+            Acc::SumInt(s) => ScalarValue::Int64(Some(*s)).cast_to(&self.data_type)?,
+            Acc::SumFloat(s) => ScalarValue::Float64(Some(*s)),
+            Acc::SumDecimal(s) => match self.data_type {
+                DataType::Decimal128(p, sc) => ScalarValue::Decimal128(Some(*s), p, sc),
+                _ => return Err(state_mismatch()),
+            },
+            Acc::Avg(sum, count) => ScalarValue::Float64(Some(if *count == 0 {
+                0.0
+            } else {
+                sum / *count as f64
+            })),
+            Acc::Stddev(count, _, m2) => ScalarValue::Float64(Some(if *count < 2 {
+                0.0
+            } else {
+                (m2 / (*count as f64 - 1.0)).sqrt()
+            })),
+            Acc::Value(v) => self.from_text(v)?,
+            Acc::Values(values) if self.function == Function::CountDistinct => {
+                ScalarValue::Int64(Some(values.iter().filter(|v| v.is_some()).count() as i64))
+            }
+            Acc::Values(values) => {
+                let scalars = values
+                    .iter()
+                    .map(|t| self.from_text(t))
+                    .collect::<Result<Vec<_>, _>>()?;
+                ScalarValue::List(ScalarValue::new_list_nullable(&scalars, &self.arg_type))
+            }
+        })
+    }
+
+    fn to_text(&self, v: &ScalarValue) -> Result<Option<String>, EngineError> {
+        if v.is_null() {
+            return Ok(None);
+        }
+        Ok(Some(if self.arg_type.is_temporal() {
+            v.cast_to(&DataType::Int64)?.to_string()
+        } else {
+            match v {
+                ScalarValue::Utf8(Some(s))
+                | ScalarValue::LargeUtf8(Some(s))
+                | ScalarValue::Utf8View(Some(s)) => s.clone(),
+                other => other.to_string(),
+            }
+        }))
+    }
+
+    fn from_text(&self, t: &Option<String>) -> Result<ScalarValue, EngineError> {
+        let Some(t) = t else {
+            return Ok(ScalarValue::try_from(&self.arg_type)?);
+        };
+        if self.arg_type.is_temporal() {
+            let i: i64 = t
+                .parse()
+                .map_err(|_| EngineError::Internal(format!("corrupt aggregate state {t}")))?;
+            return Ok(ScalarValue::Int64(Some(i)).cast_to(&self.arg_type)?);
+        }
+        Ok(ScalarValue::try_from_string(t.clone(), &self.arg_type)?)
+    }
+}
+
+fn state_mismatch() -> EngineError {
+    EngineError::Internal("aggregate state does not match its function".into())
+}
+
+fn as_i64(v: &ScalarValue) -> Result<i64, EngineError> {
+    match v.cast_to(&DataType::Int64)? {
+        ScalarValue::Int64(Some(i)) => Ok(i),
+        _ => Err(EngineError::Internal(format!("not an integer: {v}"))),
+    }
+}
+
+fn as_f64(v: &ScalarValue) -> Result<f64, EngineError> {
+    match v.cast_to(&DataType::Float64)? {
+        ScalarValue::Float64(Some(f)) => Ok(f),
+        _ => Err(EngineError::Internal(format!("not a number: {v}"))),
+    }
+}
+
+fn cast_to(a: &ArrayRef, t: &DataType) -> Result<ArrayRef, EngineError> {
+    if a.data_type() == t {
+        Ok(Arc::clone(a))
+    } else {
+        Ok(arrow::compute::cast(a, t)?)
+    }
+}
+
+fn int64_column(batch: &RecordBatch, name: &str) -> Result<Vec<i64>, EngineError> {
+    let column = batch
+        .schema()
+        .index_of(name)
+        .map_err(|_| EngineError::Internal(format!("{name} missing")))?;
+    let a = cast_to(batch.column(column), &DataType::Int64)?;
+    let a = a
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or_else(|| EngineError::Internal(format!("{name} is not BIGINT")))?;
+    Ok(a.values().to_vec())
+}

@@ -1,0 +1,170 @@
+//! State that survives the loss of the data dir: an aggregation's state changes go to a
+//! changelog topic as well as to its store, and a store that is empty or behind its
+//! changelog is rebuilt from the changelog before the query processes anything.
+//!
+//! How far a store is in its changelog is kept in a small metadata store (records applied);
+//! a store whose count differs from the changelog's end offset is stale and rebuilt.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eddy_state::{KeyValueStore, StateBackend};
+use eddy_topic::{Payloads, RawBatch, RecordSink, StartFrom, TopicIo};
+
+use crate::error::EngineError;
+
+/// The store of per-store metadata (changelog progress, consumer-group generations).
+const META_STORE: &str = "_eddy_meta";
+/// How long a restore waits for an unreachable broker before giving up.
+const RESTORE_DEADLINE: Duration = Duration::from_secs(300);
+
+/// The changelog topic of one of a query's stores (`what`: e.g. `Aggregate`), named the
+/// way ksqlDB names its own.
+pub(crate) fn changelog_topic(service_id: &str, query_id: &str, what: &str) -> String {
+    format!("_eddy_{service_id}query_{query_id}-{what}-changelog")
+}
+
+/// Writes a store's changes to its changelog and remembers how many it wrote.
+pub(crate) struct Changelog {
+    store_name: String,
+    sink: Box<dyn RecordSink>,
+    meta: Arc<dyn KeyValueStore>,
+    written: u64,
+}
+
+impl Changelog {
+    /// Appends `keys`/`values` (a `None` value deletes) and waits until they are stored.
+    pub(crate) fn append(&mut self, keys: &Payloads, values: &Payloads) -> Result<(), EngineError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let now = vec![0i64; keys.len()];
+        self.sink.send(keys, values, &now)?;
+        self.sink.flush(Duration::from_secs(30))?;
+        self.written += keys.len() as u64;
+        write_count(self.meta.as_ref(), &self.store_name, self.written)
+    }
+}
+
+/// Opens `store_name` with its state as of the end of `topic`: rebuilt from the changelog
+/// when the local store is empty or behind it. Returns the store and its changelog writer.
+pub(crate) fn open_with_changelog(
+    state: &dyn StateBackend,
+    topics: &Arc<dyn TopicIo>,
+    store_name: &str,
+    topic: &str,
+) -> Result<(Arc<dyn KeyValueStore>, Changelog), EngineError> {
+    let admin = topics.admin();
+    if admin.partition_count(topic)?.is_none() {
+        admin.create_topic(topic, 1, 1)?;
+    }
+    let meta = state.open_store(META_STORE)?;
+    let applied = read_count(meta.as_ref(), store_name)?;
+    let end: i64 = admin
+        .end_offsets(topic)?
+        .iter()
+        .map(|p| p.next_offset.max(0))
+        .sum();
+    let mut store = state.open_store(store_name)?;
+    if applied != Some(end as u64) {
+        tracing::info!(
+            store = store_name,
+            topic,
+            records = end,
+            "restoring state from its changelog"
+        );
+        state.drop_store(store_name)?;
+        store = state.open_store(store_name)?;
+        restore(topics, topic, store.as_ref(), end)?;
+        write_count(meta.as_ref(), store_name, end as u64)?;
+    }
+    Ok((
+        store,
+        Changelog {
+            store_name: store_name.to_string(),
+            sink: topics.sink(topic)?,
+            meta,
+            written: end as u64,
+        },
+    ))
+}
+
+/// Applies the first `end` records of `topic` to `store`.
+fn restore(
+    topics: &Arc<dyn TopicIo>,
+    topic: &str,
+    store: &dyn KeyValueStore,
+    end: i64,
+) -> Result<(), EngineError> {
+    if end == 0 {
+        return Ok(());
+    }
+    let group = format!(
+        "_eddy_restore_{topic}_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    let mut source = topics.source(topic, &group, StartFrom::Earliest)?;
+    let mut raw = RawBatch::default();
+    let mut read = 0i64;
+    let deadline = Instant::now() + RESTORE_DEADLINE;
+    while read < end {
+        if Instant::now() > deadline {
+            return Err(EngineError::Internal(format!(
+                "restoring from {topic} stopped after {read} of {end} records: the broker did not deliver the rest within {} s",
+                RESTORE_DEADLINE.as_secs()
+            )));
+        }
+        raw.clear();
+        let n = source.poll(&mut raw, 10_000, Duration::from_millis(200))?;
+        if n == 0 {
+            continue;
+        }
+        store.write(&raw.keys, &raw.values)?;
+        read += n as i64;
+    }
+    Ok(())
+}
+
+fn read_count(meta: &dyn KeyValueStore, store_name: &str) -> Result<Option<u64>, EngineError> {
+    Ok(meta.get(store_name.as_bytes())?.and_then(|b| {
+        let bytes: [u8; 8] = b.as_slice().try_into().ok()?;
+        Some(u64::from_be_bytes(bytes))
+    }))
+}
+
+fn write_count(meta: &dyn KeyValueStore, store_name: &str, count: u64) -> Result<(), EngineError> {
+    let mut keys = Payloads::new();
+    let mut values = Payloads::new();
+    keys.push(Some(store_name.as_bytes()));
+    values.push(Some(&count.to_be_bytes()));
+    meta.write(&keys, &values)?;
+    Ok(())
+}
+
+/// A consumer-group generation for a store rebuilt from its topic: the same while the store
+/// lives, new when the store is new (an emptied data dir reads its topic from the start
+/// again rather than resuming where the lost store had got to).
+pub(crate) fn store_generation(
+    state: &dyn StateBackend,
+    store_name: &str,
+) -> Result<String, EngineError> {
+    let meta = state.open_store(META_STORE)?;
+    let key = format!("generation:{store_name}");
+    if let Some(g) = meta.get(key.as_bytes())? {
+        return Ok(String::from_utf8_lossy(&g).into_owned());
+    }
+    let generation = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
+        .to_string();
+    let mut keys = Payloads::new();
+    let mut values = Payloads::new();
+    keys.push(Some(key.as_bytes()));
+    values.push(Some(generation.as_bytes()));
+    meta.write(&keys, &values)?;
+    Ok(generation)
+}

@@ -1,0 +1,324 @@
+//! The command log: every statement that changes the catalog or the running queries is
+//! appended, once it has succeeded, to the topic `_eddy_<service id>_commands` (one
+//! partition); a server that starts replays it from the beginning to rebuild its catalog and
+//! restart its persistent queries, which then resume from their committed offsets.
+//!
+//! The log is read up to a marker record the reader writes first, so replay needs no end
+//! offsets from the broker and works the same over Kafka and in-memory topics.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use eddy_sql::ast::{ParsedStatement, Statement};
+use eddy_sql::catalog::SourceKind;
+use eddy_topic::{Payloads, RawBatch, RecordSink, StartFrom, TopicIo};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, Properties};
+use crate::error::EngineError;
+use crate::results::StatementResult;
+
+/// How long a sink may take to acknowledge a command.
+const APPEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The key of every record: one key keeps them in one partition, in order, even on a broker
+/// that gave the topic more partitions than asked (the dev broker gives every topic four).
+const RECORD_KEY: &[u8] = b"eddy-command";
+
+/// One recorded statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Command {
+    /// ksqlDB's command id, e.g. ``stream/`REVIEWS`/create``.
+    #[serde(default)]
+    pub command_id: String,
+    /// The statement as the user wrote it (without the trailing `;`).
+    pub statement: String,
+    /// The properties in force when it ran (`auto.offset.reset` …).
+    #[serde(default)]
+    pub streams_properties: Properties,
+    /// The query the statement started, so replay gives it the same id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_id: Option<String>,
+}
+
+/// A record of the command topic: a command, or a reader's marker.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum LogRecord {
+    Marker {
+        #[serde(rename = "replayMarker")]
+        replay_marker: String,
+    },
+    Command(Command),
+}
+
+/// What executing a statement through the log gave.
+#[derive(Debug, Clone)]
+pub struct Executed {
+    /// The statement's result.
+    pub result: StatementResult,
+    /// Offset of its record in the command topic, when it was recorded.
+    pub sequence: Option<i64>,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayReport {
+    /// Commands re-executed successfully.
+    pub applied: usize,
+    /// Commands that failed this time (logged and skipped).
+    pub failed: usize,
+    /// Offset of the last command, or -1 when the log is empty.
+    pub last_sequence: i64,
+}
+
+struct Writer {
+    sink: Box<dyn RecordSink>,
+    /// Offset the next record gets (valid once the log has been read).
+    next_offset: i64,
+}
+
+/// The command topic of one service id.
+pub struct CommandLog {
+    topics: Arc<dyn TopicIo>,
+    topic: String,
+    service_id: String,
+    writer: Mutex<Writer>,
+}
+
+impl std::fmt::Debug for CommandLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandLog")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a statement is written to the command log: what changes the catalog or the set
+/// of persistent queries (as ksqlDB's command topic), not listings, inserts of values or
+/// transient queries.
+pub fn is_recorded(stmt: &Statement) -> bool {
+    matches!(
+        stmt,
+        Statement::CreateSource(_)
+            | Statement::CreateAsSelect(_)
+            | Statement::InsertSelect { .. }
+            | Statement::Drop { .. }
+            | Statement::Terminate(_)
+    )
+}
+
+/// ksqlDB's command id of a statement, e.g. ``stream/`REVIEWS`/create``.
+pub fn command_id(stmt: &ParsedStatement) -> String {
+    let kind_word = |kind: SourceKind| match kind {
+        SourceKind::Stream => "stream",
+        SourceKind::Table => "table",
+    };
+    match &stmt.statement {
+        Statement::CreateSource(c) => format!("{}/`{}`/create", kind_word(c.kind), c.name),
+        Statement::CreateAsSelect(c) => format!("{}/`{}`/create", kind_word(c.kind), c.name),
+        Statement::Drop { kind, name, .. } => format!("{}/`{name}`/drop", kind_word(*kind)),
+        Statement::InsertSelect { target, .. } => format!("stream/`{target}`/create"),
+        Statement::Terminate(_) => "terminate/query/execute".into(),
+        _ => "statement/execute".into(),
+    }
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl CommandLog {
+    /// The command log of `service_id`, creating its topic if missing.
+    pub fn open(
+        topics: Arc<dyn TopicIo>,
+        service_id: &str,
+        replicas: i16,
+    ) -> Result<Self, EngineError> {
+        let topic = format!("_eddy_{service_id}_commands");
+        topics.admin().create_topic(&topic, 1, replicas)?;
+        let sink = topics.sink(&topic)?;
+        Ok(Self {
+            topics,
+            topic,
+            service_id: service_id.to_string(),
+            writer: Mutex::new(Writer {
+                sink,
+                next_offset: 0,
+            }),
+        })
+    }
+
+    /// The topic's name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn send(writer: &mut Writer, record: &LogRecord) -> Result<(), EngineError> {
+        let value = serde_json::to_vec(record)
+            .map_err(|e| EngineError::Internal(format!("encoding a command: {e}")))?;
+        let mut keys = Payloads::new();
+        keys.push(Some(RECORD_KEY));
+        let mut values = Payloads::new();
+        values.push(Some(&value));
+        writer.sink.send(&keys, &values, &[now_millis()])?;
+        writer.sink.flush(APPEND_TIMEOUT)?;
+        Ok(())
+    }
+
+    /// Every command recorded so far, with its offset, in order. Waits at most `timeout`.
+    pub fn read_all(&self, timeout: Duration) -> Result<Vec<(i64, Command)>, EngineError> {
+        let mut writer = self.lock();
+        let nonce = format!("{}-{:x}", std::process::id(), now_millis());
+        Self::send(
+            &mut writer,
+            &LogRecord::Marker {
+                replay_marker: nonce.clone(),
+            },
+        )?;
+        // A group of its own that never commits: every start reads from the beginning, and
+        // never waits for a member of an earlier (killed) server to time out.
+        let group = format!("_eddy_{}_commands_reader_{nonce}", self.service_id);
+        let mut source = self
+            .topics
+            .source(&self.topic, &group, StartFrom::Earliest)?;
+        let deadline = Instant::now() + timeout;
+        let mut commands = Vec::new();
+        let mut raw = RawBatch::default();
+        loop {
+            if Instant::now() > deadline {
+                return Err(EngineError::Internal(format!(
+                    "reading the command topic '{}' did not finish within {timeout:?}",
+                    self.topic
+                )));
+            }
+            raw.clear();
+            source.poll(&mut raw, 1000, Duration::from_millis(200))?;
+            for i in 0..raw.len() {
+                let Some(value) = raw.values.get(i) else {
+                    continue;
+                };
+                match serde_json::from_slice::<LogRecord>(value) {
+                    Ok(LogRecord::Marker { replay_marker }) if replay_marker == nonce => {
+                        writer.next_offset = raw.offsets[i] + 1;
+                        return Ok(commands);
+                    }
+                    Ok(LogRecord::Marker { .. }) => {}
+                    Ok(LogRecord::Command(c)) => commands.push((raw.offsets[i], c)),
+                    Err(e) => tracing::warn!(
+                        offset = raw.offsets[i],
+                        "skipping an unreadable record of the command topic: {e}"
+                    ),
+                }
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Executes one statement; if it changes the catalog or the queries and succeeds, records
+    /// it in `log`. Recorded statements are executed one at a time, in log order.
+    pub fn execute_logged(
+        &self,
+        stmt: &ParsedStatement,
+        props: &Properties,
+        log: &CommandLog,
+    ) -> Result<Executed, EngineError> {
+        if !is_recorded(&stmt.statement) {
+            return Ok(Executed {
+                result: self.execute(stmt, props)?,
+                sequence: None,
+            });
+        }
+        let mut writer = log.lock();
+        let result = self.execute(stmt, props)?;
+        let query_id = match (&stmt.statement, &result) {
+            (
+                Statement::CreateAsSelect(_) | Statement::InsertSelect { .. },
+                StatementResult::Status { query_id, .. },
+            ) => query_id.clone(),
+            _ => None,
+        };
+        let command = Command {
+            command_id: command_id(stmt),
+            statement: stmt.text.clone(),
+            streams_properties: props.clone(),
+            query_id,
+        };
+        if let Err(e) = CommandLog::send(&mut writer, &LogRecord::Command(command)) {
+            tracing::error!(statement = %stmt.text,
+                "the statement ran but could not be recorded; it will not survive a restart: {e}");
+            return Err(e);
+        }
+        let sequence = writer.next_offset;
+        writer.next_offset += 1;
+        Ok(Executed {
+            result,
+            sequence: Some(sequence),
+        })
+    }
+
+    /// Re-executes every recorded command, in order, calling `applied` for each that
+    /// succeeds. A command that fails now is logged and skipped.
+    pub fn replay(
+        &self,
+        log: &CommandLog,
+        timeout: Duration,
+        mut applied: impl FnMut(i64, &ParsedStatement, &StatementResult),
+    ) -> Result<ReplayReport, EngineError> {
+        let commands = log.read_all(timeout)?;
+        let mut report = ReplayReport {
+            last_sequence: -1,
+            ..ReplayReport::default()
+        };
+        for (offset, command) in commands {
+            report.last_sequence = offset;
+            let statements = match eddy_sql::parse(&format!("{};", command.statement)) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(offset, statement = %command.statement,
+                        "skipping a recorded command that no longer parses: {e}");
+                    report.failed += 1;
+                    continue;
+                }
+            };
+            let number = command
+                .query_id
+                .as_deref()
+                .and_then(|id| id.rsplit('_').next())
+                .and_then(|n| n.parse::<u64>().ok());
+            for mut stmt in statements {
+                // The topic went when the DROP first ran.
+                if let Statement::Drop { delete_topic, .. } = &mut stmt.statement {
+                    *delete_topic = false;
+                }
+                if let Some(n) = number {
+                    self.set_next_query_number(n);
+                }
+                match self.execute(&stmt, &command.streams_properties) {
+                    Ok(result) => {
+                        report.applied += 1;
+                        applied(offset, &stmt, &result);
+                    }
+                    Err(e) => {
+                        tracing::warn!(offset, statement = %stmt.text,
+                            "a recorded command failed on replay and is skipped: {e}");
+                        if let Some(n) = number {
+                            self.set_next_query_number(n + 1);
+                        }
+                        report.failed += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,264 @@
+//! Transient push queries (`SELECT … EMIT CHANGES`): a [`QueryTask`] whose output is a
+//! bounded channel of Arrow batches instead of a topic. It reads with a consumer group of its
+//! own, is not in the catalog's list of persistent queries, and stops when the client drops
+//! its [`TransientQuery`], cancels it, or its `LIMIT` is reached. `PRINT` reads a topic's raw
+//! records the same way ([`TopicPrint`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arrow::datatypes::Schema;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion_expr::Expr;
+use eddy_sql::ast::{Emit, KsqlQuery};
+use eddy_sql::catalog::{Column, ColumnRole, SourceKind};
+use eddy_sql::plan::plan_query;
+use tokio::sync::mpsc;
+
+use eddy_state::{MemoryBackend, StateBackend};
+use eddy_topic::{RawBatch, StartFrom};
+
+use crate::aggregate::AggregateStage;
+use crate::engine::{Engine, Properties};
+use crate::error::EngineError;
+use crate::query::{Output, QueryTask};
+use crate::runner;
+
+/// Batches buffered between a transient query's thread and its client.
+const CHANNEL_BATCHES: usize = 16;
+
+/// Stops a transient query from elsewhere (e.g. `POST /close-query`).
+#[derive(Debug, Clone)]
+pub struct TransientCancel(Arc<AtomicBool>);
+
+impl TransientCancel {
+    /// Asks the query to stop; its task ends within one poll interval.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the query was asked to stop (or stopped because its client went away).
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A running push query. Dropping it stops the query and frees its consumer.
+#[derive(Debug)]
+pub struct TransientQuery {
+    /// `transient_<SOURCE>_<n>`, as ksqlDB names them.
+    pub id: String,
+    /// Output columns in order; a column that is the source's key is marked as key.
+    pub columns: Vec<Column>,
+    /// `LIMIT n`, if any.
+    pub limit: Option<u64>,
+    /// The rows, a batch at a time; closed when the task stops.
+    pub rows: mpsc::Receiver<RecordBatch>,
+    cancel: TransientCancel,
+}
+
+impl TransientQuery {
+    /// A handle that stops this query.
+    pub fn canceller(&self) -> TransientCancel {
+        self.cancel.clone()
+    }
+}
+
+impl Drop for TransientQuery {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Engine {
+    /// Starts a push query (`EMIT CHANGES`). Where it starts reading is decided by
+    /// `auto.offset.reset` in `props` (latest by default).
+    pub fn start_transient(
+        &self,
+        query: &KsqlQuery,
+        props: &Properties,
+    ) -> Result<TransientQuery, EngineError> {
+        if query.emit != Some(Emit::Changes) {
+            return Err(EngineError::Invalid(
+                "Push queries must end with EMIT CHANGES.".into(),
+            ));
+        }
+        let catalog = self.catalog();
+        let plan = plan_query(query, &catalog, None)?;
+        let id = transient_id(&plan.from.source.name);
+        let join = self.join_stage_for(&plan)?;
+        let group = format!("_eddy_{}_transient_{id}", self.config().service_id);
+        let source =
+            self.topics()
+                .source(&plan.from.source.topic, &group, self.start_from(props)?)?;
+        let (tx, rows) = mpsc::channel(CHANNEL_BATCHES);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let task = QueryTask::new(
+            &id,
+            &plan,
+            Arc::clone(self.topics()),
+            source,
+            join,
+            Output::Transient {
+                rows: tx,
+                cancel: Arc::clone(&cancel),
+            },
+            self.processing_log(),
+            self.config().max_batch_records,
+        )?;
+        // Aggregation state lives as long as the query: in memory, freed with the task.
+        let task = match &plan.aggregate {
+            None => task,
+            Some(_) if plan.from.source.kind == SourceKind::Table => {
+                return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(
+                    "push queries that aggregate a table".into(),
+                )));
+            }
+            Some(aggregate) => {
+                let state = MemoryBackend::new();
+                let store = state.open_store("aggregate")?;
+                task.with_aggregate(AggregateStage::new(&plan, aggregate, store)?)
+            }
+        };
+        // The task ends by itself once cancelled; its handle is not needed.
+        drop(runner::start(&id, Box::new(task), self.config().mode));
+        let source = &plan.from.source;
+        let columns = plan
+            .columns
+            .iter()
+            .map(|c| {
+                let is_key = plan.join.is_none()
+                    && source.kind == SourceKind::Stream
+                    && matches!(&c.expr, Expr::Column(col)
+                        if col.name == c.name
+                            && source.key_columns().any(|k| k.name == col.name));
+                Column {
+                    name: c.name.clone(),
+                    ty: c.ty.clone(),
+                    role: if is_key {
+                        ColumnRole::Key
+                    } else {
+                        ColumnRole::Value
+                    },
+                }
+            })
+            .collect();
+        Ok(TransientQuery {
+            id,
+            columns,
+            limit: plan.limit,
+            rows,
+            cancel: TransientCancel(cancel),
+        })
+    }
+}
+
+/// `transient_<SOURCE>_<number>`: unique within the process and unlikely to repeat across
+/// restarts.
+fn transient_id(source: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mixed = (nanos ^ (u64::from(std::process::id()) << 32))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(n);
+    format!("transient_{source}_{}", mixed >> 1)
+}
+
+/// One batch of output rows: key columns, then value columns, as projected.
+pub(crate) fn rows_batch(
+    keys: &RecordBatch,
+    values: &RecordBatch,
+) -> Result<RecordBatch, EngineError> {
+    if keys.num_columns() == 0 {
+        return Ok(values.clone());
+    }
+    let fields: Vec<_> = keys
+        .schema()
+        .fields()
+        .iter()
+        .chain(values.schema().fields().iter())
+        .cloned()
+        .collect();
+    let columns = keys
+        .columns()
+        .iter()
+        .chain(values.columns().iter())
+        .cloned()
+        .collect();
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(values.num_rows())),
+    )?)
+}
+
+/// A running `PRINT 'topic'`: raw records of a topic, as they come. Dropping it stops the
+/// reader and frees its consumer.
+#[derive(Debug)]
+pub struct TopicPrint {
+    /// Batches of records, in the order the consumer got them.
+    pub records: mpsc::Receiver<RawBatch>,
+    cancel: TransientCancel,
+}
+
+impl Drop for TopicPrint {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Engine {
+    /// Starts reading `topic` for `PRINT`: from its beginning, or only new records.
+    pub fn print_topic(
+        &self,
+        topic: &str,
+        from_beginning: bool,
+    ) -> Result<TopicPrint, EngineError> {
+        if self.topics().admin().partition_count(topic)?.is_none() {
+            return Err(EngineError::NotFound(format!(
+                "Could not find topic '{topic}', or the KSQL user does not have permissions to \
+                 list the topic. Topic names are case-sensitive."
+            )));
+        }
+        let id = transient_id("PRINT");
+        let group = format!("_eddy_{}_{id}", self.config().service_id);
+        let start = if from_beginning {
+            StartFrom::Earliest
+        } else {
+            StartFrom::Latest
+        };
+        let mut source = self.topics().source(topic, &group, start)?;
+        let (tx, records) = mpsc::channel(CHANNEL_BATCHES);
+        let cancel = TransientCancel(Arc::new(AtomicBool::new(false)));
+        let stop = cancel.clone();
+        let max_batch = self.config().max_batch_records;
+        let topic_name = topic.to_string();
+        std::thread::Builder::new()
+            .name(format!("eddy-{id}"))
+            .spawn(move || {
+                let mut raw = RawBatch::default();
+                while !stop.is_cancelled() && !tx.is_closed() {
+                    raw.clear();
+                    match source.poll(&mut raw, max_batch, Duration::from_millis(100)) {
+                        Ok(0) => {}
+                        Ok(_) => {
+                            if tx.blocking_send(raw.clone()).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(topic = %topic_name, "PRINT stopped: {e}");
+                            break;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| EngineError::Internal(format!("could not start a thread: {e}")))?;
+        Ok(TopicPrint { records, cancel })
+    }
+}

@@ -1,0 +1,118 @@
+//! `EXPLAIN queryId` and `SHOW QUERIES EXTENDED`: ksqlDB's query descriptions, built from the
+//! engine's query summaries and the catalog.
+
+use eddy_engine::{Engine, EngineError, Properties, QuerySummary, StatementResult};
+use eddy_sql::ast::{ExplainTarget, ParsedStatement, ShowWhat, Statement};
+use eddy_sql::catalog::{Catalog, ColumnRole};
+use serde_json::{Map, Value, json};
+
+use crate::handlers::field_schema;
+use crate::wire::{Entity, FieldInfo, QueryDescription};
+
+/// The entity of a statement this module answers, or `None` for every other statement.
+pub(crate) fn answer(
+    engine: &Engine,
+    stmt: &ParsedStatement,
+) -> Option<Result<Entity, EngineError>> {
+    match &stmt.statement {
+        Statement::Show {
+            what: ShowWhat::Queries,
+            extended: true,
+        } => Some(summaries(engine).map(|queries| {
+            let catalog = engine.catalog();
+            Entity::QueryDescriptionList {
+                statement_text: stmt.text.clone(),
+                query_descriptions: queries.iter().map(|q| describe(q, &catalog)).collect(),
+                warnings: Vec::new(),
+            }
+        })),
+        Statement::Explain(ExplainTarget::Query(id)) => Some(summaries(engine).and_then(|qs| {
+            let q = qs
+                .iter()
+                .find(|q| q.id.eq_ignore_ascii_case(id))
+                .ok_or_else(|| {
+                    EngineError::NotFound(format!("Query with id:{id} does not exist"))
+                })?;
+            Ok(Entity::QueryDescription {
+                statement_text: stmt.text.clone(),
+                query_description: Box::new(describe(q, &engine.catalog())),
+                warnings: Vec::new(),
+            })
+        })),
+        _ => None,
+    }
+}
+
+fn summaries(engine: &Engine) -> Result<Vec<QuerySummary>, EngineError> {
+    let show = ParsedStatement {
+        text: "SHOW QUERIES".into(),
+        line: 1,
+        statement: Statement::Show {
+            what: ShowWhat::Queries,
+            extended: false,
+        },
+    };
+    match engine.execute(&show, &Properties::new())? {
+        StatementResult::Queries(queries) => Ok(queries),
+        other => Err(EngineError::Internal(format!(
+            "SHOW QUERIES answered {other:?}"
+        ))),
+    }
+}
+
+fn describe(q: &QuerySummary, catalog: &Catalog) -> QueryDescription {
+    let sink = catalog.get(&q.sink);
+    let fields = sink
+        .map(|s| {
+            s.columns
+                .iter()
+                .map(|c| FieldInfo {
+                    name: c.name.clone(),
+                    schema: field_schema(&c.ty),
+                    kind: (c.role == ColumnRole::Key).then(|| "KEY".to_string()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let source_topics: Vec<String> = q
+        .sources
+        .iter()
+        .filter_map(|s| catalog.get(s).map(|s| s.topic.clone()))
+        .collect();
+    let schema = sink.map(|s| s.schema_string()).unwrap_or_default();
+    let execution_plan = format!(
+        " > [ SINK ] | Schema: {schema} | Topic: {}\n\t\t > [ PROJECT, FILTER ]\n\t\t\t\t > [ SOURCE ] | Sources: [{}] | Topics: [{}]\n",
+        q.sink_topic,
+        q.sources.join(", "),
+        source_topics.join(", ")
+    );
+    let topology = format!(
+        "Topologies:\n   Sub-topology: 0\n    Source: {id}-source (topics: [{topics}])\n      --> {id}-process\n    Processor: {id}-process (decode, join, filter, project, encode)\n      --> {id}-sink\n    Sink: {id}-sink (topic: {sink})\n",
+        id = q.id,
+        topics = source_topics.join(", "),
+        sink = q.sink_topic
+    );
+    let query_errors = q
+        .last_error
+        .iter()
+        .map(|e| json!({"errorMessage": e, "type": "UNKNOWN"}))
+        .collect();
+    QueryDescription {
+        id: q.id.clone(),
+        statement_text: q.sql.clone(),
+        window_type: sink
+            .and_then(|s| s.window.as_ref())
+            .map(|w| w.type_name().to_string()),
+        fields,
+        sources: q.sources.clone(),
+        sinks: vec![q.sink.clone()],
+        topology,
+        execution_plan,
+        overridden_properties: Map::new(),
+        ksql_host_query_status: Map::new(),
+        query_type: "PERSISTENT".into(),
+        query_errors,
+        tasks_metadata: Vec::<Value>::new(),
+        state: q.state.clone(),
+    }
+}

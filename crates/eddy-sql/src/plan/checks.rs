@@ -1,0 +1,570 @@
+//! ksqlDB's checks of a query's expressions, with its messages: unknown columns and sources
+//! named per clause, WHERE must be a boolean, comparisons only between comparable types and
+//! never with a NULL literal. Run on each clause alone, before DataFusion plans the query.
+
+use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion_common::{DFSchema, DataFusionError, ScalarValue};
+use datafusion_expr::planner::ContextProvider;
+use datafusion_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, lit};
+use datafusion_sql::planner::{PlannerContext, SqlToRel};
+use datafusion_sql::sqlparser::ast::{self as sql, SelectItem};
+
+use super::projection::Scope;
+use super::provider::{ROWTIME, WINDOWEND, WINDOWSTART, scan_schema};
+use crate::catalog::Catalog;
+use crate::error::SqlError;
+use crate::types::SqlType;
+
+/// A clause of the SELECT, as messages name it.
+#[derive(Clone, Copy)]
+enum Clause {
+    Where,
+    Select,
+    Having,
+}
+
+impl Clause {
+    fn title(self) -> &'static str {
+        match self {
+            Clause::Where => "Where",
+            Clause::Select => "Select",
+            Clause::Having => "Having",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Clause::Where => "WHERE",
+            Clause::Select => "SELECT",
+            Clause::Having => "HAVING",
+        }
+    }
+}
+
+/// Checks the WHERE clause and the (already named) projection of `select` over `scopes`.
+/// Errors other than the ones checked here are left to the planning of the whole query.
+pub(crate) fn check_select<S: ContextProvider>(
+    planner: &SqlToRel<'_, S>,
+    select: &sql::Select,
+    scopes: &[Scope<'_>],
+    catalog: &Catalog,
+) -> Result<(), SqlError> {
+    let Some(schema) = scope_schema(scopes, catalog) else {
+        return Ok(());
+    };
+    if let Some(selection) = &select.selection {
+        let Some(expr) = plan_expr(planner, selection, &schema, scopes, Clause::Where)? else {
+            return Ok(());
+        };
+        if let Ok(dt) = expr.get_type(&schema)
+            && !matches!(
+                dt,
+                arrow::datatypes::DataType::Boolean | arrow::datatypes::DataType::Null
+            )
+        {
+            return Err(SqlError::Invalid(format!(
+                "Type error in WHERE expression: Should evaluate to boolean but is {} ({}) instead.",
+                display(&expr),
+                type_name(&expr, &schema)
+            )));
+        }
+        check_comparisons(&expr, &schema)
+            .map_err(|m| SqlError::Invalid(format!("Error in WHERE expression: {m}")))?;
+    }
+    for item in &select.projection {
+        let (SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr)) = item else {
+            continue;
+        };
+        if let Some(expr) = plan_expr(planner, expr, &schema, scopes, Clause::Select)? {
+            if let Err(e) = expr.to_field(&schema)
+                && let Some(error) = invalid_cast(&e, Clause::Select)
+            {
+                return Err(error);
+            }
+            check_comparisons(&expr, &schema).map_err(SqlError::Invalid)?;
+            check_typed(&expr, &schema)?;
+        }
+    }
+    if let Some(having) = &select.having
+        && let Some(expr) = plan_expr(planner, having, &schema, scopes, Clause::Having)?
+    {
+        check_comparisons(&expr, &schema)
+            .map_err(|m| SqlError::Invalid(format!("Error in HAVING expression: {m}")))?;
+    }
+    Ok(())
+}
+
+/// A projection item must have a type: a bare NULL, or a CASE whose branches are all NULL,
+/// has none.
+fn check_typed(expr: &Expr, schema: &DFSchema) -> Result<(), SqlError> {
+    let untyped = |e: &Expr| e.get_type(schema).is_ok_and(|t| t.is_null());
+    match expr {
+        Expr::Case(case) if untyped(expr) => {
+            let branches = case.when_then_expr.iter().map(|(_, then)| then.as_ref());
+            if branches.chain(case.else_expr.as_deref()).all(untyped) {
+                return Err(SqlError::Invalid(
+                    "Invalid Case expression. All case branches have NULL type".into(),
+                ));
+            }
+        }
+        _ if untyped(expr) => {
+            return Err(SqlError::Invalid(
+                "Can't infer a type of null. Please explicitly cast it to a required type, e.g. CAST(null AS VARCHAR).".into(),
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The columns the query's sources provide, qualified by their aliases (the sources as
+/// `catalog` has them, which for a windowed aggregation has window bounds).
+fn scope_schema(scopes: &[Scope<'_>], catalog: &Catalog) -> Option<DFSchema> {
+    let mut schema: Option<DFSchema> = None;
+    for scope in scopes {
+        let source = catalog.get(&scope.source.name).unwrap_or(scope.source);
+        let one = DFSchema::try_from_qualified_schema(
+            datafusion_common::TableReference::bare(scope.alias.as_str()),
+            &scan_schema(source),
+        )
+        .ok()?;
+        schema = Some(match schema {
+            None => one,
+            Some(s) => s.join(&one).ok()?,
+        });
+    }
+    schema
+}
+
+/// Plans one expression; `None` when it fails for a reason other than an unknown name.
+fn plan_expr<S: ContextProvider>(
+    planner: &SqlToRel<'_, S>,
+    expr: &sql::Expr,
+    schema: &DFSchema,
+    scopes: &[Scope<'_>],
+    clause: Clause,
+) -> Result<Option<Expr>, SqlError> {
+    match planner.sql_to_expr(expr.clone(), schema, &mut PlannerContext::new()) {
+        Ok(e) => {
+            let e = e
+                .transform_up(magic_timestamp)
+                .map(|t| t.data)
+                .map_err(|e| SqlError::Plan(e.strip_backtrace()))?;
+            narrow_integer_literals(e).map(Some)
+        }
+        Err(e) => match unresolved_name(&e) {
+            Some(name) => Err(unresolved(&name, scopes, clause)),
+            None => invalid_cast(&e, clause).map_or(Ok(None), Err),
+        },
+    }
+}
+
+/// A cast ksqlDB does not support, as its message for the clause.
+fn invalid_cast(e: &DataFusionError, clause: Clause) -> Option<SqlError> {
+    let text = e.strip_backtrace();
+    let at = text.find("Cast of ")?;
+    Some(SqlError::Invalid(format!(
+        "Invalid {}: {}",
+        clause.title(),
+        &text[at..]
+    )))
+}
+
+/// The name in DataFusion's "No field named X" error, if that is what `e` is.
+pub(crate) fn unresolved_name(e: &DataFusionError) -> Option<String> {
+    let text = e.strip_backtrace();
+    let rest = text.split("No field named ").nth(1)?;
+    let end = rest
+        .find(".\n")
+        .or_else(|| rest.find(". "))
+        .unwrap_or(rest.len());
+    Some(rest[..end].trim_end_matches('.').replace('"', ""))
+}
+
+fn unresolved(name: &str, scopes: &[Scope<'_>], clause: Clause) -> SqlError {
+    if let Some((qualifier, _)) = name.split_once('.')
+        && !scopes
+            .iter()
+            .any(|s| s.alias == qualifier || s.source.name == qualifier)
+    {
+        return SqlError::Prepare(format!(
+            "'{qualifier}' is not a valid stream/table name or alias."
+        ));
+    }
+    SqlError::Invalid(format!(
+        "{} column '{name}' cannot be resolved.",
+        clause.name()
+    ))
+}
+
+/// ksqlDB types an integer literal that fits as INT (see `narrow_integer_literals` in the
+/// planner).
+fn narrow_integer_literals(expr: Expr) -> Result<Expr, SqlError> {
+    expr.transform_up(|e| match e {
+        Expr::Literal(ScalarValue::Int64(Some(v)), meta) if i32::try_from(v).is_ok() => Ok(
+            Transformed::yes(Expr::Literal(ScalarValue::Int32(Some(v as i32)), meta)),
+        ),
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
+    .map_err(|e| SqlError::Plan(e.strip_backtrace()))
+}
+
+/// The comparison's name in ksqlDB's messages, for the operators it type-checks.
+fn comparison_name(op: Operator) -> Option<&'static str> {
+    Some(match op {
+        Operator::Eq => "EQUAL",
+        Operator::NotEq => "NOT_EQUAL",
+        Operator::Lt => "LESS_THAN",
+        Operator::LtEq => "LESS_THAN_OR_EQUAL",
+        Operator::Gt => "GREATER_THAN",
+        Operator::GtEq => "GREATER_THAN_OR_EQUAL",
+        Operator::IsDistinctFrom => "IS_DISTINCT_FROM",
+        Operator::IsNotDistinctFrom => "IS_NOT_DISTINCT_FROM",
+        _ => return None,
+    })
+}
+
+/// The first comparison in `expr` ksqlDB would reject, as its message.
+fn check_comparisons(expr: &Expr, schema: &DFSchema) -> Result<(), String> {
+    let mut error = None;
+    let _ = expr.apply(|e| {
+        if let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e
+            && let Some(name) = comparison_name(*op)
+            && let Err(message) = check_comparison(left, *op, name, right, schema)
+        {
+            error = Some(message);
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    error.map_or(Ok(()), Err)
+}
+
+fn check_comparison(
+    left: &Expr,
+    op: Operator,
+    name: &str,
+    right: &Expr,
+    schema: &DFSchema,
+) -> Result<(), String> {
+    let sql_type = |e: &Expr| -> Option<Option<SqlType>> {
+        let dt = e.get_type(schema).ok()?;
+        Some(if dt.is_null() {
+            None
+        } else {
+            SqlType::from_arrow(&dt)
+        })
+    };
+    let (Some(l), Some(r)) = (sql_type(left), sql_type(right)) else {
+        return Ok(());
+    };
+    let (Some(l), Some(r)) = (l.clone(), r.clone()) else {
+        let show = |t: &Option<SqlType>| t.as_ref().map_or("NULL".to_string(), |t| t.to_string());
+        return Err(format!(
+            "Comparison with NULL not supported: {} {} {}",
+            show(&l),
+            symbol(op),
+            show(&r)
+        ));
+    };
+    if comparable(&l, op, &r) {
+        return Ok(());
+    }
+    Err(format!(
+        "Cannot compare {} ({l}) to {} ({r}) with {name}.",
+        display(left),
+        display(right)
+    ))
+}
+
+/// An operator as ksqlDB writes it.
+fn symbol(op: Operator) -> String {
+    match op {
+        Operator::NotEq => "<>".to_string(),
+        Operator::IsDistinctFrom => "IS DISTINCT FROM".to_string(),
+        Operator::IsNotDistinctFrom => "IS NOT DISTINCT FROM".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// ksqlDB's comparison rules: numbers with numbers, strings with strings and temporal
+/// values, booleans and nested types with their own kind by (in)equality only.
+fn comparable(l: &SqlType, op: Operator, r: &SqlType) -> bool {
+    let equality = matches!(
+        op,
+        Operator::Eq | Operator::NotEq | Operator::IsDistinctFrom | Operator::IsNotDistinctFrom
+    );
+    let temporal = |t: &SqlType| matches!(t, SqlType::Date | SqlType::Time | SqlType::Timestamp);
+    match l {
+        l if l.is_numeric() => r.is_numeric(),
+        SqlType::String => matches!(r, SqlType::String) || temporal(r),
+        l if temporal(l) => temporal(r) || matches!(r, SqlType::String),
+        SqlType::Boolean => matches!(r, SqlType::Boolean) && equality,
+        SqlType::Bytes => matches!(r, SqlType::Bytes),
+        SqlType::Array(_) => matches!(r, SqlType::Array(_)) && equality,
+        SqlType::Map(..) => matches!(r, SqlType::Map(..)) && equality,
+        SqlType::Struct(_) => matches!(r, SqlType::Struct(_)) && equality,
+        _ => true,
+    }
+}
+
+fn type_name(expr: &Expr, schema: &DFSchema) -> String {
+    match expr.get_type(schema) {
+        Ok(dt) => SqlType::from_arrow(&dt).map_or_else(|| dt.to_string(), |t| t.to_string()),
+        Err(_) => "UNKNOWN".to_string(),
+    }
+}
+
+/// An expression as ksqlDB prints it in messages: `ID`, `'text'`, `(A + 1.5)`, `RANDOM()`.
+fn display(expr: &Expr) -> String {
+    match expr {
+        Expr::Column(c) => c.name.clone(),
+        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)), _) => {
+            format!("'{}'", s.replace('\'', "''"))
+        }
+        Expr::Literal(v, _) if v.is_null() => "null".to_string(),
+        Expr::Literal(v, _) => v.to_string(),
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            format!("({} {} {})", display(left), symbol(*op), display(right))
+        }
+        Expr::AggregateFunction(f) => format!(
+            "{}({})",
+            f.func.name().to_ascii_uppercase(),
+            f.params
+                .args
+                .iter()
+                .map(display)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Expr::ScalarFunction(f) => format!(
+            "{}({})",
+            f.name().to_ascii_uppercase(),
+            f.args.iter().map(display).collect::<Vec<_>>().join(", ")
+        ),
+        Expr::Alias(a) => display(&a.expr),
+        // A DOUBLE literal (`1.5E3`) is planned as a cast of its text.
+        Expr::Cast(c)
+            if matches!(
+                c.expr.as_ref(),
+                Expr::Literal(ScalarValue::Utf8(Some(_)), _)
+            ) =>
+        {
+            match c.expr.as_ref() {
+                Expr::Literal(ScalarValue::Utf8(Some(text)), _) => text.clone(),
+                other => display(other),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// ksqlDB's comparisons are false, never null, when an operand is null.
+pub(crate) fn null_comparisons_false(expr: Expr) -> Result<Expr, SqlError> {
+    expr.transform_up(|e| match e {
+        Expr::BinaryExpr(BinaryExpr { op, .. })
+            if matches!(
+                op,
+                Operator::Eq
+                    | Operator::NotEq
+                    | Operator::Lt
+                    | Operator::LtEq
+                    | Operator::Gt
+                    | Operator::GtEq
+            ) =>
+        {
+            Ok(Transformed::yes(
+                datafusion_functions::core::expr_fn::coalesce(vec![e, lit(false)]),
+            ))
+        }
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
+    .map_err(|e| SqlError::Plan(e.strip_backtrace()))
+}
+
+/// ksqlDB compares `ROWTIME`, `WINDOWSTART` and `WINDOWEND` with a string literal by reading
+/// the string as a timestamp (`'2018'`, `'2018-01-01T00:00:00.001'`, with an optional zone,
+/// UTC by default).
+pub(crate) fn magic_timestamps(plan: LogicalPlan) -> Result<LogicalPlan, SqlError> {
+    plan.transform_up(|node| node.map_expressions(|e| e.transform_up(magic_timestamp)))
+        .map(|t| t.data)
+        .map_err(|e| SqlError::Plan(e.strip_backtrace()))
+}
+
+fn magic_timestamp(e: Expr) -> datafusion_common::Result<Transformed<Expr>> {
+    let is_time_column = |e: &Expr| matches!(e, Expr::Column(c) if matches!(c.name.as_str(), ROWTIME | WINDOWSTART | WINDOWEND));
+    let millis = |e: &Expr| match e {
+        Expr::Literal(ScalarValue::Utf8(Some(s)), _) => parse_timestamp(s).map(lit),
+        _ => None,
+    };
+    Ok(match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if comparison_name(op).is_some() => {
+            if is_time_column(&left)
+                && let Some(r) = millis(&right)
+            {
+                Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(left, op, Box::new(r))))
+            } else if is_time_column(&right)
+                && let Some(l) = millis(&left)
+            {
+                Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(Box::new(l), op, right)))
+            } else {
+                Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right }))
+            }
+        }
+        Expr::Between(mut b) if is_time_column(&b.expr) => {
+            let mut changed = false;
+            if let Some(low) = millis(&b.low) {
+                *b.low = low;
+                changed = true;
+            }
+            if let Some(high) = millis(&b.high) {
+                *b.high = high;
+                changed = true;
+            }
+            if changed {
+                Transformed::yes(Expr::Between(b))
+            } else {
+                Transformed::no(Expr::Between(b))
+            }
+        }
+        other => Transformed::no(other),
+    })
+}
+
+/// Milliseconds since the epoch of `yyyy[-MM[-dd[Thh[:mm[:ss[.SSS]]]]]][Z|±hh[:]mm]`.
+fn parse_timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (body, offset_minutes) = split_zone(text)?;
+    let mut fields = [1i64, 1, 1, 0, 0, 0];
+    let bytes = body.as_bytes();
+    let mut pos = 0;
+    let widths = [4usize, 2, 2, 2, 2, 2];
+    let separators = [b'-', b'-', b'T', b':', b':'];
+    for (i, width) in widths.iter().enumerate() {
+        if i > 0 {
+            if pos == bytes.len() {
+                break;
+            }
+            if bytes[pos] != separators[i - 1] {
+                return None;
+            }
+            pos += 1;
+        }
+        let digits = body.get(pos..pos + width)?;
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        fields[i] = digits.parse().ok()?;
+        pos += width;
+    }
+    let mut millis = 0i64;
+    if pos < bytes.len() {
+        if bytes[pos] != b'.' {
+            return None;
+        }
+        let fraction = body.get(pos + 1..)?;
+        if fraction.is_empty()
+            || fraction.len() > 3
+            || !fraction.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        millis = format!("{fraction:0<3}").parse().ok()?;
+    }
+    let [year, month, day, hour, minute, second] = fields;
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some((((days * 24 + hour) * 60 + minute - offset_minutes) * 60 + second) * 1000 + millis)
+}
+
+/// The text before a zone suffix, and the zone's offset from UTC in minutes.
+fn split_zone(text: &str) -> Option<(&str, i64)> {
+    if let Some(body) = text.strip_suffix('Z') {
+        return Some((body, 0));
+    }
+    // A sign after the date part starts an offset: `+0000`, `-05:30`.
+    if let Some(at) = text
+        .rfind(['+', '-'])
+        .filter(|&at| text[..at].contains('T'))
+    {
+        let zone = text[at + 1..].replace(':', "");
+        if zone.len() != 4 || !zone.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let hours: i64 = zone[..2].parse().ok()?;
+        let minutes: i64 = zone[2..].parse().ok()?;
+        let sign = if text.as_bytes()[at] == b'-' { -1 } else { 1 };
+        return Some((&text[..at], sign * (hours * 60 + minutes)));
+    }
+    Some((text, 0))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_timestamp;
+
+    #[test]
+    fn reads_partial_timestamps() {
+        assert_eq!(parse_timestamp("2018"), Some(1_514_764_800_000));
+        assert_eq!(
+            parse_timestamp("2018-01-01T00:00:00.001"),
+            Some(1_514_764_800_001)
+        );
+        assert_eq!(
+            parse_timestamp("2018-01-01T00:00:01"),
+            Some(1_514_764_801_000)
+        );
+        assert_eq!(
+            parse_timestamp("2020-02-10T08:31:44.001+0000"),
+            Some(1_581_323_504_001)
+        );
+        assert_eq!(
+            parse_timestamp("2018-01-01T01:00+01:00"),
+            Some(1_514_764_800_000)
+        );
+        assert_eq!(parse_timestamp("not a time"), None);
+    }
+}
+
+/// `LIKE … ESCAPE 'c'` with another escape character than the backslash DataFusion knows: the
+/// pattern is rewritten to escape with backslashes.
+pub(crate) fn like_escapes(plan: LogicalPlan) -> Result<LogicalPlan, SqlError> {
+    plan.transform_up(|node| {
+        node.map_expressions(|e| {
+            e.transform_up(|e| match e {
+                Expr::Like(mut like) if like.escape_char.is_some_and(|c| c != '\\') => {
+                    let escape = like.escape_char.take().unwrap_or('\\').to_string();
+                    let replace = |e: Expr, from: &str, to: &str| {
+                        datafusion_functions::string::expr_fn::replace(e, lit(from), lit(to))
+                    };
+                    let pattern = replace(*like.pattern, "\\", "\\\\");
+                    like.pattern = Box::new(replace(pattern, &escape, "\\"));
+                    Ok(Transformed::yes(Expr::Like(like)))
+                }
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    })
+    .map(|t| t.data)
+    .map_err(|e| SqlError::Plan(e.strip_backtrace()))
+}

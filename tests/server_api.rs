@@ -1,0 +1,608 @@
+//! The REST API against the built binary on `eddy dev-kafka`: every endpoint's exact JSON
+//! shapes and error codes, push queries over HTTP/1.1 and HTTP/2 cleartext, closing and
+//! abandoning push queries, and the command log surviving a restart.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use common::{Broker, BrokerKind, Server};
+use serde_json::{Value, json};
+
+/// Statements to set up the stream every test reads.
+const SETUP: &str = "
+CREATE STREAM orders (id INT KEY, item VARCHAR, qty INT)
+  WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON');
+INSERT INTO orders (id, item, qty) VALUES (1, 'apple', 3);
+INSERT INTO orders (id, item, qty) VALUES (2, 'pear', 5);
+INSERT INTO orders (id, item, qty) VALUES (3, 'fig', 7);
+";
+
+fn http1() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+fn h2c() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().http2_prior_knowledge().build()?)
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    content_type: &str,
+    body: String,
+) -> Result<(u16, Value)> {
+    let r = client
+        .post(url)
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await?;
+    let status = r.status().as_u16();
+    let text = r.text().await?;
+    let value = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Ok((status, value))
+}
+
+/// Reads a streamed response until `done(text so far)` or the deadline; returns the text.
+async fn read_stream(
+    response: &mut reqwest::Response,
+    timeout: Duration,
+    done: impl Fn(&str) -> bool,
+) -> Result<String> {
+    let deadline = Instant::now() + timeout;
+    let mut text = String::new();
+    while !done(&text) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            bail!("timed out after {timeout:?} reading a push query; got {text:?}");
+        }
+        match tokio::time::timeout(left, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => bail!("reading a push query: {e}; got {text:?}"),
+            Err(_) => bail!("timed out after {timeout:?} reading a push query; got {text:?}"),
+        }
+    }
+    Ok(text)
+}
+
+/// The non-empty lines of a delimited answer.
+fn lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or(Value::String(l.to_string())))
+        .collect()
+}
+
+fn without_query_id(mut v: Value) -> Value {
+    if let Some(h) = v.get_mut("header").and_then(Value::as_object_mut) {
+        h.remove("queryId");
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.remove("queryId");
+    }
+    v
+}
+
+#[tokio::test]
+async fn statements_errors_and_status() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "api_test").await?;
+    let ksql = format!("{}/ksql", server.url);
+
+    // /info and /healthcheck.
+    let info: Value = http1()
+        .get(format!("{}/info", server.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        info["KsqlServerInfo"]["ksqlServiceId"], "api_test",
+        "{info}"
+    );
+    assert_eq!(info["KsqlServerInfo"]["serverStatus"], "RUNNING", "{info}");
+    assert!(info["KsqlServerInfo"]["version"].is_string(), "{info}");
+    let health: Value = http1()
+        .get(format!("{}/healthcheck", server.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        health,
+        json!({"isHealthy": true, "details": {"metastore": {"isHealthy": true},
+            "kafka": {"isHealthy": true}, "commandRunner": {"isHealthy": true}},
+            "serverState": "RUNNING"})
+    );
+
+    // A CREATE, with both content types; the sequence number is the command's offset.
+    let create = "CREATE STREAM orders (id INT KEY, item VARCHAR, qty INT) \
+                  WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON');";
+    let (status, body) = post(
+        &http1(),
+        &ksql,
+        "application/json",
+        json!({"ksql": create, "streamsProperties": {}, "unknownField": 1}).to_string(),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    let seq = body[0]["commandSequenceNumber"].as_i64().unwrap_or(-1);
+    assert!(seq >= 0, "{body}");
+    assert_eq!(
+        body,
+        json!([{
+            "@type": "currentStatus",
+            "statementText": create.trim_end_matches(';'),
+            "commandId": "stream/`ORDERS`/create",
+            "commandStatus": {"status": "SUCCESS", "message": "Stream created", "queryId": null},
+            "commandSequenceNumber": seq,
+            "warnings": []
+        }])
+    );
+    let (status, body) = post(
+        &http1(),
+        &ksql,
+        "application/vnd.ksql.v1+json",
+        json!({"ksql": "CREATE STREAM big_orders AS SELECT * FROM orders WHERE qty > 4;"})
+            .to_string(),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body[0]["commandStatus"],
+        json!({"status": "SUCCESS", "message": "Created query with ID CSAS_BIG_ORDERS_1",
+               "queryId": "CSAS_BIG_ORDERS_1"})
+    );
+    assert_eq!(body[0]["commandSequenceNumber"], json!(seq + 1), "{body}");
+
+    // EXPLAIN, SHOW QUERIES EXTENDED and DESCRIBE … EXTENDED.
+    let body = server
+        .ksql_ok("EXPLAIN CSAS_BIG_ORDERS_1; SHOW QUERIES EXTENDED; DESCRIBE orders EXTENDED;")
+        .await?;
+    assert_eq!(body[0]["@type"], "queryDescription", "{body}");
+    let explained = &body[0]["queryDescription"];
+    assert_eq!(explained["id"], "CSAS_BIG_ORDERS_1", "{body}");
+    assert_eq!(
+        explained["statementText"],
+        "CREATE STREAM big_orders AS SELECT * FROM orders WHERE qty > 4"
+    );
+    assert_eq!(explained["sources"], json!(["ORDERS"]));
+    assert_eq!(explained["sinks"], json!(["BIG_ORDERS"]));
+    assert_eq!(explained["queryType"], "PERSISTENT");
+    assert_eq!(explained["state"], "RUNNING");
+    assert_eq!(explained["windowType"], Value::Null);
+    assert_eq!(
+        explained["fields"],
+        json!([
+            {"name": "ID", "schema": {"type": "INTEGER", "fields": null, "memberSchema": null}, "type": "KEY"},
+            {"name": "ITEM", "schema": {"type": "STRING", "fields": null, "memberSchema": null}},
+            {"name": "QTY", "schema": {"type": "INTEGER", "fields": null, "memberSchema": null}},
+        ])
+    );
+    for field in [
+        "topology",
+        "executionPlan",
+        "overriddenProperties",
+        "ksqlHostQueryStatus",
+        "queryErrors",
+        "tasksMetadata",
+    ] {
+        assert!(explained.get(field).is_some(), "{field} missing: {body}");
+    }
+    assert_eq!(body[1]["@type"], "queryDescription_list", "{body}");
+    assert_eq!(body[1]["queryDescriptions"][0], *explained, "{body}");
+    assert_eq!(body[2]["@type"], "sourceDescription", "{body}");
+    let described = &body[2]["sourceDescription"];
+    assert_eq!(described["extended"], true, "{body}");
+    assert_eq!(described["name"], "ORDERS", "{body}");
+    assert_eq!(
+        described["readQueries"][0]["id"], "CSAS_BIG_ORDERS_1",
+        "{body}"
+    );
+    assert_eq!(described["writeQueries"], json!([]), "{body}");
+    let (status, body) = server.ksql("EXPLAIN NO_SUCH_QUERY;", json!({})).await?;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error_code"], 40400, "{body}");
+
+    // 40001: a statement that does not parse.
+    let (status, body) = server.ksql("CREATE STREAM ;", json!({})).await?;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["@type"], "statement_error", "{body}");
+    assert_eq!(body["error_code"], 40001, "{body}");
+    assert_eq!(body["statementText"], "CREATE STREAM ;", "{body}");
+    assert_eq!(body["entities"], json!([]), "{body}");
+    assert!(body["message"].is_string(), "{body}");
+
+    // 40002: a push query sent to /ksql.
+    let (status, body) = server
+        .ksql("SELECT * FROM orders EMIT CHANGES;", json!({}))
+        .await?;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error_code"], 40002, "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("/query"),
+        "{body}"
+    );
+
+    // 40400: something named does not exist; earlier statements' entities come along.
+    let (status, body) = server
+        .ksql("SHOW STREAMS; DESCRIBE nothing_here;", json!({}))
+        .await?;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error_code"], 40400, "{body}");
+    assert_eq!(body["statementText"], "DESCRIBE nothing_here", "{body}");
+    assert_eq!(body["entities"][0]["@type"], "streams", "{body}");
+
+    // 400: no `ksql` field, or no JSON at all.
+    let (status, body) = post(&http1(), &ksql, "application/json", "{}".into()).await?;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body,
+        json!({"@type": "generic_error", "error_code": 40000,
+               "message": "The request body has no 'ksql' field (the statements to run)."})
+    );
+    let (status, body) = post(&http1(), &ksql, "application/json", "not json".into()).await?;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error_code"], 40000, "{body}");
+
+    // 413: a body over the limit (1 MiB by default).
+    let huge = json!({"ksql": format!("SHOW STREAMS; -- {}", "x".repeat(2 << 20))}).to_string();
+    let (status, body) = post(&http1(), &ksql, "application/json", huge).await?;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["@type"], "generic_error", "{body}");
+    assert_eq!(body["error_code"], 41300, "{body}");
+
+    // /status lists every recorded command; one command by its id.
+    let statuses: Value = http1()
+        .get(format!("{}/status", server.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        statuses,
+        json!({"commandStatuses": {"stream/`BIG_ORDERS`/create": "SUCCESS",
+                                   "stream/`ORDERS`/create": "SUCCESS"}})
+    );
+    let one: Value = http1()
+        .get(format!("{}/status/stream/%60ORDERS%60/create", server.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        one,
+        json!({"status": "SUCCESS", "message": "Stream created"})
+    );
+    let r = http1()
+        .get(format!("{}/status/stream/NOPE/create", server.url))
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 404);
+    let body: Value = r.json().await?;
+    assert_eq!(body["error_code"], 40400, "{body}");
+
+    // A restart replays the command log: same catalog, same query ids, and the sequence
+    // numbers go on.
+    let mut server = server;
+    server.proc.kill9();
+    let server = Server::start(&broker.bootstrap, data.path(), "api_test").await?;
+    let shown = server.ksql_ok("SHOW STREAMS; SHOW QUERIES;").await?;
+    let names: Vec<&str> = shown[0]["streams"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, vec!["BIG_ORDERS", "EDDY_PROCESSING_LOG", "ORDERS"]);
+    assert_eq!(shown[1]["queries"][0]["id"], "CSAS_BIG_ORDERS_1", "{shown}");
+    let body = server
+        .ksql_ok("CREATE STREAM small_orders AS SELECT * FROM orders WHERE qty < 4;")
+        .await?;
+    assert_eq!(
+        body[0]["commandStatus"]["queryId"], "CSAS_SMALL_ORDERS_2",
+        "{body}"
+    );
+    assert!(
+        body[0]["commandSequenceNumber"].as_i64().unwrap_or(-1) > seq + 1,
+        "{body}"
+    );
+    // A failed statement was not recorded; DROP and TERMINATE are.
+    let (status, _) = server
+        .ksql(
+            "CREATE STREAM broken AS SELECT nope FROM orders;",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(status, 400);
+    server
+        .ksql_ok("TERMINATE CSAS_SMALL_ORDERS_2; DROP STREAM small_orders;")
+        .await?;
+    let mut server = server;
+    server.proc.kill9();
+    let server = Server::start(&broker.bootstrap, data.path(), "api_test").await?;
+    let shown = server.ksql_ok("SHOW STREAMS; SHOW QUERIES;").await?;
+    let names: Vec<&str> = shown[0]["streams"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, vec!["BIG_ORDERS", "EDDY_PROCESSING_LOG", "ORDERS"]);
+    let ids: Vec<&str> = shown[1]["queries"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|q| q["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, vec!["CSAS_BIG_ORDERS_1"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn push_queries() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "push_test").await?;
+    server.ksql_ok(SETUP).await?;
+    let earliest = json!({"ksql.streams.auto.offset.reset": "earliest"});
+
+    // /query over HTTP/1.1: header, rows, final message, as one JSON array.
+    let mut r = http1()
+        .post(format!("{}/query", server.url))
+        .header("Content-Type", "application/vnd.ksql.v1+json")
+        .json(
+            &json!({"ksql": "SELECT * FROM orders EMIT CHANGES LIMIT 3;",
+                      "streamsProperties": earliest}),
+        )
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 200);
+    let text = read_stream(&mut r, Duration::from_secs(60), |_| false).await?;
+    let parsed: Value = serde_json::from_str(&text)?;
+    let id = parsed[0]["header"]["queryId"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(id.starts_with("transient_ORDERS_"), "{text}");
+    let mut rows: Vec<Value> = parsed
+        .as_array()
+        .map(|a| a[1..4].to_vec())
+        .unwrap_or_default();
+    rows.sort_by_key(|r| r["row"]["columns"][0].as_i64());
+    assert_eq!(
+        without_query_id(parsed[0].clone()),
+        json!({"header": {"schema": "`ID` INTEGER KEY, `ITEM` STRING, `QTY` INTEGER"}})
+    );
+    assert_eq!(
+        rows,
+        vec![
+            json!({"row": {"columns": [1, "apple", 3]}}),
+            json!({"row": {"columns": [2, "pear", 5]}}),
+            json!({"row": {"columns": [3, "fig", 7]}}),
+        ]
+    );
+    assert_eq!(
+        parsed[4],
+        json!({"finalMessage": "Limit Reached"}),
+        "{text}"
+    );
+    assert_eq!(parsed.as_array().map(Vec::len), Some(5), "{text}");
+
+    // /query-stream over HTTP/2 cleartext, delimited.
+    let mut r = h2c()?
+        .post(format!("{}/query-stream", server.url))
+        .header("Accept", "application/vnd.ksqlapi.delimited.v1")
+        .json(&json!({"sql": "SELECT id, qty * 2 AS twice FROM orders WHERE qty > 4 EMIT CHANGES LIMIT 2;",
+                      "properties": {"auto.offset.reset": "earliest"}}))
+        .send()
+        .await?;
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/vnd.ksqlapi.delimited.v1"
+    );
+    let text = read_stream(&mut r, Duration::from_secs(60), |_| false).await?;
+    let got = lines(&text);
+    assert_eq!(got.len(), 3, "{text}");
+    assert_eq!(
+        without_query_id(got[0].clone()),
+        json!({"columnNames": ["ID", "TWICE"], "columnTypes": ["INTEGER", "INTEGER"]})
+    );
+    let mut rows = got[1..].to_vec();
+    rows.sort_by_key(|r| r[0].as_i64());
+    assert_eq!(rows, vec![json!([2, 10]), json!([3, 14])]);
+
+    // /query-stream as application/json over HTTP/1.1.
+    let mut r = http1()
+        .post(format!("{}/query-stream", server.url))
+        .header("Accept", "application/json")
+        .json(
+            &json!({"sql": "SELECT item FROM orders WHERE id = 1 EMIT CHANGES LIMIT 1;",
+                      "properties": {"auto.offset.reset": "earliest"}}),
+        )
+        .send()
+        .await?;
+    let text = read_stream(&mut r, Duration::from_secs(60), |_| false).await?;
+    let parsed: Value = serde_json::from_str(&text)?;
+    assert_eq!(
+        parsed.as_array().map(|a| without_query_id(a[0].clone())),
+        Some(json!({"columnNames": ["ITEM"], "columnTypes": ["STRING"]}))
+    );
+    assert_eq!(parsed[1], json!(["apple"]), "{text}");
+
+    // PRINT over /query: the formats it guessed, then one line per record.
+    let mut r = http1()
+        .post(format!("{}/query", server.url))
+        .json(&json!({"ksql": "PRINT 'orders' FROM BEGINNING LIMIT 3;", "streamsProperties": {}}))
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 200);
+    let text = read_stream(&mut r, Duration::from_secs(60), |_| false).await?;
+    let printed: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(printed.len(), 5, "{text}");
+    assert_eq!(printed[0], "Key format: KAFKA_INT", "{text}");
+    assert_eq!(printed[1], "Value format: JSON", "{text}");
+    let mut records: Vec<String> = printed[2..]
+        .iter()
+        .map(|l| {
+            assert!(l.starts_with("rowtime: 20"), "{l}");
+            assert!(l.contains(" Z, key: "), "{l}");
+            l.split(" Z, ").nth(1).unwrap_or("").to_string()
+        })
+        .collect();
+    records.sort();
+    let partition = |l: &str| l.rsplit("partition: ").next().unwrap_or("").to_string();
+    assert_eq!(
+        records
+            .iter()
+            .map(|l| l
+                .rsplit_once(", partition: ")
+                .map(|(a, _)| a.to_string())
+                .unwrap_or_default())
+            .collect::<Vec<_>>(),
+        vec![
+            r#"key: 1, value: {"ITEM":"apple","QTY":3}"#,
+            r#"key: 2, value: {"ITEM":"pear","QTY":5}"#,
+            r#"key: 3, value: {"ITEM":"fig","QTY":7}"#,
+        ]
+    );
+    assert!(
+        records.iter().all(|l| partition(l).parse::<i32>().is_ok()),
+        "{text}"
+    );
+    let (status, body) = post(
+        &http1(),
+        &format!("{}/query", server.url),
+        "application/json",
+        json!({"ksql": "PRINT 'no_such_topic';"}).to_string(),
+    )
+    .await?;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error_code"], 40400, "{body}");
+
+    // Errors: a pull query, a statement that is not a query, SQL that does not parse.
+    for (endpoint, body, code) in [
+        ("query", json!({"ksql": "SELECT * FROM orders;"}), 40001),
+        ("query", json!({"ksql": "SHOW STREAMS;"}), 40001),
+        ("query-stream", json!({"sql": "SELEC 1;"}), 40001),
+        ("query-stream", json!({"ksql": "SELECT 1;"}), 40000),
+    ] {
+        let (status, answer) = post(
+            &http1(),
+            &format!("{}/{endpoint}", server.url),
+            "application/json",
+            body.to_string(),
+        )
+        .await?;
+        assert_eq!(status, 400, "{endpoint} {body}: {answer}");
+        assert_eq!(answer["error_code"], code, "{endpoint} {body}: {answer}");
+    }
+
+    // A push query without LIMIT runs until closed with /close-query …
+    let mut r = h2c()?
+        .post(format!("{}/query-stream", server.url))
+        .json(&json!({"sql": "SELECT * FROM orders EMIT CHANGES;",
+                      "properties": {"auto.offset.reset": "earliest"}}))
+        .send()
+        .await?;
+    let text = read_stream(&mut r, Duration::from_secs(60), |t| lines(t).len() >= 4).await?;
+    let id = lines(&text)[0]["queryId"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    // … and sees records written after it started.
+    server
+        .ksql_ok("INSERT INTO orders (id, item, qty) VALUES (4, 'kiwi', 1);")
+        .await?;
+    let text = read_stream(&mut r, Duration::from_secs(30), |t| {
+        lines(t).iter().any(|l| l[0] == 4)
+    })
+    .await?;
+    assert!(text.contains("[4,\"kiwi\",1]"), "{text}");
+    let (status, body) = post(
+        &http1(),
+        &format!("{}/close-query", server.url),
+        "application/json",
+        json!({"queryId": id}).to_string(),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    let started = Instant::now();
+    read_stream(&mut r, Duration::from_secs(5), |_| false).await?;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let (status, body) = post(
+        &http1(),
+        &format!("{}/close-query", server.url),
+        "application/json",
+        json!({"queryId": id}).to_string(),
+    )
+    .await?;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["@type"], "generic_error", "{body}");
+
+    // A client that goes away stops its query within a second.
+    let mut r = http1()
+        .post(format!("{}/query", server.url))
+        .json(&json!({"ksql": "SELECT * FROM orders EMIT CHANGES;",
+                      "streamsProperties": earliest}))
+        .send()
+        .await?;
+    let text = read_stream(&mut r, Duration::from_secs(60), |t| t.contains("fig")).await?;
+    let parsed: Value =
+        serde_json::from_str(&format!("{}]", text.trim_end().trim_end_matches(',')))?;
+    let id = parsed[0]["header"]["queryId"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let shown = server.ksql_ok("SHOW QUERIES;").await?;
+    let push: Vec<&Value> = shown[0]["queries"]
+        .as_array()
+        .map(|a| a.iter().filter(|q| q["queryType"] == "PUSH").collect())
+        .unwrap_or_default();
+    assert_eq!(push.len(), 1, "{shown}");
+    assert_eq!(push[0]["id"], id.as_str(), "{shown}");
+    assert_eq!(
+        push[0]["queryString"], "SELECT * FROM orders EMIT CHANGES",
+        "{shown}"
+    );
+    assert_eq!(push[0]["state"], "RUNNING", "{shown}");
+    assert_eq!(push_threads(&server), 1);
+    drop(r);
+    // Gone from SHOW QUERIES, and its thread (which closes its consumer) has ended.
+    let gone_by = Instant::now() + Duration::from_secs(1);
+    loop {
+        let shown = server.ksql_ok("SHOW QUERIES;").await?;
+        let listed = shown[0]["queries"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|q| q["id"] == id.as_str()));
+        if !listed && push_threads(&server) == 0 {
+            break;
+        }
+        if Instant::now() > gone_by {
+            bail!("push query {id} still running a second after its client left: {shown}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Threads of push queries in the server process (Linux names them `eddy-transient_…`,
+/// cut to 15 bytes).
+fn push_threads(server: &Server) -> usize {
+    let dir = format!("/proc/{}/task", server.proc.child.id());
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    std::fs::read_to_string(e.path().join("comm"))
+                        .is_ok_and(|c| c.starts_with("eddy-transient"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
