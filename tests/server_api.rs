@@ -434,6 +434,53 @@ async fn push_queries() -> Result<()> {
     );
     assert_eq!(parsed[1], json!(["apple"]), "{text}");
 
+    // A pull query on a table: its current rows, then the end of the array.
+    server
+        .ksql_ok(
+            "CREATE TABLE stock (item VARCHAR PRIMARY KEY, n INT) \
+               WITH (KAFKA_TOPIC='stock', VALUE_FORMAT='JSON');
+             INSERT INTO stock (item, n) VALUES ('apple', 10);
+             INSERT INTO stock (item, n) VALUES ('pear', 20);",
+        )
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pulled = loop {
+        let (status, body) = post(
+            &http1(),
+            &format!("{}/query", server.url),
+            "application/json",
+            json!({"ksql": "SELECT * FROM stock WHERE item = 'pear';"}).to_string(),
+        )
+        .await?;
+        assert_eq!(status, 200, "{body}");
+        if body.as_array().is_some_and(|a| a.len() > 1) || Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        pulled.as_array().map(|a| a[1..].to_vec()),
+        Some(vec![json!({"row": {"columns": ["pear", 20]}})]),
+        "{pulled}"
+    );
+    assert_eq!(
+        without_query_id(pulled[0].clone()),
+        json!({"header": {"schema": "`ITEM` STRING KEY, `N` INTEGER"}})
+    );
+    let mut r = h2c()?
+        .post(format!("{}/query-stream", server.url))
+        .json(&json!({"sql": "SELECT n FROM stock WHERE item = 'apple';", "properties": {}}))
+        .send()
+        .await?;
+    let text = read_stream(&mut r, Duration::from_secs(30), |_| false).await?;
+    let got = lines(&text);
+    assert_eq!(
+        got.iter().skip(1).cloned().collect::<Vec<_>>(),
+        vec![json!([10])],
+        "{text}"
+    );
+    assert_eq!(got[0]["columnNames"], json!(["N"]), "{text}");
+
     // PRINT over /query: the formats it guessed, then one line per record.
     let mut r = http1()
         .post(format!("{}/query", server.url))
@@ -543,6 +590,25 @@ async fn push_queries() -> Result<()> {
     .await?;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["@type"], "generic_error", "{body}");
+
+    // TERMINATE over /ksql stops a push query too (any case of its id).
+    let mut r = h2c()?
+        .post(format!("{}/query-stream", server.url))
+        .json(&json!({"sql": "SELECT * FROM orders EMIT CHANGES;",
+                      "properties": {"auto.offset.reset": "earliest"}}))
+        .send()
+        .await?;
+    let text = read_stream(&mut r, Duration::from_secs(60), |t| !lines(t).is_empty()).await?;
+    let id = lines(&text)[0]["queryId"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let body = server.ksql_ok(&format!("TERMINATE {id};")).await?;
+    assert_eq!(
+        body[0]["commandStatus"],
+        json!({"status": "SUCCESS", "message": "Query terminated.", "queryId": id})
+    );
+    read_stream(&mut r, Duration::from_secs(5), |_| false).await?;
 
     // A client that goes away stops its query within a second.
     let mut r = http1()

@@ -113,7 +113,7 @@ impl Client {
             if e.is_connect() {
                 ShellError::Unreachable {
                     url: self.url.clone(),
-                    source: e,
+                    reason: root_cause(&e),
                 }
             } else {
                 ShellError::Http(e)
@@ -126,6 +126,15 @@ impl Client {
         let text = response.text().await?;
         Err(server_error(status, &text))
     }
+}
+
+/// The innermost cause of an error: reqwest's own message only says which URL failed.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 async fn json_body(response: reqwest::Response) -> Result<Value, ShellError> {

@@ -19,13 +19,12 @@ pub enum ShellError {
         message: String,
     },
     /// The server could not be reached at all.
-    #[error("cannot reach the server at {url}: {source}")]
+    #[error("cannot reach the server at {url}: {reason}")]
     Unreachable {
         /// The server URL.
         url: String,
-        /// Why.
-        #[source]
-        source: reqwest::Error,
+        /// Why, in the words of the innermost cause (e.g. "Connection refused").
+        reason: String,
     },
     /// A request failed after the connection was made (e.g. the connection dropped).
     #[error("request to the server failed: {0}")]

@@ -68,7 +68,7 @@ fn queries(list: &Value) -> String {
                 status(q),
                 join(&q["sinks"]),
                 join(&q["sinkKafkaTopics"]),
-                text(&q["queryString"]),
+                one_line(&text(&q["queryString"])),
             ]
         })
         .collect();
@@ -279,13 +279,23 @@ fn type_name(schema: &Value) -> String {
 /// An ASCII table in ksqlDB's style.
 pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut t = Table::new();
-    t.load_preset(KSQL_STYLE)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header.iter().copied());
+    t.load_preset(KSQL_STYLE).set_header(header.iter().copied());
+    // On a terminal, wide tables wrap their cells to fit; into a file or pipe they don't.
+    match terminal_width() {
+        Some(width) => t
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(width),
+        None => t.set_content_arrangement(ContentArrangement::Disabled),
+    };
     for row in rows {
         t.add_row(row);
     }
     t.to_string()
+}
+
+/// A statement on one line, for a table cell.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn items(v: &Value) -> impl Iterator<Item = &Value> {
@@ -303,6 +313,12 @@ pub fn text(v: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
+}
+
+/// The width of the terminal stdout writes to, if it is one and its width is known.
+pub fn terminal_width() -> Option<u16> {
+    // A pseudo-terminal nobody sized reports 0 columns.
+    Table::new().width().filter(|&w| w >= 20)
 }
 
 /// Prints a query's rows as they arrive, in columns of a fixed width (wrapping long values),

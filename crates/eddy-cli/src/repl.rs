@@ -23,9 +23,6 @@ const CONTINUATION: &str = "   > ";
 /// Only when the terminal itself fails; statements that fail are reported and the shell
 /// goes on.
 pub fn run(session: &mut Session, runtime: &Runtime) -> Result<(), ShellError> {
-    // From now on Ctrl-C outside the line editor reaches the session, not the default
-    // handler that would end the process.
-    runtime.block_on(async { tokio::signal::ctrl_c().now_or_never() });
     banner(session, runtime)?;
     let config = Config::builder()
         .auto_add_history(false)
@@ -33,6 +30,10 @@ pub fn run(session: &mut Session, runtime: &Runtime) -> Result<(), ShellError> {
         .max_history_size(10_000)?
         .build();
     let mut editor = DefaultEditor::with_config(config)?;
+    // The editor replaced SIGINT's handler with its own, which would swallow Ctrl-C while a
+    // statement runs; tokio's handler, installed now, comes first (and chains to it). From
+    // now on Ctrl-C outside the editor reaches the session instead of ending the process.
+    runtime.block_on(async { tokio::signal::ctrl_c().now_or_never() });
     let history = history_file();
     if let Some(path) = &history {
         // A missing or unreadable history is no reason not to start.

@@ -202,7 +202,8 @@ impl Session {
                 print(&json!({"queryId": query_id, "columnNames": columns}).to_string())
             }
             QueryMessage::Header { columns, .. } => {
-                let p = RowPrinter::new(columns.len(), terminal_width());
+                let width = render::terminal_width().map_or(80, usize::from);
+                let p = RowPrinter::new(columns.len(), width);
                 print(&p.header(&columns))?;
                 *printer = Some(p);
                 Ok(())
@@ -267,13 +268,6 @@ pub(crate) fn print(text: &str) -> Result<(), ShellError> {
     writeln!(out, "{text}")?;
     out.flush()?;
     Ok(())
-}
-
-fn terminal_width() -> usize {
-    match comfy_table::Table::new().width() {
-        Some(w) if w >= 20 => usize::from(w),
-        _ => 80,
-    }
 }
 
 const HELP: &str = "\

@@ -21,12 +21,19 @@ use eddy_state::KeyValueStore;
 use eddy_topic::{Payloads, RawBatch};
 use serde::{Deserialize, Serialize};
 
+mod session;
+
+use session::SessionWindow;
+
 use crate::changelog::Changelog;
 use crate::error::EngineError;
-use crate::eval::{Compiled, RowError};
+use crate::eval::{Compiled, RowError, matches};
 
 /// Grace period when the query names none: Kafka Streams' legacy default of 24 hours.
 const DEFAULT_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
+/// First byte of the store keys that record which groups pass HAVING (state keys are JSON,
+/// which never starts with this byte).
+const VISIBLE_MARKER: u8 = 0xff;
 /// How many values COLLECT_LIST and COLLECT_SET keep, as ksqlDB's default limit.
 const COLLECT_LIMIT: usize = 1000;
 
@@ -49,6 +56,15 @@ pub(crate) struct AggregateStage {
     table_rows: Option<(Arc<dyn KeyValueStore>, Option<Changelog>)>,
     /// Where the state's changes go besides the store.
     changelog: Option<Changelog>,
+    /// Session windows (`window` is for time windows).
+    session: Option<SessionWindow>,
+    /// `EMIT FINAL`: the latest row of each open window, by (end, start, group), until
+    /// the window closes.
+    suppressed: Option<std::collections::BTreeMap<(i64, i64, Vec<u8>), (RecordBatch, i64)>>,
+    /// Whether the query names a grace period.
+    explicit_grace: bool,
+    /// `HAVING`, over the aggregation's rows.
+    having: Option<Compiled>,
 }
 
 /// The windowing of a windowed aggregation.
@@ -68,6 +84,10 @@ pub(crate) struct Aggregated {
     pub timestamps: Vec<i64>,
     /// The window start of each row, for windowed aggregations.
     pub window_starts: Option<Vec<i64>>,
+    /// The window end of each row, for session windows (their keys carry it).
+    pub session_ends: Option<Vec<i64>>,
+    /// Rows that delete their key from the result (sessions merged into others).
+    pub deleted: Option<Vec<bool>>,
 }
 
 /// One input change: the row indices of the old and new versions it folds.
@@ -145,9 +165,13 @@ impl AggregateStage {
             .iter()
             .map(|c| Call::new(c, input))
             .collect::<Result<Vec<_>, _>>()?;
-        let window = match &aggregate.window {
-            None => None,
-            Some(spec) => Some(Window::new(spec, input.as_arrow())?),
+        let (window, session) = match &aggregate.window {
+            None => (None, None),
+            Some(WindowSpec::Session { gap, grace, .. }) => (
+                None,
+                Some(SessionWindow::new(gap, grace.as_ref(), key_columns, input.as_arrow())),
+            ),
+            Some(spec) => (Some(Window::new(spec, input.as_arrow())?), None),
         };
         let arrow = aggregate.schema.as_arrow();
         let state_key_schema = Arc::new(Schema::new(
@@ -170,7 +194,39 @@ impl AggregateStage {
             found: Payloads::new(),
             table_rows: None,
             changelog: None,
+            suppressed: None,
+            having: None,
+            explicit_grace: matches!(
+                &aggregate.window,
+                Some(
+                    WindowSpec::Tumbling { grace: Some(_), .. }
+                        | WindowSpec::Hopping { grace: Some(_), .. }
+                        | WindowSpec::Session { grace: Some(_), .. }
+                )
+            ),
+            session,
         })
+    }
+
+    /// Emits one final row per window when it closes, instead of every update.
+    pub(crate) fn emit_final(mut self) -> Result<Self, EngineError> {
+        if self.window.is_none() {
+            return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(
+                "EMIT FINAL without a TUMBLING or HOPPING window".into(),
+            )));
+        }
+        // Without an explicit grace period a suppressed window closes at its end.
+        if let (Some(w), false) = (self.window.as_mut(), self.explicit_grace) {
+            w.grace = 0;
+        }
+        self.suppressed = Some(std::collections::BTreeMap::new());
+        Ok(self)
+    }
+
+    /// Filters the results with `HAVING`.
+    pub(crate) fn with_having(mut self, having: Option<Compiled>) -> Self {
+        self.having = having;
+        self
     }
 
     /// Sends every state change to `changelog` too.
@@ -254,6 +310,9 @@ impl AggregateStage {
         batch: RecordBatch,
         errors: &mut Vec<RowError>,
     ) -> Result<Aggregated, EngineError> {
+        if self.session.is_some() {
+            return self.apply_sessions(batch, errors);
+        }
         let timestamps = int64_column(&batch, ROWTIME)?;
         let (batch, timestamps, window_starts) = match &self.window {
             None => (batch, timestamps, None),
@@ -365,6 +424,7 @@ impl AggregateStage {
         // Output rows index the new rows (0..n) and the old rows (n..2n).
         let mut picked: Vec<u32> = Vec::with_capacity(n);
         let mut out_times = Vec::with_capacity(n);
+        let mut out_keys: Vec<Vec<u8>> = Vec::with_capacity(n);
         let mut out_starts = Vec::with_capacity(n);
         let mut results: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(n); self.calls.len()];
         for (r, change) in changes.iter().enumerate() {
@@ -395,6 +455,7 @@ impl AggregateStage {
                     out.push(call.result(acc)?);
                 }
                 picked.push(index as u32);
+                out_keys.push(key.clone());
                 out_times.push(timestamps[r]);
                 if let Some(starts) = &window_starts {
                     out_starts.push(starts[r]);
@@ -436,10 +497,117 @@ impl AggregateStage {
             });
         }
         let batch = RecordBatch::try_new(Arc::clone(&self.out_schema), columns)?;
-        Ok(Aggregated {
+        let out = Aggregated {
             batch,
             timestamps: out_times,
             window_starts: window_starts.map(|_| out_starts),
+            session_ends: None,
+            deleted: None,
+        };
+        let (out, keys) = match self.suppressed.as_mut() {
+            None => (out, out_keys),
+            Some(suppressed) => {
+                let (Some(w), Some(starts)) = (&self.window, &out.window_starts) else {
+                    return Err(EngineError::Internal("EMIT FINAL without a time window".into()));
+                };
+                for (i, key) in out_keys.into_iter().enumerate() {
+                    let start = starts[i];
+                    let time = out.timestamps[i];
+                    let row = out.batch.slice(i, 1);
+                    let entry = suppressed
+                        .entry((start + w.size, start, key))
+                        .or_insert((row.clone(), time));
+                    entry.0 = row;
+                    entry.1 = entry.1.max(time);
+                }
+                // Windows whose grace period has passed emit their final result, once.
+                let close = self.stream_time.saturating_sub(w.grace);
+                let open = suppressed.split_off(&(close.saturating_add(1), i64::MIN, Vec::new()));
+                let closed = std::mem::replace(suppressed, open);
+                let rows: Vec<RecordBatch> = closed.values().map(|(b, _)| b.clone()).collect();
+                let batch = if rows.is_empty() {
+                    RecordBatch::new_empty(Arc::clone(&self.out_schema))
+                } else {
+                    arrow::compute::concat_batches(&self.out_schema, &rows)?
+                };
+                let out = Aggregated {
+                    batch,
+                    timestamps: closed.values().map(|(_, t)| *t).collect(),
+                    window_starts: Some(closed.keys().map(|(_, s, _)| *s).collect()),
+                    session_ends: None,
+                    deleted: None,
+                };
+                (out, closed.into_keys().map(|(_, _, k)| k).collect())
+            }
+        };
+        self.apply_having(out, keys)
+    }
+
+    /// `HAVING`: a group that passes is emitted; one that stops passing is deleted (a
+    /// tombstone) if it was visible; one that never passed is not emitted at all, as ksqlDB's
+    /// filtered tables behave. Whether a group is visible is kept in the store.
+    fn apply_having(
+        &mut self,
+        out: Aggregated,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<Aggregated, EngineError> {
+        let Some(having) = &self.having else {
+            return Ok(out);
+        };
+        let mut errors = Vec::new();
+        let passes = matches(having, &out.batch, &mut errors)?;
+        let marker = |k: &[u8]| -> Vec<u8> {
+            let mut m = Vec::with_capacity(k.len() + 1);
+            m.push(VISIBLE_MARKER);
+            m.extend_from_slice(k);
+            m
+        };
+        let mut distinct: Vec<Vec<u8>> = keys.iter().map(|k| marker(k)).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        self.keys.clear();
+        for k in &distinct {
+            self.keys.push(Some(k));
+        }
+        self.found.clear();
+        self.store.get_many(&self.keys, &mut self.found)?;
+        let mut visible: HashMap<Vec<u8>, bool> = distinct
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), self.found.get(i).is_some()))
+            .collect();
+        let mut keep = Vec::with_capacity(keys.len());
+        let mut deleted = Vec::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            let m = marker(k);
+            let was = visible.get(&m).copied().unwrap_or(false);
+            let pass = passes.value(i);
+            keep.push(pass || was);
+            if pass || was {
+                deleted.push(!pass);
+            }
+            visible.insert(m, pass);
+        }
+        self.keys.clear();
+        self.found.clear();
+        for (k, v) in &visible {
+            self.keys.push(Some(k));
+            self.found.push(v.then_some(&[1u8][..]));
+        }
+        self.store.write(&self.keys, &self.found)?;
+        if let Some(changelog) = &mut self.changelog {
+            changelog.append(&self.keys, &self.found)?;
+        }
+        let mask = arrow::array::BooleanArray::from(keep.clone());
+        let pick = |v: Vec<i64>| -> Vec<i64> {
+            v.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect()
+        };
+        Ok(Aggregated {
+            batch: arrow::compute::filter_record_batch(&out.batch, &mask)?,
+            timestamps: pick(out.timestamps),
+            window_starts: out.window_starts.map(pick),
+            session_ends: out.session_ends.map(pick),
+            deleted: Some(deleted),
         })
     }
 
@@ -601,7 +769,9 @@ impl Call {
                 _ => None,
             }
         };
-        let n = match literal(1) {
+        // LATEST/EARLIEST_BY_OFFSET(x, ignoreNulls) takes a boolean second argument.
+        let second_is_flag = matches!(literal(1), Some(ScalarValue::Boolean(_)));
+        let n = match literal(1).filter(|_| !second_is_flag) {
             Some(v) => match v.cast_to(&DataType::Int64)? {
                 ScalarValue::Int64(Some(n)) if n > 0 => Some(n as usize),
                 _ => {
@@ -612,6 +782,7 @@ impl Call {
                 }
             },
             None if call.args.len() > 1
+                && !second_is_flag
                 && matches!(
                     function,
                     Function::TopK | Function::TopKDistinct | Function::Latest | Function::Earliest
@@ -624,7 +795,7 @@ impl Call {
             }
             None => None,
         };
-        let ignore_nulls = match literal(2) {
+        let ignore_nulls = match literal(if second_is_flag { 1 } else { 2 }) {
             Some(ScalarValue::Boolean(Some(b))) => *b,
             _ => true,
         };
@@ -805,6 +976,69 @@ impl Call {
         Ok(())
     }
 
+    /// Merges `other` (a session merged away) into `acc`.
+    fn merge(&self, acc: &mut Acc, other: &Acc) -> Result<(), EngineError> {
+        match (acc, other) {
+            (Acc::Count(a), Acc::Count(b)) => *a += b,
+            (Acc::SumInt(a), Acc::SumInt(b)) => *a = a.wrapping_add(*b),
+            (Acc::SumFloat(a), Acc::SumFloat(b)) => *a += b,
+            (Acc::SumDecimal(a), Acc::SumDecimal(b)) => *a += b,
+            (Acc::Avg(s, c), Acc::Avg(s2, c2)) => {
+                *s += s2;
+                *c += c2;
+            }
+            (Acc::Stddev(c, m, m2), Acc::Stddev(c2, mb, m2b)) => {
+                let n = *c + c2;
+                if n > 0 {
+                    let delta = mb - *m;
+                    let mean = *m + delta * (*c2 as f64) / n as f64;
+                    *m2 += m2b + delta * delta * (*c as f64) * (*c2 as f64) / n as f64;
+                    *m = mean;
+                    *c = n;
+                }
+            }
+            (Acc::Value(a), Acc::Value(b)) => {
+                let replace = match (&a, b) {
+                    (_, None) => false,
+                    (None, Some(_)) => true,
+                    (Some(x), Some(y)) => {
+                        let (x, y) = (self.from_text(&Some(x.clone()))?, self.from_text(&Some(y.clone()))?);
+                        match self.function {
+                            Function::Min => y < x,
+                            Function::Max => y > x,
+                            Function::Latest => true,
+                            _ => false,
+                        }
+                    }
+                };
+                if replace {
+                    *a = b.clone();
+                }
+            }
+            (Acc::Values(a), Acc::Values(b)) => {
+                for v in b {
+                    let fresh = !a.contains(v);
+                    match self.function {
+                        Function::CollectList => a.push(v.clone()),
+                        _ if fresh => a.push(v.clone()),
+                        _ => {}
+                    }
+                }
+                if matches!(self.function, Function::TopK | Function::TopKDistinct) {
+                    let mut scalars = a
+                        .iter()
+                        .map(|t| self.from_text(t))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    scalars.sort_by(|x, y| y.partial_cmp(x).unwrap_or(std::cmp::Ordering::Equal));
+                    scalars.truncate(self.n.unwrap_or(1));
+                    *a = scalars.iter().map(|s| self.to_text(s)).collect::<Result<_, _>>()?;
+                }
+            }
+            _ => return Err(state_mismatch()),
+        }
+        Ok(())
+    }
+
     /// Takes row `row` of `args` out of `acc` (a table row that changed or was deleted).
     fn undo(&self, acc: &mut Acc, args: &[ArrayRef], row: usize) -> Result<(), EngineError> {
         let value = match args.first() {
@@ -910,7 +1144,7 @@ impl Call {
             return Ok(None);
         }
         Ok(Some(if self.arg_type.is_temporal() {
-            v.cast_to(&DataType::Int64)?.to_string()
+            temporal_to_i64(v)?.to_string()
         } else {
             match v {
                 ScalarValue::Utf8(Some(s))
@@ -929,7 +1163,7 @@ impl Call {
             let i: i64 = t
                 .parse()
                 .map_err(|_| EngineError::Internal(format!("corrupt aggregate state {t}")))?;
-            return Ok(ScalarValue::Int64(Some(i)).cast_to(&self.arg_type)?);
+            return temporal_from_i64(i, &self.arg_type);
         }
         Ok(ScalarValue::try_from_string(t.clone(), &self.arg_type)?)
     }
@@ -972,4 +1206,45 @@ fn int64_column(batch: &RecordBatch, name: &str) -> Result<Vec<i64>, EngineError
         .downcast_ref::<Int64Array>()
         .ok_or_else(|| EngineError::Internal(format!("{name} is not BIGINT")))?;
     Ok(a.values().to_vec())
+}
+
+/// A date, time or timestamp as its integer (days, or units since midnight or the epoch).
+fn temporal_to_i64(v: &ScalarValue) -> Result<i64, EngineError> {
+    Ok(match v {
+        ScalarValue::Date32(Some(d)) => i64::from(*d),
+        ScalarValue::Time32Millisecond(Some(t)) | ScalarValue::Time32Second(Some(t)) => {
+            i64::from(*t)
+        }
+        ScalarValue::Time64Microsecond(Some(t)) | ScalarValue::Time64Nanosecond(Some(t)) => *t,
+        ScalarValue::TimestampMillisecond(Some(t), _)
+        | ScalarValue::TimestampSecond(Some(t), _)
+        | ScalarValue::TimestampMicrosecond(Some(t), _)
+        | ScalarValue::TimestampNanosecond(Some(t), _) => *t,
+        other => as_i64(other)?,
+    })
+}
+
+fn temporal_from_i64(i: i64, t: &DataType) -> Result<ScalarValue, EngineError> {
+    use arrow::datatypes::TimeUnit;
+    let small = || {
+        i32::try_from(i).map_err(|_| EngineError::Internal(format!("corrupt aggregate state {i}")))
+    };
+    Ok(match t {
+        DataType::Date32 => ScalarValue::Date32(Some(small()?)),
+        DataType::Time32(TimeUnit::Millisecond) => ScalarValue::Time32Millisecond(Some(small()?)),
+        DataType::Time32(_) => ScalarValue::Time32Second(Some(small()?)),
+        DataType::Time64(TimeUnit::Microsecond) => ScalarValue::Time64Microsecond(Some(i)),
+        DataType::Time64(_) => ScalarValue::Time64Nanosecond(Some(i)),
+        DataType::Timestamp(TimeUnit::Millisecond, tz) => {
+            ScalarValue::TimestampMillisecond(Some(i), tz.clone())
+        }
+        DataType::Timestamp(TimeUnit::Second, tz) => ScalarValue::TimestampSecond(Some(i), tz.clone()),
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+            ScalarValue::TimestampMicrosecond(Some(i), tz.clone())
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
+            ScalarValue::TimestampNanosecond(Some(i), tz.clone())
+        }
+        other => ScalarValue::Int64(Some(i)).cast_to(other)?,
+    })
 }

@@ -322,3 +322,122 @@ impl Engine {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use eddy_state::MemoryBackend;
+
+    use eddy_sql::ast::ShowWhat;
+
+    use super::*;
+    use crate::engine::EngineConfig;
+    use crate::memory::MemoryTopics;
+    use crate::runner::RunMode;
+
+    fn engine(topics: &MemoryTopics, mode: RunMode) -> Engine {
+        let mut config = EngineConfig::new("unit_");
+        config.mode = mode;
+        match Engine::new(
+            config,
+            Arc::new(topics.clone()),
+            Arc::new(MemoryBackend::new()),
+        ) {
+            Ok(e) => e,
+            Err(e) => panic!("engine: {e}"),
+        }
+    }
+
+    fn run(engine: &Engine, log: &CommandLog, sql: &str) -> Result<Executed, EngineError> {
+        let mut last = None;
+        for stmt in eddy_sql::parse(sql)? {
+            last = Some(engine.execute_logged(&stmt, &Properties::new(), log)?);
+        }
+        last.ok_or_else(|| EngineError::Internal("no statement".into()))
+    }
+
+    fn show(engine: &Engine, what: ShowWhat) -> StatementResult {
+        let stmt = ParsedStatement {
+            text: "SHOW".into(),
+            line: 1,
+            statement: Statement::Show {
+                what,
+                extended: false,
+            },
+        };
+        match engine.execute(&stmt, &Properties::new()) {
+            Ok(r) => r,
+            Err(e) => panic!("SHOW: {e}"),
+        }
+    }
+
+    fn query_ids(engine: &Engine) -> Vec<String> {
+        match show(engine, ShowWhat::Queries) {
+            StatementResult::Queries(q) => q.into_iter().map(|q| q.id).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn replay_rebuilds_catalog_and_query_ids() -> Result<(), EngineError> {
+        let topics = MemoryTopics::new();
+        let first = engine(&topics, RunMode::Synchronous);
+        let log = CommandLog::open(Arc::new(topics.clone()), "unit_", 1)?;
+        assert!(log.read_all(Duration::from_secs(5))?.is_empty());
+        let created = run(
+            &first,
+            &log,
+            "CREATE STREAM s (id INT KEY, v VARCHAR) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON');",
+        )?;
+        let seq = created.sequence.unwrap_or(-1);
+        assert!(seq >= 0);
+        let a = run(&first, &log, "CREATE STREAM a AS SELECT * FROM s;")?;
+        assert_eq!(a.sequence, Some(seq + 1));
+        run(&first, &log, "CREATE STREAM b AS SELECT id, v FROM s;")?;
+        // Not recorded: a failure, a listing, an insert of values.
+        assert!(run(&first, &log, "CREATE STREAM c AS SELECT nope FROM s;").is_err());
+        assert_eq!(run(&first, &log, "SHOW STREAMS;")?.sequence, None);
+        assert_eq!(
+            run(&first, &log, "INSERT INTO s (id, v) VALUES (1, 'x');")?.sequence,
+            None
+        );
+        run(&first, &log, "TERMINATE CSAS_A_1; DROP STREAM a;")?;
+        run(&first, &log, "CREATE STREAM d AS SELECT * FROM s;")?;
+        assert_eq!(query_ids(&first), vec!["CSAS_B_2", "CSAS_D_3"]);
+
+        let second = engine(&topics, RunMode::Synchronous);
+        let log = CommandLog::open(Arc::new(topics.clone()), "unit_", 1)?;
+        let mut applied = Vec::new();
+        let report = second.replay(&log, Duration::from_secs(5), |offset, stmt, _| {
+            applied.push((offset, stmt.text.clone()));
+        })?;
+        assert_eq!(report.failed, 0);
+        assert_eq!(report.applied, 6);
+        assert_eq!(
+            applied.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(),
+            vec![
+                "CREATE STREAM s (id INT KEY, v VARCHAR) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON')",
+                "CREATE STREAM a AS SELECT * FROM s",
+                "CREATE STREAM b AS SELECT id, v FROM s",
+                "TERMINATE CSAS_A_1",
+                "DROP STREAM a",
+                "CREATE STREAM d AS SELECT * FROM s",
+            ]
+        );
+        assert_eq!(query_ids(&second), vec!["CSAS_B_2", "CSAS_D_3"]);
+        match show(&second, ShowWhat::Streams) {
+            StatementResult::Streams(s) => assert_eq!(
+                s.iter().map(|s| s.source.name.as_str()).collect::<Vec<_>>(),
+                vec!["B", "D", "EDDY_PROCESSING_LOG", "S"]
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Numbering goes on after the replayed commands.
+        let e = run(&second, &log, "CREATE STREAM e AS SELECT * FROM s;")?;
+        assert!(e.sequence.unwrap_or(-1) > report.last_sequence);
+        assert_eq!(query_ids(&second), vec!["CSAS_B_2", "CSAS_D_3", "CSAS_E_4"]);
+        Ok(())
+    }
+}

@@ -1,9 +1,12 @@
 //! Turning CREATE statements and their `WITH` properties into catalog entries.
 
+use std::time::Duration;
+
 use eddy_sql::ast::{CreateSource, PropertyValue, WithProperties};
 use eddy_sql::catalog::{Column, ColumnRole, FormatName, Source, SourceKind};
 use eddy_sql::plan::QueryPlan;
 use eddy_sql::types::SqlType;
+use eddy_sql::window::WindowSpec;
 
 use crate::error::EngineError;
 
@@ -27,6 +30,8 @@ const KNOWN: &[&str] = &[
     "VALUE_SCHEMA_FULL_NAME",
     "RETENTION_MS",
     "CLEANUP_POLICY",
+    "WINDOW_TYPE",
+    "WINDOW_SIZE",
 ];
 
 /// Typed view of a `WITH` clause.
@@ -123,10 +128,93 @@ impl With<'_> {
         }
     }
 
+    /// The window of a windowed source's keys (`WINDOW_TYPE`, and `WINDOW_SIZE` for time
+    /// windows).
+    pub(crate) fn window(&self) -> Result<Option<WindowSpec>, EngineError> {
+        let Some(kind) = self.string("WINDOW_TYPE") else {
+            return Ok(None);
+        };
+        let size = self
+            .string("WINDOW_SIZE")
+            .map(|s| window_size(&s))
+            .transpose()?;
+        let window = match kind.to_ascii_uppercase().as_str() {
+            "SESSION" => {
+                if size.is_some() {
+                    return Err(EngineError::Invalid(
+                        "'WINDOW_SIZE' should not be set for SESSION windows.".into(),
+                    ));
+                }
+                WindowSpec::Session {
+                    gap: Duration::ZERO,
+                    retention: None,
+                    grace: None,
+                }
+            }
+            kind @ ("TUMBLING" | "HOPPING") => {
+                let size = size.ok_or_else(|| {
+                    EngineError::Invalid(
+                        "Tumbling and Hopping window types should set WINDOW_SIZE in the WITH clause."
+                            .into(),
+                    )
+                })?;
+                // Imported keys only carry the start; the advance does not matter to reading.
+                if kind == "TUMBLING" {
+                    WindowSpec::Tumbling {
+                        size,
+                        retention: None,
+                        grace: None,
+                    }
+                } else {
+                    WindowSpec::Hopping {
+                        size,
+                        advance: size,
+                        retention: None,
+                        grace: None,
+                    }
+                }
+            }
+            _ => {
+                return Err(EngineError::Invalid(format!(
+                    "Invalid value for WINDOW_TYPE: '{kind}'. Valid values are SESSION, HOPPING and TUMBLING."
+                )));
+            }
+        };
+        Ok(Some(window))
+    }
+
     /// The `TIMESTAMP` column, normalised like an identifier.
     pub(crate) fn timestamp_column(&self) -> Option<String> {
         self.string("TIMESTAMP").map(|t| normalize_ident(&t))
     }
+}
+
+/// `WINDOW_SIZE`: `n unit`, e.g. `'1 SECOND'`.
+fn window_size(text: &str) -> Result<Duration, EngineError> {
+    let invalid = |why: String| {
+        EngineError::Invalid(format!(
+            "Configuration WINDOW_SIZE is invalid: Invalid duration: '{text}'. {why}"
+        ))
+    };
+    let mut parts = text.split_whitespace();
+    let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid("Expected '<number> <time unit>'".into()));
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| invalid(format!("Not a number: '{n}'")))?;
+    let unit = unit.to_ascii_uppercase();
+    let millis: u64 = match unit.trim_end_matches('S') {
+        "MILLISECOND" => 1,
+        "SECOND" => 1_000,
+        "MINUTE" => 60_000,
+        "HOUR" => 3_600_000,
+        "DAY" => 86_400_000,
+        _ => return Err(invalid(format!("Unknown time unit: '{unit}'"))),
+    };
+    n.checked_mul(millis)
+        .map(Duration::from_millis)
+        .ok_or_else(|| invalid("Too large".into()))
 }
 
 /// ksqlDB's identifier rule for names given as strings: upper-cased unless back-quoted.
@@ -184,11 +272,11 @@ pub(crate) fn source_from_create(stmt: &CreateSource, sql: &str) -> Result<Sourc
             "Tables require a PRIMARY KEY. Please define the PRIMARY KEY.".into(),
         ));
     }
-    if values.is_empty() && !stmt.elements.is_empty() {
-        return Err(EngineError::Invalid(format!(
-            "The statement does not define any columns: {} needs at least one value column.",
-            stmt.name
-        )));
+    let window = with.window()?;
+    if window.is_some() && keys.is_empty() {
+        return Err(EngineError::Invalid(
+            "Windowed sources require a key column.".into(),
+        ));
     }
     let mut columns = keys;
     columns.extend(values);
@@ -203,7 +291,7 @@ pub(crate) fn source_from_create(stmt: &CreateSource, sql: &str) -> Result<Sourc
         wrap_single_value: with.bool("WRAP_SINGLE_VALUE")?.unwrap_or(true),
         timestamp_column: with.timestamp_column(),
         timestamp_format: with.string("TIMESTAMP_FORMAT"),
-        window: None,
+        window,
         is_source: stmt.is_source,
         sql: sql.to_string(),
     };
@@ -234,7 +322,11 @@ pub(crate) fn sink_from_plan(
         wrap_single_value: w.bool("WRAP_SINGLE_VALUE")?.unwrap_or(true),
         timestamp_column: w.timestamp_column(),
         timestamp_format: w.string("TIMESTAMP_FORMAT"),
-        window: plan.aggregate.as_ref().and_then(|a| a.window.clone()),
+        window: match &plan.aggregate {
+            Some(a) => a.window.clone(),
+            None if plan.join.is_none() => plan.from.source.window.clone(),
+            None => None,
+        },
         is_source: false,
         sql: sql.to_string(),
     };

@@ -168,6 +168,11 @@ impl Engine {
         )
     }
 
+    /// The store of a materialised table, if `name` is one.
+    pub(crate) fn table_store(&self, name: &str) -> Option<Arc<dyn KeyValueStore>> {
+        self.lock().tables.get(name).map(|t| Arc::clone(&t.store))
+    }
+
     /// Makes the next persistent query take number `n` (`CSAS_X_<n>`), so that replaying
     /// the command log gives every query the id it had, even if a command before it fails.
     pub(crate) fn set_next_query_number(&self, n: u64) {
@@ -586,6 +591,9 @@ impl Engine {
                 )?;
                 let mut stage =
                     AggregateStage::new(plan, aggregate, store)?.with_changelog(changelog);
+                if plan.emit == Some(eddy_sql::ast::Emit::Final) {
+                    stage = stage.emit_final()?;
+                }
                 if plan.from.source.kind == SourceKind::Table {
                     let (rows, changelog) = open_with_changelog(
                         self.state.as_ref(),

@@ -19,6 +19,7 @@ mod eval;
 mod insert_values;
 pub mod memory;
 pub mod processing_log;
+mod pull;
 mod query;
 mod reader;
 mod results;
@@ -30,5 +31,6 @@ pub use command_log::{Command, CommandLog, Executed, ReplayReport, command_id, i
 pub use engine::{Engine, EngineConfig, Properties};
 pub use error::{EngineError, Fault};
 pub use results::{QuerySummary, QueryType, SourceDescription, SourceSummary, StatementResult};
+pub use pull::PullResult;
 pub use runner::RunMode;
 pub use transient::{TopicPrint, TransientCancel, TransientQuery};

@@ -173,6 +173,9 @@ pub(crate) struct QueryTask {
     aggregating: bool,
     /// `HAVING`, over the aggregation's rows.
     having: Option<Compiled>,
+    /// A windowed source read without aggregation: `Some(is_session)`, its windows pass
+    /// through to the output keys.
+    source_window: Option<bool>,
 }
 
 impl QueryTask {
@@ -229,6 +232,10 @@ impl QueryTask {
             from_stream: plan.from.source.kind == SourceKind::Stream,
             aggregate: None,
             aggregating: plan.aggregate.is_some(),
+            source_window: match (&plan.aggregate, &plan.from.source.window) {
+                (None, Some(w)) => Some(matches!(w, eddy_sql::window::WindowSpec::Session { .. })),
+                _ => None,
+            },
             having: plan
                 .aggregate
                 .as_ref()
@@ -239,7 +246,7 @@ impl QueryTask {
 
     /// Attaches the aggregation of a `GROUP BY` query.
     pub(crate) fn with_aggregate(mut self, stage: AggregateStage) -> Self {
-        self.aggregate = Some(stage);
+        self.aggregate = Some(stage.with_having(self.having.take()));
         self
     }
 
@@ -278,6 +285,7 @@ impl QueryTask {
         }
         let mut aggregated_times = None;
         let mut window_starts = None;
+        let mut session_ends: Option<Vec<i64>> = None;
         if self.aggregating {
             let stage = self
                 .aggregate
@@ -303,9 +311,10 @@ impl QueryTask {
             batch = out.batch;
             aggregated_times = Some(out.timestamps);
             window_starts = out.window_starts;
-            // A group that no longer passes HAVING is deleted from the result table.
-            tombstones = match &self.having {
-                Some(h) => not(&matches(h, &batch, &mut row_errors)?)?,
+            session_ends = out.session_ends;
+            // Groups deleted from the result (HAVING, merged sessions) are tombstones.
+            tombstones = match out.deleted {
+                Some(deleted) => BooleanArray::from(deleted),
                 None => BooleanArray::from(vec![false; batch.num_rows()]),
             };
             self.report(&input, &mut row_errors, errors);
@@ -321,6 +330,9 @@ impl QueryTask {
                 if let Some(w) = window_starts.as_mut() {
                     w.truncate(left);
                 }
+                if let Some(w) = session_ends.as_mut() {
+                    w.truncate(left);
+                }
             }
         }
         if batch.num_rows() == 0 {
@@ -334,6 +346,20 @@ impl QueryTask {
             &mut row_errors,
         )?;
         self.report(&batch, &mut row_errors, errors);
+        if let Some(session) = self.source_window {
+            let column = |name: &str| -> Result<Vec<i64>, EngineError> {
+                Ok(int64_values(batch.column_by_name(name).ok_or_else(|| {
+                    EngineError::Internal(format!("{name} missing"))
+                })?)?
+                .iter()
+                .map(|v| v.unwrap_or(0))
+                .collect())
+            };
+            window_starts = Some(column(eddy_sql::plan::WINDOWSTART)?);
+            if session {
+                session_ends = Some(column(eddy_sql::plan::WINDOWEND)?);
+            }
+        }
         let timestamps = match aggregated_times {
             Some(t) => t,
             None => int64_values(
@@ -354,7 +380,7 @@ impl QueryTask {
                 self.values_out.clear();
                 ke.encode(&keys, &mut self.keys_out)?;
                 if let Some(starts) = &window_starts {
-                    self.keys_out = windowed_keys(&self.keys_out, starts);
+                    self.keys_out = windowed_keys(&self.keys_out, starts, session_ends.as_deref());
                 }
                 ve.encode(&values, Some(&tombstones), &mut self.values_out)?;
                 sink.send(&self.keys_out, &self.values_out, &timestamps)?;
@@ -480,14 +506,18 @@ pub(crate) fn topic_output(
     })
 }
 
-/// Keys of a windowed result: the key, then the window start (8 bytes big-endian), as Kafka
-/// Streams' time-windowed serialiser writes them.
-fn windowed_keys(keys: &Payloads, starts: &[i64]) -> Payloads {
-    let mut out = Payloads::with_capacity(keys.len(), keys.byte_len() + 8 * keys.len());
+/// Keys of a windowed result, as Kafka Streams' windowed serialisers write them: the key,
+/// then the window start (time windows) or the end and the start (sessions), 8 bytes each,
+/// big-endian.
+fn windowed_keys(keys: &Payloads, starts: &[i64], session_ends: Option<&[i64]>) -> Payloads {
+    let mut out = Payloads::with_capacity(keys.len(), keys.byte_len() + 16 * keys.len());
     let mut buffer = Vec::new();
-    for (key, start) in keys.iter().zip(starts) {
+    for (i, (key, start)) in keys.iter().zip(starts).enumerate() {
         buffer.clear();
         buffer.extend_from_slice(key.unwrap_or_default());
+        if let Some(ends) = session_ends {
+            buffer.extend_from_slice(&ends[i].to_be_bytes());
+        }
         buffer.extend_from_slice(&start.to_be_bytes());
         out.push(Some(&buffer));
     }

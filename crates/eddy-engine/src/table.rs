@@ -163,13 +163,14 @@ impl Task for TableMaterializer {
             match self.window {
                 None => store_keys.push(Some(key)),
                 Some((start, end, session)) => {
-                    // Each window of a key is its own row: the key, then the window start
-                    // (and end, for sessions), big-endian so a key's windows sort by start.
+                    // Each window of a key is its own row, keyed as Kafka Streams writes
+                    // windowed keys: the key, then the start (time windows) or the end and
+                    // the start (sessions), big-endian.
                     let mut windowed = key.to_vec();
-                    windowed.extend_from_slice(&int64_at(batch, start, row).to_be_bytes());
                     if session {
                         windowed.extend_from_slice(&int64_at(batch, end, row).to_be_bytes());
                     }
+                    windowed.extend_from_slice(&int64_at(batch, start, row).to_be_bytes());
                     store_keys.push(Some(&windowed));
                 }
             }

@@ -14,10 +14,9 @@ use datafusion_expr::Expr;
 use eddy_sql::ast::{Emit, KsqlQuery};
 use eddy_sql::catalog::{Column, ColumnRole, SourceKind};
 use eddy_sql::plan::plan_query;
-use tokio::sync::mpsc;
-
 use eddy_state::{MemoryBackend, StateBackend};
 use eddy_topic::{RawBatch, StartFrom};
+use tokio::sync::mpsc;
 
 use crate::aggregate::AggregateStage;
 use crate::engine::{Engine, Properties};
@@ -112,7 +111,7 @@ impl Engine {
             None => task,
             Some(_) if plan.from.source.kind == SourceKind::Table => {
                 return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(
-                    "push queries that aggregate a table".into(),
+                    "A push query that aggregates a table".into(),
                 )));
             }
             Some(aggregate) => {
@@ -260,5 +259,74 @@ impl Engine {
             })
             .map_err(|e| EngineError::Internal(format!("could not start a thread: {e}")))?;
         Ok(TopicPrint { records, cancel })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use eddy_sql::ast::Statement;
+
+    use super::*;
+    use crate::engine::EngineConfig;
+    use crate::memory::MemoryTopics;
+    use crate::runner::RunMode;
+
+    #[test]
+    fn a_push_query_streams_rows_until_its_limit() -> Result<(), EngineError> {
+        let topics = MemoryTopics::new();
+        let mut config = EngineConfig::new("unit_");
+        config.mode = RunMode::Threads;
+        let engine = Engine::new(
+            config,
+            Arc::new(topics.clone()),
+            Arc::new(MemoryBackend::new()),
+        )?;
+        for stmt in eddy_sql::parse(
+            "CREATE STREAM s (id INT KEY, v VARCHAR) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON');
+             INSERT INTO s (id, v) VALUES (1, 'x');
+             INSERT INTO s (id, v) VALUES (2, 'y');",
+        )? {
+            engine.execute(&stmt, &Properties::new())?;
+        }
+        let Statement::Query(q) = eddy_sql::parse("SELECT id, v FROM s EMIT CHANGES LIMIT 2;")?
+            .remove(0)
+            .statement
+        else {
+            panic!("not a query");
+        };
+        let mut props = Properties::new();
+        props.insert("auto.offset.reset".into(), "earliest".into());
+        let mut query = engine.start_transient(&q, &props)?;
+        assert!(query.id.starts_with("transient_S_"));
+        assert_eq!(
+            query
+                .columns
+                .iter()
+                .map(|c| (c.name.as_str(), c.role))
+                .collect::<Vec<_>>(),
+            vec![
+                ("ID", eddy_sql::catalog::ColumnRole::Key),
+                ("V", eddy_sql::catalog::ColumnRole::Value)
+            ]
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut rows = 0;
+        while rows < 2 && Instant::now() < deadline {
+            match query.rows.try_recv() {
+                Ok(batch) => rows += batch.num_rows(),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        assert_eq!(rows, 2);
+        // The LIMIT ends the task, which closes the channel.
+        while Instant::now() < deadline {
+            match query.rows.try_recv() {
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return Ok(()),
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        panic!("the push query did not stop at its LIMIT");
     }
 }

@@ -268,7 +268,7 @@ fn check_format(
                 )));
             }
             for f in fields {
-                if !is_scalar(f.data_type()) || *f.data_type() == DataType::Binary {
+                if !is_scalar(f.data_type()) {
                     return Err(unsupported_type(format, f, f.data_type()));
                 }
             }

@@ -7,18 +7,18 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use eddy_engine::{Properties, QuerySummary, StatementResult};
-use eddy_sql::ast::{ParsedStatement, Statement};
+use eddy_sql::ast::{ParsedStatement, Statement, TerminateTarget};
 use eddy_sql::catalog::{ColumnRole, Source};
 use eddy_sql::types::SqlType;
 use serde_json::{Map, Value, json};
 
-use crate::AppState;
 use crate::errors::{ApiError, SERVER_ERROR};
 use crate::wire::{
     CommandStatus, Entity, FieldInfo, FieldSchema, FunctionName, HealthCheckResponse,
     KafkaTopicInfo, Property, RunningQuery, ServerInfo, ServerInfoResponse, SourceDescriptionBody,
     SourceInfo,
 };
+use crate::{AppState, PushQuery};
 
 /// Reads a request body of at most the configured size as a JSON object.
 pub(crate) async fn read_json(
@@ -107,6 +107,24 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Resp
                 }
                 _ => {}
             }
+            if let Statement::Terminate(TerminateTarget::Query(id)) = &stmt.statement
+                && let Some((id, push)) = find_push_query(&state, id)
+            {
+                // A push query: stopped here, and not recorded (it does not survive a restart).
+                push.cancel.cancel();
+                entities.push(Entity::CurrentStatus {
+                    statement_text: stmt.text.clone(),
+                    command_id: eddy_engine::command_id(stmt),
+                    command_status: CommandStatus {
+                        status: "SUCCESS".into(),
+                        message: "Query terminated.".into(),
+                        query_id: Some(id.clone()),
+                    },
+                    command_sequence_number: -1,
+                    warnings: Vec::new(),
+                });
+                continue;
+            }
             if let Some(answer) = crate::describe::answer(&engine, stmt) {
                 match answer {
                     Ok(e) => entities.push(e),
@@ -139,6 +157,15 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Resp
             ApiError::generic(SERVER_ERROR, "statement execution was interrupted").into_response()
         }
     }
+}
+
+/// A running push query by id (ids are upper-cased unless quoted, so any case matches).
+fn find_push_query(state: &AppState, id: &str) -> Option<(String, PushQuery)> {
+    state
+        .transient()
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(id))
+        .map(|(k, q)| (k.clone(), q.clone()))
 }
 
 /// Running push queries as `SHOW QUERIES` lists them.

@@ -14,9 +14,9 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use eddy_engine::{Properties, TransientCancel, TransientQuery};
+use eddy_engine::{Properties, PullResult, TransientCancel, TransientQuery};
 use eddy_sql::ast::{Emit, ParsedStatement, Statement};
-use eddy_sql::catalog::ColumnRole;
+use eddy_sql::catalog::{Column, ColumnRole};
 use serde_json::{Value, json};
 
 use crate::errors::{ApiError, BAD_REQUEST, SERVER_ERROR};
@@ -60,8 +60,8 @@ pub(crate) async fn query(
             };
             return print(&state, request).await;
         }
-        let query = start(&state, &stmt, properties(&body, "streamsProperties")).await?;
-        Ok(respond(Arc::clone(&state), query, Framing::Query))
+        let started = start(&state, &stmt, properties(&body, "streamsProperties")).await?;
+        Ok(answer(&state, started, Framing::Query))
     }
     .await;
     started.unwrap_or_else(IntoResponse::into_response)
@@ -93,7 +93,7 @@ pub(crate) async fn query_stream(
     }
     .await;
     match started {
-        Ok(query) => respond(state, query, framing),
+        Ok(started) => answer(&state, started, framing),
         Err(e) => e.into_response(),
     }
 }
@@ -141,18 +141,46 @@ fn parse_one(sql: &str) -> Result<ParsedStatement, ApiError> {
     Ok(statements.remove(0))
 }
 
-/// Starts `stmt`, which must be a push query.
+/// What a query endpoint runs.
+enum Started {
+    /// A push query, streamed until its LIMIT, a close or a disconnect.
+    Push(TransientQuery),
+    /// A pull query's whole answer.
+    Pull(PullResult),
+}
+
+/// Answers a started query in `framing`.
+fn answer(state: &Arc<AppState>, started: Started, framing: Framing) -> Response {
+    match started {
+        Started::Push(query) => respond(Arc::clone(state), query, framing),
+        Started::Pull(result) => respond_pull(&result, framing),
+    }
+}
+
+/// Runs `stmt`: a push query starts streaming, a pull query is answered at once.
 async fn start(
     state: &Arc<AppState>,
     stmt: &ParsedStatement,
     props: Properties,
-) -> Result<TransientQuery, ApiError> {
+) -> Result<Started, ApiError> {
     let query = match &stmt.statement {
         Statement::Query(q) if q.emit == Some(Emit::Changes) => q.clone(),
+        Statement::Query(q) if q.emit.is_none() => {
+            let engine = Arc::clone(&state.engine);
+            let q = q.clone();
+            let pulled = tokio::task::spawn_blocking(move || engine.pull(&q, &props))
+                .await
+                .map_err(|e| {
+                    tracing::error!("pull query failed: {e}");
+                    ApiError::generic(SERVER_ERROR, "the pull query was interrupted")
+                })?;
+            return pulled
+                .map(Started::Pull)
+                .map_err(|e| ApiError::statement(&e, &stmt.text, Vec::new()));
+        }
         Statement::Query(_) => {
             return Err(ApiError::parse(
-                "Pull queries (a SELECT without EMIT CHANGES) are not supported by Eddy yet. \
-                 Add EMIT CHANGES to run a push query.",
+                "EMIT FINAL is not supported by Eddy yet.",
                 &stmt.text,
             ));
         }
@@ -188,7 +216,7 @@ async fn start(
         },
     );
     tracing::info!(query_id = %query.id, "push query started");
-    Ok(query)
+    Ok(Started::Push(query))
 }
 
 /// How rows go over the wire.
@@ -203,11 +231,10 @@ enum Framing {
 }
 
 impl Framing {
-    fn header(self, query: &TransientQuery) -> Bytes {
+    fn header(self, id: &str, columns: &[Column]) -> Bytes {
         let text = match self {
             Framing::Query => {
-                let schema = query
-                    .columns
+                let schema = columns
                     .iter()
                     .map(|c| {
                         let key = if c.role == ColumnRole::Key {
@@ -219,16 +246,13 @@ impl Framing {
                     })
                     .collect::<Vec<_>>()
                     .join(", ");
-                format!(
-                    "[{}",
-                    json!({"header": {"queryId": query.id, "schema": schema}})
-                )
+                format!("[{}", json!({"header": {"queryId": id, "schema": schema}}))
             }
             Framing::Delimited | Framing::JsonArray => {
                 let header = json!({
-                    "queryId": query.id,
-                    "columnNames": query.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
-                    "columnTypes": query.columns.iter().map(|c| c.ty.to_string()).collect::<Vec<_>>(),
+                    "queryId": id,
+                    "columnNames": columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+                    "columnTypes": columns.iter().map(|c| c.ty.to_string()).collect::<Vec<_>>(),
                 });
                 if self == Framing::Delimited {
                     format!("{header}\n")
@@ -332,7 +356,7 @@ fn respond(state: Arc<AppState>, query: TransientQuery, framing: Framing) -> Res
     let mut streaming = Streaming {
         state,
         cancel: query.canceller(),
-        pending: VecDeque::from([framing.header(&query)]),
+        pending: VecDeque::from([framing.header(&query.id, &query.columns)]),
         query,
         framing,
         emitted: 0,
@@ -346,6 +370,24 @@ fn respond(state: Arc<AppState>, query: TransientQuery, framing: Framing) -> Res
         Some((Ok::<_, Infallible>(chunk), s))
     });
     let mut response = Body::from_stream(stream).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(framing.content_type()),
+    );
+    response
+}
+
+/// The whole answer of a pull query: the header, its rows, the end.
+fn respond_pull(result: &PullResult, framing: Framing) -> Response {
+    let mut body = Vec::new();
+    body.extend_from_slice(&framing.header(&result.id, &result.columns));
+    for row in batch_rows(&result.rows) {
+        body.extend_from_slice(&framing.row(row));
+    }
+    if let Some(end) = framing.end(false) {
+        body.extend_from_slice(&end);
+    }
+    let mut response = Body::from(body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(framing.content_type()),

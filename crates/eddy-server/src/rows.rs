@@ -108,3 +108,76 @@ fn formatted(array: &dyn Array, i: usize) -> Value {
         Err(_) => Value::Null,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{
+        ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float64Array,
+        Int32Builder, Int64Array, ListBuilder, MapBuilder, StringArray, StringBuilder, StructArray,
+        Time32MillisecondArray, TimestampMillisecondArray,
+    };
+    use arrow::datatypes::{DataType, Field};
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn renders_every_type_as_ksqldb_does() -> Result<(), arrow::error::ArrowError> {
+        let mut list = ListBuilder::new(Int32Builder::new());
+        list.values().append_value(1);
+        list.values().append_null();
+        list.append(true);
+        let mut map = MapBuilder::new(None, StringBuilder::new(), Int32Builder::new());
+        map.keys().append_value("a");
+        map.values().append_value(1);
+        map.append(true)?;
+        let strukt = StructArray::from(vec![(
+            Arc::new(Field::new("X", DataType::Utf8, true)),
+            Arc::new(StringArray::from(vec!["y"])) as ArrayRef,
+        )]);
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("b", Arc::new(BooleanArray::from(vec![true]))),
+            ("i", Arc::new(Int64Array::from(vec![Some(-7)]))),
+            ("d", Arc::new(Float64Array::from(vec![1.5]))),
+            (
+                "dec",
+                Arc::new(Decimal128Array::from(vec![12345]).with_precision_and_scale(10, 2)?),
+            ),
+            ("s", Arc::new(StringArray::from(vec![None::<&str>]))),
+            ("bytes", Arc::new(BinaryArray::from(vec![&b"hi"[..]]))),
+            ("date", Arc::new(Date32Array::from(vec![19723]))),
+            (
+                "time",
+                Arc::new(Time32MillisecondArray::from(vec![3_723_004])),
+            ),
+            (
+                "ts",
+                Arc::new(TimestampMillisecondArray::from(vec![1_704_067_200_123])),
+            ),
+            ("list", Arc::new(list.finish())),
+            ("map", Arc::new(map.finish())),
+            ("struct", Arc::new(strukt)),
+        ];
+        let batch = RecordBatch::try_from_iter(columns)?;
+        assert_eq!(
+            batch_rows(&batch),
+            vec![json!([
+                true,
+                -7,
+                1.5,
+                123.45,
+                null,
+                "aGk=",
+                "2024-01-01",
+                "01:02:03",
+                "2024-01-01T00:00:00.123",
+                [1, null],
+                {"a": 1},
+                {"X": "y"}
+            ])]
+        );
+        Ok(())
+    }
+}

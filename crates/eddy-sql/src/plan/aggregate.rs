@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field};
 use datafusion_common::{Column as DfColumn, DFSchemaRef, Result as DfResult, plan_err};
 use datafusion_expr::function::AccumulatorArgs;
+use datafusion_sql::sqlparser::ast as sql;
 use datafusion_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, TypeSignature, Volatility,
 };
@@ -234,6 +235,7 @@ pub(crate) fn assign_keys(
         }
     };
     let keys = aggregate.group_by.len() - aggregate.window_columns();
+    let mut order = Vec::with_capacity(keys);
     for (i, group) in aggregate.group_by.iter().take(keys).enumerate() {
         let (qualifier, field) = aggregate.schema.qualified_field(i);
         let wanted = Expr::Column(DfColumn::new(qualifier.cloned(), field.name()));
@@ -247,14 +249,263 @@ pub(crate) fn assign_keys(
                     "Key missing from projection (ie, SELECT).\nThe query used to build `{sink}` must include the grouping expression {shown} in its projection (eg, SELECT {shown}...)."
                 )));
             }
-            [one] => columns[*one].role = ColumnRole::Key,
+            [one] => {
+                columns[*one].role = ColumnRole::Key;
+                order.push(*one);
+            }
             [a, b, ..] => {
                 return Err(SqlError::Invalid(format!(
-                    "The projection contains a key column (`{}`) more than once, aliased as: {} and {}.",
-                    columns[*a].name, columns[*a].name, columns[*b].name
+                    "The projection contains a key column more than once: `{}` and `{}`.",
+                    columns[*a].name, columns[*b].name
                 )));
             }
         }
     }
+    // Key columns come in GROUP BY order.
+    let mut reordered: Vec<OutputColumn> = order.iter().map(|&i| columns[i].clone()).collect();
+    reordered.extend(
+        columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !order.contains(i))
+            .map(|(_, c)| c.clone()),
+    );
+    columns.clone_from_slice(&reordered);
     Ok(())
+}
+
+/// Whether `name` is an aggregate function.
+pub(crate) fn is_aggregate_name(name: &str) -> bool {
+    NAMES.contains(&name.to_ascii_lowercase().as_str())
+}
+
+/// ksqlDB's grouping rules, checked on the statement as written: GROUP BY needs aggregate
+/// functions, and every other SELECT or HAVING expression must be made of grouping
+/// expressions (or window bounds, or literals).
+pub(crate) fn check_grouping(select: &sql::Select) -> Result<(), SqlError> {
+    let groups: &[sql::Expr] = match &select.group_by {
+        sql::GroupByExpr::Expressions(e, _) => e,
+        sql::GroupByExpr::All(_) => &[],
+    };
+    let items: Vec<&sql::Expr> = select
+        .projection
+        .iter()
+        .filter_map(|i| match i {
+            sql::SelectItem::UnnamedExpr(e) | sql::SelectItem::ExprWithAlias { expr: e, .. } => {
+                Some(e)
+            }
+            _ => None,
+        })
+        .collect();
+    if !functions_known(select) {
+        return Ok(());
+    }
+    let aggregates = items.iter().any(|e| has_aggregate(e))
+        || select.having.as_ref().is_some_and(has_aggregate);
+    if !aggregates {
+        if !groups.is_empty() {
+            return Err(SqlError::Invalid(
+                "GROUP BY requires aggregate functions in either the SELECT or HAVING clause."
+                    .into(),
+            ));
+        }
+        return Ok(());
+    }
+    let bad: Vec<String> = items
+        .iter()
+        .filter(|e| !grouped(e, groups))
+        .map(|e| ksql_text(e))
+        .collect();
+    if !bad.is_empty() {
+        return Err(SqlError::Invalid(format!(
+            "Non-aggregate SELECT expression(s) not part of GROUP BY: {}\nEither add the column(s) to the GROUP BY or remove them from the SELECT.",
+            bad.join(", ")
+        )));
+    }
+    if let Some(h) = &select.having
+        && let Some(column) = ungrouped_column(h, groups)
+    {
+        return Err(SqlError::Invalid(format!(
+            "Non-aggregate HAVING expression not part of GROUP BY: {column}\nEither add the column to the GROUP BY or remove it from the HAVING."
+        )));
+    }
+    Ok(())
+}
+
+fn function_name(f: &sql::Function) -> String {
+    f.name.to_string()
+}
+
+fn has_aggregate(e: &sql::Expr) -> bool {
+    let mut found = false;
+    let _ = sql::visit_expressions(e, |e| {
+        if let sql::Expr::Function(f) = e
+            && is_aggregate_name(&function_name(f))
+        {
+            found = true;
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    found
+}
+
+/// The same expression, ignoring how columns are qualified.
+fn same(a: &sql::Expr, b: &sql::Expr) -> bool {
+    unqualified(a) == unqualified(b)
+}
+
+fn unqualified(e: &sql::Expr) -> String {
+    let mut e = e.clone();
+    let _ = sql::visit_expressions_mut(&mut e, |e| {
+        if let sql::Expr::CompoundIdentifier(parts) = e
+            && let Some(last) = parts.last().cloned()
+        {
+            *e = sql::Expr::Identifier(last);
+        }
+        if let sql::Expr::Function(f) = e {
+            let upper = f.name.to_string().to_ascii_uppercase();
+            f.name = sql::ObjectName::from(vec![sql::Ident::new(upper)]);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    e.to_string()
+}
+
+fn is_window_bound(e: &sql::Expr) -> bool {
+    let name = match e {
+        sql::Expr::Identifier(i) => &i.value,
+        sql::Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(i) => &i.value,
+            None => return false,
+        },
+        _ => return false,
+    };
+    name == super::WINDOWSTART || name == super::WINDOWEND
+}
+
+/// Whether `e` is computed from grouping expressions, aggregates and literals only.
+fn grouped(e: &sql::Expr, groups: &[sql::Expr]) -> bool {
+    ungrouped_column(e, groups).is_none()
+}
+
+/// A column of `e` outside every aggregate call and grouping expression, if any.
+fn ungrouped_column(e: &sql::Expr, groups: &[sql::Expr]) -> Option<String> {
+    if groups.iter().any(|g| same(g, e)) || is_window_bound(e) {
+        return None;
+    }
+    let any = |es: &mut dyn Iterator<Item = &sql::Expr>| -> Option<String> {
+        for e in es {
+            if let Some(c) = ungrouped_column(e, groups) {
+                return Some(c);
+            }
+        }
+        None
+    };
+    match e {
+        sql::Expr::Identifier(i) => Some(i.value.clone()),
+        sql::Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()),
+        sql::Expr::Value(_) | sql::Expr::TypedString { .. } => None,
+        sql::Expr::Function(f) if is_aggregate_name(&function_name(f)) => None,
+        sql::Expr::Function(f) => match &f.args {
+            sql::FunctionArguments::List(list) => any(&mut list.args.iter().filter_map(|a| {
+                match a {
+                    sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e))
+                    | sql::FunctionArg::Named {
+                        arg: sql::FunctionArgExpr::Expr(e),
+                        ..
+                    }
+                    | sql::FunctionArg::ExprNamed {
+                        arg: sql::FunctionArgExpr::Expr(e),
+                        ..
+                    } => Some(e),
+                    _ => None,
+                }
+            })),
+            _ => None,
+        },
+        sql::Expr::BinaryOp { left, right, .. } => any(&mut [left.as_ref(), right.as_ref()].into_iter()),
+        sql::Expr::UnaryOp { expr, .. }
+        | sql::Expr::Nested(expr)
+        | sql::Expr::Cast { expr, .. }
+        | sql::Expr::IsNull(expr)
+        | sql::Expr::IsNotNull(expr)
+        | sql::Expr::IsTrue(expr)
+        | sql::Expr::IsFalse(expr) => ungrouped_column(expr, groups),
+        sql::Expr::Between { expr, low, high, .. } => {
+            any(&mut [expr.as_ref(), low.as_ref(), high.as_ref()].into_iter())
+        }
+        sql::Expr::InList { expr, list, .. } => {
+            any(&mut std::iter::once(expr.as_ref()).chain(list.iter()))
+        }
+        sql::Expr::Like { expr, pattern, .. } | sql::Expr::ILike { expr, pattern, .. } => {
+            any(&mut [expr.as_ref(), pattern.as_ref()].into_iter())
+        }
+        sql::Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => any(
+            &mut operand
+                .iter()
+                .map(|e| e.as_ref())
+                .chain(conditions.iter().flat_map(|c| [&c.condition, &c.result]))
+                .chain(else_result.iter().map(|e| e.as_ref())),
+        ),
+        sql::Expr::CompoundFieldAccess { root, .. } => ungrouped_column(root, groups),
+        sql::Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => any(
+            &mut std::iter::once(expr.as_ref())
+                .chain(substring_from.iter().map(|e| e.as_ref()))
+                .chain(substring_for.iter().map(|e| e.as_ref())),
+        ),
+        other => {
+            // Anything else: its columns, wherever they are.
+            let mut found = None;
+            let _ = sql::visit_expressions(other, |sub| {
+                if let sql::Expr::Identifier(i) = sub
+                    && !groups.iter().any(|g| same(g, sub))
+                {
+                    found = Some(i.value.clone());
+                    return std::ops::ControlFlow::Break(());
+                }
+                std::ops::ControlFlow::Continue(())
+            });
+            found
+        }
+    }
+}
+
+/// Whether every function `select` calls is known (else the planner reports the unknown
+/// one first, as ksqlDB does).
+fn functions_known(select: &sql::Select) -> bool {
+    let mut known = true;
+    let _ = sql::visit_expressions(select, |e| {
+        if let sql::Expr::Function(f) = e {
+            let name = function_name(f);
+            if !is_aggregate_name(&name) && super::Functions::get().scalar(&name).is_none() {
+                known = false;
+                return std::ops::ControlFlow::Break(());
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    known
+}
+
+/// An expression as ksqlDB prints it in messages: binary operations in parentheses,
+/// columns unqualified.
+fn ksql_text(e: &sql::Expr) -> String {
+    match e {
+        sql::Expr::BinaryOp { left, op, right } => {
+            format!("({} {op} {})", ksql_text(left), ksql_text(right))
+        }
+        sql::Expr::Nested(inner) => ksql_text(inner),
+        other => unqualified(other),
+    }
 }

@@ -363,21 +363,18 @@ fn display(expr: &Expr) -> String {
 /// ksqlDB's comparisons are false, never null, when an operand is null.
 pub(crate) fn null_comparisons_false(expr: Expr) -> Result<Expr, SqlError> {
     expr.transform_up(|e| match e {
-        Expr::BinaryExpr(BinaryExpr { op, .. })
-            if matches!(
-                op,
+        Expr::BinaryExpr(BinaryExpr {
+            op:
                 Operator::Eq
-                    | Operator::NotEq
-                    | Operator::Lt
-                    | Operator::LtEq
-                    | Operator::Gt
-                    | Operator::GtEq
-            ) =>
-        {
-            Ok(Transformed::yes(
-                datafusion_functions::core::expr_fn::coalesce(vec![e, lit(false)]),
-            ))
-        }
+                | Operator::NotEq
+                | Operator::Lt
+                | Operator::LtEq
+                | Operator::Gt
+                | Operator::GtEq,
+            ..
+        }) => Ok(Transformed::yes(
+            datafusion_functions::core::expr_fn::coalesce(vec![e, lit(false)]),
+        )),
         other => Ok(Transformed::no(other)),
     })
     .map(|t| t.data)
@@ -519,6 +516,30 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+
+/// `LIKE … ESCAPE 'c'` with another escape character than the backslash DataFusion knows: the
+/// pattern is rewritten to escape with backslashes.
+pub(crate) fn like_escapes(plan: LogicalPlan) -> Result<LogicalPlan, SqlError> {
+    plan.transform_up(|node| {
+        node.map_expressions(|e| {
+            e.transform_up(|e| match e {
+                Expr::Like(mut like) if like.escape_char.is_some_and(|c| c != '\\') => {
+                    let escape = like.escape_char.take().unwrap_or('\\').to_string();
+                    let replace = |e: Expr, from: &str, to: &str| {
+                        datafusion_functions::string::expr_fn::replace(e, lit(from), lit(to))
+                    };
+                    let pattern = replace(*like.pattern, "\\", "\\\\");
+                    like.pattern = Box::new(replace(pattern, &escape, "\\"));
+                    Ok(Transformed::yes(Expr::Like(like)))
+                }
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    })
+    .map(|t| t.data)
+    .map_err(|e| SqlError::Plan(e.strip_backtrace()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_timestamp;
@@ -544,27 +565,4 @@ mod tests {
         );
         assert_eq!(parse_timestamp("not a time"), None);
     }
-}
-
-/// `LIKE … ESCAPE 'c'` with another escape character than the backslash DataFusion knows: the
-/// pattern is rewritten to escape with backslashes.
-pub(crate) fn like_escapes(plan: LogicalPlan) -> Result<LogicalPlan, SqlError> {
-    plan.transform_up(|node| {
-        node.map_expressions(|e| {
-            e.transform_up(|e| match e {
-                Expr::Like(mut like) if like.escape_char.is_some_and(|c| c != '\\') => {
-                    let escape = like.escape_char.take().unwrap_or('\\').to_string();
-                    let replace = |e: Expr, from: &str, to: &str| {
-                        datafusion_functions::string::expr_fn::replace(e, lit(from), lit(to))
-                    };
-                    let pattern = replace(*like.pattern, "\\", "\\\\");
-                    like.pattern = Box::new(replace(pattern, &escape, "\\"));
-                    Ok(Transformed::yes(Expr::Like(like)))
-                }
-                other => Ok(Transformed::no(other)),
-            })
-        })
-    })
-    .map(|t| t.data)
-    .map_err(|e| SqlError::Plan(e.strip_backtrace()))
 }

@@ -6,9 +6,12 @@
 //! and a projection whose columns are split into key and value the way ksqlDB splits them.
 
 mod aggregate;
+mod as_value;
+mod bytes;
 mod cast;
 mod checks;
 mod math;
+mod pad;
 mod projection;
 mod provider;
 
@@ -149,9 +152,6 @@ pub fn plan_query(
     if query.select.order_by.is_some() {
         return Err(SqlError::Unsupported("ORDER BY".into()));
     }
-    if let Some(crate::window::WindowSpec::Session { .. }) = &query.window {
-        return Err(SqlError::Unsupported("SESSION windows".into()));
-    }
     let grouped = !matches!(&select.group_by, sql::GroupByExpr::Expressions(e, _) if e.is_empty());
     if query.partition_by.is_some() && grouped {
         return Err(SqlError::Unsupported("PARTITION BY with GROUP BY".into()));
@@ -189,6 +189,10 @@ pub fn plan_query(
         }
     }
 
+    if sink.is_some() {
+        projection::check_reserved_names(&name_projection(&select.projection, &scopes)?)?;
+    }
+    aggregate::check_grouping(select)?;
     let mut select = select.clone();
     let star = select
         .projection
@@ -254,6 +258,7 @@ pub fn plan_query(
     let plan = narrow_integer_literals(plan)?;
     let plan = checks::magic_timestamps(plan)?;
     let plan = cast::nested_casts_to_string(plan)?;
+    let plan = checks::like_escapes(plan)?;
     let plan = Analyzer::new()
         .execute_and_check(plan, provider_options(&provider), |_, _| {})
         .map_err(|e| SqlError::Plan(describe_plan_error(e)))?;
@@ -269,6 +274,11 @@ pub fn plan_query(
     {
         having = Some(f.predicate.clone());
         node = f.input.as_ref();
+    }
+    if query.emit == Some(Emit::Final) && query.window.is_none() {
+        return Err(SqlError::Invalid(
+            "EMIT FINAL is only supported for windowed aggregations.".into(),
+        ));
     }
     let mut aggregate = None;
     if let LogicalPlan::Aggregate(a) = node {
@@ -631,13 +641,18 @@ fn assign_keys(
         }
         None => {
             let mut missing = Vec::new();
+            // Positions of the key columns in the projection, in the source's key order.
+            let mut key_slots = Vec::new();
             for key in from.source.key_columns() {
                 let found: Vec<usize> = (0..columns.len())
                     .filter(|&i| matches!(strip(&columns[i].expr), Expr::Column(c) if c.name == key.name))
                     .collect();
                 match found.as_slice() {
                     [] => missing.push(key.name.clone()),
-                    [one] => columns[*one].role = ColumnRole::Key,
+                    [one] => {
+                        columns[*one].role = ColumnRole::Key;
+                        key_slots.push(*one);
+                    }
                     [a, b, ..] => {
                         let mut names = [columns[*a].name.clone(), columns[*b].name.clone()];
                         names.sort();
@@ -649,6 +664,9 @@ fn assign_keys(
                 }
             }
             if !missing.is_empty() {
+                // ksqlDB names every key column when any is missing.
+                let missing: Vec<String> =
+                    from.source.key_columns().map(|k| k.name.clone()).collect();
                 let (noun, list) = if missing.len() == 1 {
                     ("key column", missing[0].clone())
                 } else {
@@ -659,6 +677,14 @@ fn assign_keys(
                     "The query used to build `{sink}` must include the {noun} {list} in its projection (eg, SELECT {}...).",
                     missing.join(", ")
                 )));
+            }
+            // The key keeps the source's column order, whatever the projection's.
+            let mut slots = key_slots.clone();
+            slots.sort_unstable();
+            let ordered: Vec<OutputColumn> =
+                key_slots.iter().map(|&i| columns[i].clone()).collect();
+            for (slot, column) in slots.into_iter().zip(ordered) {
+                columns[slot] = column;
             }
         }
     }

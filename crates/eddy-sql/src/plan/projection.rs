@@ -9,9 +9,10 @@ use datafusion_sql::sqlparser::ast::{
     AccessExpr, Expr, Ident, SelectItem, SelectItemQualifiedWildcardKind, Subscript, Value,
 };
 
+use super::provider::is_pseudo_column;
 use crate::catalog::Source;
 use crate::error::SqlError;
-use crate::types::SqlType;
+use crate::types::{SqlType, StructField};
 
 /// A source in the FROM clause with the name queries use for it.
 pub(crate) struct Scope<'a> {
@@ -38,16 +39,40 @@ pub(crate) fn name_projection(
                 }
             }
             SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _) => {
-                let alias = name.to_string();
-                let scope = scopes
+                let parts: Vec<&str> = name
+                    .0
                     .iter()
-                    .find(|s| s.alias == alias || s.source.name == alias)
-                    .ok_or_else(|| {
-                        SqlError::Prepare(format!(
-                            "'{alias}' is not a valid stream/table name or alias."
-                        ))
-                    })?;
-                expand(scope, is_join, &mut out, &mut taken);
+                    .filter_map(|p| p.as_ident().map(|i| i.value.as_str()))
+                    .collect();
+                let source = match parts.as_slice() {
+                    [alias] => scopes
+                        .iter()
+                        .find(|s| s.alias == *alias || s.source.name == *alias),
+                    _ => None,
+                };
+                if let Some(scope) = source {
+                    expand(scope, is_join, &mut out, &mut taken);
+                    continue;
+                }
+                // `s->*`: every field of the struct column `s`, named after the field.
+                let Some((root, fields)) = struct_column(&parts, scopes) else {
+                    return Err(SqlError::Prepare(format!(
+                        "'{}' is not a valid stream/table name or alias.",
+                        parts.first().copied().unwrap_or_default()
+                    )));
+                };
+                for field in fields {
+                    let access = Expr::CompoundFieldAccess {
+                        root: Box::new(root.clone()),
+                        access_chain: vec![AccessExpr::Subscript(Subscript::Index {
+                            index: Expr::Value(
+                                Value::SingleQuotedString(field.name.clone()).with_empty_span(),
+                            ),
+                        })],
+                    };
+                    taken.insert(field.name.clone());
+                    out.push(aliased(access, &field.name));
+                }
             }
             SelectItem::QualifiedWildcard(kind, _) => {
                 return Err(SqlError::Unsupported(format!("SELECT {kind}.*")));
@@ -89,6 +114,43 @@ pub(crate) fn name_projection(
         }
     }
     Ok(out)
+}
+
+/// The struct column `[alias.]column` names, as an expression, and its fields.
+fn struct_column<'s>(parts: &[&str], scopes: &'s [Scope<'_>]) -> Option<(Expr, &'s [StructField])> {
+    let (scope, column, root) = match parts {
+        [column] => {
+            let scope = scopes.iter().find(|s| s.source.column(column).is_some())?;
+            (scope, *column, Expr::Identifier(ident(column)))
+        }
+        [alias, column] => {
+            let scope = scopes
+                .iter()
+                .find(|s| s.alias == *alias || s.source.name == *alias)?;
+            let root = Expr::CompoundIdentifier(vec![ident(alias), ident(column)]);
+            (scope, *column, root)
+        }
+        _ => return None,
+    };
+    match &scope.source.column(column)?.ty {
+        SqlType::Struct(fields) => Some((root, fields.as_slice())),
+        _ => None,
+    }
+}
+
+/// A persistent query's columns may not take a pseudo column's name (`SELECT ROWTIME`).
+pub(crate) fn check_reserved_names(items: &[SelectItem]) -> Result<(), SqlError> {
+    for item in items {
+        if let SelectItem::ExprWithAlias { alias, .. } = item
+            && is_pseudo_column(&alias.value)
+        {
+            return Err(SqlError::Invalid(format!(
+                "Reserved column name in select: `{}`. Please remove or alias the column.",
+                alias.value
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The names the projection's items have without generating any.

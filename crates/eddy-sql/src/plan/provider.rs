@@ -96,7 +96,9 @@ impl Functions {
         // ksqlDB's aggregates only: their result types are ksqlDB's, not DataFusion's.
         for f in super::math::functions()
             .into_iter()
-            .chain(std::iter::once(super::cast::function()))
+            .chain(super::pad::functions())
+            .chain(super::bytes::functions())
+            .chain([super::cast::function(), super::as_value::function()])
         {
             scalar.insert(f.name().to_ascii_lowercase(), f);
         }
@@ -108,9 +110,11 @@ impl Functions {
         for f in datafusion_functions_nested::all_default_higher_order_functions() {
             higher_order.insert(f.name().to_ascii_lowercase(), f);
         }
+        // ksqlDB's meaning wins over a DataFusion alias of the same name (IFNULL is
+        // COALESCE, whose types unify like ksqlDB's, not NVL).
         for (ksql, df) in KSQL_ALIASES {
             if let Some(f) = scalar.get(*df).cloned() {
-                scalar.entry((*ksql).to_string()).or_insert(f);
+                scalar.insert((*ksql).to_string(), f);
             }
         }
         let planners: Vec<Arc<dyn ExprPlanner>> = vec![
@@ -240,6 +244,18 @@ pub(crate) fn describe_plan_error(e: DataFusionError) -> String {
     // "Schema error: No field named X.\nValid fields are …" → ksqlDB's wording.
     if let Some(name) = super::checks::unresolved_name(&e) {
         return format!("Column '{name}' cannot be resolved.");
+    }
+    // "No function matches the given name and argument types 'coalesce()'" → ksqlDB's words.
+    if let Some(rest) = text
+        .split("No function matches the given name and argument types '")
+        .nth(1)
+        && let Some((name, args)) = rest.split_once('(')
+    {
+        let args = args.split(')').next().unwrap_or_default();
+        return format!(
+            "Function '{}' does not accept parameters ({args})",
+            name.to_ascii_uppercase()
+        );
     }
     text.trim_start_matches("Error during planning: ")
         .to_string()
