@@ -521,6 +521,18 @@ async fn push_queries() -> Result<()> {
         records.iter().all(|l| partition(l).parse::<i32>().is_ok()),
         "{text}"
     );
+    // INTERVAL 2 prints every other record: the first and third of three.
+    let mut r = http1()
+        .post(format!("{}/query", server.url))
+        .json(&json!({"ksql": "PRINT 'orders' FROM BEGINNING INTERVAL 2 LIMIT 2;"}))
+        .send()
+        .await?;
+    let text = read_stream(&mut r, Duration::from_secs(60), |_| false).await?;
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("rowtime: ")).count(),
+        2,
+        "{text}"
+    );
     let (status, body) = post(
         &http1(),
         &format!("{}/query", server.url),
@@ -547,6 +559,30 @@ async fn push_queries() -> Result<()> {
         .await?;
         assert_eq!(status, 400, "{endpoint} {body}: {answer}");
         assert_eq!(answer["error_code"], code, "{endpoint} {body}: {answer}");
+    }
+
+    // Many push queries at once, multiplexed on one HTTP/2 connection, each with its own
+    // consumer and thread.
+    let client = h2c()?;
+    let mut running = Vec::new();
+    for _ in 0..8 {
+        let client = client.clone();
+        let url = format!("{}/query-stream", server.url);
+        running.push(tokio::spawn(async move {
+            let mut r = client
+                .post(url)
+                .json(
+                    &json!({"sql": "SELECT id FROM orders EMIT CHANGES LIMIT 3;",
+                              "properties": {"auto.offset.reset": "earliest"}}),
+                )
+                .send()
+                .await?;
+            let text = read_stream(&mut r, Duration::from_secs(90), |_| false).await?;
+            anyhow::Ok(lines(&text).len())
+        }));
+    }
+    for r in running {
+        assert_eq!(r.await??, 4);
     }
 
     // A push query without LIMIT runs until closed with /close-query …
@@ -671,4 +707,86 @@ fn push_threads(server: &Server) -> usize {
                 .count()
         })
         .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn healthy_only_after_replay() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let mut server = Server::start(&broker.bootstrap, data.path(), "replay_test").await?;
+    server.ksql_ok(SETUP).await?;
+    server.proc.kill9();
+
+    // Started by hand, to watch it while it replays.
+    let port = common::free_port();
+    let _proc = common::Proc {
+        child: std::process::Command::new(common::eddy_bin())
+            .args([
+                "server",
+                "--bootstrap-servers",
+                &broker.bootstrap,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+                &data.path().display().to_string(),
+                "--service-id",
+                "replay_test",
+            ])
+            .env("RUST_LOG", "warn,librdkafka=error,rdkafka=error")
+            .stdout(std::process::Stdio::null())
+            .spawn()?,
+        name: "eddy server".into(),
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut starting = None;
+    let healthy = loop {
+        if Instant::now() > deadline {
+            bail!("the restarted server never became healthy");
+        }
+        let Ok(r) = http1().get(format!("{url}/healthcheck")).send().await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let status = r.status().as_u16();
+        let body: Value = r.json().await?;
+        if status == 200 {
+            break body;
+        }
+        if starting.is_none() {
+            let (code, refused) = post(
+                &http1(),
+                &format!("{url}/ksql"),
+                "application/json",
+                json!({"ksql": "SHOW STREAMS;"}).to_string(),
+            )
+            .await?;
+            starting = Some((status, body, code, refused));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let Some((status, body, code, refused)) = starting else {
+        bail!("the server was healthy before it could have replayed its command log");
+    };
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["isHealthy"], false, "{body}");
+    assert_eq!(body["serverState"], "STARTING", "{body}");
+    assert_eq!(
+        body["details"]["commandRunner"]["isHealthy"], false,
+        "{body}"
+    );
+    assert_eq!(code, 503, "{refused}");
+    assert_eq!(refused["@type"], "generic_error", "{refused}");
+    assert_eq!(refused["error_code"], 50300, "{refused}");
+    assert_eq!(healthy["serverState"], "RUNNING", "{healthy}");
+    // Replayed before it said so.
+    let (_, shown) = post(
+        &http1(),
+        &format!("{url}/ksql"),
+        "application/json",
+        json!({"ksql": "SHOW STREAMS;"}).to_string(),
+    )
+    .await?;
+    assert!(shown.to_string().contains("\"ORDERS\""), "{shown}");
+    Ok(())
 }

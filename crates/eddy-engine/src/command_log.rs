@@ -405,6 +405,12 @@ mod tests {
         );
         run(&first, &log, "TERMINATE CSAS_A_1; DROP STREAM a;")?;
         run(&first, &log, "CREATE STREAM d AS SELECT * FROM s;")?;
+        // Replaced in place: the query keeps its id.
+        run(
+            &first,
+            &log,
+            "CREATE OR REPLACE STREAM d AS SELECT * FROM s WHERE id > 0;",
+        )?;
         assert_eq!(query_ids(&first), vec!["CSAS_B_2", "CSAS_D_3"]);
 
         let second = engine(&topics, RunMode::Synchronous);
@@ -414,7 +420,7 @@ mod tests {
             applied.push((offset, stmt.text.clone()));
         })?;
         assert_eq!(report.failed, 0);
-        assert_eq!(report.applied, 6);
+        assert_eq!(report.applied, 7);
         assert_eq!(
             applied.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(),
             vec![
@@ -424,6 +430,7 @@ mod tests {
                 "TERMINATE CSAS_A_1",
                 "DROP STREAM a",
                 "CREATE STREAM d AS SELECT * FROM s",
+                "CREATE OR REPLACE STREAM d AS SELECT * FROM s WHERE id > 0",
             ]
         );
         assert_eq!(query_ids(&second), vec!["CSAS_B_2", "CSAS_D_3"]);

@@ -94,9 +94,14 @@ impl With<'_> {
         let key = self.format("KEY_FORMAT")?;
         let value = self.format("VALUE_FORMAT")?;
         if both.is_some() && (key.is_some() || value.is_some()) {
-            return Err(EngineError::Invalid(
-                "Cannot supply both 'FORMAT' and 'KEY_FORMAT' or 'VALUE_FORMAT' properties, as 'FORMAT' sets both key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'.".into(),
-            ));
+            let other = if key.is_some() {
+                "KEY_FORMAT"
+            } else {
+                "VALUE_FORMAT"
+            };
+            return Err(EngineError::Invalid(format!(
+                "Cannot supply both '{other}' and 'FORMAT' properties, as 'FORMAT' sets both key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'."
+            )));
         }
         Ok((both.or(key), both.or(value)))
     }
@@ -311,13 +316,26 @@ pub(crate) fn sink_from_plan(
     w.check_known()?;
     let input = &plan.from.source;
     let (key_format, value_format) = w.formats()?;
+    let columns = plan.output_columns();
+    let value_format = value_format.unwrap_or(input.value_format);
+    // A result with a key cannot keep a NONE key format: it takes the joined table's, else
+    // the value format's where that can carry keys.
+    let keyed = columns.iter().any(|c| c.role == ColumnRole::Key);
+    let inherited_key = match (input.key_format, &plan.join) {
+        (FormatName::None, Some(join)) if keyed => join.table.source.key_format,
+        (FormatName::None, None) if keyed => match value_format {
+            FormatName::Json | FormatName::Delimited | FormatName::Kafka => value_format,
+            _ => FormatName::Kafka,
+        },
+        (other, _) => other,
+    };
     let source = Source {
         name: name.to_string(),
         kind,
-        columns: plan.output_columns(),
+        columns,
         topic: w.string("KAFKA_TOPIC").unwrap_or_else(|| name.to_string()),
-        key_format: key_format.unwrap_or(input.key_format),
-        value_format: value_format.unwrap_or(input.value_format),
+        key_format: key_format.unwrap_or(inherited_key),
+        value_format,
         value_delimiter: w.delimiter()?.unwrap_or(input.value_delimiter),
         wrap_single_value: w.bool("WRAP_SINGLE_VALUE")?.unwrap_or(true),
         timestamp_column: w.timestamp_column(),

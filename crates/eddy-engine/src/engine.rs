@@ -173,10 +173,12 @@ impl Engine {
         self.lock().tables.get(name).map(|t| Arc::clone(&t.store))
     }
 
-    /// Makes the next persistent query take number `n` (`CSAS_X_<n>`), so that replaying
-    /// the command log gives every query the id it had, even if a command before it fails.
+    /// Makes the next new persistent query take at least number `n` (`CSAS_X_<n>`), so that
+    /// replaying the command log gives every query the id it had, even if a command before
+    /// it fails. Never goes back: a query replaced in place keeps its older number.
     pub(crate) fn set_next_query_number(&self, n: u64) {
-        self.lock().next_query = n;
+        let mut inner = self.lock();
+        inner.next_query = inner.next_query.max(n);
     }
 
     /// Executes one statement. A statement that fails changes nothing.

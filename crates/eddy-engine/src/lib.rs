@@ -33,4 +33,4 @@ pub use error::{EngineError, Fault};
 pub use results::{QuerySummary, QueryType, SourceDescription, SourceSummary, StatementResult};
 pub use pull::PullResult;
 pub use runner::RunMode;
-pub use transient::{TopicPrint, TransientCancel, TransientQuery};
+pub use transient::{TopicPrint, TransientCancel, TransientQuery, TransientRows};

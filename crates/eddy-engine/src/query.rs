@@ -37,7 +37,7 @@ pub(crate) enum Output {
     /// Handed to a client as Arrow batches (transient push queries); the task finishes when
     /// the receiver is dropped or `cancel` is set.
     Transient {
-        rows: tokio::sync::mpsc::Sender<RecordBatch>,
+        rows: tokio::sync::mpsc::Sender<crate::transient::TransientRows>,
         cancel: Arc<std::sync::atomic::AtomicBool>,
     },
 }
@@ -389,7 +389,7 @@ impl QueryTask {
             Output::Transient { rows, cancel } => {
                 // Blocks while the client is slow: backpressure rather than buffering.
                 if rows
-                    .blocking_send(crate::transient::rows_batch(&keys, &values)?)
+                    .blocking_send(crate::transient::rows_batch(&keys, &values, &tombstones)?)
                     .is_err()
                 {
                     cancel.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use arrow::array::BooleanArray;
 use arrow::datatypes::Schema;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion_expr::Expr;
@@ -53,7 +54,7 @@ pub struct TransientQuery {
     /// `LIMIT n`, if any.
     pub limit: Option<u64>,
     /// The rows, a batch at a time; closed when the task stops.
-    pub rows: mpsc::Receiver<RecordBatch>,
+    pub rows: mpsc::Receiver<TransientRows>,
     cancel: TransientCancel,
 }
 
@@ -168,13 +169,27 @@ fn transient_id(source: &str) -> String {
     format!("transient_{source}_{}", mixed >> 1)
 }
 
+/// Output rows of a transient query, as projected.
+#[derive(Debug, Clone)]
+pub struct TransientRows {
+    /// Key columns, then value columns.
+    pub batch: RecordBatch,
+    /// For each row, whether it deletes its key (a table's tombstone, a group that is gone).
+    pub tombstones: Vec<bool>,
+}
+
 /// One batch of output rows: key columns, then value columns, as projected.
 pub(crate) fn rows_batch(
     keys: &RecordBatch,
     values: &RecordBatch,
-) -> Result<RecordBatch, EngineError> {
+    tombstones: &BooleanArray,
+) -> Result<TransientRows, EngineError> {
+    let tombstones = tombstones.iter().map(|t| t == Some(true)).collect();
     if keys.num_columns() == 0 {
-        return Ok(values.clone());
+        return Ok(TransientRows {
+            batch: values.clone(),
+            tombstones,
+        });
     }
     let fields: Vec<_> = keys
         .schema()
@@ -189,11 +204,12 @@ pub(crate) fn rows_batch(
         .chain(values.columns().iter())
         .cloned()
         .collect();
-    Ok(RecordBatch::try_new_with_options(
+    let batch = RecordBatch::try_new_with_options(
         Arc::new(Schema::new(fields)),
         columns,
         &RecordBatchOptions::new().with_row_count(Some(values.num_rows())),
-    )?)
+    )?;
+    Ok(TransientRows { batch, tombstones })
 }
 
 /// A running `PRINT 'topic'`: raw records of a topic, as they come. Dropping it stops the
@@ -315,7 +331,7 @@ mod tests {
         let mut rows = 0;
         while rows < 2 && Instant::now() < deadline {
             match query.rows.try_recv() {
-                Ok(batch) => rows += batch.num_rows(),
+                Ok(batch) => rows += batch.batch.num_rows(),
                 Err(_) => std::thread::sleep(Duration::from_millis(10)),
             }
         }

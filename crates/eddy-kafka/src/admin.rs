@@ -50,6 +50,8 @@ pub struct KafkaAdmin {
     /// Set once CreateTopics went unanswered (a mock cluster in another process, which
     /// lacks the API and stays silent): topics are then created through metadata requests.
     create_topics_unanswered: AtomicBool,
+    /// A consumer for watermark (end offset) queries, made on first use.
+    watermarks: std::sync::OnceLock<BaseConsumer<TracingContext>>,
 }
 
 impl std::fmt::Debug for KafkaAdmin {
@@ -90,6 +92,7 @@ impl KafkaAdmin {
             broker,
             dev_broker,
             create_topics_unanswered: AtomicBool::new(false),
+            watermarks: std::sync::OnceLock::new(),
         })
     }
 
@@ -301,6 +304,36 @@ impl TopicAdmin for KafkaAdmin {
             }
             AdminAnswer::Error(err) => Err(topic_error(&self.broker, &operation, &err)),
         }
+    }
+
+    fn end_offsets(&self, name: &str) -> Result<Vec<eddy_topic::Position>, TopicError> {
+        let Some(partitions) = self.partition_count(name)? else {
+            return Err(TopicError::UnknownTopic(name.to_owned()));
+        };
+        let consumer = match self.watermarks.get() {
+            Some(c) => c,
+            None => {
+                let c: BaseConsumer<TracingContext> = self
+                    .config
+                    .client_config(&[("client.id", "eddy-watermarks")], &[])
+                    .create_with_context(TracingContext)
+                    .map_err(|e| TopicError::Client(client_error(&self.broker, e).to_string()))?;
+                self.watermarks.get_or_init(|| c)
+            }
+        };
+        (0..partitions)
+            .map(|partition| {
+                let (_, high) = consumer
+                    .fetch_watermarks(name, partition, REQUEST_TIMEOUT)
+                    .map_err(|e| {
+                        topic_error(&self.broker, &format!("ListOffsets for '{name}'"), &e)
+                    })?;
+                Ok(eddy_topic::Position {
+                    partition,
+                    next_offset: high,
+                })
+            })
+            .collect()
     }
 
     fn partition_count(&self, name: &str) -> Result<Option<i32>, TopicError> {

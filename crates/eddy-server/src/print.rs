@@ -105,7 +105,7 @@ impl Printing {
                 return;
             }
             self.seen += 1;
-            if (self.seen - 1) % self.interval != 0 {
+            if !(self.seen - 1).is_multiple_of(self.interval) {
                 continue;
             }
             let key = batch.keys.get(i);

@@ -1,5 +1,6 @@
 //! Push queries: `POST /query` (ksqlDB's chunked JSON array), `POST /query-stream` (its
-//! HTTP/2 API: delimited lines or a JSON array) and `POST /close-query`.
+//! HTTP/2 API: delimited lines or a JSON array) and `POST /close-query`. The same endpoints
+//! answer pull queries (no `EMIT`) at once, and `/query` serves `PRINT` ([`crate::print`]).
 //!
 //! A push query runs as long as its response body is being sent: when the client goes away
 //! the body is dropped, which drops the [`TransientQuery`] and stops its task. While no rows
@@ -264,8 +265,12 @@ impl Framing {
         Bytes::from(text)
     }
 
-    fn row(self, row: Value) -> Bytes {
+    /// One row; `tombstone` marks a deleted key, as ksqlDB's `/query` does.
+    fn row(self, row: Value, tombstone: bool) -> Bytes {
         Bytes::from(match self {
+            Framing::Query if tombstone => {
+                format!(",\n{}", json!({"row": {"columns": row, "tombstone": true}}))
+            }
             Framing::Query => format!(",\n{}", json!({"row": {"columns": row}})),
             Framing::Delimited => format!("{row}\n"),
             Framing::JsonArray => format!(",\n{row}"),
@@ -321,10 +326,10 @@ impl Streaming {
             }
             tokio::select! {
                 batch = self.query.rows.recv() => match batch {
-                    Some(batch) => {
-                        for row in batch_rows(&batch) {
+                    Some(rows) => {
+                        for (row, tombstone) in batch_rows(&rows.batch).into_iter().zip(rows.tombstones) {
                             self.emitted += 1;
-                            self.pending.push_back(self.framing.row(row));
+                            self.pending.push_back(self.framing.row(row, tombstone));
                         }
                     }
                     None => {
@@ -382,7 +387,7 @@ fn respond_pull(result: &PullResult, framing: Framing) -> Response {
     let mut body = Vec::new();
     body.extend_from_slice(&framing.header(&result.id, &result.columns));
     for row in batch_rows(&result.rows) {
-        body.extend_from_slice(&framing.row(row));
+        body.extend_from_slice(&framing.row(row, false));
     }
     if let Some(end) = framing.end(false) {
         body.extend_from_slice(&end);

@@ -25,8 +25,8 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 /// The functions of this module.
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
     [
-        Kind::Encode,
-        Kind::Decode,
+        Kind::ToBytes,
+        Kind::FromBytes,
         Kind::Int,
         Kind::Bigint,
         Kind::Double,
@@ -44,8 +44,8 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
 /// read from bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
-    Encode,
-    Decode,
+    ToBytes,
+    FromBytes,
     Int,
     Bigint,
     Double,
@@ -133,8 +133,8 @@ fn number_bytes<const N: usize>(bytes: &[u8], order: &str, name: &str) -> Result
 impl ScalarUDFImpl for BytesFn {
     fn name(&self) -> &str {
         match self.kind {
-            Kind::Encode => "to_bytes",
-            Kind::Decode => "from_bytes",
+            Kind::ToBytes => "to_bytes",
+            Kind::FromBytes => "from_bytes",
             Kind::Int => "int_from_bytes",
             Kind::Bigint => "bigint_from_bytes",
             Kind::Double => "double_from_bytes",
@@ -147,9 +147,9 @@ impl ScalarUDFImpl for BytesFn {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let ok = match (self.kind, arg_types) {
-            (Kind::Encode, [s, e]) => is_text(s) && is_text(e),
-            (Kind::Decode, [b, e]) => is_bytes(b) && is_text(e),
-            (_, [b]) => is_bytes(b) && self.kind != Kind::Encode && self.kind != Kind::Decode,
+            (Kind::ToBytes, [s, e]) => is_text(s) && is_text(e),
+            (Kind::FromBytes, [b, e]) => is_bytes(b) && is_text(e),
+            (_, [b]) => is_bytes(b) && self.kind != Kind::ToBytes && self.kind != Kind::FromBytes,
             (_, [b, o]) => is_bytes(b) && is_text(o),
             _ => false,
         };
@@ -160,7 +160,7 @@ impl ScalarUDFImpl for BytesFn {
             );
         }
         let first = match self.kind {
-            Kind::Encode => DataType::Utf8,
+            Kind::ToBytes => DataType::Utf8,
             _ => DataType::Binary,
         };
         Ok(std::iter::once(first)
@@ -170,8 +170,8 @@ impl ScalarUDFImpl for BytesFn {
 
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(match self.kind {
-            Kind::Encode => DataType::Binary,
-            Kind::Decode => DataType::Utf8,
+            Kind::ToBytes => DataType::Binary,
+            Kind::FromBytes => DataType::Utf8,
             Kind::Int => DataType::Int32,
             Kind::Bigint => DataType::Int64,
             Kind::Double => DataType::Float64,
@@ -194,7 +194,7 @@ impl ScalarUDFImpl for BytesFn {
         let rows = 0..input.len();
         let name = self.name().to_ascii_uppercase();
         let out: ArrayRef = match self.kind {
-            Kind::Encode => {
+            Kind::ToBytes => {
                 let s = input.as_string::<i32>();
                 let out = rows
                     .map(|i| match option(i) {
@@ -204,7 +204,7 @@ impl ScalarUDFImpl for BytesFn {
                     .collect::<Result<BinaryArray>>()?;
                 Arc::new(out)
             }
-            Kind::Decode => {
+            Kind::FromBytes => {
                 let b = input.as_binary::<i32>();
                 let out = rows
                     .map(|i| match option(i) {

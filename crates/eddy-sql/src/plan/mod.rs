@@ -14,6 +14,8 @@ mod math;
 mod pad;
 mod projection;
 mod provider;
+mod rewrites;
+mod split;
 
 use std::sync::Arc;
 
@@ -256,9 +258,9 @@ pub fn plan_query(
         .sql_statement_to_plan(sql::Statement::Query(Box::new(rewritten)))
         .map_err(|e| SqlError::Plan(describe_plan_error(e)))?;
     let plan = narrow_integer_literals(plan)?;
-    let plan = checks::magic_timestamps(plan)?;
+    let plan = rewrites::magic_timestamps(plan)?;
     let plan = cast::nested_casts_to_string(plan)?;
-    let plan = checks::like_escapes(plan)?;
+    let plan = rewrites::like_escapes(plan)?;
     let plan = Analyzer::new()
         .execute_and_check(plan, provider_options(&provider), |_, _| {})
         .map_err(|e| SqlError::Plan(describe_plan_error(e)))?;
@@ -292,7 +294,7 @@ pub fn plan_query(
     let input_schema = Arc::clone(node.schema());
     let mut filter = None;
     if let LogicalPlan::Filter(f) = node {
-        filter = Some(checks::null_comparisons_false(f.predicate.clone())?);
+        filter = Some(rewrites::null_comparisons_false(f.predicate.clone())?);
         node = f.input.as_ref();
     }
 
@@ -328,7 +330,7 @@ pub fn plan_query(
     for (i, e) in projection.expr.iter().enumerate() {
         // The output schema has the name even where DataFusion dropped a redundant alias.
         let name = projection.schema.field(i).name().clone();
-        let expr = checks::null_comparisons_false(match e {
+        let expr = rewrites::null_comparisons_false(match e {
             Expr::Alias(a) => a.expr.as_ref().clone(),
             other => other.clone(),
         })?;
@@ -759,7 +761,7 @@ fn ksql_display(e: &Expr) -> String {
 }
 
 /// Alias of the hidden projection items that carry PARTITION BY expressions.
-const PARTITION_PREFIX: &str = "__EDDY_PARTITION_";
+pub(crate) const PARTITION_PREFIX: &str = "__EDDY_PARTITION_";
 
 /// ksqlDB's key rule for PARTITION BY: the key columns are the partitioning expressions, in
 /// their order, each under the name the projection gives it; `PARTITION BY NULL` has none.

@@ -70,7 +70,6 @@ const KSQL_ALIASES: &[(&str, &str)] = &[
     ("instr", "strpos"),
     ("array_contains", "array_has"),
     ("array_length", "cardinality"),
-    ("split", "string_to_array"),
     ("concat_ws", "concat_ws"),
     ("ln", "ln"),
     ("random", "random"),
@@ -98,6 +97,7 @@ impl Functions {
             .into_iter()
             .chain(super::pad::functions())
             .chain(super::bytes::functions())
+            .chain([super::split::function()])
             .chain([super::cast::function(), super::as_value::function()])
         {
             scalar.insert(f.name().to_ascii_lowercase(), f);
@@ -118,6 +118,7 @@ impl Functions {
             }
         }
         let planners: Vec<Arc<dyn ExprPlanner>> = vec![
+            Arc::new(super::rewrites::StringPlus),
             Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
             Arc::new(datafusion_functions_nested::planner::NestedFunctionPlanner),
             Arc::new(datafusion_functions_nested::planner::FieldAccessPlanner),
