@@ -481,6 +481,22 @@ async fn push_queries() -> Result<()> {
     );
     assert_eq!(got[0]["columnNames"], json!(["N"]), "{text}");
 
+    // A push query on a table shows its changes, deletions as tombstones.
+    let mut r = http1()
+        .post(format!("{}/query", server.url))
+        .json(&json!({"ksql": "SELECT * FROM stock EMIT CHANGES LIMIT 3;",
+                      "streamsProperties": {"auto.offset.reset": "earliest"}}))
+        .send()
+        .await?;
+    read_stream(&mut r, Duration::from_secs(60), |t| t.contains("pear")).await?;
+    let p = common::producer(&broker.bootstrap)?;
+    common::produce(&p, "stock", Some(b"apple"), None, 5000).await?;
+    let text = read_stream(&mut r, Duration::from_secs(60), |_| false).await?;
+    assert!(
+        text.contains(r#"{"row":{"columns":["apple",null],"tombstone":true}}"#),
+        "{text}"
+    );
+
     // PRINT over /query: the formats it guessed, then one line per record.
     let mut r = http1()
         .post(format!("{}/query", server.url))

@@ -110,6 +110,7 @@ fn interactive_shell_against_a_server() -> Result<()> {
 
     // The shell still works after the push query, and Ctrl-C at the prompt clears the line.
     p.send("SHOW STRE")?;
+    p.flush()?;
     p.send_control('c')?;
     p.exp_string(PROMPT)?;
     p.send_line("SHOW QUERIES;")?;
@@ -133,10 +134,22 @@ fn interactive_shell_against_a_server() -> Result<()> {
         "exit status {status:?}"
     );
 
-    // The history survived the session.
+    // The history survived the session: a new one finds a statement with Ctrl-R.
     let history = std::fs::read_to_string(home.path().join(".eddy/history"))?;
     assert!(history.contains("SHOW STREAMS;"), "history: {history}");
     assert!(history.contains("PARTITIONS=1);"), "history: {history}");
+    let mut p = spawn_shell(&server.url, home.path())?;
+    p.exp_string(PROMPT)?;
+    p.send_control('r')?;
+    p.send("SHOW TAB")?;
+    p.flush()?;
+    p.exp_string("(reverse-i-search)`SHOW TAB': SHOW TABLES;")?;
+    p.send("\r")?;
+    p.flush()?;
+    p.exp_regex(r"SHELL_USERS\s+\| shell_users\s+\| KAFKA\s+\| JSON")?;
+    p.exp_string(PROMPT)?;
+    p.send_line("exit")?;
+    p.exp_eof()?;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use arrow::compute::take;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion_common::ScalarValue;
-use eddy_formats::{Format, KeyEncoder};
+use eddy_formats::{Format, KeyEncoder, ValueDecoder, ValueEncoder};
 use eddy_sql::plan::{AggregateCall, PlannedAggregate, QueryPlan, ROWTIME, WINDOWEND, WINDOWSTART};
 use eddy_sql::window::WindowSpec;
 use eddy_state::KeyValueStore;
@@ -113,7 +113,13 @@ struct Call {
     n: Option<usize>,
     /// LATEST/EARLIEST_BY_OFFSET's `ignoreNulls` (default true).
     ignore_nulls: bool,
+    /// For values without a text form (structs, arrays, maps, bytes): a JSON codec.
+    json: Option<JsonCodec>,
+    /// How many values COLLECT_LIST and COLLECT_SET keep.
+    limit: usize,
 }
+
+type JsonCodec = std::sync::Mutex<(ValueEncoder, ValueDecoder, SchemaRef)>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Function {
@@ -221,6 +227,21 @@ impl AggregateStage {
         }
         self.suppressed = Some(std::collections::BTreeMap::new());
         Ok(self)
+    }
+
+    /// Applies `ksql.functions.collect_list.limit` and `ksql.functions.collect_set.limit`.
+    pub(crate) fn with_properties(mut self, props: &crate::engine::Properties) -> Self {
+        for call in &mut self.calls {
+            let key = match call.function {
+                Function::CollectList => "ksql.functions.collect_list.limit",
+                Function::CollectSet => "ksql.functions.collect_set.limit",
+                _ => continue,
+            };
+            if let Some(n) = props.get(key).and_then(|v| v.trim().parse::<usize>().ok()) {
+                call.limit = n;
+            }
+        }
+        self
     }
 
     /// Filters the results with `HAVING`.
@@ -806,7 +827,14 @@ impl Call {
         if matches!(
             arg_type,
             DataType::Struct(_) | DataType::List(_) | DataType::Map(..)
-        ) && function != Function::Count
+        ) && !matches!(
+                function,
+                Function::Count
+                    | Function::Latest
+                    | Function::Earliest
+                    | Function::CollectList
+                    | Function::CollectSet
+            )
         {
             return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(format!(
                 "{} over a value of type {arg_type}",
@@ -819,7 +847,27 @@ impl Call {
             .take(1)
             .map(|a| Compiled::new(a, input))
             .collect::<Result<Vec<_>, _>>()?;
+        let json = if matches!(
+            arg_type,
+            DataType::Struct(_)
+                | DataType::List(_)
+                | DataType::LargeList(_)
+                | DataType::Map(..)
+                | DataType::Binary
+                | DataType::LargeBinary
+        ) {
+            let schema = Arc::new(Schema::new(vec![Field::new("V", arg_type.clone(), true)]));
+            Some(std::sync::Mutex::new((
+                ValueEncoder::new(&Format::Json, Arc::clone(&schema), false)?,
+                ValueDecoder::new(&Format::Json, Arc::clone(&schema), false)?,
+                schema,
+            )))
+        } else {
+            None
+        };
         Ok(Self {
+            limit: COLLECT_LIMIT,
+            json,
             function,
             args,
             arg_type,
@@ -840,7 +888,6 @@ impl Call {
             Function::Avg => Acc::Avg(0.0, 0),
             Function::StddevSamp => Acc::Stddev(0, 0.0, 0.0),
             Function::Min | Function::Max => Acc::Value(None),
-            Function::Latest | Function::Earliest if self.n.is_none() => Acc::Value(None),
             _ => Acc::Values(Vec::new()),
         }
     }
@@ -862,7 +909,7 @@ impl Call {
                 if is_null
                     && !matches!(
                         self.function,
-                        Function::Latest | Function::Earliest | Function::CollectList
+                        Function::Latest | Function::Earliest | Function::CollectList | Function::CollectSet
                     ) => {}
             (Function::Sum, acc) => {
                 let Some(v) = value else { return Ok(()) };
@@ -948,7 +995,7 @@ impl Call {
                     None => None,
                 };
                 let new = self.function == Function::CollectList || !values.contains(&text);
-                if new && (values.len() < COLLECT_LIMIT || self.function == Function::CountDistinct)
+                if new && (values.len() < self.limit || self.function == Function::CountDistinct)
                 {
                     values.push(text);
                 }
@@ -1019,10 +1066,19 @@ impl Call {
                 for v in b {
                     let fresh = !a.contains(v);
                     match self.function {
-                        Function::CollectList => a.push(v.clone()),
+                        Function::CollectList | Function::Latest | Function::Earliest => {
+                            a.push(v.clone())
+                        }
                         _ if fresh => a.push(v.clone()),
                         _ => {}
                     }
+                }
+                let n = self.n.unwrap_or(1);
+                if self.function == Function::Latest && a.len() > n {
+                    a.drain(..a.len() - n);
+                }
+                if self.function == Function::Earliest {
+                    a.truncate(n);
                 }
                 if matches!(self.function, Function::TopK | Function::TopKDistinct) {
                     let mut scalars = a
@@ -1129,6 +1185,15 @@ impl Call {
             Acc::Values(values) if self.function == Function::CountDistinct => {
                 ScalarValue::Int64(Some(values.iter().filter(|v| v.is_some()).count() as i64))
             }
+            Acc::Values(values)
+                if matches!(self.function, Function::Latest | Function::Earliest)
+                    && self.n.is_none() =>
+            {
+                match values.first() {
+                    Some(v) => self.from_text(v)?,
+                    None => ScalarValue::try_from(&self.arg_type)?,
+                }
+            }
             Acc::Values(values) => {
                 let scalars = values
                     .iter()
@@ -1142,6 +1207,14 @@ impl Call {
     fn to_text(&self, v: &ScalarValue) -> Result<Option<String>, EngineError> {
         if v.is_null() {
             return Ok(None);
+        }
+        if let Some(codec) = &self.json {
+            let mut codec = codec.lock().unwrap_or_else(|p| p.into_inner());
+            let (encoder, _, schema) = &mut *codec;
+            let batch = RecordBatch::try_new(Arc::clone(schema), vec![v.to_array()?])?;
+            let mut out = Payloads::new();
+            encoder.encode(&batch, None, &mut out)?;
+            return Ok(out.get(0).map(|b| String::from_utf8_lossy(b).into_owned()));
         }
         Ok(Some(if self.arg_type.is_temporal() {
             temporal_to_i64(v)?.to_string()
@@ -1159,6 +1232,18 @@ impl Call {
         let Some(t) = t else {
             return Ok(ScalarValue::try_from(&self.arg_type)?);
         };
+        if let Some(codec) = &self.json {
+            let mut codec = codec.lock().unwrap_or_else(|p| p.into_inner());
+            let (_, decoder, _) = &mut *codec;
+            let mut bytes = Payloads::new();
+            bytes.push(Some(t.as_bytes()));
+            let decoded = decoder.decode(&bytes)?;
+            if let Some(e) = decoded.errors.first() {
+                return Err(EngineError::Internal(format!("corrupt aggregate state: {}", e.reason)));
+            }
+            let column = cast_to(decoded.batch.column(0), &self.arg_type)?;
+            return Ok(ScalarValue::try_from_array(column.as_ref(), 0)?);
+        }
         if self.arg_type.is_temporal() {
             let i: i64 = t
                 .parse()

@@ -366,7 +366,9 @@ fn check_source(source: &Source, with: &With<'_>) -> Result<(), EngineError> {
             "Format '{value_format}' does not support 'WRAP_SINGLE_VALUE' set to 'true'."
         )));
     }
-    if !source.wrap_single_value && source.value_columns().count() != 1 {
+    // Set either way, the property only makes sense for a single value column.
+    let wrap_set = with.0.get("WRAP_SINGLE_VALUE").is_some();
+    if (wrap_set || !source.wrap_single_value) && source.value_columns().count() != 1 {
         return Err(EngineError::Invalid(
             "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas.".into(),
         ));

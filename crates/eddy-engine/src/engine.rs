@@ -591,8 +591,9 @@ impl Engine {
                     &format!("aggregate_{id}"),
                     &changelog_topic(svc, id, "Aggregate"),
                 )?;
-                let mut stage =
-                    AggregateStage::new(plan, aggregate, store)?.with_changelog(changelog);
+                let mut stage = AggregateStage::new(plan, aggregate, store)?
+                    .with_changelog(changelog)
+                    .with_properties(props);
                 if plan.emit == Some(eddy_sql::ast::Emit::Final) {
                     stage = stage.emit_final()?;
                 }

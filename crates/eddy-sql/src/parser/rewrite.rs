@@ -32,6 +32,11 @@ pub(crate) fn rewrite_expressions(
         } else if is_call(&tokens, i, "STRUCT") {
             rewrite_struct(&mut tokens, i + 1);
         } else if is_call(&tokens, i, "MAP") {
+            if tokens.get(i + 2).is_some_and(|t| t.token == Token::RParen) {
+                return Err(SqlError::Invalid(
+                    "Map constructor cannot be empty. Please supply at least one key value pair (see https://github.com/confluentinc/ksql/issues/4239).".into(),
+                ));
+            }
             rewrite_map(&mut tokens, i + 1);
         } else if let Token::Number(text, _) = &tokens[i].token
             && text.contains(['e', 'E'])

@@ -282,11 +282,13 @@ pub(crate) fn is_aggregate_name(name: &str) -> bool {
 /// ksqlDB's grouping rules, checked on the statement as written: GROUP BY needs aggregate
 /// functions, and every other SELECT or HAVING expression must be made of grouping
 /// expressions (or window bounds, or literals).
-pub(crate) fn check_grouping(select: &sql::Select) -> Result<(), SqlError> {
+pub(crate) fn check_grouping(select: &sql::Select, source_windowed: bool) -> Result<(), SqlError> {
     let groups: &[sql::Expr] = match &select.group_by {
         sql::GroupByExpr::Expressions(e, _) => e,
         sql::GroupByExpr::All(_) => &[],
     };
+    check_window_bounds(select, groups, source_windowed)?;
+    check_nesting(select, groups)?;
     let items: Vec<&sql::Expr> = select
         .projection
         .iter()
@@ -362,6 +364,9 @@ fn unqualified(e: &sql::Expr) -> String {
             && let Some(last) = parts.last().cloned()
         {
             *e = sql::Expr::Identifier(last);
+        }
+        while let sql::Expr::Nested(inner) = e {
+            *e = inner.as_ref().clone();
         }
         if let sql::Expr::Function(f) = e {
             let upper = f.name.to_string().to_ascii_uppercase();
@@ -508,4 +513,140 @@ fn ksql_text(e: &sql::Expr) -> String {
         sql::Expr::Nested(inner) => ksql_text(inner),
         other => unqualified(other),
     }
+}
+
+fn mentions_window_bound(e: &sql::Expr) -> Option<String> {
+    let mut found = None;
+    let _ = sql::visit_expressions(e, |sub| {
+        if is_window_bound(sub) {
+            found = Some(match sub {
+                sql::Expr::Identifier(i) => i.value.clone(),
+                sql::Expr::CompoundIdentifier(p) => {
+                    p.last().map(|i| i.value.clone()).unwrap_or_default()
+                }
+                _ => String::new(),
+            });
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    found
+}
+
+/// WINDOWSTART and WINDOWEND are outputs of a windowed aggregation: they may be selected,
+/// not grouped by, aggregated or filtered on (unless the source itself is windowed).
+fn check_window_bounds(
+    select: &sql::Select,
+    groups: &[sql::Expr],
+    source_windowed: bool,
+) -> Result<(), SqlError> {
+    if !source_windowed
+        && let Some(w) = select.selection.as_ref().and_then(mentions_window_bound)
+    {
+        return Err(SqlError::Invalid(format!(
+            "Error in WHERE expression: Unknown column {w}."
+        )));
+    }
+    let misuse = |name: String| {
+        SqlError::Invalid(format!(
+            "Window bounds column {name} can only be used in the SELECT clause of windowed aggregations"
+        ))
+    };
+    if source_windowed {
+        return Ok(());
+    }
+    // Reported in ksqlDB's order: WINDOWSTART before WINDOWEND.
+    let first = |found: Vec<String>| -> Option<String> {
+        if found.iter().any(|f| f == super::WINDOWSTART) {
+            Some(super::WINDOWSTART.to_string())
+        } else {
+            found.into_iter().next()
+        }
+    };
+    let in_groups: Vec<String> = groups.iter().filter_map(mentions_window_bound).collect();
+    if let Some(name) = first(in_groups) {
+        return Err(misuse(name));
+    }
+    let mut in_aggregates = Vec::new();
+    let mut having = Vec::new();
+    for item in &select.projection {
+        if let sql::SelectItem::UnnamedExpr(e) | sql::SelectItem::ExprWithAlias { expr: e, .. } =
+            item
+        {
+            let _ = sql::visit_expressions(e, |sub| {
+                if let sql::Expr::Function(f) = sub
+                    && is_aggregate_name(&function_name(f))
+                    && let Some(w) = mentions_window_bound(sub)
+                {
+                    in_aggregates.push(w);
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        }
+    }
+    if let Some(h) = &select.having {
+        having.extend(mentions_window_bound(h));
+    }
+    match first(in_aggregates).or_else(|| first(having)) {
+        Some(name) => Err(misuse(name)),
+        None => Ok(()),
+    }
+}
+
+/// Aggregates may not be nested, nor grouped by.
+fn check_nesting(select: &sql::Select, groups: &[sql::Expr]) -> Result<(), SqlError> {
+    for g in groups {
+        let mut found = None;
+        let _ = sql::visit_expressions(g, |sub| {
+            if let sql::Expr::Function(f) = sub
+                && is_aggregate_name(&function_name(f))
+            {
+                found = Some(function_name(f).to_ascii_uppercase());
+                return std::ops::ControlFlow::Break(());
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        if let Some(name) = found {
+            return Err(SqlError::Invalid(format!(
+                "GROUP BY does not support aggregate functions: {name} is an aggregate function."
+            )));
+        }
+    }
+    let mut nested = None;
+    for item in &select.projection {
+        if let sql::SelectItem::UnnamedExpr(e) | sql::SelectItem::ExprWithAlias { expr: e, .. } =
+            item
+        {
+            let _ = sql::visit_expressions(e, |sub| {
+                if let sql::Expr::Function(f) = sub
+                    && is_aggregate_name(&function_name(f))
+                {
+                    let mut inner = false;
+                    let mut depth = 0;
+                    let _ = sql::visit_expressions(sub, |x| {
+                        depth += 1;
+                        if depth > 1
+                            && let sql::Expr::Function(g) = x
+                            && is_aggregate_name(&function_name(g))
+                        {
+                            inner = true;
+                            return std::ops::ControlFlow::Break(());
+                        }
+                        std::ops::ControlFlow::Continue(())
+                    });
+                    if inner {
+                        nested = Some(ksql_text(sub));
+                        return std::ops::ControlFlow::Break(());
+                    }
+                }
+                std::ops::ControlFlow::Continue(())
+            });
+        }
+        if let Some(n) = nested {
+            return Err(SqlError::Invalid(format!(
+                "Aggregate functions can not be nested: {n}"
+            )));
+        }
+    }
+    Ok(())
 }

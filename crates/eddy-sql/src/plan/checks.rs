@@ -1,6 +1,7 @@
 //! ksqlDB's checks of a query's expressions, with its messages: unknown columns and sources
 //! named per clause, WHERE must be a boolean, comparisons only between comparable types and
-//! never with a NULL literal. Run on each clause alone, before DataFusion plans the query.
+//! never with a NULL literal, casts ksqlDB supports, and columns and constructors of a known
+//! type. Run on each clause alone, before DataFusion plans the query.
 
 use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion_common::{DFSchema, DataFusionError, ScalarValue};
@@ -52,10 +53,9 @@ pub(crate) fn check_select<S: ContextProvider>(
     let Some(schema) = scope_schema(scopes, catalog) else {
         return Ok(());
     };
-    if let Some(selection) = &select.selection {
-        let Some(expr) = plan_expr(planner, selection, &schema, scopes, Clause::Where)? else {
-            return Ok(());
-        };
+    if let Some(selection) = &select.selection
+        && let Some(expr) = plan_expr(planner, selection, &schema, scopes, Clause::Where)?
+    {
         if let Ok(dt) = expr.get_type(&schema)
             && !matches!(
                 dt,
@@ -88,6 +88,7 @@ pub(crate) fn check_select<S: ContextProvider>(
             if !partitioning {
                 check_typed(&expr, &schema)?;
             }
+            check_constructors(&expr, &schema)?;
         }
     }
     if let Some(having) = &select.having
@@ -120,6 +121,52 @@ fn check_typed(expr: &Expr, schema: &DFSchema) -> Result<(), SqlError> {
         _ => {}
     }
     Ok(())
+}
+
+/// `ARRAY[…]` and `MAP(…)` need elements, keys and values of a known type.
+fn check_constructors(expr: &Expr, schema: &DFSchema) -> Result<(), SqlError> {
+    const ISSUE: &str = "(see https://github.com/confluentinc/ksql/issues/4239)";
+    let untyped = |e: &Expr| e.get_type(schema).is_ok_and(|t| t.is_null());
+    let elements = |e: &Expr| match e {
+        Expr::ScalarFunction(f) if f.name() == "make_array" => Some(f.args.clone()),
+        _ => None,
+    };
+    let mut error = None;
+    let _ = expr.apply(|e| {
+        let Expr::ScalarFunction(f) = e else {
+            return Ok(TreeNodeRecursion::Continue);
+        };
+        match f.name() {
+            "map" => {
+                if let [keys, values] = f.args.as_slice()
+                    && let (Some(keys), Some(values)) = (elements(keys), elements(values))
+                {
+                    if !keys.is_empty() && keys.iter().all(untyped) {
+                        error = Some("Cannot construct a map with all NULL keys".to_string());
+                    } else if !values.is_empty() && values.iter().all(untyped) {
+                        error = Some("Cannot construct a map with all NULL values".to_string());
+                    }
+                }
+            }
+            "make_array" if f.args.is_empty() => {
+                error = Some(format!(
+                    "Array constructor cannot be empty. Please supply at least one element {ISSUE}."
+                ));
+            }
+            "make_array" if f.args.iter().all(untyped) => {
+                error = Some(format!(
+                    "Cannot construct an array with all NULL elements {ISSUE}. As a workaround, you may cast a NULL value to the desired type."
+                ));
+            }
+            _ => {}
+        }
+        Ok(if error.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    error.map_or(Ok(()), |m| Err(SqlError::Invalid(m)))
 }
 
 /// The columns the query's sources provide, qualified by their aliases (the sources as

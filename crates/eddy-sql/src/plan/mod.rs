@@ -6,16 +6,12 @@
 //! and a projection whose columns are split into key and value the way ksqlDB splits them.
 
 mod aggregate;
-mod as_value;
-mod bytes;
 mod cast;
 mod checks;
-mod math;
-mod pad;
+mod functions;
 mod projection;
 mod provider;
 mod rewrites;
-mod split;
 
 use std::sync::Arc;
 
@@ -194,7 +190,7 @@ pub fn plan_query(
     if sink.is_some() {
         projection::check_reserved_names(&name_projection(&select.projection, &scopes)?)?;
     }
-    aggregate::check_grouping(select)?;
+    aggregate::check_grouping(select, left.0.window.is_some())?;
     let mut select = select.clone();
     let star = select
         .projection

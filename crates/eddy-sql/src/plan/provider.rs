@@ -93,12 +93,9 @@ impl Functions {
             }
         }
         // ksqlDB's aggregates only: their result types are ksqlDB's, not DataFusion's.
-        for f in super::math::functions()
+        for f in super::functions::all()
             .into_iter()
-            .chain(super::pad::functions())
-            .chain(super::bytes::functions())
-            .chain([super::split::function()])
-            .chain([super::cast::function(), super::as_value::function()])
+            .chain([super::cast::function()])
         {
             scalar.insert(f.name().to_ascii_lowercase(), f);
         }
@@ -245,6 +242,20 @@ pub(crate) fn describe_plan_error(e: DataFusionError) -> String {
     // "Schema error: No field named X.\nValid fields are …" → ksqlDB's wording.
     if let Some(name) = super::checks::unresolved_name(&e) {
         return format!("Column '{name}' cannot be resolved.");
+    }
+    // A literal that does not convert to the type its context needs.
+    if let Some(rest) = text.split("Cannot cast string '").nth(1)
+        && let Some((value, rest)) = rest.split_once("' to value of ")
+        && let Some(arrow_type) = rest.split_whitespace().next()
+    {
+        let sql_type = match arrow_type {
+            "Int32" => "INTEGER",
+            "Int64" => "BIGINT",
+            "Float64" => "DOUBLE",
+            "Boolean" => "BOOLEAN",
+            other => other,
+        };
+        return format!("invalid input syntax for type {sql_type}: \"{value}\".");
     }
     // "No function matches the given name and argument types 'coalesce()'" → ksqlDB's words.
     if let Some(rest) = text

@@ -51,7 +51,10 @@ pub(crate) fn magic_timestamps_in(expr: Expr) -> Result<Expr, SqlError> {
 }
 
 fn magic_timestamp(e: Expr) -> datafusion_common::Result<Transformed<Expr>> {
-    let is_time_column = |e: &Expr| matches!(e, Expr::Column(c) if matches!(c.name.as_str(), ROWTIME | WINDOWSTART | WINDOWEND));
+    let is_time_column = |e: &Expr| match e {
+        Expr::Column(c) => matches!(c.name.as_str(), ROWTIME | WINDOWSTART | WINDOWEND),
+        _ => false,
+    };
     let millis = |e: &Expr| match e {
         Expr::Literal(ScalarValue::Utf8(Some(s)), _) => parse_timestamp(s).map(lit),
         _ => None,
