@@ -104,6 +104,13 @@ fn interactive_shell_against_a_server() -> Result<()> {
     }
     rows.sort();
     assert_eq!(rows, vec!["|1|5|great;really|", "|2|1|awful|"]);
+    // A row written while the query runs shows up while it runs.
+    let insert = Command::new(eddy_bin())
+        .args(["shell", &server.url, "-e"])
+        .arg("INSERT INTO shell_reviews (id, rating, text) VALUES (3, 4, 'later');")
+        .output()?;
+    assert!(insert.status.success(), "{insert:?}");
+    p.exp_regex(r"\|3 +\|4 +\|later +\|")?;
     p.send_control('c')?;
     p.exp_string("Query terminated")?;
     p.exp_string(PROMPT)?;

@@ -19,6 +19,7 @@ mod repl;
 pub mod session;
 pub mod statements;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 pub use error::ShellError;
@@ -31,15 +32,20 @@ use crate::session::Session;
 #[derive(Debug, clap::Args)]
 pub struct ShellArgs {
     /// The server's URL.
-    #[arg(default_value = "http://localhost:8088")]
+    #[arg(value_name = "URL", default_value = "http://localhost:8088")]
     pub server: String,
     /// Runs the statements of FILE and exits; stops at the first that fails, with a
     /// non-zero exit code.
-    #[arg(short = 'f', long = "file", conflicts_with = "execute")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        conflicts_with = "execute"
+    )]
     pub file: Option<PathBuf>,
     /// Runs STATEMENTS (each ended by `;`) and exits; stops at the first that fails, with
     /// a non-zero exit code.
-    #[arg(short = 'e', long = "execute")]
+    #[arg(short = 'e', long = "execute", value_name = "STATEMENTS")]
     pub execute: Option<String>,
     /// How results are printed (`OUTPUT` changes it during a session).
     #[arg(long, value_enum, ignore_case = true, default_value = "tabular")]
@@ -71,7 +77,10 @@ pub fn run(args: &ShellArgs) -> Result<(), ShellError> {
         Output::Json => OutputFormat::Json,
     };
     let interactive = args.file.is_none() && args.execute.is_none();
-    let mut session = Session::new(client, output, interactive);
+    // Ctrl-C stops a statement only when someone types at a terminal; statements piped in
+    // or given with -f/-e are stopped, as any command, by ending the process.
+    let interruptible = interactive && std::io::stdin().is_terminal();
+    let mut session = Session::new(client, output, interruptible);
     if let Some(path) = &args.file {
         let text = std::fs::read_to_string(path).map_err(|source| ShellError::Script {
             path: path.clone(),

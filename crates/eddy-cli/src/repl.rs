@@ -33,7 +33,9 @@ pub fn run(session: &mut Session, runtime: &Runtime) -> Result<(), ShellError> {
     // The editor replaced SIGINT's handler with its own, which would swallow Ctrl-C while a
     // statement runs; tokio's handler, installed now, comes first (and chains to it). From
     // now on Ctrl-C outside the editor reaches the session instead of ending the process.
-    runtime.block_on(async { tokio::signal::ctrl_c().now_or_never() });
+    if session.interruptible() {
+        runtime.block_on(async { tokio::signal::ctrl_c().now_or_never() });
+    }
     let history = history_file();
     if let Some(path) = &history {
         // A missing or unreadable history is no reason not to start.

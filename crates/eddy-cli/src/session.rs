@@ -52,6 +52,11 @@ impl Session {
         }
     }
 
+    /// Whether Ctrl-C stops the running statement rather than the process.
+    pub fn interruptible(&self) -> bool {
+        self.interruptible
+    }
+
     /// The HTTP client.
     pub fn client(&self) -> &Client {
         &self.client

@@ -13,6 +13,7 @@ use eddy_state::{KeyValueStore, StateBackend};
 use eddy_topic::{StartFrom, TopicIo};
 
 use crate::aggregate::AggregateStage;
+use crate::stream_join::{MergedSource, StreamJoinStage};
 use crate::changelog::{changelog_topic, open_with_changelog, store_generation};
 use crate::ddl::{sink_from_plan, source_from_create};
 use crate::error::EngineError;
@@ -546,8 +547,25 @@ impl Engine {
         if self.topics.admin().partition_count(&sink.topic)?.is_none() {
             self.ensure_topic(&sink.topic, &with)?;
         }
+        let group = format!("_eddy_{}_query_{id}", self.config.service_id);
+        let from_right = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut stream_join = None;
         let join = match &plan.join {
             None => None,
+            Some(j) if j.within.is_some() => {
+                // The join windows live in the data dir only (no changelog yet).
+                let left_store = self.state.open_store(&format!("join_{id}_left"))?;
+                let right_store = self.state.open_store(&format!("join_{id}_right"))?;
+                stream_join = Some((
+                    StreamJoinStage::new(plan, left_store, right_store, Arc::clone(&from_right))?,
+                    self.topics.source(
+                        &j.table.source.topic,
+                        &format!("{group}_right"),
+                        self.start_from(props)?,
+                    )?,
+                ));
+                None
+            }
             Some(j) => {
                 let table = inner.tables.get(&j.table.source.name).ok_or_else(|| {
                     EngineError::Internal(format!(
@@ -566,10 +584,14 @@ impl Engine {
                 )?
             }
         };
-        let group = format!("_eddy_{}_query_{id}", self.config.service_id);
-        let source = self
+        let mut source = self
             .topics
             .source(input_topic, &group, self.start_from(props)?)?;
+        let mut stream_stage = None;
+        if let Some((stage, right)) = stream_join {
+            source = Box::new(MergedSource::new(source, right, Arc::clone(&from_right)));
+            stream_stage = Some(stage);
+        }
         let output = topic_output(sink, self.topics.sink(&sink.topic)?)?;
         let task = QueryTask::new(
             id,
@@ -581,6 +603,10 @@ impl Engine {
             Arc::clone(&self.log),
             self.config.max_batch_records,
         )?;
+        let task = match stream_stage {
+            Some(stage) => task.with_stream_join(stage),
+            None => task,
+        };
         let task = match &plan.aggregate {
             None => task,
             Some(aggregate) => {

@@ -43,6 +43,11 @@ impl Compiled {
         Ok(Self { expr, data_type })
     }
 
+    /// The type the expression produces.
+    pub(crate) fn data_type(&self) -> &DataType {
+        &self.data_type
+    }
+
     /// Evaluates on every row; rows that fail are null and reported in `errors`.
     pub(crate) fn evaluate(
         &self,

@@ -24,6 +24,7 @@ mod query;
 mod reader;
 mod results;
 mod runner;
+mod stream_join;
 mod table;
 mod transient;
 

@@ -17,6 +17,7 @@ use eddy_state::KeyValueStore;
 use eddy_topic::{Payloads, RawBatch, RecordSink, RecordSource, TopicIo};
 
 use crate::aggregate::AggregateStage;
+use crate::stream_join::StreamJoinStage;
 use crate::error::EngineError;
 use crate::eval::{Compiled, RowError, filter_bool, matches};
 use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
@@ -168,6 +169,8 @@ pub(crate) struct QueryTask {
     values_out: Payloads,
     /// The input is a stream (its null values are not deletes).
     from_stream: bool,
+    /// `JOIN … WITHIN`, attached with [`QueryTask::with_stream_join`].
+    stream_join: Option<StreamJoinStage>,
     /// `GROUP BY`, attached with [`QueryTask::with_aggregate`].
     aggregate: Option<AggregateStage>,
     aggregating: bool,
@@ -231,6 +234,7 @@ impl QueryTask {
             values_out: Payloads::new(),
             from_stream: plan.from.source.kind == SourceKind::Stream,
             aggregate: None,
+            stream_join: None,
             aggregating: plan.aggregate.is_some(),
             source_window: match (&plan.aggregate, &plan.from.source.window) {
                 (None, Some(w)) => Some(matches!(w, eddy_sql::window::WindowSpec::Session { .. })),
@@ -244,6 +248,13 @@ impl QueryTask {
         })
     }
 
+    /// Attaches the join with another stream (the task's source must be a
+    /// [`crate::stream_join::MergedSource`] sharing the stage's side flag).
+    pub(crate) fn with_stream_join(mut self, stage: StreamJoinStage) -> Self {
+        self.stream_join = Some(stage);
+        self
+    }
+
     /// Attaches the aggregation of a `GROUP BY` query.
     pub(crate) fn with_aggregate(mut self, stage: AggregateStage) -> Self {
         self.aggregate = Some(stage.with_having(self.having.take()));
@@ -252,9 +263,12 @@ impl QueryTask {
 
     /// Runs the operators over the decoded rows and writes the results.
     fn process(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
-        let decoded = self.reader.decode(&self.raw, true, errors)?;
+        let decoded = match self.stream_join.as_mut() {
+            Some(j) if j.from_right() => j.right_reader().decode(&self.raw, true, errors)?,
+            _ => self.reader.decode(&self.raw, true, errors)?,
+        };
         let mut row_errors = Vec::new();
-        let decoded_rows = decoded.rows;
+        let mut decoded_rows = decoded.rows;
         // A table's changes are aggregated with their previous versions, unfiltered (a row
         // that stops matching WHERE must leave its group).
         let table_aggregate = self.aggregating && !self.from_stream;
@@ -262,8 +276,26 @@ impl QueryTask {
         // Null values: a table's tombstone deletes its row downstream too; a stream's passes a
         // plain projection as a null value but never a WHERE or a join, as in ksqlDB.
         let mut tombstones = BooleanArray::from(decoded.tombstones);
-        if self.from_stream && (self.join.is_some() || self.filter.is_some() || self.aggregating) {
+        let joins = self.join.is_some() || self.stream_join.is_some();
+        if self.from_stream && (joins || self.filter.is_some() || self.aggregating) {
+            decoded_rows = decoded_rows
+                .into_iter()
+                .zip(tombstones.iter())
+                .filter(|(_, t)| *t != Some(true))
+                .map(|(r, _)| r)
+                .collect();
             batch = filter_record_batch(&batch, &not(&tombstones)?)?;
+            tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
+        }
+        if let Some(join) = self.stream_join.as_mut() {
+            batch = join.apply(
+                &self.raw,
+                &decoded_rows,
+                batch,
+                &self.input_schema,
+                &mut row_errors,
+            )?;
+            self.report(&batch, &mut row_errors, errors);
             tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
         }
         if let Some(join) = self.join.as_mut() {

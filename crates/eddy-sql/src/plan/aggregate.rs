@@ -650,3 +650,58 @@ fn check_nesting(select: &sql::Select, groups: &[sql::Expr]) -> Result<(), SqlEr
     }
     Ok(())
 }
+
+/// What ksqlDB refuses to aggregate: a KAFKA-format source; a DELIMITED one with functions
+/// whose intermediate state is not a primitive; LATEST/EARLIEST_BY_OFFSET, MIN and MAX over
+/// a table (they cannot take a row back out).
+pub(crate) fn check_sources(
+    aggregate: &PlannedAggregate,
+    scopes: &[super::projection::Scope<'_>],
+) -> Result<(), SqlError> {
+    use crate::catalog::{FormatName, SourceKind};
+    let Some(from) = scopes.first() else {
+        return Ok(());
+    };
+    if from.source.value_format == FormatName::Kafka {
+        return Err(SqlError::Invalid(format!(
+            "Source(s) {} are using the 'KAFKA' value format. This format does not yet support GROUP BY.",
+            from.source.name
+        )));
+    }
+    let structured = [
+        "avg",
+        "topk",
+        "topkdistinct",
+        "collect_list",
+        "collect_set",
+        "histogram",
+        "latest_by_offset",
+        "earliest_by_offset",
+        "stddev_samp",
+        "stddev_sample",
+    ];
+    if from.source.value_format == FormatName::Delimited
+        && aggregate
+            .calls
+            .iter()
+            .any(|c| structured.contains(&c.function.as_str()))
+    {
+        return Err(SqlError::Invalid(
+            "One of the functions used in the statement has an intermediate type that the value format can not handle. Please remove the function or change the format."
+                .into(),
+        ));
+    }
+    let irreversible = ["latest_by_offset", "earliest_by_offset", "min", "max"];
+    if from.source.kind == SourceKind::Table
+        && aggregate
+            .calls
+            .iter()
+            .any(|c| irreversible.contains(&c.function.as_str()))
+    {
+        return Err(SqlError::Invalid(
+            "The aggregation functions LATEST_BY_OFFSET, MIN and MAX cannot be applied to a table source, only to a stream source."
+                .into(),
+        ));
+    }
+    Ok(())
+}

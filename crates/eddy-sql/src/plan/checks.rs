@@ -22,6 +22,7 @@ enum Clause {
     Where,
     Select,
     Having,
+    PartitionBy,
 }
 
 impl Clause {
@@ -30,6 +31,7 @@ impl Clause {
             Clause::Where => "Where",
             Clause::Select => "Select",
             Clause::Having => "Having",
+            Clause::PartitionBy => "Partition By",
         }
     }
 
@@ -38,6 +40,7 @@ impl Clause {
             Clause::Where => "WHERE",
             Clause::Select => "SELECT",
             Clause::Having => "HAVING",
+            Clause::PartitionBy => "PARTITION BY",
         }
     }
 }
@@ -78,7 +81,14 @@ pub(crate) fn check_select<S: ContextProvider>(
         // PARTITION BY's hidden items may be NULL (no key).
         let partitioning = matches!(item, SelectItem::ExprWithAlias { alias, .. }
             if alias.value.starts_with(super::PARTITION_PREFIX));
-        if let Some(expr) = plan_expr(planner, expr, &schema, scopes, Clause::Select)? {
+        let clause = if partitioning {
+            Clause::PartitionBy
+        } else {
+            Clause::Select
+        };
+        let planned = plan_expr(planner, expr, &schema, scopes, clause)
+            .map_err(|e| partition_by_output_column(e, &select.projection))?;
+        if let Some(expr) = planned {
             if let Err(e) = expr.to_field(&schema)
                 && let Some(error) = invalid_cast(&e, Clause::Select)
             {
@@ -98,6 +108,28 @@ pub(crate) fn check_select<S: ContextProvider>(
             .map_err(|m| SqlError::Invalid(format!("Error in HAVING expression: {m}")))?;
     }
     Ok(())
+}
+
+/// PARTITION BY applies to the input: naming an output column there gets ksqlDB's hint.
+fn partition_by_output_column(e: SqlError, projection: &[SelectItem]) -> SqlError {
+    let SqlError::Invalid(message) = &e else {
+        return e;
+    };
+    let Some(name) = message
+        .strip_prefix("PARTITION BY column '")
+        .and_then(|rest| rest.strip_suffix("' cannot be resolved."))
+    else {
+        return e;
+    };
+    let is_output = projection
+        .iter()
+        .any(|item| matches!(item, SelectItem::ExprWithAlias { alias, .. } if alias.value == name));
+    if !is_output {
+        return e;
+    }
+    SqlError::Invalid(format!(
+        "{message} '{name}' must be a column in the source schema since PARTITION BY is applied on the input."
+    ))
 }
 
 /// A projection item must have a type: a bare NULL, or a CASE whose branches are all NULL,

@@ -78,12 +78,16 @@ pub struct PlannedSource {
 /// `stream_key`.
 #[derive(Debug, Clone)]
 pub struct PlannedJoin {
-    /// The table.
+    /// The table (the right-hand stream, for a stream–stream join).
     pub table: PlannedSource,
     /// Inner or left.
     pub kind: JoinKind,
     /// The stream-side join expression, over `from.schema`.
     pub stream_key: Expr,
+    /// The right-hand side's join expression, over `table.schema`.
+    pub table_key: Expr,
+    /// `WITHIN …`: set for (and only for) a stream–stream join.
+    pub within: Option<crate::ast::JoinWindow>,
 }
 
 /// The kinds of stream–table join.
@@ -175,6 +179,22 @@ pub fn plan_query(
         [join] => {
             let right = resolve(&join.relation, catalog)?;
             join_kind = Some(check_join(&join.join_operator, left.0, right.0)?);
+            let within = query.within.first().cloned().flatten();
+            match (left.0.kind, right.0.kind, &within) {
+                (SourceKind::Stream, SourceKind::Stream, None) => {
+                    return Err(SqlError::Invalid(
+                        "Stream-Stream joins must have a WITHIN clause specified. None was provided."
+                            .into(),
+                    ));
+                }
+                (SourceKind::Stream, SourceKind::Table, Some(_)) => {
+                    return Err(SqlError::Invalid(
+                        "A window definition was provided for a Stream-Table join. These joins are not windowed. Please drop the window definition (ie. the WITHIN clause) and try to execute your join again."
+                            .into(),
+                    ));
+                }
+                _ => {}
+            }
             scopes.push(Scope {
                 source: right.0,
                 alias: right.1.clone(),
@@ -191,6 +211,7 @@ pub fn plan_query(
         projection::check_reserved_names(&name_projection(&select.projection, &scopes)?)?;
     }
     aggregate::check_grouping(select, left.0.window.is_some())?;
+    check_join_formats(&scopes)?;
     let mut select = select.clone();
     let star = select
         .projection
@@ -280,7 +301,9 @@ pub fn plan_query(
     }
     let mut aggregate = None;
     if let LogicalPlan::Aggregate(a) = node {
-        aggregate = Some(aggregate::read(a, query.window.clone(), having.take())?);
+        let read = aggregate::read(a, query.window.clone(), having.take())?;
+        aggregate::check_sources(&read, &scopes)?;
+        aggregate = Some(read);
         node = a.input.as_ref();
     } else if query.window.is_some() {
         return Err(SqlError::Invalid(
@@ -303,13 +326,14 @@ pub fn plan_query(
         LogicalPlan::Join(j) => {
             let kind = join_kind.ok_or_else(|| SqlError::Plan("join without JOIN".into()))?;
             let (stream_key, table_key) = join_keys(j, scopes[0].source, scopes[1].source)?;
-            let _ = table_key;
             (
                 planned(left.0, &left.1, j.left.schema()),
                 Some(PlannedJoin {
                     table: planned(scopes[1].source, &scopes[1].alias, j.right.schema()),
                     kind,
                     stream_key,
+                    table_key,
+                    within: query.within.first().cloned().flatten(),
                 }),
             )
         }
@@ -484,9 +508,12 @@ fn check_join(op: &JoinOperator, left: &Source, right: &Source) -> Result<JoinKi
         (SourceKind::Table, SourceKind::Stream) => Err(SqlError::Invalid(format!(
             "Invalid join order: table-stream joins are not supported; only stream-table joins. {got}"
         ))),
-        (SourceKind::Stream, SourceKind::Stream) => Err(SqlError::Unsupported(
-            "stream-stream joins (JOIN … WITHIN)".into(),
-        )),
+        (SourceKind::Stream, SourceKind::Stream) => match kind {
+            Some(kind) => Ok(kind),
+            None => Err(SqlError::Unsupported(format!(
+                "{label} of two streams (inner and left joins are)"
+            ))),
+        },
         (SourceKind::Table, SourceKind::Table) => {
             Err(SqlError::Unsupported("table-table joins".into()))
         }
@@ -537,10 +564,11 @@ fn join_keys(
         )));
     };
     let keys: Vec<&Column> = table.key_columns().collect();
-    let on_key = match (&table_side, keys.as_slice()) {
-        (Expr::Column(c), [key]) => c.name == key.name,
-        _ => false,
-    };
+    let on_key = table.kind == SourceKind::Stream
+        || match (&table_side, keys.as_slice()) {
+            (Expr::Column(c), [key]) => c.name == key.name,
+            _ => false,
+        };
     if !on_key {
         return Err(SqlError::Invalid(format!(
             "Invalid join condition: stream-table joins require to join on the table's primary key. Got {}.{} = {}.{}.",
@@ -754,6 +782,25 @@ fn ksql_display(e: &Expr) -> String {
         Expr::Alias(a) => ksql_display(&a.expr),
         other => other.to_string(),
     }
+}
+
+/// ksqlDB cannot join sources whose values are in the KAFKA format.
+fn check_join_formats(scopes: &[Scope<'_>]) -> Result<(), SqlError> {
+    if scopes.len() < 2 {
+        return Ok(());
+    }
+    let kafka: Vec<&str> = scopes
+        .iter()
+        .filter(|s| s.source.value_format == crate::catalog::FormatName::Kafka)
+        .map(|s| s.source.name.as_str())
+        .collect();
+    if kafka.is_empty() {
+        return Ok(());
+    }
+    Err(SqlError::Invalid(format!(
+        "Source(s) {} are using the 'KAFKA' value format. This format does not yet support JOIN.",
+        kafka.join(", ")
+    )))
 }
 
 /// Alias of the hidden projection items that carry PARTITION BY expressions.

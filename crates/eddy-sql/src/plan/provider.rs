@@ -66,7 +66,6 @@ const KSQL_ALIASES: &[(&str, &str)] = &[
     ("lcase", "lower"),
     ("len", "character_length"),
     ("ifnull", "coalesce"),
-    ("substring", "substr"),
     ("instr", "strpos"),
     ("array_contains", "array_has"),
     ("array_length", "cardinality"),
@@ -116,6 +115,7 @@ impl Functions {
         }
         let planners: Vec<Arc<dyn ExprPlanner>> = vec![
             Arc::new(super::rewrites::StringPlus),
+            Arc::new(super::functions::SubstringPlanner),
             Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
             Arc::new(datafusion_functions_nested::planner::NestedFunctionPlanner),
             Arc::new(datafusion_functions_nested::planner::FieldAccessPlanner),
@@ -242,6 +242,15 @@ pub(crate) fn describe_plan_error(e: DataFusionError) -> String {
     // "Schema error: No field named X.\nValid fields are …" → ksqlDB's wording.
     if let Some(name) = super::checks::unresolved_name(&e) {
         return format!("Column '{name}' cannot be resolved.");
+    }
+    // "Invalid function 'f'.\nDid you mean 'g'?" → ksqlDB's wording.
+    if let Some(rest) = text.split("Invalid function '").nth(1)
+        && let Some((name, _)) = rest.split_once('\'')
+    {
+        return format!(
+            "Can't find any functions with the name '{}'",
+            name.to_ascii_uppercase()
+        );
     }
     // A literal that does not convert to the type its context needs.
     if let Some(rest) = text.split("Cannot cast string '").nth(1)

@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
-use datafusion_expr::ScalarUDF;
+use datafusion_expr::planner::{ExprPlanner, PlannerResult};
+use datafusion_expr::{Expr, ScalarUDF};
 
 mod as_value;
 mod bytes;
 mod math;
 mod pad;
 mod split;
+mod substring;
 
 /// Every function of this module.
 pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
@@ -17,6 +19,20 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     all.extend(pad::functions());
     all.extend(bytes::functions());
     all.push(split::function());
+    all.push(substring::function());
     all.push(as_value::function());
     all
+}
+
+/// Plans SQL's special `SUBSTRING(…)` syntax as ksqlDB's function rather than DataFusion's.
+#[derive(Debug)]
+pub(crate) struct SubstringPlanner;
+
+impl ExprPlanner for SubstringPlanner {
+    fn plan_substring(
+        &self,
+        args: Vec<Expr>,
+    ) -> datafusion_common::Result<PlannerResult<Vec<Expr>>> {
+        Ok(PlannerResult::Planned(substring::function().call(args)))
+    }
 }

@@ -1,0 +1,337 @@
+//! Stream–stream joins (`JOIN … WITHIN`): each side's records are kept in a store by join
+//! key and time; a record joins every record of the other side with the same key whose
+//! timestamp lies within the window, and the joined row carries the later timestamp. A
+//! left join emits a left record without a match at once with nulls (ksqlDB's semantics
+//! without a grace period).
+//!
+//! Both topics are read by one task through [`MergedSource`], which says which side each
+//! batch came from.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arrow::array::{Array, ArrayRef, Int64Array, UInt32Array};
+use arrow::compute::{cast, take};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use eddy_formats::{Format, KeyEncoder};
+use eddy_sql::plan::{JoinKind, QueryPlan};
+use eddy_state::KeyValueStore;
+use eddy_topic::{Payloads, Position, RawBatch, RecordSource, TopicError};
+
+use crate::error::EngineError;
+use crate::eval::{Compiled, RowError};
+use crate::reader::SourceReader;
+
+/// Reads two topics as one source, alternating between them; `right` tells which one the
+/// last batch came from, so it is committed to and joined from the right side.
+pub(crate) struct MergedSource {
+    left: Box<dyn RecordSource>,
+    right: Box<dyn RecordSource>,
+    from_right: Arc<AtomicBool>,
+    prefer_right: bool,
+}
+
+impl MergedSource {
+    pub(crate) fn new(
+        left: Box<dyn RecordSource>,
+        right: Box<dyn RecordSource>,
+        from_right: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            left,
+            right,
+            from_right,
+            prefer_right: false,
+        }
+    }
+}
+
+impl RecordSource for MergedSource {
+    fn poll(
+        &mut self,
+        batch: &mut RawBatch,
+        max_records: usize,
+        timeout: Duration,
+    ) -> Result<usize, TopicError> {
+        // Take turns so neither side starves; the second poll waits for the rest of the time.
+        for (i, right) in [self.prefer_right, !self.prefer_right].into_iter().enumerate() {
+            let wait = if i == 0 { Duration::ZERO } else { timeout };
+            let source = if right { &mut self.right } else { &mut self.left };
+            let n = source.poll(batch, max_records, wait)?;
+            if n > 0 {
+                self.from_right.store(right, Ordering::SeqCst);
+                self.prefer_right = !right;
+                return Ok(n);
+            }
+        }
+        Ok(0)
+    }
+
+    fn commit(&mut self, positions: &[Position]) -> Result<(), TopicError> {
+        if self.from_right.load(Ordering::SeqCst) {
+            self.right.commit(positions)
+        } else {
+            self.left.commit(positions)
+        }
+    }
+}
+
+/// The join of the driving stream (left) with another stream (right).
+pub(crate) struct StreamJoinStage {
+    kind: JoinKind,
+    before: i64,
+    after: i64,
+    left_key: Compiled,
+    right_key: Compiled,
+    key_schema: SchemaRef,
+    key_encoder: KeyEncoder,
+    right_reader: SourceReader,
+    left_reader_copy: SourceReader,
+    left_store: Arc<dyn KeyValueStore>,
+    right_store: Arc<dyn KeyValueStore>,
+    from_right: Arc<AtomicBool>,
+    left_columns: usize,
+}
+
+impl StreamJoinStage {
+    pub(crate) fn new(
+        plan: &QueryPlan,
+        left_store: Arc<dyn KeyValueStore>,
+        right_store: Arc<dyn KeyValueStore>,
+        from_right: Arc<AtomicBool>,
+    ) -> Result<Self, EngineError> {
+        let join = plan
+            .join
+            .as_ref()
+            .ok_or_else(|| EngineError::Internal("stream join without a join".into()))?;
+        let window = join
+            .within
+            .as_ref()
+            .ok_or_else(|| EngineError::Internal("stream join without WITHIN".into()))?;
+        let left_key = Compiled::new(&join.stream_key, &plan.from.schema)?;
+        let right_key = Compiled::new(&join.table_key, &join.table.schema)?;
+        let key_type = left_key.data_type().clone();
+        let key_schema = Arc::new(Schema::new(vec![Field::new("K", key_type, true)]));
+        Ok(Self {
+            kind: join.kind,
+            before: window.before.as_millis() as i64,
+            after: window.after.as_millis() as i64,
+            left_key,
+            right_key,
+            key_encoder: KeyEncoder::new(&Format::Json, Arc::clone(&key_schema))?,
+            key_schema,
+            right_reader: SourceReader::new(&join.table.source)?,
+            left_reader_copy: SourceReader::new(&plan.from.source)?,
+            left_store,
+            right_store,
+            from_right,
+            left_columns: plan.from.schema.fields().len(),
+        })
+    }
+
+    /// Whether the batch being processed came from the right-hand stream.
+    pub(crate) fn from_right(&self) -> bool {
+        self.from_right.load(Ordering::SeqCst)
+    }
+
+    /// Decodes a right-hand batch.
+    pub(crate) fn right_reader(&mut self) -> &mut SourceReader {
+        &mut self.right_reader
+    }
+
+    /// Joins `batch` (decoded rows of `raw`, from the side [`Self::from_right`] says) with
+    /// the other side's stored records, then stores its records.
+    pub(crate) fn apply(
+        &mut self,
+        raw: &RawBatch,
+        rows: &[usize],
+        batch: RecordBatch,
+        input_schema: &SchemaRef,
+        errors: &mut Vec<RowError>,
+    ) -> Result<RecordBatch, EngineError> {
+        let right = self.from_right();
+        let key_expr = if right { &self.right_key } else { &self.left_key };
+        let key = key_expr.evaluate(&batch, errors)?;
+        let key = if key.data_type() == self.key_schema.field(0).data_type() {
+            key
+        } else {
+            cast(&key, self.key_schema.field(0).data_type())?
+        };
+        let mut keys = Payloads::new();
+        self.key_encoder.encode(
+            &RecordBatch::try_new(Arc::clone(&self.key_schema), vec![key])?,
+            &mut keys,
+        )?;
+        let times = timestamps(&batch)?;
+        let (own_store, other_store) = if right {
+            (&self.right_store, &self.left_store)
+        } else {
+            (&self.left_store, &self.right_store)
+        };
+        // The other side's records each of ours joins; `None`: an unmatched outer row.
+        let mut own_rows: Vec<u32> = Vec::new();
+        let mut matched: Vec<Option<u32>> = Vec::new();
+        let mut out_times: Vec<i64> = Vec::new();
+        let mut others = RawBatch::default();
+        let outer_side = !right && self.kind == JoinKind::Left;
+        for (i, &ts) in times.iter().enumerate() {
+            let Some(k) = keys.get(i) else { continue };
+            // Our record at ts joins other records in [ts - before, ts + after] when we
+            // are the left side, [ts - after, ts + before] when we are the right.
+            let (lo, hi) = if right {
+                (ts - self.after, ts + self.before)
+            } else {
+                (ts - self.before, ts + self.after)
+            };
+            let mut prefix = k.to_vec();
+            prefix.push(0);
+            let mut from = prefix.clone();
+            from.extend_from_slice(&ordered(lo).to_be_bytes());
+            let mut to = prefix.clone();
+            to.extend_from_slice(&ordered(hi.saturating_add(1)).to_be_bytes());
+            let mut found = false;
+            let mut failure = None;
+            other_store.scan_range(&from, Some(&to), &mut |_, v| {
+                match decode_record(v) {
+                    Some((key, value, other_ts)) => {
+                        others.push(key, value, other_ts, 0, 0);
+                        own_rows.push(i as u32);
+                        matched.push(Some(others.len() as u32 - 1));
+                        out_times.push(ts.max(other_ts));
+                        found = true;
+                    }
+                    None => failure = Some("corrupt stream-join record"),
+                }
+                true
+            })?;
+            if let Some(f) = failure {
+                return Err(EngineError::Internal(f.into()));
+            }
+            if !found && outer_side {
+                own_rows.push(i as u32);
+                matched.push(None);
+                out_times.push(ts);
+            }
+        }
+        // Keep our records for the other side's later arrivals.
+        let mut store_keys = Payloads::new();
+        let mut store_values = Payloads::new();
+        for (i, &j) in rows.iter().enumerate() {
+            let Some(k) = keys.get(i) else { continue };
+            let mut sk = k.to_vec();
+            sk.push(0);
+            sk.extend_from_slice(&ordered(times[i]).to_be_bytes());
+            sk.extend_from_slice(&raw.partitions[j].to_be_bytes());
+            sk.extend_from_slice(&raw.offsets[j].to_be_bytes());
+            store_keys.push(Some(&sk));
+            store_values.push(Some(&encode_record(
+                raw.keys.get(j),
+                raw.values.get(j),
+                times[i],
+            )));
+        }
+        own_store.write(&store_keys, &store_values)?;
+
+        let mut ignored = Vec::new();
+        let other_reader = if right {
+            &mut self.left_reader_copy
+        } else {
+            &mut self.right_reader
+        };
+        let decoded = other_reader.decode(&others, false, &mut ignored)?;
+        // Rows of `others` that did not decode become unmatched.
+        let mut position = vec![None; others.len()];
+        for (p, r) in decoded.rows.iter().enumerate() {
+            position[*r] = Some(p as u32);
+        }
+        let mut keep = Vec::with_capacity(matched.len());
+        let other_index: UInt32Array = matched
+            .iter()
+            .map(|m| {
+                let p = m.and_then(|m| position[m as usize]);
+                keep.push(m.is_none() || p.is_some());
+                p
+            })
+            .collect();
+        let own_index = UInt32Array::from(own_rows);
+        let own: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &own_index, None))
+            .collect::<Result<_, _>>()?;
+        let other: Vec<ArrayRef> = decoded
+            .batch
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &other_index, None))
+            .collect::<Result<_, _>>()?;
+        let (mut left, right_cols) = if right { (other, own) } else { (own, other) };
+        // The joined row's time is the later of the two (the left ROWTIME column carries it).
+        if let Some(rowtime) = left.get_mut(self.left_columns.saturating_sub(3)) {
+            *rowtime = Arc::new(Int64Array::from(out_times));
+        }
+        left.extend(right_cols);
+        let joined = RecordBatch::try_new(Arc::clone(input_schema), left)?;
+        Ok(arrow::compute::filter_record_batch(
+            &joined,
+            &arrow::array::BooleanArray::from(keep),
+        )?)
+    }
+}
+
+fn timestamps(batch: &RecordBatch) -> Result<Vec<i64>, EngineError> {
+    let column = batch
+        .column_by_name(eddy_sql::plan::ROWTIME)
+        .ok_or_else(|| EngineError::Internal("ROWTIME missing".into()))?;
+    let column = cast(column, &arrow::datatypes::DataType::Int64)?;
+    let column = column
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or_else(|| EngineError::Internal("ROWTIME is not BIGINT".into()))?;
+    Ok((0..column.len())
+        .map(|i| if column.is_valid(i) { column.value(i) } else { 0 })
+        .collect())
+}
+
+/// A timestamp as a big-endian-sortable integer (sign bit flipped).
+fn ordered(ts: i64) -> u64 {
+    (ts as u64) ^ (1 << 63)
+}
+
+/// A stored record: timestamp, then the key and the value, each with a length (-1: null).
+fn encode_record(key: Option<&[u8]>, value: Option<&[u8]>, ts: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
+    out.extend_from_slice(&ts.to_be_bytes());
+    for part in [key, value] {
+        match part {
+            Some(b) => {
+                out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+                out.extend_from_slice(b);
+            }
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
+    out
+}
+
+type Record<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
+
+fn decode_record(bytes: &[u8]) -> Option<Record<'_>> {
+    let ts = i64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+    let mut rest = &bytes[8..];
+    let mut part = || -> Option<Option<&[u8]>> {
+        let len = i32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
+        rest = &rest[4..];
+        if len < 0 {
+            return Some(None);
+        }
+        let (b, tail) = rest.split_at_checked(len as usize)?;
+        rest = tail;
+        Some(Some(b))
+    };
+    let key = part()?;
+    let value = part()?;
+    Some((key, value, ts))
+}
