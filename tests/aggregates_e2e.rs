@@ -67,7 +67,14 @@ async fn await_pull(server: &Server, sql: &str, expected: &[Value]) -> Result<()
 async fn review(bootstrap: &str, id: i32, userid: i32, rating: i32, ts: i64) -> Result<()> {
     let p = producer(bootstrap)?;
     let value = json!({"userid": userid, "rating": rating, "text": format!("review {id}")});
-    produce(&p, "reviews", Some(&int_key(id)), Some(&value.to_string()), ts).await
+    produce(
+        &p,
+        "reviews",
+        Some(&int_key(id)),
+        Some(&value.to_string()),
+        ts,
+    )
+    .await
 }
 
 /// Every pull query of the test and its expected rows.
@@ -98,7 +105,10 @@ async fn aggregates_survive_a_lost_data_dir() -> Result<()> {
     let data = tempfile::tempdir()?;
     let server = Server::start(&broker.bootstrap, data.path(), "agg_test").await?;
     let (status, body) = server
-        .ksql(PIPELINE, json!({"ksql.streams.auto.offset.reset": "earliest"}))
+        .ksql(
+            PIPELINE,
+            json!({"ksql.streams.auto.offset.reset": "earliest"}),
+        )
         .await?;
     assert_eq!(status, 200, "{body}");
 

@@ -60,7 +60,7 @@ pub(crate) struct AggregateStage {
     session: Option<SessionWindow>,
     /// `EMIT FINAL`: the latest row of each open window, by (end, start, group), until
     /// the window closes.
-    suppressed: Option<std::collections::BTreeMap<(i64, i64, Vec<u8>), (RecordBatch, i64)>>,
+    suppressed: Option<Suppressed>,
     /// Whether the query names a grace period.
     explicit_grace: bool,
     /// `HAVING`, over the aggregation's rows.
@@ -119,6 +119,9 @@ struct Call {
     limit: usize,
 }
 
+/// Open windows of an `EMIT FINAL` query: (end, start, state key) -> (latest row, time).
+type Suppressed = std::collections::BTreeMap<(i64, i64, Vec<u8>), (RecordBatch, i64)>;
+
 type JsonCodec = std::sync::Mutex<(ValueEncoder, ValueDecoder, SchemaRef)>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -136,6 +139,7 @@ enum Function {
     TopK,
     TopKDistinct,
     StddevSamp,
+    Histogram,
 }
 
 /// The state of one call for one group. Values are kept as text (temporal types as their
@@ -175,7 +179,12 @@ impl AggregateStage {
             None => (None, None),
             Some(WindowSpec::Session { gap, grace, .. }) => (
                 None,
-                Some(SessionWindow::new(gap, grace.as_ref(), key_columns, input.as_arrow())),
+                Some(SessionWindow::new(
+                    gap,
+                    grace.as_ref(),
+                    key_columns,
+                    input.as_arrow(),
+                )),
             ),
             Some(spec) => (Some(Window::new(spec, input.as_arrow())?), None),
         };
@@ -529,7 +538,9 @@ impl AggregateStage {
             None => (out, out_keys),
             Some(suppressed) => {
                 let (Some(w), Some(starts)) = (&self.window, &out.window_starts) else {
-                    return Err(EngineError::Internal("EMIT FINAL without a time window".into()));
+                    return Err(EngineError::Internal(
+                        "EMIT FINAL without a time window".into(),
+                    ));
                 };
                 for (i, key) in out_keys.into_iter().enumerate() {
                     let start = starts[i];
@@ -621,7 +632,11 @@ impl AggregateStage {
         }
         let mask = arrow::array::BooleanArray::from(keep.clone());
         let pick = |v: Vec<i64>| -> Vec<i64> {
-            v.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect()
+            v.into_iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(x, _)| x)
+                .collect()
         };
         Ok(Aggregated {
             batch: arrow::compute::filter_record_batch(&out.batch, &mask)?,
@@ -773,6 +788,7 @@ impl Call {
             "topk" => Function::TopK,
             "topkdistinct" => Function::TopKDistinct,
             "stddev_samp" | "stddev_sample" => Function::StddevSamp,
+            "histogram" => Function::Histogram,
             other => {
                 return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(format!(
                     "the aggregate function {}",
@@ -828,14 +844,13 @@ impl Call {
             arg_type,
             DataType::Struct(_) | DataType::List(_) | DataType::Map(..)
         ) && !matches!(
-                function,
-                Function::Count
-                    | Function::Latest
-                    | Function::Earliest
-                    | Function::CollectList
-                    | Function::CollectSet
-            )
-        {
+            function,
+            Function::Count
+                | Function::Latest
+                | Function::Earliest
+                | Function::CollectList
+                | Function::CollectSet
+        ) {
             return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(format!(
                 "{} over a value of type {arg_type}",
                 call.function.to_ascii_uppercase()
@@ -909,7 +924,10 @@ impl Call {
                 if is_null
                     && !matches!(
                         self.function,
-                        Function::Latest | Function::Earliest | Function::CollectList | Function::CollectSet
+                        Function::Latest
+                            | Function::Earliest
+                            | Function::CollectList
+                            | Function::CollectSet
                     ) => {}
             (Function::Sum, acc) => {
                 let Some(v) = value else { return Ok(()) };
@@ -946,7 +964,7 @@ impl Call {
                 let replace = match current {
                     None => true,
                     Some(text) => {
-                        let old = self.from_text(&Some(text.clone()))?;
+                        let old = self.scalar_of(&Some(text.clone()))?;
                         match v.partial_cmp(&old) {
                             Some(std::cmp::Ordering::Less) => self.function == Function::Min,
                             Some(std::cmp::Ordering::Greater) => self.function == Function::Max,
@@ -986,6 +1004,15 @@ impl Call {
                     _ => return Err(state_mismatch()),
                 }
             }
+            (Function::Histogram, Acc::Values(values)) => {
+                let text = match &value {
+                    Some(v) => self.to_text(v)?,
+                    None => None,
+                };
+                if values.contains(&text) || distinct_count(values) < self.limit {
+                    values.push(text);
+                }
+            }
             (
                 Function::CollectList | Function::CollectSet | Function::CountDistinct,
                 Acc::Values(values),
@@ -995,8 +1022,7 @@ impl Call {
                     None => None,
                 };
                 let new = self.function == Function::CollectList || !values.contains(&text);
-                if new && (values.len() < self.limit || self.function == Function::CountDistinct)
-                {
+                if new && (values.len() < self.limit || self.function == Function::CountDistinct) {
                     values.push(text);
                 }
             }
@@ -1008,7 +1034,7 @@ impl Call {
                 }
                 let mut scalars = values
                     .iter()
-                    .map(|t| self.from_text(t))
+                    .map(|t| self.scalar_of(t))
                     .collect::<Result<Vec<_>, _>>()?;
                 scalars.push(v);
                 scalars.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
@@ -1049,7 +1075,10 @@ impl Call {
                     (_, None) => false,
                     (None, Some(_)) => true,
                     (Some(x), Some(y)) => {
-                        let (x, y) = (self.from_text(&Some(x.clone()))?, self.from_text(&Some(y.clone()))?);
+                        let (x, y) = (
+                            self.scalar_of(&Some(x.clone()))?,
+                            self.scalar_of(&Some(y.clone()))?,
+                        );
                         match self.function {
                             Function::Min => y < x,
                             Function::Max => y > x,
@@ -1083,11 +1112,14 @@ impl Call {
                 if matches!(self.function, Function::TopK | Function::TopKDistinct) {
                     let mut scalars = a
                         .iter()
-                        .map(|t| self.from_text(t))
+                        .map(|t| self.scalar_of(t))
                         .collect::<Result<Vec<_>, _>>()?;
                     scalars.sort_by(|x, y| y.partial_cmp(x).unwrap_or(std::cmp::Ordering::Equal));
                     scalars.truncate(self.n.unwrap_or(1));
-                    *a = scalars.iter().map(|s| self.to_text(s)).collect::<Result<_, _>>()?;
+                    *a = scalars
+                        .iter()
+                        .map(|s| self.to_text(s))
+                        .collect::<Result<_, _>>()?;
                 }
             }
             _ => return Err(state_mismatch()),
@@ -1181,7 +1213,7 @@ impl Call {
             } else {
                 (m2 / (*count as f64 - 1.0)).sqrt()
             })),
-            Acc::Value(v) => self.from_text(v)?,
+            Acc::Value(v) => self.scalar_of(v)?,
             Acc::Values(values) if self.function == Function::CountDistinct => {
                 ScalarValue::Int64(Some(values.iter().filter(|v| v.is_some()).count() as i64))
             }
@@ -1190,18 +1222,58 @@ impl Call {
                     && self.n.is_none() =>
             {
                 match values.first() {
-                    Some(v) => self.from_text(v)?,
+                    Some(v) => self.scalar_of(v)?,
                     None => ScalarValue::try_from(&self.arg_type)?,
                 }
+            }
+            Acc::Values(values) if self.function == Function::Histogram => {
+                // The counts as a JSON object in first-seen order, read as the MAP result.
+                let mut counts: Vec<(&str, i64)> = Vec::new();
+                for v in values.iter().flatten() {
+                    match counts.iter_mut().find(|(k, _)| k == v) {
+                        Some((_, n)) => *n += 1,
+                        None => counts.push((v, 1)),
+                    }
+                }
+                let object = serde_json::Value::Object(
+                    counts
+                        .into_iter()
+                        .map(|(k, n)| (k.to_string(), serde_json::Value::from(n)))
+                        .collect(),
+                );
+                self.result_from_json(&object.to_string())?
             }
             Acc::Values(values) => {
                 let scalars = values
                     .iter()
-                    .map(|t| self.from_text(t))
+                    .map(|t| self.scalar_of(t))
                     .collect::<Result<Vec<_>, _>>()?;
                 ScalarValue::List(ScalarValue::new_list_nullable(&scalars, &self.arg_type))
             }
         })
+    }
+
+    /// A result of a type without a text form, read from JSON.
+    fn result_from_json(&self, json: &str) -> Result<ScalarValue, EngineError> {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "V",
+            self.data_type.clone(),
+            true,
+        )]));
+        let mut decoder = ValueDecoder::new(&Format::Json, schema, false)?;
+        let mut bytes = Payloads::new();
+        bytes.push(Some(json.as_bytes()));
+        let decoded = decoder.decode(&bytes)?;
+        if let Some(e) = decoded.errors.first() {
+            return Err(EngineError::Internal(format!(
+                "aggregate result: {}",
+                e.reason
+            )));
+        }
+        Ok(ScalarValue::try_from_array(
+            decoded.batch.column(0).as_ref(),
+            0,
+        )?)
     }
 
     fn to_text(&self, v: &ScalarValue) -> Result<Option<String>, EngineError> {
@@ -1228,7 +1300,7 @@ impl Call {
         }))
     }
 
-    fn from_text(&self, t: &Option<String>) -> Result<ScalarValue, EngineError> {
+    fn scalar_of(&self, t: &Option<String>) -> Result<ScalarValue, EngineError> {
         let Some(t) = t else {
             return Ok(ScalarValue::try_from(&self.arg_type)?);
         };
@@ -1239,7 +1311,10 @@ impl Call {
             bytes.push(Some(t.as_bytes()));
             let decoded = decoder.decode(&bytes)?;
             if let Some(e) = decoded.errors.first() {
-                return Err(EngineError::Internal(format!("corrupt aggregate state: {}", e.reason)));
+                return Err(EngineError::Internal(format!(
+                    "corrupt aggregate state: {}",
+                    e.reason
+                )));
             }
             let column = cast_to(decoded.batch.column(0), &self.arg_type)?;
             return Ok(ScalarValue::try_from_array(column.as_ref(), 0)?);
@@ -1323,7 +1398,9 @@ fn temporal_from_i64(i: i64, t: &DataType) -> Result<ScalarValue, EngineError> {
         DataType::Timestamp(TimeUnit::Millisecond, tz) => {
             ScalarValue::TimestampMillisecond(Some(i), tz.clone())
         }
-        DataType::Timestamp(TimeUnit::Second, tz) => ScalarValue::TimestampSecond(Some(i), tz.clone()),
+        DataType::Timestamp(TimeUnit::Second, tz) => {
+            ScalarValue::TimestampSecond(Some(i), tz.clone())
+        }
         DataType::Timestamp(TimeUnit::Microsecond, tz) => {
             ScalarValue::TimestampMicrosecond(Some(i), tz.clone())
         }
@@ -1332,4 +1409,14 @@ fn temporal_from_i64(i: i64, t: &DataType) -> Result<ScalarValue, EngineError> {
         }
         other => ScalarValue::Int64(Some(i)).cast_to(other)?,
     })
+}
+
+fn distinct_count(values: &[Option<String>]) -> usize {
+    let mut seen: Vec<&Option<String>> = Vec::new();
+    for v in values {
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    seen.len()
 }

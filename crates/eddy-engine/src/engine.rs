@@ -13,7 +13,6 @@ use eddy_state::{KeyValueStore, StateBackend};
 use eddy_topic::{StartFrom, TopicIo};
 
 use crate::aggregate::AggregateStage;
-use crate::stream_join::{MergedSource, StreamJoinStage};
 use crate::changelog::{changelog_topic, open_with_changelog, store_generation};
 use crate::ddl::{sink_from_plan, source_from_create};
 use crate::error::EngineError;
@@ -21,6 +20,7 @@ use crate::processing_log::{PROCESSING_LOG_STREAM, ProcessingLog};
 use crate::query::{JoinStage, QueryTask, topic_output};
 use crate::results::{QuerySummary, QueryType, SourceDescription, SourceSummary, StatementResult};
 use crate::runner::{self, RunMode, TaskHandle};
+use crate::stream_join::{MergedSource, StreamJoinStage};
 use crate::table::{TableMaterializer, TableProgress};
 
 /// Session properties sent with a request (`streamsProperties`), e.g. `auto.offset.reset`.

@@ -117,9 +117,9 @@ pub(crate) fn filter_bool(
     values: &BooleanArray,
     mask: &BooleanArray,
 ) -> Result<BooleanArray, EngineError> {
-    Ok(arrow::compute::filter(values, mask)?
+    arrow::compute::filter(values, mask)?
         .as_any()
         .downcast_ref::<BooleanArray>()
         .cloned()
-        .ok_or_else(|| EngineError::Internal("filter changed the array type".into()))?)
+        .ok_or_else(|| EngineError::Internal("filter changed the array type".into()))
 }

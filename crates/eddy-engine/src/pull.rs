@@ -105,14 +105,19 @@ impl Engine {
         let mut batch = decoded.batch;
         let mut row_errors = Vec::new();
         if let Some(f) = &plan.filter {
-            let mask = matches(&Compiled::new(f, &plan.input_schema)?, &batch, &mut row_errors)?;
+            let mask = matches(
+                &Compiled::new(f, &plan.input_schema)?,
+                &batch,
+                &mut row_errors,
+            )?;
             batch = filter_record_batch(&batch, &mask)?;
         }
         let mut fields = Vec::with_capacity(plan.columns.len());
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(plan.columns.len());
         let mut columns = Vec::with_capacity(plan.columns.len());
         for c in &plan.columns {
-            let a = Compiled::new(&c.expr, &plan.input_schema)?.evaluate(&batch, &mut row_errors)?;
+            let a =
+                Compiled::new(&c.expr, &plan.input_schema)?.evaluate(&batch, &mut row_errors)?;
             let a = if a.data_type() == &c.ty.to_arrow() {
                 a
             } else {
@@ -120,7 +125,8 @@ impl Engine {
             };
             fields.push(Field::new(&c.name, a.data_type().clone(), true));
             arrays.push(a);
-            let is_key = matches!(&c.expr, Expr::Column(col) if Some(&col.name) == key_name.as_ref());
+            let is_key =
+                matches!(&c.expr, Expr::Column(col) if Some(&col.name) == key_name.as_ref());
             columns.push(Column {
                 name: c.name.clone(),
                 ty: c.ty.clone(),

@@ -17,7 +17,6 @@ use eddy_state::KeyValueStore;
 use eddy_topic::{Payloads, RawBatch, RecordSink, RecordSource, TopicIo};
 
 use crate::aggregate::AggregateStage;
-use crate::stream_join::StreamJoinStage;
 use crate::error::EngineError;
 use crate::eval::{Compiled, RowError, filter_bool, matches};
 use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
@@ -25,6 +24,7 @@ use crate::reader::{
     SourceReader, columns_schema, decoders, encoders, int64_values, positions_after,
 };
 use crate::runner::Task;
+use crate::stream_join::StreamJoinStage;
 use crate::table::{TableProgress, key_codec};
 
 /// Where a query's output rows go.
@@ -264,7 +264,7 @@ impl QueryTask {
     /// Runs the operators over the decoded rows and writes the results.
     fn process(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
         let decoded = match self.stream_join.as_mut() {
-            Some(j) if j.from_right() => j.right_reader().decode(&self.raw, true, errors)?,
+            Some(j) if j.is_right_batch() => j.right_reader().decode(&self.raw, true, errors)?,
             _ => self.reader.decode(&self.raw, true, errors)?,
         };
         let mut row_errors = Vec::new();
@@ -380,9 +380,11 @@ impl QueryTask {
         self.report(&batch, &mut row_errors, errors);
         if let Some(session) = self.source_window {
             let column = |name: &str| -> Result<Vec<i64>, EngineError> {
-                Ok(int64_values(batch.column_by_name(name).ok_or_else(|| {
-                    EngineError::Internal(format!("{name} missing"))
-                })?)?
+                Ok(int64_values(
+                    batch
+                        .column_by_name(name)
+                        .ok_or_else(|| EngineError::Internal(format!("{name} missing")))?,
+                )?
                 .iter()
                 .map(|v| v.unwrap_or(0))
                 .collect())

@@ -56,9 +56,16 @@ impl RecordSource for MergedSource {
         timeout: Duration,
     ) -> Result<usize, TopicError> {
         // Take turns so neither side starves; the second poll waits for the rest of the time.
-        for (i, right) in [self.prefer_right, !self.prefer_right].into_iter().enumerate() {
+        for (i, right) in [self.prefer_right, !self.prefer_right]
+            .into_iter()
+            .enumerate()
+        {
             let wait = if i == 0 { Duration::ZERO } else { timeout };
-            let source = if right { &mut self.right } else { &mut self.left };
+            let source = if right {
+                &mut self.right
+            } else {
+                &mut self.left
+            };
             let n = source.poll(batch, max_records, wait)?;
             if n > 0 {
                 self.from_right.store(right, Ordering::SeqCst);
@@ -132,7 +139,7 @@ impl StreamJoinStage {
     }
 
     /// Whether the batch being processed came from the right-hand stream.
-    pub(crate) fn from_right(&self) -> bool {
+    pub(crate) fn is_right_batch(&self) -> bool {
         self.from_right.load(Ordering::SeqCst)
     }
 
@@ -151,8 +158,12 @@ impl StreamJoinStage {
         input_schema: &SchemaRef,
         errors: &mut Vec<RowError>,
     ) -> Result<RecordBatch, EngineError> {
-        let right = self.from_right();
-        let key_expr = if right { &self.right_key } else { &self.left_key };
+        let right = self.is_right_batch();
+        let key_expr = if right {
+            &self.right_key
+        } else {
+            &self.left_key
+        };
         let key = key_expr.evaluate(&batch, errors)?;
         let key = if key.data_type() == self.key_schema.field(0).data_type() {
             key
@@ -291,7 +302,13 @@ fn timestamps(batch: &RecordBatch) -> Result<Vec<i64>, EngineError> {
         .downcast_ref::<Int64Array>()
         .ok_or_else(|| EngineError::Internal("ROWTIME is not BIGINT".into()))?;
     Ok((0..column.len())
-        .map(|i| if column.is_valid(i) { column.value(i) } else { 0 })
+        .map(|i| {
+            if column.is_valid(i) {
+                column.value(i)
+            } else {
+                0
+            }
+        })
         .collect())
 }
 
@@ -302,7 +319,8 @@ fn ordered(ts: i64) -> u64 {
 
 /// A stored record: timestamp, then the key and the value, each with a length (-1: null).
 fn encode_record(key: Option<&[u8]>, value: Option<&[u8]>, ts: i64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
+    let mut out =
+        Vec::with_capacity(16 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
     out.extend_from_slice(&ts.to_be_bytes());
     for part in [key, value] {
         match part {

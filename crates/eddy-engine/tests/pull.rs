@@ -1,4 +1,5 @@
 //! Pull queries against tables materialised by persistent queries, with in-memory topics.
+#![allow(clippy::unwrap_used)] // test helpers: a failure here is a test failure
 
 use std::sync::Arc;
 
@@ -33,7 +34,9 @@ fn pull(engine: &Engine, sql: &str) -> Result<Vec<String>, String> {
     let Statement::Query(q) = &stmt.statement else {
         panic!("not a query: {sql}");
     };
-    let result = engine.pull(q, &Properties::new()).map_err(|e| e.to_string())?;
+    let result = engine
+        .pull(q, &Properties::new())
+        .map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
     for r in 0..result.rows.num_rows() {
         let cells: Vec<String> = result
@@ -84,8 +87,15 @@ fn pull_by_key_reads_every_window_of_a_windowed_table() {
     let e = engine();
     run(&e, PIPELINE);
     assert_eq!(
-        pull(&e, "SELECT userid, WINDOWSTART, n FROM per_minute WHERE userid = 7;").unwrap(),
-        ["USERID=7,WINDOWSTART=0,N=2", "USERID=7,WINDOWSTART=60000,N=1"]
+        pull(
+            &e,
+            "SELECT userid, WINDOWSTART, n FROM per_minute WHERE userid = 7;"
+        )
+        .unwrap(),
+        [
+            "USERID=7,WINDOWSTART=0,N=2",
+            "USERID=7,WINDOWSTART=60000,N=1"
+        ]
     );
     assert_eq!(
         pull(

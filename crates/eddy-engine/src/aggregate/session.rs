@@ -34,7 +34,9 @@ impl SessionWindow {
     ) -> Self {
         Self {
             gap: gap.as_millis() as i64,
-            grace: grace.map(|g| g.as_millis() as i64).unwrap_or(DEFAULT_GRACE_MS),
+            grace: grace
+                .map(|g| g.as_millis() as i64)
+                .unwrap_or(DEFAULT_GRACE_MS),
             start_group: key_columns,
             end_group: key_columns + 1,
         }
@@ -61,6 +63,9 @@ fn bounds_of(key: &[u8]) -> Option<(i64, i64)> {
     Some((word(&key[n - 8..])?, word(&key[n - 16..n - 8])?))
 }
 
+/// A stored session: its state key and state.
+type StoredSession = (Vec<u8>, Vec<Acc>);
+
 /// One output row: the input row it came from, the session, and its state (None: deleted).
 struct Emitted {
     row: usize,
@@ -85,7 +90,7 @@ impl AggregateStage {
         let rows = self.evaluate(&batch, None, errors)?;
         // Pending changes of this batch, over the store: session key -> state (None: deleted).
         let mut pending: BTreeMap<Vec<u8>, Option<Vec<Acc>>> = BTreeMap::new();
-        let mut loaded: HashMap<Vec<u8>, Vec<(Vec<u8>, Vec<Acc>)>> = HashMap::new();
+        let mut loaded: HashMap<Vec<u8>, Vec<StoredSession>> = HashMap::new();
         let mut emitted: Vec<Emitted> = Vec::new();
         for (r, &ts) in timestamps.iter().enumerate() {
             self.stream_time = self.stream_time.max(ts);
@@ -178,9 +183,13 @@ impl AggregateStage {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.out_schema.fields().len());
         for (i, (g, field)) in rows.groups.iter().zip(self.out_schema.fields()).enumerate() {
             let column: ArrayRef = if i == start_group {
-                Arc::new(Int64Array::from(emitted.iter().map(|e| e.start).collect::<Vec<_>>()))
+                Arc::new(Int64Array::from(
+                    emitted.iter().map(|e| e.start).collect::<Vec<_>>(),
+                ))
             } else if i == end_group {
-                Arc::new(Int64Array::from(emitted.iter().map(|e| e.end).collect::<Vec<_>>()))
+                Arc::new(Int64Array::from(
+                    emitted.iter().map(|e| e.end).collect::<Vec<_>>(),
+                ))
             } else {
                 take(g.as_ref(), &indices, None)?
             };

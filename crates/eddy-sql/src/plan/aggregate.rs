@@ -7,10 +7,10 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field};
 use datafusion_common::{Column as DfColumn, DFSchemaRef, Result as DfResult, plan_err};
 use datafusion_expr::function::AccumulatorArgs;
-use datafusion_sql::sqlparser::ast as sql;
 use datafusion_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, TypeSignature, Volatility,
 };
+use datafusion_sql::sqlparser::ast as sql;
 
 use super::OutputColumn;
 use crate::catalog::ColumnRole;
@@ -302,8 +302,8 @@ pub(crate) fn check_grouping(select: &sql::Select, source_windowed: bool) -> Res
     if !functions_known(select) {
         return Ok(());
     }
-    let aggregates = items.iter().any(|e| has_aggregate(e))
-        || select.having.as_ref().is_some_and(has_aggregate);
+    let aggregates =
+        items.iter().any(|e| has_aggregate(e)) || select.having.as_ref().is_some_and(has_aggregate);
     if !aggregates {
         if !groups.is_empty() {
             return Err(SqlError::Invalid(
@@ -413,8 +413,8 @@ fn ungrouped_column(e: &sql::Expr, groups: &[sql::Expr]) -> Option<String> {
         sql::Expr::Value(_) | sql::Expr::TypedString { .. } => None,
         sql::Expr::Function(f) if is_aggregate_name(&function_name(f)) => None,
         sql::Expr::Function(f) => match &f.args {
-            sql::FunctionArguments::List(list) => any(&mut list.args.iter().filter_map(|a| {
-                match a {
+            sql::FunctionArguments::List(list) => {
+                any(&mut list.args.iter().filter_map(|a| match a {
                     sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e))
                     | sql::FunctionArg::Named {
                         arg: sql::FunctionArgExpr::Expr(e),
@@ -425,11 +425,13 @@ fn ungrouped_column(e: &sql::Expr, groups: &[sql::Expr]) -> Option<String> {
                         ..
                     } => Some(e),
                     _ => None,
-                }
-            })),
+                }))
+            }
             _ => None,
         },
-        sql::Expr::BinaryOp { left, right, .. } => any(&mut [left.as_ref(), right.as_ref()].into_iter()),
+        sql::Expr::BinaryOp { left, right, .. } => {
+            any(&mut [left.as_ref(), right.as_ref()].into_iter())
+        }
         sql::Expr::UnaryOp { expr, .. }
         | sql::Expr::Nested(expr)
         | sql::Expr::Cast { expr, .. }
@@ -437,9 +439,9 @@ fn ungrouped_column(e: &sql::Expr, groups: &[sql::Expr]) -> Option<String> {
         | sql::Expr::IsNotNull(expr)
         | sql::Expr::IsTrue(expr)
         | sql::Expr::IsFalse(expr) => ungrouped_column(expr, groups),
-        sql::Expr::Between { expr, low, high, .. } => {
-            any(&mut [expr.as_ref(), low.as_ref(), high.as_ref()].into_iter())
-        }
+        sql::Expr::Between {
+            expr, low, high, ..
+        } => any(&mut [expr.as_ref(), low.as_ref(), high.as_ref()].into_iter()),
         sql::Expr::InList { expr, list, .. } => {
             any(&mut std::iter::once(expr.as_ref()).chain(list.iter()))
         }
@@ -451,24 +453,20 @@ fn ungrouped_column(e: &sql::Expr, groups: &[sql::Expr]) -> Option<String> {
             conditions,
             else_result,
             ..
-        } => any(
-            &mut operand
-                .iter()
-                .map(|e| e.as_ref())
-                .chain(conditions.iter().flat_map(|c| [&c.condition, &c.result]))
-                .chain(else_result.iter().map(|e| e.as_ref())),
-        ),
+        } => any(&mut operand
+            .iter()
+            .map(|e| e.as_ref())
+            .chain(conditions.iter().flat_map(|c| [&c.condition, &c.result]))
+            .chain(else_result.iter().map(|e| e.as_ref()))),
         sql::Expr::CompoundFieldAccess { root, .. } => ungrouped_column(root, groups),
         sql::Expr::Substring {
             expr,
             substring_from,
             substring_for,
             ..
-        } => any(
-            &mut std::iter::once(expr.as_ref())
-                .chain(substring_from.iter().map(|e| e.as_ref()))
-                .chain(substring_for.iter().map(|e| e.as_ref())),
-        ),
+        } => any(&mut std::iter::once(expr.as_ref())
+            .chain(substring_from.iter().map(|e| e.as_ref()))
+            .chain(substring_for.iter().map(|e| e.as_ref()))),
         other => {
             // Anything else: its columns, wherever they are.
             let mut found = None;
@@ -540,9 +538,7 @@ fn check_window_bounds(
     groups: &[sql::Expr],
     source_windowed: bool,
 ) -> Result<(), SqlError> {
-    if !source_windowed
-        && let Some(w) = select.selection.as_ref().and_then(mentions_window_bound)
-    {
+    if !source_windowed && let Some(w) = select.selection.as_ref().and_then(mentions_window_bound) {
         return Err(SqlError::Invalid(format!(
             "Error in WHERE expression: Unknown column {w}."
         )));

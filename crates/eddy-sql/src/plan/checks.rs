@@ -3,6 +3,8 @@
 //! never with a NULL literal, casts ksqlDB supports, and columns and constructors of a known
 //! type. Run on each clause alone, before DataFusion plans the query.
 
+use std::ops::ControlFlow;
+
 use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion_common::{DFSchema, DataFusionError, ScalarValue};
 use datafusion_expr::planner::ContextProvider;
@@ -13,7 +15,7 @@ use datafusion_sql::sqlparser::ast::{self as sql, SelectItem};
 use super::projection::Scope;
 use super::provider::scan_schema;
 use crate::catalog::Catalog;
-use crate::error::SqlError;
+use crate::error::{Location, SqlError};
 use crate::types::SqlType;
 
 /// A clause of the SELECT, as messages name it.
@@ -23,6 +25,7 @@ enum Clause {
     Select,
     Having,
     PartitionBy,
+    JoinOn,
 }
 
 impl Clause {
@@ -32,6 +35,7 @@ impl Clause {
             Clause::Select => "Select",
             Clause::Having => "Having",
             Clause::PartitionBy => "Partition By",
+            Clause::JoinOn => "Join On",
         }
     }
 
@@ -41,6 +45,7 @@ impl Clause {
             Clause::Select => "SELECT",
             Clause::Having => "HAVING",
             Clause::PartitionBy => "PARTITION BY",
+            Clause::JoinOn => "JOIN ON",
         }
     }
 }
@@ -100,6 +105,10 @@ pub(crate) fn check_select<S: ContextProvider>(
             }
             check_constructors(&expr, &schema)?;
         }
+    }
+    let joins = select.from.iter().flat_map(|f| f.joins.iter());
+    for condition in joins.filter_map(|j| join_condition(&j.join_operator)) {
+        plan_expr(planner, condition, &schema, scopes, Clause::JoinOn)?;
     }
     if let Some(having) = &select.having
         && let Some(expr) = plan_expr(planner, having, &schema, scopes, Clause::Having)?
@@ -233,10 +242,95 @@ fn plan_expr<S: ContextProvider>(
             let e = super::rewrites::magic_timestamps_in(e)?;
             narrow_integer_literals(e).map(Some)
         }
-        Err(e) => match unresolved_name(&e) {
-            Some(name) => Err(unresolved(&name, scopes, clause)),
-            None => invalid_cast(&e, clause).map_or(Ok(None), Err),
+        Err(e) => {
+            if let Some(name) = unresolved_name(&e) {
+                return Err(located(unresolved(&name, scopes, clause), expr, &name));
+            }
+            if let Some(name) = ambiguous_name(&e) {
+                let candidates: Vec<String> = scopes
+                    .iter()
+                    .filter(|s| s.source.column(&name).is_some())
+                    .map(|s| format!("{}.{name}", s.alias))
+                    .collect();
+                let error = SqlError::Invalid(format!(
+                    "Column '{name}' is ambiguous. Could be {}.",
+                    candidates.join(" or ")
+                ));
+                return Err(located(error, expr, &name));
+            }
+            invalid_cast(&e, clause).map_or(Ok(None), Err)
+        }
+    }
+}
+
+/// The condition of a `JOIN … ON`.
+fn join_condition(op: &sql::JoinOperator) -> Option<&sql::Expr> {
+    use sql::JoinOperator as J;
+    match op {
+        J::Join(c)
+        | J::Inner(c)
+        | J::Left(c)
+        | J::LeftOuter(c)
+        | J::Right(c)
+        | J::RightOuter(c)
+        | J::FullOuter(c) => match c {
+            sql::JoinConstraint::On(e) => Some(e),
+            _ => None,
         },
+        _ => None,
+    }
+}
+
+/// The name in DataFusion's "Ambiguous reference to unqualified field X" error.
+fn ambiguous_name(e: &DataFusionError) -> Option<String> {
+    let text = e.strip_backtrace();
+    let rest = text
+        .split("Ambiguous reference to unqualified field ")
+        .nth(1)?;
+    let name = rest.split_whitespace().next()?;
+    Some(name.trim_matches('"').to_string())
+}
+
+/// `error` placed where `expr` first names the column `name`, as ksqlDB places it.
+fn located(error: SqlError, expr: &sql::Expr, name: &str) -> SqlError {
+    let (SqlError::Invalid(message) | SqlError::Prepare(message)) = &error else {
+        return error;
+    };
+    if matches!(error, SqlError::Prepare(_)) {
+        return error;
+    }
+    let mut at = None;
+    let _ = sql::visit_expressions(expr, |e| {
+        let (text, span) = match e {
+            sql::Expr::Identifier(i) => (i.value.clone(), i.span),
+            sql::Expr::CompoundIdentifier(parts) => match parts.first() {
+                Some(first) => (
+                    parts
+                        .iter()
+                        .map(|p| p.value.as_str())
+                        .collect::<Vec<_>>()
+                        .join("."),
+                    first.span,
+                ),
+                None => return ControlFlow::Continue(()),
+            },
+            _ => return ControlFlow::Continue(()),
+        };
+        if text == name && span.start.line > 0 {
+            at = Some(Location {
+                line: span.start.line,
+                column: span.start.column,
+            });
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    match at {
+        Some(location) => SqlError::Located {
+            message: message.clone(),
+            location,
+        },
+        None => error,
     }
 }
 

@@ -239,7 +239,7 @@ fn group_by_makes_a_table_keyed_by_the_grouping_columns() {
     .unwrap();
     assert_eq!(
         schema(&p),
-        "`USERID` INTEGER KEY, `N` BIGINT, `TOTAL` INTEGER, `MEAN` DOUBLE"
+        "`USERID` INTEGER PRIMARY KEY, `N` BIGINT, `TOTAL` INTEGER, `MEAN` DOUBLE"
     );
     let a = p.aggregate.as_ref().unwrap();
     assert_eq!(a.group_by.len(), 1);
@@ -257,7 +257,10 @@ fn a_window_groups_by_its_bounds_too() {
          WINDOW HOPPING (SIZE 1 MINUTE, ADVANCE BY 30 SECONDS) GROUP BY userid;",
     )
     .unwrap();
-    assert_eq!(schema(&p), "`USERID` INTEGER KEY, `WS` BIGINT, `N` BIGINT");
+    assert_eq!(
+        schema(&p),
+        "`USERID` INTEGER PRIMARY KEY, `WS` BIGINT, `N` BIGINT"
+    );
     let a = p.aggregate.as_ref().unwrap();
     assert_eq!(a.group_by.len(), 3);
     assert_eq!(a.window_columns(), 2);
