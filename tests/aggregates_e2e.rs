@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 const PIPELINE: &str = "
     CREATE STREAM reviews (id INT KEY, userid INT, rating INT, text VARCHAR)
-      WITH (KAFKA_TOPIC='reviews', VALUE_FORMAT='JSON');
+      WITH (KAFKA_TOPIC='reviews', VALUE_FORMAT='JSON', PARTITIONS=1);
     CREATE TABLE reviews_per_minute AS
       SELECT userid, COUNT(*) AS reviews FROM reviews
       WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY userid;

@@ -275,6 +275,9 @@ impl Engine {
         mut applied: impl FnMut(i64, &ParsedStatement, &StatementResult),
     ) -> Result<ReplayReport, EngineError> {
         let commands = log.read_all(timeout)?;
+        self.replaying
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let _done = ReplayFlag(&self.replaying);
         let mut report = ReplayReport {
             last_sequence: -1,
             ..ReplayReport::default()
@@ -446,5 +449,14 @@ mod tests {
         assert!(e.sequence.unwrap_or(-1) > report.last_sequence);
         assert_eq!(query_ids(&second), vec!["CSAS_B_2", "CSAS_D_3", "CSAS_E_4"]);
         Ok(())
+    }
+}
+
+/// Clears the engine's replay flag when replay ends, however it ends.
+struct ReplayFlag<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for ReplayFlag<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }

@@ -96,6 +96,9 @@ pub struct Engine {
     state: Arc<dyn StateBackend>,
     log: Arc<ProcessingLog>,
     inner: Mutex<Inner>,
+    /// Set while the command log is replayed: statements that were accepted once are not
+    /// refused again over what their first run left behind (e.g. a topic's partitions).
+    pub(crate) replaying: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -120,6 +123,7 @@ impl Engine {
             topics,
             state,
             log,
+            replaying: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(inner),
         })
     }
@@ -335,6 +339,7 @@ impl Engine {
             Some(existing) => {
                 if let Some(p) = wanted
                     && p != existing
+                    && !self.replaying.load(std::sync::atomic::Ordering::SeqCst)
                 {
                     return Err(EngineError::Invalid(format!(
                         "A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required by KSQL.\nKSQL expects {p} partitions (topic has {existing})."

@@ -121,24 +121,27 @@ pub(crate) fn check_select<S: ContextProvider>(
 
 /// PARTITION BY applies to the input: naming an output column there gets ksqlDB's hint.
 fn partition_by_output_column(e: SqlError, projection: &[SelectItem]) -> SqlError {
-    let SqlError::Invalid(message) = &e else {
-        return e;
+    let hint = |message: &str| -> Option<String> {
+        let name = message
+            .strip_prefix("PARTITION BY column '")?
+            .strip_suffix("' cannot be resolved.")?;
+        let is_output = projection.iter().any(
+            |item| matches!(item, SelectItem::ExprWithAlias { alias, .. } if alias.value == name),
+        );
+        is_output.then(|| {
+            format!(
+                "{message} '{name}' must be a column in the source schema since PARTITION BY is applied on the input."
+            )
+        })
     };
-    let Some(name) = message
-        .strip_prefix("PARTITION BY column '")
-        .and_then(|rest| rest.strip_suffix("' cannot be resolved."))
-    else {
-        return e;
-    };
-    let is_output = projection
-        .iter()
-        .any(|item| matches!(item, SelectItem::ExprWithAlias { alias, .. } if alias.value == name));
-    if !is_output {
-        return e;
+    match e {
+        SqlError::Invalid(message) => SqlError::Invalid(hint(&message).unwrap_or(message)),
+        SqlError::Located { message, location } => SqlError::Located {
+            message: hint(&message).unwrap_or(message),
+            location,
+        },
+        other => other,
     }
-    SqlError::Invalid(format!(
-        "{message} '{name}' must be a column in the source schema since PARTITION BY is applied on the input."
-    ))
 }
 
 /// A projection item must have a type: a bare NULL, or a CASE whose branches are all NULL,
@@ -239,6 +242,12 @@ fn plan_expr<S: ContextProvider>(
 ) -> Result<Option<Expr>, SqlError> {
     match planner.sql_to_expr(expr.clone(), schema, &mut PlannerContext::new()) {
         Ok(e) => {
+            // An unqualified column is only found ambiguous when it is typed.
+            if let Err(error) = e.get_type(schema)
+                && let Some(name) = ambiguous_name(&error)
+            {
+                return Err(ambiguous(&name, expr, scopes));
+            }
             let e = super::rewrites::magic_timestamps_in(e)?;
             narrow_integer_literals(e).map(Some)
         }
@@ -247,20 +256,25 @@ fn plan_expr<S: ContextProvider>(
                 return Err(located(unresolved(&name, scopes, clause), expr, &name));
             }
             if let Some(name) = ambiguous_name(&e) {
-                let candidates: Vec<String> = scopes
-                    .iter()
-                    .filter(|s| s.source.column(&name).is_some())
-                    .map(|s| format!("{}.{name}", s.alias))
-                    .collect();
-                let error = SqlError::Invalid(format!(
-                    "Column '{name}' is ambiguous. Could be {}.",
-                    candidates.join(" or ")
-                ));
-                return Err(located(error, expr, &name));
+                return Err(ambiguous(&name, expr, scopes));
             }
             invalid_cast(&e, clause).map_or(Ok(None), Err)
         }
     }
+}
+
+/// `name` is a column of several sources.
+fn ambiguous(name: &str, expr: &sql::Expr, scopes: &[Scope<'_>]) -> SqlError {
+    let candidates: Vec<String> = scopes
+        .iter()
+        .filter(|s| s.source.column(name).is_some())
+        .map(|s| format!("{}.{name}", s.alias))
+        .collect();
+    let error = SqlError::Invalid(format!(
+        "Column '{name}' is ambiguous. Could be {}.",
+        candidates.join(" or ")
+    ));
+    located(error, expr, name)
 }
 
 /// The condition of a `JOIN … ON`.
