@@ -1,4 +1,5 @@
-//! The `eddy` binary: `eddy server`, `eddy dev-kafka`, `eddy test`, `eddy shell`.
+//! The `eddy` binary: `eddy server`, `eddy dev-kafka`, `eddy test`, `eddy shell`,
+//! `eddy bench`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use eddy_engine::{CommandLog, Engine, EngineConfig};
 use eddy_kafka::{DevBroker, KafkaConfig, KafkaTopics};
 use eddy_state::{RocksBackend, RocksConfig};
 
+mod bench;
 mod qtt;
 
 #[derive(Parser)]
@@ -39,6 +41,9 @@ enum Command {
     /// The interactive SQL shell (like ksqlDB's `ksql`) against a running server; with
     /// `-f FILE` or `-e STATEMENTS` it runs them and exits.
     Shell(eddy_cli::ShellArgs),
+    /// Measures throughput, CPU per event, memory, latency and start-up against a raw
+    /// Kafka copy, and writes the figures as JSON.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -68,6 +73,7 @@ fn main() -> anyhow::Result<()> {
     // `eddy test` reports through its own output; engine logs would drown it.
     let default_filter = match cli.command {
         Command::Test(_) | Command::Shell(_) => "error",
+        Command::Bench(_) => "warn,librdkafka=error,rdkafka=error",
         _ => "info,librdkafka=warn,rdkafka=warn",
     };
     tracing_subscriber::fmt()
@@ -86,6 +92,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(args) => bench::run(&args),
         Command::Shell(args) => {
             if let Err(e) = eddy_cli::run(&args) {
                 eprintln!("{e}");

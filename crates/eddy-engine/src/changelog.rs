@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eddy_state::{KeyValueStore, StateBackend};
-use eddy_topic::{Payloads, RawBatch, RecordSink, StartFrom, TopicIo};
+use eddy_topic::{Payloads, RawBatch, RecordSink, TopicIo};
 
 use crate::error::EngineError;
 
@@ -99,14 +99,7 @@ fn restore(
     if end == 0 {
         return Ok(());
     }
-    let group = format!(
-        "_eddy_restore_{topic}_{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    );
-    let mut source = topics.source(topic, &group, StartFrom::Earliest)?;
+    let mut source = topics.reader(topic)?;
     let mut raw = RawBatch::default();
     let mut read = 0i64;
     let deadline = Instant::now() + RESTORE_DEADLINE;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use eddy_sql::ast::{ParsedStatement, Statement};
 use eddy_sql::catalog::SourceKind;
-use eddy_topic::{Payloads, RawBatch, RecordSink, StartFrom, TopicIo};
+use eddy_topic::{Payloads, RawBatch, RecordSink, TopicIo};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, Properties};
@@ -83,7 +83,6 @@ struct Writer {
 pub struct CommandLog {
     topics: Arc<dyn TopicIo>,
     topic: String,
-    service_id: String,
     writer: Mutex<Writer>,
 }
 
@@ -145,7 +144,6 @@ impl CommandLog {
         Ok(Self {
             topics,
             topic,
-            service_id: service_id.to_string(),
             writer: Mutex::new(Writer {
                 sink,
                 next_offset: 0,
@@ -184,12 +182,9 @@ impl CommandLog {
                 replay_marker: nonce.clone(),
             },
         )?;
-        // A group of its own that never commits: every start reads from the beginning, and
-        // never waits for a member of an earlier (killed) server to time out.
-        let group = format!("_eddy_{}_commands_reader_{nonce}", self.service_id);
-        let mut source = self
-            .topics
-            .source(&self.topic, &group, StartFrom::Earliest)?;
+        // Read outside any consumer group: every start reads from the beginning, and never
+        // waits for a rebalance or for a member of an earlier (killed) server to time out.
+        let mut source = self.topics.reader(&self.topic)?;
         let deadline = Instant::now() + timeout;
         let mut commands = Vec::new();
         let mut raw = RawBatch::default();

@@ -20,6 +20,8 @@ pub struct KafkaSource {
     consumer: BaseConsumer<TracingContext>,
     topic: String,
     broker: BrokerName,
+    /// Reading assigned partitions outside any group: nothing to commit.
+    assigned: bool,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -74,6 +76,48 @@ impl KafkaSource {
             consumer,
             topic: topic.to_owned(),
             broker,
+            assigned: false,
+        })
+    }
+
+    /// Reads every partition of `topic` (`partitions` of them) from the beginning, assigned
+    /// directly rather than through a consumer group.
+    pub(crate) fn open_assigned(
+        config: &KafkaConfig,
+        broker: BrokerName,
+        topic: &str,
+        partitions: i32,
+    ) -> Result<Self, KafkaError> {
+        let client_config = config.client_config(
+            &[
+                ("client.id", "eddy-reader"),
+                ("allow.auto.create.topics", "false"),
+                ("enable.partition.eof", "false"),
+            ],
+            &[
+                // Required by the client, never joined: partitions are assigned directly.
+                ("group.id", "_eddy_reader"),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+            ],
+        );
+        let consumer: BaseConsumer<TracingContext> = client_config
+            .create_with_context(TracingContext)
+            .map_err(|e| client_error(&broker, e))?;
+        let mut assignment = TopicPartitionList::with_capacity(partitions.max(0) as usize);
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .map_err(|e| topic_error(&broker, &format!("Assign '{topic}'"), &e))?;
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(|e| topic_error(&broker, &format!("Assign '{topic}'"), &e))?;
+        Ok(KafkaSource {
+            consumer,
+            topic: topic.to_owned(),
+            broker,
+            assigned: true,
         })
     }
 
@@ -143,7 +187,7 @@ impl RecordSource for KafkaSource {
     }
 
     fn commit(&mut self, positions: &[Position]) -> Result<(), TopicError> {
-        if positions.is_empty() {
+        if positions.is_empty() || self.assigned {
             return Ok(());
         }
         let operation = || format!("OffsetCommit for '{}'", self.topic);

@@ -69,4 +69,14 @@ impl TopicIo for KafkaTopics {
         let sink = KafkaSink::open(&self.config, self.broker.clone(), topic)?;
         Ok(Box::new(sink))
     }
+
+    fn reader(&self, topic: &str) -> Result<Box<dyn RecordSource>, TopicError> {
+        let partitions = self
+            .admin()
+            .partition_count(topic)?
+            .ok_or_else(|| TopicError::UnknownTopic(topic.to_owned()))?;
+        let source =
+            KafkaSource::open_assigned(&self.config, self.broker.clone(), topic, partitions)?;
+        Ok(Box::new(source))
+    }
 }

@@ -109,4 +109,18 @@ pub trait TopicIo: Send + Sync {
     ) -> Result<Box<dyn RecordSource>, TopicError>;
     /// Opens a producer to `topic`.
     fn sink(&self, topic: &str) -> Result<Box<dyn RecordSink>, TopicError>;
+
+    /// Reads all of `topic` from the beginning without joining a consumer group (no
+    /// rebalance to wait for; nothing is committed): for replaying logs and changelogs.
+    fn reader(&self, topic: &str) -> Result<Box<dyn RecordSource>, TopicError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        self.source(
+            topic,
+            &format!("_eddy_reader_{topic}_{nanos}"),
+            StartFrom::Earliest,
+        )
+    }
 }

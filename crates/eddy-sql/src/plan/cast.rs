@@ -254,7 +254,7 @@ fn java_string(array: &dyn Array, i: usize, out: &mut String) -> Result<()> {
 }
 
 /// Java's `Double.toString`.
-fn java_double(v: f64) -> String {
+pub(crate) fn java_double(v: f64) -> String {
     if v.is_nan() {
         return "NaN".into();
     }

@@ -61,6 +61,7 @@ pub(crate) fn check_select<S: ContextProvider>(
     let Some(schema) = scope_schema(scopes, catalog) else {
         return Ok(());
     };
+    let joined = scopes.len() > 1;
     if let Some(selection) = &select.selection
         && let Some(expr) = plan_expr(planner, selection, &schema, scopes, Clause::Where)?
     {
@@ -72,11 +73,11 @@ pub(crate) fn check_select<S: ContextProvider>(
         {
             return Err(SqlError::Invalid(format!(
                 "Type error in WHERE expression: Should evaluate to boolean but is {} ({}) instead.",
-                display(&expr),
+                display(&expr, joined),
                 type_name(&expr, &schema)
             )));
         }
-        check_comparisons(&expr, &schema)
+        check_comparisons(&expr, &schema, joined)
             .map_err(|m| SqlError::Invalid(format!("Error in WHERE expression: {m}")))?;
     }
     for item in &select.projection {
@@ -99,7 +100,7 @@ pub(crate) fn check_select<S: ContextProvider>(
             {
                 return Err(error);
             }
-            check_comparisons(&expr, &schema).map_err(SqlError::Invalid)?;
+            check_comparisons(&expr, &schema, joined).map_err(SqlError::Invalid)?;
             if !partitioning {
                 check_typed(&expr, &schema)?;
             }
@@ -113,7 +114,7 @@ pub(crate) fn check_select<S: ContextProvider>(
     if let Some(having) = &select.having
         && let Some(expr) = plan_expr(planner, having, &schema, scopes, Clause::Having)?
     {
-        check_comparisons(&expr, &schema)
+        check_comparisons(&expr, &schema, joined)
             .map_err(|m| SqlError::Invalid(format!("Error in HAVING expression: {m}")))?;
     }
     Ok(())
@@ -415,12 +416,12 @@ pub(crate) fn comparison_name(op: Operator) -> Option<&'static str> {
 }
 
 /// The first comparison in `expr` ksqlDB would reject, as its message.
-fn check_comparisons(expr: &Expr, schema: &DFSchema) -> Result<(), String> {
+fn check_comparisons(expr: &Expr, schema: &DFSchema, joined: bool) -> Result<(), String> {
     let mut error = None;
     let _ = expr.apply(|e| {
         if let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e
             && let Some(name) = comparison_name(*op)
-            && let Err(message) = check_comparison(left, *op, name, right, schema)
+            && let Err(message) = check_comparison(left, *op, name, right, schema, joined)
         {
             error = Some(message);
             return Ok(TreeNodeRecursion::Stop);
@@ -436,6 +437,7 @@ fn check_comparison(
     name: &str,
     right: &Expr,
     schema: &DFSchema,
+    joined: bool,
 ) -> Result<(), String> {
     let sql_type = |e: &Expr| -> Option<Option<SqlType>> {
         let dt = e.get_type(schema).ok()?;
@@ -462,8 +464,8 @@ fn check_comparison(
     }
     Err(format!(
         "Cannot compare {} ({l}) to {} ({r}) with {name}.",
-        display(left),
-        display(right)
+        display(left, joined),
+        display(right, joined)
     ))
 }
 
@@ -505,17 +507,27 @@ fn type_name(expr: &Expr, schema: &DFSchema) -> String {
     }
 }
 
-/// An expression as ksqlDB prints it in messages: `ID`, `'text'`, `(A + 1.5)`, `RANDOM()`.
-fn display(expr: &Expr) -> String {
+/// An expression as ksqlDB prints it in messages: `ID`, `'text'`, `(A + 1.5)`, `RANDOM()`;
+/// `joined` when the query joins sources.
+fn display(expr: &Expr, joined: bool) -> String {
     match expr {
-        Expr::Column(c) => c.name.clone(),
+        // A joined source's column is named `ALIAS_COLUMN` in the join's result.
+        Expr::Column(c) => match &c.relation {
+            Some(r) if joined => format!("{}_{}", r.table(), c.name),
+            _ => c.name.clone(),
+        },
         Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)), _) => {
             format!("'{}'", s.replace('\'', "''"))
         }
         Expr::Literal(v, _) if v.is_null() => "null".to_string(),
         Expr::Literal(v, _) => v.to_string(),
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            format!("({} {} {})", display(left), symbol(*op), display(right))
+            format!(
+                "({} {} {})",
+                display(left, joined),
+                symbol(*op),
+                display(right, joined)
+            )
         }
         Expr::AggregateFunction(f) => format!(
             "{}({})",
@@ -523,16 +535,20 @@ fn display(expr: &Expr) -> String {
             f.params
                 .args
                 .iter()
-                .map(display)
+                .map(|a| display(a, joined))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
         Expr::ScalarFunction(f) => format!(
             "{}({})",
             f.name().to_ascii_uppercase(),
-            f.args.iter().map(display).collect::<Vec<_>>().join(", ")
+            f.args
+                .iter()
+                .map(|a| display(a, joined))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
-        Expr::Alias(a) => display(&a.expr),
+        Expr::Alias(a) => display(&a.expr, joined),
         // A DOUBLE literal (`1.5E3`) is planned as a cast of its text.
         Expr::Cast(c)
             if matches!(
@@ -542,7 +558,7 @@ fn display(expr: &Expr) -> String {
         {
             match c.expr.as_ref() {
                 Expr::Literal(ScalarValue::Utf8(Some(text)), _) => text.clone(),
-                other => display(other),
+                other => display(other, joined),
             }
         }
         other => other.to_string(),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use datafusion_expr::planner::{ExprPlanner, PlannerResult};
 use datafusion_expr::{Expr, ScalarUDF};
 
+mod arrays;
 mod as_value;
 mod bytes;
 mod math;
@@ -18,6 +19,7 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     let mut all = math::functions();
     all.extend(pad::functions());
     all.extend(bytes::functions());
+    all.extend(arrays::functions());
     all.push(split::function());
     all.push(substring::function());
     all.push(as_value::function());

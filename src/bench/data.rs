@@ -1,0 +1,129 @@
+//! The load: review events and a users table, generated deterministically and produced in
+//! batches before any clock starts.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+
+use super::kafka::BatchProducer;
+
+/// The users' statuses; `Platinum` ones matter to `unhappy_vips`.
+const STATUSES: [&str; 4] = ["Platinum", "Gold", "Silver", "Bronze"];
+
+/// Review texts, so values are about 200 bytes with a realistic field mix.
+const TEXTS: [&str; 4] = [
+    "Arrived on time and works as described, though the manual could be clearer.",
+    "Broke after two days of light use; support never answered my emails at all.",
+    "Decent value for the price. Battery life is shorter than the listing claims.",
+    "Exactly what I needed for the kitchen, sturdy and easy to clean afterwards!",
+];
+
+/// What was generated, for the expected output counts.
+pub struct Dataset {
+    /// Review events produced.
+    pub events: u64,
+    /// Reviews with rating < 3 by a Platinum user: the rows `unhappy_vips` must emit.
+    pub unhappy_vips: u64,
+    /// Mean size of a review value in bytes.
+    pub avg_value_bytes: f64,
+}
+
+/// splitmix64: a small deterministic generator, so every run sees the same data.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// The status of user `userid`: 10% Platinum, 20% Gold, 30% Silver, 40% Bronze.
+fn status_of(userid: u32) -> &'static str {
+    let h = Rng::new(u64::from(userid)).next_u64() % 10;
+    STATUSES[match h {
+        0 => 0,
+        1..=2 => 1,
+        3..=5 => 2,
+        _ => 3,
+    }]
+}
+
+/// Writes one review value into `out` (cleared first).
+pub fn review_value(out: &mut String, rng: &mut Rng, id: u64, userid: u32, rating: u8) {
+    out.clear();
+    let text = TEXTS[(id % TEXTS.len() as u64) as usize];
+    let _ = write!(
+        out,
+        r#"{{"userid":{userid},"rating":{rating},"text":"{text}","product_id":"P-{:06}","helpful_votes":{},"verified":{},"lang":"en"}}"#,
+        rng.below(50_000),
+        rng.below(40),
+        rng.below(4) != 0,
+    );
+}
+
+/// Produces the users table (key: the userid as a 4-byte big-endian INT, value JSON).
+pub fn produce_users(producer: &mut BatchProducer, topic: &str, users: u32, ts: i64) -> Result<()> {
+    let mut value = String::with_capacity(128);
+    for userid in 1..=users {
+        value.clear();
+        let _ = write!(
+            value,
+            r#"{{"name":"User {userid}","email":"user{userid}@example.com","status":"{}"}}"#,
+            status_of(userid)
+        );
+        producer.send(topic, &(userid as i32).to_be_bytes(), value.as_bytes(), ts)?;
+    }
+    producer.flush()
+}
+
+/// Produces `events` reviews (key: the id as a 4-byte big-endian INT), one millisecond of
+/// event time apart, ending about now, so the one-minute windows each hold up to 60,000.
+pub fn produce_reviews(
+    producer: &mut BatchProducer,
+    topic: &str,
+    events: u64,
+    users: u32,
+    now_ms: i64,
+) -> Result<Dataset> {
+    let mut rng = Rng::new(0x5eed);
+    let mut value = String::with_capacity(256);
+    let mut unhappy_vips = 0;
+    let mut bytes = 0u64;
+    let start_ts = now_ms - events as i64;
+    for id in 0..events {
+        let userid = 1 + rng.below(u64::from(users)) as u32;
+        let rating = 1 + rng.below(5) as u8;
+        if rating < 3 && status_of(userid) == "Platinum" {
+            unhappy_vips += 1;
+        }
+        review_value(&mut value, &mut rng, id, userid, rating);
+        bytes += value.len() as u64;
+        producer.send(
+            topic,
+            &(id as i32).to_be_bytes(),
+            value.as_bytes(),
+            start_ts + id as i64,
+        )?;
+    }
+    producer.flush()?;
+    Ok(Dataset {
+        events,
+        unhappy_vips,
+        avg_value_bytes: bytes as f64 / events.max(1) as f64,
+    })
+}

@@ -1,0 +1,166 @@
+//! End-to-end latency of the filter at a steady rate: the time from handing a record to the
+//! producer until its output is read by a consumer, per record, matched by key.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use rdkafka::ClientConfig;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+use super::data::{Rng, review_value};
+use super::kafka::{Broker, Expect, await_outputs, reader};
+use super::procfs;
+use super::report::LatencyResult;
+use super::server::ServerProc;
+use super::{Run, unix_ms};
+
+/// Records produced and awaited before the clock starts, so the query is running.
+const WARM_UP: u32 = 100;
+
+/// Runs the filter in a fresh server and measures latency at `rate` events/s for `seconds`.
+pub fn measure(run: &Run, broker: &Broker, rate: u64, seconds: f64) -> Result<LatencyResult> {
+    let input = run.topic("latency_in");
+    let output = run.topic("latency_out");
+    broker.create_topic(&run.rt, &input)?;
+    let mut server = ServerProc::spawn(
+        &run.bootstrap,
+        &run.dir.join("latency"),
+        &run.service_id("latency"),
+    )?;
+    server.wait_healthy(&run.rt)?;
+    server.ksql(
+        &run.rt,
+        &format!(
+            "CREATE STREAM reviews (id INT KEY, userid INT, rating INT, text VARCHAR) \
+               WITH (KAFKA_TOPIC='{input}', VALUE_FORMAT='JSON');
+             CREATE STREAM reviews_clean WITH (KAFKA_TOPIC='{output}') AS \
+               SELECT * FROM reviews WHERE id IS NOT NULL;"
+        ),
+        "earliest",
+    )?;
+
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &run.bootstrap)
+        // The generator must not add its own batching delay to what is measured.
+        .set("linger.ms", "0")
+        .set("message.timeout.ms", "30000")
+        .create()
+        .context("creating the latency producer")?;
+    let mut rng = Rng::new(7);
+    let mut value = String::with_capacity(256);
+    let send = |id: u32, rng: &mut Rng, value: &mut String| -> Result<()> {
+        review_value(value, rng, u64::from(id), 1 + id % 1000, 1 + (id % 5) as u8);
+        let key = (id as i32).to_be_bytes();
+        let record = BaseRecord::<[u8], [u8]>::to(&input)
+            .key(&key)
+            .payload(value.as_bytes())
+            .timestamp(unix_ms());
+        producer
+            .send(record)
+            .map_err(|(e, _)| anyhow!("producing to {input}: {e}"))?;
+        producer.poll(Duration::ZERO);
+        Ok(())
+    };
+    for id in 0..WARM_UP {
+        send(id, &mut rng, &mut value)?;
+    }
+    producer.flush(Duration::from_secs(30))?;
+    await_outputs(
+        &run.bootstrap,
+        &[Expect::Records {
+            topic: output.clone(),
+            count: u64::from(WARM_UP),
+        }],
+        Duration::from_secs(120),
+    )?;
+
+    let total = (rate as f64 * seconds).round() as u32;
+    let consumer = reader(&run.bootstrap, &[&output])?;
+    let start = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_reading = Arc::clone(&stop);
+    let receiver = std::thread::spawn(move || -> Result<Vec<Option<Duration>>> {
+        let mut received = vec![None; total as usize];
+        let mut count = 0;
+        while count < total && !stop_reading.load(Ordering::Relaxed) {
+            let Some(message) = consumer.poll(Duration::from_millis(50)) else {
+                continue;
+            };
+            let at = start.elapsed();
+            let message = message?;
+            let Some(id) = message
+                .key()
+                .and_then(|k| <[u8; 4]>::try_from(k).ok())
+                .map(|k| i32::from_be_bytes(k) as u32)
+            else {
+                continue;
+            };
+            if let Some(slot) = id
+                .checked_sub(WARM_UP)
+                .and_then(|i| received.get_mut(i as usize))
+                && slot.is_none()
+            {
+                *slot = Some(at);
+                count += 1;
+            }
+        }
+        Ok(received)
+    });
+
+    let cpu0 = procfs::cpu_seconds(server.pid(), run.ticks)?;
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+    let mut sent = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = start + period * i;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        sent.push(start.elapsed());
+        send(WARM_UP + i, &mut rng, &mut value)?;
+    }
+    let produced_for = start.elapsed();
+    producer.flush(Duration::from_secs(30))?;
+    // Outputs still missing 10 s after the last send count as lost.
+    let grace = Instant::now() + Duration::from_secs(10);
+    while !receiver.is_finished() && Instant::now() < grace {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let received = receiver
+        .join()
+        .map_err(|_| anyhow!("the latency reader panicked"))??;
+    let cpu1 = procfs::cpu_seconds(server.pid(), run.ticks)?;
+    server.kill();
+
+    let mut latencies: Vec<f64> = sent
+        .iter()
+        .zip(&received)
+        .filter_map(|(s, r)| r.map(|r| r.saturating_sub(*s).as_secs_f64() * 1e3))
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i]
+    };
+    Ok(LatencyResult {
+        rate_per_sec: rate,
+        seconds: produced_for.as_secs_f64(),
+        produced: u64::from(total),
+        received: latencies.len() as u64,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: latencies.last().copied().unwrap_or(f64::NAN),
+        server_cpu_seconds: cpu1 - cpu0,
+        method: "each record's key is matched between the instant it was handed to the \
+                 producer (linger.ms=0) and the instant a consumer in the harness \
+                 (fetch.wait.max.ms=10, no group) returned its output"
+            .into(),
+    })
+}

@@ -1,0 +1,347 @@
+//! `eddy bench`: throughput, CPU per event, memory, latency and start-up of Eddy against a
+//! raw Kafka copy with the same client, in one run against one broker.
+//!
+//! The load is produced before any clock starts. Each scenario then runs in a fresh
+//! `eddy server` child process driven over REST, reading the backlog from the beginning;
+//! its CPU (`/proc/<pid>/stat`) and peak RSS (`VmHWM`) are the child's alone. The harness's
+//! consumer counts outputs in its own process, so neither it nor the embedded broker is in
+//! the figures.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+mod data;
+mod kafka;
+mod latency;
+mod procfs;
+mod raw_copy;
+mod report;
+mod server;
+mod startup;
+
+use kafka::{BatchProducer, Broker, Expect, await_outputs};
+use report::{Measured, Report, ScenarioResult};
+use server::ServerProc;
+
+/// Options of `eddy bench`.
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    worker: Option<Worker>,
+    /// Review events per scenario (default 1,000,000; 2,000 with --quick).
+    #[arg(long)]
+    events: Option<u64>,
+    /// Users in the users table (default 100,000; 1,000 with --quick).
+    #[arg(long)]
+    users: Option<u32>,
+    /// `embedded` (the dev broker, in this process) or a broker's HOST:PORT.
+    #[arg(long, default_value = "embedded")]
+    broker: String,
+    /// Small and short, for CI: checks that the harness works, not speed.
+    #[arg(long)]
+    quick: bool,
+    /// Where the figures are written as JSON.
+    #[arg(long, default_value = "bench-results.json")]
+    json_out: PathBuf,
+    /// Events per second of the latency phase.
+    #[arg(long, default_value_t = 5000)]
+    latency_rate: u64,
+    /// Seconds of the latency phase (default 30; 2 with --quick).
+    #[arg(long)]
+    latency_secs: Option<f64>,
+}
+
+/// Processes the harness spawns itself.
+#[derive(clap::Subcommand, Debug)]
+enum Worker {
+    /// The raw-copy baseline's worker process (internal).
+    #[command(hide = true)]
+    RawCopy(raw_copy::RawCopyArgs),
+}
+
+/// What every phase of a run shares.
+pub struct Run {
+    rt: tokio::runtime::Runtime,
+    bootstrap: String,
+    /// Data dirs and server logs of this run.
+    dir: PathBuf,
+    /// Makes topic names and service ids unique, so a long-lived broker can be reused.
+    tag: String,
+    ticks: f64,
+    /// Users in the users table (ids 1..=users).
+    users: u32,
+}
+
+impl Run {
+    fn topic(&self, name: &str) -> String {
+        format!("bench_{}_{name}", self.tag)
+    }
+
+    fn service_id(&self, name: &str) -> String {
+        format!("bench_{}_{name}_", self.tag)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs `eddy bench`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(Worker::RawCopy(w)) = &args.worker {
+        return raw_copy::worker(w);
+    }
+    let events = args
+        .events
+        .unwrap_or(if args.quick { 2_000 } else { 1_000_000 });
+    let users = args
+        .users
+        .unwrap_or(if args.quick { 1_000 } else { 100_000 });
+    let latency_secs = args
+        .latency_secs
+        .unwrap_or(if args.quick { 2.0 } else { 30.0 });
+    let broker = Broker::from_arg(&args.broker)?;
+    let tag = format!("{:x}", unix_ms());
+    let run = Run {
+        rt: tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?,
+        bootstrap: broker.bootstrap(),
+        dir: std::env::temp_dir().join(format!("eddy-bench-{tag}")),
+        tag,
+        ticks: procfs::clock_ticks(),
+        users,
+    };
+    eprintln!("eddy bench: data dirs and server logs in {}", run.dir.display());
+
+    let reviews = run.topic("reviews");
+    let users_topic = run.topic("users");
+    broker.create_topic(&run.rt, &reviews)?;
+    broker.create_topic(&run.rt, &users_topic)?;
+    eprintln!("eddy bench: producing {users} users and {events} reviews …");
+    let generated = Instant::now();
+    let mut producer = BatchProducer::new(&run.bootstrap, 20)?;
+    data::produce_users(&mut producer, &users_topic, users, unix_ms())?;
+    let dataset = data::produce_reviews(&mut producer, &reviews, events, users, unix_ms())?;
+    drop(producer);
+    eprintln!(
+        "eddy bench: produced in {:.1}s ({} unhappy VIP reviews expected)",
+        generated.elapsed().as_secs_f64(),
+        dataset.unhappy_vips
+    );
+
+    let timeout = Duration::from_secs(120 + events / 1_000);
+    let mut scenarios = Vec::new();
+    eprintln!("eddy bench: raw copy …");
+    let raw = raw_copy::measure(
+        &run.bootstrap,
+        &reviews,
+        &run.topic("raw_copy_out"),
+        events,
+        run.ticks,
+        timeout,
+    )?;
+    scenarios.push(ScenarioResult::new(
+        "raw_copy",
+        "rdkafka consume → produce unchanged, no decoding (separate process)",
+        events,
+        dataset.avg_value_bytes,
+        raw,
+    ));
+    for scenario in scenario_specs(&run, &dataset) {
+        eprintln!("eddy bench: {} …", scenario.name);
+        let measured = run_scenario(&run, &scenario, timeout)?;
+        scenarios.push(ScenarioResult::new(
+            scenario.name,
+            scenario.description,
+            events,
+            dataset.avg_value_bytes,
+            measured,
+        ));
+    }
+    let raw_cpu = scenarios[0].cpu_sec_per_million;
+    for s in &mut scenarios {
+        s.cpu_ratio_to_raw_copy = Some(s.cpu_sec_per_million / raw_cpu);
+    }
+
+    eprintln!(
+        "eddy bench: latency at {} events/s for {latency_secs}s …",
+        args.latency_rate
+    );
+    let latency = latency::measure(&run, &broker, args.latency_rate, latency_secs)?;
+    eprintln!("eddy bench: start-up …");
+    let startup = startup::measure(&run, &reviews, 20, if args.quick { 1 } else { 3 })?;
+
+    let report = Report {
+        build: if cfg!(debug_assertions) {
+            "debug".into()
+        } else {
+            "release".into()
+        },
+        broker: broker.describe(),
+        events,
+        users,
+        avg_event_bytes: dataset.avg_value_bytes,
+        method: "input generated before any clock starts; every Eddy scenario runs in a \
+                 fresh `eddy server` child process (statements over REST, \
+                 auto.offset.reset=earliest) and the raw copy in a child process of its own; \
+                 time runs from submitting the query (raw copy: from telling it to start) \
+                 until a consumer in the harness has read every expected output; CPU is \
+                 user+sys of the child over that time from /proc/<pid>/stat, peak RSS its \
+                 VmHWM; the harness's consumer and the embedded broker are not counted; \
+                 joins start once the users table is materialised (a pull query sees its \
+                 last user)"
+            .into(),
+        scenarios,
+        latency: Some(latency),
+        startup: Some(startup),
+    };
+    report::print(&report);
+    std::fs::write(&args.json_out, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", args.json_out.display()))?;
+    eprintln!("eddy bench: figures written to {}", args.json_out.display());
+    let _ = std::fs::remove_dir_all(&run.dir);
+    Ok(())
+}
+
+/// One Eddy scenario: statements run before the clock, the timed statements, and the
+/// outputs that mark it done.
+struct Scenario {
+    name: &'static str,
+    description: &'static str,
+    joins_users: bool,
+    timed_sql: String,
+    expects: Vec<Expect>,
+}
+
+fn scenario_specs(run: &Run, data: &data::Dataset) -> Vec<Scenario> {
+    let n = data.events;
+    let records = |topic: String, count: u64| Expect::Records { topic, count };
+    let clean = |t: &str| {
+        format!(
+            "CREATE STREAM reviews_clean WITH (KAFKA_TOPIC='{t}') AS \
+               SELECT * FROM reviews WHERE id IS NOT NULL;\n"
+        )
+    };
+    let enriched = |from: &str, t: &str| {
+        format!(
+            "CREATE STREAM enriched_reviews WITH (KAFKA_TOPIC='{t}') AS \
+               SELECT r.id AS id, r.userid AS userid, r.rating AS rating, r.text AS text, \
+                      u.name AS name, u.status AS status \
+               FROM {from} r INNER JOIN users u ON r.userid = u.userid;\n"
+        )
+    };
+    let (a, b, c) = (run.topic("a_out"), run.topic("b_out"), run.topic("c_out"));
+    let (d1, d2, d3) = (
+        run.topic("d_clean"),
+        run.topic("d_enriched"),
+        run.topic("d_unhappy"),
+    );
+    vec![
+        Scenario {
+            name: "a_filter",
+            description: "reviews_clean: SELECT * FROM reviews WHERE id IS NOT NULL",
+            joins_users: false,
+            timed_sql: clean(&a),
+            expects: vec![records(a, n)],
+        },
+        Scenario {
+            name: "b_join",
+            description: "enriched_reviews: reviews INNER JOIN users (stream–table)",
+            joins_users: true,
+            timed_sql: enriched("reviews", &b),
+            expects: vec![records(b, n)],
+        },
+        Scenario {
+            name: "c_window_count",
+            description: "COUNT(*) per userid, WINDOW TUMBLING (SIZE 1 MINUTE)",
+            joins_users: false,
+            timed_sql: format!(
+                "CREATE TABLE reviews_per_minute WITH (KAFKA_TOPIC='{c}') AS \
+                   SELECT userid, COUNT(*) AS review_count FROM reviews \
+                   WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY userid;"
+            ),
+            expects: vec![Expect::CountsSumTo {
+                topic: c,
+                column: "REVIEW_COUNT",
+                total: n,
+            }],
+        },
+        Scenario {
+            name: "d_pipeline",
+            description: "sql-examples/reviews.sql: reviews_clean → enriched_reviews → unhappy_vips",
+            joins_users: true,
+            timed_sql: format!(
+                "{}{}CREATE STREAM unhappy_vips WITH (KAFKA_TOPIC='{d3}') AS \
+                   SELECT * FROM enriched_reviews WHERE rating < 3 AND status = 'Platinum';",
+                clean(&d1),
+                enriched("reviews_clean", &d2)
+            ),
+            expects: vec![
+                records(d1, n),
+                records(d2, n),
+                records(d3, data.unhappy_vips),
+            ],
+        },
+    ]
+}
+
+/// Runs one scenario in a fresh server and measures it.
+fn run_scenario(run: &Run, scenario: &Scenario, timeout: Duration) -> Result<Measured> {
+    let mut server = ServerProc::spawn(
+        &run.bootstrap,
+        &run.dir.join(scenario.name),
+        &run.service_id(scenario.name),
+    )?;
+    server.wait_healthy(&run.rt)?;
+    let mut setup = format!(
+        "CREATE STREAM reviews (id INT KEY, userid INT, rating INT, text VARCHAR) \
+           WITH (KAFKA_TOPIC='{}', VALUE_FORMAT='JSON');\n",
+        run.topic("reviews")
+    );
+    if scenario.joins_users {
+        setup.push_str(&format!(
+            "CREATE TABLE users (userid INT PRIMARY KEY, name VARCHAR, email VARCHAR, \
+               status VARCHAR) WITH (KAFKA_TOPIC='{}', VALUE_FORMAT='JSON');",
+            run.topic("users")
+        ));
+    }
+    server.ksql(&run.rt, &setup, "earliest")?;
+    if scenario.joins_users {
+        // Users are produced in id order to one partition: the last one marks the table full.
+        server.await_pull_row(
+            &run.rt,
+            &format!("SELECT * FROM users WHERE userid = {};", run.users),
+        )?;
+    }
+    let pid = server.pid();
+    let cpu0 = procfs::cpu_seconds(pid, run.ticks)?;
+    let t0 = Instant::now();
+    server.ksql(&run.rt, &scenario.timed_sql, "earliest")?;
+    let (done, seen) = await_outputs(&run.bootstrap, &scenario.expects, timeout)?;
+    let cpu1 = procfs::cpu_seconds(pid, run.ticks)?;
+    let peak = procfs::status_mib(pid, "VmHWM")?;
+    server.kill();
+    Ok(Measured {
+        seconds: (done - t0).as_secs_f64(),
+        cpu_seconds: cpu1 - cpu0,
+        peak_rss_mib: peak,
+        outputs_expected: scenario
+            .expects
+            .iter()
+            .map(|e| match e {
+                Expect::Records { count, .. } => *count,
+                Expect::CountsSumTo { total, .. } => *total,
+            })
+            .sum(),
+        outputs_seen: seen.iter().sum(),
+    })
+}

@@ -1,0 +1,166 @@
+//! The baseline: a process that copies every record of a topic to another with the same
+//! rdkafka client Eddy uses, without decoding anything. Its CPU per record is the floor of
+//! any Kafka-to-Kafka job on this machine and broker.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::kafka::{Expect, await_outputs, partitions};
+use super::procfs;
+use super::report::Measured;
+
+/// Arguments of the hidden worker process.
+#[derive(clap::Args, Debug)]
+pub struct RawCopyArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long)]
+    bootstrap: String,
+    /// Topic to read from its beginning.
+    #[arg(long)]
+    input: String,
+    /// Topic to copy every record to.
+    #[arg(long)]
+    output: String,
+}
+
+/// The worker: creates its clients, prints `ready`, waits for a line on stdin, then copies
+/// until stdin closes.
+pub fn worker(args: &RawCopyArgs) -> Result<()> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap)
+        .set("group.id", format!("eddy-bench-raw-copy-{}", args.output))
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("creating the consumer")?;
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap)
+        .set("message.timeout.ms", "120000")
+        .create()
+        .context("creating the producer")?;
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions(&consumer, &args.input)? {
+        assignment.add_partition_offset(&args.input, p, Offset::Beginning)?;
+    }
+    let mut stdin = BufReader::new(std::io::stdin());
+    let mut line = String::new();
+    println!("ready");
+    std::io::stdout().flush()?;
+    stdin.read_line(&mut line)?;
+
+    // Stdin closing is the signal to stop.
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stdin.read_line(&mut rest);
+        let _ = stop_tx.send(());
+    });
+
+    consumer.assign(&assignment)?;
+    let mut last_commit = Instant::now();
+    let mut copied = 0u64;
+    loop {
+        if stop_rx.try_recv().is_ok() {
+            break;
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message?;
+        let mut record = BaseRecord::<[u8], [u8]>::to(&args.output);
+        if let Some(k) = message.key() {
+            record = record.key(k);
+        }
+        if let Some(v) = message.payload() {
+            record = record.payload(v);
+        }
+        if let Some(ts) = message.timestamp().to_millis() {
+            record = record.timestamp(ts);
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    producer.poll(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(anyhow!("producing to {}: {e}", args.output)),
+            }
+        }
+        copied += 1;
+        if copied % 1024 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+        // At-least-once like a real job: offsets are committed periodically.
+        if last_commit.elapsed() > Duration::from_secs(1) {
+            producer.flush(Duration::from_secs(60))?;
+            consumer.commit_consumer_state(CommitMode::Async)?;
+            last_commit = Instant::now();
+        }
+    }
+    producer.flush(Duration::from_secs(60))?;
+    Ok(())
+}
+
+/// Runs the raw copy of `events` records from `input` to `output` in a child process and
+/// measures it from the moment it is told to start until the last copy is readable.
+pub fn measure(
+    bootstrap: &str,
+    input: &str,
+    output: &str,
+    events: u64,
+    ticks: f64,
+    timeout: Duration,
+) -> Result<Measured> {
+    let exe = std::env::current_exe().context("finding the eddy binary")?;
+    let mut child = Command::new(exe)
+        .args(["bench", "raw-copy", "--bootstrap", bootstrap])
+        .args(["--input", input, "--output", output])
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the raw copy worker")?;
+    let result = (|| {
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        if line.trim() != "ready" {
+            bail!("raw copy worker said {line:?} instead of ready");
+        }
+        let pid = child.id();
+        let mut stdin = child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?;
+        let cpu0 = procfs::cpu_seconds(pid, ticks)?;
+        let t0 = Instant::now();
+        writeln!(stdin, "go")?;
+        let expects = [Expect::Records {
+            topic: output.to_string(),
+            count: events,
+        }];
+        let (done, seen) = await_outputs(bootstrap, &expects, timeout)?;
+        let cpu1 = procfs::cpu_seconds(pid, ticks)?;
+        let peak = procfs::status_mib(pid, "VmHWM")?;
+        drop(stdin);
+        Ok(Measured {
+            seconds: (done - t0).as_secs_f64(),
+            cpu_seconds: cpu1 - cpu0,
+            peak_rss_mib: peak,
+            outputs_expected: events,
+            outputs_seen: seen.iter().sum(),
+        })
+    })();
+    if result.is_err() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    result
+}

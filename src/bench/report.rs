@@ -1,0 +1,232 @@
+//! The figures of a run: printed as tables and written as JSON.
+
+use comfy_table::{Cell, Table, presets::UTF8_FULL};
+use serde::Serialize;
+
+/// What one measured phase cost its worker process.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measured {
+    /// Wall time from start until the last expected output was readable.
+    pub seconds: f64,
+    /// User + system CPU seconds of the worker process in that time.
+    pub cpu_seconds: f64,
+    /// Peak resident set of the worker process (`VmHWM`), MiB.
+    pub peak_rss_mib: f64,
+    /// Output records the scenario had to write.
+    pub outputs_expected: u64,
+    /// Output records read back (for the windowed count: the sum of the final counts).
+    pub outputs_seen: u64,
+}
+
+/// One throughput scenario's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    /// Short name, e.g. `a_filter`.
+    pub name: String,
+    /// What ran.
+    pub description: String,
+    /// Input events read.
+    pub events: u64,
+    /// The raw measurements.
+    #[serde(flatten)]
+    pub measured: Measured,
+    /// Input events per wall second.
+    pub events_per_sec: f64,
+    /// Input megabytes (values only) per wall second.
+    pub input_mb_per_sec: f64,
+    /// CPU seconds per million input events.
+    pub cpu_sec_per_million: f64,
+    /// Input events per CPU second.
+    pub events_per_cpu_sec: f64,
+    /// CPU per event relative to the raw copy's (1.0 for the raw copy itself).
+    pub cpu_ratio_to_raw_copy: Option<f64>,
+}
+
+impl ScenarioResult {
+    /// Derives the rates from a measurement.
+    pub fn new(
+        name: &str,
+        description: &str,
+        events: u64,
+        avg_value_bytes: f64,
+        measured: Measured,
+    ) -> ScenarioResult {
+        let ev = events as f64;
+        ScenarioResult {
+            name: name.to_string(),
+            description: description.to_string(),
+            events,
+            events_per_sec: ev / measured.seconds.max(1e-9),
+            input_mb_per_sec: ev * avg_value_bytes / 1e6 / measured.seconds.max(1e-9),
+            cpu_sec_per_million: measured.cpu_seconds / ev.max(1.0) * 1e6,
+            events_per_cpu_sec: ev / measured.cpu_seconds.max(1e-9),
+            cpu_ratio_to_raw_copy: None,
+            measured,
+        }
+    }
+}
+
+/// End-to-end latency of scenario (a) at a steady rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyResult {
+    /// Target rate, events per second.
+    pub rate_per_sec: u64,
+    /// Seconds of steady load.
+    pub seconds: f64,
+    /// Events produced.
+    pub produced: u64,
+    /// Events whose output was seen.
+    pub received: u64,
+    /// Median latency, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, milliseconds.
+    pub p99_ms: f64,
+    /// Worst, milliseconds.
+    pub max_ms: f64,
+    /// CPU seconds of the server during the steady load.
+    pub server_cpu_seconds: f64,
+    /// How it was measured.
+    pub method: String,
+}
+
+/// Server start-up figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct StartupResult {
+    /// Process start → healthy with an empty command log, seconds, one per run.
+    pub empty_secs: Vec<f64>,
+    /// Process start → healthy replaying this many persisted queries, seconds, one per run.
+    pub with_queries_secs: Vec<f64>,
+    /// Persisted queries replayed.
+    pub queries: u32,
+    /// Resident set of the idle, healthy server with no queries, MiB.
+    pub idle_rss_mib: f64,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `debug` or `release`: debug figures say nothing about the targets.
+    pub build: String,
+    /// The broker used.
+    pub broker: String,
+    /// Review events per scenario.
+    pub events: u64,
+    /// Users in the table.
+    pub users: u32,
+    /// Mean review value size, bytes.
+    pub avg_event_bytes: f64,
+    /// How CPU, RSS and time were measured.
+    pub method: String,
+    /// Throughput scenarios, the raw copy first.
+    pub scenarios: Vec<ScenarioResult>,
+    /// Latency of scenario (a).
+    pub latency: Option<LatencyResult>,
+    /// Start-up times.
+    pub startup: Option<StartupResult>,
+}
+
+fn f(v: f64, decimals: usize) -> String {
+    format!("{v:.decimals$}")
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s.get(s.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Prints the report as tables.
+pub fn print(report: &Report) {
+    println!(
+        "eddy bench ({} build) — {} events (~{:.0} B each), {} users — {}",
+        report.build, report.events, report.avg_event_bytes, report.users, report.broker
+    );
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL).set_header(vec![
+        "scenario",
+        "outputs",
+        "seconds",
+        "events/s",
+        "MB/s in",
+        "CPU s / M events",
+        "events / CPU s",
+        "peak RSS MiB",
+        "CPU/event vs raw copy",
+    ]);
+    for s in &report.scenarios {
+        table.add_row(vec![
+            Cell::new(&s.name),
+            Cell::new(format!(
+                "{}/{}",
+                s.measured.outputs_seen, s.measured.outputs_expected
+            )),
+            Cell::new(f(s.measured.seconds, 2)),
+            Cell::new(f(s.events_per_sec, 0)),
+            Cell::new(f(s.input_mb_per_sec, 1)),
+            Cell::new(f(s.cpu_sec_per_million, 2)),
+            Cell::new(f(s.events_per_cpu_sec, 0)),
+            Cell::new(f(s.measured.peak_rss_mib, 1)),
+            Cell::new(
+                s.cpu_ratio_to_raw_copy
+                    .map(|r| format!("{r:.2}×"))
+                    .unwrap_or_else(|| "-".into()),
+            ),
+        ]);
+    }
+    println!("{table}");
+    if let Some(l) = &report.latency {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL).set_header(vec![
+            "latency (a)",
+            "rate/s",
+            "seconds",
+            "received/produced",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "server CPU s",
+        ]);
+        t.add_row(vec![
+            Cell::new("produce → output readable"),
+            Cell::new(l.rate_per_sec),
+            Cell::new(f(l.seconds, 1)),
+            Cell::new(format!("{}/{}", l.received, l.produced)),
+            Cell::new(f(l.p50_ms, 2)),
+            Cell::new(f(l.p99_ms, 2)),
+            Cell::new(f(l.max_ms, 2)),
+            Cell::new(f(l.server_cpu_seconds, 2)),
+        ]);
+        println!("{t}");
+    }
+    if let Some(s) = &report.startup {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL).set_header(vec![
+            "startup → healthy",
+            "median s",
+            "runs (s)",
+        ]);
+        let runs = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        t.add_row(vec![
+            Cell::new("no queries"),
+            Cell::new(f(median(&s.empty_secs), 3)),
+            Cell::new(runs(&s.empty_secs)),
+        ]);
+        t.add_row(vec![
+            Cell::new(format!("{} persisted queries", s.queries)),
+            Cell::new(f(median(&s.with_queries_secs), 3)),
+            Cell::new(runs(&s.with_queries_secs)),
+        ]);
+        t.add_row(vec![
+            Cell::new("idle RSS, no queries (MiB)"),
+            Cell::new(f(s.idle_rss_mib, 1)),
+            Cell::new(""),
+        ]);
+        println!("{t}");
+    }
+    println!("method: {}", report.method);
+}
