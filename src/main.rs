@@ -118,6 +118,7 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
         dev_broker.as_ref().map(DevBroker::handle),
     )
     .context("configuring the Kafka client")?;
+    wait_for_kafka(&topics, &bootstrap);
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
     let state = RocksBackend::open(
@@ -164,6 +165,23 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
         drop(dev_broker);
         Ok(())
     })
+}
+
+/// Waits until the broker answers: a server started before its Kafka waits for it rather
+/// than exiting.
+fn wait_for_kafka(topics: &KafkaTopics, bootstrap: &str) {
+    tracing::info!("connecting to Kafka at {bootstrap}");
+    let mut backoff = std::time::Duration::from_millis(500);
+    loop {
+        match eddy_topic::TopicIo::admin(topics).list_topics() {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!("waiting for Kafka at {bootstrap}: {e}; retrying in {backoff:?}");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    }
 }
 
 /// Replays the command log, retrying while the broker is unreachable.

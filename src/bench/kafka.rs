@@ -121,7 +121,7 @@ impl BatchProducer {
             }
         }
         self.queued += 1;
-        if self.queued % 1024 == 0 {
+        if self.queued.is_multiple_of(1024) {
             self.producer.poll(Duration::ZERO);
         }
         Ok(())
@@ -216,18 +216,24 @@ struct Count {
     review_count: u64,
 }
 
-/// Consumes the expected topics from their beginning until every expectation holds, and
-/// returns the instant it did with what each expectation saw: records, or for
-/// [`Expect::CountsSumTo`] the sum of the latest counts.
-pub fn await_outputs(
-    bootstrap: &str,
-    expects: &[Expect],
-    timeout: Duration,
-) -> Result<(Instant, Vec<u64>)> {
+/// When outputs became readable.
+pub struct Outputs {
+    /// When the first output record was read.
+    pub first: Option<Instant>,
+    /// When the last expectation came true.
+    pub done: Instant,
+    /// What each expectation saw: records, or for [`Expect::CountsSumTo`] the sum of the
+    /// latest counts.
+    pub seen: Vec<u64>,
+}
+
+/// Consumes the expected topics from their beginning until every expectation holds.
+pub fn await_outputs(bootstrap: &str, expects: &[Expect], timeout: Duration) -> Result<Outputs> {
     let topics: Vec<&str> = expects.iter().map(Expect::topic).collect();
     let consumer = reader(bootstrap, &topics)?;
     let mut progress: Vec<Progress> = expects.iter().map(|_| Progress::default()).collect();
     let deadline = Instant::now() + timeout;
+    let mut first = None;
     let done = |progress: &[Progress]| {
         expects.iter().zip(progress).all(|(e, p)| match e {
             Expect::Records { count, .. } => p.records >= *count,
@@ -243,6 +249,7 @@ pub fn await_outputs(
             continue;
         };
         let message = message?;
+        first.get_or_insert_with(Instant::now);
         for (e, p) in expects.iter().zip(progress.iter_mut()) {
             if e.topic() != message.topic() {
                 continue;
@@ -266,7 +273,7 @@ pub fn await_outputs(
             }
         }
     }
-    let finished = Instant::now();
+    let done = Instant::now();
     let seen = expects
         .iter()
         .zip(&progress)
@@ -275,5 +282,5 @@ pub fn await_outputs(
             Expect::CountsSumTo { .. } => p.sum,
         })
         .collect();
-    Ok((finished, seen))
+    Ok(Outputs { first, done, seen })
 }

@@ -120,7 +120,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ticks: procfs::clock_ticks(),
         users,
     };
-    eprintln!("eddy bench: data dirs and server logs in {}", run.dir.display());
+    eprintln!(
+        "eddy bench: data dirs and server logs in {}",
+        run.dir.display()
+    );
 
     let reviews = run.topic("reviews");
     let users_topic = run.topic("users");
@@ -167,9 +170,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             measured,
         ));
     }
+    // Below one clock tick of CPU (tiny runs) there is no meaningful ratio.
     let raw_cpu = scenarios[0].cpu_sec_per_million;
     for s in &mut scenarios {
-        s.cpu_ratio_to_raw_copy = Some(s.cpu_sec_per_million / raw_cpu);
+        s.cpu_ratio_to_raw_copy = (raw_cpu > 0.0).then(|| s.cpu_sec_per_million / raw_cpu);
     }
 
     eprintln!(
@@ -326,22 +330,17 @@ fn run_scenario(run: &Run, scenario: &Scenario, timeout: Duration) -> Result<Mea
     let cpu0 = procfs::cpu_seconds(pid, run.ticks)?;
     let t0 = Instant::now();
     server.ksql(&run.rt, &scenario.timed_sql, "earliest")?;
-    let (done, seen) = await_outputs(&run.bootstrap, &scenario.expects, timeout)?;
+    let outputs = await_outputs(&run.bootstrap, &scenario.expects, timeout)?;
     let cpu1 = procfs::cpu_seconds(pid, run.ticks)?;
     let peak = procfs::status_mib(pid, "VmHWM")?;
     server.kill();
-    Ok(Measured {
-        seconds: (done - t0).as_secs_f64(),
-        cpu_seconds: cpu1 - cpu0,
-        peak_rss_mib: peak,
-        outputs_expected: scenario
-            .expects
-            .iter()
-            .map(|e| match e {
-                Expect::Records { count, .. } => *count,
-                Expect::CountsSumTo { total, .. } => *total,
-            })
-            .sum(),
-        outputs_seen: seen.iter().sum(),
-    })
+    let expected = scenario
+        .expects
+        .iter()
+        .map(|e| match e {
+            Expect::Records { count, .. } => *count,
+            Expect::CountsSumTo { total, .. } => *total,
+        })
+        .sum();
+    Ok(Measured::new(t0, &outputs, cpu1 - cpu0, peak, expected))
 }

@@ -96,7 +96,7 @@ pub fn worker(args: &RawCopyArgs) -> Result<()> {
             }
         }
         copied += 1;
-        if copied % 1024 == 0 {
+        if copied.is_multiple_of(1024) {
             producer.poll(Duration::ZERO);
         }
         // At-least-once like a real job: offsets are committed periodically.
@@ -146,17 +146,11 @@ pub fn measure(
             topic: output.to_string(),
             count: events,
         }];
-        let (done, seen) = await_outputs(bootstrap, &expects, timeout)?;
+        let outputs = await_outputs(bootstrap, &expects, timeout)?;
         let cpu1 = procfs::cpu_seconds(pid, ticks)?;
         let peak = procfs::status_mib(pid, "VmHWM")?;
         drop(stdin);
-        Ok(Measured {
-            seconds: (done - t0).as_secs_f64(),
-            cpu_seconds: cpu1 - cpu0,
-            peak_rss_mib: peak,
-            outputs_expected: events,
-            outputs_seen: seen.iter().sum(),
-        })
+        Ok(Measured::new(t0, &outputs, cpu1 - cpu0, peak, events))
     })();
     if result.is_err() {
         let _ = child.kill();

@@ -1,13 +1,20 @@
 //! The figures of a run: printed as tables and written as JSON.
 
+use std::time::Instant;
+
 use comfy_table::{Cell, Table, presets::UTF8_FULL};
 use serde::Serialize;
+
+use super::kafka::Outputs;
 
 /// What one measured phase cost its worker process.
 #[derive(Debug, Clone, Serialize)]
 pub struct Measured {
     /// Wall time from start until the last expected output was readable.
     pub seconds: f64,
+    /// Wall time from start until the first output was readable: the query's start-up
+    /// (consumer group join, first fetch) for Eddy; the raw copy assigns partitions directly.
+    pub first_output_secs: Option<f64>,
     /// User + system CPU seconds of the worker process in that time.
     pub cpu_seconds: f64,
     /// Peak resident set of the worker process (`VmHWM`), MiB.
@@ -16,6 +23,26 @@ pub struct Measured {
     pub outputs_expected: u64,
     /// Output records read back (for the windowed count: the sum of the final counts).
     pub outputs_seen: u64,
+}
+
+impl Measured {
+    /// A measurement that started at `start` and ended when `outputs` were all readable.
+    pub fn new(
+        start: Instant,
+        outputs: &Outputs,
+        cpu_seconds: f64,
+        peak_rss_mib: f64,
+        outputs_expected: u64,
+    ) -> Measured {
+        Measured {
+            seconds: (outputs.done - start).as_secs_f64(),
+            first_output_secs: outputs.first.map(|f| (f - start).as_secs_f64()),
+            cpu_seconds,
+            peak_rss_mib,
+            outputs_expected,
+            outputs_seen: outputs.seen.iter().sum(),
+        }
+    }
 }
 
 /// One throughput scenario's figures.
@@ -30,14 +57,17 @@ pub struct ScenarioResult {
     /// The raw measurements.
     #[serde(flatten)]
     pub measured: Measured,
-    /// Input events per wall second.
+    /// Input events per wall second, start to last output.
     pub events_per_sec: f64,
+    /// Input events per wall second from the first output to the last: the rate once the
+    /// query runs, without its start-up.
+    pub running_events_per_sec: Option<f64>,
     /// Input megabytes (values only) per wall second.
     pub input_mb_per_sec: f64,
     /// CPU seconds per million input events.
     pub cpu_sec_per_million: f64,
-    /// Input events per CPU second.
-    pub events_per_cpu_sec: f64,
+    /// Input events per CPU second (none when the CPU time was below the clock tick).
+    pub events_per_cpu_sec: Option<f64>,
     /// CPU per event relative to the raw copy's (1.0 for the raw copy itself).
     pub cpu_ratio_to_raw_copy: Option<f64>,
 }
@@ -57,9 +87,14 @@ impl ScenarioResult {
             description: description.to_string(),
             events,
             events_per_sec: ev / measured.seconds.max(1e-9),
+            running_events_per_sec: measured
+                .first_output_secs
+                .map(|f| measured.seconds - f)
+                .filter(|s| *s > 0.0)
+                .map(|s| ev / s),
             input_mb_per_sec: ev * avg_value_bytes / 1e6 / measured.seconds.max(1e-9),
             cpu_sec_per_million: measured.cpu_seconds / ev.max(1.0) * 1e6,
-            events_per_cpu_sec: ev / measured.cpu_seconds.max(1e-9),
+            events_per_cpu_sec: (measured.cpu_seconds > 0.0).then(|| ev / measured.cpu_seconds),
             cpu_ratio_to_raw_copy: None,
             measured,
         }
@@ -129,6 +164,10 @@ fn f(v: f64, decimals: usize) -> String {
     format!("{v:.decimals$}")
 }
 
+fn opt(v: Option<f64>, decimals: usize) -> String {
+    v.map(|v| f(v, decimals)).unwrap_or_else(|| "-".into())
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
@@ -146,7 +185,9 @@ pub fn print(report: &Report) {
         "scenario",
         "outputs",
         "seconds",
+        "first out s",
         "events/s",
+        "events/s running",
         "MB/s in",
         "CPU s / M events",
         "events / CPU s",
@@ -161,10 +202,12 @@ pub fn print(report: &Report) {
                 s.measured.outputs_seen, s.measured.outputs_expected
             )),
             Cell::new(f(s.measured.seconds, 2)),
+            Cell::new(opt(s.measured.first_output_secs, 2)),
             Cell::new(f(s.events_per_sec, 0)),
+            Cell::new(opt(s.running_events_per_sec, 0)),
             Cell::new(f(s.input_mb_per_sec, 1)),
             Cell::new(f(s.cpu_sec_per_million, 2)),
-            Cell::new(f(s.events_per_cpu_sec, 0)),
+            Cell::new(opt(s.events_per_cpu_sec, 0)),
             Cell::new(f(s.measured.peak_rss_mib, 1)),
             Cell::new(
                 s.cpu_ratio_to_raw_copy
@@ -200,11 +243,8 @@ pub fn print(report: &Report) {
     }
     if let Some(s) = &report.startup {
         let mut t = Table::new();
-        t.load_preset(UTF8_FULL).set_header(vec![
-            "startup → healthy",
-            "median s",
-            "runs (s)",
-        ]);
+        t.load_preset(UTF8_FULL)
+            .set_header(vec!["startup → healthy", "median s", "runs (s)"]);
         let runs = |v: &[f64]| {
             v.iter()
                 .map(|x| format!("{x:.3}"))

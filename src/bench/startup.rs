@@ -17,7 +17,8 @@ pub fn measure(run: &Run, input: &str, queries: u32, runs: u32) -> Result<Startu
     let mut idle_rss_mib = 0.0;
     for i in 0..runs {
         let name = format!("startup_empty_{i}");
-        let mut server = ServerProc::spawn(&run.bootstrap, &run.dir.join(&name), &run.service_id(&name))?;
+        let mut server =
+            ServerProc::spawn(&run.bootstrap, &run.dir.join(&name), &run.service_id(&name))?;
         empty_secs.push(server.wait_healthy(&run.rt)?.as_secs_f64());
         if i == 0 {
             // Let start-up allocations settle before reading the idle footprint.

@@ -321,6 +321,15 @@ impl Engine {
     }
 }
 
+/// Clears the engine's replay flag when replay ends, however it ends.
+struct ReplayFlag<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for ReplayFlag<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -444,14 +453,5 @@ mod tests {
         assert!(e.sequence.unwrap_or(-1) > report.last_sequence);
         assert_eq!(query_ids(&second), vec!["CSAS_B_2", "CSAS_D_3", "CSAS_E_4"]);
         Ok(())
-    }
-}
-
-/// Clears the engine's replay flag when replay ends, however it ends.
-struct ReplayFlag<'a>(&'a std::sync::atomic::AtomicBool);
-
-impl Drop for ReplayFlag<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
