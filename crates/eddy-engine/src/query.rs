@@ -169,6 +169,8 @@ pub(crate) struct QueryTask {
     values_out: Payloads,
     /// The input is a stream (its null values are not deletes).
     from_stream: bool,
+    /// The key is computed by PARTITION BY (see [`QueryPlan::rekeyed`]).
+    rekeyed: bool,
     /// `JOIN … WITHIN`, attached with [`QueryTask::with_stream_join`].
     stream_join: Option<StreamJoinStage>,
     /// `GROUP BY`, attached with [`QueryTask::with_aggregate`].
@@ -233,6 +235,7 @@ impl QueryTask {
             keys_out: Payloads::new(),
             values_out: Payloads::new(),
             from_stream: plan.from.source.kind == SourceKind::Stream,
+            rekeyed: plan.rekeyed,
             aggregate: None,
             stream_join: None,
             aggregating: plan.aggregate.is_some(),
@@ -413,6 +416,9 @@ impl QueryTask {
                 self.keys_out.clear();
                 self.values_out.clear();
                 ke.encode(&keys, &mut self.keys_out)?;
+                if !self.rekeyed && keys.num_columns() > 1 {
+                    self.keys_out = null_absent_keys(&self.keys_out, &keys);
+                }
                 if let Some(starts) = &window_starts {
                     self.keys_out = windowed_keys(&self.keys_out, starts, session_ends.as_deref());
                 }
@@ -629,4 +635,15 @@ fn table_changes(
 
 fn ignored_row_errors() -> Vec<RowError> {
     Vec::new()
+}
+
+/// A key of several columns that are all null is no key (a null record key), unless the
+/// key was computed.
+fn null_absent_keys(encoded: &Payloads, keys: &RecordBatch) -> Payloads {
+    let mut out = Payloads::with_capacity(encoded.len(), encoded.byte_len());
+    for (i, key) in encoded.iter().enumerate() {
+        let absent = keys.columns().iter().all(|c| c.is_null(i));
+        out.push(if absent { None } else { key });
+    }
+    out
 }

@@ -57,6 +57,9 @@ pub struct QueryPlan {
     pub columns: Vec<OutputColumn>,
     /// `LIMIT n`
     pub limit: Option<u64>,
+    /// `PARTITION BY`: the key is computed, so a key whose columns are all null is still a
+    /// key (a source record's null key stays null otherwise).
+    pub rekeyed: bool,
     /// Whether the result is a stream or a table.
     pub kind: SourceKind,
     /// `EMIT CHANGES|FINAL`; `None` for a pull query.
@@ -404,6 +407,7 @@ pub fn plan_query(
         aggregate,
         columns,
         limit,
+        rekeyed: query.partition_by.is_some(),
         kind,
         emit: query.emit,
     })
