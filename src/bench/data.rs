@@ -63,13 +63,13 @@ fn status_of(userid: u32) -> &'static str {
     }]
 }
 
-/// Writes one review value into `out` (cleared first).
-pub fn review_value(out: &mut String, rng: &mut Rng, id: u64, userid: u32, rating: u8) {
+/// Writes one review value, created at `ts`, into `out` (cleared first).
+pub fn review_value(out: &mut String, rng: &mut Rng, id: u64, userid: u32, rating: u8, ts: i64) {
     out.clear();
     let text = TEXTS[(id % TEXTS.len() as u64) as usize];
     let _ = write!(
         out,
-        r#"{{"userid":{userid},"rating":{rating},"text":"{text}","product_id":"P-{:06}","helpful_votes":{},"verified":{},"lang":"en"}}"#,
+        r#"{{"userid":{userid},"rating":{rating},"text":"{text}","product_id":"P-{:06}","helpful_votes":{},"verified":{},"lang":"en","created_at":{ts}}}"#,
         rng.below(50_000),
         rng.below(40),
         rng.below(4) != 0,
@@ -111,14 +111,10 @@ pub fn produce_reviews(
         if rating < 3 && status_of(userid) == "Platinum" {
             unhappy_vips += 1;
         }
-        review_value(&mut value, &mut rng, id, userid, rating);
+        let ts = start_ts + id as i64;
+        review_value(&mut value, &mut rng, id, userid, rating, ts);
         bytes += value.len() as u64;
-        producer.send(
-            topic,
-            &(id as i32).to_be_bytes(),
-            value.as_bytes(),
-            start_ts + id as i64,
-        )?;
+        producer.send(topic, &(id as i32).to_be_bytes(), value.as_bytes(), ts)?;
     }
     producer.flush()?;
     Ok(Dataset {

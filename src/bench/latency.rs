@@ -52,12 +52,20 @@ pub fn measure(run: &Run, broker: &Broker, rate: u64, seconds: f64) -> Result<La
     let mut rng = Rng::new(7);
     let mut value = String::with_capacity(256);
     let send = |id: u32, rng: &mut Rng, value: &mut String| -> Result<()> {
-        review_value(value, rng, u64::from(id), 1 + id % 1000, 1 + (id % 5) as u8);
+        let ts = unix_ms();
+        review_value(
+            value,
+            rng,
+            u64::from(id),
+            1 + id % 1000,
+            1 + (id % 5) as u8,
+            ts,
+        );
         let key = (id as i32).to_be_bytes();
         let record = BaseRecord::<[u8], [u8]>::to(&input)
             .key(&key)
             .payload(value.as_bytes())
-            .timestamp(unix_ms());
+            .timestamp(ts);
         producer
             .send(record)
             .map_err(|(e, _)| anyhow!("producing to {input}: {e}"))?;

@@ -85,6 +85,16 @@ impl Run {
     }
 }
 
+/// This binary, for the child processes: `/proc/self/exe` still runs this very build when
+/// a rebuild has replaced the file on disk meanwhile.
+pub fn eddy_exe() -> Result<PathBuf> {
+    let proc_exe = PathBuf::from("/proc/self/exe");
+    if proc_exe.exists() {
+        return Ok(proc_exe);
+    }
+    std::env::current_exe().context("finding the eddy binary")
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn unix_ms() -> i64 {
     std::time::SystemTime::now()
@@ -144,10 +154,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let timeout = Duration::from_secs(120 + events / 1_000);
     let mut scenarios = Vec::new();
     eprintln!("eddy bench: raw copy …");
+    let raw_out = run.topic("raw_copy_out");
+    broker.create_topic(&run.rt, &raw_out)?;
     let raw = raw_copy::measure(
         &run.bootstrap,
         &reviews,
-        &run.topic("raw_copy_out"),
+        &raw_out,
         events,
         run.ticks,
         timeout,

@@ -120,7 +120,7 @@ pub fn measure(
     ticks: f64,
     timeout: Duration,
 ) -> Result<Measured> {
-    let exe = std::env::current_exe().context("finding the eddy binary")?;
+    let exe = super::eddy_exe()?;
     let mut child = Command::new(exe)
         .args(["bench", "raw-copy", "--bootstrap", bootstrap])
         .args(["--input", input, "--output", output])

@@ -43,7 +43,7 @@ impl ServerProc {
             .open(data_dir.join("server.log"))
             .context("opening the server log")?;
         let port = free_port()?;
-        let exe: PathBuf = std::env::current_exe().context("finding the eddy binary")?;
+        let exe: PathBuf = super::eddy_exe()?;
         let spawned = Instant::now();
         let child = Command::new(exe)
             .args(["server", "--bootstrap-servers", bootstrap, "--listen"])

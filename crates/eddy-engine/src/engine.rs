@@ -332,6 +332,7 @@ impl Engine {
         topic: &str,
         with: &eddy_sql::ast::WithProperties,
     ) -> Result<i32, EngineError> {
+        check_topic_name(topic)?;
         let w = crate::ddl::With(with);
         let wanted = w.int("PARTITIONS")?.map(|p| p as i32);
         let admin = self.topics.admin();
@@ -868,6 +869,32 @@ impl Engine {
             source,
         })))
     }
+}
+
+/// Kafka's rules for topic names, checked before asking the broker (some brokers, like the
+/// dev broker, accept names Kafka would refuse).
+fn check_topic_name(topic: &str) -> Result<(), EngineError> {
+    let illegal = |why: &str| {
+        Err(EngineError::Invalid(format!(
+            "Topic name \"{topic}\" is illegal, {why}"
+        )))
+    };
+    if topic.is_empty() {
+        return illegal("it can't be empty");
+    }
+    if topic == "." || topic == ".." {
+        return illegal("it can't be '.' or '..'");
+    }
+    if topic.len() > 249 {
+        return illegal("it can't be longer than 249 characters");
+    }
+    if !topic
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
+        return illegal("it contains a character other than ASCII alphanumerics, '.', '_' and '-'");
+    }
+    Ok(())
 }
 
 /// Handles a CREATE of a name that exists: `IF NOT EXISTS` succeeds without change, `OR
