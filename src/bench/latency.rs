@@ -1,4 +1,4 @@
-//! End-to-end latency of the filter at a steady rate: the time from handing a record to the
+//! End-to-end latency of the filter (and of the raw copy, for reference) at a steady rate: the time from handing a record to the
 //! producer until its output is read by a consumer, per record, matched by key.
 
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use super::data::{Rng, review_value};
 use super::kafka::{Broker, Expect, await_outputs, reader};
 use super::procfs;
+use super::raw_copy::RawCopyProc;
 use super::report::LatencyResult;
 use super::server::ServerProc;
 use super::{Run, unix_ms};
@@ -20,8 +21,9 @@ use super::{Run, unix_ms};
 /// Records produced and awaited before the clock starts, so the query is running.
 const WARM_UP: u32 = 100;
 
-/// Runs the filter in a fresh server and measures latency at `rate` events/s for `seconds`.
-pub fn measure(run: &Run, broker: &Broker, rate: u64, seconds: f64) -> Result<LatencyResult> {
+/// Runs the filter in a fresh server and measures its latency at `rate` events/s for
+/// `seconds`.
+pub fn measure_eddy(run: &Run, broker: &Broker, rate: u64, seconds: f64) -> Result<LatencyResult> {
     let input = run.topic("latency_in");
     let output = run.topic("latency_out");
     broker.create_topic(&run.rt, &input)?;
@@ -41,7 +43,55 @@ pub fn measure(run: &Run, broker: &Broker, rate: u64, seconds: f64) -> Result<La
         ),
         "earliest",
     )?;
+    let result = steady(
+        run,
+        "a_filter",
+        &input,
+        &output,
+        server.pid(),
+        rate,
+        seconds,
+    );
+    server.kill();
+    result
+}
 
+/// The same for the raw copy, to tell the broker's and client's share of the latency from
+/// Eddy's.
+pub fn measure_raw_copy(
+    run: &Run,
+    broker: &Broker,
+    rate: u64,
+    seconds: f64,
+) -> Result<LatencyResult> {
+    let input = run.topic("latency_raw_in");
+    let output = run.topic("latency_raw_out");
+    broker.create_topic(&run.rt, &input)?;
+    broker.create_topic(&run.rt, &output)?;
+    let mut worker = RawCopyProc::spawn(&run.bootstrap, &input, &output)?;
+    worker.go()?;
+    steady(
+        run,
+        "raw_copy",
+        &input,
+        &output,
+        worker.pid(),
+        rate,
+        seconds,
+    )
+}
+
+/// Warms `pid`'s pipeline from `input` to `output` up, then produces at `rate` for
+/// `seconds` and matches every output to its input by key.
+fn steady(
+    run: &Run,
+    pipeline: &str,
+    input: &str,
+    output: &str,
+    pid: u32,
+    rate: u64,
+    seconds: f64,
+) -> Result<LatencyResult> {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &run.bootstrap)
         // The generator must not add its own batching delay to what is measured.
@@ -62,7 +112,7 @@ pub fn measure(run: &Run, broker: &Broker, rate: u64, seconds: f64) -> Result<La
             ts,
         );
         let key = (id as i32).to_be_bytes();
-        let record = BaseRecord::<[u8], [u8]>::to(&input)
+        let record = BaseRecord::<[u8], [u8]>::to(input)
             .key(&key)
             .payload(value.as_bytes())
             .timestamp(ts);
@@ -79,14 +129,14 @@ pub fn measure(run: &Run, broker: &Broker, rate: u64, seconds: f64) -> Result<La
     await_outputs(
         &run.bootstrap,
         &[Expect::Records {
-            topic: output.clone(),
+            topic: output.to_string(),
             count: u64::from(WARM_UP),
         }],
         Duration::from_secs(120),
     )?;
 
     let total = (rate as f64 * seconds).round() as u32;
-    let consumer = reader(&run.bootstrap, &[&output])?;
+    let consumer = reader(&run.bootstrap, &[output])?;
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let stop_reading = Arc::clone(&stop);
@@ -118,7 +168,7 @@ pub fn measure(run: &Run, broker: &Broker, rate: u64, seconds: f64) -> Result<La
         Ok(received)
     });
 
-    let cpu0 = procfs::cpu_seconds(server.pid(), run.ticks)?;
+    let cpu0 = procfs::cpu_seconds(pid, run.ticks)?;
     let period = Duration::from_secs_f64(1.0 / rate as f64);
     let mut sent = Vec::with_capacity(total as usize);
     for i in 0..total {
@@ -141,8 +191,7 @@ pub fn measure(run: &Run, broker: &Broker, rate: u64, seconds: f64) -> Result<La
     let received = receiver
         .join()
         .map_err(|_| anyhow!("the latency reader panicked"))??;
-    let cpu1 = procfs::cpu_seconds(server.pid(), run.ticks)?;
-    server.kill();
+    let cpu1 = procfs::cpu_seconds(pid, run.ticks)?;
 
     let mut latencies: Vec<f64> = sent
         .iter()
@@ -158,6 +207,7 @@ pub fn measure(run: &Run, broker: &Broker, rate: u64, seconds: f64) -> Result<La
         latencies[i]
     };
     Ok(LatencyResult {
+        pipeline: pipeline.to_string(),
         rate_per_sec: rate,
         seconds: produced_for.as_secs_f64(),
         produced: u64::from(total),
@@ -165,7 +215,7 @@ pub fn measure(run: &Run, broker: &Broker, rate: u64, seconds: f64) -> Result<La
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
         max_ms: latencies.last().copied().unwrap_or(f64::NAN),
-        server_cpu_seconds: cpu1 - cpu0,
+        cpu_seconds: cpu1 - cpu0,
         method: "each record's key is matched between the instant it was handed to the \
                  producer (linger.ms=0) and the instant a consumer in the harness \
                  (fetch.wait.max.ms=10, no group) returned its output"

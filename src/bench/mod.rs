@@ -192,7 +192,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "eddy bench: latency at {} events/s for {latency_secs}s …",
         args.latency_rate
     );
-    let latency = latency::measure(&run, &broker, args.latency_rate, latency_secs)?;
+    let latency = vec![
+        latency::measure_eddy(&run, &broker, args.latency_rate, latency_secs)?,
+        latency::measure_raw_copy(&run, &broker, args.latency_rate, latency_secs)?,
+    ];
     eprintln!("eddy bench: start-up …");
     let startup = startup::measure(&run, &reviews, 20, if args.quick { 1 } else { 3 })?;
 
@@ -217,7 +220,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                  last user)"
             .into(),
         scenarios,
-        latency: Some(latency),
+        latency,
         startup: Some(startup),
     };
     report::print(&report);

@@ -3,7 +3,7 @@
 //! any Kafka-to-Kafka job on this machine and broker.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -110,6 +110,63 @@ pub fn worker(args: &RawCopyArgs) -> Result<()> {
     Ok(())
 }
 
+/// A raw copy worker process, killed when dropped.
+pub struct RawCopyProc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl RawCopyProc {
+    /// Spawns the worker and waits until its clients exist; it copies nothing before
+    /// [`go`](Self::go).
+    pub fn spawn(bootstrap: &str, input: &str, output: &str) -> Result<RawCopyProc> {
+        let mut child = Command::new(super::eddy_exe()?)
+            .args(["bench", "raw-copy", "--bootstrap", bootstrap])
+            .args(["--input", input, "--output", output])
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting the raw copy worker")?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let worker = RawCopyProc { child, stdin };
+        let stdout = stdout.ok_or_else(|| anyhow!("no stdout"))?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        if line.trim() != "ready" {
+            bail!("raw copy worker said {line:?} instead of ready");
+        }
+        Ok(worker)
+    }
+
+    /// The process id, for `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Tells the worker to start copying.
+    pub fn go(&mut self) -> Result<()> {
+        let stdin = self.stdin.as_mut().ok_or_else(|| anyhow!("no stdin"))?;
+        writeln!(stdin, "go")?;
+        Ok(stdin.flush()?)
+    }
+}
+
+impl Drop for RawCopyProc {
+    fn drop(&mut self) {
+        // Closing stdin stops the worker after a flush; kill it if it does not go.
+        self.stdin.take();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs the raw copy of `events` records from `input` to `output` in a child process and
 /// measures it from the moment it is told to start until the last copy is readable.
 pub fn measure(
@@ -120,41 +177,17 @@ pub fn measure(
     ticks: f64,
     timeout: Duration,
 ) -> Result<Measured> {
-    let exe = super::eddy_exe()?;
-    let mut child = Command::new(exe)
-        .args(["bench", "raw-copy", "--bootstrap", bootstrap])
-        .args(["--input", input, "--output", output])
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting the raw copy worker")?;
-    let result = (|| {
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        if line.trim() != "ready" {
-            bail!("raw copy worker said {line:?} instead of ready");
-        }
-        let pid = child.id();
-        let mut stdin = child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?;
-        let cpu0 = procfs::cpu_seconds(pid, ticks)?;
-        let t0 = Instant::now();
-        writeln!(stdin, "go")?;
-        let expects = [Expect::Records {
-            topic: output.to_string(),
-            count: events,
-        }];
-        let outputs = await_outputs(bootstrap, &expects, timeout)?;
-        let cpu1 = procfs::cpu_seconds(pid, ticks)?;
-        let peak = procfs::status_mib(pid, "VmHWM")?;
-        drop(stdin);
-        Ok(Measured::new(t0, &outputs, cpu1 - cpu0, peak, events))
-    })();
-    if result.is_err() {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-    result
+    let mut worker = RawCopyProc::spawn(bootstrap, input, output)?;
+    let pid = worker.pid();
+    let cpu0 = procfs::cpu_seconds(pid, ticks)?;
+    let t0 = Instant::now();
+    worker.go()?;
+    let expects = [Expect::Records {
+        topic: output.to_string(),
+        count: events,
+    }];
+    let outputs = await_outputs(bootstrap, &expects, timeout)?;
+    let cpu1 = procfs::cpu_seconds(pid, ticks)?;
+    let peak = procfs::status_mib(pid, "VmHWM")?;
+    Ok(Measured::new(t0, &outputs, cpu1 - cpu0, peak, events))
 }

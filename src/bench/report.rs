@@ -101,9 +101,11 @@ impl ScenarioResult {
     }
 }
 
-/// End-to-end latency of scenario (a) at a steady rate.
+/// End-to-end latency of one pipeline at a steady rate.
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyResult {
+    /// `a_filter`, or `raw_copy` for reference.
+    pub pipeline: String,
     /// Target rate, events per second.
     pub rate_per_sec: u64,
     /// Seconds of steady load.
@@ -118,8 +120,8 @@ pub struct LatencyResult {
     pub p99_ms: f64,
     /// Worst, milliseconds.
     pub max_ms: f64,
-    /// CPU seconds of the server during the steady load.
-    pub server_cpu_seconds: f64,
+    /// CPU seconds of the worker process during the steady load.
+    pub cpu_seconds: f64,
     /// How it was measured.
     pub method: String,
 }
@@ -154,8 +156,8 @@ pub struct Report {
     pub method: String,
     /// Throughput scenarios, the raw copy first.
     pub scenarios: Vec<ScenarioResult>,
-    /// Latency of scenario (a).
-    pub latency: Option<LatencyResult>,
+    /// Latency of scenario (a), then of the raw copy at the same rate.
+    pub latency: Vec<LatencyResult>,
     /// Start-up times.
     pub startup: Option<StartupResult>,
 }
@@ -217,28 +219,30 @@ pub fn print(report: &Report) {
         ]);
     }
     println!("{table}");
-    if let Some(l) = &report.latency {
+    if !report.latency.is_empty() {
         let mut t = Table::new();
         t.load_preset(UTF8_FULL).set_header(vec![
-            "latency (a)",
+            "latency: produce → output readable",
             "rate/s",
             "seconds",
             "received/produced",
             "p50 ms",
             "p99 ms",
             "max ms",
-            "server CPU s",
+            "worker CPU s",
         ]);
-        t.add_row(vec![
-            Cell::new("produce → output readable"),
-            Cell::new(l.rate_per_sec),
-            Cell::new(f(l.seconds, 1)),
-            Cell::new(format!("{}/{}", l.received, l.produced)),
-            Cell::new(f(l.p50_ms, 2)),
-            Cell::new(f(l.p99_ms, 2)),
-            Cell::new(f(l.max_ms, 2)),
-            Cell::new(f(l.server_cpu_seconds, 2)),
-        ]);
+        for l in &report.latency {
+            t.add_row(vec![
+                Cell::new(&l.pipeline),
+                Cell::new(l.rate_per_sec),
+                Cell::new(f(l.seconds, 1)),
+                Cell::new(format!("{}/{}", l.received, l.produced)),
+                Cell::new(f(l.p50_ms, 2)),
+                Cell::new(f(l.p99_ms, 2)),
+                Cell::new(f(l.max_ms, 2)),
+                Cell::new(f(l.cpu_seconds, 2)),
+            ]);
+        }
         println!("{t}");
     }
     if let Some(s) = &report.startup {

@@ -63,6 +63,8 @@ pub(crate) struct AggregateStage {
     suppressed: Option<Suppressed>,
     /// Whether the query names a grace period.
     explicit_grace: bool,
+    /// Stream time of the last purge of expired windows.
+    last_purge: i64,
     /// `HAVING`, over the aggregation's rows.
     having: Option<Compiled>,
 }
@@ -72,8 +74,12 @@ struct Window {
     size: i64,
     advance: i64,
     grace: i64,
+    /// How long a window's state is kept after it ends: `RETENTION`, at least size + grace.
+    retention: i64,
     start_column: usize,
     end_column: usize,
+    /// Records that came later than the grace period and were dropped.
+    late: u64,
 }
 
 /// What an aggregation produced for one input batch.
@@ -210,6 +216,7 @@ impl AggregateStage {
             table_rows: None,
             changelog: None,
             suppressed: None,
+            last_purge: i64::MIN,
             having: None,
             explicit_grace: matches!(
                 &aggregate.window,
@@ -344,13 +351,14 @@ impl AggregateStage {
             return self.apply_sessions(batch, errors);
         }
         let timestamps = int64_column(&batch, ROWTIME)?;
-        let (batch, timestamps, window_starts) = match &self.window {
+        let (batch, timestamps, window_starts) = match &mut self.window {
             None => (batch, timestamps, None),
             Some(w) => {
                 let (batch, ts, starts) = w.expand(&batch, &timestamps, &mut self.stream_time)?;
                 (batch, ts, Some(starts))
             }
         };
+        self.purge_expired()?;
         let rows = self.evaluate(&batch, window_starts.as_deref(), errors)?;
         let changes: Vec<Change> = (0..batch.num_rows())
             .map(|r| Change {
@@ -647,6 +655,57 @@ impl AggregateStage {
         })
     }
 
+    /// Records dropped for arriving after their windows closed.
+    pub(crate) fn late_records(&self) -> u64 {
+        self.window.as_ref().map_or(0, |w| w.late)
+    }
+
+    /// Deletes the state of time windows that ended more than the retention ago. Runs when
+    /// stream time has moved by a window size since the last purge, scanning the store.
+    fn purge_expired(&mut self) -> Result<(), EngineError> {
+        let Some(w) = &self.window else {
+            return Ok(());
+        };
+        if self.suppressed.is_some()
+            || self.stream_time == i64::MIN
+            || self.stream_time.saturating_sub(self.last_purge) < w.size.max(1)
+        {
+            return Ok(());
+        }
+        self.last_purge = self.stream_time;
+        let horizon = self.stream_time.saturating_sub(w.retention);
+        let size = w.size;
+        let mut expired: Vec<Vec<u8>> = Vec::new();
+        self.store.scan(&mut |k, _| {
+            if k.len() >= 8 {
+                let mut start = [0u8; 8];
+                start.copy_from_slice(&k[k.len() - 8..]);
+                if i64::from_be_bytes(start).saturating_add(size) <= horizon {
+                    expired.push(k.to_vec());
+                }
+            }
+            true
+        })?;
+        if expired.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!(
+            windows = expired.len(),
+            "purging windows past their retention"
+        );
+        self.keys.clear();
+        self.found.clear();
+        for k in &expired {
+            self.keys.push(Some(k));
+            self.found.push(None);
+        }
+        self.store.write(&self.keys, &self.found)?;
+        if let Some(changelog) = &mut self.changelog {
+            changelog.append(&self.keys, &self.found)?;
+        }
+        Ok(())
+    }
+
     /// Reads the states of every group in `keys` (fresh states for new groups).
     fn load(
         &mut self,
@@ -693,14 +752,18 @@ impl AggregateStage {
 impl Window {
     fn new(spec: &WindowSpec, input: &Schema) -> Result<Self, EngineError> {
         let ms = |d: &std::time::Duration| d.as_millis() as i64;
-        let (size, advance, grace) = match spec {
-            WindowSpec::Tumbling { size, grace, .. } => (ms(size), ms(size), grace.as_ref()),
+        let (size, advance, grace, retention) = match spec {
+            WindowSpec::Tumbling {
+                size,
+                grace,
+                retention,
+            } => (ms(size), ms(size), grace.as_ref(), retention.as_ref()),
             WindowSpec::Hopping {
                 size,
                 advance,
                 grace,
-                ..
-            } => (ms(size), ms(advance), grace.as_ref()),
+                retention,
+            } => (ms(size), ms(advance), grace.as_ref(), retention.as_ref()),
             WindowSpec::Session { .. } => {
                 return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(
                     "SESSION windows".into(),
@@ -723,15 +786,20 @@ impl Window {
             size,
             advance,
             grace: grace.map(ms).unwrap_or(DEFAULT_GRACE_MS),
+            retention: retention
+                .map(ms)
+                .unwrap_or(0)
+                .max(size + grace.map(ms).unwrap_or(DEFAULT_GRACE_MS)),
             start_column: column(WINDOWSTART)?,
             end_column: column(WINDOWEND)?,
+            late: 0,
         })
     }
 
     /// Repeats each row once per open window it falls in, with the window's bounds filled
     /// in; windows closed before the record arrived (beyond the grace period) are skipped.
     fn expand(
-        &self,
+        &mut self,
         batch: &RecordBatch,
         timestamps: &[i64],
         stream_time: &mut i64,
@@ -744,12 +812,22 @@ impl Window {
             let last = ts - ts.rem_euclid(self.advance);
             let mut start = (last - self.size + self.advance).max(0);
             start += (self.advance - start.rem_euclid(self.advance)) % self.advance;
+            let mut counted = false;
             while start <= last {
                 if start + self.size > close {
                     indices.push(row as u32);
                     starts.push(start);
+                    counted = true;
                 }
                 start += self.advance;
+            }
+            if !counted {
+                self.late += 1;
+                tracing::debug!(
+                    late = self.late,
+                    timestamp = ts,
+                    "a record later than the grace period was dropped"
+                );
             }
         }
         let indices = UInt32Array::from(indices);

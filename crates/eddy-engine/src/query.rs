@@ -340,7 +340,17 @@ impl QueryTask {
                     &mut row_errors,
                 )?
             } else {
-                stage.apply(batch, &mut row_errors)?
+                let late = stage.late_records();
+                let out = stage.apply(batch, &mut row_errors)?;
+                if stage.late_records() > late {
+                    tracing::info!(
+                        query = %self.id,
+                        dropped = stage.late_records() - late,
+                        total = stage.late_records(),
+                        "records later than their windows' grace period were dropped"
+                    );
+                }
+                out
             };
             self.report(&input, &mut row_errors, errors);
             batch = out.batch;
