@@ -1110,20 +1110,26 @@ impl Call {
                 if self.function == Function::TopKDistinct && values.contains(&text) {
                     return Ok(());
                 }
-                let mut scalars = values
-                    .iter()
-                    .map(|t| self.scalar_of(t))
-                    .collect::<Result<Vec<_>, _>>()?;
-                scalars.push(v);
-                scalars.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
-                scalars.truncate(self.n.unwrap_or(1));
-                *values = scalars
-                    .iter()
-                    .map(|s| self.to_text(s))
-                    .collect::<Result<_, _>>()?;
+                values.push(text);
+                self.keep_top(values)?;
             }
             _ => return Err(state_mismatch()),
         }
+        Ok(())
+    }
+
+    /// TOPK's state: the `n` largest values, largest first.
+    fn keep_top(&self, values: &mut Vec<Option<String>>) -> Result<(), EngineError> {
+        let mut scalars = values
+            .iter()
+            .map(|t| self.scalar_of(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        scalars.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+        scalars.truncate(self.n.unwrap_or(1));
+        *values = scalars
+            .iter()
+            .map(|s| self.to_text(s))
+            .collect::<Result<_, _>>()?;
         Ok(())
     }
 
@@ -1188,16 +1194,7 @@ impl Call {
                     a.truncate(n);
                 }
                 if matches!(self.function, Function::TopK | Function::TopKDistinct) {
-                    let mut scalars = a
-                        .iter()
-                        .map(|t| self.scalar_of(t))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    scalars.sort_by(|x, y| y.partial_cmp(x).unwrap_or(std::cmp::Ordering::Equal));
-                    scalars.truncate(self.n.unwrap_or(1));
-                    *a = scalars
-                        .iter()
-                        .map(|s| self.to_text(s))
-                        .collect::<Result<_, _>>()?;
+                    self.keep_top(a)?;
                 }
             }
             _ => return Err(state_mismatch()),

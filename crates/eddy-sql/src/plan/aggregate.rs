@@ -676,24 +676,20 @@ pub(crate) fn check_sources(
         "stddev_samp",
         "stddev_sample",
     ];
-    if from.source.value_format == FormatName::Delimited
-        && aggregate
+    let calls_any = |names: &[&str]| {
+        aggregate
             .calls
             .iter()
-            .any(|c| structured.contains(&c.function.as_str()))
-    {
+            .any(|c| names.contains(&c.function.as_str()))
+    };
+    if from.source.value_format == FormatName::Delimited && calls_any(&structured) {
         return Err(SqlError::Invalid(
             "One of the functions used in the statement has an intermediate type that the value format can not handle. Please remove the function or change the format."
                 .into(),
         ));
     }
     let irreversible = ["latest_by_offset", "earliest_by_offset", "min", "max"];
-    if from.source.kind == SourceKind::Table
-        && aggregate
-            .calls
-            .iter()
-            .any(|c| irreversible.contains(&c.function.as_str()))
-    {
+    if from.source.kind == SourceKind::Table && calls_any(&irreversible) {
         return Err(SqlError::Invalid(
             "The aggregation functions LATEST_BY_OFFSET, MIN and MAX cannot be applied to a table source, only to a stream source."
                 .into(),
