@@ -22,6 +22,7 @@ use crate::results::{QuerySummary, QueryType, SourceDescription, SourceSummary, 
 use crate::runner::{self, RunMode, TaskHandle};
 use crate::stream_join::{MergedSource, StreamJoinStage};
 use crate::table::{TableMaterializer, TableProgress};
+use crate::table_join::TableJoinStage;
 
 /// Session properties sent with a request (`streamsProperties`), e.g. `auto.offset.reset`.
 pub type Properties = BTreeMap<String, String>;
@@ -556,8 +557,34 @@ impl Engine {
         let group = format!("_eddy_{}_query_{id}", self.config.service_id);
         let from_right = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut stream_join = None;
+        let mut table_join = None;
         let join = match &plan.join {
             None => None,
+            Some(j) if plan.from.source.kind == SourceKind::Table => {
+                let store = |name: &str| {
+                    inner
+                        .tables
+                        .get(name)
+                        .map(|t| Arc::clone(&t.store))
+                        .ok_or_else(|| {
+                            EngineError::Internal(format!("table {name} is not materialised"))
+                        })
+                };
+                table_join = Some((
+                    TableJoinStage::new(
+                        plan,
+                        store(&plan.from.source.name)?,
+                        store(&j.table.source.name)?,
+                        Arc::clone(&from_right),
+                    )?,
+                    self.topics.source(
+                        &j.table.source.topic,
+                        &format!("{group}_right"),
+                        self.start_from(props)?,
+                    )?,
+                ));
+                None
+            }
             Some(j) if j.within.is_some() => {
                 // The join windows live in the data dir only (no changelog yet).
                 let left_store = self.state.open_store(&format!("join_{id}_left"))?;
@@ -598,6 +625,11 @@ impl Engine {
             source = Box::new(MergedSource::new(source, right, Arc::clone(&from_right)));
             stream_stage = Some(stage);
         }
+        let mut table_stage = None;
+        if let Some((stage, right)) = table_join {
+            source = Box::new(MergedSource::new(source, right, Arc::clone(&from_right)));
+            table_stage = Some(stage);
+        }
         let output = topic_output(sink, self.topics.sink(&sink.topic)?)?;
         let task = QueryTask::new(
             id,
@@ -611,6 +643,10 @@ impl Engine {
         )?;
         let task = match stream_stage {
             Some(stage) => task.with_stream_join(stage),
+            None => task,
+        };
+        let task = match table_stage {
+            Some(stage) => task.with_table_join(stage),
             None => task,
         };
         let task = match &plan.aggregate {

@@ -26,6 +26,7 @@ mod results;
 mod runner;
 mod stream_join;
 mod table;
+mod table_join;
 mod transient;
 
 pub use command_log::{Command, CommandLog, Executed, ReplayReport, command_id, is_recorded};

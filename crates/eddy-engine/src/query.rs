@@ -26,6 +26,7 @@ use crate::reader::{
 use crate::runner::Task;
 use crate::stream_join::StreamJoinStage;
 use crate::table::{TableProgress, key_codec};
+use crate::table_join::TableJoinStage;
 
 /// Where a query's output rows go.
 pub(crate) enum Output {
@@ -173,6 +174,8 @@ pub(crate) struct QueryTask {
     rekeyed: bool,
     /// `JOIN … WITHIN`, attached with [`QueryTask::with_stream_join`].
     stream_join: Option<StreamJoinStage>,
+    /// A table–table join, attached with [`QueryTask::with_table_join`].
+    table_join: Option<TableJoinStage>,
     /// `GROUP BY`, attached with [`QueryTask::with_aggregate`].
     aggregate: Option<AggregateStage>,
     aggregating: bool,
@@ -238,6 +241,7 @@ impl QueryTask {
             rekeyed: plan.rekeyed,
             aggregate: None,
             stream_join: None,
+            table_join: None,
             aggregating: plan.aggregate.is_some(),
             source_window: match (&plan.aggregate, &plan.from.source.window) {
                 (None, Some(w)) => Some(matches!(w, eddy_sql::window::WindowSpec::Session { .. })),
@@ -258,6 +262,12 @@ impl QueryTask {
         self
     }
 
+    /// Attaches a table–table join (the source must be a `MergedSource` of both tables).
+    pub(crate) fn with_table_join(mut self, stage: TableJoinStage) -> Self {
+        self.table_join = Some(stage);
+        self
+    }
+
     /// Attaches the aggregation of a `GROUP BY` query.
     pub(crate) fn with_aggregate(mut self, stage: AggregateStage) -> Self {
         self.aggregate = Some(stage.with_having(self.having.take()));
@@ -266,8 +276,14 @@ impl QueryTask {
 
     /// Runs the operators over the decoded rows and writes the results.
     fn process(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
-        let decoded = match self.stream_join.as_mut() {
-            Some(j) if j.is_right_batch() => j.right_reader().decode(&self.raw, true, errors)?,
+        let right_batch = self
+            .stream_join
+            .as_ref()
+            .is_some_and(|j| j.is_right_batch())
+            || self.table_join.as_ref().is_some_and(|j| j.is_right_batch());
+        let decoded = match (self.stream_join.as_mut(), self.table_join.as_mut()) {
+            (Some(j), _) if right_batch => j.right_reader().decode(&self.raw, true, errors)?,
+            (_, Some(j)) if right_batch => j.right_reader().decode(&self.raw, true, errors)?,
             _ => self.reader.decode(&self.raw, true, errors)?,
         };
         let mut row_errors = Vec::new();
@@ -289,6 +305,11 @@ impl QueryTask {
                 .collect();
             batch = filter_record_batch(&batch, &not(&tombstones)?)?;
             tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
+        }
+        if let Some(join) = self.table_join.as_mut() {
+            let joined = join.apply(batch, &tombstones, &self.input_schema)?;
+            batch = joined.batch;
+            tombstones = joined.deleted;
         }
         if let Some(join) = self.stream_join.as_mut() {
             batch = join.apply(

@@ -377,6 +377,7 @@ pub fn plan_query(
 
     let kind = match (&aggregate, &join) {
         (Some(_), _) => SourceKind::Table,
+        (None, Some(j)) if j.table.source.kind == SourceKind::Table => from_source.source.kind,
         (None, Some(_)) => SourceKind::Stream,
         (None, None) => from_source.source.kind,
     };
@@ -518,9 +519,12 @@ fn check_join(op: &JoinOperator, left: &Source, right: &Source) -> Result<JoinKi
                 "{label} of two streams (inner and left joins are)"
             ))),
         },
-        (SourceKind::Table, SourceKind::Table) => {
-            Err(SqlError::Unsupported("table-table joins".into()))
-        }
+        (SourceKind::Table, SourceKind::Table) => match kind {
+            Some(kind) => Ok(kind),
+            None => Err(SqlError::Unsupported(format!(
+                "{label} of two tables (inner and left joins are)"
+            ))),
+        },
     }
 }
 
@@ -552,6 +556,7 @@ fn join_keys(
             ));
         }
     };
+    let written = format!("{} = {}", display_qualified(&a), display_qualified(&b));
     let left_schema = join.left.schema();
     let right_schema = join.right.schema();
     let only_in = |e: &Expr, s: &DFSchemaRef| {
@@ -573,6 +578,11 @@ fn join_keys(
             (Expr::Column(c), [key]) => c.name == key.name,
             _ => false,
         };
+    if !on_key && stream.kind == SourceKind::Table {
+        return Err(SqlError::Invalid(format!(
+            "Invalid join condition: table-table joins require to join on the primary key of the right input table. Got {written}."
+        )));
+    }
     if !on_key {
         return Err(SqlError::Invalid(format!(
             "Invalid join condition: stream-table joins require to join on the table's primary key. Got {}.{} = {}.{}.",

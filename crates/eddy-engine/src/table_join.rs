@@ -1,0 +1,181 @@
+//! Table–table joins on the primary key: a change to either table looks its key up in the
+//! other table's materialised store and emits the joined row for that key (or deletes it,
+//! when the change is a deletion or an inner join loses its match).
+//!
+//! Both topics are read by one task through [`MergedSource`](crate::stream_join::MergedSource).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arrow::array::{ArrayRef, BooleanArray, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use eddy_formats::KeyEncoder;
+use eddy_sql::catalog::Source;
+use eddy_sql::plan::{JoinKind, QueryPlan};
+use eddy_state::KeyValueStore;
+use eddy_topic::{Payloads, RawBatch};
+
+use crate::error::EngineError;
+use crate::reader::{SourceReader, columns_schema};
+use crate::table::key_codec;
+
+/// One side of a table–table join: how to read it and where its rows are.
+struct Side {
+    reader: SourceReader,
+    key_encoder: KeyEncoder,
+    key_columns: usize,
+    key_schema: SchemaRef,
+    store: Arc<dyn KeyValueStore>,
+}
+
+impl Side {
+    fn new(table: &Source, store: Arc<dyn KeyValueStore>) -> Result<Self, EngineError> {
+        let (_, key_encoder) = key_codec(table)?;
+        Ok(Self {
+            reader: SourceReader::new(table)?,
+            key_encoder,
+            key_columns: table.key_columns().count(),
+            key_schema: columns_schema(table.key_columns()),
+            store,
+        })
+    }
+}
+
+/// The join of the driving table (left) with another table (right).
+pub(crate) struct TableJoinStage {
+    kind: JoinKind,
+    left: Side,
+    right: Side,
+    from_right: Arc<AtomicBool>,
+}
+
+/// A joined batch, and which of its rows delete their key.
+pub(crate) struct Joined {
+    pub batch: RecordBatch,
+    pub deleted: BooleanArray,
+}
+
+impl TableJoinStage {
+    pub(crate) fn new(
+        plan: &QueryPlan,
+        left_store: Arc<dyn KeyValueStore>,
+        right_store: Arc<dyn KeyValueStore>,
+        from_right: Arc<AtomicBool>,
+    ) -> Result<Self, EngineError> {
+        let join = plan
+            .join
+            .as_ref()
+            .ok_or_else(|| EngineError::Internal("table join without a join".into()))?;
+        Ok(Self {
+            kind: join.kind,
+            left: Side::new(&plan.from.source, left_store)?,
+            right: Side::new(&join.table.source, right_store)?,
+            from_right,
+        })
+    }
+
+    /// Whether the batch being processed came from the right-hand table.
+    pub(crate) fn is_right_batch(&self) -> bool {
+        self.from_right.load(Ordering::SeqCst)
+    }
+
+    /// Decodes a right-hand batch.
+    pub(crate) fn right_reader(&mut self) -> &mut SourceReader {
+        &mut self.right.reader
+    }
+
+    /// Joins the changed rows `batch` (decoded, with `tombstones` marking deletions) with
+    /// the other table's current rows.
+    pub(crate) fn apply(
+        &mut self,
+        batch: RecordBatch,
+        tombstones: &BooleanArray,
+        input_schema: &SchemaRef,
+    ) -> Result<Joined, EngineError> {
+        let right = self.is_right_batch();
+        let (own, other) = if right {
+            (&mut self.right, &mut self.left)
+        } else {
+            (&mut self.left, &mut self.right)
+        };
+        // The changed rows' keys, encoded the way the other table's store keys them.
+        let key_batch = RecordBatch::try_new(
+            Arc::clone(&other.key_schema),
+            batch.columns()[..own.key_columns].to_vec(),
+        )?;
+        let mut keys = Payloads::new();
+        other.key_encoder.encode(&key_batch, &mut keys)?;
+        let mut found = Payloads::new();
+        other.store.get_many(&keys, &mut found)?;
+        let mut lookups = RawBatch::default();
+        for (k, v) in keys.iter().zip(found.iter()) {
+            lookups.push(k, v, 0, 0, 0);
+        }
+        let mut ignored = Vec::new();
+        let decoded = other.reader.decode(&lookups, false, &mut ignored)?;
+        let mut position = vec![None; lookups.len()];
+        for (p, r) in decoded.rows.iter().enumerate() {
+            position[*r] = Some(p as u32);
+        }
+
+        // Each change emits the key's new joined row, or deletes it.
+        let mut rows = Vec::new();
+        let mut own_rows = Vec::new();
+        let mut matched = Vec::new();
+        let mut deleted = Vec::new();
+        for (i, m) in position.iter().enumerate() {
+            let gone = tombstones.value(i);
+            let (emit, delete) = match (right, self.kind, m.is_some()) {
+                // A left row: joined if the right has the key; a left join keeps it anyway.
+                (false, _, true) => (true, gone),
+                (false, JoinKind::Left, false) => (true, gone),
+                (false, _, false) => (gone, true),
+                // A right row only shows through an existing left row.
+                (true, _, false) => (false, false),
+                (true, JoinKind::Left, true) => (true, false),
+                (true, _, true) => (true, gone),
+            };
+            if emit {
+                rows.push(i as u32);
+                // A deleted right row leaves a left join's row with nulls on the right.
+                own_rows.push((!(right && gone)).then_some(i as u32));
+                matched.push(*m);
+                deleted.push(delete);
+            }
+        }
+        let time_index = UInt32Array::from(rows);
+        let own_index: UInt32Array = own_rows.into_iter().collect();
+        let other_index: UInt32Array = matched.into_iter().collect();
+        let own_time = take(
+            batch.column(batch.num_columns() - 3).as_ref(),
+            &time_index,
+            None,
+        )?;
+        let mut own_columns: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &own_index, None))
+            .collect::<Result<_, _>>()?;
+        let mut other_columns: Vec<ArrayRef> = decoded
+            .batch
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &other_index, None))
+            .collect::<Result<_, _>>()?;
+        if right {
+            // The change's time is the joined row's (the left ROWTIME carries it).
+            let left_time = other_columns.len() - 3;
+            other_columns[left_time] = own_time;
+            other_columns.append(&mut own_columns);
+            own_columns = other_columns;
+        } else {
+            own_columns.append(&mut other_columns);
+        }
+        Ok(Joined {
+            batch: RecordBatch::try_new(Arc::clone(input_schema), own_columns)?,
+            deleted: BooleanArray::from(deleted),
+        })
+    }
+}
