@@ -100,7 +100,15 @@ pub(crate) struct StreamJoinStage {
     right_store: Arc<dyn KeyValueStore>,
     from_right: Arc<AtomicBool>,
     left_columns: usize,
+    /// How long records are kept: the window both ways plus the grace period.
+    retention: i64,
+    /// The largest timestamp seen, and when the stores were last purged.
+    stream_time: i64,
+    last_purge: i64,
 }
+
+/// Grace period of a join window without one: Kafka Streams' legacy 24 hours.
+const DEFAULT_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl StreamJoinStage {
     pub(crate) fn new(
@@ -135,6 +143,13 @@ impl StreamJoinStage {
             right_store,
             from_right,
             left_columns: plan.from.schema.fields().len(),
+            retention: (window.before + window.after).as_millis() as i64
+                + window
+                    .grace
+                    .map(|g| g.as_millis() as i64)
+                    .unwrap_or(DEFAULT_GRACE_MS),
+            stream_time: i64::MIN,
+            last_purge: i64::MIN,
         })
     }
 
@@ -244,6 +259,10 @@ impl StreamJoinStage {
             )));
         }
         own_store.write(&store_keys, &store_values)?;
+        if let Some(max) = times.iter().max() {
+            self.stream_time = self.stream_time.max(*max);
+        }
+        self.purge()?;
 
         let mut ignored = Vec::new();
         let other_reader = if right {
@@ -289,6 +308,44 @@ impl StreamJoinStage {
             &joined,
             &arrow::array::BooleanArray::from(keep),
         )?)
+    }
+}
+
+impl StreamJoinStage {
+    /// Deletes records too old to join anything new (older than the retention), scanning
+    /// both stores whenever stream time has moved on by a tenth of the retention.
+    fn purge(&mut self) -> Result<(), EngineError> {
+        if self.stream_time == i64::MIN
+            || self.stream_time.saturating_sub(self.last_purge) < (self.retention / 10).max(1)
+        {
+            return Ok(());
+        }
+        self.last_purge = self.stream_time;
+        let horizon = ordered(self.stream_time.saturating_sub(self.retention));
+        for store in [&self.left_store, &self.right_store] {
+            let mut expired = Payloads::new();
+            store.scan(&mut |k, _| {
+                // key, 0, time (8), partition (4), offset (8)
+                if let Some(t) = k.len().checked_sub(20).and_then(|at| k.get(at..at + 8))
+                    && let Ok(t) = <[u8; 8]>::try_from(t)
+                    && u64::from_be_bytes(t) < horizon
+                {
+                    expired.push(Some(k));
+                }
+                true
+            })?;
+            if !expired.is_empty() {
+                let deletes = {
+                    let mut d = Payloads::new();
+                    for _ in 0..expired.len() {
+                        d.push(None);
+                    }
+                    d
+                };
+                store.write(&expired, &deletes)?;
+            }
+        }
+        Ok(())
     }
 }
 
