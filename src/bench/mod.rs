@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 mod data;
 mod kafka;
@@ -25,19 +25,27 @@ use kafka::{BatchProducer, Broker, Expect, await_outputs};
 use report::{Measured, Report, ScenarioResult};
 use server::ServerProc;
 
+/// The most review events the embedded broker holds: librdkafka's mock cluster keeps about
+/// 5 MiB per partition (and deletes older records), and the enriched output is ~260 B a record.
+const EMBEDDED_MAX_EVENTS: u64 = 15_000;
+/// The most users the embedded broker holds (values ~70 B).
+const EMBEDDED_MAX_USERS: u32 = 30_000;
+
 /// Options of `eddy bench`.
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
     #[command(subcommand)]
     worker: Option<Worker>,
-    /// Review events per scenario (default 1,000,000; 2,000 with --quick).
+    /// Review events per scenario (default 1,000,000; 15,000 on the embedded broker, which
+    /// holds no more; 2,000 with --quick).
     #[arg(long)]
     events: Option<u64>,
-    /// Users in the users table (default 100,000; 1,000 with --quick).
+    /// Users in the users table (default 100,000; 30,000 on the embedded broker; 1,000 with
+    /// --quick).
     #[arg(long)]
     users: Option<u32>,
-    /// `embedded` (the dev broker, in this process) or a broker's HOST:PORT.
+    /// `embedded` (the dev broker, in this process; small runs only) or a broker's HOST:PORT.
     #[arg(long, default_value = "embedded")]
     broker: String,
     /// Small and short, for CI: checks that the harness works, not speed.
@@ -108,12 +116,25 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(Worker::RawCopy(w)) = &args.worker {
         return raw_copy::worker(w);
     }
-    let events = args
-        .events
-        .unwrap_or(if args.quick { 2_000 } else { 1_000_000 });
-    let users = args
-        .users
-        .unwrap_or(if args.quick { 1_000 } else { 100_000 });
+    let embedded = args.broker == "embedded";
+    let events = args.events.unwrap_or(match (args.quick, embedded) {
+        (true, _) => 2_000,
+        (false, true) => EMBEDDED_MAX_EVENTS,
+        (false, false) => 1_000_000,
+    });
+    let users = args.users.unwrap_or(match (args.quick, embedded) {
+        (true, _) => 1_000,
+        (false, true) => EMBEDDED_MAX_USERS,
+        (false, false) => 100_000,
+    });
+    if embedded && (events > EMBEDDED_MAX_EVENTS || users > EMBEDDED_MAX_USERS) {
+        bail!(
+            "the embedded dev broker (librdkafka's mock cluster) keeps only about 5 MB per \
+             partition and silently drops older records, so it holds at most \
+             {EMBEDDED_MAX_EVENTS} events and {EMBEDDED_MAX_USERS} users; for more, use \
+             --broker HOST:PORT (e.g. tansu: ../shared/scripts/ensure-tansu.sh)"
+        );
+    }
     let latency_secs = args
         .latency_secs
         .unwrap_or(if args.quick { 2.0 } else { 30.0 });
@@ -215,9 +236,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                  time runs from submitting the query (raw copy: from telling it to start) \
                  until a consumer in the harness has read every expected output; CPU is \
                  user+sys of the child over that time from /proc/<pid>/stat, peak RSS its \
-                 VmHWM; the harness's consumer and the embedded broker are not counted; \
-                 joins start once the users table is materialised (a pull query sees its \
-                 last user)"
+                 VmHWM; the harness, its consumer and the broker (embedded or external) are \
+                 not counted; joins start once the users table is materialised (a pull query \
+                 sees its last user)"
             .into(),
         scenarios,
         latency,

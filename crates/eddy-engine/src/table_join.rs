@@ -127,20 +127,28 @@ impl TableJoinStage {
         let mut deleted = Vec::new();
         for (i, m) in position.iter().enumerate() {
             let gone = tombstones.value(i);
-            let (emit, delete) = match (right, self.kind, m.is_some()) {
-                // A left row: joined if the right has the key; a left join keeps it anyway.
-                (false, _, true) => (true, gone),
-                (false, JoinKind::Left, false) => (true, gone),
-                (false, _, false) => (gone, true),
-                // A right row only shows through an existing left row.
-                (true, _, false) => (false, false),
-                (true, JoinKind::Left, true) => (true, false),
-                (true, _, true) => (true, gone),
+            // The side every row of which shows ("preserved"), and the other one.
+            let preserved = match self.kind {
+                JoinKind::Left => Some(false),
+                JoinKind::Right => Some(true),
+                JoinKind::Inner => None,
+            };
+            let (emit, delete) = match (preserved == Some(right), m.is_some()) {
+                // A row of the preserved side shows even without a match.
+                (true, _) => (true, gone),
+                // Otherwise it shows through a match on the other side; deleting it leaves
+                // the other side's row (with nulls) in an outer join, nothing in an inner.
+                (false, true) if preserved.is_some() => (true, false),
+                (false, true) => (true, gone),
+                (false, false) => (gone && preserved.is_none(), true),
             };
             if emit {
                 rows.push(i as u32);
                 // A deleted right row leaves a left join's row with nulls on the right.
-                own_rows.push((!(right && gone)).then_some(i as u32));
+                own_rows.push(
+                    (!(gone && preserved.is_some() && preserved != Some(right)))
+                        .then_some(i as u32),
+                );
                 matched.push(*m);
                 deleted.push(delete);
             }

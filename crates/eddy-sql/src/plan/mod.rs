@@ -100,6 +100,8 @@ pub enum JoinKind {
     Inner,
     /// Every stream record; table columns null without a match.
     Left,
+    /// Every record of the right-hand side (stream–stream and table–table joins only).
+    Right,
 }
 
 /// One output column.
@@ -184,12 +186,6 @@ pub fn plan_query(
             join_kind = Some(check_join(&join.join_operator, left.0, right.0)?);
             let within = query.within.first().cloned().flatten();
             match (left.0.kind, right.0.kind, &within) {
-                (SourceKind::Stream, SourceKind::Stream, None) => {
-                    return Err(SqlError::Invalid(
-                        "Stream-Stream joins must have a WITHIN clause specified. None was provided."
-                            .into(),
-                    ));
-                }
                 (SourceKind::Stream, SourceKind::Table, Some(_)) => {
                     return Err(SqlError::Invalid(
                         "A window definition was provided for a Stream-Table join. These joins are not windowed. Please drop the window definition (ie. the WITHIN clause) and try to execute your join again."
@@ -328,6 +324,15 @@ pub fn plan_query(
     let (from_source, join) = match node {
         LogicalPlan::Join(j) => {
             let kind = join_kind.ok_or_else(|| SqlError::Plan("join without JOIN".into()))?;
+            if scopes[0].source.kind == SourceKind::Stream
+                && scopes[1].source.kind == SourceKind::Stream
+                && query.within.first().cloned().flatten().is_none()
+            {
+                return Err(SqlError::Invalid(
+                    "Stream-Stream joins must have a WITHIN clause specified. None was provided."
+                        .into(),
+                ));
+            }
             let (stream_key, table_key) = join_keys(j, scopes[0].source, scopes[1].source)?;
             (
                 planned(left.0, &left.1, j.left.schema()),
@@ -492,7 +497,9 @@ fn check_join(op: &JoinOperator, left: &Source, right: &Source) -> Result<JoinKi
         JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => {
             (Some(JoinKind::Left), c, "LEFT [OUTER] JOIN")
         }
-        JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (None, c, "RIGHT [OUTER] JOIN"),
+        JoinOperator::Right(c) | JoinOperator::RightOuter(c) => {
+            (Some(JoinKind::Right), c, "RIGHT [OUTER] JOIN")
+        }
         JoinOperator::FullOuter(c) => (None, c, "[FULL] OUTER JOIN"),
         other => return Err(SqlError::Unsupported(format!("join '{other:?}'"))),
     };
@@ -502,6 +509,9 @@ fn check_join(op: &JoinOperator, left: &Source, right: &Source) -> Result<JoinKi
     let got = format!("Got {} {label} {}.", left.name, right.name);
     match (left.kind, right.kind) {
         (SourceKind::Stream, SourceKind::Table) => match kind {
+            Some(JoinKind::Right) => Err(SqlError::Invalid(format!(
+                "Invalid join type: right-outer join not supported for stream-table join. {got}"
+            ))),
             Some(kind) => Ok(kind),
             None if label.starts_with("RIGHT") => Err(SqlError::Invalid(format!(
                 "Invalid join type: right-outer join not supported for stream-table join. {got}"
@@ -534,7 +544,10 @@ fn join_keys(
     stream: &Source,
     table: &Source,
 ) -> Result<(Expr, Expr), SqlError> {
-    if join.join_type != JoinType::Inner && join.join_type != JoinType::Left {
+    if !matches!(
+        join.join_type,
+        JoinType::Inner | JoinType::Left | JoinType::Right
+    ) {
         return Err(SqlError::Plan(format!(
             "unexpected join type {}",
             join.join_type
@@ -670,10 +683,20 @@ fn assign_keys(
                             columns[*first].name, columns[*first].name, columns[*second].name
                         )));
                     }
-                    // The stream side is never null, even when a left join finds no row.
+                    // The stream side is never null, even when a left join finds no row; in a
+                    // right join the key is whichever side is there.
                     let c = &mut columns[*first];
                     c.role = ColumnRole::Key;
-                    if strip(&c.expr) != strip(&join.stream_key) {
+                    if join.kind == JoinKind::Right {
+                        let ty = c.ty.to_arrow();
+                        let cast = |e: &Expr| {
+                            Expr::Cast(datafusion_expr::Cast::new(Box::new(e.clone()), ty.clone()))
+                        };
+                        c.expr = datafusion_functions::core::expr_fn::coalesce(vec![
+                            cast(&join.stream_key),
+                            cast(&join.table_key),
+                        ]);
+                    } else if strip(&c.expr) != strip(&join.stream_key) {
                         c.expr = join.stream_key.clone();
                     }
                 }
