@@ -184,15 +184,12 @@ pub fn plan_query(
         [join] => {
             let right = resolve(&join.relation, catalog)?;
             join_kind = Some(check_join(&join.join_operator, left.0, right.0)?);
-            let within = query.within.first().cloned().flatten();
-            match (left.0.kind, right.0.kind, &within) {
-                (SourceKind::Stream, SourceKind::Table, Some(_)) => {
-                    return Err(SqlError::Invalid(
-                        "A window definition was provided for a Stream-Table join. These joins are not windowed. Please drop the window definition (ie. the WITHIN clause) and try to execute your join again."
-                            .into(),
-                    ));
-                }
-                _ => {}
+            let windowed = query.within.first().is_some_and(Option::is_some);
+            if windowed && (left.0.kind, right.0.kind) == (SourceKind::Stream, SourceKind::Table) {
+                return Err(SqlError::Invalid(
+                    "A window definition was provided for a Stream-Table join. These joins are not windowed. Please drop the window definition (ie. the WITHIN clause) and try to execute your join again."
+                        .into(),
+                ));
             }
             scopes.push(Scope {
                 source: right.0,
