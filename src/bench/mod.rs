@@ -51,6 +51,9 @@ pub struct BenchArgs {
     /// Small and short, for CI: checks that the harness works, not speed.
     #[arg(long)]
     quick: bool,
+    /// Rounds of the throughput scenarios; each reports its median round (by CPU time).
+    #[arg(long, default_value_t = 1)]
+    runs: u32,
     /// Where the figures are written as JSON.
     #[arg(long, default_value = "bench-results.json")]
     json_out: PathBuf,
@@ -173,36 +176,48 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     );
 
     let timeout = Duration::from_secs(120 + events / 1_000);
-    let mut scenarios = Vec::new();
-    eprintln!("eddy bench: raw copy …");
-    let raw_out = run.topic("raw_copy_out");
-    broker.create_topic(&run.rt, &raw_out)?;
-    let raw = raw_copy::measure(
-        &run.bootstrap,
-        &reviews,
-        &raw_out,
-        events,
-        run.ticks,
-        timeout,
-    )?;
-    scenarios.push(ScenarioResult::new(
-        "raw_copy",
-        "rdkafka consume → produce unchanged, no decoding (separate process)",
-        events,
-        dataset.avg_value_bytes,
-        raw,
-    ));
-    for scenario in scenario_specs(&run, &dataset) {
-        eprintln!("eddy bench: {} …", scenario.name);
-        let measured = run_scenario(&run, &scenario, timeout)?;
-        scenarios.push(ScenarioResult::new(
-            scenario.name,
-            scenario.description,
+    let rounds = args.runs.max(1);
+    // Rounds interleave the scenarios, so a drift in the machine's load hits all alike.
+    let mut measured: Vec<Vec<Measured>> = Vec::new();
+    for round in 0..rounds {
+        eprintln!("eddy bench: round {}/{rounds}: raw copy …", round + 1);
+        let raw_out = run.topic(&format!("raw_copy_out_{round}"));
+        broker.create_topic(&run.rt, &raw_out)?;
+        let mut results = vec![raw_copy::measure(
+            &run.bootstrap,
+            &reviews,
+            &raw_out,
             events,
-            dataset.avg_value_bytes,
-            measured,
-        ));
+            run.ticks,
+            timeout,
+        )?];
+        for scenario in scenario_specs(&run, &dataset, round) {
+            eprintln!(
+                "eddy bench: round {}/{rounds}: {} …",
+                round + 1,
+                scenario.name
+            );
+            results.push(run_scenario(&run, &scenario, round, timeout)?);
+        }
+        if measured.is_empty() {
+            measured = results.into_iter().map(|m| vec![m]).collect();
+        } else {
+            for (all, m) in measured.iter_mut().zip(results) {
+                all.push(m);
+            }
+        }
     }
+    let names = std::iter::once(("raw_copy", RAW_COPY)).chain(
+        scenario_specs(&run, &dataset, 0)
+            .into_iter()
+            .map(|s| (s.name, s.description)),
+    );
+    let mut scenarios: Vec<ScenarioResult> = names
+        .zip(measured)
+        .map(|((name, description), runs)| {
+            ScenarioResult::new(name, description, events, dataset.avg_value_bytes, runs)
+        })
+        .collect();
     // Below one clock tick of CPU (tiny runs) there is no meaningful ratio.
     let raw_cpu = scenarios[0].cpu_sec_per_million;
     for s in &mut scenarios {
@@ -229,6 +244,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         broker: broker.describe(),
         events,
         users,
+        rounds,
         avg_event_bytes: dataset.avg_value_bytes,
         method: "input generated before any clock starts; every Eddy scenario runs in a \
                  fresh `eddy server` child process (statements over REST, \
@@ -252,6 +268,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+const RAW_COPY: &str = "rdkafka consume → produce unchanged, no decoding (separate process)";
+
 /// One Eddy scenario: statements run before the clock, the timed statements, and the
 /// outputs that mark it done.
 struct Scenario {
@@ -262,7 +280,9 @@ struct Scenario {
     expects: Vec<Expect>,
 }
 
-fn scenario_specs(run: &Run, data: &data::Dataset) -> Vec<Scenario> {
+/// The Eddy scenarios of round `round` (whose output topics are its own).
+fn scenario_specs(run: &Run, data: &data::Dataset, round: u32) -> Vec<Scenario> {
+    let out = |name: &str| run.topic(&format!("{name}_{round}"));
     let n = data.events;
     let records = |topic: String, count: u64| Expect::Records { topic, count };
     let clean = |t: &str| {
@@ -279,12 +299,8 @@ fn scenario_specs(run: &Run, data: &data::Dataset) -> Vec<Scenario> {
                FROM {from} r INNER JOIN users u ON r.userid = u.userid;\n"
         )
     };
-    let (a, b, c) = (run.topic("a_out"), run.topic("b_out"), run.topic("c_out"));
-    let (d1, d2, d3) = (
-        run.topic("d_clean"),
-        run.topic("d_enriched"),
-        run.topic("d_unhappy"),
-    );
+    let (a, b, c) = (out("a_out"), out("b_out"), out("c_out"));
+    let (d1, d2, d3) = (out("d_clean"), out("d_enriched"), out("d_unhappy"));
     vec![
         Scenario {
             name: "a_filter",
@@ -335,12 +351,10 @@ fn scenario_specs(run: &Run, data: &data::Dataset) -> Vec<Scenario> {
 }
 
 /// Runs one scenario in a fresh server and measures it.
-fn run_scenario(run: &Run, scenario: &Scenario, timeout: Duration) -> Result<Measured> {
-    let mut server = ServerProc::spawn(
-        &run.bootstrap,
-        &run.dir.join(scenario.name),
-        &run.service_id(scenario.name),
-    )?;
+fn run_scenario(run: &Run, scenario: &Scenario, round: u32, timeout: Duration) -> Result<Measured> {
+    let name = format!("{}_{round}", scenario.name);
+    let mut server =
+        ServerProc::spawn(&run.bootstrap, &run.dir.join(&name), &run.service_id(&name))?;
     server.wait_healthy(&run.rt)?;
     let mut setup = format!(
         "CREATE STREAM reviews (id INT KEY, userid INT, rating INT, text VARCHAR) \

@@ -54,9 +54,11 @@ pub struct ScenarioResult {
     pub description: String,
     /// Input events read.
     pub events: u64,
-    /// The raw measurements.
+    /// The median round (by CPU time).
     #[serde(flatten)]
     pub measured: Measured,
+    /// Every round.
+    pub runs: Vec<Measured>,
     /// Input events per wall second, start to last output.
     pub events_per_sec: f64,
     /// Input events per wall second from the first output to the last: the rate once the
@@ -73,14 +75,17 @@ pub struct ScenarioResult {
 }
 
 impl ScenarioResult {
-    /// Derives the rates from a measurement.
+    /// Derives the rates from the median of `runs` (by CPU time).
     pub fn new(
         name: &str,
         description: &str,
         events: u64,
         avg_value_bytes: f64,
-        measured: Measured,
+        runs: Vec<Measured>,
     ) -> ScenarioResult {
+        let mut by_cpu = runs.clone();
+        by_cpu.sort_by(|a, b| a.cpu_seconds.total_cmp(&b.cpu_seconds));
+        let measured = by_cpu.swap_remove(by_cpu.len() / 2);
         let ev = events as f64;
         ScenarioResult {
             name: name.to_string(),
@@ -97,6 +102,7 @@ impl ScenarioResult {
             events_per_cpu_sec: (measured.cpu_seconds > 0.0).then(|| ev / measured.cpu_seconds),
             cpu_ratio_to_raw_copy: None,
             measured,
+            runs,
         }
     }
 }
@@ -150,6 +156,8 @@ pub struct Report {
     pub events: u64,
     /// Users in the table.
     pub users: u32,
+    /// Rounds of the throughput scenarios (each reports its median).
+    pub rounds: u32,
     /// Mean review value size, bytes.
     pub avg_event_bytes: f64,
     /// How CPU, RSS and time were measured.
@@ -179,8 +187,13 @@ fn median(v: &[f64]) -> f64 {
 /// Prints the report as tables.
 pub fn print(report: &Report) {
     println!(
-        "eddy bench ({} build) — {} events (~{:.0} B each), {} users — {}",
-        report.build, report.events, report.avg_event_bytes, report.users, report.broker
+        "eddy bench ({} build) — {} events (~{:.0} B each), {} users, median of {} round(s) — {}",
+        report.build,
+        report.events,
+        report.avg_event_bytes,
+        report.users,
+        report.rounds,
+        report.broker
     );
     let mut table = Table::new();
     table.load_preset(UTF8_FULL).set_header(vec![

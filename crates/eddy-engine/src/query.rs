@@ -140,7 +140,7 @@ impl JoinStage {
         let joined = RecordBatch::try_new(Arc::clone(input_schema), columns)?;
         Ok(match self.kind {
             JoinKind::Inner => filter_record_batch(&joined, &matched)?,
-            JoinKind::Left | JoinKind::Right => joined,
+            JoinKind::Left | JoinKind::Right | JoinKind::Full => joined,
         })
     }
 }

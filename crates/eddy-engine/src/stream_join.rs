@@ -201,8 +201,9 @@ impl StreamJoinStage {
         let mut matched: Vec<Option<u32>> = Vec::new();
         let mut out_times: Vec<i64> = Vec::new();
         let mut others = RawBatch::default();
-        let outer_side =
-            (!right && self.kind == JoinKind::Left) || (right && self.kind == JoinKind::Right);
+        let outer_side = self.kind == JoinKind::Full
+            || (!right && self.kind == JoinKind::Left)
+            || (right && self.kind == JoinKind::Right);
         for (i, &ts) in times.iter().enumerate() {
             let Some(k) = keys.get(i) else { continue };
             // Our record at ts joins other records in [ts - before, ts + after] when we

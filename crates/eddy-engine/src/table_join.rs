@@ -131,6 +131,7 @@ impl TableJoinStage {
             let preserved = match self.kind {
                 JoinKind::Left => Some(false),
                 JoinKind::Right => Some(true),
+                JoinKind::Full => Some(right),
                 JoinKind::Inner => None,
             };
             let (emit, delete) = match (preserved == Some(right), m.is_some()) {

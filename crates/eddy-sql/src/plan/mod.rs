@@ -102,6 +102,8 @@ pub enum JoinKind {
     Left,
     /// Every record of the right-hand side (stream–stream and table–table joins only).
     Right,
+    /// Every record of both sides (stream–stream and table–table joins only).
+    Full,
 }
 
 /// One output column.
@@ -497,7 +499,7 @@ fn check_join(op: &JoinOperator, left: &Source, right: &Source) -> Result<JoinKi
         JoinOperator::Right(c) | JoinOperator::RightOuter(c) => {
             (Some(JoinKind::Right), c, "RIGHT [OUTER] JOIN")
         }
-        JoinOperator::FullOuter(c) => (None, c, "[FULL] OUTER JOIN"),
+        JoinOperator::FullOuter(c) => (Some(JoinKind::Full), c, "[FULL] OUTER JOIN"),
         other => return Err(SqlError::Unsupported(format!("join '{other:?}'"))),
     };
     if !matches!(constraint, JoinConstraint::On(_)) {
@@ -508,6 +510,9 @@ fn check_join(op: &JoinOperator, left: &Source, right: &Source) -> Result<JoinKi
         (SourceKind::Stream, SourceKind::Table) => match kind {
             Some(JoinKind::Right) => Err(SqlError::Invalid(format!(
                 "Invalid join type: right-outer join not supported for stream-table join. {got}"
+            ))),
+            Some(JoinKind::Full) => Err(SqlError::Invalid(format!(
+                "Invalid join type: full-outer join not supported for stream-table join. {got}"
             ))),
             Some(kind) => Ok(kind),
             None if label.starts_with("RIGHT") => Err(SqlError::Invalid(format!(
@@ -543,7 +548,7 @@ fn join_keys(
 ) -> Result<(Expr, Expr), SqlError> {
     if !matches!(
         join.join_type,
-        JoinType::Inner | JoinType::Left | JoinType::Right
+        JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full
     ) {
         return Err(SqlError::Plan(format!(
             "unexpected join type {}",
@@ -684,7 +689,7 @@ fn assign_keys(
                     // right join the key is whichever side is there.
                     let c = &mut columns[*first];
                     c.role = ColumnRole::Key;
-                    if join.kind == JoinKind::Right {
+                    if matches!(join.kind, JoinKind::Right | JoinKind::Full) {
                         let ty = c.ty.to_arrow();
                         let cast = |e: &Expr| {
                             Expr::Cast(datafusion_expr::Cast::new(Box::new(e.clone()), ty.clone()))
