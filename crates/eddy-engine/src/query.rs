@@ -172,6 +172,8 @@ pub(crate) struct QueryTask {
     from_stream: bool,
     /// The key is computed by PARTITION BY (see [`QueryPlan::rekeyed`]).
     rekeyed: bool,
+    /// For each value column: whether it is an `EXPLODE` (see [`QueryPlan::exploded`]).
+    exploded: Vec<bool>,
     /// `JOIN … WITHIN`, attached with [`QueryTask::with_stream_join`].
     stream_join: Option<StreamJoinStage>,
     /// A table–table join, attached with [`QueryTask::with_table_join`].
@@ -239,6 +241,11 @@ impl QueryTask {
             values_out: Payloads::new(),
             from_stream: plan.from.source.kind == SourceKind::Stream,
             rekeyed: plan.rekeyed,
+            exploded: out
+                .iter()
+                .filter(|c| c.role == ColumnRole::Value)
+                .map(|c| plan.exploded.contains(&c.name))
+                .collect(),
             aggregate: None,
             stream_join: None,
             table_join: None,
@@ -428,7 +435,7 @@ impl QueryTask {
                 session_ends = Some(column(eddy_sql::plan::WINDOWEND)?);
             }
         }
-        let timestamps = match aggregated_times {
+        let mut timestamps = match aggregated_times {
             Some(t) => t,
             None => int64_values(
                 batch
@@ -437,6 +444,22 @@ impl QueryTask {
             )?
             .values()
             .to_vec(),
+        };
+        let (keys, values) = if self.exploded.iter().any(|e| *e) {
+            let (repeat, k, v) = explode(&keys, &values, &self.exploded, &self.value_schema)?;
+            timestamps = repeated(&timestamps, &repeat);
+            window_starts = window_starts.map(|w| repeated(&w, &repeat));
+            session_ends = session_ends.map(|e| repeated(&e, &repeat));
+            let t =
+                arrow::compute::take(&tombstones, &arrow::array::UInt32Array::from(repeat), None)?;
+            tombstones = t
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .cloned()
+                .ok_or_else(|| EngineError::Internal("tombstones".into()))?;
+            (k, v)
+        } else {
+            (keys, values)
         };
         match &mut self.output {
             Output::Topic {
@@ -479,16 +502,26 @@ impl QueryTask {
         row_errors: &mut Vec<RowError>,
     ) -> Result<RecordBatch, EngineError> {
         let mut columns = Vec::with_capacity(exprs.len());
-        for (e, field) in exprs.iter().zip(schema.fields()) {
+        let mut fields = Vec::with_capacity(exprs.len());
+        for (i, (e, field)) in exprs.iter().zip(schema.fields()).enumerate() {
             let a = e.evaluate(batch, row_errors)?;
-            columns.push(if a.data_type() == field.data_type() {
+            // An exploded column stays an array here; `explode` unpacks it.
+            let keep = a.data_type() == field.data_type()
+                || (Arc::ptr_eq(schema, &self.value_schema) && self.exploded[i]);
+            let a = if keep {
                 a
             } else {
                 cast(&a, field.data_type())?
-            });
+            };
+            fields.push(arrow::datatypes::Field::new(
+                field.name(),
+                a.data_type().clone(),
+                true,
+            ));
+            columns.push(a);
         }
         Ok(RecordBatch::try_new_with_options(
-            Arc::clone(schema),
+            Arc::new(arrow::datatypes::Schema::new(fields)),
             columns,
             &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
         )?)
@@ -677,4 +710,91 @@ fn null_absent_keys(encoded: &Payloads, keys: &RecordBatch) -> Payloads {
         out.push(if absent { None } else { key });
     }
     out
+}
+
+/// `EXPLODE`: one row per element of the exploded arrays (the longest, where there are
+/// several; shorter ones give nulls); a row whose arrays are all empty or null is dropped.
+/// Returns, for each output row, its input row, and the new key and value batches.
+fn explode(
+    keys: &RecordBatch,
+    values: &RecordBatch,
+    exploded: &[bool],
+    value_schema: &SchemaRef,
+) -> Result<(Vec<u32>, RecordBatch, RecordBatch), EngineError> {
+    use arrow::array::{AsArray, UInt32Array};
+    let lists: Vec<Option<&arrow::array::ListArray>> = values
+        .columns()
+        .iter()
+        .zip(exploded)
+        .map(|(c, e)| if *e { c.as_list_opt::<i32>() } else { None })
+        .collect();
+    let mut repeat: Vec<u32> = Vec::new();
+    let mut element: Vec<usize> = Vec::new();
+    for row in 0..values.num_rows() {
+        let n = lists
+            .iter()
+            .flatten()
+            .map(|l| {
+                if l.is_null(row) {
+                    0
+                } else {
+                    l.value_length(row) as usize
+                }
+            })
+            .max()
+            .unwrap_or(0);
+        for i in 0..n {
+            repeat.push(row as u32);
+            element.push(i);
+        }
+    }
+    let rows = UInt32Array::from(repeat.clone());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(values.num_columns());
+    for ((column, list), field) in values
+        .columns()
+        .iter()
+        .zip(&lists)
+        .zip(value_schema.fields())
+    {
+        let out = match list {
+            None => arrow::compute::take(column.as_ref(), &rows, None)?,
+            Some(l) => {
+                let offsets = l.value_offsets();
+                let picks: UInt32Array = repeat
+                    .iter()
+                    .zip(&element)
+                    .map(|(&r, &i)| {
+                        let r = r as usize;
+                        (!l.is_null(r) && i < l.value_length(r) as usize)
+                            .then(|| offsets[r] as u32 + i as u32)
+                    })
+                    .collect();
+                arrow::compute::take(l.values().as_ref(), &picks, None)?
+            }
+        };
+        columns.push(if out.data_type() == field.data_type() {
+            out
+        } else {
+            cast(&out, field.data_type())?
+        });
+    }
+    let keys = RecordBatch::try_new_with_options(
+        keys.schema(),
+        keys.columns()
+            .iter()
+            .map(|c| arrow::compute::take(c.as_ref(), &rows, None))
+            .collect::<Result<_, _>>()?,
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(repeat.len())),
+    )?;
+    let values = RecordBatch::try_new_with_options(
+        Arc::clone(value_schema),
+        columns,
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(repeat.len())),
+    )?;
+    Ok((repeat, keys, values))
+}
+
+/// `values[r]` for each `r` of `rows`.
+fn repeated(values: &[i64], rows: &[u32]) -> Vec<i64> {
+    rows.iter().map(|&r| values[r as usize]).collect()
 }

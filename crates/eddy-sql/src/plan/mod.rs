@@ -60,6 +60,9 @@ pub struct QueryPlan {
     /// `PARTITION BY`: the key is computed, so a key whose columns are all null is still a
     /// key (a source record's null key stays null otherwise).
     pub rekeyed: bool,
+    /// Output columns produced by `EXPLODE(array)`: each input row becomes one row per
+    /// element (the column's expression yields the array; its type is the element's).
+    pub exploded: Vec<String>,
     /// Whether the result is a stream or a table.
     pub kind: SourceKind,
     /// `EMIT CHANGES|FINAL`; `None` for a pull query.
@@ -216,6 +219,36 @@ pub fn plan_query(
         .iter()
         .any(|i| matches!(i, sql::SelectItem::Wildcard(_)));
     select.projection = name_projection(&select.projection, &scopes)?;
+    // EXPLODE(array): the projection computes the array; the engine makes one row per element.
+    let mut exploded = Vec::new();
+    for item in &mut select.projection {
+        if let sql::SelectItem::ExprWithAlias { expr, alias } = item
+            && let sql::Expr::Function(f) = expr
+            && f.name.to_string().eq_ignore_ascii_case("explode")
+        {
+            let sql::FunctionArguments::List(list) = &f.args else {
+                return Err(SqlError::Invalid(
+                    "EXPLODE takes one ARRAY argument.".into(),
+                ));
+            };
+            let [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(array))] =
+                list.args.as_slice()
+            else {
+                return Err(SqlError::Invalid(
+                    "EXPLODE takes one ARRAY argument.".into(),
+                ));
+            };
+            *expr = array.clone();
+            exploded.push(alias.value.clone());
+        }
+    }
+    if !exploded.is_empty()
+        && !matches!(&select.group_by, sql::GroupByExpr::Expressions(e, _) if e.is_empty())
+    {
+        return Err(SqlError::Invalid(
+            "Table functions cannot be used with aggregations.".into(),
+        ));
+    }
     // PARTITION BY expressions are planned as hidden projection items and read back below.
     let partition_by = query.partition_by.as_deref().unwrap_or_default();
     for (i, e) in partition_by.iter().enumerate() {
@@ -365,9 +398,24 @@ pub fn plan_query(
             partition_exprs.push(expr);
             continue;
         }
-        let dt = expr
+        let mut dt = expr
             .get_type(&projection_input)
             .map_err(|e| SqlError::Plan(describe_plan_error(e)))?;
+        if exploded.contains(&name) {
+            dt = match dt {
+                arrow::datatypes::DataType::List(f) | arrow::datatypes::DataType::LargeList(f) => {
+                    f.data_type().clone()
+                }
+                other => {
+                    return Err(SqlError::Invalid(format!(
+                        "Function 'explode' does not accept parameters ({}).\nValid alternatives are:\nexplode(ARRAY<DECIMAL> input)\nexplode(ARRAY<T> list)",
+                        SqlType::from_arrow(&other)
+                            .map(|t| t.to_string())
+                            .unwrap_or_else(|| other.to_string())
+                    )));
+                }
+            };
+        }
         let ty = SqlType::from_arrow(&dt).ok_or_else(|| {
             SqlError::Unsupported(format!("the type {dt} of column `{name}` in a projection"))
         })?;
@@ -413,6 +461,7 @@ pub fn plan_query(
         columns,
         limit,
         rekeyed: query.partition_by.is_some(),
+        exploded,
         kind,
         emit: query.emit,
     })
