@@ -125,6 +125,9 @@ struct Call {
     limit: usize,
 }
 
+/// A store key and its value, if any.
+type StoredEntry = (Vec<u8>, Option<Vec<u8>>);
+
 /// Open windows of an `EMIT FINAL` query: (end, start, state key) -> (latest row, time).
 type Suppressed = std::collections::BTreeMap<(i64, i64, Vec<u8>), (RecordBatch, i64)>;
 
@@ -602,19 +605,11 @@ impl AggregateStage {
             m.extend_from_slice(k);
             m
         };
-        let mut distinct: Vec<Vec<u8>> = keys.iter().map(|k| marker(k)).collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        self.keys.clear();
-        for k in &distinct {
-            self.keys.push(Some(k));
-        }
-        self.found.clear();
-        self.store.get_many(&self.keys, &mut self.found)?;
-        let mut visible: HashMap<Vec<u8>, bool> = distinct
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), self.found.get(i).is_some()))
+        let markers: Vec<Vec<u8>> = keys.iter().map(|k| marker(k)).collect();
+        let mut visible: HashMap<Vec<u8>, bool> = self
+            .get_distinct(markers.iter().map(Vec::as_slice))?
+            .into_iter()
+            .map(|(k, v)| (k, v.is_some()))
             .collect();
         let mut keep = Vec::with_capacity(keys.len());
         let mut deleted = Vec::with_capacity(keys.len());
@@ -711,7 +706,25 @@ impl AggregateStage {
         &mut self,
         keys: &[Option<Vec<u8>>],
     ) -> Result<HashMap<Vec<u8>, Vec<Acc>>, EngineError> {
-        let mut distinct: Vec<&[u8]> = keys.iter().flatten().map(Vec::as_slice).collect();
+        let found = self.get_distinct(keys.iter().flatten().map(Vec::as_slice))?;
+        let mut states = HashMap::with_capacity(found.len());
+        for (k, value) in found {
+            let accs = match value {
+                Some(bytes) => serde_json::from_slice(&bytes)
+                    .map_err(|e| EngineError::Internal(format!("corrupt aggregate state: {e}")))?,
+                None => self.calls.iter().map(Call::initial).collect(),
+            };
+            states.insert(k, accs);
+        }
+        Ok(states)
+    }
+
+    /// Reads each distinct key of `keys` from the store with one multi-get.
+    fn get_distinct<'a>(
+        &mut self,
+        keys: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<Vec<StoredEntry>, EngineError> {
+        let mut distinct: Vec<&[u8]> = keys.collect();
         distinct.sort_unstable();
         distinct.dedup();
         self.keys.clear();
@@ -720,16 +733,11 @@ impl AggregateStage {
         }
         self.found.clear();
         self.store.get_many(&self.keys, &mut self.found)?;
-        let mut states = HashMap::with_capacity(distinct.len());
-        for (i, k) in distinct.iter().enumerate() {
-            let accs = match self.found.get(i) {
-                Some(bytes) => serde_json::from_slice(bytes)
-                    .map_err(|e| EngineError::Internal(format!("corrupt aggregate state: {e}")))?,
-                None => self.calls.iter().map(Call::initial).collect(),
-            };
-            states.insert(k.to_vec(), accs);
-        }
-        Ok(states)
+        Ok(distinct
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.to_vec(), self.found.get(i).map(<[u8]>::to_vec)))
+            .collect())
     }
 
     fn store_states(&mut self, states: &HashMap<Vec<u8>, Vec<Acc>>) -> Result<(), EngineError> {

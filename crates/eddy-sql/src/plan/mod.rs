@@ -854,10 +854,7 @@ fn star_partition_columns(
 /// function names upper-case.
 fn ksql_display(e: &Expr) -> String {
     match e {
-        Expr::Column(c) => match &c.relation {
-            Some(r) => format!("{}.{}", r.table(), c.name),
-            None => c.name.clone(),
-        },
+        Expr::Column(_) => display_qualified(e),
         Expr::ScalarFunction(f) => format!(
             "{}({})",
             f.name().to_ascii_uppercase(),
