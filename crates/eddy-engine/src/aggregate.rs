@@ -656,14 +656,16 @@ impl AggregateStage {
     }
 
     /// Deletes the state of time windows that ended more than the retention ago. Runs when
-    /// stream time has moved by a window size since the last purge, scanning the store.
+    /// stream time has moved by a tenth of the retention (at least a window size) since the
+    /// last purge, scanning the store.
     fn purge_expired(&mut self) -> Result<(), EngineError> {
         let Some(w) = &self.window else {
             return Ok(());
         };
         if self.suppressed.is_some()
             || self.stream_time == i64::MIN
-            || self.stream_time.saturating_sub(self.last_purge) < w.size.max(1)
+            || self.stream_time.saturating_sub(self.last_purge)
+                < (w.retention / 10).max(w.size).max(1)
         {
             return Ok(());
         }
