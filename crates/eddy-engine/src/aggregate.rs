@@ -29,8 +29,8 @@ use crate::changelog::Changelog;
 use crate::error::EngineError;
 use crate::eval::{Compiled, RowError, matches};
 
-/// Grace period when the query names none: Kafka Streams' legacy default of 24 hours.
-const DEFAULT_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
+/// Grace period when a window names none: Kafka Streams' legacy default of 24 hours.
+pub(crate) const DEFAULT_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
 /// First byte of the store keys that record which groups pass HAVING (state keys are JSON,
 /// which never starts with this byte).
 const VISIBLE_MARKER: u8 = 0xff;

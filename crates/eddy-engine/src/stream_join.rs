@@ -20,6 +20,7 @@ use eddy_sql::plan::{JoinKind, QueryPlan};
 use eddy_state::KeyValueStore;
 use eddy_topic::{Payloads, Position, RawBatch, RecordSource, TopicError};
 
+use crate::aggregate::DEFAULT_GRACE_MS;
 use crate::error::EngineError;
 use crate::eval::{Compiled, RowError};
 use crate::reader::SourceReader;
@@ -106,9 +107,6 @@ pub(crate) struct StreamJoinStage {
     stream_time: i64,
     last_purge: i64,
 }
-
-/// Grace period of a join window without one: Kafka Streams' legacy 24 hours.
-const DEFAULT_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl StreamJoinStage {
     pub(crate) fn new(
