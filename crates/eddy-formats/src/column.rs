@@ -62,6 +62,8 @@ pub(crate) struct StructFields {
     pub(crate) children: Vec<ColumnBuilder>,
     /// How each field was matched in the object being decoded (see `json::decode`).
     pub(crate) seen: Vec<u8>,
+    /// No two field names are equal ignoring case, so a JSON key matches at most one field.
+    pub(crate) distinct_names: bool,
 }
 
 impl StructFields {
@@ -71,9 +73,19 @@ impl StructFields {
             .iter()
             .map(|f| ColumnBuilder::new(f))
             .collect::<Option<Vec<_>>>()?;
+        let folded = fields
+            .iter()
+            .map(|f| {
+                f.name()
+                    .chars()
+                    .flat_map(char::to_uppercase)
+                    .collect::<String>()
+            })
+            .collect::<std::collections::HashSet<_>>();
         Some(Self {
             fields: fields.clone(),
             seen: vec![0; children.len()],
+            distinct_names: folded.len() == children.len(),
             children,
         })
     }

@@ -61,6 +61,7 @@ fn decode_object(
         fields,
         children,
         seen,
+        distinct_names,
     } = s;
     seen.fill(0);
     p.begin_object()?;
@@ -68,7 +69,7 @@ fn decode_object(
     let mut hint = 0;
     while let Some(key) = p.next_key(first, scratch)? {
         first = false;
-        let Some((idx, quality)) = find_field(fields, key, hint) else {
+        let Some((idx, quality)) = find_field(fields, *distinct_names, key, hint) else {
             p.skip_value()?;
             continue;
         };
@@ -97,29 +98,56 @@ fn decode_object(
     Ok(())
 }
 
-/// The column a JSON field name refers to: an exact match, else a case-insensitive one.
-fn find_field(fields: &Fields, key: &str, hint: usize) -> Option<(usize, u8)> {
+/// The column a JSON field name refers to: an exact match, else the first case-insensitive
+/// one. `distinct_names` is [`StructFields::distinct_names`].
+fn find_field(
+    fields: &Fields,
+    distinct_names: bool,
+    key: &str,
+    hint: usize,
+) -> Option<(usize, u8)> {
     // Records usually list fields in schema order, so try the one after the last match first.
-    if fields.get(hint).is_some_and(|f| f.name() == key) {
+    let hinted = fields.get(hint).map(|f| f.name().as_str());
+    if hinted == Some(key) {
         return Some((hint, EXACT));
+    }
+    let key_ascii = key.is_ascii();
+    if distinct_names {
+        // At most one field matches even ignoring case (equality ignoring case is an
+        // equivalence), so the first such match is the answer, in one pass.
+        if hinted.is_some_and(|name| eq_ignore_case(name, key, key_ascii)) {
+            return Some((hint, FOLDED));
+        }
+        return fields.iter().enumerate().find_map(|(i, f)| {
+            let name = f.name();
+            if name == key {
+                Some((i, EXACT))
+            } else {
+                eq_ignore_case(name, key, key_ascii).then_some((i, FOLDED))
+            }
+        });
     }
     if let Some(i) = fields.iter().position(|f| f.name() == key) {
         return Some((i, EXACT));
     }
     fields
         .iter()
-        .position(|f| eq_ignore_case(f.name(), key))
+        .position(|f| eq_ignore_case(f.name(), key, key_ascii))
         .map(|i| (i, FOLDED))
 }
 
-fn eq_ignore_case(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        a.eq_ignore_ascii_case(b)
-    } else {
-        a.chars()
-            .flat_map(char::to_uppercase)
-            .eq(b.chars().flat_map(char::to_uppercase))
+/// Whether the upper cases of `name` and `key` are equal; `key_ascii` is `key.is_ascii()`.
+fn eq_ignore_case(name: &str, key: &str, key_ascii: bool) -> bool {
+    // Strings that differ only in the case of ASCII letters have equal upper cases.
+    if name.eq_ignore_ascii_case(key) {
+        return true;
     }
+    if key_ascii && name.is_ascii() {
+        return false;
+    }
+    name.chars()
+        .flat_map(char::to_uppercase)
+        .eq(key.chars().flat_map(char::to_uppercase))
 }
 
 /// "Can't convert type" for the value at the parser's position.

@@ -1,5 +1,6 @@
 //! Arrow rows → JSON text, written straight into the output buffer.
 
+use super::find_special;
 use crate::scalar;
 use crate::view::ColumnView;
 use arrow::array::Array;
@@ -115,10 +116,13 @@ fn write_key(keys: &ColumnView<'_>, j: usize, out: &mut Vec<u8>) {
 /// Writes `s` as a JSON string literal.
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
     out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut rest = s.as_bytes();
+    while let Some(i) = find_special(rest) {
+        out.extend_from_slice(&rest[..i]);
+        let b = rest[i];
+        let unicode;
         let short: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -127,18 +131,15 @@ pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
             b'\t' => b"\\t",
             0x08 => b"\\b",
             0x0c => b"\\f",
-            0..0x20 => b"",
-            _ => continue,
+            _ => {
+                let (hi, lo) = (HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]);
+                unicode = [b'\\', b'u', b'0', b'0', hi, lo];
+                &unicode
+            }
         };
-        out.extend_from_slice(&bytes[start..i]);
-        if short.is_empty() {
-            let (hi, lo) = (HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]);
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hi, lo]);
-        } else {
-            out.extend_from_slice(short);
-        }
-        start = i + 1;
+        out.extend_from_slice(short);
+        rest = &rest[i + 1..];
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(rest);
     out.push(b'"');
 }

@@ -1,6 +1,7 @@
 //! A pull parser over one JSON document that hands out borrowed tokens, so decoding writes
 //! straight into column builders without building a tree.
 
+use super::find_special;
 use crate::failure::Failure;
 
 /// Deeper documents are rejected rather than risking the stack while skipping them.
@@ -43,12 +44,20 @@ impl Number<'_> {
 
 pub(crate) struct Parser<'a> {
     buf: &'a [u8],
+    /// `buf` as text when it is all valid UTF-8 (almost always): strings are then sliced from
+    /// it without checking each one. Otherwise each string is checked, so that the error names
+    /// the column of the bad byte and is only raised if that string is reached.
+    doc: Option<&'a str>,
     pos: usize,
 }
 
 impl<'a> Parser<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+        Self {
+            buf,
+            doc: std::str::from_utf8(buf).ok(),
+            pos: 0,
+        }
     }
 
     fn skip_ws(&mut self) {
@@ -153,9 +162,14 @@ impl<'a> Parser<'a> {
                 return Err(self.malformed("invalid number"));
             }
         }
-        let buf: &'a [u8] = self.buf;
-        let text = std::str::from_utf8(&buf[start..self.pos])
-            .map_err(|_| self.malformed("invalid number"))?;
+        let text = match self.doc.and_then(|doc| doc.get(start..self.pos)) {
+            Some(text) => text,
+            None => {
+                let buf: &'a [u8] = self.buf;
+                std::str::from_utf8(&buf[start..self.pos])
+                    .map_err(|_| self.malformed("invalid number"))?
+            }
+        };
         Ok(Number { text, integral })
     }
 
@@ -166,20 +180,17 @@ impl<'a> Parser<'a> {
         'a: 's,
     {
         self.expect(b'"', "a string")?;
-        let buf: &'a [u8] = self.buf;
         let start = self.pos;
-        loop {
-            match buf.get(self.pos) {
-                Some(b'"') => {
-                    let raw = &buf[start..self.pos];
-                    self.pos += 1;
-                    return std::str::from_utf8(raw).map_err(|e| self.invalid_utf8(start, e));
-                }
-                Some(b'\\') => break,
-                Some(0..0x20) => return Err(self.malformed("control character in string")),
-                Some(_) => self.pos += 1,
-                None => return Err(self.malformed("unterminated string")),
+        self.skip_clean();
+        match self.buf.get(self.pos) {
+            Some(b'"') => {
+                let end = self.pos;
+                self.pos += 1;
+                return self.text(start, end);
             }
+            Some(b'\\') => {}
+            Some(_) => return Err(self.malformed("control character in string")),
+            None => return Err(self.malformed("unterminated string")),
         }
         scratch.clear();
         scratch.extend_from_slice(&self.buf[start..self.pos]);
@@ -193,15 +204,30 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     self.escape(scratch)?;
                 }
-                Some(0..0x20) => return Err(self.malformed("control character in string")),
-                Some(&b) => {
-                    scratch.push(b);
-                    self.pos += 1;
-                }
+                Some(_) => return Err(self.malformed("control character in string")),
                 None => return Err(self.malformed("unterminated string")),
             }
+            let from = self.pos;
+            self.skip_clean();
+            scratch.extend_from_slice(&self.buf[from..self.pos]);
         }
         std::str::from_utf8(scratch).map_err(|e| self.invalid_utf8(start, e))
+    }
+
+    /// Moves to the next quote, backslash or control character, or to the end of the input.
+    fn skip_clean(&mut self) {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        self.pos = find_special(rest).map_or(self.buf.len(), |i| self.pos + i);
+    }
+
+    /// The string content `buf[start..end]`, which lies between quotes.
+    fn text(&self, start: usize, end: usize) -> Result<&'a str, Failure> {
+        // Slicing at quotes, which are ASCII, cannot split a character of a valid document.
+        if let Some(text) = self.doc.and_then(|doc| doc.get(start..end)) {
+            return Ok(text);
+        }
+        let buf: &'a [u8] = self.buf;
+        std::str::from_utf8(&buf[start..end]).map_err(|e| self.invalid_utf8(start, e))
     }
 
     fn invalid_utf8(&self, start: usize, e: std::str::Utf8Error) -> Failure {
@@ -387,6 +413,7 @@ impl<'a> Parser<'a> {
         self.expect(b'"', "a string")?;
         let start = self.pos;
         loop {
+            self.skip_clean();
             match self.buf.get(self.pos) {
                 Some(b'"') => break,
                 Some(b'\\') => {
@@ -402,12 +429,14 @@ impl<'a> Parser<'a> {
                         _ => return Err(self.malformed("invalid escape")),
                     }
                 }
-                Some(0..0x20) => return Err(self.malformed("control character in string")),
-                Some(_) => self.pos += 1,
+                Some(_) => return Err(self.malformed("control character in string")),
                 None => return Err(self.malformed("unterminated string")),
             }
         }
-        std::str::from_utf8(&self.buf[start..self.pos]).map_err(|e| self.invalid_utf8(start, e))?;
+        if self.doc.is_none() {
+            std::str::from_utf8(&self.buf[start..self.pos])
+                .map_err(|e| self.invalid_utf8(start, e))?;
+        }
         self.pos += 1;
         Ok(())
     }
@@ -432,6 +461,10 @@ fn push(out: &mut Option<&mut Vec<u8>>, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn msg<T>(result: Result<T, Failure>) -> Result<T, String> {
+        result.map_err(|e| e.to_string())
+    }
 
     fn compact(json: &str) -> Result<String, String> {
         let mut p = Parser::new(json.as_bytes());
@@ -495,6 +528,57 @@ mod tests {
         assert_eq!(p.string(&mut scratch).ok(), Some("\u{fffd}x"));
         let mut p = Parser::new(b"\"\xff\"");
         assert!(p.string(&mut scratch).is_err());
+    }
+
+    #[test]
+    fn unescapes_after_long_clean_runs() {
+        let (a, b) = ("a".repeat(40), "é".repeat(20));
+        let json = format!(r#""{a}\n{b}\"{a}""#);
+        let mut scratch = Vec::new();
+        let mut p = Parser::new(json.as_bytes());
+        let expected = format!("{a}\n{b}\"{a}");
+        assert_eq!(msg(p.string(&mut scratch)), Ok(expected.as_str()));
+        assert_eq!(msg(p.end()), Ok(()));
+    }
+
+    #[test]
+    fn control_characters_in_strings_are_rejected_where_they_are() {
+        let message = Err("malformed JSON at column 42: control character in string".to_owned());
+        let json = format!("\"{}\u{1}\"", "x".repeat(40));
+        assert_eq!(
+            msg(Parser::new(json.as_bytes()).string(&mut Vec::new())),
+            message
+        );
+        assert_eq!(compact(&json).map(|_| ""), message);
+        let escaped = format!("\"\\n{}\t\"", "x".repeat(38));
+        assert_eq!(
+            msg(Parser::new(escaped.as_bytes()).string(&mut Vec::new())),
+            message
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_at_its_column() {
+        let message =
+            |column: usize| format!("malformed JSON at column {column}: invalid UTF-8 in string");
+        let parse = |json: &[u8]| msg(Parser::new(json).string(&mut Vec::new()).map(str::to_owned));
+        let skip = |json: &[u8]| msg(Parser::new(json).skip_value());
+        let long = "é".repeat(20);
+        let bad = [b"\"".as_slice(), long.as_bytes(), b"\xff\""].concat();
+        assert_eq!(parse(&bad), Err(message(42)));
+        assert_eq!(skip(&bad), Err(message(42)));
+        assert_eq!(parse(b"\"ab\xffcd\\n\""), Err(message(4)));
+        // A bad byte in a later string neither hides the values before it nor moves its column.
+        let later = b"[\"ok\", 1, \"\xfe\"]";
+        assert_eq!(skip(later), Err(message(12)));
+        let mut p = Parser::new(later);
+        assert_eq!(msg(p.begin_array()), Ok(()));
+        assert_eq!(msg(p.next_element(true)), Ok(true));
+        assert_eq!(msg(p.string(&mut Vec::new())), Ok("ok"));
+        assert_eq!(msg(p.next_element(false)), Ok(true));
+        assert_eq!(msg(p.number().map(|n| n.text)), Ok("1"));
+        assert_eq!(msg(p.next_element(false)), Ok(true));
+        assert_eq!(msg(p.string(&mut Vec::new())), Err(message(12)));
     }
 
     #[test]

@@ -212,6 +212,70 @@ fn matches_fields_case_insensitively_preferring_exact_case() -> TestResult {
 }
 
 #[test]
+fn matches_names_that_differ_only_in_case_or_are_not_ascii() -> TestResult {
+    // "a" and "A" are both columns, so a key may match one exactly and the other ignoring case.
+    let s = schema(&[
+        ("a", DataType::Int32),
+        ("A", DataType::Int32),
+        ("ÉTÉ", DataType::Int32),
+    ]);
+    let inputs = [
+        Some(r#"{"A":1,"a":2,"été":3}"#),
+        Some(r#"{"a":5}"#),
+        Some(r#"{"A":6}"#),
+        Some(r#"{"été":7,"ÉTÉ":8,"Été":9}"#),
+        Some(r#"{"x":{"a":1},"ÉtÉ":4,"y":[]}"#),
+    ];
+    let (out, decoded) = reencode(JSON, &s, true, &inputs)?;
+    assert!(decoded.errors.is_empty(), "{:?}", decoded.errors);
+    assert_eq!(
+        out,
+        some(&[
+            r#"{"a":2,"A":1,"ÉTÉ":3}"#,
+            r#"{"a":5,"A":null,"ÉTÉ":null}"#,
+            r#"{"a":null,"A":6,"ÉTÉ":null}"#,
+            r#"{"a":null,"A":null,"ÉTÉ":8}"#,
+            r#"{"a":null,"A":null,"ÉTÉ":4}"#,
+        ])
+    );
+    let s = schema(&[("ÉTÉ", DataType::Int32), ("ID", DataType::Int32)]);
+    let (out, _) = reencode(
+        JSON,
+        &s,
+        true,
+        &[Some(r#"{"id":1,"été":2,"ÉTÉ":3,"Été":4}"#)],
+    )?;
+    assert_eq!(out, some(&[r#"{"ÉTÉ":3,"ID":1}"#]));
+    Ok(())
+}
+
+#[test]
+fn skips_unknown_fields_and_round_trips_long_strings() -> TestResult {
+    let s = schema(&[
+        ("USERID", DataType::Int32),
+        ("RATING", DataType::Int32),
+        ("TEXT", DataType::Utf8),
+    ]);
+    let text = "Arrived on time and works as described, though the manual could be clearer.";
+    let record = format!(
+        r#"{{"userid":123,"rating":4,"text":"{text}","product_id":"P-001234","helpful_votes":12,"verified":true,"lang":"en","created_at":1700000000000}}"#
+    );
+    let escaped = format!(r#"{{"text":"{text}\n\"{text}\u0001 \u00e9\t","notes":"{text}\\"}}"#);
+    let (out, decoded) = reencode(JSON, &s, true, &[Some(&record), Some(&escaped)])?;
+    assert!(decoded.errors.is_empty(), "{:?}", decoded.errors);
+    assert_eq!(
+        out,
+        vec![
+            Some(format!(r#"{{"USERID":123,"RATING":4,"TEXT":"{text}"}}"#)),
+            Some(format!(
+                r#"{{"USERID":null,"RATING":null,"TEXT":"{text}\n\"{text}\u0001 é\t"}}"#
+            )),
+        ]
+    );
+    Ok(())
+}
+
+#[test]
 fn decodes_nested_types() -> TestResult {
     let inner = struct_of(&[("C", DataType::Utf8), ("D", DataType::Decimal128(4, 1))]);
     let s = schema(&[
