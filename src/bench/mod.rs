@@ -63,6 +63,18 @@ pub struct BenchArgs {
     /// Seconds of the latency phase (default 30; 2 with --quick).
     #[arg(long)]
     latency_secs: Option<f64>,
+    /// Runs only these phases (comma-separated: raw_copy, a_filter, b_join, c_window_count,
+    /// d_pipeline, latency, startup), e.g. to profile one of them; the ratio column needs
+    /// raw_copy.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+impl BenchArgs {
+    /// Whether phase `name` runs.
+    fn runs_phase(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == name)
+    }
 }
 
 /// Processes the harness spawns itself.
@@ -179,19 +191,26 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let rounds = args.runs.max(1);
     // Rounds interleave the scenarios, so a drift in the machine's load hits all alike.
     let mut measured: Vec<Vec<Measured>> = Vec::new();
+    let raw_copy = args.runs_phase("raw_copy");
     for round in 0..rounds {
-        eprintln!("eddy bench: round {}/{rounds}: raw copy …", round + 1);
-        let raw_out = run.topic(&format!("raw_copy_out_{round}"));
-        broker.create_topic(&run.rt, &raw_out)?;
-        let mut results = vec![raw_copy::measure(
-            &run.bootstrap,
-            &reviews,
-            &raw_out,
-            events,
-            run.ticks,
-            timeout,
-        )?];
+        let mut results = Vec::new();
+        if raw_copy {
+            eprintln!("eddy bench: round {}/{rounds}: raw copy …", round + 1);
+            let raw_out = run.topic(&format!("raw_copy_out_{round}"));
+            broker.create_topic(&run.rt, &raw_out)?;
+            results.push(raw_copy::measure(
+                &run.bootstrap,
+                &reviews,
+                &raw_out,
+                events,
+                run.ticks,
+                timeout,
+            )?);
+        }
         for scenario in scenario_specs(&run, &dataset, round) {
+            if !args.runs_phase(scenario.name) {
+                continue;
+            }
             eprintln!(
                 "eddy bench: round {}/{rounds}: {} …",
                 round + 1,
@@ -207,11 +226,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
         }
     }
-    let names = std::iter::once(("raw_copy", RAW_COPY)).chain(
-        scenario_specs(&run, &dataset, 0)
-            .into_iter()
-            .map(|s| (s.name, s.description)),
-    );
+    let names = raw_copy
+        .then_some(("raw_copy", RAW_COPY))
+        .into_iter()
+        .chain(
+            scenario_specs(&run, &dataset, 0)
+                .into_iter()
+                .filter(|s| args.runs_phase(s.name))
+                .map(|s| (s.name, s.description)),
+        );
     let mut scenarios: Vec<ScenarioResult> = names
         .zip(measured)
         .map(|((name, description), runs)| {
@@ -219,21 +242,44 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         })
         .collect();
     // Below one clock tick of CPU (tiny runs) there is no meaningful ratio.
-    let raw_cpu = scenarios[0].cpu_sec_per_million;
+    let raw_cpu = scenarios
+        .first()
+        .filter(|_| raw_copy)
+        .map_or(0.0, |s| s.cpu_sec_per_million);
     for s in &mut scenarios {
         s.cpu_ratio_to_raw_copy = (raw_cpu > 0.0).then(|| s.cpu_sec_per_million / raw_cpu);
     }
 
-    eprintln!(
-        "eddy bench: latency at {} events/s for {latency_secs}s …",
-        args.latency_rate
-    );
-    let latency = vec![
-        latency::measure_eddy(&run, &broker, args.latency_rate, latency_secs)?,
-        latency::measure_raw_copy(&run, &broker, args.latency_rate, latency_secs)?,
-    ];
-    eprintln!("eddy bench: start-up …");
-    let startup = startup::measure(&run, &reviews, 20, if args.quick { 1 } else { 3 })?;
+    let mut latency = Vec::new();
+    if args.runs_phase("latency") {
+        eprintln!(
+            "eddy bench: latency at {} events/s for {latency_secs}s …",
+            args.latency_rate
+        );
+        latency.push(latency::measure_eddy(
+            &run,
+            &broker,
+            args.latency_rate,
+            latency_secs,
+        )?);
+        latency.push(latency::measure_raw_copy(
+            &run,
+            &broker,
+            args.latency_rate,
+            latency_secs,
+        )?);
+    }
+    let startup = if args.runs_phase("startup") {
+        eprintln!("eddy bench: start-up …");
+        Some(startup::measure(
+            &run,
+            &reviews,
+            20,
+            if args.quick { 1 } else { 3 },
+        )?)
+    } else {
+        None
+    };
 
     let report = Report {
         build: if cfg!(debug_assertions) {
@@ -258,7 +304,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .into(),
         scenarios,
         latency,
-        startup: Some(startup),
+        startup,
     };
     report::print(&report);
     std::fs::write(&args.json_out, serde_json::to_string_pretty(&report)?)

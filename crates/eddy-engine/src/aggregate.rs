@@ -21,6 +21,7 @@ use eddy_state::KeyValueStore;
 use eddy_topic::{Payloads, RawBatch};
 use serde::{Deserialize, Serialize};
 
+mod codec;
 mod session;
 
 use session::SessionWindow;
@@ -105,7 +106,8 @@ struct Change {
 /// What the aggregation needs of each row of a batch.
 struct EvaluatedRows {
     groups: Vec<ArrayRef>,
-    state_keys: Vec<Option<Vec<u8>>>,
+    /// Each row's state key: the group key, then the window start (null: not aggregated).
+    state_keys: Payloads,
     args: Vec<Vec<ArrayRef>>,
 }
 
@@ -153,7 +155,7 @@ enum Function {
 
 /// The state of one call for one group. Values are kept as text (temporal types as their
 /// integer) so any primitive type round-trips through the store.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 enum Acc {
     Count(i64),
     SumInt(i64),
@@ -419,16 +421,29 @@ impl AggregateStage {
         )?;
         self.keys.clear();
         self.state_keys.encode(&key_batch, &mut self.keys)?;
-        // The state key: the group key, then the window start.
-        let mut state_keys: Vec<Option<Vec<u8>>> = Vec::with_capacity(batch.num_rows());
-        for i in 0..batch.num_rows() {
-            state_keys.push(self.keys.get(i).map(|k| {
-                let mut k = k.to_vec();
-                if let Some(starts) = window_starts {
-                    k.extend_from_slice(&starts[i].to_be_bytes());
+        let mut state_keys = match window_starts {
+            None => self.keys.clone(),
+            Some(starts) => {
+                let mut keys = Payloads::with_capacity(
+                    batch.num_rows(),
+                    self.keys.byte_len() + 8 * batch.num_rows(),
+                );
+                for (i, start) in starts.iter().enumerate().take(batch.num_rows()) {
+                    match self.keys.get(i) {
+                        None => keys.push(None),
+                        Some(k) => keys.push_with(|buf| {
+                            buf.extend_from_slice(k);
+                            buf.extend_from_slice(&start.to_be_bytes());
+                            Ok::<(), EngineError>(())
+                        })?,
+                    }
                 }
-                k
-            }));
+                keys
+            }
+        };
+        // Rows past the window starts (never expected) have no state key.
+        while state_keys.len() < batch.num_rows() {
+            state_keys.push(None);
         }
         let args: Vec<Vec<ArrayRef>> = self
             .calls
@@ -456,63 +471,76 @@ impl AggregateStage {
         timestamps: &[i64],
         window_starts: Option<Vec<i64>>,
     ) -> Result<Aggregated, EngineError> {
-        let mut wanted: Vec<Option<Vec<u8>>> = new.state_keys.clone();
-        if let Some(old) = old {
-            wanted.extend(old.state_keys.iter().cloned());
-        }
-        let mut states = self.load(&wanted)?;
+        // Every group the batch touches gets a slot; states are read and written per slot.
+        let mut slots = Slots::default();
+        let new_slots: Vec<Option<u32>> = (0..new.state_keys.len())
+            .map(|i| new.state_keys.get(i).map(|k| slots.slot(k)))
+            .collect();
+        let old_slots: Vec<Option<u32>> = match old {
+            Some(o) => (0..o.state_keys.len())
+                .map(|i| o.state_keys.get(i).map(|k| slots.slot(k)))
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut states = self.load(&slots.keys)?;
         let n = changes.len();
         // Output rows index the new rows (0..n) and the old rows (n..2n).
         let mut picked: Vec<u32> = Vec::with_capacity(n);
         let mut out_times = Vec::with_capacity(n);
-        let mut out_keys: Vec<Vec<u8>> = Vec::with_capacity(n);
+        let mut out_slots: Vec<u32> = Vec::with_capacity(n);
         let mut out_starts = Vec::with_capacity(n);
-        let mut results: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(n); self.calls.len()];
+        let mut results: Vec<Results> = self.calls.iter().map(|c| c.results(n)).collect();
         for (r, change) in changes.iter().enumerate() {
             // A row whose grouping key is null is not aggregated, as in ksqlDB.
-            let old_key = change
-                .old
-                .and_then(|i| old.and_then(|o| o.state_keys[i].as_ref()));
-            let new_key = change.new.and_then(|i| new.state_keys[i].as_ref());
-            if let (Some(k), Some(o)) = (old_key, old)
-                && let Some(accs) = states.get_mut(k.as_slice())
-            {
+            let old_slot = change.old.and_then(|i| old_slots.get(i).copied().flatten());
+            let new_slot = change.new.and_then(|i| new_slots[i]);
+            if let (Some(s), Some(o)) = (old_slot, old) {
+                let accs = &mut states[s as usize];
                 for ((call, acc), args) in self.calls.iter().zip(accs.iter_mut()).zip(&o.args) {
                     call.undo(acc, args, r)?;
                 }
             }
-            if let Some(k) = new_key
-                && let Some(accs) = states.get_mut(k.as_slice())
-            {
+            if let Some(s) = new_slot {
+                let accs = &mut states[s as usize];
                 for ((call, acc), args) in self.calls.iter().zip(accs.iter_mut()).zip(&new.args) {
                     call.fold(acc, args, r)?;
                 }
             }
-            let mut emit = |key: &Vec<u8>, index: usize| -> Result<(), EngineError> {
-                let Some(accs) = states.get(key.as_slice()) else {
-                    return Ok(());
-                };
-                for ((call, acc), out) in self.calls.iter().zip(accs).zip(&mut results) {
-                    out.push(call.result(acc)?);
+            let mut emit = |slot: u32, index: usize| -> Result<(), EngineError> {
+                for ((call, acc), out) in self
+                    .calls
+                    .iter()
+                    .zip(&states[slot as usize])
+                    .zip(&mut results)
+                {
+                    call.push_result(acc, out)?;
                 }
                 picked.push(index as u32);
-                out_keys.push(key.clone());
+                out_slots.push(slot);
                 out_times.push(timestamps[r]);
                 if let Some(starts) = &window_starts {
                     out_starts.push(starts[r]);
                 }
                 Ok(())
             };
-            if let Some(k) = old_key
-                && Some(k) != new_key
+            if let Some(s) = old_slot
+                && Some(s) != new_slot
             {
-                emit(k, n + r)?;
+                emit(s, n + r)?;
             }
-            if let Some(k) = new_key {
-                emit(k, r)?;
+            if let Some(s) = new_slot {
+                emit(s, r)?;
             }
         }
-        self.store_states(&states)?;
+        self.store_states(&slots.keys, &states)?;
+        let out_keys: Vec<Vec<u8>> = if self.suppressed.is_some() || self.having.is_some() {
+            out_slots
+                .iter()
+                .map(|&s| slots.keys[s as usize].to_vec())
+                .collect()
+        } else {
+            Vec::new()
+        };
 
         let indices = UInt32Array::from(picked);
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.out_schema.fields().len());
@@ -531,11 +559,7 @@ impl AggregateStage {
             .into_iter()
             .zip(self.out_schema.fields().iter().skip(new.groups.len()))
         {
-            columns.push(if values.is_empty() {
-                new_empty_array(field.data_type())
-            } else {
-                cast_to(&ScalarValue::iter_to_array(values)?, field.data_type())?
-            });
+            columns.push(values.finish(field.data_type())?);
         }
         let batch = RecordBatch::try_new(Arc::clone(&self.out_schema), columns)?;
         let out = Aggregated {
@@ -650,6 +674,18 @@ impl AggregateStage {
         })
     }
 
+    /// Waits until the state changes sent to the changelogs are stored; called before the
+    /// input offsets are committed.
+    pub(crate) fn flush(&mut self) -> Result<(), EngineError> {
+        if let Some((_, Some(changelog))) = &mut self.table_rows {
+            changelog.flush()?;
+        }
+        if let Some(changelog) = &mut self.changelog {
+            changelog.flush()?;
+        }
+        Ok(())
+    }
+
     /// Records dropped for arriving after their windows closed.
     pub(crate) fn late_records(&self) -> u64 {
         self.window.as_ref().map_or(0, |w| w.late)
@@ -703,22 +739,20 @@ impl AggregateStage {
         Ok(())
     }
 
-    /// Reads the states of every group in `keys` (fresh states for new groups).
-    fn load(
-        &mut self,
-        keys: &[Option<Vec<u8>>],
-    ) -> Result<HashMap<Vec<u8>, Vec<Acc>>, EngineError> {
-        let found = self.get_distinct(keys.iter().flatten().map(Vec::as_slice))?;
-        let mut states = HashMap::with_capacity(found.len());
-        for (k, value) in found {
-            let accs = match value {
-                Some(bytes) => serde_json::from_slice(&bytes)
-                    .map_err(|e| EngineError::Internal(format!("corrupt aggregate state: {e}")))?,
-                None => self.calls.iter().map(Call::initial).collect(),
-            };
-            states.insert(k, accs);
+    /// Reads the states of the groups `keys` (fresh states for new groups), in their order.
+    fn load(&mut self, keys: &[&[u8]]) -> Result<Vec<Vec<Acc>>, EngineError> {
+        self.keys.clear();
+        for k in keys {
+            self.keys.push(Some(k));
         }
-        Ok(states)
+        self.found.clear();
+        self.store.get_many(&self.keys, &mut self.found)?;
+        (0..keys.len())
+            .map(|i| match self.found.get(i) {
+                Some(bytes) => codec::decode(bytes),
+                None => Ok(self.calls.iter().map(Call::initial).collect()),
+            })
+            .collect()
     }
 
     /// Reads each distinct key of `keys` from the store with one multi-get.
@@ -742,20 +776,61 @@ impl AggregateStage {
             .collect())
     }
 
-    fn store_states(&mut self, states: &HashMap<Vec<u8>, Vec<Acc>>) -> Result<(), EngineError> {
+    /// Writes the states of the groups `keys` (aligned with `states`), in key order.
+    fn store_states(&mut self, keys: &[&[u8]], states: &[Vec<Acc>]) -> Result<(), EngineError> {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by_key(|&i| keys[i]);
         self.keys.clear();
         self.found.clear();
-        for (k, accs) in states {
-            let bytes = serde_json::to_vec(accs)
-                .map_err(|e| EngineError::Internal(format!("aggregate state: {e}")))?;
-            self.keys.push(Some(k));
-            self.found.push(Some(&bytes));
+        for i in order {
+            self.keys.push(Some(keys[i]));
+            self.found.push_with(|buf| {
+                codec::encode(&states[i], buf);
+                Ok::<(), EngineError>(())
+            })?;
         }
         self.store.write(&self.keys, &self.found)?;
         if let Some(changelog) = &mut self.changelog {
             changelog.append(&self.keys, &self.found)?;
         }
         Ok(())
+    }
+}
+
+/// The groups a batch touches, numbered in order of first appearance.
+#[derive(Default)]
+struct Slots<'a> {
+    index: HashMap<&'a [u8], u32>,
+    keys: Vec<&'a [u8]>,
+}
+
+impl<'a> Slots<'a> {
+    /// The slot of group `key`.
+    fn slot(&mut self, key: &'a [u8]) -> u32 {
+        *self.index.entry(key).or_insert_with(|| {
+            self.keys.push(key);
+            (self.keys.len() - 1) as u32
+        })
+    }
+}
+
+/// One call's results for a batch: typed where the type allows, else scalars.
+enum Results {
+    Int64(Vec<i64>),
+    Float64(Vec<f64>),
+    Scalars(Vec<ScalarValue>),
+}
+
+impl Results {
+    /// The column, cast to the output field's type.
+    fn finish(self, data_type: &DataType) -> Result<ArrayRef, EngineError> {
+        let array: ArrayRef = match self {
+            Results::Int64(v) => Arc::new(Int64Array::from(v)),
+            Results::Float64(v) => Arc::new(arrow::array::Float64Array::from(v)),
+            Results::Scalars(v) if v.is_empty() => return Ok(new_empty_array(data_type)),
+            Results::Scalars(v) => ScalarValue::iter_to_array(v)?,
+        };
+        cast_to(&array, data_type)
     }
 }
 
@@ -997,6 +1072,12 @@ impl Call {
 
     /// Folds row `row` of `args` into `acc`.
     fn fold(&self, acc: &mut Acc, args: &[ArrayRef], row: usize) -> Result<(), EngineError> {
+        if let (Function::Count, Acc::Count(c)) = (self.function, &mut *acc) {
+            if !args.first().is_some_and(|a| a.is_null(row)) {
+                *c += 1;
+            }
+            return Ok(());
+        }
         let value = match args.first() {
             Some(a) => Some(ScalarValue::try_from_array(a.as_ref(), row)?),
             None => None,
@@ -1274,6 +1355,33 @@ impl Call {
                     "The aggregation functions LATEST_BY_OFFSET, EARLIEST_BY_OFFSET, MIN and MAX cannot be applied to a table source, only to a stream source.".into(),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// An empty results column for `n` rows of this call.
+    fn results(&self, n: usize) -> Results {
+        match self.function {
+            Function::Count | Function::CountDistinct => Results::Int64(Vec::with_capacity(n)),
+            Function::Avg | Function::StddevSamp => Results::Float64(Vec::with_capacity(n)),
+            _ => Results::Scalars(Vec::with_capacity(n)),
+        }
+    }
+
+    /// Appends the call's current result to `out`.
+    fn push_result(&self, acc: &Acc, out: &mut Results) -> Result<(), EngineError> {
+        match (out, acc) {
+            (Results::Int64(v), Acc::Count(c)) => v.push(*c),
+            (Results::Float64(v), Acc::Avg(..) | Acc::Stddev(..)) => match self.result(acc)? {
+                ScalarValue::Float64(Some(x)) => v.push(x),
+                _ => return Err(state_mismatch()),
+            },
+            (Results::Scalars(v), acc) => v.push(self.result(acc)?),
+            (Results::Int64(v), acc) => match self.result(acc)? {
+                ScalarValue::Int64(Some(x)) => v.push(x),
+                _ => return Err(state_mismatch()),
+            },
+            _ => return Err(state_mismatch()),
         }
         Ok(())
     }

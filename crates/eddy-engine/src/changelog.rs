@@ -29,19 +29,33 @@ pub(crate) struct Changelog {
     store_name: String,
     sink: Box<dyn RecordSink>,
     meta: Arc<dyn KeyValueStore>,
+    /// Records acknowledged by the broker.
     written: u64,
+    /// Records sent since the last [`flush`](Changelog::flush).
+    sent: u64,
 }
 
 impl Changelog {
-    /// Appends `keys`/`values` (a `None` value deletes) and waits until they are stored.
+    /// Sends `keys`/`values` (a `None` value deletes); [`flush`](Changelog::flush) waits
+    /// until they are stored.
     pub(crate) fn append(&mut self, keys: &Payloads, values: &Payloads) -> Result<(), EngineError> {
         if keys.is_empty() {
             return Ok(());
         }
         let now = vec![0i64; keys.len()];
         self.sink.send(keys, values, &now)?;
+        self.sent += keys.len() as u64;
+        Ok(())
+    }
+
+    /// Waits until everything sent is stored, then records how far the changelog goes.
+    /// Called before the input offsets of the changes are committed.
+    pub(crate) fn flush(&mut self) -> Result<(), EngineError> {
+        if self.sent == 0 {
+            return Ok(());
+        }
         self.sink.flush(Duration::from_secs(30))?;
-        self.written += keys.len() as u64;
+        self.written += std::mem::take(&mut self.sent);
         write_count(self.meta.as_ref(), &self.store_name, self.written)
     }
 }
@@ -85,6 +99,7 @@ pub(crate) fn open_with_changelog(
             sink: topics.sink(topic)?,
             meta,
             written: end as u64,
+            sent: 0,
         },
     ))
 }

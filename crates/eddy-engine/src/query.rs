@@ -580,6 +580,9 @@ impl Task for QueryTask {
         }
         let mut errors = Vec::new();
         self.process(&mut errors)?;
+        if let Some(aggregate) = self.aggregate.as_mut() {
+            aggregate.flush()?;
+        }
         self.log.write(&self.id, &errors);
         self.source.commit(&positions_after(&self.raw))?;
         self.pending = false;

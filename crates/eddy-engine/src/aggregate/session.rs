@@ -97,23 +97,24 @@ impl AggregateStage {
             if ts.saturating_add(gap).saturating_add(grace) < self.stream_time {
                 continue; // too late: every session it could join is closed
             }
-            let Some(group) = rows.state_keys[r].as_ref() else {
+            let Some(group) = rows.state_keys.get(r).map(<[u8]>::to_vec) else {
                 continue;
             };
+            let group = &group;
             if !loaded.contains_key(group) {
                 let mut prefix = group.clone();
                 prefix.push(0);
                 let mut found = Vec::new();
                 let mut failure = None;
                 self.store.scan_prefix(&prefix, &mut |k, v| {
-                    match serde_json::from_slice::<Vec<Acc>>(v) {
+                    match super::codec::decode(v) {
                         Ok(accs) => found.push((k.to_vec(), accs)),
-                        Err(e) => failure = Some(e.to_string()),
+                        Err(e) => failure = Some(e),
                     }
                     true
                 })?;
                 if let Some(e) = failure {
-                    return Err(EngineError::Internal(format!("corrupt session state: {e}")));
+                    return Err(e);
                 }
                 loaded.insert(group.clone(), found);
             }
@@ -235,11 +236,10 @@ impl AggregateStage {
         for (k, accs) in pending {
             self.keys.push(Some(k));
             match accs {
-                Some(accs) => {
-                    let bytes = serde_json::to_vec(accs)
-                        .map_err(|e| EngineError::Internal(format!("session state: {e}")))?;
-                    self.found.push(Some(&bytes));
-                }
+                Some(accs) => self.found.push_with(|buf| {
+                    super::codec::encode(accs, buf);
+                    Ok::<(), EngineError>(())
+                })?,
                 None => self.found.push(None),
             }
         }

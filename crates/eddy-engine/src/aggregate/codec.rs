@@ -1,0 +1,195 @@
+//! How a group's accumulators are stored (in the state store and the changelog): a compact
+//! binary layout, written and read once per touched group per batch, so it must be cheap.
+//!
+//! Layout: a format byte, then per accumulator a tag byte and its fields, integers and
+//! floats little-endian, texts as a `u32` length (`u32::MAX` for null) and UTF-8 bytes.
+//! States written as JSON by earlier versions (they start with `[`) are still read.
+
+use super::Acc;
+use crate::error::EngineError;
+
+/// First byte of a binary state.
+const BINARY: u8 = 1;
+/// The length that marks a null text.
+const NULL_TEXT: u32 = u32::MAX;
+
+const COUNT: u8 = 0;
+const SUM_INT: u8 = 1;
+const SUM_FLOAT: u8 = 2;
+const SUM_DECIMAL: u8 = 3;
+const AVG: u8 = 4;
+const VALUE: u8 = 5;
+const VALUES: u8 = 6;
+const STDDEV: u8 = 7;
+
+/// Appends the encoding of `accs` to `out`.
+pub(super) fn encode(accs: &[Acc], out: &mut Vec<u8>) {
+    out.push(BINARY);
+    for acc in accs {
+        match acc {
+            Acc::Count(c) => tagged(out, COUNT, &c.to_le_bytes()),
+            Acc::SumInt(s) => tagged(out, SUM_INT, &s.to_le_bytes()),
+            Acc::SumFloat(s) => tagged(out, SUM_FLOAT, &s.to_le_bytes()),
+            Acc::SumDecimal(s) => tagged(out, SUM_DECIMAL, &s.to_le_bytes()),
+            Acc::Avg(sum, count) => {
+                tagged(out, AVG, &sum.to_le_bytes());
+                out.extend_from_slice(&count.to_le_bytes());
+            }
+            Acc::Value(v) => {
+                out.push(VALUE);
+                text(out, v.as_deref());
+            }
+            Acc::Values(values) => {
+                out.push(VALUES);
+                out.extend_from_slice(&(values.len() as u32).to_le_bytes());
+                for v in values {
+                    text(out, v.as_deref());
+                }
+            }
+            Acc::Stddev(count, mean, m2) => {
+                tagged(out, STDDEV, &count.to_le_bytes());
+                out.extend_from_slice(&mean.to_le_bytes());
+                out.extend_from_slice(&m2.to_le_bytes());
+            }
+        }
+    }
+}
+
+fn tagged(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+    out.push(tag);
+    out.extend_from_slice(bytes);
+}
+
+fn text(out: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        Some(s) => {
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        None => out.extend_from_slice(&NULL_TEXT.to_le_bytes()),
+    }
+}
+
+/// Reads a state written by [`encode`] (or, from earlier versions, as JSON).
+pub(super) fn decode(bytes: &[u8]) -> Result<Vec<Acc>, EngineError> {
+    match bytes.first() {
+        Some(&BINARY) => Reader { bytes, pos: 1 }.states(),
+        _ => serde_json::from_slice(bytes).map_err(|e| corrupt(&e.to_string())),
+    }
+}
+
+fn corrupt(what: &str) -> EngineError {
+    EngineError::Internal(format!("corrupt aggregate state: {what}"))
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn states(mut self) -> Result<Vec<Acc>, EngineError> {
+        let mut accs = Vec::new();
+        while self.pos < self.bytes.len() {
+            let tag = self.take::<1>()?[0];
+            accs.push(match tag {
+                COUNT => Acc::Count(i64::from_le_bytes(self.take()?)),
+                SUM_INT => Acc::SumInt(i64::from_le_bytes(self.take()?)),
+                SUM_FLOAT => Acc::SumFloat(f64::from_le_bytes(self.take()?)),
+                SUM_DECIMAL => Acc::SumDecimal(i128::from_le_bytes(self.take()?)),
+                AVG => Acc::Avg(
+                    f64::from_le_bytes(self.take()?),
+                    i64::from_le_bytes(self.take()?),
+                ),
+                VALUE => Acc::Value(self.text()?),
+                VALUES => {
+                    let n = u32::from_le_bytes(self.take()?) as usize;
+                    // Each text takes at least its 4-byte length: a bound on a corrupt count.
+                    let mut values = Vec::with_capacity(n.min(self.bytes.len() / 4));
+                    for _ in 0..n {
+                        values.push(self.text()?);
+                    }
+                    Acc::Values(values)
+                }
+                STDDEV => Acc::Stddev(
+                    i64::from_le_bytes(self.take()?),
+                    f64::from_le_bytes(self.take()?),
+                    f64::from_le_bytes(self.take()?),
+                ),
+                other => return Err(corrupt(&format!("unknown accumulator tag {other}"))),
+            });
+        }
+        Ok(accs)
+    }
+
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], EngineError> {
+        let bytes = self
+            .bytes
+            .get(self.pos..self.pos + N)
+            .and_then(|b| <[u8; N]>::try_from(b).ok())
+            .ok_or_else(|| corrupt("truncated"))?;
+        self.pos += N;
+        Ok(bytes)
+    }
+
+    fn text(&mut self) -> Result<Option<String>, EngineError> {
+        let len = u32::from_le_bytes(self.take()?);
+        if len == NULL_TEXT {
+            return Ok(None);
+        }
+        let end = self.pos + len as usize;
+        let bytes = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or_else(|| corrupt("truncated text"))?;
+        self.pos = end;
+        String::from_utf8(bytes.to_vec())
+            .map(Some)
+            .map_err(|_| corrupt("text is not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(accs: Vec<Acc>) -> Vec<Acc> {
+        let mut bytes = Vec::new();
+        encode(&accs, &mut bytes);
+        decode(&bytes).expect("decodes")
+    }
+
+    #[test]
+    fn every_accumulator_round_trips() {
+        let accs = vec![
+            Acc::Count(-3),
+            Acc::SumInt(i64::MAX),
+            Acc::SumFloat(1.5),
+            Acc::SumDecimal(-12345678901234567890123),
+            Acc::Avg(7.25, 4),
+            Acc::Value(None),
+            Acc::Value(Some("héllo".into())),
+            Acc::Values(vec![Some("a".into()), None, Some(String::new())]),
+            Acc::Stddev(3, 2.0, 0.5),
+        ];
+        let back = round_trip(accs.clone());
+        assert_eq!(format!("{back:?}"), format!("{accs:?}"));
+    }
+
+    #[test]
+    fn json_states_of_earlier_versions_are_read() {
+        let json = serde_json::to_vec(&vec![Acc::Count(5), Acc::Value(Some("x".into()))])
+            .expect("serialises");
+        let back = decode(&json).expect("decodes");
+        assert_eq!(format!("{back:?}"), "[Count(5), Value(Some(\"x\"))]");
+    }
+
+    #[test]
+    fn truncated_or_unknown_states_are_errors() {
+        let mut bytes = Vec::new();
+        encode(&[Acc::Avg(1.0, 2)], &mut bytes);
+        assert!(decode(&bytes[..bytes.len() - 1]).is_err());
+        assert!(decode(&[BINARY, 99]).is_err());
+        assert!(decode(&[BINARY, VALUES, 255, 255, 255, 0]).is_err());
+    }
+}
