@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use eddy_topic::Payloads;
 use rocksdb::{
     BlockBasedOptions, BoundColumnFamily, Cache, ColumnFamilyDescriptor, DBCompressionType,
-    DBWithThreadMode, MultiThreaded, Options, ReadOptions, WriteBatch, WriteBufferManager,
+    DBWithThreadMode, DataBlockIndexType, MultiThreaded, Options, ReadOptions, WriteBatch,
+    WriteBufferManager,
 };
 
 use crate::error::StateError;
@@ -82,12 +83,20 @@ impl RocksBackend {
         table.set_pin_l0_filter_and_index_blocks_in_cache(true);
         // Join lookups miss often; a bloom filter answers most misses without reading a block.
         table.set_bloom_filter(10.0, false);
+        // Point lookups (joins, aggregate states) find their key in a data block by hash
+        // rather than by binary search and a linear scan.
+        table.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
+        table.set_data_block_hash_ratio(0.75);
 
         let mut store_options = Options::default();
         store_options.set_block_based_table_factory(&table);
         store_options.set_write_buffer_size(config.write_buffer_bytes);
         store_options.set_max_write_buffer_number(config.max_write_buffers.max(2) as i32);
         store_options.set_compression_type(DBCompressionType::Lz4);
+        // Most lookups of a new group or an unmatched join key miss the memtable: a bloom
+        // filter over whole keys answers those without searching the skip list.
+        store_options.set_memtable_whole_key_filtering(true);
+        store_options.set_memtable_prefix_bloom_ratio(0.1);
 
         let mut db_options = store_options.clone();
         db_options.create_if_missing(true);
