@@ -39,6 +39,8 @@ pub fn worker(args: &RawCopyArgs) -> Result<()> {
         .set("bootstrap.servers", &args.bootstrap)
         .set("group.id", format!("eddy-bench-raw-copy-{}", args.output))
         .set("enable.auto.commit", "false")
+        // As Eddy's query consumers, so latencies compare.
+        .set("fetch.wait.max.ms", "50")
         .create()
         .context("creating the consumer")?;
     let producer: BaseProducer = ClientConfig::new()

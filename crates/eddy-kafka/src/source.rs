@@ -57,6 +57,10 @@ impl KafkaSource {
                 // a member leaving by the group's session timeout. Heartbeats come from a
                 // librdkafka thread, so a long batch cannot make the session expire.
                 ("session.timeout.ms", "10000"),
+                // Apache Kafka answers a waiting fetch as soon as data arrives, but brokers
+                // that do not (librdkafka's mock cluster, tansu) hold it this long: 500 ms
+                // (the default) became the pipeline's latency there. Lower costs idle fetches.
+                ("fetch.wait.max.ms", "50"),
             ],
             &[
                 ("group.id", group),
