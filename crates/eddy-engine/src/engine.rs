@@ -24,6 +24,9 @@ use crate::stream_join::{MergedSource, StreamJoinStage};
 use crate::table::{TableMaterializer, TableProgress};
 use crate::table_join::TableJoinStage;
 
+/// How long a pull query waits for a table materialised for it to catch up with its topic.
+const FIRST_PULL_WAIT: Duration = Duration::from_secs(30);
+
 /// Session properties sent with a request (`streamsProperties`), e.g. `auto.offset.reset`.
 pub type Properties = BTreeMap<String, String>;
 
@@ -162,21 +165,74 @@ impl Engine {
         let Some(j) = &plan.join else {
             return Ok(None);
         };
-        let inner = self.lock();
-        let table = inner.tables.get(&j.table.source.name).ok_or_else(|| {
-            EngineError::Internal(format!("table {} is not materialised", j.table.source.name))
-        })?;
-        JoinStage::new(
-            plan,
-            Arc::clone(&table.store),
-            Arc::clone(&table.progress),
-            self.config.join_freshness_wait,
-        )
+        let mut inner = self.lock();
+        let (store, progress, _) = self.materialized(&mut inner, &j.table.source.name)?;
+        JoinStage::new(plan, store, progress, self.config.join_freshness_wait)
     }
 
-    /// The store of a materialised table, if `name` is one.
-    pub(crate) fn table_store(&self, name: &str) -> Option<Arc<dyn KeyValueStore>> {
-        self.lock().tables.get(name).map(|t| Arc::clone(&t.store))
+    /// The store of table `name` for a pull query, if `name` is a table. A table
+    /// materialised just now is read once it has caught up with its topic.
+    pub(crate) fn table_store(
+        &self,
+        name: &str,
+    ) -> Result<Option<Arc<dyn KeyValueStore>>, EngineError> {
+        let (store, progress, new) = {
+            let mut inner = self.lock();
+            if inner
+                .catalog
+                .get(name)
+                .is_none_or(|s| s.kind != SourceKind::Table)
+            {
+                return Ok(None);
+            }
+            self.materialized(&mut inner, name)?
+        };
+        if new && self.config.mode == RunMode::Synchronous {
+            let mut inner = self.lock();
+            if let Some(t) = inner.tables.get_mut(name) {
+                runner::run_until_idle(std::slice::from_mut(&mut t.handle))?;
+            }
+        } else if new {
+            let topic = self.catalog().get(name).map(|s| s.topic.clone());
+            if let Some(topic) = topic {
+                let ends = self.topics.admin().end_offsets(&topic)?;
+                if !progress.wait_for(&ends, FIRST_PULL_WAIT) {
+                    return Err(EngineError::Topic(eddy_topic::TopicError::Unavailable(
+                        format!(
+                            "table {name} is still being materialised from its topic '{topic}' \
+                         (it had not caught up after {} s); try again shortly",
+                            FIRST_PULL_WAIT.as_secs()
+                        ),
+                    )));
+                }
+            }
+        }
+        Ok(Some(store))
+    }
+
+    /// Table `name`'s store and progress, materialising it now if no one has read it yet;
+    /// and whether that happened now.
+    fn materialized(
+        &self,
+        inner: &mut Inner,
+        name: &str,
+    ) -> Result<(Arc<dyn KeyValueStore>, Arc<TableProgress>, bool), EngineError> {
+        let new = !inner.tables.contains_key(name);
+        if new {
+            let source = inner
+                .catalog
+                .get(name)
+                .filter(|s| s.kind == SourceKind::Table)
+                .ok_or_else(|| EngineError::Internal(format!("{name} is not a table")))?
+                .clone();
+            let table = self.materialize(&source)?;
+            inner.tables.insert(name.to_string(), table);
+        }
+        let table = inner
+            .tables
+            .get(name)
+            .ok_or_else(|| EngineError::Internal(format!("table {name} is not materialised")))?;
+        Ok((Arc::clone(&table.store), Arc::clone(&table.progress), new))
     }
 
     /// Makes the next new persistent query take at least number `n` (`CSAS_X_<n>`), so that
@@ -458,12 +514,11 @@ impl Engine {
         if replaced.is_none() {
             inner.next_query += 1;
         }
-        // A table a query writes is materialised like any other, for joins and pull queries.
-        if sink.kind == SourceKind::Table {
-            let table = self.materialize(&sink)?;
-            if let Some(old) = inner.tables.insert(sink.name.clone(), table) {
-                old.handle.stop();
-            }
+        // A table a query writes is materialised when a join or a pull query first reads
+        // it: until then reading its topic back would double the query's work. A replaced
+        // query's materialisation stops (its schema may have changed).
+        if let Some(old) = inner.tables.remove(&sink.name) {
+            old.handle.stop();
         }
         inner.catalog.insert(sink);
         Ok(StatementResult::Status {
@@ -561,22 +616,10 @@ impl Engine {
         let join = match &plan.join {
             None => None,
             Some(j) if plan.from.source.kind == SourceKind::Table => {
-                let store = |name: &str| {
-                    inner
-                        .tables
-                        .get(name)
-                        .map(|t| Arc::clone(&t.store))
-                        .ok_or_else(|| {
-                            EngineError::Internal(format!("table {name} is not materialised"))
-                        })
-                };
+                let (left, _, _) = self.materialized(inner, &plan.from.source.name)?;
+                let (right, _, _) = self.materialized(inner, &j.table.source.name)?;
                 table_join = Some((
-                    TableJoinStage::new(
-                        plan,
-                        store(&plan.from.source.name)?,
-                        store(&j.table.source.name)?,
-                        Arc::clone(&from_right),
-                    )?,
+                    TableJoinStage::new(plan, left, right, Arc::clone(&from_right))?,
                     self.topics.source(
                         &j.table.source.topic,
                         &format!("{group}_right"),
@@ -600,16 +643,11 @@ impl Engine {
                 None
             }
             Some(j) => {
-                let table = inner.tables.get(&j.table.source.name).ok_or_else(|| {
-                    EngineError::Internal(format!(
-                        "table {} is not materialised",
-                        j.table.source.name
-                    ))
-                })?;
+                let (store, progress, _) = self.materialized(inner, &j.table.source.name)?;
                 JoinStage::new(
                     plan,
-                    Arc::clone(&table.store),
-                    Arc::clone(&table.progress),
+                    store,
+                    progress,
                     match self.config.mode {
                         RunMode::Threads => self.config.join_freshness_wait,
                         RunMode::Synchronous => Duration::ZERO,

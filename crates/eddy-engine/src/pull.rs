@@ -52,7 +52,7 @@ impl Engine {
                 "pull queries with GROUP BY or JOIN".into(),
             )));
         }
-        let store = self.table_store(&source.name).ok_or_else(|| {
+        let store = self.table_store(&source.name)?.ok_or_else(|| {
             EngineError::Invalid(format!(
                 "The table {} is not materialised, so it cannot be queried",
                 source.name
