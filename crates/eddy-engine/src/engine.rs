@@ -24,6 +24,9 @@ use crate::stream_join::{MergedSource, StreamJoinStage};
 use crate::table::{TableMaterializer, TableProgress};
 use crate::table_join::TableJoinStage;
 
+/// A materialised table's store and progress, and whether it was materialised just now.
+type TableHandles = (Arc<dyn KeyValueStore>, Arc<TableProgress>, bool);
+
 /// How long a pull query waits for a table materialised for it to catch up with its topic.
 const FIRST_PULL_WAIT: Duration = Duration::from_secs(30);
 
@@ -216,7 +219,7 @@ impl Engine {
         &self,
         inner: &mut Inner,
         name: &str,
-    ) -> Result<(Arc<dyn KeyValueStore>, Arc<TableProgress>, bool), EngineError> {
+    ) -> Result<TableHandles, EngineError> {
         let new = !inner.tables.contains_key(name);
         if new {
             let source = inner
