@@ -741,18 +741,23 @@ impl AggregateStage {
 
     /// Reads the states of the groups `keys` (fresh states for new groups), in their order.
     fn load(&mut self, keys: &[&[u8]]) -> Result<Vec<Vec<Acc>>, EngineError> {
+        // Read in key order, which the store's multi-get answers fastest.
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by_key(|&i| keys[i]);
         self.keys.clear();
-        for k in keys {
-            self.keys.push(Some(k));
+        for &i in &order {
+            self.keys.push(Some(keys[i]));
         }
         self.found.clear();
         self.store.get_many(&self.keys, &mut self.found)?;
-        (0..keys.len())
-            .map(|i| match self.found.get(i) {
-                Some(bytes) => codec::decode(bytes),
-                None => Ok(self.calls.iter().map(Call::initial).collect()),
-            })
-            .collect()
+        let mut states = vec![Vec::new(); keys.len()];
+        for (j, &i) in order.iter().enumerate() {
+            states[i] = match self.found.get(j) {
+                Some(bytes) => codec::decode(bytes)?,
+                None => self.calls.iter().map(Call::initial).collect(),
+            };
+        }
+        Ok(states)
     }
 
     /// Reads each distinct key of `keys` from the store with one multi-get.

@@ -9,7 +9,7 @@ use eddy_sql::ast::{
 };
 use eddy_sql::catalog::{Catalog, Source, SourceKind};
 use eddy_sql::plan::{QueryPlan, Sink, plan_query};
-use eddy_state::{KeyValueStore, StateBackend};
+use eddy_state::{CachedStore, KeyValueStore, StateBackend};
 use eddy_topic::{StartFrom, TopicIo};
 
 use crate::aggregate::AggregateStage;
@@ -26,6 +26,10 @@ use crate::table_join::TableJoinStage;
 
 /// A materialised table's store and progress, and whether it was materialised just now.
 type TableHandles = (Arc<dyn KeyValueStore>, Arc<TableProgress>, bool);
+
+/// Memory for the recently used rows of each materialised table, in front of its store:
+/// a join looks up every stream record's row.
+const TABLE_CACHE_BYTES: usize = 32 << 20;
 
 /// How long a pull query waits for a table materialised for it to catch up with its topic.
 const FIRST_PULL_WAIT: Duration = Duration::from_secs(30);
@@ -215,11 +219,7 @@ impl Engine {
 
     /// Table `name`'s store and progress, materialising it now if no one has read it yet;
     /// and whether that happened now.
-    fn materialized(
-        &self,
-        inner: &mut Inner,
-        name: &str,
-    ) -> Result<TableHandles, EngineError> {
+    fn materialized(&self, inner: &mut Inner, name: &str) -> Result<TableHandles, EngineError> {
         let new = !inner.tables.contains_key(name);
         if new {
             let source = inner
@@ -422,7 +422,10 @@ impl Engine {
 
     fn materialize(&self, table: &Source) -> Result<MaterializedTable, EngineError> {
         let store_name = format!("table_{}", table.name);
-        let store = self.state.open_store(&store_name)?;
+        let store: Arc<dyn KeyValueStore> = Arc::new(CachedStore::new(
+            self.state.open_store(&store_name)?,
+            TABLE_CACHE_BYTES,
+        ));
         let group = format!(
             "_eddy_{}_{}_table_{}_{}",
             self.config.service_id,

@@ -9,11 +9,13 @@
 //!
 //! Invariant: a store knows bytes; encoding keys and values is the engine's business.
 
+mod cached;
 mod error;
 mod memory;
 mod rocks;
 mod store;
 
+pub use cached::CachedStore;
 pub use error::StateError;
 pub use memory::MemoryBackend;
 pub use rocks::{RocksBackend, RocksConfig};

@@ -1,0 +1,210 @@
+//! [`CachedStore`]: a store with the recently read and written entries of another in memory,
+//! for the point lookups of joins, which otherwise pay RocksDB's index and block search for
+//! every stream record.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use eddy_topic::Payloads;
+
+use crate::error::StateError;
+use crate::store::KeyValueStore;
+
+/// Bytes an entry costs beyond its key and value (map slot, boxes, allocator).
+const ENTRY_OVERHEAD: usize = 64;
+
+/// A write-through cache in front of a store: reads are answered from memory where it holds
+/// the key (also a known absence), writes go to both. Every write to the store must go
+/// through this handle. When the entries exceed the budget the cache starts over, so hot
+/// keys come back at once and memory stays bounded.
+pub struct CachedStore {
+    inner: Arc<dyn KeyValueStore>,
+    budget_bytes: usize,
+    cache: RwLock<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    /// Key → value, `None` for a key known to be absent.
+    entries: HashMap<Box<[u8]>, Option<Box<[u8]>>>,
+    bytes: usize,
+    /// Counts writes, so a read does not cache what a write replaced meanwhile.
+    writes: u64,
+}
+
+impl Cache {
+    fn put(&mut self, key: &[u8], value: Option<&[u8]>, budget: usize) {
+        let size = key.len() + value.map_or(0, <[u8]>::len) + ENTRY_OVERHEAD;
+        if let Some(old) = self.entries.insert(key.into(), value.map(Into::into)) {
+            self.bytes -= key.len() + old.map_or(0, |v| v.len()) + ENTRY_OVERHEAD;
+        }
+        self.bytes += size;
+        if self.bytes > budget {
+            self.entries.clear();
+            self.bytes = 0;
+        }
+    }
+}
+
+impl CachedStore {
+    /// Caches `inner`'s entries within about `budget_bytes` of memory.
+    pub fn new(inner: Arc<dyn KeyValueStore>, budget_bytes: usize) -> Self {
+        Self {
+            inner,
+            budget_bytes,
+            cache: RwLock::new(Cache::default()),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Cache> {
+        self.cache.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl KeyValueStore for CachedStore {
+    fn get_many(&self, keys: &Payloads, out: &mut Payloads) -> Result<(), StateError> {
+        let cache = self.read();
+        let mut cached: Vec<Option<Option<&[u8]>>> = Vec::with_capacity(keys.len());
+        let mut misses = Payloads::new();
+        for key in keys.iter() {
+            let hit = key.and_then(|k| cache.entries.get(k).map(|v| v.as_deref()));
+            if hit.is_none() && key.is_some() {
+                misses.push(key);
+            }
+            cached.push(hit);
+        }
+        let mut found = Payloads::new();
+        if !misses.is_empty() {
+            // Under the read lock: no write lands between this read and what it answers.
+            self.inner.get_many(&misses, &mut found)?;
+        }
+        let mut next_miss = 0;
+        for (key, hit) in keys.iter().zip(&cached) {
+            match (key, hit) {
+                (None, _) => out.push(None),
+                (Some(_), Some(value)) => out.push(*value),
+                (Some(_), None) => {
+                    out.push(found.get(next_miss));
+                    next_miss += 1;
+                }
+            }
+        }
+        let writes = cache.writes;
+        drop(cache);
+        if !misses.is_empty() {
+            let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+            if cache.writes == writes {
+                for (i, key) in misses.iter().enumerate() {
+                    if let Some(k) = key {
+                        cache.put(k, found.get(i), self.budget_bytes);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&self, keys: &Payloads, values: &Payloads) -> Result<(), StateError> {
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        cache.writes += 1;
+        if let Err(e) = self.inner.write(keys, values) {
+            // Part of a failed write may have landed: forget rather than guess.
+            cache.entries.clear();
+            cache.bytes = 0;
+            return Err(e);
+        }
+        for (key, value) in keys.iter().zip(values.iter()) {
+            if let Some(k) = key {
+                cache.put(k, value, self.budget_bytes);
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_range(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StateError> {
+        self.inner.scan_range(start, end, visit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemoryBackend, StateBackend};
+
+    fn payloads(entries: &[Option<&[u8]>]) -> Payloads {
+        let mut p = Payloads::new();
+        for e in entries {
+            p.push(*e);
+        }
+        p
+    }
+
+    fn lookup(store: &dyn KeyValueStore, keys: &[Option<&[u8]>]) -> Vec<Option<Vec<u8>>> {
+        let mut out = Payloads::new();
+        store.get_many(&payloads(keys), &mut out).expect("get_many");
+        out.iter().map(|v| v.map(<[u8]>::to_vec)).collect()
+    }
+
+    #[test]
+    fn reads_writes_and_deletes_go_through_the_cache_consistently() {
+        let backend = MemoryBackend::new();
+        let inner = backend.open_store("t").expect("open");
+        inner
+            .write(&payloads(&[Some(b"a")]), &payloads(&[Some(b"1")]))
+            .expect("write");
+        let store = CachedStore::new(inner, 1 << 20);
+        let keys: [Option<&[u8]>; 4] = [Some(b"a"), None, Some(b"b"), Some(b"a")];
+        let expected = vec![Some(b"1".to_vec()), None, None, Some(b"1".to_vec())];
+        assert_eq!(
+            lookup(&store, &keys),
+            expected,
+            "first read, from the store"
+        );
+        assert_eq!(
+            lookup(&store, &keys),
+            expected,
+            "second read, from the cache"
+        );
+        store
+            .write(
+                &payloads(&[Some(b"b"), Some(b"a")]),
+                &payloads(&[Some(b"2"), None]),
+            )
+            .expect("write");
+        assert_eq!(
+            lookup(&store, &keys),
+            vec![None, None, Some(b"2".to_vec()), None],
+            "a write replaces cached values and known absences"
+        );
+        let mut scanned = Vec::new();
+        store
+            .scan(&mut |k, v| {
+                scanned.push((k.to_vec(), v.to_vec()));
+                true
+            })
+            .expect("scan");
+        assert_eq!(scanned, vec![(b"b".to_vec(), b"2".to_vec())]);
+    }
+
+    #[test]
+    fn over_its_budget_the_cache_starts_over_and_still_answers() {
+        let backend = MemoryBackend::new();
+        let store = CachedStore::new(backend.open_store("t").expect("open"), 200);
+        for i in 0..20u8 {
+            store
+                .write(&payloads(&[Some(&[i])]), &payloads(&[Some(&[i, i])]))
+                .expect("write");
+        }
+        let cache = store.read();
+        assert!(cache.bytes <= 200, "{} bytes cached", cache.bytes);
+        drop(cache);
+        for i in 0..20u8 {
+            assert_eq!(lookup(&store, &[Some(&[i])]), vec![Some(vec![i, i])]);
+        }
+    }
+}
