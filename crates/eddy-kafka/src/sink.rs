@@ -16,8 +16,11 @@ use crate::config::{BrokerName, KafkaConfig};
 use crate::context::{forward_error, forward_log};
 use crate::error::{KafkaError, client_error, topic_error};
 
-/// How long `send` lets librdkafka work between retries when its queue is full.
-const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(50);
+/// How long `send` lets librdkafka work between retries when its queue is full (rdkafka's
+/// `poll` always waits this long, serving delivery reports meanwhile).
+const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(5);
+/// How long `flush` waits for delivery reports between checks.
+const FLUSH_STEP: Duration = Duration::from_millis(1);
 
 /// Writes records to one topic; [`flush`](RecordSink::flush) reports whether they all arrived.
 ///
@@ -164,7 +167,21 @@ impl RecordSink for KafkaSink {
     }
 
     fn flush(&mut self, timeout: Duration) -> Result<(), TopicError> {
-        let flushed = self.producer.flush(timeout);
+        // rdkafka's `flush` polls in steps of 100 ms that each run to their end, so every
+        // flush took at least 100 ms. Instead: ask librdkafka to send now, then serve
+        // delivery reports a millisecond at a time until none is outstanding.
+        let deadline = std::time::Instant::now() + timeout;
+        let timed_out = |r: &Result<(), RdKafkaError>| {
+            matches!(
+                r,
+                Err(RdKafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+            )
+        };
+        let mut flushed = self.producer.flush(Duration::ZERO);
+        while timed_out(&flushed) && std::time::Instant::now() < deadline {
+            self.producer.poll(FLUSH_STEP);
+            flushed = self.producer.flush(Duration::ZERO);
+        }
         if let Some((count, first)) = self.producer.context().take_failures() {
             let operation = format!("{} ({count} records not delivered)", self.operation());
             return Err(topic_error(&self.broker, &operation, &first));
