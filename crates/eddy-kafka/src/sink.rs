@@ -19,8 +19,8 @@ use crate::error::{KafkaError, client_error, topic_error};
 /// How long `send` lets librdkafka work between retries when its queue is full (rdkafka's
 /// `poll` always waits this long, serving delivery reports meanwhile).
 const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(5);
-/// How long `flush` waits for delivery reports between checks.
-const FLUSH_STEP: Duration = Duration::from_millis(1);
+/// How long `flush` sleeps between checks for delivery reports.
+const FLUSH_STEP: Duration = Duration::from_micros(250);
 
 /// Writes records to one topic; [`flush`](RecordSink::flush) reports whether they all arrived.
 ///
@@ -167,9 +167,10 @@ impl RecordSink for KafkaSink {
     }
 
     fn flush(&mut self, timeout: Duration) -> Result<(), TopicError> {
-        // rdkafka's `flush` polls in steps of 100 ms that each run to their end, so every
-        // flush took at least 100 ms. Instead: ask librdkafka to send now, then serve
-        // delivery reports a millisecond at a time until none is outstanding.
+        // rdkafka's `flush` polls in steps of 100 ms that each run to their end (spinning
+        // through the last millisecond), so every flush took at least 100 ms. Instead: ask
+        // librdkafka to send now, then sleep briefly and serve the delivery reports that
+        // arrived, until none is outstanding.
         let deadline = std::time::Instant::now() + timeout;
         let timed_out = |r: &Result<(), RdKafkaError>| {
             matches!(
@@ -179,7 +180,8 @@ impl RecordSink for KafkaSink {
         };
         let mut flushed = self.producer.flush(Duration::ZERO);
         while timed_out(&flushed) && std::time::Instant::now() < deadline {
-            self.producer.poll(FLUSH_STEP);
+            std::thread::sleep(FLUSH_STEP);
+            self.producer.poll(Duration::ZERO);
             flushed = self.producer.flush(Duration::ZERO);
         }
         if let Some((count, first)) = self.producer.context().take_failures() {
