@@ -23,10 +23,12 @@ pub struct CachedStore {
     cache: RwLock<Cache>,
 }
 
+/// Key → value, `None` for a key known to be absent.
+type Entries = HashMap<Box<[u8]>, Option<Box<[u8]>>, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 struct Cache {
-    /// Key → value, `None` for a key known to be absent.
-    entries: HashMap<Box<[u8]>, Option<Box<[u8]>>>,
+    entries: Entries,
     bytes: usize,
     /// Counts writes, so a read does not cache what a write replaced meanwhile.
     writes: u64,
