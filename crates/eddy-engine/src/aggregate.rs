@@ -472,7 +472,7 @@ impl AggregateStage {
         window_starts: Option<Vec<i64>>,
     ) -> Result<Aggregated, EngineError> {
         // Every group the batch touches gets a slot; states are read and written per slot.
-        let mut slots = Slots::default();
+        let mut slots = Slots::with_capacity(new.state_keys.len());
         let new_slots: Vec<Option<u32>> = (0..new.state_keys.len())
             .map(|i| new.state_keys.get(i).map(|k| slots.slot(k)))
             .collect();
@@ -482,6 +482,8 @@ impl AggregateStage {
                 .collect(),
             None => Vec::new(),
         };
+        // The accumulators of slot `s` are `states[s * k..(s + 1) * k]`.
+        let k = self.calls.len();
         let mut states = self.load(&slots.keys)?;
         let n = changes.len();
         // Output rows index the new rows (0..n) and the old rows (n..2n).
@@ -495,13 +497,13 @@ impl AggregateStage {
             let old_slot = change.old.and_then(|i| old_slots.get(i).copied().flatten());
             let new_slot = change.new.and_then(|i| new_slots[i]);
             if let (Some(s), Some(o)) = (old_slot, old) {
-                let accs = &mut states[s as usize];
+                let accs = &mut states[s as usize * k..(s as usize + 1) * k];
                 for ((call, acc), args) in self.calls.iter().zip(accs.iter_mut()).zip(&o.args) {
                     call.undo(acc, args, r)?;
                 }
             }
             if let Some(s) = new_slot {
-                let accs = &mut states[s as usize];
+                let accs = &mut states[s as usize * k..(s as usize + 1) * k];
                 for ((call, acc), args) in self.calls.iter().zip(accs.iter_mut()).zip(&new.args) {
                     call.fold(acc, args, r)?;
                 }
@@ -510,7 +512,7 @@ impl AggregateStage {
                 for ((call, acc), out) in self
                     .calls
                     .iter()
-                    .zip(&states[slot as usize])
+                    .zip(&states[slot as usize * k..(slot as usize + 1) * k])
                     .zip(&mut results)
                 {
                     call.push_result(acc, out)?;
@@ -739,8 +741,9 @@ impl AggregateStage {
         Ok(())
     }
 
-    /// Reads the states of the groups `keys` (fresh states for new groups), in their order.
-    fn load(&mut self, keys: &[&[u8]]) -> Result<Vec<Vec<Acc>>, EngineError> {
+    /// Reads the states of the groups `keys` (fresh states for new groups), in their order:
+    /// the accumulators of group `i` are `[i * calls..(i + 1) * calls]`.
+    fn load(&mut self, keys: &[&[u8]]) -> Result<Vec<Acc>, EngineError> {
         // Read in key order, which the store's multi-get answers fastest.
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_unstable_by_key(|&i| keys[i]);
@@ -750,12 +753,16 @@ impl AggregateStage {
         }
         self.found.clear();
         self.store.get_many(&self.keys, &mut self.found)?;
-        let mut states = vec![Vec::new(); keys.len()];
+        let k = self.calls.len();
+        let initial: Vec<Acc> = self.calls.iter().map(Call::initial).collect();
+        let mut states = Vec::with_capacity(keys.len() * k);
+        for _ in keys {
+            states.extend(initial.iter().cloned());
+        }
         for (j, &i) in order.iter().enumerate() {
-            states[i] = match self.found.get(j) {
-                Some(bytes) => codec::decode(bytes)?,
-                None => self.calls.iter().map(Call::initial).collect(),
-            };
+            if let Some(bytes) = self.found.get(j) {
+                codec::decode_into(bytes, &mut states[i * k..(i + 1) * k])?;
+            }
         }
         Ok(states)
     }
@@ -782,7 +789,8 @@ impl AggregateStage {
     }
 
     /// Writes the states of the groups `keys` (aligned with `states`), in key order.
-    fn store_states(&mut self, keys: &[&[u8]], states: &[Vec<Acc>]) -> Result<(), EngineError> {
+    fn store_states(&mut self, keys: &[&[u8]], states: &[Acc]) -> Result<(), EngineError> {
+        let k = self.calls.len();
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_unstable_by_key(|&i| keys[i]);
         self.keys.clear();
@@ -790,7 +798,7 @@ impl AggregateStage {
         for i in order {
             self.keys.push(Some(keys[i]));
             self.found.push_with(|buf| {
-                codec::encode(&states[i], buf);
+                codec::encode(&states[i * k..(i + 1) * k], buf);
                 Ok::<(), EngineError>(())
             })?;
         }
@@ -810,6 +818,13 @@ struct Slots<'a> {
 }
 
 impl<'a> Slots<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            index: HashMap::with_capacity_and_hasher(n, Default::default()),
+            keys: Vec::with_capacity(n),
+        }
+    }
+
     /// The slot of group `key`.
     fn slot(&mut self, key: &'a [u8]) -> u32 {
         *self.index.entry(key).or_insert_with(|| {

@@ -78,6 +78,28 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Vec<Acc>, EngineError> {
     }
 }
 
+/// Reads a state into `out`, which must have room for exactly its accumulators.
+pub(super) fn decode_into(bytes: &[u8], out: &mut [Acc]) -> Result<(), EngineError> {
+    let mut reader = Reader { bytes, pos: 1 };
+    if bytes.first() != Some(&BINARY) {
+        let accs = decode(bytes)?;
+        if accs.len() != out.len() {
+            return Err(corrupt("wrong number of accumulators"));
+        }
+        for (slot, acc) in out.iter_mut().zip(accs) {
+            *slot = acc;
+        }
+        return Ok(());
+    }
+    for slot in out.iter_mut() {
+        *slot = reader.acc()?;
+    }
+    if reader.pos != bytes.len() {
+        return Err(corrupt("wrong number of accumulators"));
+    }
+    Ok(())
+}
+
 fn corrupt(what: &str) -> EngineError {
     EngineError::Internal(format!("corrupt aggregate state: {what}"))
 }
@@ -91,35 +113,39 @@ impl Reader<'_> {
     fn states(mut self) -> Result<Vec<Acc>, EngineError> {
         let mut accs = Vec::new();
         while self.pos < self.bytes.len() {
-            let tag = self.take::<1>()?[0];
-            accs.push(match tag {
-                COUNT => Acc::Count(i64::from_le_bytes(self.take()?)),
-                SUM_INT => Acc::SumInt(i64::from_le_bytes(self.take()?)),
-                SUM_FLOAT => Acc::SumFloat(f64::from_le_bytes(self.take()?)),
-                SUM_DECIMAL => Acc::SumDecimal(i128::from_le_bytes(self.take()?)),
-                AVG => Acc::Avg(
-                    f64::from_le_bytes(self.take()?),
-                    i64::from_le_bytes(self.take()?),
-                ),
-                VALUE => Acc::Value(self.text()?),
-                VALUES => {
-                    let n = u32::from_le_bytes(self.take()?) as usize;
-                    // Each text takes at least its 4-byte length: a bound on a corrupt count.
-                    let mut values = Vec::with_capacity(n.min(self.bytes.len() / 4));
-                    for _ in 0..n {
-                        values.push(self.text()?);
-                    }
-                    Acc::Values(values)
-                }
-                STDDEV => Acc::Stddev(
-                    i64::from_le_bytes(self.take()?),
-                    f64::from_le_bytes(self.take()?),
-                    f64::from_le_bytes(self.take()?),
-                ),
-                other => return Err(corrupt(&format!("unknown accumulator tag {other}"))),
-            });
+            accs.push(self.acc()?);
         }
         Ok(accs)
+    }
+
+    fn acc(&mut self) -> Result<Acc, EngineError> {
+        let tag = self.take::<1>()?[0];
+        Ok(match tag {
+            COUNT => Acc::Count(i64::from_le_bytes(self.take()?)),
+            SUM_INT => Acc::SumInt(i64::from_le_bytes(self.take()?)),
+            SUM_FLOAT => Acc::SumFloat(f64::from_le_bytes(self.take()?)),
+            SUM_DECIMAL => Acc::SumDecimal(i128::from_le_bytes(self.take()?)),
+            AVG => Acc::Avg(
+                f64::from_le_bytes(self.take()?),
+                i64::from_le_bytes(self.take()?),
+            ),
+            VALUE => Acc::Value(self.text()?),
+            VALUES => {
+                let n = u32::from_le_bytes(self.take()?) as usize;
+                // Each text takes at least its 4-byte length: a bound on a corrupt count.
+                let mut values = Vec::with_capacity(n.min(self.bytes.len() / 4));
+                for _ in 0..n {
+                    values.push(self.text()?);
+                }
+                Acc::Values(values)
+            }
+            STDDEV => Acc::Stddev(
+                i64::from_le_bytes(self.take()?),
+                f64::from_le_bytes(self.take()?),
+                f64::from_le_bytes(self.take()?),
+            ),
+            other => return Err(corrupt(&format!("unknown accumulator tag {other}"))),
+        })
     }
 
     fn take<const N: usize>(&mut self) -> Result<[u8; N], EngineError> {
@@ -182,6 +208,16 @@ mod tests {
             .expect("serialises");
         let back = decode(&json).expect("decodes");
         assert_eq!(format!("{back:?}"), "[Count(5), Value(Some(\"x\"))]");
+    }
+
+    #[test]
+    fn states_decode_into_their_slots() {
+        let mut bytes = Vec::new();
+        encode(&[Acc::Count(2), Acc::Avg(3.0, 1)], &mut bytes);
+        let mut slots = vec![Acc::Count(0), Acc::Count(0)];
+        decode_into(&bytes, &mut slots).expect("decodes");
+        assert_eq!(format!("{slots:?}"), "[Count(2), Avg(3.0, 1)]");
+        assert!(decode_into(&bytes, &mut slots[..1]).is_err());
     }
 
     #[test]
