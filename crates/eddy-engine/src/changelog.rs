@@ -13,6 +13,8 @@ use eddy_topic::{Payloads, RawBatch, RecordSink, TopicIo};
 
 use crate::error::EngineError;
 
+mod packed;
+
 /// The store of per-store metadata (changelog progress, consumer-group generations).
 const META_STORE: &str = "_eddy_meta";
 /// How long a restore waits for an unreachable broker before giving up.
@@ -33,6 +35,9 @@ pub(crate) struct Changelog {
     written: u64,
     /// Records sent since the last [`flush`](Changelog::flush).
     sent: u64,
+    /// Packed records of one append, and the buffer they are packed in.
+    records: Payloads,
+    buf: Vec<u8>,
 }
 
 impl Changelog {
@@ -42,9 +47,15 @@ impl Changelog {
         if keys.is_empty() {
             return Ok(());
         }
-        let now = vec![0i64; keys.len()];
-        self.sink.send(keys, values, &now)?;
-        self.sent += keys.len() as u64;
+        self.records.clear();
+        packed::pack(keys, values, &mut self.records, &mut self.buf)?;
+        let mut nulls = Payloads::with_capacity(self.records.len(), 0);
+        for _ in 0..self.records.len() {
+            nulls.push(None);
+        }
+        let now = vec![0i64; self.records.len()];
+        self.sink.send(&nulls, &self.records, &now)?;
+        self.sent += self.records.len() as u64;
         Ok(())
     }
 
@@ -100,6 +111,8 @@ pub(crate) fn open_with_changelog(
             meta,
             written: end as u64,
             sent: 0,
+            records: Payloads::new(),
+            buf: Vec::new(),
         },
     ))
 }
@@ -130,7 +143,11 @@ fn restore(
         if n == 0 {
             continue;
         }
-        store.write(&raw.keys, &raw.values)?;
+        let (mut keys, mut values) = (Payloads::new(), Payloads::new());
+        for i in 0..n {
+            packed::unpack(raw.keys.get(i), raw.values.get(i), &mut keys, &mut values)?;
+        }
+        store.write(&keys, &values)?;
         read += n as i64;
     }
     Ok(())
