@@ -49,10 +49,7 @@ impl Changelog {
         }
         self.records.clear();
         packed::pack(keys, values, &mut self.records, &mut self.buf)?;
-        let mut nulls = Payloads::with_capacity(self.records.len(), 0);
-        for _ in 0..self.records.len() {
-            nulls.push(None);
-        }
+        let nulls: Payloads = self.records.iter().map(|_| None).collect();
         let now = vec![0i64; self.records.len()];
         self.sink.send(&nulls, &self.records, &now)?;
         self.sent += self.records.len() as u64;

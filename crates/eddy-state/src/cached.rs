@@ -139,11 +139,7 @@ mod tests {
     use crate::{MemoryBackend, StateBackend};
 
     fn payloads(entries: &[Option<&[u8]>]) -> Payloads {
-        let mut p = Payloads::new();
-        for e in entries {
-            p.push(*e);
-        }
-        p
+        entries.iter().copied().collect()
     }
 
     fn lookup(store: &dyn KeyValueStore, keys: &[Option<&[u8]>]) -> Vec<Option<Vec<u8>>> {

@@ -88,6 +88,16 @@ impl Payloads {
     }
 }
 
+impl<'a> FromIterator<Option<&'a [u8]>> for Payloads {
+    fn from_iter<I: IntoIterator<Item = Option<&'a [u8]>>>(entries: I) -> Self {
+        let mut payloads = Payloads::new();
+        for entry in entries {
+            payloads.push(entry);
+        }
+        payloads
+    }
+}
+
 /// Records read from one topic, column by column.
 #[derive(Debug, Default, Clone)]
 pub struct RawBatch {

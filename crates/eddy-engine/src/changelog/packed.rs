@@ -110,11 +110,7 @@ mod tests {
     use super::*;
 
     fn payloads(entries: &[Option<&[u8]>]) -> Payloads {
-        let mut p = Payloads::new();
-        for e in entries {
-            p.push(*e);
-        }
-        p
+        entries.iter().copied().collect()
     }
 
     #[test]
