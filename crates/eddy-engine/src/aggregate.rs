@@ -484,7 +484,10 @@ impl AggregateStage {
         };
         // The accumulators of slot `s` are `states[s * k..(s + 1) * k]`.
         let k = self.calls.len();
-        let mut states = self.load(&slots.keys)?;
+        // Groups in key order, which the store reads and writes fastest.
+        let mut order: Vec<u32> = (0..slots.keys.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| slots.keys[i as usize]);
+        let mut states = self.load(&slots.keys, &order)?;
         let n = changes.len();
         // Output rows index the new rows (0..n) and the old rows (n..2n).
         let mut picked: Vec<u32> = Vec::with_capacity(n);
@@ -534,7 +537,7 @@ impl AggregateStage {
                 emit(s, r)?;
             }
         }
-        self.store_states(&slots.keys, &states)?;
+        self.store_states(&slots.keys, &order, &states)?;
         let out_keys: Vec<Vec<u8>> = if self.suppressed.is_some() || self.having.is_some() {
             out_slots
                 .iter()
@@ -741,15 +744,12 @@ impl AggregateStage {
         Ok(())
     }
 
-    /// Reads the states of the groups `keys` (fresh states for new groups), in their order:
-    /// the accumulators of group `i` are `[i * calls..(i + 1) * calls]`.
-    fn load(&mut self, keys: &[&[u8]]) -> Result<Vec<Acc>, EngineError> {
-        // Read in key order, which the store's multi-get answers fastest.
-        let mut order: Vec<usize> = (0..keys.len()).collect();
-        order.sort_unstable_by_key(|&i| keys[i]);
+    /// Reads the states of the groups `keys` (fresh states for new groups), visiting them in
+    /// `order` (key order); the accumulators of group `i` are `[i * calls..(i + 1) * calls]`.
+    fn load(&mut self, keys: &[&[u8]], order: &[u32]) -> Result<Vec<Acc>, EngineError> {
         self.keys.clear();
-        for &i in &order {
-            self.keys.push(Some(keys[i]));
+        for &i in order {
+            self.keys.push(Some(keys[i as usize]));
         }
         self.found.clear();
         self.store.get_many(&self.keys, &mut self.found)?;
@@ -760,6 +760,7 @@ impl AggregateStage {
             states.extend(initial.iter().cloned());
         }
         for (j, &i) in order.iter().enumerate() {
+            let i = i as usize;
             if let Some(bytes) = self.found.get(j) {
                 codec::decode_into(bytes, &mut states[i * k..(i + 1) * k])?;
             }
@@ -788,14 +789,18 @@ impl AggregateStage {
             .collect())
     }
 
-    /// Writes the states of the groups `keys` (aligned with `states`), in key order.
-    fn store_states(&mut self, keys: &[&[u8]], states: &[Acc]) -> Result<(), EngineError> {
+    /// Writes the states of the groups `keys` (aligned with `states`) in `order`.
+    fn store_states(
+        &mut self,
+        keys: &[&[u8]],
+        order: &[u32],
+        states: &[Acc],
+    ) -> Result<(), EngineError> {
         let k = self.calls.len();
-        let mut order: Vec<usize> = (0..keys.len()).collect();
-        order.sort_unstable_by_key(|&i| keys[i]);
         self.keys.clear();
         self.found.clear();
-        for i in order {
+        for &i in order {
+            let i = i as usize;
             self.keys.push(Some(keys[i]));
             self.found.push_with(|buf| {
                 codec::encode(&states[i * k..(i + 1) * k], buf);
