@@ -64,6 +64,8 @@ pub(crate) struct StructFields {
     pub(crate) seen: Vec<u8>,
     /// No two field names are equal ignoring case, so a JSON key matches at most one field.
     pub(crate) distinct_names: bool,
+    /// Every field name is ASCII (then an ASCII key's case-insensitive match is ASCII's).
+    pub(crate) ascii_names: bool,
 }
 
 impl StructFields {
@@ -86,6 +88,7 @@ impl StructFields {
             fields: fields.clone(),
             seen: vec![0; children.len()],
             distinct_names: folded.len() == children.len(),
+            ascii_names: fields.iter().all(|f| f.name().is_ascii()),
             children,
         })
     }

@@ -62,6 +62,7 @@ fn decode_object(
         children,
         seen,
         distinct_names,
+        ascii_names,
     } = s;
     seen.fill(0);
     p.begin_object()?;
@@ -69,7 +70,12 @@ fn decode_object(
     let mut hint = 0;
     while let Some(key) = p.next_key(first, scratch)? {
         first = false;
-        let Some((idx, quality)) = find_field(fields, *distinct_names, key, hint) else {
+        let found = if *distinct_names && *ascii_names && key.is_ascii() {
+            find_ascii_field(fields, key, hint)
+        } else {
+            find_field(fields, *distinct_names, key, hint)
+        };
+        let Some((idx, quality)) = found else {
             p.skip_value()?;
             continue;
         };
@@ -134,6 +140,27 @@ fn find_field(
         .iter()
         .position(|f| eq_ignore_case(f.name(), key, key_ascii))
         .map(|i| (i, FOLDED))
+}
+
+/// [`find_field`] for an ASCII key and ASCII, distinct (ignoring case) field names: the
+/// common case, with no Unicode case folding.
+fn find_ascii_field(fields: &Fields, key: &str, hint: usize) -> Option<(usize, u8)> {
+    let quality = |name: &str| {
+        if name == key {
+            Some(EXACT)
+        } else if name.eq_ignore_ascii_case(key) {
+            Some(FOLDED)
+        } else {
+            None
+        }
+    };
+    if let Some(q) = fields.get(hint).and_then(|f| quality(f.name())) {
+        return Some((hint, q));
+    }
+    fields
+        .iter()
+        .enumerate()
+        .find_map(|(i, f)| quality(f.name()).map(|q| (i, q)))
 }
 
 /// Whether the upper cases of `name` and `key` are equal; `key_ascii` is `key.is_ascii()`.
