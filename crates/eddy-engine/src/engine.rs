@@ -27,8 +27,9 @@ use crate::table_join::TableJoinStage;
 /// A materialised table's store and progress, and whether it was materialised just now.
 type TableHandles = (Arc<dyn KeyValueStore>, Arc<TableProgress>, bool);
 
-/// Memory for the recently used rows of each materialised table, in front of its store:
-/// a join looks up every stream record's row.
+/// Memory for the rows of each materialised table in front of its store (all of them, while
+/// they fit: then an unmatched key is answered without RocksDB): a join looks up every
+/// stream record's row.
 const TABLE_CACHE_BYTES: usize = 32 << 20;
 
 /// How long a pull query waits for a table materialised for it to catch up with its topic.
@@ -422,10 +423,10 @@ impl Engine {
 
     fn materialize(&self, table: &Source) -> Result<MaterializedTable, EngineError> {
         let store_name = format!("table_{}", table.name);
-        let store: Arc<dyn KeyValueStore> = Arc::new(CachedStore::new(
+        let store: Arc<dyn KeyValueStore> = Arc::new(CachedStore::complete(
             self.state.open_store(&store_name)?,
             TABLE_CACHE_BYTES,
-        ));
+        )?);
         let group = format!(
             "_eddy_{}_{}_table_{}_{}",
             self.config.service_id,

@@ -17,6 +17,10 @@ const ENTRY_OVERHEAD: usize = 64;
 /// the key (also a known absence), writes go to both. Every write to the store must go
 /// through this handle. When the entries exceed the budget the cache starts over, so hot
 /// keys come back at once and memory stays bounded.
+///
+/// A cache that starts with every entry of its store (see [`CachedStore::complete`]) knows
+/// that a key it does not hold is absent, and answers without asking the store, until it
+/// first outgrows its budget.
 pub struct CachedStore {
     inner: Arc<dyn KeyValueStore>,
     budget_bytes: usize,
@@ -32,19 +36,33 @@ struct Cache {
     bytes: usize,
     /// Counts writes, so a read does not cache what a write replaced meanwhile.
     writes: u64,
+    /// Holds every entry of the store: a key not held is absent.
+    complete: bool,
 }
 
 impl Cache {
     fn put(&mut self, key: &[u8], value: Option<&[u8]>, budget: usize) {
+        if value.is_none() && self.complete {
+            // A complete cache knows absence without an entry.
+            if let Some(old) = self.entries.remove(key) {
+                self.bytes -= key.len() + old.map_or(0, |v| v.len()) + ENTRY_OVERHEAD;
+            }
+            return;
+        }
         let size = key.len() + value.map_or(0, <[u8]>::len) + ENTRY_OVERHEAD;
         if let Some(old) = self.entries.insert(key.into(), value.map(Into::into)) {
             self.bytes -= key.len() + old.map_or(0, |v| v.len()) + ENTRY_OVERHEAD;
         }
         self.bytes += size;
         if self.bytes > budget {
-            self.entries.clear();
-            self.bytes = 0;
+            self.forget();
         }
+    }
+
+    fn forget(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+        self.complete = false;
     }
 }
 
@@ -58,6 +76,28 @@ impl CachedStore {
         }
     }
 
+    /// Like [`CachedStore::new`], but first reads every entry of `inner` if they fit in the
+    /// budget: then lookups of absent keys (an aggregation's new groups, a join's unmatched
+    /// keys) never reach the store while the cache stays within its budget.
+    pub fn complete(
+        inner: Arc<dyn KeyValueStore>,
+        budget_bytes: usize,
+    ) -> Result<Self, StateError> {
+        let mut cache = Cache {
+            complete: true,
+            ..Cache::default()
+        };
+        inner.scan(&mut |k, v| {
+            cache.put(k, Some(v), budget_bytes);
+            cache.complete
+        })?;
+        Ok(Self {
+            inner,
+            budget_bytes,
+            cache: RwLock::new(cache),
+        })
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Cache> {
         self.cache.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -69,7 +109,11 @@ impl KeyValueStore for CachedStore {
         let mut cached: Vec<Option<Option<&[u8]>>> = Vec::with_capacity(keys.len());
         let mut misses = Payloads::new();
         for key in keys.iter() {
-            let hit = key.and_then(|k| cache.entries.get(k).map(|v| v.as_deref()));
+            let hit = key.and_then(|k| match cache.entries.get(k) {
+                Some(v) => Some(v.as_deref()),
+                None if cache.complete => Some(None),
+                None => None,
+            });
             if hit.is_none() && key.is_some() {
                 misses.push(key);
             }
@@ -111,8 +155,7 @@ impl KeyValueStore for CachedStore {
         cache.writes += 1;
         if let Err(e) = self.inner.write(keys, values) {
             // Part of a failed write may have landed: forget rather than guess.
-            cache.entries.clear();
-            cache.bytes = 0;
+            cache.forget();
             return Err(e);
         }
         for (key, value) in keys.iter().zip(values.iter()) {
@@ -187,6 +230,48 @@ mod tests {
             })
             .expect("scan");
         assert_eq!(scanned, vec![(b"b".to_vec(), b"2".to_vec())]);
+    }
+
+    #[test]
+    fn a_complete_cache_answers_absent_keys_itself_until_it_outgrows_its_budget() {
+        let backend = MemoryBackend::new();
+        let inner = backend.open_store("t").expect("open");
+        inner
+            .write(&payloads(&[Some(b"a")]), &payloads(&[Some(b"1")]))
+            .expect("write");
+        let store = CachedStore::complete(Arc::clone(&inner), 1_000).expect("complete");
+        assert!(store.read().complete);
+        // Written behind the cache's back: a complete cache does not see it (which is why
+        // every write must go through the cache).
+        inner
+            .write(&payloads(&[Some(b"b")]), &payloads(&[Some(b"2")]))
+            .expect("write");
+        assert_eq!(
+            lookup(&store, &[Some(b"a"), Some(b"b")]),
+            vec![Some(b"1".to_vec()), None]
+        );
+        store
+            .write(
+                &payloads(&[Some(b"c"), Some(b"a")]),
+                &payloads(&[Some(b"3"), None]),
+            )
+            .expect("write");
+        assert_eq!(
+            lookup(&store, &[Some(b"a"), Some(b"c")]),
+            vec![None, Some(b"3".to_vec())]
+        );
+        let big = vec![0u8; 2_000];
+        store
+            .write(&payloads(&[Some(b"d")]), &payloads(&[Some(&big[..])]))
+            .expect("write");
+        assert!(!store.read().complete, "over budget: no longer complete");
+        assert_eq!(
+            lookup(&store, &[Some(b"b"), Some(b"d")]),
+            vec![Some(b"2".to_vec()), Some(big.clone())],
+            "the store answers again"
+        );
+        let store = CachedStore::complete(inner, 1_000).expect("too big to load");
+        assert!(!store.read().complete);
     }
 
     #[test]
