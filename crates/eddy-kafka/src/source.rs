@@ -62,9 +62,9 @@ impl KafkaSource {
                 // (the default) became the pipeline's latency there. Lower costs idle fetches.
                 ("fetch.wait.max.ms", "50"),
                 // librdkafka prefetches up to 64 MB per consumer by default; a query takes
-                // 10,000 records (~2 MB) a batch, so 16 MB keeps it fed at a quarter of the
+                // 10,000 records (~2 MB) a batch, so 12 MB keeps it fed at a fifth of the
                 // memory (a server runs a consumer per query and per table).
-                ("queued.max.messages.kbytes", "16384"),
+                ("queued.max.messages.kbytes", "12288"),
             ],
             &[
                 ("group.id", group),
@@ -99,7 +99,7 @@ impl KafkaSource {
         let client_config = config.client_config(
             &[
                 ("client.id", "eddy-reader"),
-                ("queued.max.messages.kbytes", "16384"),
+                ("queued.max.messages.kbytes", "12288"),
                 ("allow.auto.create.topics", "false"),
                 ("enable.partition.eof", "false"),
             ],
