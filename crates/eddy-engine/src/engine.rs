@@ -371,10 +371,13 @@ impl Engine {
         let source = source_from_create(stmt, sql)?;
         self.ensure_topic(&source.topic, &stmt.with)?;
         if source.kind == SourceKind::Table {
-            let table = self.materialize(&source)?;
-            if let Some(old) = inner.tables.insert(source.name.clone(), table) {
+            // A replaced table's materialiser stops first: the new store's cache must see
+            // every write to the store (if materialising fails, the first read retries it).
+            if let Some(old) = inner.tables.remove(&source.name) {
                 old.handle.stop();
             }
+            let table = self.materialize(&source)?;
+            inner.tables.insert(source.name.clone(), table);
         }
         let message = match source.kind {
             SourceKind::Stream => "Stream created",
