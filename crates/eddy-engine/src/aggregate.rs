@@ -816,7 +816,6 @@ impl AggregateStage {
 }
 
 /// The groups a batch touches, numbered in order of first appearance.
-#[derive(Default)]
 struct Slots<'a> {
     index: HashMap<&'a [u8], u32, foldhash::fast::RandomState>,
     keys: Vec<&'a [u8]>,
