@@ -102,37 +102,37 @@ impl ServerProc {
             "ksql": sql,
             "streamsProperties": {"ksql.streams.auto.offset.reset": offset_reset},
         });
-        let (status, text) = rt.block_on(async {
-            let r = self
-                .client
-                .post(format!("{}/ksql", self.url))
-                .header("Content-Type", "application/vnd.ksql.v1+json")
-                .json(&body)
-                .send()
-                .await?;
-            let status = r.status();
-            Ok::<_, reqwest::Error>((status, r.text().await?))
-        })?;
+        let (status, text) = self.post(rt, "/ksql", &body)?;
         if !status.is_success() {
             bail!("statements failed with {status}: {text}\n{sql}");
         }
         Ok(())
     }
 
-    /// Whether a pull query (`POST /query`) answers at least one row.
-    pub fn pull_has_row(&self, rt: &tokio::runtime::Runtime, sql: &str) -> Result<bool> {
-        let body = json!({"ksql": sql, "streamsProperties": {}});
-        let (status, text) = rt.block_on(async {
+    /// POSTs `body` to `path` of the REST API: the status and the answer's text.
+    fn post(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(reqwest::StatusCode, String)> {
+        Ok(rt.block_on(async {
             let r = self
                 .client
-                .post(format!("{}/query", self.url))
+                .post(format!("{}{path}", self.url))
                 .header("Content-Type", "application/vnd.ksql.v1+json")
-                .json(&body)
+                .json(body)
                 .send()
                 .await?;
             let status = r.status();
             Ok::<_, reqwest::Error>((status, r.text().await?))
-        })?;
+        })?)
+    }
+
+    /// Whether a pull query (`POST /query`) answers at least one row.
+    pub fn pull_has_row(&self, rt: &tokio::runtime::Runtime, sql: &str) -> Result<bool> {
+        let body = json!({"ksql": sql, "streamsProperties": {}});
+        let (status, text) = self.post(rt, "/query", &body)?;
         // The answer is a header object then one `{"row": …}` object per row.
         Ok(status.is_success() && text.contains("\"row\""))
     }

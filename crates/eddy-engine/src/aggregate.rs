@@ -421,14 +421,19 @@ impl AggregateStage {
         )?;
         self.keys.clear();
         self.state_keys.encode(&key_batch, &mut self.keys)?;
-        let mut state_keys = match window_starts {
+        let state_keys = match window_starts {
             None => self.keys.clone(),
             Some(starts) => {
-                let mut keys = Payloads::with_capacity(
-                    batch.num_rows(),
-                    self.keys.byte_len() + 8 * batch.num_rows(),
-                );
-                for (i, start) in starts.iter().enumerate().take(batch.num_rows()) {
+                if starts.len() != batch.num_rows() {
+                    return Err(EngineError::Internal(format!(
+                        "{} window starts for {} rows",
+                        starts.len(),
+                        batch.num_rows()
+                    )));
+                }
+                let mut keys =
+                    Payloads::with_capacity(starts.len(), self.keys.byte_len() + 8 * starts.len());
+                for (i, start) in starts.iter().enumerate() {
                     match self.keys.get(i) {
                         None => keys.push(None),
                         Some(k) => keys.push_with(|buf| {
@@ -441,10 +446,6 @@ impl AggregateStage {
                 keys
             }
         };
-        // Rows past the window starts (never expected) have no state key.
-        while state_keys.len() < batch.num_rows() {
-            state_keys.push(None);
-        }
         let args: Vec<Vec<ArrayRef>> = self
             .calls
             .iter()

@@ -623,6 +623,12 @@ impl Engine {
         let from_right = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut stream_join = None;
         let mut table_join = None;
+        // The right side of a stream–stream or table–table join is read by the query too.
+        let right_source = |topic: &str| -> Result<_, EngineError> {
+            Ok(self
+                .topics
+                .source(topic, &format!("{group}_right"), self.start_from(props)?)?)
+        };
         let join = match &plan.join {
             None => None,
             Some(j) if plan.from.source.kind == SourceKind::Table => {
@@ -630,11 +636,7 @@ impl Engine {
                 let (right, _, _) = self.materialized(inner, &j.table.source.name)?;
                 table_join = Some((
                     TableJoinStage::new(plan, left, right, Arc::clone(&from_right))?,
-                    self.topics.source(
-                        &j.table.source.topic,
-                        &format!("{group}_right"),
-                        self.start_from(props)?,
-                    )?,
+                    right_source(&j.table.source.topic)?,
                 ));
                 None
             }
@@ -644,11 +646,7 @@ impl Engine {
                 let right_store = self.state.open_store(&format!("join_{id}_right"))?;
                 stream_join = Some((
                     StreamJoinStage::new(plan, left_store, right_store, Arc::clone(&from_right))?,
-                    self.topics.source(
-                        &j.table.source.topic,
-                        &format!("{group}_right"),
-                        self.start_from(props)?,
-                    )?,
+                    right_source(&j.table.source.topic)?,
                 ));
                 None
             }
