@@ -169,35 +169,41 @@ impl RecordSink for KafkaSink {
     fn flush(&mut self, timeout: Duration) -> Result<(), TopicError> {
         // rdkafka's `flush` polls in steps of 100 ms that each run to their end (spinning
         // through the last millisecond), so every flush took at least 100 ms. Instead: ask
-        // librdkafka to send now, then sleep briefly and serve the delivery reports that
-        // arrived, until none is outstanding.
+        // librdkafka to send now, sleep briefly and serve the delivery reports that
+        // arrived, until every record is acknowledged and its report served (a failure is
+        // only known once its report is; `in_flight_count` counts both). The request to
+        // send is repeated each step: librdkafka skips `linger.ms` only while one is under
+        // way, so a single one would often leave the tail of a batch lingering.
         let deadline = std::time::Instant::now() + timeout;
-        let timed_out = |r: &Result<(), RdKafkaError>| {
-            matches!(
-                r,
-                Err(RdKafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
-            )
-        };
-        let mut flushed = self.producer.flush(Duration::ZERO);
-        while timed_out(&flushed) && std::time::Instant::now() < deadline {
-            std::thread::sleep(FLUSH_STEP);
+        let mut delivered = false;
+        loop {
+            match self.producer.flush(Duration::ZERO) {
+                Ok(()) | Err(RdKafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {}
+                Err(other) => return Err(topic_error(&self.broker, &self.operation(), &other)),
+            }
+            // Serves at most one event (a delivery report covers a produce request).
             self.producer.poll(Duration::ZERO);
-            flushed = self.producer.flush(Duration::ZERO);
+            if self.producer.in_flight_count() == 0 {
+                delivered = true;
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(FLUSH_STEP);
         }
         if let Some((count, first)) = self.producer.context().take_failures() {
             let operation = format!("{} ({count} records not delivered)", self.operation());
             return Err(topic_error(&self.broker, &operation, &first));
         }
-        flushed.map_err(|err| match err {
-            RdKafkaError::Flush(RDKafkaErrorCode::OperationTimedOut) => {
-                TopicError::Unavailable(format!(
-                    "{} did not acknowledge {} records for '{}' within {timeout:?}",
-                    self.broker,
-                    self.producer.in_flight_count(),
-                    self.topic
-                ))
-            }
-            other => topic_error(&self.broker, &self.operation(), &other),
-        })
+        if delivered {
+            return Ok(());
+        }
+        Err(TopicError::Unavailable(format!(
+            "{} did not acknowledge {} records for '{}' within {timeout:?}",
+            self.broker,
+            self.producer.in_flight_count(),
+            self.topic
+        )))
     }
 }
