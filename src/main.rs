@@ -66,6 +66,22 @@ struct ServerArgs {
     /// Largest request body the REST API accepts, in bytes (larger: 413).
     #[arg(long, env = "EDDY_MAX_REQUEST_BYTES", default_value_t = 1 << 20)]
     max_request_bytes: usize,
+    /// A librdkafka property for every Kafka client the server creates, as KEY=VALUE
+    /// (repeatable): security settings such as `security.protocol=SASL_SSL`, or
+    /// `fetch.wait.max.ms=5` for low latency on brokers that hold a waiting fetch even
+    /// when data arrives (librdkafka's mock cluster, tansu; Apache Kafka answers at once).
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_property)]
+    kafka_properties: Vec<(String, String)>,
+}
+
+/// Splits `KEY=VALUE` at its first `=`.
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected KEY=VALUE, got '{text}'")),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -113,11 +129,10 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             (addr, Some(broker))
         }
     };
-    let topics = KafkaTopics::connect(
-        KafkaConfig::new(&bootstrap),
-        dev_broker.as_ref().map(DevBroker::handle),
-    )
-    .context("configuring the Kafka client")?;
+    let mut kafka = KafkaConfig::new(&bootstrap);
+    kafka.client_properties = args.kafka_properties.clone();
+    let topics = KafkaTopics::connect(kafka, dev_broker.as_ref().map(DevBroker::handle))
+        .context("configuring the Kafka client")?;
     wait_for_kafka(&topics, &bootstrap);
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;

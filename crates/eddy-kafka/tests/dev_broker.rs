@@ -221,6 +221,33 @@ fn admin_reports_missing_and_created_topics() -> anyhow::Result<()> {
 }
 
 #[test]
+fn a_good_client_property_works_and_a_bad_one_is_refused_by_name() -> anyhow::Result<()> {
+    let broker = DevBroker::start(1)?;
+    let mut good = config(&broker);
+    good.client_properties
+        .push(("fetch.wait.max.ms".into(), "5".into()));
+    let topics = KafkaTopics::connect(good, Some(broker.handle()))?;
+    topics.admin().create_topic("low_latency", 1, 1)?;
+    let (keys, values, times) = keyed_records(10);
+    let mut sink = topics.sink("low_latency")?;
+    sink.send(&keys, &values, &times)?;
+    sink.flush(FLUSH_TIMEOUT)?;
+    let mut source = topics.reader("low_latency")?;
+    let mut batch = RawBatch::default();
+    poll_until(source.as_mut(), &mut batch, 10)?;
+
+    for (key, value) in [("no.such.property", "1"), ("fetch.wait.max.ms", "soon")] {
+        let mut bad = config(&broker);
+        bad.client_properties.push((key.into(), value.into()));
+        match KafkaTopics::connect(bad, None) {
+            Ok(_) => anyhow::bail!("{key}={value} was accepted"),
+            Err(e) => assert!(e.to_string().contains(key), "{e}"),
+        }
+    }
+    Ok(())
+}
+
+#[test]
 fn a_broker_without_create_topics_in_another_process_auto_creates() -> anyhow::Result<()> {
     let broker = DevBroker::start(1)?;
     let topics = remote(&broker)?;
