@@ -60,7 +60,26 @@ fn quick_bench_measures_every_scenario() -> Result<()> {
         }
     }
     let latency = report["latency"].as_array().context("no latency")?;
-    assert_eq!(latency.len(), 2, "{report}");
+    // Eddy's filter and the raw copy, each with the default fetch wait and a short one.
+    let measured: Vec<(String, u64)> = latency
+        .iter()
+        .map(|l| {
+            (
+                l["pipeline"].as_str().unwrap_or_default().to_string(),
+                l["fetch_wait_ms"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        measured,
+        [
+            ("a_filter".to_string(), 50),
+            ("raw_copy".to_string(), 50),
+            ("a_filter".to_string(), 5),
+            ("raw_copy".to_string(), 5)
+        ],
+        "{report}"
+    );
     for l in latency {
         assert!(l["produced"].as_u64().unwrap_or(0) > 0, "{l}");
         assert_eq!(l["received"], l["produced"], "{l}");

@@ -135,13 +135,14 @@ impl BatchProducer {
     }
 }
 
-/// A consumer with no group membership, reading whole topics from their beginning.
-pub fn reader(bootstrap: &str, topics: &[&str]) -> Result<BaseConsumer> {
+/// A consumer with no group membership, reading whole topics from their beginning; a
+/// fetch with nothing to return waits at most `fetch_wait_ms` on the broker.
+pub fn reader(bootstrap: &str, topics: &[&str], fetch_wait_ms: u32) -> Result<BaseConsumer> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "eddy-bench-reader")
         .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         .create()
         .context("creating a Kafka consumer")?;
     let mut assignment = TopicPartitionList::new();
@@ -230,7 +231,7 @@ pub struct Outputs {
 /// Consumes the expected topics from their beginning until every expectation holds.
 pub fn await_outputs(bootstrap: &str, expects: &[Expect], timeout: Duration) -> Result<Outputs> {
     let topics: Vec<&str> = expects.iter().map(Expect::topic).collect();
-    let consumer = reader(bootstrap, &topics)?;
+    let consumer = reader(bootstrap, &topics, 10)?;
     let mut progress: Vec<Progress> = expects.iter().map(|_| Progress::default()).collect();
     let deadline = Instant::now() + timeout;
     let mut first = None;

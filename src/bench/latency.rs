@@ -13,24 +13,62 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use super::data::{Rng, review_value};
 use super::kafka::{Broker, Expect, await_outputs, reader};
 use super::procfs;
-use super::raw_copy::RawCopyProc;
+use super::raw_copy::{DEFAULT_FETCH_WAIT_MS, RawCopyProc};
 use super::report::LatencyResult;
 use super::server::ServerProc;
 use super::{Run, unix_ms};
 
 /// Records produced and awaited before the clock starts, so the query is running.
 const WARM_UP: u32 = 100;
+/// The fetch wait of the harness's own consumer: it is the instrument, so its wait should
+/// add as little as possible to what it measures.
+const READER_FETCH_WAIT_MS: u32 = 1;
 
-/// Runs the filter in a fresh server and measures its latency at `rate` events/s for
-/// `seconds`.
-pub fn measure_eddy(run: &Run, broker: &Broker, rate: u64, seconds: f64) -> Result<LatencyResult> {
-    let input = run.topic("latency_in");
-    let output = run.topic("latency_out");
+/// The load of one latency measurement and the worker's consumer setting.
+pub struct Load {
+    /// Events per second.
+    pub rate: u64,
+    /// Seconds of steady load.
+    pub seconds: f64,
+    /// The worker consumers' `fetch.wait.max.ms`: how long a broker with nothing to
+    /// return holds a fetch; `None` for the default (Eddy's, which the raw copy copies).
+    pub fetch_wait_ms: Option<u32>,
+}
+
+impl Load {
+    /// The fetch wait the worker runs with.
+    fn fetch_wait(&self) -> u32 {
+        self.fetch_wait_ms.unwrap_or(DEFAULT_FETCH_WAIT_MS)
+    }
+
+    /// A name for the measurement of `pipeline` under this load, and its input and output
+    /// topics.
+    fn topics(&self, run: &Run, pipeline: &str) -> (String, String, String) {
+        let name = match self.fetch_wait_ms {
+            None => pipeline.to_string(),
+            Some(ms) => format!("{pipeline}_fw{ms}"),
+        };
+        let input = run.topic(&format!("{name}_in"));
+        let output = run.topic(&format!("{name}_out"));
+        (name, input, output)
+    }
+}
+
+/// Runs the filter in a fresh server (with `--kafka-property fetch.wait.max.ms=…` if the
+/// load names a fetch wait) and measures its latency under `load`.
+pub fn measure_eddy(run: &Run, broker: &Broker, load: &Load) -> Result<LatencyResult> {
+    let (name, input, output) = load.topics(run, "latency");
     broker.create_topic(&run.rt, &input)?;
-    let mut server = ServerProc::spawn(
+    let properties: Vec<String> = load
+        .fetch_wait_ms
+        .map(|ms| format!("fetch.wait.max.ms={ms}"))
+        .into_iter()
+        .collect();
+    let mut server = ServerProc::spawn_with(
         &run.bootstrap,
-        &run.dir.join("latency"),
-        &run.service_id("latency"),
+        &run.dir.join(&name),
+        &run.service_id(&name),
+        &properties,
     )?;
     server.wait_healthy(&run.rt)?;
     server.ksql(
@@ -43,55 +81,33 @@ pub fn measure_eddy(run: &Run, broker: &Broker, rate: u64, seconds: f64) -> Resu
         ),
         "earliest",
     )?;
-    let result = steady(
-        run,
-        "a_filter",
-        &input,
-        &output,
-        server.pid(),
-        rate,
-        seconds,
-    );
+    let result = steady(run, "a_filter", load, &input, &output, server.pid());
     server.kill();
     result
 }
 
 /// The same for the raw copy, to tell the broker's and client's share of the latency from
 /// Eddy's.
-pub fn measure_raw_copy(
-    run: &Run,
-    broker: &Broker,
-    rate: u64,
-    seconds: f64,
-) -> Result<LatencyResult> {
-    let input = run.topic("latency_raw_in");
-    let output = run.topic("latency_raw_out");
+pub fn measure_raw_copy(run: &Run, broker: &Broker, load: &Load) -> Result<LatencyResult> {
+    let (_, input, output) = load.topics(run, "latency_raw");
     broker.create_topic(&run.rt, &input)?;
     broker.create_topic(&run.rt, &output)?;
-    let mut worker = RawCopyProc::spawn(&run.bootstrap, &input, &output)?;
+    let mut worker = RawCopyProc::spawn(&run.bootstrap, &input, &output, load.fetch_wait())?;
     worker.go()?;
-    steady(
-        run,
-        "raw_copy",
-        &input,
-        &output,
-        worker.pid(),
-        rate,
-        seconds,
-    )
+    steady(run, "raw_copy", load, &input, &output, worker.pid())
 }
 
-/// Warms `pid`'s pipeline from `input` to `output` up, then produces at `rate` for
-/// `seconds` and matches every output to its input by key.
+/// Warms `pid`'s pipeline from `input` to `output` up, then produces `load` and matches
+/// every output to its input by key.
 fn steady(
     run: &Run,
     pipeline: &str,
+    load: &Load,
     input: &str,
     output: &str,
     pid: u32,
-    rate: u64,
-    seconds: f64,
 ) -> Result<LatencyResult> {
+    let (rate, seconds) = (load.rate, load.seconds);
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &run.bootstrap)
         // One request per record (linger.ms=0) at 5,000/s queues up in the broker and
@@ -138,7 +154,7 @@ fn steady(
     )?;
 
     let total = (rate as f64 * seconds).round() as u32;
-    let consumer = reader(&run.bootstrap, &[output])?;
+    let consumer = reader(&run.bootstrap, &[output], READER_FETCH_WAIT_MS)?;
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let stop_reading = Arc::clone(&stop);
@@ -210,6 +226,7 @@ fn steady(
     };
     Ok(LatencyResult {
         pipeline: pipeline.to_string(),
+        fetch_wait_ms: load.fetch_wait(),
         rate_per_sec: rate,
         seconds: produced_for.as_secs_f64(),
         produced: u64::from(total),
@@ -218,9 +235,10 @@ fn steady(
         p99_ms: pct(0.99),
         max_ms: latencies.last().copied().unwrap_or(f64::NAN),
         cpu_seconds: cpu1 - cpu0,
-        method: "each record's key is matched between the instant it was handed to the \
-                 producer (linger.ms=1) and the instant a consumer in the harness \
-                 (fetch.wait.max.ms=10, no group) returned its output"
-            .into(),
+        method: format!(
+            "each record's key is matched between the instant it was handed to the \
+             producer (linger.ms=1) and the instant a consumer in the harness \
+             (fetch.wait.max.ms={READER_FETCH_WAIT_MS}, no group) returned its output"
+        ),
     })
 }

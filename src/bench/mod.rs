@@ -30,6 +30,9 @@ use server::ServerProc;
 const EMBEDDED_MAX_EVENTS: u64 = 15_000;
 /// The most users the embedded broker holds (values ~70 B).
 const EMBEDDED_MAX_USERS: u32 = 30_000;
+/// The consumer fetch wait of the latency phase's second measurement: what a deployment on
+/// a broker that holds a waiting fetch until it expires would set for low latency.
+const LOW_LATENCY_FETCH_WAIT_MS: u32 = 5;
 
 /// Options of `eddy bench`.
 #[derive(clap::Args, Debug)]
@@ -256,18 +259,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "eddy bench: latency at {} events/s for {latency_secs}s …",
             args.latency_rate
         );
-        latency.push(latency::measure_eddy(
-            &run,
-            &broker,
-            args.latency_rate,
-            latency_secs,
-        )?);
-        latency.push(latency::measure_raw_copy(
-            &run,
-            &broker,
-            args.latency_rate,
-            latency_secs,
-        )?);
+        // Eddy's default fetch wait, then the short one a deployment on a broker that holds
+        // waiting fetches (the dev broker, tansu) would set for low latency.
+        for fetch_wait_ms in [None, Some(LOW_LATENCY_FETCH_WAIT_MS)] {
+            let load = latency::Load {
+                rate: args.latency_rate,
+                seconds: latency_secs,
+                fetch_wait_ms,
+            };
+            latency.push(latency::measure_eddy(&run, &broker, &load)?);
+            latency.push(latency::measure_raw_copy(&run, &broker, &load)?);
+        }
     }
     let startup = if args.runs_phase("startup") {
         eprintln!("eddy bench: start-up …");

@@ -30,7 +30,13 @@ pub struct RawCopyArgs {
     /// Topic to copy every record to.
     #[arg(long)]
     output: String,
+    /// The consumer's `fetch.wait.max.ms`.
+    #[arg(long, default_value_t = DEFAULT_FETCH_WAIT_MS)]
+    fetch_wait_ms: u32,
 }
+
+/// The fetch wait of Eddy's query consumers (`eddy-kafka`'s source), so latencies compare.
+pub const DEFAULT_FETCH_WAIT_MS: u32 = 50;
 
 /// The worker: creates its clients, prints `ready`, waits for a line on stdin, then copies
 /// until stdin closes.
@@ -39,8 +45,7 @@ pub fn worker(args: &RawCopyArgs) -> Result<()> {
         .set("bootstrap.servers", &args.bootstrap)
         .set("group.id", format!("eddy-bench-raw-copy-{}", args.output))
         .set("enable.auto.commit", "false")
-        // As Eddy's query consumers, so latencies compare.
-        .set("fetch.wait.max.ms", "50")
+        .set("fetch.wait.max.ms", args.fetch_wait_ms.to_string())
         .create()
         .context("creating the consumer")?;
     let producer: BaseProducer = ClientConfig::new()
@@ -121,10 +126,16 @@ pub struct RawCopyProc {
 impl RawCopyProc {
     /// Spawns the worker and waits until its clients exist; it copies nothing before
     /// [`go`](Self::go).
-    pub fn spawn(bootstrap: &str, input: &str, output: &str) -> Result<RawCopyProc> {
+    pub fn spawn(
+        bootstrap: &str,
+        input: &str,
+        output: &str,
+        fetch_wait_ms: u32,
+    ) -> Result<RawCopyProc> {
         let mut child = Command::new(super::eddy_exe()?)
             .args(["bench", "raw-copy", "--bootstrap", bootstrap])
             .args(["--input", input, "--output", output])
+            .arg(format!("--fetch-wait-ms={fetch_wait_ms}"))
             .env("RUST_LOG", "error")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -179,7 +190,7 @@ pub fn measure(
     ticks: f64,
     timeout: Duration,
 ) -> Result<Measured> {
-    let mut worker = RawCopyProc::spawn(bootstrap, input, output)?;
+    let mut worker = RawCopyProc::spawn(bootstrap, input, output, DEFAULT_FETCH_WAIT_MS)?;
     let pid = worker.pid();
     let cpu0 = procfs::cpu_seconds(pid, ticks)?;
     let t0 = Instant::now();

@@ -112,6 +112,9 @@ impl ScenarioResult {
 pub struct LatencyResult {
     /// `a_filter`, or `raw_copy` for reference.
     pub pipeline: String,
+    /// The worker's consumer `fetch.wait.max.ms`: how long a broker that does not answer
+    /// a waiting fetch when data arrives (the dev broker, tansu) holds it.
+    pub fetch_wait_ms: u32,
     /// Target rate, events per second.
     pub rate_per_sec: u64,
     /// Seconds of steady load.
@@ -236,6 +239,7 @@ pub fn print(report: &Report) {
         let mut t = Table::new();
         t.load_preset(UTF8_FULL).set_header(vec![
             "latency: produce → output readable",
+            "fetch wait ms",
             "rate/s",
             "seconds",
             "received/produced",
@@ -247,6 +251,7 @@ pub fn print(report: &Report) {
         for l in &report.latency {
             t.add_row(vec![
                 Cell::new(&l.pipeline),
+                Cell::new(l.fetch_wait_ms),
                 Cell::new(l.rate_per_sec),
                 Cell::new(f(l.seconds, 1)),
                 Cell::new(format!("{}/{}", l.received, l.produced)),

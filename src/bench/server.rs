@@ -35,6 +35,17 @@ impl ServerProc {
     /// Spawns `eddy server` against `bootstrap` with its data in `data_dir`; its log goes to
     /// `server.log` there.
     pub fn spawn(bootstrap: &str, data_dir: &Path, service_id: &str) -> Result<ServerProc> {
+        Self::spawn_with(bootstrap, data_dir, service_id, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with librdkafka properties (`KEY=VALUE`) for the server's
+    /// Kafka clients.
+    pub fn spawn_with(
+        bootstrap: &str,
+        data_dir: &Path,
+        service_id: &str,
+        kafka_properties: &[String],
+    ) -> Result<ServerProc> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let log = std::fs::OpenOptions::new()
@@ -51,6 +62,11 @@ impl ServerProc {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--service-id", service_id])
+            .args(
+                kafka_properties
+                    .iter()
+                    .flat_map(|p| ["--kafka-property", p.as_str()]),
+            )
             .env("RUST_LOG", "warn,librdkafka=error,rdkafka=error")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
