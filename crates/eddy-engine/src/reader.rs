@@ -129,7 +129,19 @@ impl SourceReader {
 
     /// The reader for the driving source of `plan`: a windowed aggregation gets (null) window
     /// bounds in its layout even when its source is not windowed.
+    /// Text columns the query never reads are not copied out of JSON records.
     pub(crate) fn for_query(plan: &QueryPlan) -> Result<Self, EngineError> {
+        let mut reader = Self::for_plan_source(plan)?;
+        if let Some(read) = plan.read_columns() {
+            let timestamp = plan.from.source.timestamp_column.as_deref();
+            reader
+                .values
+                .skip_unread_text(|name| !read.contains(name) && Some(name) != timestamp);
+        }
+        Ok(reader)
+    }
+
+    fn for_plan_source(plan: &QueryPlan) -> Result<Self, EngineError> {
         let source = &plan.from.source;
         match plan.aggregate.as_ref().and_then(|a| a.window.as_ref()) {
             Some(w) if source.window.is_none() => Self::with_window(

@@ -66,6 +66,9 @@ pub(crate) struct StructFields {
     pub(crate) distinct_names: bool,
     /// Every field name is ASCII (then an ASCII key's case-insensitive match is ASCII's).
     pub(crate) ascii_names: bool,
+    /// Fields whose values are checked but not kept (each row gets a null): `VARCHAR`
+    /// columns a query never reads (see [`crate::ValueDecoder::skip_unread_text`]).
+    pub(crate) skip: Vec<bool>,
 }
 
 impl StructFields {
@@ -87,6 +90,7 @@ impl StructFields {
         Some(Self {
             fields: fields.clone(),
             seen: vec![0; children.len()],
+            skip: vec![false; children.len()],
             distinct_names: folded.len() == children.len(),
             ascii_names: fields.iter().all(|f| f.name().is_ascii()),
             children,

@@ -1,6 +1,6 @@
 //! Record keys and values → Arrow batches.
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use eddy_topic::Payloads;
 
@@ -132,6 +132,22 @@ impl ValueDecoder {
         wrap_single_value: bool,
     ) -> Result<Self, FormatError> {
         RowDecoder::new(format, schema, Role::Value, wrap_single_value).map(Self)
+    }
+
+    /// Skips the values of the `VARCHAR` columns named by `unread`, leaving them null: for
+    /// a query that never reads them, this saves copying their text. Only JSON objects skip
+    /// (other formats and a bare single value decode every column), and only `VARCHAR`,
+    /// because every JSON value has a text form: a skipped value is still checked, so the
+    /// same records fail as when every column is decoded.
+    pub fn skip_unread_text(&mut self, unread: impl Fn(&str) -> bool) {
+        let RowDecoder { codec, rows, .. } = &mut self.0;
+        if !matches!(codec, Codec::Json(json) if json.wraps()) {
+            return;
+        }
+        let columns = &mut rows.columns;
+        for (skip, field) in columns.skip.iter_mut().zip(columns.fields.iter()) {
+            *skip = *field.data_type() == DataType::Utf8 && unread(field.name());
+        }
     }
 
     /// The schema of the decoded batches: the given one with every column nullable.

@@ -27,6 +27,11 @@ impl JsonDecoder {
         }
     }
 
+    /// Whether a record is an object holding the columns.
+    pub(crate) fn wraps(&self) -> bool {
+        self.wrapped
+    }
+
     /// Appends one record to `rows`: one value per column, or a failure.
     pub(crate) fn decode(&mut self, bytes: &[u8], rows: &mut Rows) -> Result<(), Failure> {
         let mut p = Parser::new(bytes);
@@ -63,6 +68,7 @@ fn decode_object(
         seen,
         distinct_names,
         ascii_names,
+        skip,
     } = s;
     seen.fill(0);
     p.begin_object()?;
@@ -89,19 +95,42 @@ fn decode_object(
         }
         seen[idx] = quality;
         hint = idx + 1;
+        if skip[idx] {
+            skip_text(&children[idx], p).map_err(|e| e.at_field(fields[idx].name()))?;
+            continue;
+        }
         decode_value(&mut children[idx], p, scratch).map_err(|e| e.at_field(fields[idx].name()))?;
     }
-    for ((child, field), seen) in children.iter_mut().zip(fields.iter()).zip(seen.iter()) {
-        if *seen == 0 {
-            if !child.nullable {
-                return Err(
-                    Failure::new("missing value for a non-nullable field").at_field(field.name())
-                );
-            }
+    for (((child, field), seen), skip) in children
+        .iter_mut()
+        .zip(fields.iter())
+        .zip(seen.iter())
+        .zip(skip.iter())
+    {
+        if *seen == 0 && !child.nullable {
+            return Err(
+                Failure::new("missing value for a non-nullable field").at_field(field.name())
+            );
+        }
+        if *seen == 0 || *skip {
             child.append_null();
         }
     }
     Ok(())
+}
+
+/// Consumes the value of a skipped `VARCHAR` column, failing exactly where
+/// [`decode_value`] would: only on malformed JSON or a null for a non-nullable column
+/// (every JSON value has a text form).
+fn skip_text(col: &ColumnBuilder, p: &mut Parser<'_>) -> Result<(), Failure> {
+    if p.peek()? == Token::Null {
+        p.literal(Token::Null)?;
+        if !col.nullable {
+            return Err(Failure::new("null value for a non-nullable field"));
+        }
+        return Ok(());
+    }
+    p.skip_value()
 }
 
 /// The column a JSON field name refers to: an exact match, else the first case-insensitive

@@ -705,3 +705,49 @@ fn decodes_ten_thousand_records() -> TestResult {
     assert!(ids.is_null(500) && ids.is_null(999) && address.is_null(9999));
     Ok(())
 }
+
+#[test]
+fn skipped_text_columns_are_null_and_fail_the_same_records() -> TestResult {
+    let schema = schema(&[
+        ("ID", DataType::Int32),
+        ("NOTE", DataType::Utf8),
+        ("TAGS", DataType::Utf8),
+        ("N", DataType::Int64),
+    ]);
+    let inputs = [
+        r#"{"ID":1,"NOTE":"plain","TAGS":"a","N":5}"#,
+        r#"{"ID":2,"NOTE":"esc \" \\ \u00e9 \ud83d\ude00","N":6}"#,
+        r#"{"ID":3,"NOTE":{"nested":[1,2,{"x":null}]},"TAGS":[1,"two"],"N":7}"#,
+        r#"{"ID":4,"NOTE":12.5e3,"TAGS":true,"N":8}"#,
+        r#"{"ID":5,"NOTE":null,"N":9}"#,
+        r#"{"ID":6,"NOTE":"bad \q escape","N":10}"#,
+        r#"{"ID":7,"NOTE":"unterminated,"N":11}"#,
+        r#"{"ID":8,"NOTE":{"open":1,"N":12}"#,
+        r#"{"ID":"x","NOTE":"fine","N":13}"#,
+        r#"{"ID":10,"note":"folded","NOTE":"exact","N":14}"#,
+        r#"{"ID":11,"NOTE":"lone \ud800 surrogate","N":"15"}"#,
+        r#"{"ID":12,"NOTE":tru,"N":16}"#,
+        r#"[1,2]"#,
+    ];
+    let items: Vec<Option<&str>> = inputs.iter().copied().map(Some).collect();
+    let full = ValueDecoder::new(&JSON, schema.clone(), true)?.decode(&payloads(&items))?;
+    let mut skipping = ValueDecoder::new(&JSON, schema.clone(), true)?;
+    skipping.skip_unread_text(|name| name != "TAGS");
+    let skipped = skipping.decode(&payloads(&items))?;
+
+    let failed = |d: &Decoded| d.errors.iter().map(|e| e.index).collect::<Vec<_>>();
+    assert_eq!(failed(&skipped), failed(&full));
+    assert_eq!(failed(&full), vec![5, 6, 7, 8, 11, 12]);
+    let (f, s) = (&full.batch, &skipped.batch);
+    for column in [0, 2, 3] {
+        assert_eq!(f.column(column), s.column(column), "column {column}");
+    }
+    assert_eq!(s.column(1).null_count(), inputs.len());
+    assert_eq!(f.column(1).as_string::<i32>().value(0), "plain");
+    // INT and the other types are never skipped: a bad value there still fails the record.
+    let mut ints = ValueDecoder::new(&JSON, schema.clone(), true)?;
+    ints.skip_unread_text(|_| true);
+    let decoded = ints.decode(&payloads(&[Some(r#"{"ID":"x","NOTE":"a","N":1}"#)]))?;
+    assert_eq!(failed(&decoded), vec![0]);
+    Ok(())
+}

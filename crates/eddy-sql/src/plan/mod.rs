@@ -123,6 +123,28 @@ pub struct OutputColumn {
 }
 
 impl QueryPlan {
+    /// The names of the driving source's columns the query reads (in `WHERE`, the
+    /// projection, `GROUP BY` and the aggregates' arguments), or `None` when it may read
+    /// any: a join, whose conditions and lookups this does not follow.
+    pub fn read_columns(&self) -> Option<std::collections::HashSet<String>> {
+        if self.join.is_some() {
+            return None;
+        }
+        let exprs: Vec<&Expr> = match &self.aggregate {
+            Some(a) => a
+                .group_by
+                .iter()
+                .chain(a.calls.iter().flat_map(|c| &c.args))
+                .collect(),
+            None => self.columns.iter().map(|c| &c.expr).collect(),
+        };
+        let mut names = std::collections::HashSet::new();
+        for expr in exprs.into_iter().chain(&self.filter) {
+            names.extend(expr.column_refs().into_iter().map(|c| c.name.clone()));
+        }
+        Some(names)
+    }
+
     /// The output schema as catalog columns: key columns first, then value columns.
     pub fn output_columns(&self) -> Vec<Column> {
         let col = |c: &OutputColumn| Column {
