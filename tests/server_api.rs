@@ -72,6 +72,16 @@ async fn read_stream(
     Ok(text)
 }
 
+/// Asserts `r` is a successful HTTP/2 answer in ksqlDB's delimited format.
+fn assert_delimited_over_h2(r: &reqwest::Response) {
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/vnd.ksqlapi.delimited.v1"
+    );
+}
+
 /// The non-empty lines of a delimited answer.
 fn lines(text: &str) -> Vec<Value> {
     text.lines()
@@ -399,12 +409,7 @@ async fn push_queries() -> Result<()> {
                       "properties": {"auto.offset.reset": "earliest"}}))
         .send()
         .await?;
-    assert_eq!(r.version(), reqwest::Version::HTTP_2);
-    assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(
-        r.headers()["content-type"],
-        "application/vnd.ksqlapi.delimited.v1"
-    );
+    assert_delimited_over_h2(&r);
     let text = read_stream(&mut r, Duration::from_secs(60), |_| false).await?;
     let got = lines(&text);
     assert_eq!(got.len(), 3, "{text}");
@@ -811,5 +816,92 @@ async fn healthy_only_after_replay() -> Result<()> {
     )
     .await?;
     assert!(shown.to_string().contains("\"ORDERS\""), "{shown}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn inserts_stream_writes_rows_and_acknowledges_each() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "inserts_test").await?;
+    server
+        .ksql_ok(
+            "CREATE STREAM ins (id INT KEY, item VARCHAR, qty INT) \
+               WITH (KAFKA_TOPIC='ins', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE TABLE tab (id INT PRIMARY KEY, v INT) \
+               WITH (KAFKA_TOPIC='tab', VALUE_FORMAT='JSON', PARTITIONS=1);",
+        )
+        .await?;
+    let url = format!("{}/inserts-stream", server.url);
+
+    // A good row, a bad one, lower-case names, a blank line, a line that is not JSON, and
+    // a last row without a newline.
+    let body = "{\"target\": \"ins\"}\n\
+                {\"ID\": 1, \"ITEM\": \"apple\", \"QTY\": 3}\n\
+                {\"ID\": 2, \"ITEM\": \"pear\", \"QTY\": \"many\"}\n\
+                \n\
+                {\"id\": 3, \"item\": \"fig\", \"qty\": 7}\n\
+                not json\n\
+                {\"ID\": 4, \"ITEM\": \"kiwi\"}";
+    let r = h2c()?
+        .post(&url)
+        .header("Content-Type", "application/vnd.ksqlapi.delimited.v1")
+        .body(body)
+        .send()
+        .await?;
+    assert_delimited_over_h2(&r);
+    let acks = lines(&r.text().await?);
+    assert_eq!(acks.len(), 5, "{acks:?}");
+    for (seq, ok) in [(0, true), (1, false), (2, true), (3, false), (4, true)] {
+        let ack = &acks[seq];
+        assert_eq!(ack["seq"], json!(seq), "{ack}");
+        if ok {
+            assert_eq!(ack, &json!({"status": "ok", "seq": seq}));
+        } else {
+            assert_eq!(ack["status"], "error", "{ack}");
+            assert_eq!(ack["error_code"], 40000, "{ack}");
+        }
+    }
+    assert!(
+        acks[1]["message"].as_str().unwrap_or("").contains("QTY"),
+        "{}",
+        acks[1]
+    );
+
+    // The rows that were acknowledged are in the stream; the others are not.
+    let mut r = h2c()?
+        .post(format!("{}/query-stream", server.url))
+        .json(&json!({"sql": "SELECT * FROM ins EMIT CHANGES LIMIT 3;",
+                      "properties": {"auto.offset.reset": "earliest"}}))
+        .send()
+        .await?;
+    let text = read_stream(&mut r, Duration::from_secs(60), |_| false).await?;
+    let mut rows = lines(&text)[1..].to_vec();
+    rows.sort_by_key(|r| r[0].as_i64());
+    assert_eq!(
+        rows,
+        vec![
+            json!([1, "apple", 3]),
+            json!([3, "fig", 7]),
+            json!([4, "kiwi", null])
+        ]
+    );
+
+    // Refused before any row is read: no target, a table, a stream that does not exist,
+    // over HTTP/1.1 as well.
+    for (body, status, says) in [
+        ("{\"into\": \"ins\"}\n{\"ID\": 9}", 400, "target"),
+        ("[1]", 400, "JSON object"),
+        ("", 400, "empty"),
+        ("{\"target\": \"tab\"}\n{\"ID\": 9, \"V\": 1}", 400, "table"),
+        ("{\"target\": \"nope\"}\n{\"ID\": 9}", 404, "unknown stream"),
+    ] {
+        let (code, answer) = post(&http1(), &url, "application/json", body.to_string()).await?;
+        assert_eq!(code, status, "{body}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap_or("").contains(says),
+            "{body}: {answer}"
+        );
+    }
     Ok(())
 }

@@ -3,8 +3,8 @@
 Usage: python3 tests/python/ksql_python_client.py http://127.0.0.1:PORT
 
 Lists streams, creates a stream, inserts rows, and reads them back with push queries over
-/query (HTTP/1.1) and over /query-stream with use_http2=True (HTTP/2 cleartext), then closes
-a running push query with close_query. Prints one line per check; exits non-zero on the
+/query (HTTP/1.1) and over /query-stream with use_http2=True (HTTP/2 cleartext), closes
+a running push query with close_query, and inserts rows over /inserts-stream (HTTP/2). Prints one line per check; exits non-zero on the
 first failure.
 """
 
@@ -87,6 +87,26 @@ def main():
     check("the closed query's stream ends", rest == [], rest)
     check("close_query of a closed query is refused",
           client.close_query(header["queryId"]) is False)
+
+    # /inserts-stream over HTTP/2: one acknowledgement per row; a bad row is refused alone.
+    acks = client.inserts_stream("py_orders", [
+        {"ID": 4, "ITEM": "kiwi", "QTY": 9},
+        {"ID": 5, "ITEM": "plum", "QTY": "many"},
+        {"ID": 6, "ITEM": "lime", "QTY": 2},
+    ])
+    check("inserts_stream acknowledges each row",
+          [(a["status"], a["seq"]) for a in acks] == [("ok", 0), ("error", 1), ("ok", 2)], acks)
+    rows = list(client.query(
+        "SELECT * FROM py_orders WHERE id > 3 EMIT CHANGES LIMIT 2",
+        stream_properties={"auto.offset.reset": "earliest"},
+        use_http2=True,
+        parse=True,
+    ))
+    rows.sort(key=lambda r: r["ID"])
+    check("inserted rows are read back", rows == [
+        {"ID": 4, "ITEM": "kiwi", "QTY": 9},
+        {"ID": 6, "ITEM": "lime", "QTY": 2},
+    ], rows)
     print("all checks passed")
 
 

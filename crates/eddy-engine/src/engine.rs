@@ -154,6 +154,36 @@ impl Engine {
         &self.topics
     }
 
+    /// Inserts rows sent as JSON objects keyed by column name (ksqlDB's `/inserts-stream`)
+    /// into stream `target` (its name as written, else upper-cased as an unquoted one is).
+    /// Returns each row's outcome in order: a row that does not decode is not written and
+    /// gets its reason. With no rows, only checks that `target` can be inserted into.
+    pub fn insert_json_rows(
+        &self,
+        target: &str,
+        rows: &eddy_topic::Payloads,
+    ) -> Result<Vec<Result<(), String>>, EngineError> {
+        let catalog = self.catalog();
+        let source = catalog
+            .get(target)
+            .or_else(|| catalog.get(&target.to_uppercase()))
+            .ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "Cannot insert values into an unknown stream: {target}"
+                ))
+            })?;
+        if source.kind != SourceKind::Stream {
+            return Err(EngineError::Invalid(format!(
+                "Cannot insert values into {}: it is a table; /inserts-stream writes to streams.",
+                source.name
+            )));
+        }
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        crate::insert_values::insert_json_rows(self.topics.as_ref(), source, rows)
+    }
+
     /// A copy of the catalog.
     pub fn catalog(&self) -> Catalog {
         self.lock().catalog.clone()

@@ -116,18 +116,87 @@ pub(crate) fn insert_values(
                 .map(|a| a.value(0))
                 .ok_or_else(|| EngineError::Invalid("ROWTIME must be a BIGINT".into()))?
         }
-        None => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0),
+        None => now_ms(),
     };
+    write(topics, target, &keys, &values, &[timestamp])
+}
+
+/// Milliseconds since the epoch.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Encodes aligned `keys` and `values` rows as `target`'s records and writes them to its
+/// topic, waiting until the broker has them.
+fn write(
+    topics: &dyn TopicIo,
+    target: &Source,
+    keys: &RecordBatch,
+    values: &RecordBatch,
+    timestamps: &[i64],
+) -> Result<(), EngineError> {
     let (mut key_encoder, mut value_encoder) = encoders(target)?;
     let mut key_bytes = Payloads::new();
     let mut value_bytes = Payloads::new();
-    key_encoder.encode(&keys, &mut key_bytes)?;
-    value_encoder.encode(&values, None, &mut value_bytes)?;
+    key_encoder.encode(keys, &mut key_bytes)?;
+    value_encoder.encode(values, None, &mut value_bytes)?;
     let mut sink = topics.sink(&target.topic)?;
-    sink.send(&key_bytes, &value_bytes, &[timestamp])?;
+    sink.send(&key_bytes, &value_bytes, timestamps)?;
     sink.flush(Duration::from_secs(30))?;
     Ok(())
+}
+
+/// Inserts rows given as JSON objects keyed by column name (what ksqlDB's `/inserts-stream`
+/// sends) into stream `target`, stamped with the current time. Returns each row's outcome
+/// in order: a row that does not decode is not written and gets its reason. The rows that
+/// decode are written as one batch and acknowledged by the broker before this returns.
+pub(crate) fn insert_json_rows(
+    topics: &dyn TopicIo,
+    target: &Source,
+    rows: &Payloads,
+) -> Result<Vec<Result<(), String>>, EngineError> {
+    let schema = columns_schema(target.key_columns().chain(target.value_columns()));
+    let mut decoder = eddy_formats::ValueDecoder::new(&eddy_formats::Format::Json, schema, true)?;
+    let decoded = decoder.decode(rows)?;
+    let mut outcomes: Vec<Result<(), String>> = vec![Ok(()); rows.len()];
+    let mut keep = vec![true; rows.len()];
+    for error in decoded.errors {
+        keep[error.index] = false;
+        outcomes[error.index] = Err(error.reason);
+    }
+    let good = arrow::compute::filter_record_batch(
+        &decoded.batch,
+        &arrow::array::BooleanArray::from(keep),
+    )?;
+    if good.num_rows() == 0 {
+        return Ok(outcomes);
+    }
+    let columns_of = |role: ColumnRole| -> Result<RecordBatch, EngineError> {
+        let cols: Vec<_> = target.columns.iter().filter(|c| c.role == role).collect();
+        let arrays = cols
+            .iter()
+            .map(|c| {
+                good.column_by_name(&c.name).cloned().ok_or_else(|| {
+                    EngineError::Internal(format!("decoded rows lack column {}", c.name))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new_with_options(
+            columns_schema(cols.iter().copied()),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(good.num_rows())),
+        )?)
+    };
+    let timestamps = vec![now_ms(); good.num_rows()];
+    write(
+        topics,
+        target,
+        &columns_of(ColumnRole::Key)?,
+        &columns_of(ColumnRole::Value)?,
+        &timestamps,
+    )?;
+    Ok(outcomes)
 }

@@ -57,6 +57,24 @@ impl ApiError {
         }
     }
 
+    /// An engine error that concerns no statement (e.g. of `/inserts-stream`).
+    pub fn engine(e: &EngineError) -> Self {
+        Self {
+            statement: None,
+            ..Self::statement(e, "", Vec::new())
+        }
+    }
+
+    /// ksqlDB's error code, e.g. 40001.
+    pub fn code(&self) -> u32 {
+        self.code
+    }
+
+    /// What went wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// A malformed request.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self {

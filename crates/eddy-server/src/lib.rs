@@ -12,6 +12,7 @@
 mod describe;
 pub mod errors;
 mod handlers;
+mod inserts;
 mod print;
 mod push;
 mod rows;
@@ -143,6 +144,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ksql", post(handlers::ksql))
         .route("/query", post(push::query))
         .route("/query-stream", post(push::query_stream))
+        .route("/inserts-stream", post(inserts::inserts_stream))
         .route("/close-query", post(push::close_query))
         .route("/info", get(handlers::info))
         .route("/healthcheck", get(handlers::healthcheck))

@@ -1,0 +1,270 @@
+//! `POST /inserts-stream`, ksqlDB's streaming insert API (its clients send it over HTTP/2).
+//!
+//! The body is a JSON object naming the stream, `{"target": "orders"}`, then one JSON object
+//! per line, each a row keyed by column name. The answer streams one line per row, in
+//! order, once the broker has the row: `{"status":"ok","seq":N}`, or
+//! `{"status":"error","seq":N,"error_code":…,"message":…}` for a row that was not written
+//! (the rows around it still are). A bad first line or a target that cannot be inserted
+//! into is an error answer before any row is read.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use eddy_engine::EngineError;
+use eddy_topic::Payloads;
+use futures::{Stream, StreamExt};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::errors::{ApiError, BAD_REQUEST};
+
+/// Content type of the answer, as ksqlDB's.
+const DELIMITED: &str = "application/vnd.ksqlapi.delimited.v1";
+/// Most rows written (and acknowledged) together.
+const MAX_ROWS: usize = 1000;
+
+/// `POST /inserts-stream`.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn inserts_stream(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    body: Body,
+) -> Response {
+    if !state.is_ready() {
+        return ApiError::not_ready().into_response();
+    }
+    let mut lines = Lines::new(body.into_data_stream(), state.config.max_request_bytes);
+    let target = match target(&mut lines).await {
+        Ok(target) => target,
+        Err(e) => return e.into_response(),
+    };
+    // Checks the target before the answer starts.
+    if let Err(e) = insert(&state, &target, Payloads::new()).await {
+        return ApiError::engine(&e).into_response();
+    }
+    let inserting = Inserting {
+        state,
+        target,
+        lines,
+        seq: 0,
+        done: false,
+    };
+    let stream = futures::stream::unfold(inserting, |mut s| async move {
+        let chunk = s.next_acks().await?;
+        Some((Ok::<_, Infallible>(chunk), s))
+    });
+    let mut response = Body::from_stream(stream).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(DELIMITED));
+    response
+}
+
+/// The target stream named by the body's first line.
+async fn target<S>(lines: &mut Lines<S>) -> Result<String, ApiError>
+where
+    S: Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+{
+    let first = match lines.next_line().await {
+        Some(Ok(line)) => line,
+        Some(Err(e)) => return Err(ApiError::bad_request(e)),
+        None => {
+            return Err(ApiError::bad_request(
+                "The request body is empty: it must start with {\"target\": \"<stream>\"}.",
+            ));
+        }
+    };
+    match serde_json::from_slice::<Value>(&first) {
+        Ok(Value::Object(header)) => match header.get("target") {
+            Some(Value::String(t)) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+            _ => Err(ApiError::bad_request(
+                "The first line of the request body has no 'target' string (the stream to \
+                 insert into).",
+            )),
+        },
+        _ => Err(ApiError::bad_request(
+            "The first line of the request body must be a JSON object: {\"target\": \"<stream>\"}.",
+        )),
+    }
+}
+
+/// Writes `rows` into `target` off the async workers (the write waits for the broker).
+async fn insert(
+    state: &Arc<AppState>,
+    target: &str,
+    rows: Payloads,
+) -> Result<Vec<Result<(), String>>, EngineError> {
+    let engine = Arc::clone(&state.engine);
+    let target = target.to_string();
+    tokio::task::spawn_blocking(move || engine.insert_json_rows(&target, &rows))
+        .await
+        .map_err(|e| EngineError::Internal(format!("the insert was interrupted: {e}")))?
+}
+
+/// The answer being streamed.
+struct Inserting<S> {
+    state: Arc<AppState>,
+    target: String,
+    lines: Lines<S>,
+    /// The sequence number of the next row.
+    seq: u64,
+    done: bool,
+}
+
+impl<S> Inserting<S>
+where
+    S: Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+{
+    /// The acknowledgements of the next rows, or `None` once the body has ended.
+    async fn next_acks(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        let mut rows = Payloads::new();
+        let mut acks = Vec::new();
+        // The rows already received, at least one (or the end of the body).
+        while rows.len() < MAX_ROWS {
+            let next = if rows.is_empty() {
+                self.lines.next_line().await
+            } else {
+                match self.lines.ready_line() {
+                    Some(line) => Some(line),
+                    None => break,
+                }
+            };
+            match next {
+                Some(Ok(line)) => rows.push(Some(&line)),
+                Some(Err(reason)) => {
+                    // An unreadable body ends the answer after what came before.
+                    self.done = true;
+                    acks.push((BAD_REQUEST, reason));
+                    break;
+                }
+                None => {
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if !rows.is_empty() {
+            let n = rows.len();
+            match insert(&self.state, &self.target, rows).await {
+                Ok(outcomes) => {
+                    for outcome in outcomes {
+                        self.ack(&mut out, outcome.map_err(|m| (BAD_REQUEST, m)));
+                    }
+                }
+                Err(e) => {
+                    let api = ApiError::engine(&e);
+                    for _ in 0..n {
+                        self.ack(&mut out, Err((api.code(), api.message().to_string())));
+                    }
+                }
+            }
+        }
+        for error in acks {
+            self.ack(&mut out, Err(error));
+        }
+        if out.is_empty() && self.done {
+            return None;
+        }
+        Some(Bytes::from(out))
+    }
+
+    /// Appends the acknowledgement line of the next row.
+    fn ack(&mut self, out: &mut Vec<u8>, outcome: Result<(), (u32, String)>) {
+        let line = match outcome {
+            Ok(()) => json!({"status": "ok", "seq": self.seq}),
+            Err((code, message)) => json!({
+                "status": "error",
+                "seq": self.seq,
+                "error_code": code,
+                "message": message,
+            }),
+        };
+        self.seq += 1;
+        out.extend_from_slice(line.to_string().as_bytes());
+        out.push(b'\n');
+    }
+}
+
+/// The non-blank lines of a streamed body.
+struct Lines<S> {
+    body: S,
+    buf: Vec<u8>,
+    /// Where the unread part of `buf` starts.
+    start: usize,
+    ended: bool,
+    /// The longest line accepted.
+    limit: usize,
+}
+
+impl<S> Lines<S>
+where
+    S: Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+{
+    fn new(body: S, limit: usize) -> Self {
+        Self {
+            body,
+            buf: Vec::new(),
+            start: 0,
+            ended: false,
+            limit,
+        }
+    }
+
+    /// The next line, waiting for the body; `None` at its end.
+    async fn next_line(&mut self) -> Option<Result<Vec<u8>, String>> {
+        loop {
+            if let Some(line) = self.ready_line() {
+                return Some(line);
+            }
+            if self.ended {
+                return None;
+            }
+            match self.body.next().await {
+                Some(Ok(bytes)) => {
+                    self.buf.drain(..self.start);
+                    self.start = 0;
+                    self.buf.extend_from_slice(&bytes);
+                }
+                Some(Err(e)) => {
+                    self.ended = true;
+                    return Some(Err(format!("The request body could not be read: {e}")));
+                }
+                None => self.ended = true,
+            }
+        }
+    }
+
+    /// The next line if the body has already delivered all of it (at its end, whatever
+    /// is left); `None` if the next line is still incomplete or there is none.
+    fn ready_line(&mut self) -> Option<Result<Vec<u8>, String>> {
+        loop {
+            let rest = &self.buf[self.start..];
+            let (len, used) = match rest.iter().position(|&b| b == b'\n') {
+                Some(i) => (i, i + 1),
+                None if self.ended && !rest.is_empty() => (rest.len(), rest.len()),
+                None if rest.len() <= self.limit => return None,
+                // Incomplete, and already too long.
+                None => (rest.len(), rest.len()),
+            };
+            if len > self.limit {
+                self.ended = true;
+                self.start = self.buf.len();
+                return Some(Err(format!(
+                    "A line of the request body is longer than the server accepts ({} bytes).",
+                    self.limit
+                )));
+            }
+            let line = rest[..len].trim_ascii().to_vec();
+            self.start += used;
+            if !line.is_empty() {
+                return Some(Ok(line));
+            }
+        }
+    }
+}
