@@ -887,6 +887,29 @@ async fn inserts_stream_writes_rows_and_acknowledges_each() -> Result<()> {
         ]
     );
 
+    // Each row is acknowledged as soon as it is written, while the body is still open.
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    tx.send(Ok(
+        b"{\"target\": \"ins\"}\n{\"ID\": 5, \"ITEM\": \"plum\"}\n".to_vec(),
+    ))
+    .await?;
+    let mut r = h2c()?
+        .post(&url)
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await?;
+    assert_delimited_over_h2(&r);
+    let first = read_stream(&mut r, Duration::from_secs(30), |t| t.contains('\n')).await?;
+    assert_eq!(lines(&first), vec![json!({"status": "ok", "seq": 0})]);
+    tx.send(Ok(b"{\"ID\": 6, \"ITEM\": \"lime\"}\n".to_vec()))
+        .await?;
+    drop(tx);
+    let rest = read_stream(&mut r, Duration::from_secs(30), |_| false).await?;
+    assert_eq!(lines(&rest), vec![json!({"status": "ok", "seq": 1})]);
+
     // Refused before any row is read: no target, a table, a stream that does not exist,
     // over HTTP/1.1 as well.
     for (body, status, says) in [

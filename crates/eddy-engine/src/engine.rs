@@ -16,6 +16,7 @@ use crate::aggregate::AggregateStage;
 use crate::changelog::{changelog_topic, open_with_changelog, store_generation};
 use crate::ddl::{sink_from_plan, source_from_create};
 use crate::error::EngineError;
+use crate::insert_values::JsonInserter;
 use crate::processing_log::{PROCESSING_LOG_STREAM, ProcessingLog};
 use crate::query::{JoinStage, QueryTask, topic_output};
 use crate::results::{QuerySummary, QueryType, SourceDescription, SourceSummary, StatementResult};
@@ -154,15 +155,9 @@ impl Engine {
         &self.topics
     }
 
-    /// Inserts rows sent as JSON objects keyed by column name (ksqlDB's `/inserts-stream`)
-    /// into stream `target` (its name as written, else upper-cased as an unquoted one is).
-    /// Returns each row's outcome in order: a row that does not decode is not written and
-    /// gets its reason. With no rows, only checks that `target` can be inserted into.
-    pub fn insert_json_rows(
-        &self,
-        target: &str,
-        rows: &eddy_topic::Payloads,
-    ) -> Result<Vec<Result<(), String>>, EngineError> {
+    /// An inserter of rows sent as JSON objects (ksqlDB's `/inserts-stream`) into stream
+    /// `target`: its name as written, else upper-cased as an unquoted name is.
+    pub fn json_inserter(&self, target: &str) -> Result<JsonInserter, EngineError> {
         let catalog = self.catalog();
         let source = catalog
             .get(target)
@@ -178,10 +173,7 @@ impl Engine {
                 source.name
             )));
         }
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        crate::insert_values::insert_json_rows(self.topics.as_ref(), source, rows)
+        JsonInserter::new(self.topics.as_ref(), source)
     }
 
     /// A copy of the catalog.

@@ -4,15 +4,16 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use arrow::array::{Array, ArrayRef, new_null_array};
-use arrow::compute::cast;
+use arrow::array::{Array, ArrayRef, BooleanArray, new_null_array};
+use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::Schema;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion_common::DFSchema;
 use datafusion_sql::sqlparser::ast::Expr as SqlExpr;
+use eddy_formats::{Format, KeyEncoder, ValueDecoder, ValueEncoder};
 use eddy_sql::catalog::{Catalog, ColumnRole, Source};
 use eddy_sql::plan::{ROWTIME, plan_values};
-use eddy_topic::{Payloads, TopicIo};
+use eddy_topic::{Payloads, RecordSink, TopicIo};
 
 use crate::error::EngineError;
 use crate::eval::Compiled;
@@ -118,7 +119,14 @@ pub(crate) fn insert_values(
         }
         None => now_ms(),
     };
-    write(topics, target, &keys, &values, &[timestamp])
+    let (mut key_encoder, mut value_encoder) = encoders(target)?;
+    let mut sink = topics.sink(&target.topic)?;
+    write(
+        (&mut key_encoder, &mut value_encoder, sink.as_mut()),
+        &keys,
+        &values,
+        &[timestamp],
+    )
 }
 
 /// Milliseconds since the epoch.
@@ -129,74 +137,103 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Encodes aligned `keys` and `values` rows as `target`'s records and writes them to its
-/// topic, waiting until the broker has them.
+/// Encodes aligned `keys` and `values` rows with the encoders and writes them to the sink,
+/// waiting until the broker has them.
 fn write(
-    topics: &dyn TopicIo,
-    target: &Source,
+    (key_encoder, value_encoder, sink): (&mut KeyEncoder, &mut ValueEncoder, &mut dyn RecordSink),
     keys: &RecordBatch,
     values: &RecordBatch,
     timestamps: &[i64],
 ) -> Result<(), EngineError> {
-    let (mut key_encoder, mut value_encoder) = encoders(target)?;
     let mut key_bytes = Payloads::new();
     let mut value_bytes = Payloads::new();
     key_encoder.encode(keys, &mut key_bytes)?;
     value_encoder.encode(values, None, &mut value_bytes)?;
-    let mut sink = topics.sink(&target.topic)?;
     sink.send(&key_bytes, &value_bytes, timestamps)?;
     sink.flush(Duration::from_secs(30))?;
     Ok(())
 }
 
-/// Inserts rows given as JSON objects keyed by column name (what ksqlDB's `/inserts-stream`
-/// sends) into stream `target`, stamped with the current time. Returns each row's outcome
-/// in order: a row that does not decode is not written and gets its reason. The rows that
-/// decode are written as one batch and acknowledged by the broker before this returns.
-pub(crate) fn insert_json_rows(
-    topics: &dyn TopicIo,
-    target: &Source,
-    rows: &Payloads,
-) -> Result<Vec<Result<(), String>>, EngineError> {
-    let schema = columns_schema(target.key_columns().chain(target.value_columns()));
-    let mut decoder = eddy_formats::ValueDecoder::new(&eddy_formats::Format::Json, schema, true)?;
-    let decoded = decoder.decode(rows)?;
-    let mut outcomes: Vec<Result<(), String>> = vec![Ok(()); rows.len()];
-    let mut keep = vec![true; rows.len()];
-    for error in decoded.errors {
-        keep[error.index] = false;
-        outcomes[error.index] = Err(error.reason);
+/// Writes rows sent as JSON objects keyed by column name (what ksqlDB's `/inserts-stream`
+/// sends) into one stream, stamped with the time they are written; keeps its producer and
+/// codecs from batch to batch.
+pub struct JsonInserter {
+    target: Source,
+    decoder: ValueDecoder,
+    key_encoder: KeyEncoder,
+    value_encoder: ValueEncoder,
+    sink: Box<dyn RecordSink>,
+}
+
+impl std::fmt::Debug for JsonInserter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonInserter")
+            .field("target", &self.target.name)
+            .finish_non_exhaustive()
     }
-    let good = arrow::compute::filter_record_batch(
-        &decoded.batch,
-        &arrow::array::BooleanArray::from(keep),
-    )?;
-    if good.num_rows() == 0 {
-        return Ok(outcomes);
+}
+
+impl JsonInserter {
+    /// An inserter into `target`, whose topic gets a producer of its own.
+    pub(crate) fn new(topics: &dyn TopicIo, target: &Source) -> Result<Self, EngineError> {
+        let schema = columns_schema(target.key_columns().chain(target.value_columns()));
+        let (key_encoder, value_encoder) = encoders(target)?;
+        Ok(Self {
+            target: target.clone(),
+            decoder: ValueDecoder::new(&Format::Json, schema, true)?,
+            key_encoder,
+            value_encoder,
+            sink: topics.sink(&target.topic)?,
+        })
     }
-    let columns_of = |role: ColumnRole| -> Result<RecordBatch, EngineError> {
-        let cols: Vec<_> = target.columns.iter().filter(|c| c.role == role).collect();
-        let arrays = cols
-            .iter()
-            .map(|c| {
-                good.column_by_name(&c.name).cloned().ok_or_else(|| {
-                    EngineError::Internal(format!("decoded rows lack column {}", c.name))
+
+    /// Writes `rows` (one JSON object each). Returns each row's outcome in order: a row
+    /// that does not decode is not written and gets its reason. The rows that decode are
+    /// written as one batch, acknowledged by the broker before this returns.
+    pub fn insert(&mut self, rows: &Payloads) -> Result<Vec<Result<(), String>>, EngineError> {
+        let decoded = self.decoder.decode(rows)?;
+        let mut outcomes: Vec<Result<(), String>> = vec![Ok(()); rows.len()];
+        let mut keep = vec![true; rows.len()];
+        for error in decoded.errors {
+            keep[error.index] = false;
+            outcomes[error.index] = Err(error.reason);
+        }
+        let good = filter_record_batch(&decoded.batch, &BooleanArray::from(keep))?;
+        if good.num_rows() == 0 {
+            return Ok(outcomes);
+        }
+        let columns_of = |role: ColumnRole| -> Result<RecordBatch, EngineError> {
+            let cols: Vec<_> = self
+                .target
+                .columns
+                .iter()
+                .filter(|c| c.role == role)
+                .collect();
+            let arrays = cols
+                .iter()
+                .map(|c| {
+                    good.column_by_name(&c.name).cloned().ok_or_else(|| {
+                        EngineError::Internal(format!("decoded rows lack column {}", c.name))
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(RecordBatch::try_new_with_options(
-            columns_schema(cols.iter().copied()),
-            arrays,
-            &RecordBatchOptions::new().with_row_count(Some(good.num_rows())),
-        )?)
-    };
-    let timestamps = vec![now_ms(); good.num_rows()];
-    write(
-        topics,
-        target,
-        &columns_of(ColumnRole::Key)?,
-        &columns_of(ColumnRole::Value)?,
-        &timestamps,
-    )?;
-    Ok(outcomes)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(RecordBatch::try_new_with_options(
+                columns_schema(cols.iter().copied()),
+                arrays,
+                &RecordBatchOptions::new().with_row_count(Some(good.num_rows())),
+            )?)
+        };
+        let (keys, values) = (columns_of(ColumnRole::Key)?, columns_of(ColumnRole::Value)?);
+        write(
+            (
+                &mut self.key_encoder,
+                &mut self.value_encoder,
+                self.sink.as_mut(),
+            ),
+            &keys,
+            &values,
+            &vec![now_ms(); good.num_rows()],
+        )?;
+        Ok(outcomes)
+    }
 }

@@ -32,6 +32,7 @@ mod transient;
 pub use command_log::{Command, CommandLog, Executed, ReplayReport, command_id, is_recorded};
 pub use engine::{Engine, EngineConfig, Properties};
 pub use error::{EngineError, Fault};
+pub use insert_values::JsonInserter;
 pub use pull::PullResult;
 pub use results::{QuerySummary, QueryType, SourceDescription, SourceSummary, StatementResult};
 pub use runner::RunMode;

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use eddy_engine::EngineError;
+use eddy_engine::{EngineError, JsonInserter};
 use eddy_topic::Payloads;
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::errors::{ApiError, BAD_REQUEST};
+use crate::errors::{ApiError, BAD_REQUEST, SERVER_ERROR};
 
 /// Content type of the answer, as ksqlDB's.
 const DELIMITED: &str = "application/vnd.ksqlapi.delimited.v1";
@@ -40,13 +40,20 @@ pub(crate) async fn inserts_stream(
         Ok(target) => target,
         Err(e) => return e.into_response(),
     };
-    // Checks the target before the answer starts.
-    if let Err(e) = insert(&state, &target, Payloads::new()).await {
-        return ApiError::engine(&e).into_response();
-    }
+    // The target is checked, and its producer made, before the answer starts.
+    let engine = Arc::clone(&state.engine);
+    let opened = tokio::task::spawn_blocking(move || engine.json_inserter(&target)).await;
+    let inserter = match opened {
+        Ok(Ok(inserter)) => inserter,
+        Ok(Err(e)) => return ApiError::engine(&e).into_response(),
+        Err(e) => {
+            tracing::error!("opening an insert stream failed: {e}");
+            return ApiError::generic(SERVER_ERROR, "opening the insert stream was interrupted")
+                .into_response();
+        }
+    };
     let inserting = Inserting {
-        state,
-        target,
+        inserter: Some(inserter),
         lines,
         seq: 0,
         done: false,
@@ -90,23 +97,11 @@ where
     }
 }
 
-/// Writes `rows` into `target` off the async workers (the write waits for the broker).
-async fn insert(
-    state: &Arc<AppState>,
-    target: &str,
-    rows: Payloads,
-) -> Result<Vec<Result<(), String>>, EngineError> {
-    let engine = Arc::clone(&state.engine);
-    let target = target.to_string();
-    tokio::task::spawn_blocking(move || engine.insert_json_rows(&target, &rows))
-        .await
-        .map_err(|e| EngineError::Internal(format!("the insert was interrupted: {e}")))?
-}
-
 /// The answer being streamed.
 struct Inserting<S> {
-    state: Arc<AppState>,
-    target: String,
+    /// Lent to a blocking task while it writes (the write waits for the broker); gone if
+    /// that task died.
+    inserter: Option<JsonInserter>,
     lines: Lines<S>,
     /// The sequence number of the next row.
     seq: u64,
@@ -151,7 +146,7 @@ where
         let mut out = Vec::new();
         if !rows.is_empty() {
             let n = rows.len();
-            match insert(&self.state, &self.target, rows).await {
+            match self.insert(rows).await {
                 Ok(outcomes) => {
                     for outcome in outcomes {
                         self.ack(&mut out, outcome.map_err(|m| (BAD_REQUEST, m)));
@@ -172,6 +167,21 @@ where
             return None;
         }
         Some(Bytes::from(out))
+    }
+
+    /// Writes `rows` off the async workers.
+    async fn insert(&mut self, rows: Payloads) -> Result<Vec<Result<(), String>>, EngineError> {
+        let mut inserter = self.inserter.take().ok_or_else(|| {
+            EngineError::Internal("an earlier insert of this stream was interrupted".into())
+        })?;
+        let (inserter, outcomes) = tokio::task::spawn_blocking(move || {
+            let outcomes = inserter.insert(&rows);
+            (inserter, outcomes)
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("the insert was interrupted: {e}")))?;
+        self.inserter = Some(inserter);
+        outcomes
     }
 
     /// Appends the acknowledgement line of the next row.
