@@ -910,6 +910,44 @@ async fn inserts_stream_writes_rows_and_acknowledges_each() -> Result<()> {
     let rest = read_stream(&mut r, Duration::from_secs(30), |_| false).await?;
     assert_eq!(lines(&rest), vec![json!({"status": "ok", "seq": 1})]);
 
+    // DESCRIBE EXTENDED reports what this server's queries read and wrote.
+    let (status, body) = server
+        .ksql(
+            "CREATE STREAM big AS SELECT * FROM ins WHERE qty > 0;",
+            json!({"ksql.streams.auto.offset.reset": "earliest"}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let statistics = |v: &Value| {
+        v[0]["sourceDescription"]["statistics"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (read, written) = loop {
+        let read = statistics(&server.ksql_ok("DESCRIBE ins EXTENDED;").await?);
+        let written = statistics(&server.ksql_ok("DESCRIBE big EXTENDED;").await?);
+        if written.contains("total-messages:         2") {
+            break (read, written);
+        }
+        if Instant::now() > deadline {
+            bail!("DESCRIBE EXTENDED never counted the query's output: {read:?} {written:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The query read the five rows; the push query above read some of them too.
+    let consumed: u64 = read
+        .split("consumer-total-messages:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!((5..=10).contains(&consumed), "{read}");
+    assert!(read.contains("last-message: 20"), "{read}");
+    assert!(written.contains("messages-per-sec:"), "{written}");
+    assert_eq!(statistics(&server.ksql_ok("DESCRIBE big;").await?), "");
+
     // Refused before any row is read: no target, a table, a stream that does not exist,
     // over HTTP/1.1 as well.
     for (body, status, says) in [

@@ -177,18 +177,19 @@ fn source_description(d: &Value) -> String {
                 out.push_str(&list.join("\n"));
             }
         }
-        for (title, key) in [
-            ("Runtime statistics by host", "statistics"),
-            ("Errors", "errorStats"),
-        ] {
+        // As ksqlDB's CLI: the server's own counts for the topic, then its errors.
+        let title = "Local runtime statistics";
+        out.push_str(&format!("\n\n{title}\n{}\n", "-".repeat(title.len())));
+        for key in ["statistics", "errorStats"] {
             let stats = text(&d[key]);
             if !stats.trim().is_empty() {
-                out.push_str(&format!(
-                    "\n\n{title}\n{}\n{stats}",
-                    "-".repeat(title.len())
-                ));
+                out.push_str(&format!("{stats}\n"));
             }
         }
+        out.push_str(&format!(
+            "(Statistics of the local KSQL server interaction with the Kafka topic {})",
+            text(&d["topic"])
+        ));
     } else {
         out.push_str(
             "\nFor runtime statistics and query details run: DESCRIBE <Stream,Table> EXTENDED;",
@@ -441,6 +442,18 @@ mod tests {
         assert!(out.contains("Name                 : USERS"), "{out}");
         assert!(out.contains(" ID    | INTEGER (primary key)"), "{out}");
         assert!(out.contains(" TAGS  | ARRAY<VARCHAR(STRING)>"), "{out}");
+        let out = entity(&json!({"@type": "sourceDescription", "sourceDescription": {
+        "name": "USERS", "type": "TABLE", "extended": true, "topic": "users",
+        "statistics": "consumer-total-messages:         2", "errorStats": "",
+        "fields": [{"name": "ID", "type": "KEY", "schema": {"type": "INTEGER"}}]}}));
+        assert!(
+            out.contains(
+                "Local runtime statistics\n------------------------\n\
+                 consumer-total-messages:         2\n\
+                 (Statistics of the local KSQL server interaction with the Kafka topic users)"
+            ),
+            "{out}"
+        );
     }
 
     #[test]

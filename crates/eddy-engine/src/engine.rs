@@ -21,6 +21,7 @@ use crate::processing_log::{PROCESSING_LOG_STREAM, ProcessingLog};
 use crate::query::{JoinStage, QueryTask, topic_output};
 use crate::results::{QuerySummary, QueryType, SourceDescription, SourceSummary, StatementResult};
 use crate::runner::{self, RunMode, TaskHandle};
+use crate::stats::TopicStats;
 use crate::stream_join::{MergedSource, StreamJoinStage};
 use crate::table::{TableMaterializer, TableProgress};
 use crate::table_join::TableJoinStage;
@@ -108,6 +109,8 @@ pub struct Engine {
     topics: Arc<dyn TopicIo>,
     state: Arc<dyn StateBackend>,
     log: Arc<ProcessingLog>,
+    /// What the queries read and wrote, per topic, for `DESCRIBE EXTENDED`.
+    stats: Arc<TopicStats>,
     inner: Mutex<Inner>,
     /// Set while the command log is replayed: statements that were accepted once are not
     /// refused again over what their first run left behind (e.g. a topic's partitions).
@@ -136,6 +139,7 @@ impl Engine {
             topics,
             state,
             log,
+            stats: Arc::default(),
             replaying: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(inner),
         })
@@ -184,6 +188,11 @@ impl Engine {
     /// The processing log queries report bad records to.
     pub(crate) fn processing_log(&self) -> Arc<ProcessingLog> {
         Arc::clone(&self.log)
+    }
+
+    /// The per-topic counts of `DESCRIBE EXTENDED`.
+    pub(crate) fn topic_stats(&self) -> Arc<TopicStats> {
+        Arc::clone(&self.stats)
     }
 
     /// The join stage of a query outside the catalog (a transient query), over the
@@ -469,6 +478,7 @@ impl Engine {
             Arc::clone(&store),
             Arc::clone(&progress),
             Arc::clone(&self.log),
+            Arc::clone(&self.stats),
             self.config.max_batch_records,
         )?;
         let handle = runner::start(
@@ -707,6 +717,7 @@ impl Engine {
             join,
             output,
             Arc::clone(&self.log),
+            Arc::clone(&self.stats),
             self.config.max_batch_records,
         )?;
         let task = match stream_stage {
@@ -960,6 +971,11 @@ impl Engine {
             .list_topics()
             .ok()
             .and_then(|ts| ts.into_iter().find(|t| t.name == source.topic));
+        let statistics = if extended {
+            self.stats.describe(&source.topic)
+        } else {
+            Default::default()
+        };
         Ok(StatementResult::Description(Box::new(SourceDescription {
             read_queries: all
                 .iter()
@@ -970,6 +986,7 @@ impl Engine {
             partitions: topic.as_ref().map(|t| t.partitions).unwrap_or(0),
             replicas: topic.as_ref().map(|t| t.replicas).unwrap_or(0),
             extended,
+            statistics,
             source,
         })))
     }

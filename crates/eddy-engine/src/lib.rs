@@ -24,6 +24,7 @@ mod query;
 mod reader;
 mod results;
 mod runner;
+mod stats;
 mod stream_join;
 mod table;
 mod table_join;

@@ -24,6 +24,7 @@ use crate::reader::{
     SourceReader, columns_schema, decoders, encoders, int64_values, positions_after,
 };
 use crate::runner::Task;
+use crate::stats::TopicStats;
 use crate::stream_join::StreamJoinStage;
 use crate::table::{TableProgress, key_codec};
 use crate::table_join::TableJoinStage;
@@ -32,6 +33,7 @@ use crate::table_join::TableJoinStage;
 pub(crate) enum Output {
     /// Encoded into a topic (persistent queries).
     Topic {
+        topic: String,
         sink: Box<dyn RecordSink>,
         keys: KeyEncoder,
         values: ValueEncoder,
@@ -162,6 +164,7 @@ pub(crate) struct QueryTask {
     limit: Option<u64>,
     emitted: u64,
     log: Arc<ProcessingLog>,
+    stats: Arc<TopicStats>,
     raw: RawBatch,
     /// The batch in `raw` failed part-way and must be processed again before polling more.
     pending: bool,
@@ -198,6 +201,7 @@ impl QueryTask {
         join: Option<JoinStage>,
         output: Output,
         log: Arc<ProcessingLog>,
+        stats: Arc<TopicStats>,
         max_batch: usize,
     ) -> Result<Self, EngineError> {
         // The projection reads the aggregation's rows when there is one.
@@ -234,6 +238,7 @@ impl QueryTask {
             limit: plan.limit,
             emitted: 0,
             log,
+            stats,
             raw: RawBatch::default(),
             pending: false,
             max_batch,
@@ -463,6 +468,7 @@ impl QueryTask {
         };
         match &mut self.output {
             Output::Topic {
+                topic,
                 sink,
                 keys: ke,
                 values: ve,
@@ -479,6 +485,7 @@ impl QueryTask {
                 ve.encode(&values, Some(&tombstones), &mut self.values_out)?;
                 sink.send(&self.keys_out, &self.values_out, &timestamps)?;
                 sink.flush(Duration::from_secs(30))?;
+                self.stats.produced(topic, self.keys_out.len() as u64);
             }
             Output::Transient { rows, cancel } => {
                 // Blocks while the client is slow: backpressure rather than buffering.
@@ -563,6 +570,17 @@ impl QueryTask {
     fn raw_topic(&self) -> &str {
         self.reader.topic()
     }
+
+    /// The topic the batch in `raw` came from: a join's right side, or the driving source.
+    fn batch_topic(&mut self) -> String {
+        if let Some(j) = self.stream_join.as_mut().filter(|j| j.is_right_batch()) {
+            return j.right_reader().topic().to_string();
+        }
+        if let Some(j) = self.table_join.as_mut().filter(|j| j.is_right_batch()) {
+            return j.right_reader().topic().to_string();
+        }
+        self.raw_topic().to_string()
+    }
 }
 
 impl Task for QueryTask {
@@ -585,6 +603,8 @@ impl Task for QueryTask {
         }
         self.log.write(&self.id, &errors);
         self.source.commit(&positions_after(&self.raw))?;
+        let topic = self.batch_topic();
+        self.stats.processed(&topic, &self.raw, &errors);
         self.pending = false;
         Ok(self.raw.len())
     }
@@ -607,6 +627,7 @@ pub(crate) fn topic_output(
 ) -> Result<Output, EngineError> {
     let (keys, values) = encoders(sink)?;
     Ok(Output::Topic {
+        topic: sink.topic.clone(),
         sink: topic_sink,
         keys,
         values,

@@ -53,6 +53,9 @@ pub struct SourceDescription {
     pub replicas: i16,
     /// `EXTENDED` was asked.
     pub extended: bool,
+    /// With `EXTENDED`: what this server's queries read from and wrote to the topic, and
+    /// their failures, as ksqlDB words them (`statistics`, `errorStats`); else empty.
+    pub statistics: (String, String),
 }
 
 /// The result of one statement.

@@ -18,6 +18,7 @@ use crate::reader::{
     SourceReader, columns_schema, effective_key_format, format_of, positions_after,
 };
 use crate::runner::Task;
+use crate::stats::TopicStats;
 
 /// How far a materialiser has applied its topic, for readers that must see fresh state.
 #[derive(Default)]
@@ -84,6 +85,7 @@ pub(crate) struct TableMaterializer {
     store: Arc<dyn KeyValueStore>,
     progress: Arc<TableProgress>,
     log: Arc<ProcessingLog>,
+    stats: Arc<TopicStats>,
     raw: RawBatch,
     max_batch: usize,
 }
@@ -95,6 +97,7 @@ impl TableMaterializer {
         store: Arc<dyn KeyValueStore>,
         progress: Arc<TableProgress>,
         log: Arc<ProcessingLog>,
+        stats: Arc<TopicStats>,
         max_batch: usize,
     ) -> Result<Self, EngineError> {
         let (_, key_encoder) = key_codec(table)?;
@@ -118,6 +121,7 @@ impl TableMaterializer {
             store,
             progress,
             log,
+            stats,
             raw: RawBatch::default(),
             max_batch,
         })
@@ -182,6 +186,7 @@ impl Task for TableMaterializer {
         }
         self.store.write(&store_keys, &store_values)?;
         self.log.write(&self.name, &errors);
+        self.stats.processed(&self.topic, &self.raw, &errors);
         let positions = positions_after(&self.raw);
         self.source.commit(&positions)?;
         self.progress.advance(&positions);

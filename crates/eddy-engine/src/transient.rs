@@ -105,6 +105,7 @@ impl Engine {
                 cancel: Arc::clone(&cancel),
             },
             self.processing_log(),
+            self.topic_stats(),
             self.config().max_batch_records,
         )?;
         // Aggregation state lives as long as the query: in memory, freed with the task.
