@@ -74,6 +74,12 @@ struct ServerArgs {
     kafka_properties: Vec<(String, String)>,
 }
 
+/// librdkafka's consumer property for how long a broker may hold a fetch with nothing to
+/// return.
+const FETCH_WAIT: &str = "fetch.wait.max.ms";
+/// The fetch wait against the embedded dev broker (see `server`).
+const DEV_BROKER_FETCH_WAIT_MS: u32 = 5;
+
 /// Splits `KEY=VALUE` at its first `=`.
 fn parse_property(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
@@ -131,6 +137,14 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
     };
     let mut kafka = KafkaConfig::new(&bootstrap);
     kafka.client_properties = args.kafka_properties.clone();
+    // The embedded broker holds a waiting fetch for its whole wait even when data arrives,
+    // so Eddy's 50 ms default would be the latency of every hop; for trying things out a
+    // short wait is worth its idle fetches. The user's own setting wins.
+    if dev_broker.is_some() && !args.kafka_properties.iter().any(|(k, _)| k == FETCH_WAIT) {
+        kafka
+            .consumer_properties
+            .push((FETCH_WAIT.to_string(), DEV_BROKER_FETCH_WAIT_MS.to_string()));
+    }
     let topics = KafkaTopics::connect(kafka, dev_broker.as_ref().map(DevBroker::handle))
         .context("configuring the Kafka client")?;
     wait_for_kafka(&topics, &bootstrap);

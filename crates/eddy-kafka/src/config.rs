@@ -11,6 +11,9 @@ pub struct KafkaConfig {
     /// Eddy's defaults, so a user can override them; the properties Eddy's correctness
     /// depends on (group id, manual commits, partitioner) are set last and cannot be.
     pub client_properties: Vec<(String, String)>,
+    /// Properties for the consumers only (a consumer property set on a producer makes
+    /// librdkafka warn), applied after `client_properties`.
+    pub consumer_properties: Vec<(String, String)>,
 }
 
 impl KafkaConfig {
@@ -19,6 +22,7 @@ impl KafkaConfig {
         Self {
             bootstrap_servers: bootstrap_servers.into(),
             client_properties: Vec::new(),
+            consumer_properties: Vec::new(),
         }
     }
 
@@ -28,12 +32,31 @@ impl KafkaConfig {
         defaults: &[(&str, &str)],
         fixed: &[(&str, &str)],
     ) -> ClientConfig {
+        self.config_with(defaults, &[], fixed)
+    }
+
+    /// [`client_config`](Self::client_config) for a consumer: the consumer properties go
+    /// after the user's properties.
+    pub(crate) fn consumer_config(
+        &self,
+        defaults: &[(&str, &str)],
+        fixed: &[(&str, &str)],
+    ) -> ClientConfig {
+        self.config_with(defaults, &self.consumer_properties, fixed)
+    }
+
+    fn config_with(
+        &self,
+        defaults: &[(&str, &str)],
+        extra: &[(String, String)],
+        fixed: &[(&str, &str)],
+    ) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
         for (key, value) in defaults {
             config.set(*key, *value);
         }
-        for (key, value) in &self.client_properties {
+        for (key, value) in self.client_properties.iter().chain(extra) {
             config.set(key, value);
         }
         for (key, value) in fixed {

@@ -46,7 +46,7 @@ impl KafkaSource {
             StartFrom::Earliest => "earliest",
             StartFrom::Latest => "latest",
         };
-        let client_config = config.client_config(
+        let client_config = config.consumer_config(
             &[
                 ("client.id", "eddy"),
                 // A missing topic is waited for, never created with a guessed partition count.
@@ -96,7 +96,7 @@ impl KafkaSource {
         topic: &str,
         partitions: i32,
     ) -> Result<Self, KafkaError> {
-        let client_config = config.client_config(
+        let client_config = config.consumer_config(
             &[
                 ("client.id", "eddy-reader"),
                 ("queued.max.messages.kbytes", "12288"),
