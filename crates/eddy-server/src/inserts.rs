@@ -118,7 +118,7 @@ where
             return None;
         }
         let mut rows = Payloads::new();
-        let mut acks = Vec::new();
+        let mut unreadable = None;
         // The rows already received, at least one (or the end of the body).
         while rows.len() < MAX_ROWS {
             let next = if rows.is_empty() {
@@ -134,7 +134,7 @@ where
                 Some(Err(reason)) => {
                     // An unreadable body ends the answer after what came before.
                     self.done = true;
-                    acks.push((BAD_REQUEST, reason));
+                    unreadable = Some(reason);
                     break;
                 }
                 None => {
@@ -160,8 +160,8 @@ where
                 }
             }
         }
-        for error in acks {
-            self.ack(&mut out, Err(error));
+        if let Some(reason) = unreadable {
+            self.ack(&mut out, Err((BAD_REQUEST, reason)));
         }
         if out.is_empty() && self.done {
             return None;
