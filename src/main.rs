@@ -266,3 +266,28 @@ fn dev_kafka(partitions: i32) -> anyhow::Result<()> {
         std::thread::park();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_property;
+
+    #[test]
+    fn a_property_splits_at_its_first_equals_sign() {
+        assert_eq!(
+            parse_property("sasl.jaas.config=a=b"),
+            Ok(("sasl.jaas.config".into(), "a=b".into()))
+        );
+        assert_eq!(
+            parse_property(" fetch.wait.max.ms =5"),
+            Ok(("fetch.wait.max.ms".into(), "5".into()))
+        );
+        assert_eq!(
+            parse_property("linger.ms="),
+            Ok(("linger.ms".into(), "".into()))
+        );
+        for bad in ["no-equals", "=5", " =5"] {
+            let err = parse_property(bad).err().unwrap_or_default();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+    }
+}
