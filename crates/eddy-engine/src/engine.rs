@@ -160,12 +160,11 @@ impl Engine {
     }
 
     /// An inserter of rows sent as JSON objects (ksqlDB's `/inserts-stream`) into stream
-    /// `target`: its name as written, else upper-cased as an unquoted name is.
+    /// `target` (upper-cased unless back-quoted, as ksqlDB reads names given as strings).
     pub fn json_inserter(&self, target: &str) -> Result<JsonInserter, EngineError> {
         let catalog = self.catalog();
         let source = catalog
-            .get(target)
-            .or_else(|| catalog.get(&target.to_uppercase()))
+            .get(&crate::ddl::normalize_ident(target))
             .ok_or_else(|| {
                 EngineError::NotFound(format!(
                     "Cannot insert values into an unknown stream: {target}"

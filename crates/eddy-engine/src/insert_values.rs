@@ -122,9 +122,10 @@ pub(crate) fn insert_values(
     let (mut key_encoder, mut value_encoder) = encoders(target)?;
     let mut sink = topics.sink(&target.topic)?;
     write(
-        (&mut key_encoder, &mut value_encoder, sink.as_mut()),
-        &keys,
-        &values,
+        &mut key_encoder,
+        &mut value_encoder,
+        sink.as_mut(),
+        (&keys, &values),
         &[timestamp],
     )
 }
@@ -140,9 +141,10 @@ fn now_ms() -> i64 {
 /// Encodes aligned `keys` and `values` rows with the encoders and writes them to the sink,
 /// waiting until the broker has them.
 fn write(
-    (key_encoder, value_encoder, sink): (&mut KeyEncoder, &mut ValueEncoder, &mut dyn RecordSink),
-    keys: &RecordBatch,
-    values: &RecordBatch,
+    key_encoder: &mut KeyEncoder,
+    value_encoder: &mut ValueEncoder,
+    sink: &mut dyn RecordSink,
+    (keys, values): (&RecordBatch, &RecordBatch),
     timestamps: &[i64],
 ) -> Result<(), EngineError> {
     let mut key_bytes = Payloads::new();
@@ -225,13 +227,10 @@ impl JsonInserter {
         };
         let (keys, values) = (columns_of(ColumnRole::Key)?, columns_of(ColumnRole::Value)?);
         write(
-            (
-                &mut self.key_encoder,
-                &mut self.value_encoder,
-                self.sink.as_mut(),
-            ),
-            &keys,
-            &values,
+            &mut self.key_encoder,
+            &mut self.value_encoder,
+            self.sink.as_mut(),
+            (&keys, &values),
             &vec![now_ms(); good.num_rows()],
         )?;
         Ok(outcomes)
