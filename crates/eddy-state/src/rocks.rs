@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use eddy_topic::Payloads;
 use rocksdb::{
     BlockBasedOptions, BoundColumnFamily, Cache, ColumnFamilyDescriptor, DBCompressionType,
-    DBWithThreadMode, DataBlockIndexType, MultiThreaded, Options, ReadOptions, WriteBatch,
-    WriteBufferManager,
+    DBWithThreadMode, DataBlockIndexType, LruCacheOptions, MultiThreaded, Options, ReadOptions,
+    WriteBatch, WriteBufferManager,
 };
 
 use crate::error::StateError;
@@ -43,6 +43,16 @@ impl Default for RocksConfig {
             max_write_buffers: 4,
         }
     }
+}
+
+/// Smallest share of the block cache a shard gets: a whole SST file's filter block fits.
+const MIN_CACHE_SHARD_BYTES: usize = 8 << 20;
+
+/// Shard bits of the block cache: as many shards as `capacity` allows (up to RocksDB's
+/// usual 64) with each at least [`MIN_CACHE_SHARD_BYTES`].
+fn cache_shard_bits(capacity: usize) -> i32 {
+    let shards = (capacity / MIN_CACHE_SHARD_BYTES).clamp(1, 64);
+    shards.ilog2() as i32
 }
 
 /// Stores on disk, in one RocksDB database with a column family per store.
@@ -75,7 +85,13 @@ impl RocksBackend {
             path: dir.to_path_buf(),
             source,
         })?;
-        let cache = Cache::new_lru_cache(config.block_cache_bytes);
+        // RocksDB's default splits the cache into shards of 512 KiB, smaller than the
+        // bloom filter of one SST file (10 bits per key: over 1 MB for a million keys),
+        // which then never stays cached: every lookup would read and checksum it again.
+        let mut cache_options = LruCacheOptions::default();
+        cache_options.set_capacity(config.block_cache_bytes);
+        cache_options.set_num_shard_bits(cache_shard_bits(config.block_cache_bytes));
+        let cache = Cache::new_lru_cache_opts(&cache_options);
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(&cache);
         // Index and filter blocks grow with the data; in the cache they stay within budget.
@@ -257,5 +273,22 @@ impl KeyValueStore for RocksStore {
         }
         cursor.status()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_shards_hold_a_whole_filter_block() {
+        // The server's default 32 MiB cache: 4 shards of 8 MiB, not 64 of 512 KiB.
+        assert_eq!(cache_shard_bits(32 << 20), 2);
+        assert_eq!(cache_shard_bits(8 << 20), 0);
+        // Smaller than one shard: a single shard of all of it.
+        assert_eq!(cache_shard_bits(1 << 20), 0);
+        // Large caches keep RocksDB's usual 64 shards.
+        assert_eq!(cache_shard_bits(4 << 30), 6);
+        assert_eq!(cache_shard_bits(256 << 20), 5);
     }
 }
