@@ -29,6 +29,7 @@ use std::thread::JoinHandle;
 
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 use crate::error::KafkaError;
 
@@ -59,6 +60,10 @@ enum Request {
     SetReachable {
         reachable: bool,
         reply: mpsc::SyncSender<Result<(), RdKafkaError>>,
+    },
+    RejectProduce {
+        requests: usize,
+        reply: mpsc::SyncSender<()>,
     },
     Stop,
 }
@@ -175,6 +180,16 @@ impl DevBrokerHandle {
         }
     }
 
+    /// Makes the next `requests` produce requests fail with "message too large", an error
+    /// a producer does not retry, so the records they carry are not delivered.
+    pub fn reject_produce_requests(&self, requests: usize) -> Result<(), KafkaError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.requests
+            .send(Request::RejectProduce { requests, reply })
+            .map_err(|_| KafkaError::DevBrokerStopped)?;
+        answer.recv().map_err(|_| KafkaError::DevBrokerStopped)
+    }
+
     /// The `bootstrap.servers` value that reaches the broker.
     pub fn bootstrap_servers(&self) -> &str {
         &self.bootstrap_servers
@@ -219,6 +234,11 @@ fn own_cluster(
                     cluster.broker_down(-1)
                 };
                 let _ = reply.send(result);
+            }
+            Request::RejectProduce { requests, reply } => {
+                let errors = vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE; requests];
+                cluster.request_errors(RDKafkaApiKey::Produce, &errors);
+                let _ = reply.send(());
             }
             Request::Stop => break,
         }

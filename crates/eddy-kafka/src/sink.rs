@@ -104,9 +104,14 @@ impl KafkaSink {
                 // asked for, never implicitly with the broker's default.
                 ("allow.auto.create.topics", "false"),
             ],
-            // Java's default partitioner: records land where ksqlDB and Kafka Streams
-            // would put them, so joins against topics they wrote stay co-partitioned.
-            &[("partitioner", "murmur2_random")],
+            &[
+                // Java's default partitioner: records land where ksqlDB and Kafka Streams
+                // would put them, so joins against topics they wrote stay co-partitioned.
+                ("partitioner", "murmur2_random"),
+                // Only failures matter to the sink: a delivered record is released by
+                // librdkafka's own thread instead of being handed back one by one.
+                ("delivery.report.only.error", "true"),
+            ],
         );
         let producer: BaseProducer<DeliveryTracker> = client_config
             .create_with_context(DeliveryTracker::default())

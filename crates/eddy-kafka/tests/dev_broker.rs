@@ -288,3 +288,29 @@ fn an_outage_is_waited_out() -> anyhow::Result<()> {
     assert_eq!(batch.len(), 10);
     Ok(())
 }
+
+#[test]
+fn a_record_the_broker_rejects_fails_the_flush_that_waits_for_it() -> anyhow::Result<()> {
+    let broker = DevBroker::start(1)?;
+    let topics = embedded(&broker)?;
+    topics.admin().create_topic("rejected", 1, 1)?;
+    let mut sink = topics.sink("rejected")?;
+    // Delivered records are not reported back one by one; a failed one must still be.
+    let (keys, values, timestamps) = keyed_records(10);
+    sink.send(&keys, &values, &timestamps)?;
+    sink.flush(FLUSH_TIMEOUT)?;
+
+    broker.handle().reject_produce_requests(1)?;
+    sink.send(&keys, &values, &timestamps)?;
+    match sink.flush(FLUSH_TIMEOUT) {
+        Err(err) => {
+            assert!(!err.is_transient(), "{err}");
+            assert!(err.to_string().contains("not delivered"), "{err}");
+        }
+        Ok(()) => anyhow::bail!("flush succeeded though the broker rejected the records"),
+    }
+    // The failure is reported once; later records go through.
+    sink.send(&keys, &values, &timestamps)?;
+    sink.flush(FLUSH_TIMEOUT)?;
+    Ok(())
+}
