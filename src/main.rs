@@ -106,7 +106,10 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Server(args) => server(args),
+        Command::Server(args) => {
+            limit_malloc_arenas();
+            server(args)
+        }
         Command::DevKafka { partitions } => dev_kafka(partitions),
         Command::Test(args) => {
             if !qtt::run(&args)? {
@@ -122,6 +125,41 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Restarts the process in place (same pid, arguments and environment) with
+/// `MALLOC_ARENA_MAX` set, unless the user chose an allocator setting: glibc reads it
+/// only when the process starts. Returns only if that is not possible, and then the server
+/// runs with the default.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::process::CommandExt;
+        /// The environment variable that caps glibc's malloc arenas.
+        const MALLOC_ARENA_MAX: &str = "MALLOC_ARENA_MAX";
+        /// Arenas for the server: glibc's default (8 per core) gives each thread that allocates
+        /// (query threads, librdkafka's, RocksDB's) an arena of its own that keeps what it freed;
+        /// two share freed batches across threads (measured: peak RSS of the reviews pipeline
+        /// 171–178 MiB rather than 207–229, CPU within noise; one arena cost 8% more CPU).
+        const SERVER_MALLOC_ARENAS: &str = "2";
+        if std::env::var_os(MALLOC_ARENA_MAX).is_some()
+            || std::env::var_os("GLIBC_TUNABLES").is_some()
+        {
+            return;
+        }
+        let exe = match std::env::current_exe() {
+            Ok(exe) => exe,
+            Err(err) => {
+                tracing::debug!(%err, "not limiting malloc arenas: own executable unknown");
+                return;
+            }
+        };
+        let err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(MALLOC_ARENA_MAX, SERVER_MALLOC_ARENAS)
+            .exec();
+        tracing::warn!(%err, "not limiting malloc arenas: could not restart the process");
     }
 }
 
