@@ -966,3 +966,19 @@ async fn inserts_stream_writes_rows_and_acknowledges_each() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn the_server_runs_with_two_malloc_arenas() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "arenas_test").await?;
+    // Restarted in place: same pid, now with the setting glibc reads at start.
+    let environ = std::fs::read(format!("/proc/{}/environ", server.proc.child.id()))?;
+    let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+    assert!(
+        vars.contains(&&b"MALLOC_ARENA_MAX=2"[..]),
+        "{}",
+        String::from_utf8_lossy(&environ)
+    );
+    Ok(())
+}
