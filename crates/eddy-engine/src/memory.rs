@@ -110,6 +110,16 @@ impl TopicAdmin for MemoryTopics {
         Ok(())
     }
 
+    fn create_compacted_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replicas: i16,
+    ) -> Result<(), TopicError> {
+        // Memory topics keep every record: a compacted one is an ordinary one.
+        self.create_topic(name, partitions, replicas)
+    }
+
     fn partition_count(&self, name: &str) -> Result<Option<i32>, TopicError> {
         Ok(self.lock().topics.get(name).map(|p| p.len() as i32))
     }
@@ -146,6 +156,18 @@ impl TopicAdmin for MemoryTopics {
             .map(|(p, recs)| Position {
                 partition: p as i32,
                 next_offset: recs.len() as i64,
+            })
+            .collect())
+    }
+
+    fn start_offsets(&self, name: &str) -> Result<Vec<Position>, TopicError> {
+        let partitions = self
+            .partition_count(name)?
+            .ok_or_else(|| TopicError::UnknownTopic(name.to_string()))?;
+        Ok((0..partitions)
+            .map(|partition| Position {
+                partition,
+                next_offset: 0,
             })
             .collect())
     }

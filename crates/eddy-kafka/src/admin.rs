@@ -255,8 +255,17 @@ fn is_unsupported(code: RDKafkaErrorCode) -> bool {
     )
 }
 
-impl TopicAdmin for KafkaAdmin {
-    fn create_topic(&self, name: &str, partitions: i32, replicas: i16) -> Result<(), TopicError> {
+impl KafkaAdmin {
+    /// Creates `name` with the topic configs `configs` (e.g. `cleanup.policy`), unless it
+    /// exists. Brokers that cannot be asked for configs (the dev broker, and brokers without
+    /// CreateTopics, which auto-create) get the topic without them, with a warning.
+    fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        replicas: i16,
+        configs: &[(&str, &str)],
+    ) -> Result<(), TopicError> {
         if let Some(dev_broker) = &self.dev_broker {
             return self.create_on_dev_broker(dev_broker, name, partitions);
         }
@@ -265,7 +274,7 @@ impl TopicAdmin for KafkaAdmin {
             return Ok(());
         }
         if self.create_topics_unanswered.load(Ordering::Relaxed) {
-            return self.create_by_metadata(name, partitions, "CreateTopics went unanswered");
+            return self.create_without_configs(name, partitions, configs);
         }
         let operation = format!("CreateTopics for '{name}'");
         // Below 1 means "the broker's default" (KIP-464).
@@ -274,14 +283,19 @@ impl TopicAdmin for KafkaAdmin {
         } else {
             i32::from(replicas)
         };
-        let new_topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+        let mut new_topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+        for (key, value) in configs {
+            new_topic = new_topic.set(key, value);
+        }
         let answer = self.ask(Self::known_broker(&metadata), |options| {
             block_on(self.client.create_topics([&new_topic], options))
         });
         match answer {
             AdminAnswer::Done | AdminAnswer::Failed(RDKafkaErrorCode::TopicAlreadyExists) => Ok(()),
             AdminAnswer::Failed(code) if is_unsupported(code) => {
-                self.create_by_metadata(name, partitions, &code.to_string())
+                self.create_by_metadata(name, partitions, &code.to_string())?;
+                self.warn_configs_not_set(name, configs);
+                Ok(())
             }
             AdminAnswer::Failed(code) => Err(topic_error(
                 &self.broker,
@@ -289,7 +303,9 @@ impl TopicAdmin for KafkaAdmin {
                 &RdKafkaError::AdminOp(code),
             )),
             AdminAnswer::Error(err) if error_code(&err).is_some_and(is_unsupported) => {
-                self.create_by_metadata(name, partitions, &err.to_string())
+                self.create_by_metadata(name, partitions, &err.to_string())?;
+                self.warn_configs_not_set(name, configs);
+                Ok(())
             }
             AdminAnswer::Error(err)
                 if error_code(&err).is_some_and(|c| {
@@ -300,13 +316,39 @@ impl TopicAdmin for KafkaAdmin {
                 }) =>
             {
                 self.create_topics_unanswered.store(true, Ordering::Relaxed);
-                self.create_by_metadata(name, partitions, &err.to_string())
+                self.create_by_metadata(name, partitions, &err.to_string())?;
+                self.warn_configs_not_set(name, configs);
+                Ok(())
             }
             AdminAnswer::Error(err) => Err(topic_error(&self.broker, &operation, &err)),
         }
     }
 
-    fn end_offsets(&self, name: &str) -> Result<Vec<eddy_topic::Position>, TopicError> {
+    /// Creates `name` through a metadata request, which cannot carry topic configs.
+    fn create_without_configs(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<(), TopicError> {
+        self.create_by_metadata(name, partitions, "CreateTopics went unanswered")?;
+        self.warn_configs_not_set(name, configs);
+        Ok(())
+    }
+
+    fn warn_configs_not_set(&self, name: &str, configs: &[(&str, &str)]) {
+        if !configs.is_empty() {
+            tracing::warn!(
+                topic = name,
+                ?configs,
+                broker = %self.broker,
+                "the broker auto-created the topic, without these topic configs"
+            );
+        }
+    }
+
+    /// Both watermarks of every partition of `name`: (partition, low, high).
+    fn watermarks(&self, name: &str) -> Result<Vec<(i32, i64, i64)>, TopicError> {
         let Some(partitions) = self.partition_count(name)? else {
             return Err(TopicError::UnknownTopic(name.to_owned()));
         };
@@ -323,17 +365,51 @@ impl TopicAdmin for KafkaAdmin {
         };
         (0..partitions)
             .map(|partition| {
-                let (_, high) = consumer
+                let (low, high) = consumer
                     .fetch_watermarks(name, partition, REQUEST_TIMEOUT)
                     .map_err(|e| {
                         topic_error(&self.broker, &format!("ListOffsets for '{name}'"), &e)
                     })?;
-                Ok(eddy_topic::Position {
-                    partition,
-                    next_offset: high,
-                })
+                Ok((partition, low, high))
             })
             .collect()
+    }
+}
+
+impl TopicAdmin for KafkaAdmin {
+    fn create_topic(&self, name: &str, partitions: i32, replicas: i16) -> Result<(), TopicError> {
+        self.create(name, partitions, replicas, &[])
+    }
+
+    fn create_compacted_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replicas: i16,
+    ) -> Result<(), TopicError> {
+        self.create(name, partitions, replicas, &[("cleanup.policy", "compact")])
+    }
+
+    fn end_offsets(&self, name: &str) -> Result<Vec<eddy_topic::Position>, TopicError> {
+        Ok(self
+            .watermarks(name)?
+            .into_iter()
+            .map(|(partition, _, high)| eddy_topic::Position {
+                partition,
+                next_offset: high,
+            })
+            .collect())
+    }
+
+    fn start_offsets(&self, name: &str) -> Result<Vec<eddy_topic::Position>, TopicError> {
+        Ok(self
+            .watermarks(name)?
+            .into_iter()
+            .map(|(partition, low, _)| eddy_topic::Position {
+                partition,
+                next_offset: low,
+            })
+            .collect())
     }
 
     fn partition_count(&self, name: &str) -> Result<Option<i32>, TopicError> {

@@ -81,6 +81,15 @@ pub struct TopicInfo {
 pub trait TopicAdmin: Send + Sync {
     /// Creates a topic; succeeds without change if it exists already.
     fn create_topic(&self, name: &str, partitions: i32, replicas: i16) -> Result<(), TopicError>;
+    /// Creates a compacted topic (`cleanup.policy=compact`), whose broker keeps the latest
+    /// record of every key however old, as a store's changelog needs; succeeds without
+    /// change if it exists already.
+    fn create_compacted_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replicas: i16,
+    ) -> Result<(), TopicError>;
     /// The number of partitions of a topic, or `None` if it does not exist.
     fn partition_count(&self, name: &str) -> Result<Option<i32>, TopicError>;
     /// All topics the broker knows.
@@ -92,6 +101,14 @@ pub trait TopicAdmin: Send + Sync {
     fn end_offsets(&self, name: &str) -> Result<Vec<Position>, TopicError> {
         Err(TopicError::Client(format!(
             "end offsets of '{name}' are not available from this broker"
+        )))
+    }
+    /// The offset of the first record the broker still keeps in every partition of a topic
+    /// (its low watermarks): where a reader from the beginning starts, past what retention
+    /// or compaction removed.
+    fn start_offsets(&self, name: &str) -> Result<Vec<Position>, TopicError> {
+        Err(TopicError::Client(format!(
+            "start offsets of '{name}' are not available from this broker"
         )))
     }
 }
