@@ -7,8 +7,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use common::{Broker, BrokerKind, Server, int_key, produce, producer};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::{Value, json};
 
 const PIPELINE: &str = "
@@ -99,18 +103,31 @@ fn expectations(user1_reviews: &[(i64, i64)], avg: f64) -> Vec<(String, Vec<Valu
     ]
 }
 
+/// A server on `broker` with `statements` deployed, reading their inputs from the start.
+async fn deployed(
+    broker: &Broker,
+    data: &std::path::Path,
+    service_id: &str,
+    statements: &str,
+) -> Result<Server> {
+    let server = Server::start(&broker.bootstrap, data, service_id).await?;
+    let (status, body) = server
+        .ksql(
+            statements,
+            json!({"ksql.streams.auto.offset.reset": "earliest"}),
+        )
+        .await?;
+    if status != 200 {
+        bail!("deploying failed with {status}: {body}");
+    }
+    Ok(server)
+}
+
 #[tokio::test]
 async fn aggregates_survive_a_lost_data_dir() -> Result<()> {
     let broker = Broker::start(BrokerKind::DevKafka)?;
     let data = tempfile::tempdir()?;
-    let server = Server::start(&broker.bootstrap, data.path(), "agg_test").await?;
-    let (status, body) = server
-        .ksql(
-            PIPELINE,
-            json!({"ksql.streams.auto.offset.reset": "earliest"}),
-        )
-        .await?;
-    assert_eq!(status, 200, "{body}");
+    let server = deployed(&broker, data.path(), "agg_test", PIPELINE).await?;
 
     for (id, userid, rating, ts) in [
         (1, 1, 4, 1_000),
@@ -140,6 +157,138 @@ async fn aggregates_survive_a_lost_data_dir() -> Result<()> {
     review(&broker.bootstrap, 6, 1, 1, 62_000).await?;
     for (sql, rows) in &expectations(&[(0, 2), (60_000, 2)], 3.0) {
         await_pull(&server, sql, rows).await?;
+    }
+    Ok(())
+}
+
+/// The dev broker keeps the last 5 MB of a partition, as a broker with size-based retention
+/// would: a changelog that outgrew it has lost its first records, and a store rebuilt from
+/// it must read what is left (offsets starting past 0) rather than wait for records that
+/// are gone.
+#[tokio::test]
+async fn state_is_rebuilt_from_a_changelog_whose_start_the_broker_dropped() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = deployed(
+        &broker,
+        data.path(),
+        "trim_test",
+        "CREATE STREAM notes (id INT KEY, userid INT, text VARCHAR)
+           WITH (KAFKA_TOPIC='notes', VALUE_FORMAT='JSON', PARTITIONS=1);
+         CREATE TABLE user_notes AS
+           SELECT userid, COUNT(*) AS notes, COLLECT_LIST(text) AS texts FROM notes
+           GROUP BY userid;",
+    )
+    .await?;
+
+    // Each change of the group writes its whole list: 40 notes of 10 kB make about 8 MB
+    // of changelog.
+    let p = producer(&broker.bootstrap)?;
+    let note = |id: i32| {
+        let text = format!("{id:05}").repeat(2_000);
+        json!({"userid": 1, "text": text}).to_string()
+    };
+    let pull_sql = "SELECT userid, notes FROM user_notes WHERE userid = 1;";
+    for id in 1..=40 {
+        produce(&p, "notes", Some(&int_key(id)), Some(&note(id)), 1_000).await?;
+        // One change per note, so that every change is a record of its own.
+        await_pull(&server, pull_sql, &[json!([1, id])]).await?;
+    }
+
+    let watermarks: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .create()?;
+    let metadata = watermarks.fetch_metadata(None, Duration::from_secs(10))?;
+    let changelog = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name().ends_with("-Aggregate-changelog"))
+        .context("no changelog topic")?;
+    // (The dev broker in its own process makes every topic with 4 partitions.)
+    let (mut dropped, mut kept) = (0, 0);
+    for partition in changelog.partitions() {
+        let (low, high) = watermarks.fetch_watermarks(
+            changelog.name(),
+            partition.id(),
+            Duration::from_secs(10),
+        )?;
+        dropped += low;
+        kept += high - low;
+    }
+    assert!(
+        dropped > 0 && dropped + kept == 40,
+        "the broker was expected to have dropped the changelog's first records: \
+         {dropped} dropped, {kept} kept"
+    );
+
+    let mut server = server;
+    server.proc.kill9();
+    std::fs::remove_dir_all(data.path())?;
+    std::fs::create_dir_all(data.path())?;
+    let server = Server::start(&broker.bootstrap, data.path(), "trim_test").await?;
+    await_pull(&server, pull_sql, &[json!([1, 40])]).await?;
+    produce(&p, "notes", Some(&int_key(41)), Some(&note(41)), 2_000).await?;
+    await_pull(&server, pull_sql, &[json!([1, 41])]).await?;
+    Ok(())
+}
+
+/// On a broker that takes topic configs (tansu here), a changelog is a compacted topic, as
+/// ksqlDB's are, so the broker keeps every group's latest state however old; and its
+/// records are keyed by group, which compaction needs.
+#[tokio::test]
+async fn changelogs_are_compacted_topics_of_keyed_records() -> Result<()> {
+    let broker = Broker::start(BrokerKind::Tansu)?;
+    let data = tempfile::tempdir()?;
+    let server = deployed(&broker, data.path(), "compact_test", PIPELINE).await?;
+    review(&broker.bootstrap, 1, 7, 4, 1_000).await?;
+    await_pull(
+        &server,
+        "SELECT userid, reviews FROM user_ratings WHERE userid = 7;",
+        &[json!([7, 1])],
+    )
+    .await?;
+
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .create()?;
+    let metadata = client.fetch_metadata(None, Duration::from_secs(10))?;
+    let changelogs: Vec<String> = metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .filter(|t| t.ends_with("-Aggregate-changelog"))
+        .collect();
+    assert_eq!(
+        changelogs.len(),
+        2,
+        "one changelog per aggregation: {changelogs:?}"
+    );
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .create()?;
+    for changelog in &changelogs {
+        let described = admin
+            .describe_configs([&ResourceSpecifier::Topic(changelog)], &AdminOptions::new())
+            .await?;
+        let policy = described
+            .into_iter()
+            .next()
+            .context("no answer")?
+            .map_err(|e| anyhow::anyhow!("describing {changelog}: {e:?}"))?
+            .get("cleanup.policy")
+            .and_then(|e| e.value.clone());
+        assert_eq!(policy.as_deref(), Some("compact"), "{changelog}");
+        let records = common::read_topic(
+            &broker.bootstrap,
+            changelog,
+            Duration::from_secs(60),
+            Duration::ZERO,
+            |r| !r.is_empty(),
+        )?;
+        assert!(
+            !records.is_empty() && records.iter().all(|r| r.key.is_some()),
+            "{changelog}: {records:?}"
+        );
     }
     Ok(())
 }

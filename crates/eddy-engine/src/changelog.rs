@@ -2,14 +2,21 @@
 //! changelog topic as well as to its store, and a store that is empty or behind its
 //! changelog is rebuilt from the changelog before the query processes anything.
 //!
-//! How far a store is in its changelog is kept in a small metadata store (records applied);
-//! a store whose count differs from the changelog's end offset is stale and rebuilt.
+//! A changelog is compacted, as ksqlDB's are: one record per change, keyed by the store's
+//! key, so the broker keeps the latest state of every group however long ago it changed,
+//! and drops what was overwritten. (Earlier versions packed many changes into one record
+//! without a key; those are still read.)
+//!
+//! How far a store is in its changelog is kept in a small metadata store (the changelog
+//! offset it has applied up to); a store at any other offset than the changelog's end is
+//! stale and rebuilt.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eddy_state::{KeyValueStore, StateBackend};
-use eddy_topic::{Payloads, RawBatch, RecordSink, TopicIo};
+use eddy_topic::{Payloads, Position, RawBatch, RecordSink, TopicIo};
 
 use crate::error::EngineError;
 
@@ -35,9 +42,8 @@ pub(crate) struct Changelog {
     written: u64,
     /// Records sent since the last [`flush`](Changelog::flush).
     sent: u64,
-    /// Packed records of one append, and the buffer they are packed in.
-    records: Payloads,
-    buf: Vec<u8>,
+    /// The timestamps of one append's records.
+    timestamps: Vec<i64>,
 }
 
 impl Changelog {
@@ -47,12 +53,18 @@ impl Changelog {
         if keys.is_empty() {
             return Ok(());
         }
-        self.records.clear();
-        packed::pack(keys, values, &mut self.records, &mut self.buf)?;
-        let nulls: Payloads = self.records.iter().map(|_| None).collect();
-        let now = vec![0i64; self.records.len()];
-        self.sink.send(&nulls, &self.records, &now)?;
-        self.sent += self.records.len() as u64;
+        if keys.iter().any(|k| k.is_none()) {
+            return Err(EngineError::Internal("a state change without a key".into()));
+        }
+        // Stamped with the time of writing, so that a broker that also deletes by age
+        // (`compact,delete`) counts from now, not from 1970.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.timestamps.clear();
+        self.timestamps.resize(keys.len(), now);
+        self.sink.send(keys, values, &self.timestamps)?;
+        self.sent += keys.len() as u64;
         Ok(())
     }
 
@@ -78,15 +90,12 @@ pub(crate) fn open_with_changelog(
 ) -> Result<(Arc<dyn KeyValueStore>, Changelog), EngineError> {
     let admin = topics.admin();
     if admin.partition_count(topic)?.is_none() {
-        admin.create_topic(topic, 1, 1)?;
+        admin.create_compacted_topic(topic, 1, 1)?;
     }
     let meta = state.open_store(META_STORE)?;
     let applied = read_count(meta.as_ref(), store_name)?;
-    let end: i64 = admin
-        .end_offsets(topic)?
-        .iter()
-        .map(|p| p.next_offset.max(0))
-        .sum();
+    let ends = admin.end_offsets(topic)?;
+    let end: i64 = ends.iter().map(|p| p.next_offset.max(0)).sum();
     let mut store = state.open_store(store_name)?;
     if applied != Some(end as u64) {
         tracing::info!(
@@ -97,7 +106,7 @@ pub(crate) fn open_with_changelog(
         );
         state.drop_store(store_name)?;
         store = state.open_store(store_name)?;
-        restore(topics, topic, store.as_ref(), end)?;
+        restore(topics, topic, store.as_ref(), &ends)?;
         write_count(meta.as_ref(), store_name, end as u64)?;
     }
     Ok((
@@ -108,30 +117,46 @@ pub(crate) fn open_with_changelog(
             meta,
             written: end as u64,
             sent: 0,
-            records: Payloads::new(),
-            buf: Vec::new(),
+            timestamps: Vec::new(),
         },
     ))
 }
 
-/// Applies the first `end` records of `topic` to `store`.
+/// Applies `topic` to `store`, from the first record the broker still keeps up to the end
+/// offsets `ends`. Offsets are compared, not records counted: compaction and retention
+/// leave gaps.
 fn restore(
     topics: &Arc<dyn TopicIo>,
     topic: &str,
     store: &dyn KeyValueStore,
-    end: i64,
+    ends: &[Position],
 ) -> Result<(), EngineError> {
-    if end == 0 {
+    let starts = topics.admin().start_offsets(topic)?;
+    // The next offset each partition still has to deliver, for those with records left.
+    let mut pending: HashMap<i32, i64> = ends
+        .iter()
+        .filter(|end| {
+            let start = starts
+                .iter()
+                .find(|s| s.partition == end.partition)
+                .map_or(0, |s| s.next_offset);
+            end.next_offset > start
+        })
+        .map(|end| (end.partition, end.next_offset))
+        .collect();
+    if pending.is_empty() {
         return Ok(());
     }
     let mut source = topics.reader(topic)?;
     let mut raw = RawBatch::default();
-    let mut read = 0i64;
+    let mut read = 0u64;
     let deadline = Instant::now() + RESTORE_DEADLINE;
-    while read < end {
+    while !pending.is_empty() {
         if Instant::now() > deadline {
             return Err(EngineError::Internal(format!(
-                "restoring from {topic} stopped after {read} of {end} records: the broker did not deliver the rest within {} s",
+                "restoring from {topic} stopped after {read} records, short of the end \
+                 offsets {pending:?} (partition: offset): the broker did not deliver the rest \
+                 within {} s",
                 RESTORE_DEADLINE.as_secs()
             )));
         }
@@ -142,10 +167,25 @@ fn restore(
         }
         let (mut keys, mut values) = (Payloads::new(), Payloads::new());
         for i in 0..n {
+            // Records written after the restore began are the query's own, not yet its state.
+            let Some(&end) = pending.get(&raw.partitions[i]) else {
+                continue;
+            };
+            if raw.offsets[i] >= end {
+                continue;
+            }
             packed::unpack(raw.keys.get(i), raw.values.get(i), &mut keys, &mut values)?;
         }
         store.write(&keys, &values)?;
-        read += n as i64;
+        read += n as u64;
+        for (&partition, &offset) in raw.partitions.iter().zip(&raw.offsets) {
+            if pending
+                .get(&partition)
+                .is_some_and(|&end| offset + 1 >= end)
+            {
+                pending.remove(&partition);
+            }
+        }
     }
     Ok(())
 }

@@ -1,11 +1,10 @@
-//! Many store changes in one changelog record. A changelog is read only to rebuild a store,
-//! so its records need not be one per key: packing a batch's changes saves the broker and
-//! the client a record (and its per-record cost) per change, which for an aggregation is
-//! one per input record.
+//! Reading changelog records: one change per keyed record, as changelogs are written now,
+//! or many changes packed into one record without a key, as an earlier version wrote them
+//! (which a compacted topic cannot keep, and a deleting one loses with age).
 //!
 //! A packed record has a null key and the value: a format byte, then per change the key's
 //! length (`u32`, little-endian) and bytes, and the value's length (`u32::MAX` for a
-//! delete) and bytes. Records with a key are single changes (as earlier versions wrote).
+//! delete) and bytes.
 
 use eddy_topic::Payloads;
 
@@ -17,11 +16,13 @@ const PACKED: u8 = 1;
 const DELETE: u32 = u32::MAX;
 /// A packed record is closed once it holds this many bytes (brokers refuse records over
 /// 1 MB by default).
+#[cfg(test)]
 const RECORD_BYTES: usize = 512 * 1024;
 
 /// Packs `keys`/`values` (a `None` value deletes) into records appended to `records`
-/// (values; their keys are null). A null key is an error: stores never hold one.
-pub(super) fn pack(
+/// (values; their keys are null), as the earlier version did. A null key is an error.
+#[cfg(test)]
+fn pack(
     keys: &Payloads,
     values: &Payloads,
     records: &mut Payloads,
