@@ -292,3 +292,96 @@ async fn changelogs_are_compacted_topics_of_keyed_records() -> Result<()> {
     }
     Ok(())
 }
+
+/// The committed offsets of consumer group `group` on `topic`, summed over its partitions.
+fn committed(bootstrap: &str, group: &str, topic: &str) -> Result<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut partitions = rdkafka::TopicPartitionList::new();
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            partitions.add_partition(topic, p.id());
+        }
+    }
+    let offsets = consumer.committed_offsets(partitions, Duration::from_secs(10))?;
+    Ok(offsets
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .sum())
+}
+
+/// A stream–stream join keeps each side's records within the window in stores with
+/// changelogs: after the data dir is lost, a record arriving on one side still joins the
+/// other side's record from before, which the query will not read again.
+#[tokio::test]
+async fn stream_join_windows_survive_a_lost_data_dir() -> Result<()> {
+    const JOIN: &str = "
+        CREATE STREAM orders (id INT KEY, item VARCHAR)
+          WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON', PARTITIONS=1);
+        CREATE STREAM shipments (id INT KEY, carrier VARCHAR)
+          WITH (KAFKA_TOPIC='shipments', VALUE_FORMAT='JSON', PARTITIONS=1);
+        CREATE STREAM shipped WITH (KAFKA_TOPIC='shipped') AS
+          SELECT o.id AS id, o.item AS item, s.carrier AS carrier
+          FROM orders o JOIN shipments s WITHIN 1 HOUR ON o.id = s.id;";
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = deployed(&broker, data.path(), "join_test", JOIN).await?;
+    let shown = server.ksql_ok("SHOW QUERIES;").await?;
+    let query = shown[0]["queries"][0]["id"]
+        .as_str()
+        .context("no query")?
+        .to_string();
+
+    let p = producer(&broker.bootstrap)?;
+    let order = json!({"item": "kettle"}).to_string();
+    produce(&p, "orders", Some(&int_key(1)), Some(&order), 1_000).await?;
+    let first = json!({"carrier": "post"}).to_string();
+    produce(&p, "shipments", Some(&int_key(1)), Some(&first), 2_000).await?;
+    let output = |n: usize| {
+        common::read_topic(
+            &broker.bootstrap,
+            "shipped",
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            move |r| r.len() >= n,
+        )
+    };
+    let joined = output(1)?;
+    assert_eq!(joined.len(), 1, "{joined:?}");
+    // Both inputs committed: the restarted query will not read them again.
+    let group = format!("_eddy_join_test_query_{query}");
+    common::wait_for(
+        Duration::from_secs(30),
+        "the inputs' offsets committed",
+        || {
+            Ok(committed(&broker.bootstrap, &group, "orders")? > 0
+                && committed(&broker.bootstrap, &format!("{group}_right"), "shipments")? > 0)
+        },
+    )?;
+
+    let mut server = server;
+    server.proc.kill9();
+    std::fs::remove_dir_all(data.path())?;
+    std::fs::create_dir_all(data.path())?;
+    let _server = Server::start(&broker.bootstrap, data.path(), "join_test").await?;
+    let second = json!({"carrier": "courier"}).to_string();
+    produce(&p, "shipments", Some(&int_key(1)), Some(&second), 3_000).await?;
+    let joined = output(2)?;
+    let values: Vec<&Value> = joined.iter().filter_map(|r| r.value.as_ref()).collect();
+    assert_eq!(
+        values,
+        [
+            &json!({"ITEM": "kettle", "CARRIER": "post"}),
+            &json!({"ITEM": "kettle", "CARRIER": "courier"})
+        ],
+        "{joined:?}"
+    );
+    Ok(())
+}

@@ -672,13 +672,24 @@ impl Engine {
                 None
             }
             Some(j) if j.within.is_some() => {
-                // The join windows live in the data dir only (no changelog yet).
-                let left_store = self.state.open_store(&format!("join_{id}_left"))?;
-                let right_store = self.state.open_store(&format!("join_{id}_right"))?;
-                stream_join = Some((
-                    StreamJoinStage::new(plan, left_store, right_store, Arc::clone(&from_right))?,
-                    right_source(&j.table.source.topic)?,
-                ));
+                // Each side's records within the window, with a changelog each.
+                let svc = &self.config.service_id;
+                let (left_store, left_changelog) = open_with_changelog(
+                    self.state.as_ref(),
+                    &self.topics,
+                    &format!("join_{id}_left"),
+                    &changelog_topic(svc, id, "Join-left"),
+                )?;
+                let (right_store, right_changelog) = open_with_changelog(
+                    self.state.as_ref(),
+                    &self.topics,
+                    &format!("join_{id}_right"),
+                    &changelog_topic(svc, id, "Join-right"),
+                )?;
+                let stage =
+                    StreamJoinStage::new(plan, left_store, right_store, Arc::clone(&from_right))?
+                        .with_changelogs(left_changelog, right_changelog);
+                stream_join = Some((stage, right_source(&j.table.source.topic)?));
                 None
             }
             Some(j) => {

@@ -601,6 +601,9 @@ impl Task for QueryTask {
         if let Some(aggregate) = self.aggregate.as_mut() {
             aggregate.flush()?;
         }
+        if let Some(join) = self.stream_join.as_mut() {
+            join.flush()?;
+        }
         self.log.write(&self.id, &errors);
         self.source.commit(&positions_after(&self.raw))?;
         let topic = self.batch_topic();

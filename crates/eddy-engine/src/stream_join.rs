@@ -21,6 +21,7 @@ use eddy_state::KeyValueStore;
 use eddy_topic::{Payloads, Position, RawBatch, RecordSource, TopicError};
 
 use crate::aggregate::DEFAULT_GRACE_MS;
+use crate::changelog::Changelog;
 use crate::error::EngineError;
 use crate::eval::{Compiled, RowError};
 use crate::reader::SourceReader;
@@ -99,6 +100,8 @@ pub(crate) struct StreamJoinStage {
     left_reader_copy: SourceReader,
     left_store: Arc<dyn KeyValueStore>,
     right_store: Arc<dyn KeyValueStore>,
+    /// Where each side's store changes also go: `[left, right]`.
+    changelogs: Option<[Changelog; 2]>,
     from_right: Arc<AtomicBool>,
     left_columns: usize,
     /// How long records are kept: the window both ways plus the grace period.
@@ -139,6 +142,7 @@ impl StreamJoinStage {
             left_reader_copy: SourceReader::new(&plan.from.source)?,
             left_store,
             right_store,
+            changelogs: None,
             from_right,
             left_columns: plan.from.schema.fields().len(),
             retention: (window.before + window.after).as_millis() as i64
@@ -149,6 +153,40 @@ impl StreamJoinStage {
             stream_time: i64::MIN,
             last_purge: i64::MIN,
         })
+    }
+
+    /// Sends every change of the left and right stores to `left` and `right` too.
+    pub(crate) fn with_changelogs(mut self, left: Changelog, right: Changelog) -> Self {
+        self.changelogs = Some([left, right]);
+        self
+    }
+
+    /// Waits until the store changes sent to the changelogs are stored; called before the
+    /// input offsets are committed.
+    pub(crate) fn flush(&mut self) -> Result<(), EngineError> {
+        for changelog in self.changelogs.iter_mut().flatten() {
+            changelog.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes `keys`/`values` to side `side`'s store (0 left, 1 right) and its changelog.
+    fn write(
+        &mut self,
+        side: usize,
+        keys: &Payloads,
+        values: &Payloads,
+    ) -> Result<(), EngineError> {
+        let store = if side == 0 {
+            &self.left_store
+        } else {
+            &self.right_store
+        };
+        store.write(keys, values)?;
+        if let Some(changelogs) = &mut self.changelogs {
+            changelogs[side].append(keys, values)?;
+        }
+        Ok(())
     }
 
     /// Whether the batch being processed came from the right-hand stream.
@@ -189,10 +227,10 @@ impl StreamJoinStage {
             &mut keys,
         )?;
         let times = timestamps(&batch)?;
-        let (own_store, other_store) = if right {
-            (&self.right_store, &self.left_store)
+        let other_store = if right {
+            &self.left_store
         } else {
-            (&self.left_store, &self.right_store)
+            &self.right_store
         };
         // The other side's records each of ours joins; `None`: an unmatched outer row.
         let mut own_rows: Vec<u32> = Vec::new();
@@ -258,7 +296,7 @@ impl StreamJoinStage {
                 times[i],
             )));
         }
-        own_store.write(&store_keys, &store_values)?;
+        self.write(usize::from(right), &store_keys, &store_values)?;
         if let Some(max) = times.iter().max() {
             self.stream_time = self.stream_time.max(*max);
         }
@@ -322,7 +360,12 @@ impl StreamJoinStage {
         }
         self.last_purge = self.stream_time;
         let horizon = ordered(self.stream_time.saturating_sub(self.retention));
-        for store in [&self.left_store, &self.right_store] {
+        for side in 0..2 {
+            let store = if side == 0 {
+                &self.left_store
+            } else {
+                &self.right_store
+            };
             let mut expired = Payloads::new();
             store.scan(&mut |k, _| {
                 // key, 0, time (8), partition (4), offset (8)
@@ -342,7 +385,7 @@ impl StreamJoinStage {
                     }
                     d
                 };
-                store.write(&expired, &deletes)?;
+                self.write(side, &expired, &deletes)?;
             }
         }
         Ok(())
