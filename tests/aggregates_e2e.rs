@@ -385,3 +385,83 @@ async fn stream_join_windows_survive_a_lost_data_dir() -> Result<()> {
     );
     Ok(())
 }
+
+/// Two servers sharing a service id split a query's partitions through the consumer group.
+/// When one dies, the other takes its partitions and must continue from the groups' state
+/// the dead one wrote to the changelog, not from what it restored when it started: every
+/// new count of a group is higher than the one before. (Delivery is at least once: a batch
+/// whose commit a rebalance refused is counted again by the partitions' next owner, so
+/// counts may exceed the inputs, but never fall back.)
+#[tokio::test]
+async fn a_server_taking_over_partitions_continues_their_groups() -> Result<()> {
+    const CLICKS: &str = "
+        CREATE STREAM clicks (userid INT KEY, page VARCHAR)
+          WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON', PARTITIONS=4);
+        CREATE TABLE clicks_per_user WITH (KAFKA_TOPIC='clicks_per_user') AS
+          SELECT userid, COUNT(*) AS clicks FROM clicks GROUP BY userid;";
+    const USERS: i32 = 8;
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let (data_a, data_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut a = deployed(&broker, data_a.path(), "pair", CLICKS).await?;
+    let shown = a.ksql_ok("SHOW QUERIES;").await?;
+    let group = format!(
+        "_eddy_pair_query_{}",
+        shown[0]["queries"][0]["id"].as_str().context("no query")?
+    );
+    let p = producer(&broker.bootstrap)?;
+    let click = json!({"page": "/"}).to_string();
+    let mut produced = 0;
+    let mut round = async |n: i64| -> Result<Vec<common::Record>> {
+        for user in 1..=USERS {
+            produce(&p, "clicks", Some(&int_key(user)), Some(&click), n * 1_000).await?;
+            produced += 1;
+        }
+        // Every user's count reaches `n`, and the input of it is committed.
+        let reached = |records: &[common::Record]| {
+            let latest = counts(records);
+            latest.len() == USERS as usize && latest.values().all(|c| c.last() >= Some(&n))
+        };
+        let records = common::read_topic(
+            &broker.bootstrap,
+            "clicks_per_user",
+            Duration::from_secs(90),
+            Duration::ZERO,
+            reached,
+        )?;
+        if !reached(&records) {
+            bail!("round {n}: the counts are {:?}", counts(&records));
+        }
+        common::wait_for(Duration::from_secs(60), "the clicks committed", || {
+            Ok(committed(&broker.bootstrap, &group, "clicks")? == produced)
+        })?;
+        Ok(records)
+    };
+    round(1).await?;
+    // B joins: the group splits the partitions between the two servers.
+    let _b = Server::start(&broker.bootstrap, data_b.path(), "pair").await?;
+    round(2).await?;
+    // A dies; after its session times out, B owns every partition.
+    a.proc.kill9();
+    let records = round(3).await?;
+    for (user, counts) in counts(&records) {
+        assert!(
+            counts.windows(2).all(|w| w[1] > w[0]),
+            "user {user:?}: the counts went {counts:?}"
+        );
+    }
+    Ok(())
+}
+
+/// The successive `CLICKS` of each key in `records`, in the order they were written.
+fn counts(records: &[common::Record]) -> std::collections::HashMap<Vec<u8>, Vec<i64>> {
+    let mut counts: std::collections::HashMap<Vec<u8>, Vec<i64>> = Default::default();
+    for r in records {
+        if let (Some(key), Some(count)) = (
+            &r.key,
+            r.value.as_ref().and_then(|v| v.get("CLICKS")?.as_i64()),
+        ) {
+            counts.entry(key.clone()).or_default().push(count);
+        }
+    }
+    counts
+}

@@ -683,13 +683,18 @@ impl AggregateStage {
     /// Waits until the state changes sent to the changelogs are stored; called before the
     /// input offsets are committed.
     pub(crate) fn flush(&mut self) -> Result<(), EngineError> {
-        if let Some((_, Some(changelog))) = &mut self.table_rows {
-            changelog.flush()?;
-        }
-        if let Some(changelog) = &mut self.changelog {
-            changelog.flush()?;
-        }
-        Ok(())
+        self.changelogs().try_for_each(Changelog::flush)
+    }
+
+    /// Brings the stores up to date with their changelogs (see [`Changelog::catch_up`]).
+    pub(crate) fn catch_up(&mut self) -> Result<(), EngineError> {
+        self.changelogs().try_for_each(Changelog::catch_up)
+    }
+
+    /// The changelogs of the table's rows and of the groups.
+    fn changelogs(&mut self) -> impl Iterator<Item = &mut Changelog> {
+        let rows = self.table_rows.as_mut().and_then(|(_, c)| c.as_mut());
+        rows.into_iter().chain(self.changelog.as_mut())
     }
 
     /// Records dropped for arriving after their windows closed.

@@ -33,9 +33,15 @@ pub(crate) fn changelog_topic(service_id: &str, query_id: &str, what: &str) -> S
     format!("_eddy_{service_id}query_{query_id}-{what}-changelog")
 }
 
-/// Writes a store's changes to its changelog and remembers how many it wrote.
+/// Writes a store's changes to its changelog and remembers how many it wrote; catches the
+/// store up with changes other servers wrote.
 pub(crate) struct Changelog {
     store_name: String,
+    store: Arc<dyn KeyValueStore>,
+    topic: String,
+    topics: Arc<dyn TopicIo>,
+    /// How far in each partition of the changelog the store was last brought up to date.
+    synced: Vec<Position>,
     sink: Box<dyn RecordSink>,
     meta: Arc<dyn KeyValueStore>,
     /// Records acknowledged by the broker.
@@ -78,6 +84,38 @@ impl Changelog {
         self.written += std::mem::take(&mut self.sent);
         write_count(self.meta.as_ref(), &self.store_name, self.written)
     }
+
+    /// Brings the store up to date with the changelog's end: applies what was written since
+    /// the last catch-up (by this server, which changes nothing, or by another one that
+    /// owned some of the groups until the consumer group moved their partitions here).
+    /// Called when partitions are assigned, before their records are processed.
+    pub(crate) fn catch_up(&mut self) -> Result<(), EngineError> {
+        self.flush()?;
+        let ends = self.topics.admin().end_offsets(&self.topic)?;
+        let applied = replay(
+            &self.topics,
+            &self.topic,
+            self.store.as_ref(),
+            &self.synced,
+            &ends,
+        )?;
+        if applied > 0 {
+            tracing::info!(
+                store = %self.store_name,
+                topic = %self.topic,
+                records = applied,
+                "caught up with changes written elsewhere"
+            );
+        }
+        self.synced = ends;
+        // The count is the changelog's end offset again, whoever wrote up to it.
+        self.written = self
+            .synced
+            .iter()
+            .map(|p| p.next_offset.max(0) as u64)
+            .sum();
+        write_count(self.meta.as_ref(), &self.store_name, self.written)
+    }
 }
 
 /// Opens `store_name` with its state as of the end of `topic`: rebuilt from the changelog
@@ -106,13 +144,17 @@ pub(crate) fn open_with_changelog(
         );
         state.drop_store(store_name)?;
         store = state.open_store(store_name)?;
-        restore(topics, topic, store.as_ref(), &ends)?;
+        replay(topics, topic, store.as_ref(), &[], &ends)?;
         write_count(meta.as_ref(), store_name, end as u64)?;
     }
     Ok((
-        store,
+        Arc::clone(&store),
         Changelog {
             store_name: store_name.to_string(),
+            store,
+            topic: topic.to_string(),
+            topics: Arc::clone(topics),
+            synced: ends,
             sink: topics.sink(topic)?,
             meta,
             written: end as u64,
@@ -122,34 +164,38 @@ pub(crate) fn open_with_changelog(
     ))
 }
 
-/// Applies `topic` to `store`, from the first record the broker still keeps up to the end
-/// offsets `ends`. Offsets are compared, not records counted: compaction and retention
-/// leave gaps.
-fn restore(
+/// Applies `topic` to `store` from the offsets `from` (per partition; a partition not
+/// listed from the first record the broker still keeps) up to the end offsets `ends`, and
+/// returns how many records it applied. Offsets are compared, not records counted:
+/// compaction and retention leave gaps.
+fn replay(
     topics: &Arc<dyn TopicIo>,
     topic: &str,
     store: &dyn KeyValueStore,
+    from: &[Position],
     ends: &[Position],
-) -> Result<(), EngineError> {
+) -> Result<u64, EngineError> {
     let starts = topics.admin().start_offsets(topic)?;
+    let offset_in = |positions: &[Position], partition: i32| {
+        positions
+            .iter()
+            .find(|p| p.partition == partition)
+            .map_or(0, |p| p.next_offset)
+    };
+    let first = |partition: i32| offset_in(&starts, partition).max(offset_in(from, partition));
     // The next offset each partition still has to deliver, for those with records left.
     let mut pending: HashMap<i32, i64> = ends
         .iter()
-        .filter(|end| {
-            let start = starts
-                .iter()
-                .find(|s| s.partition == end.partition)
-                .map_or(0, |s| s.next_offset);
-            end.next_offset > start
-        })
+        .filter(|end| end.next_offset > first(end.partition))
         .map(|end| (end.partition, end.next_offset))
         .collect();
     if pending.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
-    let mut source = topics.reader(topic)?;
+    let mut source = topics.reader_from(topic, from)?;
     let mut raw = RawBatch::default();
     let mut read = 0u64;
+    let mut applied = 0u64;
     let deadline = Instant::now() + RESTORE_DEADLINE;
     while !pending.is_empty() {
         if Instant::now() > deadline {
@@ -168,13 +214,16 @@ fn restore(
         let (mut keys, mut values) = (Payloads::new(), Payloads::new());
         for i in 0..n {
             // Records written after the restore began are the query's own, not yet its state.
-            let Some(&end) = pending.get(&raw.partitions[i]) else {
+            let partition = raw.partitions[i];
+            let Some(&end) = pending.get(&partition) else {
                 continue;
             };
-            if raw.offsets[i] >= end {
+            // A reader may start earlier than asked.
+            if raw.offsets[i] >= end || raw.offsets[i] < offset_in(from, partition) {
                 continue;
             }
             packed::unpack(raw.keys.get(i), raw.values.get(i), &mut keys, &mut values)?;
+            applied += 1;
         }
         store.write(&keys, &values)?;
         read += n as u64;
@@ -187,7 +236,7 @@ fn restore(
             }
         }
     }
-    Ok(())
+    Ok(applied)
 }
 
 fn read_count(meta: &dyn KeyValueStore, store_name: &str) -> Result<Option<u64>, EngineError> {

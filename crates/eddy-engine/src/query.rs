@@ -166,8 +166,14 @@ pub(crate) struct QueryTask {
     log: Arc<ProcessingLog>,
     stats: Arc<TopicStats>,
     raw: RawBatch,
-    /// The batch in `raw` failed part-way and must be processed again before polling more.
-    pending: bool,
+    /// How far the batch in `raw` got: a step that failed part-way resumes there, so a
+    /// batch the state stores took is not processed again when only its delivery failed
+    /// (a broker outage would otherwise count an aggregation's inputs twice).
+    progress: BatchProgress,
+    /// The processing-log entries of the batch in `raw`, written once it is delivered.
+    batch_errors: Vec<ProcessingError>,
+    /// The output timestamps of the batch, with `keys_out`/`values_out`.
+    times_out: Vec<i64>,
     max_batch: usize,
     keys_out: Payloads,
     values_out: Payloads,
@@ -179,6 +185,8 @@ pub(crate) struct QueryTask {
     exploded: Vec<bool>,
     /// `JOIN … WITHIN`, attached with [`QueryTask::with_stream_join`].
     stream_join: Option<StreamJoinStage>,
+    /// The source's partition assignments already caught up with.
+    assignments: u64,
     /// A table–table join, attached with [`QueryTask::with_table_join`].
     table_join: Option<TableJoinStage>,
     /// `GROUP BY`, attached with [`QueryTask::with_aggregate`].
@@ -240,7 +248,9 @@ impl QueryTask {
             log,
             stats,
             raw: RawBatch::default(),
-            pending: false,
+            progress: BatchProgress::Done,
+            batch_errors: Vec::new(),
+            times_out: Vec::new(),
             max_batch,
             keys_out: Payloads::new(),
             values_out: Payloads::new(),
@@ -253,6 +263,7 @@ impl QueryTask {
                 .collect(),
             aggregate: None,
             stream_join: None,
+            assignments: 0,
             table_join: None,
             aggregating: plan.aggregate.is_some(),
             source_window: match (&plan.aggregate, &plan.from.source.window) {
@@ -483,8 +494,10 @@ impl QueryTask {
                     self.keys_out = windowed_keys(&self.keys_out, starts, session_ends.as_deref());
                 }
                 ve.encode(&values, Some(&tombstones), &mut self.values_out)?;
-                sink.send(&self.keys_out, &self.values_out, &timestamps)?;
-                sink.flush(Duration::from_secs(30))?;
+                self.times_out = timestamps;
+                self.progress = BatchProgress::Encoded;
+                sink.send(&self.keys_out, &self.values_out, &self.times_out)?;
+                self.progress = BatchProgress::Sent;
                 self.stats.produced(topic, self.keys_out.len() as u64);
             }
             Output::Transient { rows, cancel } => {
@@ -583,32 +596,77 @@ impl QueryTask {
     }
 }
 
+impl QueryTask {
+    /// After the consumer group assigned partitions (which may have moved here from another
+    /// server, with groups whose latest state that server wrote), brings the state stores
+    /// up to date with their changelogs before any of those partitions' records is
+    /// processed.
+    fn catch_up_if_reassigned(&mut self) -> Result<(), EngineError> {
+        let assignments = self.source.assignments();
+        if assignments == self.assignments {
+            return Ok(());
+        }
+        self.assignments = assignments;
+        if let Some(aggregate) = self.aggregate.as_mut() {
+            aggregate.catch_up()?;
+        }
+        if let Some(join) = self.stream_join.as_mut() {
+            join.catch_up()?;
+        }
+        Ok(())
+    }
+}
+
 impl Task for QueryTask {
     fn name(&self) -> &str {
         &self.id
     }
 
     fn step(&mut self, wait: Duration) -> Result<usize, EngineError> {
-        if !self.pending {
+        if self.progress == BatchProgress::Done {
             self.raw.clear();
-            if self.source.poll(&mut self.raw, self.max_batch, wait)? == 0 {
+            let polled = self.source.poll(&mut self.raw, self.max_batch, wait)?;
+            self.catch_up_if_reassigned()?;
+            if polled == 0 {
                 return Ok(0);
             }
-            self.pending = true;
+            self.progress = BatchProgress::Polled;
         }
-        let mut errors = Vec::new();
-        self.process(&mut errors)?;
+        if self.progress == BatchProgress::Polled {
+            let mut errors = Vec::new();
+            self.process(&mut errors)?;
+            self.batch_errors = errors;
+            if self.progress == BatchProgress::Polled {
+                // Nothing to send (or sent to a push query's client).
+                self.progress = BatchProgress::Sent;
+            }
+        }
+        if let Output::Topic { sink, .. } = &mut self.output {
+            if self.progress == BatchProgress::Encoded {
+                // Sending failed: the state stores have the batch, only its outputs are due.
+                sink.send(&self.keys_out, &self.values_out, &self.times_out)?;
+                self.progress = BatchProgress::Sent;
+            }
+            sink.flush(Duration::from_secs(30))?;
+        }
         if let Some(aggregate) = self.aggregate.as_mut() {
             aggregate.flush()?;
         }
         if let Some(join) = self.stream_join.as_mut() {
             join.flush()?;
         }
+        let errors = std::mem::take(&mut self.batch_errors);
         self.log.write(&self.id, &errors);
-        self.source.commit(&positions_after(&self.raw))?;
         let topic = self.batch_topic();
         self.stats.processed(&topic, &self.raw, &errors);
-        self.pending = false;
+        self.progress = BatchProgress::Done;
+        match self.source.commit(&positions_after(&self.raw)) {
+            Err(eddy_topic::TopicError::Rebalanced(why)) => {
+                // The partitions' new owner reads these records again (at least once).
+                tracing::warn!(query = %self.id, "batch left uncommitted: {why}");
+            }
+            other => other?,
+        }
         Ok(self.raw.len())
     }
 
@@ -621,6 +679,19 @@ impl Task for QueryTask {
         };
         gone || self.limit.is_some_and(|l| self.emitted >= l)
     }
+}
+
+/// How far a polled batch got (see [`QueryTask::step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchProgress {
+    /// No batch in hand: the next step polls.
+    Done,
+    /// Polled, not yet processed.
+    Polled,
+    /// Processed (the state stores have it) and its outputs encoded, not yet all sent.
+    Encoded,
+    /// Outputs queued to the sink; delivery, changelogs and commit remain.
+    Sent,
 }
 
 /// Builds a topic output for a sink source.

@@ -85,6 +85,10 @@ impl RecordSource for MergedSource {
             self.left.commit(positions)
         }
     }
+
+    fn assignments(&self) -> u64 {
+        self.left.assignments() + self.right.assignments()
+    }
 }
 
 /// The join of the driving stream (left) with another stream (right).
@@ -166,6 +170,15 @@ impl StreamJoinStage {
     pub(crate) fn flush(&mut self) -> Result<(), EngineError> {
         for changelog in self.changelogs.iter_mut().flatten() {
             changelog.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Brings both sides' stores up to date with their changelogs (see
+    /// [`Changelog::catch_up`]).
+    pub(crate) fn catch_up(&mut self) -> Result<(), EngineError> {
+        for changelog in self.changelogs.iter_mut().flatten() {
+            changelog.catch_up()?;
         }
         Ok(())
     }

@@ -1,8 +1,10 @@
 //! librdkafka client contexts that report through `tracing` rather than the `log` crate.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::ConsumerContext;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError as RdKafkaError;
 
 /// Forwards a librdkafka log line to `tracing`.
@@ -45,3 +47,36 @@ impl ClientContext for TracingContext {
 }
 
 impl ConsumerContext for TracingContext {}
+
+/// The context of Eddy's query consumers: [`TracingContext`], and a count of the partition
+/// assignments the consumer group has made.
+#[derive(Debug, Default)]
+pub(crate) struct GroupContext {
+    assignments: AtomicU64,
+}
+
+impl GroupContext {
+    /// Assignments received so far.
+    pub(crate) fn assignments(&self) -> u64 {
+        self.assignments.load(Ordering::Acquire)
+    }
+}
+
+impl ClientContext for GroupContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        forward_log(level, fac, log_message);
+    }
+
+    fn error(&self, error: RdKafkaError, reason: &str) {
+        forward_error(&error, reason);
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            tracing::debug!(partitions = partitions.count(), "partitions assigned");
+            self.assignments.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}

@@ -4,12 +4,12 @@ use std::time::{Duration, Instant};
 
 use eddy_topic::{Position, RawBatch, RecordSource, StartFrom, TopicError};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::{BrokerName, KafkaConfig};
-use crate::context::TracingContext;
+use crate::context::GroupContext;
 use crate::error::{KafkaError, client_error, error_code, is_refusal, topic_error};
 
 /// How long an assigned reader waits for its topic's leader before starting without it.
@@ -20,7 +20,7 @@ const LEADER_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Obtained from [`KafkaTopics`](crate::KafkaTopics) through
 /// [`TopicIo::source`](eddy_topic::TopicIo::source).
 pub struct KafkaSource {
-    consumer: BaseConsumer<TracingContext>,
+    consumer: BaseConsumer<GroupContext>,
     topic: String,
     broker: BrokerName,
     /// Reading assigned partitions outside any group: nothing to commit.
@@ -77,8 +77,8 @@ impl KafkaSource {
                 ("auto.offset.reset", reset),
             ],
         );
-        let consumer: BaseConsumer<TracingContext> = client_config
-            .create_with_context(TracingContext)
+        let consumer: BaseConsumer<GroupContext> = client_config
+            .create_with_context(GroupContext::default())
             .map_err(|e| client_error(&broker, e))?;
         consumer
             .subscribe(&[topic])
@@ -91,13 +91,15 @@ impl KafkaSource {
         })
     }
 
-    /// Reads every partition of `topic` (`partitions` of them) from the beginning, assigned
-    /// directly rather than through a consumer group.
+    /// Reads every partition of `topic` (`partitions` of them), assigned directly rather
+    /// than through a consumer group: those listed in `from` from their offset there, the
+    /// others from the beginning.
     pub(crate) fn open_assigned(
         config: &KafkaConfig,
         broker: BrokerName,
         topic: &str,
         partitions: i32,
+        from: &[Position],
     ) -> Result<Self, KafkaError> {
         let client_config = config.consumer_config(
             &[
@@ -117,13 +119,17 @@ impl KafkaSource {
                 ("enable.auto.offset.store", "false"),
             ],
         );
-        let consumer: BaseConsumer<TracingContext> = client_config
-            .create_with_context(TracingContext)
+        let consumer: BaseConsumer<GroupContext> = client_config
+            .create_with_context(GroupContext::default())
             .map_err(|e| client_error(&broker, e))?;
         let mut assignment = TopicPartitionList::with_capacity(partitions.max(0) as usize);
         for p in 0..partitions {
+            let offset = from
+                .iter()
+                .find(|f| f.partition == p)
+                .map_or(Offset::Beginning, |f| Offset::Offset(f.next_offset));
             assignment
-                .add_partition_offset(topic, p, Offset::Beginning)
+                .add_partition_offset(topic, p, offset)
                 .map_err(|e| topic_error(&broker, &format!("Assign '{topic}'"), &e))?;
         }
         // A partition assigned before the client knows its leader waits librdkafka's fixed
@@ -226,6 +232,18 @@ impl RecordSource for KafkaSource {
         }
         self.consumer
             .commit(&offsets, CommitMode::Sync)
-            .map_err(|e| topic_error(&self.broker, &operation(), &e))
+            .map_err(|e| match error_code(&e) {
+                Some(
+                    RDKafkaErrorCode::UnknownMemberId
+                    | RDKafkaErrorCode::IllegalGeneration
+                    | RDKafkaErrorCode::RebalanceInProgress
+                    | RDKafkaErrorCode::FencedInstanceId,
+                ) => TopicError::Rebalanced(format!("{} on {}: {e}", operation(), self.broker)),
+                _ => topic_error(&self.broker, &operation(), &e),
+            })
+    }
+
+    fn assignments(&self) -> u64 {
+        self.consumer.context().assignments()
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use eddy_topic::{RecordSink, RecordSource, StartFrom, TopicAdmin, TopicError, TopicIo};
+use eddy_topic::{Position, RecordSink, RecordSource, StartFrom, TopicAdmin, TopicError, TopicIo};
 
 use crate::admin::KafkaAdmin;
 use crate::config::{BrokerName, KafkaConfig};
@@ -71,12 +71,20 @@ impl TopicIo for KafkaTopics {
     }
 
     fn reader(&self, topic: &str) -> Result<Box<dyn RecordSource>, TopicError> {
+        self.reader_from(topic, &[])
+    }
+
+    fn reader_from(
+        &self,
+        topic: &str,
+        from: &[Position],
+    ) -> Result<Box<dyn RecordSource>, TopicError> {
         let partitions = self
             .admin()
             .partition_count(topic)?
             .ok_or_else(|| TopicError::UnknownTopic(topic.to_owned()))?;
         let source =
-            KafkaSource::open_assigned(&self.config, self.broker.clone(), topic, partitions)?;
+            KafkaSource::open_assigned(&self.config, self.broker.clone(), topic, partitions, from)?;
         Ok(Box::new(source))
     }
 }

@@ -14,6 +14,11 @@ pub enum TopicError {
         /// The broker's reason.
         reason: String,
     },
+    /// The consumer group has moved the source's partitions since the batch was read: its
+    /// offsets can no longer be committed by this member, and its partitions' records will
+    /// be read again by their new owner.
+    #[error("{0}: the consumer group moved the partitions being committed")]
+    Rebalanced(String),
     /// The broker could not be reached in time; the caller may retry.
     #[error("broker unavailable: {0}")]
     Unavailable(String),

@@ -48,6 +48,13 @@ pub trait RecordSource: Send {
     /// Records that everything before these positions has been processed (and its outputs
     /// acknowledged), so a restarted query resumes there.
     fn commit(&mut self, positions: &[Position]) -> Result<(), TopicError>;
+
+    /// How many times the consumer group has assigned this source partitions: a change
+    /// means partitions may have moved here from another server. Sources outside a group
+    /// (and in-memory ones) never change it.
+    fn assignments(&self) -> u64 {
+        0
+    }
 }
 
 /// Writes records to one topic.
@@ -139,5 +146,17 @@ pub trait TopicIo: Send + Sync {
             &format!("_eddy_reader_{topic}_{nanos}"),
             StartFrom::Earliest,
         )
+    }
+
+    /// Like [`reader`](Self::reader), but each partition listed in `from` starts at its
+    /// offset. A reader may also deliver earlier records (this default starts at the
+    /// beginning), which callers skip.
+    fn reader_from(
+        &self,
+        topic: &str,
+        from: &[Position],
+    ) -> Result<Box<dyn RecordSource>, TopicError> {
+        let _ = from;
+        self.reader(topic)
     }
 }
