@@ -26,6 +26,9 @@ mod packed;
 const META_STORE: &str = "_eddy_meta";
 /// How long a restore waits for an unreachable broker before giving up.
 const RESTORE_DEADLINE: Duration = Duration::from_secs(300);
+/// How often a store is brought up to the changelog's end while partitions stay put: a
+/// look at the end offsets, and a read only of what other servers wrote meanwhile.
+const SYNC_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The changelog topic of one of a query's stores (`what`: e.g. `Aggregate`), named the
 /// way ksqlDB names its own.
@@ -40,8 +43,11 @@ pub(crate) struct Changelog {
     store: Arc<dyn KeyValueStore>,
     topic: String,
     topics: Arc<dyn TopicIo>,
-    /// How far in each partition of the changelog the store was last brought up to date.
+    /// How far in each partition of the changelog the store was last brought up to date,
+    /// when, and how many of the records written since are this server's own.
     synced: Vec<Position>,
+    synced_at: Instant,
+    own_since_sync: u64,
     sink: Box<dyn RecordSink>,
     meta: Arc<dyn KeyValueStore>,
     /// Records acknowledged by the broker.
@@ -81,24 +87,45 @@ impl Changelog {
             return Ok(());
         }
         self.sink.flush(Duration::from_secs(30))?;
-        self.written += std::mem::take(&mut self.sent);
-        write_count(self.meta.as_ref(), &self.store_name, self.written)
+        let sent = std::mem::take(&mut self.sent);
+        self.written += sent;
+        self.own_since_sync += sent;
+        write_count(self.meta.as_ref(), &self.store_name, self.written)?;
+        // Now and then, so that a catch-up never has far to read.
+        if self.synced_at.elapsed() >= SYNC_INTERVAL {
+            self.sync()?;
+        }
+        Ok(())
     }
 
     /// Brings the store up to date with the changelog's end: applies what was written since
-    /// the last catch-up (by this server, which changes nothing, or by another one that
-    /// owned some of the groups until the consumer group moved their partitions here).
-    /// Called when partitions are assigned, before their records are processed.
+    /// the last catch-up by another server that owned some of the groups until the consumer
+    /// group moved their partitions here. Called when partitions are assigned, before their
+    /// records are processed.
     pub(crate) fn catch_up(&mut self) -> Result<(), EngineError> {
         self.flush()?;
+        self.sync()
+    }
+
+    /// Moves `synced` to the changelog's end: for free when every record since is this
+    /// server's own (the store has them), else by applying them all.
+    fn sync(&mut self) -> Result<(), EngineError> {
         let ends = self.topics.admin().end_offsets(&self.topic)?;
-        let applied = replay(
-            &self.topics,
-            &self.topic,
-            self.store.as_ref(),
-            &self.synced,
-            &ends,
-        )?;
+        let total = |positions: &[Position]| -> u64 {
+            positions.iter().map(|p| p.next_offset.max(0) as u64).sum()
+        };
+        let new = total(&ends).saturating_sub(total(&self.synced));
+        let applied = if new == self.own_since_sync {
+            0
+        } else {
+            replay(
+                &self.topics,
+                &self.topic,
+                self.store.as_ref(),
+                &self.synced,
+                &ends,
+            )?
+        };
         if applied > 0 {
             tracing::info!(
                 store = %self.store_name,
@@ -107,13 +134,11 @@ impl Changelog {
                 "caught up with changes written elsewhere"
             );
         }
-        self.synced = ends;
         // The count is the changelog's end offset again, whoever wrote up to it.
-        self.written = self
-            .synced
-            .iter()
-            .map(|p| p.next_offset.max(0) as u64)
-            .sum();
+        self.written = total(&ends);
+        self.synced = ends;
+        self.synced_at = Instant::now();
+        self.own_since_sync = 0;
         write_count(self.meta.as_ref(), &self.store_name, self.written)
     }
 }
@@ -155,6 +180,8 @@ pub(crate) fn open_with_changelog(
             topic: topic.to_string(),
             topics: Arc::clone(topics),
             synced: ends,
+            synced_at: Instant::now(),
+            own_since_sync: 0,
             sink: topics.sink(topic)?,
             meta,
             written: end as u64,
