@@ -52,8 +52,12 @@ pub(crate) struct Changelog {
     meta: Arc<dyn KeyValueStore>,
     /// Records acknowledged by the broker.
     written: u64,
-    /// Records sent since the last [`flush`](Changelog::flush).
+    /// Records sent since the last successful [`flush`](Changelog::flush), kept until then
+    /// to be sent again if the flush fails (some may never have arrived).
     sent: u64,
+    unflushed_keys: Payloads,
+    unflushed_values: Payloads,
+    resend: bool,
     /// The timestamps of one append's records.
     timestamps: Vec<i64>,
 }
@@ -68,6 +72,15 @@ impl Changelog {
         if keys.iter().any(|k| k.is_none()) {
             return Err(EngineError::Internal("a state change without a key".into()));
         }
+        for (key, value) in keys.iter().zip(values.iter()) {
+            self.unflushed_keys.push(key);
+            self.unflushed_values.push(value);
+        }
+        self.sent += keys.len() as u64;
+        self.send(keys, values)
+    }
+
+    fn send(&mut self, keys: &Payloads, values: &Payloads) -> Result<(), EngineError> {
         // Stamped with the time of writing, so that a broker that also deletes by age
         // (`compact,delete`) counts from now, not from 1970.
         let now = std::time::SystemTime::now()
@@ -76,7 +89,6 @@ impl Changelog {
         self.timestamps.clear();
         self.timestamps.resize(keys.len(), now);
         self.sink.send(keys, values, &self.timestamps)?;
-        self.sent += keys.len() as u64;
         Ok(())
     }
 
@@ -86,7 +98,21 @@ impl Changelog {
         if self.sent == 0 {
             return Ok(());
         }
-        self.sink.flush(Duration::from_secs(30))?;
+        if std::mem::take(&mut self.resend) {
+            let (keys, values) = (
+                std::mem::take(&mut self.unflushed_keys),
+                std::mem::take(&mut self.unflushed_values),
+            );
+            let sent = self.send(&keys, &values);
+            (self.unflushed_keys, self.unflushed_values) = (keys, values);
+            sent?;
+        }
+        if let Err(err) = self.sink.flush(Duration::from_secs(30)) {
+            self.resend = true;
+            return Err(err.into());
+        }
+        self.unflushed_keys.clear();
+        self.unflushed_values.clear();
         let sent = std::mem::take(&mut self.sent);
         self.written += sent;
         self.own_since_sync += sent;
@@ -186,6 +212,9 @@ pub(crate) fn open_with_changelog(
             meta,
             written: end as u64,
             sent: 0,
+            unflushed_keys: Payloads::new(),
+            unflushed_values: Payloads::new(),
+            resend: false,
             timestamps: Vec::new(),
         },
     ))
@@ -240,7 +269,7 @@ fn replay(
         }
         let (mut keys, mut values) = (Payloads::new(), Payloads::new());
         for i in 0..n {
-            // Records written after the restore began are the query's own, not yet its state.
+            // Records past the end offsets taken before reading wait for the next replay.
             let partition = raw.partitions[i];
             let Some(&end) = pending.get(&partition) else {
                 continue;

@@ -606,13 +606,13 @@ impl QueryTask {
         if assignments == self.assignments {
             return Ok(());
         }
-        self.assignments = assignments;
         if let Some(aggregate) = self.aggregate.as_mut() {
             aggregate.catch_up()?;
         }
         if let Some(join) = self.stream_join.as_mut() {
             join.catch_up()?;
         }
+        self.assignments = assignments;
         Ok(())
     }
 }
@@ -625,12 +625,15 @@ impl Task for QueryTask {
     fn step(&mut self, wait: Duration) -> Result<usize, EngineError> {
         if self.progress == BatchProgress::Done {
             self.raw.clear();
-            let polled = self.source.poll(&mut self.raw, self.max_batch, wait)?;
-            self.catch_up_if_reassigned()?;
-            if polled == 0 {
-                return Ok(0);
+            if self.source.poll(&mut self.raw, self.max_batch, wait)? > 0 {
+                self.progress = BatchProgress::Polled;
             }
-            self.progress = BatchProgress::Polled;
+        }
+        // Before the batch is processed, and again on the retry if it fails (the polled
+        // batch is kept meanwhile).
+        self.catch_up_if_reassigned()?;
+        if self.progress == BatchProgress::Done {
+            return Ok(0);
         }
         if self.progress == BatchProgress::Polled {
             let mut errors = Vec::new();
@@ -641,13 +644,18 @@ impl Task for QueryTask {
                 self.progress = BatchProgress::Sent;
             }
         }
-        if let Output::Topic { sink, .. } = &mut self.output {
+        if let Output::Topic { sink, topic, .. } = &mut self.output {
             if self.progress == BatchProgress::Encoded {
                 // Sending failed: the state stores have the batch, only its outputs are due.
                 sink.send(&self.keys_out, &self.values_out, &self.times_out)?;
                 self.progress = BatchProgress::Sent;
+                self.stats.produced(topic, self.keys_out.len() as u64);
             }
-            sink.flush(Duration::from_secs(30))?;
+            if let Err(err) = sink.flush(Duration::from_secs(30)) {
+                // Some outputs may never arrive: the retry sends them all again.
+                self.progress = BatchProgress::Encoded;
+                return Err(err.into());
+            }
         }
         if let Some(aggregate) = self.aggregate.as_mut() {
             aggregate.flush()?;
