@@ -183,6 +183,15 @@ impl StreamJoinStage {
         Ok(())
     }
 
+    /// Side `side`'s store: 0 left, 1 right.
+    fn store(&self, side: usize) -> &Arc<dyn KeyValueStore> {
+        if side == 0 {
+            &self.left_store
+        } else {
+            &self.right_store
+        }
+    }
+
     /// Writes `keys`/`values` to side `side`'s store (0 left, 1 right) and its changelog.
     fn write(
         &mut self,
@@ -190,12 +199,7 @@ impl StreamJoinStage {
         keys: &Payloads,
         values: &Payloads,
     ) -> Result<(), EngineError> {
-        let store = if side == 0 {
-            &self.left_store
-        } else {
-            &self.right_store
-        };
-        store.write(keys, values)?;
+        self.store(side).write(keys, values)?;
         if let Some(changelogs) = &mut self.changelogs {
             changelogs[side].append(keys, values)?;
         }
@@ -240,11 +244,7 @@ impl StreamJoinStage {
             &mut keys,
         )?;
         let times = timestamps(&batch)?;
-        let other_store = if right {
-            &self.left_store
-        } else {
-            &self.right_store
-        };
+        let other_store = self.store(usize::from(!right));
         // The other side's records each of ours joins; `None`: an unmatched outer row.
         let mut own_rows: Vec<u32> = Vec::new();
         let mut matched: Vec<Option<u32>> = Vec::new();
@@ -374,11 +374,7 @@ impl StreamJoinStage {
         self.last_purge = self.stream_time;
         let horizon = ordered(self.stream_time.saturating_sub(self.retention));
         for side in 0..2 {
-            let store = if side == 0 {
-                &self.left_store
-            } else {
-                &self.right_store
-            };
+            let store = self.store(side);
             let mut expired = Payloads::new();
             store.scan(&mut |k, _| {
                 // key, 0, time (8), partition (4), offset (8)
