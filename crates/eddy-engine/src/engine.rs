@@ -13,7 +13,7 @@ use eddy_state::{CachedStore, KeyValueStore, StateBackend};
 use eddy_topic::{StartFrom, TopicIo};
 
 use crate::aggregate::AggregateStage;
-use crate::changelog::{changelog_topic, open_with_changelog, store_generation};
+use crate::changelog::{Changelog, changelog_topic, open_with_changelog, store_generation};
 use crate::ddl::{sink_from_plan, source_from_create};
 use crate::error::EngineError;
 use crate::insert_values::JsonInserter;
@@ -626,6 +626,18 @@ impl Engine {
         })
     }
 
+    /// Query `id`'s store `store`, rebuilt from and written to its changelog (`what`: the
+    /// part of the topic name that says which store, e.g. `Aggregate`).
+    fn changelogged_store(
+        &self,
+        id: &str,
+        store: &str,
+        what: &str,
+    ) -> Result<(Arc<dyn KeyValueStore>, Changelog), EngineError> {
+        let topic = changelog_topic(&self.config.service_id, id, what);
+        open_with_changelog(self.state.as_ref(), &self.topics, store, &topic)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn start_persistent(
         &self,
@@ -673,19 +685,10 @@ impl Engine {
             }
             Some(j) if j.within.is_some() => {
                 // Each side's records within the window, with a changelog each.
-                let svc = &self.config.service_id;
-                let (left_store, left_changelog) = open_with_changelog(
-                    self.state.as_ref(),
-                    &self.topics,
-                    &format!("join_{id}_left"),
-                    &changelog_topic(svc, id, "Join-left"),
-                )?;
-                let (right_store, right_changelog) = open_with_changelog(
-                    self.state.as_ref(),
-                    &self.topics,
-                    &format!("join_{id}_right"),
-                    &changelog_topic(svc, id, "Join-right"),
-                )?;
+                let (left_store, left_changelog) =
+                    self.changelogged_store(id, &format!("join_{id}_left"), "Join-left")?;
+                let (right_store, right_changelog) =
+                    self.changelogged_store(id, &format!("join_{id}_right"), "Join-right")?;
                 let stage =
                     StreamJoinStage::new(plan, left_store, right_store, Arc::clone(&from_right))?
                         .with_changelogs(left_changelog, right_changelog);
@@ -741,13 +744,8 @@ impl Engine {
         let task = match &plan.aggregate {
             None => task,
             Some(aggregate) => {
-                let svc = &self.config.service_id;
-                let (store, changelog) = open_with_changelog(
-                    self.state.as_ref(),
-                    &self.topics,
-                    &format!("aggregate_{id}"),
-                    &changelog_topic(svc, id, "Aggregate"),
-                )?;
+                let (store, changelog) =
+                    self.changelogged_store(id, &format!("aggregate_{id}"), "Aggregate")?;
                 let mut stage = AggregateStage::new(plan, aggregate, store)?
                     .with_changelog(changelog)
                     .with_properties(props);
@@ -755,12 +753,8 @@ impl Engine {
                     stage = stage.emit_final()?;
                 }
                 if plan.from.source.kind == SourceKind::Table {
-                    let (rows, changelog) = open_with_changelog(
-                        self.state.as_ref(),
-                        &self.topics,
-                        &format!("aggregate_{id}_rows"),
-                        &changelog_topic(svc, id, "Rows"),
-                    )?;
+                    let (rows, changelog) =
+                        self.changelogged_store(id, &format!("aggregate_{id}_rows"), "Rows")?;
                     stage = stage.with_table_rows(rows, Some(changelog));
                 }
                 task.with_aggregate(stage)
