@@ -274,7 +274,12 @@ impl KafkaAdmin {
             return Ok(());
         }
         if self.create_topics_unanswered.load(Ordering::Relaxed) {
-            return self.create_without_configs(name, partitions, configs);
+            return self.create_without_configs(
+                name,
+                partitions,
+                configs,
+                "CreateTopics went unanswered",
+            );
         }
         let operation = format!("CreateTopics for '{name}'");
         // Below 1 means "the broker's default" (KIP-464).
@@ -293,9 +298,7 @@ impl KafkaAdmin {
         match answer {
             AdminAnswer::Done | AdminAnswer::Failed(RDKafkaErrorCode::TopicAlreadyExists) => Ok(()),
             AdminAnswer::Failed(code) if is_unsupported(code) => {
-                self.create_by_metadata(name, partitions, &code.to_string())?;
-                self.warn_configs_not_set(name, configs);
-                Ok(())
+                self.create_without_configs(name, partitions, configs, &code.to_string())
             }
             AdminAnswer::Failed(code) => Err(topic_error(
                 &self.broker,
@@ -303,9 +306,7 @@ impl KafkaAdmin {
                 &RdKafkaError::AdminOp(code),
             )),
             AdminAnswer::Error(err) if error_code(&err).is_some_and(is_unsupported) => {
-                self.create_by_metadata(name, partitions, &err.to_string())?;
-                self.warn_configs_not_set(name, configs);
-                Ok(())
+                self.create_without_configs(name, partitions, configs, &err.to_string())
             }
             AdminAnswer::Error(err)
                 if error_code(&err).is_some_and(|c| {
@@ -316,27 +317,22 @@ impl KafkaAdmin {
                 }) =>
             {
                 self.create_topics_unanswered.store(true, Ordering::Relaxed);
-                self.create_by_metadata(name, partitions, &err.to_string())?;
-                self.warn_configs_not_set(name, configs);
-                Ok(())
+                self.create_without_configs(name, partitions, configs, &err.to_string())
             }
             AdminAnswer::Error(err) => Err(topic_error(&self.broker, &operation, &err)),
         }
     }
 
-    /// Creates `name` through a metadata request, which cannot carry topic configs.
+    /// Creates `name` through a metadata request (CreateTopics failed: `why`), which cannot
+    /// carry topic configs; warns if `configs` are lost that way.
     fn create_without_configs(
         &self,
         name: &str,
         partitions: i32,
         configs: &[(&str, &str)],
+        why: &str,
     ) -> Result<(), TopicError> {
-        self.create_by_metadata(name, partitions, "CreateTopics went unanswered")?;
-        self.warn_configs_not_set(name, configs);
-        Ok(())
-    }
-
-    fn warn_configs_not_set(&self, name: &str, configs: &[(&str, &str)]) {
+        self.create_by_metadata(name, partitions, why)?;
         if !configs.is_empty() {
             tracing::warn!(
                 topic = name,
@@ -345,10 +341,16 @@ impl KafkaAdmin {
                 "the broker auto-created the topic, without these topic configs"
             );
         }
+        Ok(())
     }
 
-    /// Both watermarks of every partition of `name`: (partition, low, high).
-    fn watermarks(&self, name: &str) -> Result<Vec<(i32, i64, i64)>, TopicError> {
+    /// One watermark of every partition of `name`, as positions: `pick` chooses from
+    /// (low, high).
+    fn watermark_positions(
+        &self,
+        name: &str,
+        pick: fn((i64, i64)) -> i64,
+    ) -> Result<Vec<eddy_topic::Position>, TopicError> {
         let Some(partitions) = self.partition_count(name)? else {
             return Err(TopicError::UnknownTopic(name.to_owned()));
         };
@@ -370,7 +372,10 @@ impl KafkaAdmin {
                     .map_err(|e| {
                         topic_error(&self.broker, &format!("ListOffsets for '{name}'"), &e)
                     })?;
-                Ok((partition, low, high))
+                Ok(eddy_topic::Position {
+                    partition,
+                    next_offset: pick((low, high)),
+                })
             })
             .collect()
     }
@@ -391,25 +396,11 @@ impl TopicAdmin for KafkaAdmin {
     }
 
     fn end_offsets(&self, name: &str) -> Result<Vec<eddy_topic::Position>, TopicError> {
-        Ok(self
-            .watermarks(name)?
-            .into_iter()
-            .map(|(partition, _, high)| eddy_topic::Position {
-                partition,
-                next_offset: high,
-            })
-            .collect())
+        self.watermark_positions(name, |(_, high)| high)
     }
 
     fn start_offsets(&self, name: &str) -> Result<Vec<eddy_topic::Position>, TopicError> {
-        Ok(self
-            .watermarks(name)?
-            .into_iter()
-            .map(|(partition, low, _)| eddy_topic::Position {
-                partition,
-                next_offset: low,
-            })
-            .collect())
+        self.watermark_positions(name, |(low, _)| low)
     }
 
     fn partition_count(&self, name: &str) -> Result<Option<i32>, TopicError> {
