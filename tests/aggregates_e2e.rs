@@ -465,3 +465,85 @@ fn counts(records: &[common::Record]) -> std::collections::HashMap<Vec<u8>, Vec<
     }
     counts
 }
+
+/// GROUP BY on a value column while two servers share the input's partitions: each page's
+/// count must come to its number of clicks, which only a repartition by page gives (each
+/// server would otherwise count the clicks of its own partitions apart).
+#[tokio::test]
+async fn grouping_by_a_value_column_counts_each_group_in_one_place() -> Result<()> {
+    const CLICKS: &str = "
+        CREATE STREAM clicks (id INT KEY, page VARCHAR)
+          WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON', PARTITIONS=4);
+        CREATE TABLE clicks_per_page WITH (KAFKA_TOPIC='clicks_per_page') AS
+          SELECT page, COUNT(*) AS clicks FROM clicks GROUP BY page;";
+    const PAGES: [&str; 4] = ["/a", "/b", "/c", "/d"];
+    const PER_PAGE: i64 = 12;
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let (data_a, data_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let a = deployed(&broker, data_a.path(), "split", CLICKS).await?;
+    let b = Server::start(&broker.bootstrap, data_b.path(), "split").await?;
+    let p = producer(&broker.bootstrap)?;
+    // Probe clicks until both servers have read some: the group has split the input.
+    let probe = json!({"page": "probe"}).to_string();
+    let mut probes = 0;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while consumed(&a, "clicks").await? == 0 || consumed(&b, "clicks").await? == 0 {
+        if Instant::now() > deadline {
+            bail!("the two servers never shared the input's partitions");
+        }
+        for _ in 0..4 {
+            probes += 1;
+            produce(&p, "clicks", Some(&int_key(-probes)), Some(&probe), 0).await?;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut id = 0;
+    for _ in 0..PER_PAGE {
+        for page in PAGES {
+            id += 1;
+            let click = json!({ "page": page }).to_string();
+            produce(&p, "clicks", Some(&int_key(id)), Some(&click), 1_000).await?;
+        }
+    }
+    let reached = |records: &[common::Record]| {
+        let latest = counts(records);
+        PAGES.iter().all(|page| {
+            latest
+                .get(page.as_bytes())
+                .is_some_and(|c| c.last() >= Some(&PER_PAGE))
+        })
+    };
+    let records = common::read_topic(
+        &broker.bootstrap,
+        "clicks_per_page",
+        Duration::from_secs(90),
+        Duration::from_secs(2),
+        reached,
+    )?;
+    let latest = counts(&records);
+    for page in PAGES {
+        let page_counts = latest.get(page.as_bytes());
+        assert_eq!(
+            page_counts.and_then(|c| c.last()),
+            Some(&PER_PAGE),
+            "page {page}: the counts went {page_counts:?}"
+        );
+    }
+    Ok(())
+}
+
+/// The records of `source`'s topic that `server`'s queries have read, from `DESCRIBE
+/// EXTENDED`.
+async fn consumed(server: &Server, source: &str) -> Result<u64> {
+    let described = server
+        .ksql_ok(&format!("DESCRIBE {source} EXTENDED;"))
+        .await?;
+    Ok(described[0]["sourceDescription"]["statistics"]
+        .as_str()
+        .unwrap_or("")
+        .split("consumer-total-messages:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}

@@ -410,17 +410,7 @@ impl AggregateStage {
             .iter()
             .map(|g| g.evaluate(batch, errors))
             .collect::<Result<_, _>>()?;
-        let key_batch = RecordBatch::try_new_with_options(
-            Arc::clone(&self.state_key_schema),
-            groups[..self.key_columns]
-                .iter()
-                .zip(self.state_key_schema.fields())
-                .map(|(a, f)| cast_to(a, f.data_type()))
-                .collect::<Result<_, _>>()?,
-            &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-        )?;
-        self.keys.clear();
-        self.state_keys.encode(&key_batch, &mut self.keys)?;
+        self.encode_group_keys(&groups[..self.key_columns], batch.num_rows())?;
         let state_keys = match window_starts {
             None => self.keys.clone(),
             Some(starts) => {
@@ -461,6 +451,45 @@ impl AggregateStage {
             state_keys,
             args,
         })
+    }
+
+    /// Encodes the group key of each of `rows` rows (from the key columns of `groups`)
+    /// into `self.keys`: `None` for a null key, which is not aggregated.
+    fn encode_group_keys(&mut self, groups: &[ArrayRef], rows: usize) -> Result<(), EngineError> {
+        let key_batch = RecordBatch::try_new_with_options(
+            Arc::clone(&self.state_key_schema),
+            groups
+                .iter()
+                .zip(self.state_key_schema.fields())
+                .map(|(a, f)| cast_to(a, f.data_type()))
+                .collect::<Result<_, _>>()?,
+            &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?;
+        self.keys.clear();
+        self.state_keys.encode(&key_batch, &mut self.keys)?;
+        Ok(())
+    }
+
+    /// For each row of `batch` (rows of the query's input schema), the partition of
+    /// `partitions` its group hashes to (Kafka's murmur2 of the encoded group key), or
+    /// `None` for a null group, which is not aggregated. Window bounds are not part of it:
+    /// all windows of a group meet in one place.
+    pub(crate) fn group_partitions(
+        &mut self,
+        batch: &RecordBatch,
+        partitions: i32,
+        errors: &mut Vec<RowError>,
+    ) -> Result<Vec<Option<i32>>, EngineError> {
+        let groups: Vec<ArrayRef> = self.group_by[..self.key_columns]
+            .iter()
+            .map(|g| g.evaluate(batch, errors))
+            .collect::<Result<_, _>>()?;
+        self.encode_group_keys(&groups, batch.num_rows())?;
+        Ok(self
+            .keys
+            .iter()
+            .map(|k| k.map(|k| eddy_topic::partition_for_key(k, partitions)))
+            .collect())
     }
 
     /// Applies `changes` in order and builds one output row per group update.

@@ -10,7 +10,7 @@ use eddy_sql::ast::{
 use eddy_sql::catalog::{Catalog, Source, SourceKind};
 use eddy_sql::plan::{QueryPlan, Sink, plan_query};
 use eddy_state::{CachedStore, KeyValueStore, StateBackend};
-use eddy_topic::{StartFrom, TopicIo};
+use eddy_topic::{RecordSource, StartFrom, TopicIo};
 
 use crate::aggregate::AggregateStage;
 use crate::changelog::{Changelog, changelog_topic, open_with_changelog, store_generation};
@@ -19,6 +19,7 @@ use crate::error::EngineError;
 use crate::insert_values::JsonInserter;
 use crate::processing_log::{PROCESSING_LOG_STREAM, ProcessingLog};
 use crate::query::{JoinStage, QueryTask, topic_output};
+use crate::repartition::{Repartition, repartition_topic};
 use crate::results::{QuerySummary, QueryType, SourceDescription, SourceSummary, StatementResult};
 use crate::runner::{self, RunMode, TaskHandle};
 use crate::stats::TopicStats;
@@ -638,6 +639,42 @@ impl Engine {
         open_with_changelog(self.state.as_ref(), &self.topics, store, &topic)
     }
 
+    /// A query's source with the repartition its `GROUP BY` needs, if any: when it groups
+    /// by other than the key (see [`QueryPlan::groups_need_repartition`]) an input of
+    /// several partitions, whose records of one group may be read by different servers.
+    /// The query then reads its input and the internal topic (from its start), merged.
+    fn repartitioned(
+        &self,
+        id: &str,
+        plan: &QueryPlan,
+        group: &str,
+        input: Box<dyn RecordSource>,
+    ) -> Result<(Box<dyn RecordSource>, Option<Repartition>), EngineError> {
+        let admin = self.topics.admin();
+        let input_partitions = admin.partition_count(&plan.from.source.topic)?.unwrap_or(1);
+        if !plan.groups_need_repartition() || input_partitions < 2 {
+            return Ok((input, None));
+        }
+        let topic = repartition_topic(&self.config.service_id, id);
+        let partitions = match admin.partition_count(&topic)? {
+            Some(existing) => existing,
+            None => {
+                admin.create_topic(&topic, input_partitions, self.config.default_replicas)?;
+                input_partitions
+            }
+        };
+        let internal =
+            self.topics
+                .source(&topic, &format!("{group}_repartition"), StartFrom::Earliest)?;
+        let from_internal = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sink = self.topics.sink(&topic)?;
+        let source = MergedSource::new(input, internal, Arc::clone(&from_internal));
+        Ok((
+            Box::new(source),
+            Some(Repartition::new(topic, sink, partitions, from_internal)),
+        ))
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn start_persistent(
         &self,
@@ -708,9 +745,10 @@ impl Engine {
                 )?
             }
         };
-        let mut source = self
+        let source = self
             .topics
             .source(input_topic, &group, self.start_from(props)?)?;
+        let (mut source, repartition) = self.repartitioned(id, plan, &group, source)?;
         let mut stream_stage = None;
         if let Some((stage, right)) = stream_join {
             source = Box::new(MergedSource::new(source, right, Arc::clone(&from_right)));
@@ -739,6 +777,10 @@ impl Engine {
         };
         let task = match table_stage {
             Some(stage) => task.with_table_join(stage),
+            None => task,
+        };
+        let task = match repartition {
+            Some(repartition) => task.with_repartition(repartition),
             None => task,
         };
         let task = match &plan.aggregate {

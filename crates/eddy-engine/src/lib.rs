@@ -22,6 +22,7 @@ pub mod processing_log;
 mod pull;
 mod query;
 mod reader;
+mod repartition;
 mod results;
 mod runner;
 mod stats;

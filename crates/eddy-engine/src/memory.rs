@@ -81,15 +81,33 @@ fn append(
     value: Option<&[u8]>,
     timestamp: i64,
 ) -> Result<(), TopicError> {
+    let partitions = state.topics.get(topic).map_or(1, Vec::len);
+    let p = match key {
+        Some(k) => partition_for_key(k, partitions as i32),
+        None => 0,
+    };
+    append_to(state, topic, p, key, value, timestamp)
+}
+
+/// Appends a record to partition `p` of `topic`.
+fn append_to(
+    state: &mut State,
+    topic: &str,
+    p: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    timestamp: i64,
+) -> Result<(), TopicError> {
     let partitions = state
         .topics
         .entry(topic.to_string())
         .or_insert_with(|| vec![Vec::new()]);
-    let p = match key {
-        Some(k) => partition_for_key(k, partitions.len() as i32),
-        None => 0,
+    let Some(part) = usize::try_from(p).ok().and_then(|i| partitions.get_mut(i)) else {
+        return Err(TopicError::Client(format!(
+            "partition {p} of '{topic}' does not exist ({} partitions)",
+            partitions.len()
+        )));
     };
-    let part = &mut partitions[p as usize];
     part.push(StoredRecord {
         key: key.map(<[u8]>::to_vec),
         value: value.map(<[u8]>::to_vec),
@@ -295,6 +313,20 @@ impl RecordSink for MemorySink {
         let mut state = self.topics.lock();
         for (i, ts) in timestamps.iter().enumerate() {
             append(&mut state, &self.topic, keys.get(i), values.get(i), *ts)?;
+        }
+        Ok(())
+    }
+
+    fn send_to_partitions(
+        &mut self,
+        keys: &Payloads,
+        values: &Payloads,
+        timestamps: &[i64],
+        partitions: &[i32],
+    ) -> Result<(), TopicError> {
+        let mut state = self.topics.lock();
+        for (i, (ts, p)) in timestamps.iter().zip(partitions).enumerate() {
+            append_to(&mut state, &self.topic, *p, keys.get(i), values.get(i), *ts)?;
         }
         Ok(())
     }

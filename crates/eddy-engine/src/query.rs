@@ -23,6 +23,7 @@ use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
 use crate::reader::{
     SourceReader, columns_schema, decoders, encoders, int64_values, positions_after,
 };
+use crate::repartition::Repartition;
 use crate::runner::Task;
 use crate::stats::TopicStats;
 use crate::stream_join::StreamJoinStage;
@@ -191,6 +192,9 @@ pub(crate) struct QueryTask {
     table_join: Option<TableJoinStage>,
     /// `GROUP BY`, attached with [`QueryTask::with_aggregate`].
     aggregate: Option<AggregateStage>,
+    /// The repartition of a `GROUP BY` on other columns than the key, attached with
+    /// [`QueryTask::with_repartition`].
+    repartition: Option<Repartition>,
     aggregating: bool,
     /// `HAVING`, over the aggregation's rows.
     having: Option<Compiled>,
@@ -262,6 +266,7 @@ impl QueryTask {
                 .map(|c| plan.exploded.contains(&c.name))
                 .collect(),
             aggregate: None,
+            repartition: None,
             stream_join: None,
             assignments: 0,
             table_join: None,
@@ -297,8 +302,66 @@ impl QueryTask {
         self
     }
 
+    /// Attaches the repartition of the aggregation's input (the source must be a
+    /// `MergedSource` of the input and the internal topic sharing the repartition's flag).
+    pub(crate) fn with_repartition(mut self, repartition: Repartition) -> Self {
+        self.repartition = Some(repartition);
+        self
+    }
+
+    /// Whether the batch in hand is input to forward to the repartition topic.
+    fn forwarding(&self) -> bool {
+        self.repartition
+            .as_ref()
+            .is_some_and(|r| !r.is_internal_batch())
+    }
+
+    /// Sends each input record that passes `WHERE` to the partition of the repartition
+    /// topic its group hashes to; records that do not decode, fail `WHERE` or have a null
+    /// group stay behind (the first go to the processing log), as they would not be
+    /// aggregated either.
+    fn forward(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
+        let decoded = self.reader.decode(&self.raw, false, errors)?;
+        let mut batch = decoded.batch;
+        let mut rows = decoded.rows;
+        let mut row_errors = Vec::new();
+        if let Some(predicate) = &self.filter {
+            let mask = matches(predicate, &batch, &mut row_errors)?;
+            self.report(&batch, &mut row_errors, errors);
+            batch = filter_record_batch(&batch, &mask)?;
+            rows = rows
+                .into_iter()
+                .zip(mask.iter())
+                .filter(|(_, keep)| *keep == Some(true))
+                .map(|(r, _)| r)
+                .collect();
+        }
+        let (Some(stage), Some(repartition)) = (self.aggregate.as_mut(), self.repartition.as_mut())
+        else {
+            return Err(EngineError::Internal(
+                "repartition without an aggregation".into(),
+            ));
+        };
+        let targets = stage.group_partitions(&batch, repartition.partitions(), &mut row_errors)?;
+        let (rows, targets): (Vec<usize>, Vec<i32>) = rows
+            .into_iter()
+            .zip(targets)
+            .filter_map(|(r, t)| Some((r, t?)))
+            .unzip();
+        self.progress = BatchProgress::Encoded;
+        repartition.forward(&self.raw, &rows, &targets)?;
+        self.progress = BatchProgress::Sent;
+        self.stats
+            .produced(repartition.topic(), repartition.forwarded() as u64);
+        self.report(&batch, &mut row_errors, errors);
+        Ok(())
+    }
+
     /// Runs the operators over the decoded rows and writes the results.
     fn process(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
+        if self.forwarding() {
+            return self.forward(errors);
+        }
         let right_batch = self
             .stream_join
             .as_ref()
@@ -580,8 +643,12 @@ impl QueryTask {
         }
     }
 
+    /// The topic the rows being processed were read from.
     fn raw_topic(&self) -> &str {
-        self.reader.topic()
+        match &self.repartition {
+            Some(r) if r.is_internal_batch() => r.topic(),
+            _ => self.reader.topic(),
+        }
     }
 
     /// The topic the batch in `raw` came from: a join's right side, or the driving source.
@@ -644,7 +711,16 @@ impl Task for QueryTask {
                 self.progress = BatchProgress::Sent;
             }
         }
-        if let Output::Topic { sink, topic, .. } = &mut self.output {
+        if let Some(repartition) = self.repartition.as_mut().filter(|r| !r.is_internal_batch()) {
+            if self.progress == BatchProgress::Encoded {
+                repartition.send()?;
+                self.progress = BatchProgress::Sent;
+            }
+            if let Err(err) = repartition.flush() {
+                self.progress = BatchProgress::Encoded;
+                return Err(err);
+            }
+        } else if let Output::Topic { sink, topic, .. } = &mut self.output {
             if self.progress == BatchProgress::Encoded {
                 // Sending failed: the state stores have the batch, only its outputs are due.
                 sink.send(&self.keys_out, &self.values_out, &self.times_out)?;

@@ -123,25 +123,25 @@ impl KafkaSink {
         })
     }
 
-    fn operation(&self) -> String {
-        format!("Produce to '{}'", self.topic)
-    }
-}
-
-impl RecordSink for KafkaSink {
-    fn send(
+    /// Queues records, to the partitions given or else by their keys.
+    fn queue(
         &mut self,
         keys: &Payloads,
         values: &Payloads,
         timestamps: &[i64],
+        partitions: Option<&[i32]>,
     ) -> Result<(), TopicError> {
-        if keys.len() != values.len() || keys.len() != timestamps.len() {
+        if keys.len() != values.len()
+            || keys.len() != timestamps.len()
+            || partitions.is_some_and(|p| p.len() != keys.len())
+        {
             return Err(TopicError::Client(format!(
-                "sink for '{}' was given {} keys, {} values and {} timestamps",
+                "sink for '{}' was given {} keys, {} values, {} timestamps and {} partitions",
                 self.topic,
                 keys.len(),
                 values.len(),
-                timestamps.len()
+                timestamps.len(),
+                partitions.map_or(keys.len(), <[i32]>::len)
             )));
         }
         for (i, &timestamp) in timestamps.iter().enumerate() {
@@ -151,6 +151,9 @@ impl RecordSink for KafkaSink {
             }
             if let Some(value) = values.get(i) {
                 record = record.payload(value);
+            }
+            if let Some(p) = partitions {
+                record = record.partition(p[i]);
             }
             loop {
                 match self.producer.send(record) {
@@ -169,6 +172,31 @@ impl RecordSink for KafkaSink {
         // Serve delivery reports that are ready, so failures are counted early.
         self.producer.poll(Duration::ZERO);
         Ok(())
+    }
+
+    fn operation(&self) -> String {
+        format!("Produce to '{}'", self.topic)
+    }
+}
+
+impl RecordSink for KafkaSink {
+    fn send(
+        &mut self,
+        keys: &Payloads,
+        values: &Payloads,
+        timestamps: &[i64],
+    ) -> Result<(), TopicError> {
+        self.queue(keys, values, timestamps, None)
+    }
+
+    fn send_to_partitions(
+        &mut self,
+        keys: &Payloads,
+        values: &Payloads,
+        timestamps: &[i64],
+        partitions: &[i32],
+    ) -> Result<(), TopicError> {
+        self.queue(keys, values, timestamps, Some(partitions))
     }
 
     fn flush(&mut self, timeout: Duration) -> Result<(), TopicError> {

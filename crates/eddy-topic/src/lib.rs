@@ -69,6 +69,17 @@ pub trait RecordSink: Send {
         timestamps: &[i64],
     ) -> Result<(), TopicError>;
 
+    /// Queues records to the partitions given (one per record) rather than the ones their
+    /// keys hash to: a repartition, where records keep their key but go where another
+    /// value puts them. A partition outside the topic is an error.
+    fn send_to_partitions(
+        &mut self,
+        keys: &Payloads,
+        values: &Payloads,
+        timestamps: &[i64],
+        partitions: &[i32],
+    ) -> Result<(), TopicError>;
+
     /// Waits until every record queued so far is acknowledged by the broker.
     fn flush(&mut self, timeout: Duration) -> Result<(), TopicError>;
 }

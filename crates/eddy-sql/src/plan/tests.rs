@@ -271,6 +271,35 @@ fn a_window_groups_by_its_bounds_too() {
 }
 
 #[test]
+fn grouping_by_other_than_the_key_repartitions() {
+    let needs = |sql: &str| plan(sql).unwrap().groups_need_repartition();
+    // The stream's key: its records already meet by key.
+    assert!(!needs(
+        "CREATE TABLE C AS SELECT id, COUNT(*) AS n FROM reviews GROUP BY id;"
+    ));
+    assert!(!needs(
+        "CREATE TABLE C AS SELECT id, COUNT(*) AS n FROM reviews \
+         WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY id;"
+    ));
+    // A value column, an expression of the key, several columns.
+    assert!(needs(
+        "CREATE TABLE C AS SELECT userid, COUNT(*) AS n FROM reviews \
+         WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY userid;"
+    ));
+    assert!(needs(
+        "CREATE TABLE C AS SELECT id + 1 AS k, COUNT(*) AS n FROM reviews GROUP BY id + 1;"
+    ));
+    assert!(needs(
+        "CREATE TABLE C AS SELECT id, userid, COUNT(*) AS n FROM reviews GROUP BY id, userid;"
+    ));
+    // A table's aggregation retracts rows where they were counted: not repartitioned.
+    assert!(!needs(
+        "CREATE TABLE C AS SELECT status, COUNT(*) AS n FROM users GROUP BY status;"
+    ));
+    assert!(!needs("CREATE STREAM S AS SELECT * FROM reviews;"));
+}
+
+#[test]
 fn insert_values_bind_literals() {
     let stmt = crate::parse("INSERT INTO reviews (id, text) VALUES (1 + 1, 'hi');")
         .unwrap()
