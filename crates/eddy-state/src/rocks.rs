@@ -246,7 +246,9 @@ impl KeyValueStore for RocksStore {
                 None => batch.delete_cf(&cf, key),
             }
         }
-        self.db.write(batch)?;
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_memtable_insert_hint_per_batch(true);
+        self.db.write_opt(batch, &options)?;
         Ok(())
     }
 
