@@ -454,11 +454,20 @@ async fn a_server_taking_over_partitions_continues_their_groups() -> Result<()> 
 
 /// The successive `CLICKS` of each key in `records`, in the order they were written.
 fn counts(records: &[common::Record]) -> std::collections::HashMap<Vec<u8>, Vec<i64>> {
+    counts_of(records, "CLICKS")
+}
+
+/// The successive values of column `count` of each key in `records`, in the order they
+/// were written.
+fn counts_of(
+    records: &[common::Record],
+    count: &str,
+) -> std::collections::HashMap<Vec<u8>, Vec<i64>> {
     let mut counts: std::collections::HashMap<Vec<u8>, Vec<i64>> = Default::default();
     for r in records {
         if let (Some(key), Some(count)) = (
             &r.key,
-            r.value.as_ref().and_then(|v| v.get("CLICKS")?.as_i64()),
+            r.value.as_ref().and_then(|v| v.get(count)?.as_i64()),
         ) {
             counts.entry(key.clone()).or_default().push(count);
         }
@@ -527,6 +536,95 @@ async fn grouping_by_a_value_column_counts_each_group_in_one_place() -> Result<(
             page_counts.and_then(|c| c.last()),
             Some(&PER_PAGE),
             "page {page}: the counts went {page_counts:?}"
+        );
+    }
+    Ok(())
+}
+
+/// GROUP BY over a table on a value column while two servers share the table's
+/// partitions: users change status and leave, and each status must count the users it has
+/// at the end, which needs every change's old version taken out of the group it was counted
+/// in and its new one added to its own, wherever those groups are counted.
+#[tokio::test]
+async fn grouping_a_table_by_a_value_column_moves_rows_between_groups() -> Result<()> {
+    const USERS: &str = "
+        CREATE TABLE users (userid INT PRIMARY KEY, status VARCHAR)
+          WITH (KAFKA_TOPIC='users', VALUE_FORMAT='JSON', PARTITIONS=4);
+        CREATE TABLE users_per_status WITH (KAFKA_TOPIC='users_per_status') AS
+          SELECT status, COUNT(*) AS users FROM users GROUP BY status;";
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let (data_a, data_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let a = deployed(&broker, data_a.path(), "moves", USERS).await?;
+    let b = Server::start(&broker.bootstrap, data_b.path(), "moves").await?;
+    let p = producer(&broker.bootstrap)?;
+    let status = |s: &str| json!({ "status": s }).to_string();
+    // Probe users until both servers have read some: the group has split the table.
+    let mut probes = 0;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while consumed(&a, "users").await? == 0 || consumed(&b, "users").await? == 0 {
+        if Instant::now() > deadline {
+            bail!("the two servers never shared the table's partitions");
+        }
+        for _ in 0..4 {
+            probes += 1;
+            produce(
+                &p,
+                "users",
+                Some(&int_key(-probes)),
+                Some(&status("probe")),
+                0,
+            )
+            .await?;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // 24 users, Gold and Silver; then 8 become Platinum and 4 leave.
+    let mut statuses = std::collections::HashMap::new();
+    for id in 1..=24 {
+        let s = if id % 2 == 1 { "Gold" } else { "Silver" };
+        produce(&p, "users", Some(&int_key(id)), Some(&status(s)), 1_000).await?;
+        statuses.insert(id, s);
+    }
+    for id in 1..=8 {
+        produce(
+            &p,
+            "users",
+            Some(&int_key(id)),
+            Some(&status("Platinum")),
+            2_000,
+        )
+        .await?;
+        statuses.insert(id, "Platinum");
+    }
+    for id in 9..=12 {
+        produce(&p, "users", Some(&int_key(id)), None, 3_000).await?;
+        statuses.remove(&id);
+    }
+    let mut expected: std::collections::HashMap<&str, i64> = Default::default();
+    for s in statuses.values() {
+        *expected.entry(s).or_default() += 1;
+    }
+    assert_eq!(expected.len(), 3, "{expected:?}");
+    let settled = |records: &[common::Record]| {
+        let latest = counts_of(records, "USERS");
+        expected
+            .iter()
+            .all(|(s, n)| latest.get(s.as_bytes()).and_then(|c| c.last()) == Some(n))
+    };
+    let records = common::read_topic(
+        &broker.bootstrap,
+        "users_per_status",
+        Duration::from_secs(90),
+        Duration::from_secs(2),
+        settled,
+    )?;
+    let latest = counts_of(&records, "USERS");
+    for (s, n) in &expected {
+        let counts = latest.get(s.as_bytes());
+        assert_eq!(
+            counts.and_then(|c| c.last()),
+            Some(n),
+            "status {s}: the counts went {counts:?}"
         );
     }
     Ok(())

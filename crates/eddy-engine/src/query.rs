@@ -21,9 +21,9 @@ use crate::error::EngineError;
 use crate::eval::{Compiled, RowError, filter_bool, matches};
 use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
 use crate::reader::{
-    SourceReader, columns_schema, decoders, encoders, int64_values, positions_after,
+    DecodedBatch, SourceReader, columns_schema, decoders, encoders, int64_values, positions_after,
 };
-use crate::repartition::Repartition;
+use crate::repartition::{Repartition, split_changes};
 use crate::runner::Task;
 use crate::stats::TopicStats;
 use crate::stream_join::StreamJoinStage;
@@ -195,6 +195,9 @@ pub(crate) struct QueryTask {
     /// The repartition of a `GROUP BY` on other columns than the key, attached with
     /// [`QueryTask::with_repartition`].
     repartition: Option<Repartition>,
+    /// For a batch of a table's changes read back from the repartition topic (whose keys
+    /// [`split_changes`] took the marks off): whether each record leaves its group.
+    forwarded_retracts: Option<Vec<bool>>,
     aggregating: bool,
     /// `HAVING`, over the aggregation's rows.
     having: Option<Compiled>,
@@ -267,6 +270,7 @@ impl QueryTask {
                 .collect(),
             aggregate: None,
             repartition: None,
+            forwarded_retracts: None,
             stream_join: None,
             assignments: 0,
             table_join: None,
@@ -319,8 +323,12 @@ impl QueryTask {
     /// Sends each input record that passes `WHERE` to the partition of the repartition
     /// topic its group hashes to; records that do not decode, fail `WHERE` or have a null
     /// group stay behind (the first go to the processing log), as they would not be
-    /// aggregated either.
+    /// aggregated either. A table's changes go as their versions leaving and joining
+    /// groups ([`QueryTask::forward_changes`]).
     fn forward(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
+        if !self.from_stream {
+            return self.forward_changes(errors);
+        }
         let decoded = self.reader.decode(&self.raw, false, errors)?;
         let mut batch = decoded.batch;
         let mut rows = decoded.rows;
@@ -338,22 +346,71 @@ impl QueryTask {
         }
         let (Some(stage), Some(repartition)) = (self.aggregate.as_mut(), self.repartition.as_mut())
         else {
-            return Err(EngineError::Internal(
-                "repartition without an aggregation".into(),
-            ));
+            return Err(unattached_repartition());
         };
         let targets = stage.group_partitions(&batch, repartition.partitions(), &mut row_errors)?;
-        let (rows, targets): (Vec<usize>, Vec<i32>) = rows
-            .into_iter()
-            .zip(targets)
-            .filter_map(|(r, t)| Some((r, t?)))
-            .unzip();
+        repartition.clear();
+        for (&r, target) in rows.iter().zip(targets) {
+            if let Some(p) = target {
+                repartition.push(&self.raw, r, p);
+            }
+        }
+        self.send_forwarded()?;
+        self.report(&batch, &mut row_errors, errors);
+        Ok(())
+    }
+
+    /// Forwards a table's changes: each row's previous version (if it passed `WHERE`) to
+    /// its group's partition to be taken out, and its new version (unless deleted or
+    /// failing `WHERE`) to its group's partition to be added; then remembers the rows.
+    fn forward_changes(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
+        let decoded = self.reader.decode(&self.raw, true, errors)?;
+        let mut row_errors = Vec::new();
+        let (Some(stage), Some(repartition)) = (self.aggregate.as_mut(), self.repartition.as_mut())
+        else {
+            return Err(unattached_repartition());
+        };
+        let versions = table_versions(
+            stage,
+            &mut self.reader,
+            self.filter.as_ref(),
+            &self.raw,
+            &decoded,
+            &mut row_errors,
+        )?;
+        let n = repartition.partitions();
+        let new_targets = stage.group_partitions(&decoded.batch, n, &mut row_errors)?;
+        let old_targets = stage.group_partitions(&versions.old, n, &mut ignored_row_errors())?;
+        repartition.clear();
+        for (r, &j) in decoded.rows.iter().enumerate() {
+            let Some(key) = self.raw.keys.get(j) else {
+                continue;
+            };
+            let time = self.raw.timestamps[j];
+            if let (true, Some(p)) = (versions.old_valid[r], old_targets[r]) {
+                repartition.push_change(key, versions.previous.values.get(r), time, p, true)?;
+            }
+            if let (true, Some(p)) = (versions.new_valid[r], new_targets[r]) {
+                repartition.push_change(key, self.raw.values.get(j), time, p, false)?;
+            }
+        }
+        stage.remember(&self.raw, &decoded.rows)?;
+        self.send_forwarded()?;
+        self.report(&decoded.batch, &mut row_errors, errors);
+        Ok(())
+    }
+
+    /// Sends the batch's forwarded records (the state already has the batch).
+    fn send_forwarded(&mut self) -> Result<(), EngineError> {
+        let repartition = self
+            .repartition
+            .as_mut()
+            .ok_or_else(unattached_repartition)?;
         self.progress = BatchProgress::Encoded;
-        repartition.forward(&self.raw, &rows, &targets)?;
+        repartition.send()?;
         self.progress = BatchProgress::Sent;
         self.stats
             .produced(repartition.topic(), repartition.forwarded() as u64);
-        self.report(&batch, &mut row_errors, errors);
         Ok(())
     }
 
@@ -434,16 +491,23 @@ impl QueryTask {
                 .as_mut()
                 .ok_or_else(|| EngineError::Internal("aggregation not attached".into()))?;
             let input = batch.clone();
-            let out = if table_aggregate {
-                let deleted: Vec<bool> = tombstones.iter().map(|t| t == Some(true)).collect();
+            let out = if let Some(retracts) = &self.forwarded_retracts {
+                // A table's changes, forwarded by group: versions leaving and joining.
+                let retract: Vec<bool> = decoded_rows.iter().map(|&j| retracts[j]).collect();
+                let join: Vec<bool> = retract.iter().map(|r| !r).collect();
+                stage.apply_table_changes(&batch, &join, &batch, &retract, &mut row_errors)?
+            } else if table_aggregate {
+                let decoded = DecodedBatch {
+                    tombstones: tombstones.iter().map(|t| t == Some(true)).collect(),
+                    rows: decoded_rows.clone(),
+                    batch,
+                };
                 table_changes(
                     stage,
                     &mut self.reader,
                     self.filter.as_ref(),
                     &self.raw,
-                    &decoded_rows,
-                    &deleted,
-                    batch,
+                    &decoded,
                     &mut row_errors,
                 )?
             } else {
@@ -692,8 +756,19 @@ impl Task for QueryTask {
     fn step(&mut self, wait: Duration) -> Result<usize, EngineError> {
         if self.progress == BatchProgress::Done {
             self.raw.clear();
+            self.forwarded_retracts = None;
             if self.source.poll(&mut self.raw, self.max_batch, wait)? > 0 {
                 self.progress = BatchProgress::Polled;
+                if !self.from_stream
+                    && self
+                        .repartition
+                        .as_ref()
+                        .is_some_and(|r| r.is_internal_batch())
+                {
+                    let (records, retracts) = split_changes(&self.raw);
+                    self.raw = records;
+                    self.forwarded_retracts = Some(retracts);
+                }
             }
         }
         // Before the batch is processed, and again on the retry if it fails (the polled
@@ -813,18 +888,51 @@ fn windowed_keys(keys: &Payloads, starts: &[i64], session_ends: Option<&[i64]>) 
 /// Aggregates a batch of table changes: each row's previous version comes from the
 /// aggregation's record of the table (or from earlier in the batch), and rows outside WHERE
 /// count as absent.
-#[allow(clippy::too_many_arguments)]
 fn table_changes(
     stage: &mut AggregateStage,
     reader: &mut SourceReader,
     filter: Option<&Compiled>,
     raw: &RawBatch,
-    rows: &[usize],
-    deleted: &[bool],
-    batch: RecordBatch,
+    decoded: &DecodedBatch,
     row_errors: &mut Vec<RowError>,
 ) -> Result<crate::aggregate::Aggregated, EngineError> {
-    let previous = stage.previous_versions(raw, rows)?;
+    let v = table_versions(stage, reader, filter, raw, decoded, row_errors)?;
+    let out = stage.apply_table_changes(
+        &decoded.batch,
+        &v.new_valid,
+        &v.old,
+        &v.old_valid,
+        row_errors,
+    )?;
+    stage.remember(raw, &decoded.rows)?;
+    Ok(out)
+}
+
+/// The previous versions of a batch of a table's rows, and which versions count in their
+/// groups.
+struct TableVersions {
+    /// Each row's previous version as the table had it (a null value where none).
+    previous: RawBatch,
+    /// The previous versions decoded, aligned with the rows (null rows where none).
+    old: RecordBatch,
+    /// Whether the new version counts: not deleted, and passing `WHERE`.
+    new_valid: Vec<bool>,
+    /// Whether the previous version counted: it existed and passed `WHERE`.
+    old_valid: Vec<bool>,
+}
+
+/// Reads the previous versions of the `decoded` rows of a table (tombstones kept) from the
+/// aggregation's copy of the table.
+fn table_versions(
+    stage: &mut AggregateStage,
+    reader: &mut SourceReader,
+    filter: Option<&Compiled>,
+    raw: &RawBatch,
+    decoded: &DecodedBatch,
+    row_errors: &mut Vec<RowError>,
+) -> Result<TableVersions, EngineError> {
+    let batch = &decoded.batch;
+    let previous = stage.previous_versions(raw, &decoded.rows)?;
     let mut ignored = Vec::new();
     let old = reader.decode(&previous, true, &mut ignored)?;
     let n = batch.num_rows();
@@ -864,9 +972,9 @@ fn table_changes(
             None => vec![true; b.num_rows()],
         })
     };
-    let new_valid: Vec<bool> = passes(&batch, row_errors)?
+    let new_valid: Vec<bool> = passes(batch, row_errors)?
         .into_iter()
-        .zip(deleted)
+        .zip(&decoded.tombstones)
         .map(|(p, d)| p && !d)
         .collect();
     let old_valid: Vec<bool> = passes(&old_batch, &mut ignored_row_errors())?
@@ -874,9 +982,16 @@ fn table_changes(
         .zip(&position)
         .map(|(p, at)| p && at.is_some())
         .collect();
-    let out = stage.apply_table_changes(&batch, &new_valid, &old_batch, &old_valid, row_errors)?;
-    stage.remember(raw, rows)?;
-    Ok(out)
+    Ok(TableVersions {
+        previous,
+        old: old_batch,
+        new_valid,
+        old_valid,
+    })
+}
+
+fn unattached_repartition() -> EngineError {
+    EngineError::Internal("a repartition without its aggregation".into())
 }
 
 fn ignored_row_errors() -> Vec<RowError> {

@@ -6,6 +6,9 @@
 //!
 //! A forwarded record is the input record unchanged (key, value, timestamp), so the
 //! aggregating side decodes it as it would the input; only its partition says its group.
+//! A table's change is forwarded as up to two records, as Kafka Streams does: its previous
+//! version, taken out of its group, and its new version, added to its group (one byte after
+//! the key says which: [`split_changes`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +20,10 @@ use crate::error::EngineError;
 
 /// How long forwarded records may take to be acknowledged.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// The last byte of a forwarded table change's key: the row leaves its group.
+const RETRACTS: u8 = 0;
+/// The last byte of a forwarded table change's key: the row joins its group.
+const ADDS: u8 = 1;
 
 /// The internal topic of a query's repartition, named as ksqlDB names its own.
 pub(crate) fn repartition_topic(service_id: &str, query_id: &str) -> String {
@@ -74,24 +81,41 @@ impl Repartition {
         self.from_internal.load(Ordering::SeqCst)
     }
 
-    /// Sends the records `rows` of `raw` to the partitions `targets` (aligned with `rows`).
-    pub(crate) fn forward(
-        &mut self,
-        raw: &RawBatch,
-        rows: &[usize],
-        targets: &[i32],
-    ) -> Result<(), EngineError> {
+    /// Starts the forwarded records of a new batch.
+    pub(crate) fn clear(&mut self) {
         self.keys.clear();
         self.values.clear();
         self.timestamps.clear();
-        for &r in rows {
-            self.keys.push(raw.keys.get(r));
-            self.values.push(raw.values.get(r));
-            self.timestamps.push(raw.timestamps[r]);
-        }
         self.targets.clear();
-        self.targets.extend_from_slice(targets);
-        self.send()
+    }
+
+    /// Adds record `r` of `raw` to the batch's forwarded records, for `partition`.
+    pub(crate) fn push(&mut self, raw: &RawBatch, r: usize, partition: i32) {
+        self.keys.push(raw.keys.get(r));
+        self.values.push(raw.values.get(r));
+        self.timestamps.push(raw.timestamps[r]);
+        self.targets.push(partition);
+    }
+
+    /// Adds a table change to the batch's forwarded records, for `partition`: row `value`
+    /// of `key` leaves its group (`retracts`) or joins it.
+    pub(crate) fn push_change(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timestamp: i64,
+        partition: i32,
+        retracts: bool,
+    ) -> Result<(), EngineError> {
+        self.keys.push_with(|buf| {
+            buf.extend_from_slice(key);
+            buf.push(if retracts { RETRACTS } else { ADDS });
+            Ok::<(), EngineError>(())
+        })?;
+        self.values.push(value);
+        self.timestamps.push(timestamp);
+        self.targets.push(partition);
+        Ok(())
     }
 
     /// Sends the forwarded records of the batch in hand (again, after a failed flush).
@@ -111,4 +135,31 @@ impl Repartition {
         self.sink.flush(FLUSH_TIMEOUT)?;
         Ok(())
     }
+}
+
+/// Splits forwarded table changes into the records as the table had them and, for each,
+/// whether it leaves its group (else it joins it). A record without a key (not one Eddy
+/// wrote) is dropped with a warning.
+pub(crate) fn split_changes(raw: &RawBatch) -> (RawBatch, Vec<bool>) {
+    let mut records = RawBatch::default();
+    let mut retracts = Vec::with_capacity(raw.len());
+    for i in 0..raw.len() {
+        let Some((&mark, key)) = raw.keys.get(i).and_then(<[u8]>::split_last) else {
+            tracing::warn!(
+                partition = raw.partitions[i],
+                offset = raw.offsets[i],
+                "a record without a key in a repartition topic was dropped"
+            );
+            continue;
+        };
+        retracts.push(mark == RETRACTS);
+        records.push(
+            Some(key),
+            raw.values.get(i),
+            raw.timestamps[i],
+            raw.partitions[i],
+            raw.offsets[i],
+        );
+    }
+    (records, retracts)
 }
