@@ -492,20 +492,8 @@ async fn grouping_by_a_value_column_counts_each_group_in_one_place() -> Result<(
     let a = deployed(&broker, data_a.path(), "split", CLICKS).await?;
     let b = Server::start(&broker.bootstrap, data_b.path(), "split").await?;
     let p = producer(&broker.bootstrap)?;
-    // Probe clicks until both servers have read some: the group has split the input.
     let probe = json!({"page": "probe"}).to_string();
-    let mut probes = 0;
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while consumed(&a, "clicks").await? == 0 || consumed(&b, "clicks").await? == 0 {
-        if Instant::now() > deadline {
-            bail!("the two servers never shared the input's partitions");
-        }
-        for _ in 0..4 {
-            probes += 1;
-            produce(&p, "clicks", Some(&int_key(-probes)), Some(&probe), 0).await?;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    probe_until_shared(&a, &b, &p, "clicks", &probe).await?;
     let mut id = 0;
     for _ in 0..PER_PAGE {
         for page in PAGES {
@@ -558,26 +546,7 @@ async fn grouping_a_table_by_a_value_column_moves_rows_between_groups() -> Resul
     let b = Server::start(&broker.bootstrap, data_b.path(), "moves").await?;
     let p = producer(&broker.bootstrap)?;
     let status = |s: &str| json!({ "status": s }).to_string();
-    // Probe users until both servers have read some: the group has split the table.
-    let mut probes = 0;
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while consumed(&a, "users").await? == 0 || consumed(&b, "users").await? == 0 {
-        if Instant::now() > deadline {
-            bail!("the two servers never shared the table's partitions");
-        }
-        for _ in 0..4 {
-            probes += 1;
-            produce(
-                &p,
-                "users",
-                Some(&int_key(-probes)),
-                Some(&status("probe")),
-                0,
-            )
-            .await?;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    probe_until_shared(&a, &b, &p, "users", &status("probe")).await?;
     // 24 users, Gold and Silver; then 8 become Platinum and 4 leave.
     let mut statuses = std::collections::HashMap::new();
     for id in 1..=24 {
@@ -626,6 +595,112 @@ async fn grouping_a_table_by_a_value_column_moves_rows_between_groups() -> Resul
             Some(n),
             "status {s}: the counts went {counts:?}"
         );
+    }
+    Ok(())
+}
+
+/// GROUP BY a column of the joined table while two servers share the stream's partitions:
+/// each status must count the reviews of its users, which needs the joined rows forwarded
+/// to the partition of their status.
+#[tokio::test]
+async fn grouping_by_a_joined_column_counts_each_group_in_one_place() -> Result<()> {
+    const REVIEWS: &str = "
+        CREATE STREAM reviews (id INT KEY, userid INT, rating INT)
+          WITH (KAFKA_TOPIC='reviews', VALUE_FORMAT='JSON', PARTITIONS=4);
+        CREATE TABLE users (userid INT PRIMARY KEY, status VARCHAR)
+          WITH (KAFKA_TOPIC='users', VALUE_FORMAT='JSON');
+        CREATE TABLE reviews_per_status WITH (KAFKA_TOPIC='reviews_per_status') AS
+          SELECT u.status AS status, COUNT(*) AS reviews, SUM(r.rating) AS ratings
+          FROM reviews r JOIN users u ON r.userid = u.userid GROUP BY u.status;";
+    const STATUSES: [&str; 3] = ["Gold", "Silver", "Platinum"];
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let p = producer(&broker.bootstrap)?;
+    // User 0 is for probes; users 1..=9 have the three statuses in turn.
+    for user in 0..=9 {
+        let status = if user == 0 {
+            "probe"
+        } else {
+            STATUSES[user as usize % 3]
+        };
+        let value = json!({ "status": status }).to_string();
+        produce(&p, "users", Some(&int_key(user)), Some(&value), 0).await?;
+    }
+    let (data_a, data_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let a = deployed(&broker, data_a.path(), "joins", REVIEWS).await?;
+    let b = Server::start(&broker.bootstrap, data_b.path(), "joins").await?;
+    let review = |user: i32| json!({ "userid": user, "rating": user % 5 + 1 }).to_string();
+    probe_until_shared(&a, &b, &p, "reviews", &review(0)).await?;
+    let mut expected: std::collections::HashMap<&str, (i64, i64)> = Default::default();
+    for id in 1..=45 {
+        let user = id % 9 + 1;
+        produce(
+            &p,
+            "reviews",
+            Some(&int_key(id)),
+            Some(&review(user)),
+            1_000,
+        )
+        .await?;
+        let e = expected.entry(STATUSES[user as usize % 3]).or_default();
+        e.0 += 1;
+        e.1 += i64::from(user % 5 + 1);
+    }
+    let latest = |records: &[common::Record]| {
+        let mut latest: std::collections::HashMap<Vec<u8>, (i64, i64)> = Default::default();
+        for r in records {
+            let value = r.value.as_ref();
+            let field = |f: &str| value.and_then(|v| v.get(f)?.as_i64());
+            if let (Some(key), Some(n), Some(sum)) = (&r.key, field("REVIEWS"), field("RATINGS")) {
+                latest.insert(key.clone(), (n, sum));
+            }
+        }
+        latest
+    };
+    let settled = |records: &[common::Record]| {
+        let latest = latest(records);
+        expected
+            .iter()
+            .all(|(s, e)| latest.get(s.as_bytes()) == Some(e))
+    };
+    let records = common::read_topic(
+        &broker.bootstrap,
+        "reviews_per_status",
+        Duration::from_secs(90),
+        Duration::from_secs(2),
+        settled,
+    )?;
+    let latest = latest(&records);
+    for (status, e) in &expected {
+        assert_eq!(
+            latest.get(status.as_bytes()),
+            Some(e),
+            "status {status}: (reviews, sum of ratings) at the end"
+        );
+    }
+    Ok(())
+}
+
+/// Produces probe records (`value`, keys -1, -2, …) to the topic of the same name as
+/// `source` until both servers have read some: their consumer group has split its
+/// partitions between them.
+async fn probe_until_shared(
+    a: &Server,
+    b: &Server,
+    producer: &rdkafka::producer::FutureProducer,
+    source: &str,
+    value: &str,
+) -> Result<()> {
+    let mut probes = 0;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while consumed(a, source).await? == 0 || consumed(b, source).await? == 0 {
+        if Instant::now() > deadline {
+            bail!("the two servers never shared the partitions of {source}");
+        }
+        for _ in 0..4 {
+            probes += 1;
+            produce(producer, source, Some(&int_key(-probes)), Some(value), 0).await?;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Ok(())
 }

@@ -1607,7 +1607,7 @@ fn cast_to(a: &ArrayRef, t: &DataType) -> Result<ArrayRef, EngineError> {
     }
 }
 
-fn int64_column(batch: &RecordBatch, name: &str) -> Result<Vec<i64>, EngineError> {
+pub(crate) fn int64_column(batch: &RecordBatch, name: &str) -> Result<Vec<i64>, EngineError> {
     let column = batch
         .schema()
         .index_of(name)

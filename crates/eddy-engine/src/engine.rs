@@ -19,7 +19,7 @@ use crate::error::EngineError;
 use crate::insert_values::JsonInserter;
 use crate::processing_log::{PROCESSING_LOG_STREAM, ProcessingLog};
 use crate::query::{JoinStage, QueryTask, topic_output};
-use crate::repartition::{Repartition, repartition_topic};
+use crate::repartition::{JoinedRows, Repartition, repartition_topic};
 use crate::results::{QuerySummary, QueryType, SourceDescription, SourceSummary, StatementResult};
 use crate::runner::{self, RunMode, TaskHandle};
 use crate::stats::TopicStats;
@@ -642,7 +642,8 @@ impl Engine {
     /// A query's source with the repartition its `GROUP BY` needs, if any: when it groups
     /// by other than the key (see [`QueryPlan::groups_need_repartition`]) an input of
     /// several partitions, whose records of one group may be read by different servers.
-    /// The query then reads its input and the internal topic (from its start), merged.
+    /// The query then reads its input (with a join's other side, if any: `input` is
+    /// already merged) and the internal topic (from its start), merged.
     fn repartitioned(
         &self,
         id: &str,
@@ -669,10 +670,12 @@ impl Engine {
         let from_internal = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sink = self.topics.sink(&topic)?;
         let source = MergedSource::new(input, internal, Arc::clone(&from_internal));
-        Ok((
-            Box::new(source),
-            Some(Repartition::new(topic, sink, partitions, from_internal)),
-        ))
+        let mut repartition = Repartition::new(topic, sink, partitions, from_internal);
+        if plan.join.is_some() {
+            repartition =
+                repartition.with_joined_rows(JoinedRows::new(plan.input_schema.as_arrow())?);
+        }
+        Ok((Box::new(source), Some(repartition)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -748,7 +751,7 @@ impl Engine {
         let source = self
             .topics
             .source(input_topic, &group, self.start_from(props)?)?;
-        let (mut source, repartition) = self.repartitioned(id, plan, &group, source)?;
+        let mut source = source;
         let mut stream_stage = None;
         if let Some((stage, right)) = stream_join {
             source = Box::new(MergedSource::new(source, right, Arc::clone(&from_right)));
@@ -759,6 +762,7 @@ impl Engine {
             source = Box::new(MergedSource::new(source, right, Arc::clone(&from_right)));
             table_stage = Some(stage);
         }
+        let (source, repartition) = self.repartitioned(id, plan, &group, source)?;
         let output = topic_output(sink, self.topics.sink(&sink.topic)?)?;
         let task = QueryTask::new(
             id,

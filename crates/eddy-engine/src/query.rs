@@ -16,7 +16,7 @@ use eddy_sql::plan::{JoinKind, QueryPlan, ROWOFFSET, ROWPARTITION, ROWTIME};
 use eddy_state::KeyValueStore;
 use eddy_topic::{Payloads, RawBatch, RecordSink, RecordSource, TopicIo};
 
-use crate::aggregate::AggregateStage;
+use crate::aggregate::{AggregateStage, int64_column};
 use crate::error::EngineError;
 use crate::eval::{Compiled, RowError, filter_bool, matches};
 use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
@@ -400,6 +400,32 @@ impl QueryTask {
         Ok(())
     }
 
+    /// Forwards joined (and filtered) rows to the partitions their groups hash to.
+    fn forward_joined(
+        &mut self,
+        batch: &RecordBatch,
+        errors: &mut Vec<ProcessingError>,
+        row_errors: &mut Vec<RowError>,
+    ) -> Result<(), EngineError> {
+        let (Some(stage), Some(repartition)) = (self.aggregate.as_mut(), self.repartition.as_mut())
+        else {
+            return Err(unattached_repartition());
+        };
+        let targets = stage.group_partitions(batch, repartition.partitions(), row_errors)?;
+        let times = int64_column(batch, ROWTIME)?;
+        let mut values = Payloads::new();
+        repartition.encode_joined(batch, &mut values)?;
+        repartition.clear();
+        for (i, target) in targets.into_iter().enumerate() {
+            if let Some(p) = target {
+                repartition.push_row(values.get(i), times[i], p);
+            }
+        }
+        self.send_forwarded()?;
+        self.report(batch, row_errors, errors);
+        Ok(())
+    }
+
     /// Sends the batch's forwarded records (the state already has the batch).
     fn send_forwarded(&mut self) -> Result<(), EngineError> {
         let repartition = self
@@ -415,10 +441,13 @@ impl QueryTask {
     }
 
     /// Runs the operators over the decoded rows and writes the results.
-    fn process(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
-        if self.forwarding() {
-            return self.forward(errors);
-        }
+    /// The rows of the batch in hand that reach the aggregation or the projection: decoded,
+    /// joined and filtered, with which are tombstones and where each came from in the batch.
+    fn rows(
+        &mut self,
+        errors: &mut Vec<ProcessingError>,
+        row_errors: &mut Vec<RowError>,
+    ) -> Result<Rows, EngineError> {
         let right_batch = self
             .stream_join
             .as_ref()
@@ -429,7 +458,6 @@ impl QueryTask {
             (_, Some(j)) if right_batch => j.right_reader().decode(&self.raw, true, errors)?,
             _ => self.reader.decode(&self.raw, true, errors)?,
         };
-        let mut row_errors = Vec::new();
         let mut decoded_rows = decoded.rows;
         // A table's changes are aggregated with their previous versions, unfiltered (a row
         // that stops matching WHERE must leave its group).
@@ -460,27 +488,62 @@ impl QueryTask {
                 &decoded_rows,
                 batch,
                 &self.input_schema,
-                &mut row_errors,
+                row_errors,
             )?;
-            self.report(&batch, &mut row_errors, errors);
+            self.report(&batch, row_errors, errors);
             tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
         }
         if let Some(join) = self.join.as_mut() {
-            batch = join.apply(
-                self.topics.as_ref(),
-                batch,
-                &self.input_schema,
-                &mut row_errors,
-            )?;
-            self.report(&batch, &mut row_errors, errors);
+            batch = join.apply(self.topics.as_ref(), batch, &self.input_schema, row_errors)?;
+            self.report(&batch, row_errors, errors);
             // Null values never reach a join (see above), and the join may drop rows.
             tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
         }
         if let Some(predicate) = self.filter.as_ref().filter(|_| !table_aggregate) {
-            let mask = or(&matches(predicate, &batch, &mut row_errors)?, &tombstones)?;
-            self.report(&batch, &mut row_errors, errors);
+            let mask = or(&matches(predicate, &batch, row_errors)?, &tombstones)?;
+            self.report(&batch, row_errors, errors);
             batch = filter_record_batch(&batch, &mask)?;
             tombstones = filter_bool(&tombstones, &mask)?;
+        }
+        Ok(Rows {
+            batch,
+            tombstones,
+            decoded_rows,
+        })
+    }
+
+    fn process(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
+        let joins = self.join.is_some() || self.stream_join.is_some();
+        if self.forwarding() && !joins {
+            return self.forward(errors);
+        }
+        let mut row_errors = Vec::new();
+        // A table's changes are aggregated with their previous versions, unfiltered (a row
+        // that stops matching WHERE must leave its group).
+        let table_aggregate = self.aggregating && !self.from_stream;
+        let joined = self
+            .repartition
+            .as_mut()
+            .filter(|r| r.is_internal_batch())
+            .and_then(Repartition::joined_rows);
+        let Rows {
+            mut batch,
+            mut tombstones,
+            decoded_rows,
+        } = match joined {
+            // Rows joined and filtered before they were forwarded.
+            Some(codec) => {
+                let batch = codec.decode(&self.raw.values)?;
+                Rows {
+                    tombstones: BooleanArray::from(vec![false; batch.num_rows()]),
+                    decoded_rows: (0..batch.num_rows()).collect(),
+                    batch,
+                }
+            }
+            None => self.rows(errors, &mut row_errors)?,
+        };
+        if self.forwarding() {
+            return self.forward_joined(&batch, errors, &mut row_errors);
         }
         let mut aggregated_times = None;
         let mut window_starts = None;
@@ -709,14 +772,18 @@ impl QueryTask {
 
     /// The topic the rows being processed were read from.
     fn raw_topic(&self) -> &str {
+        // Forwarded joined rows name their input records' partitions and offsets.
         match &self.repartition {
-            Some(r) if r.is_internal_batch() => r.topic(),
+            Some(r) if r.is_internal_batch() && !r.forwards_joined_rows() => r.topic(),
             _ => self.reader.topic(),
         }
     }
 
     /// The topic the batch in `raw` came from: a join's right side, or the driving source.
     fn batch_topic(&mut self) -> String {
+        if let Some(r) = self.repartition.as_ref().filter(|r| r.is_internal_batch()) {
+            return r.topic().to_string();
+        }
         if let Some(j) = self.stream_join.as_mut().filter(|j| j.is_right_batch()) {
             return j.right_reader().topic().to_string();
         }
@@ -838,6 +905,14 @@ impl Task for QueryTask {
         };
         gone || self.limit.is_some_and(|l| self.emitted >= l)
     }
+}
+
+/// The rows of a batch as they reach the aggregation or projection (see [`QueryTask::rows`]).
+struct Rows {
+    batch: RecordBatch,
+    tombstones: BooleanArray,
+    /// Each row's index in the raw batch.
+    decoded_rows: Vec<usize>,
 }
 
 /// How far a polled batch got (see [`QueryTask::step`]).

@@ -9,11 +9,19 @@
 //! A table's change is forwarded as up to two records, as Kafka Streams does: its previous
 //! version, taken out of its group, and its new version, added to its group (one byte after
 //! the key says which: [`split_changes`]).
+//!
+//! After a join the groups may be the joined table's columns, so what is forwarded is the
+//! joined row ([`JoinedRows`]): the aggregating side does not join again (the table may
+//! have changed meanwhile, which could put the row in a group of another partition).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use arrow::compute::cast;
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use eddy_formats::{Format, ValueDecoder, ValueEncoder};
 use eddy_topic::{Payloads, RawBatch, RecordSink};
 
 use crate::error::EngineError;
@@ -42,6 +50,8 @@ pub(crate) struct Repartition {
     values: Payloads,
     timestamps: Vec<i64>,
     targets: Vec<i32>,
+    /// After a join: the codec of the joined rows it forwards.
+    joined: Option<JoinedRows>,
 }
 
 impl Repartition {
@@ -62,6 +72,37 @@ impl Repartition {
             values: Payloads::new(),
             timestamps: Vec::new(),
             targets: Vec::new(),
+            joined: None,
+        }
+    }
+
+    /// Forwards joined rows (of the codec's schema) instead of input records.
+    pub(crate) fn with_joined_rows(mut self, joined: JoinedRows) -> Self {
+        self.joined = Some(joined);
+        self
+    }
+
+    /// Whether it forwards joined rows rather than input records.
+    pub(crate) fn forwards_joined_rows(&self) -> bool {
+        self.joined.is_some()
+    }
+
+    /// The codec of the joined rows it forwards, if it does.
+    pub(crate) fn joined_rows(&mut self) -> Option<&mut JoinedRows> {
+        self.joined.as_mut()
+    }
+
+    /// Encodes joined rows into record values.
+    pub(crate) fn encode_joined(
+        &mut self,
+        batch: &RecordBatch,
+        out: &mut Payloads,
+    ) -> Result<(), EngineError> {
+        match &mut self.joined {
+            Some(codec) => codec.encode(batch, out),
+            None => Err(EngineError::Internal(
+                "joined rows forwarded without their codec".into(),
+            )),
         }
     }
 
@@ -118,6 +159,15 @@ impl Repartition {
         Ok(())
     }
 
+    /// Adds a joined row (encoded by [`JoinedRows`]) to the batch's forwarded records, for
+    /// `partition`, without a key.
+    pub(crate) fn push_row(&mut self, value: Option<&[u8]>, timestamp: i64, partition: i32) {
+        self.keys.push(None);
+        self.values.push(value);
+        self.timestamps.push(timestamp);
+        self.targets.push(partition);
+    }
+
     /// Sends the forwarded records of the batch in hand (again, after a failed flush).
     pub(crate) fn send(&mut self) -> Result<(), EngineError> {
         self.sink
@@ -162,4 +212,136 @@ pub(crate) fn split_changes(raw: &RawBatch) -> (RawBatch, Vec<bool>) {
         );
     }
     (records, retracts)
+}
+
+/// Joined rows as forwarded through a repartition topic: JSON objects whose fields are the
+/// columns by position (`C0`, `C1`, …), as the joined sources' column names may repeat.
+pub(crate) struct JoinedRows {
+    /// The rows' schema (every column nullable, as decoded).
+    schema: SchemaRef,
+    positional: SchemaRef,
+    encoder: ValueEncoder,
+    decoder: ValueDecoder,
+}
+
+impl JoinedRows {
+    /// A codec of rows of `schema`.
+    pub(crate) fn new(schema: &Schema) -> Result<Self, EngineError> {
+        let fields = |name: &dyn Fn(usize, &Field) -> String| -> SchemaRef {
+            Arc::new(Schema::new(
+                schema
+                    .fields()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| Field::new(name(i, f), f.data_type().clone(), true))
+                    .collect::<Vec<_>>(),
+            ))
+        };
+        let positional = fields(&|i, _| format!("C{i}"));
+        Ok(Self {
+            schema: fields(&|_, f| f.name().clone()),
+            encoder: ValueEncoder::new(&Format::Json, Arc::clone(&positional), true)?,
+            decoder: ValueDecoder::new(&Format::Json, Arc::clone(&positional), true)?,
+            positional,
+        })
+    }
+
+    /// Appends one record value per row of `batch` (rows of the codec's schema) to `out`.
+    pub(crate) fn encode(
+        &mut self,
+        batch: &RecordBatch,
+        out: &mut Payloads,
+    ) -> Result<(), EngineError> {
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(self.positional.fields())
+            .map(|(c, f)| match c.data_type() == f.data_type() {
+                true => Ok(Arc::clone(c)),
+                false => cast(c, f.data_type()),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let positional = RecordBatch::try_new(Arc::clone(&self.positional), columns)?;
+        self.encoder.encode(&positional, None, out)?;
+        Ok(())
+    }
+
+    /// The rows of the record values `values`, which [`JoinedRows::encode`] wrote.
+    pub(crate) fn decode(&mut self, values: &Payloads) -> Result<RecordBatch, EngineError> {
+        let batch = self.decoder.decode(values)?.into_batch()?;
+        Ok(RecordBatch::try_new(
+            Arc::clone(&self.schema),
+            batch.columns().to_vec(),
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_sql::types::{SqlType, StructField};
+
+    #[test]
+    fn joined_rows_come_back_as_they_went_whatever_their_types_and_names() {
+        use SqlType::*;
+        let point = Struct(vec![
+            StructField {
+                name: "X".into(),
+                ty: Double,
+            },
+            StructField {
+                name: "LABEL".into(),
+                ty: String,
+            },
+        ]);
+        // Both sides of a join may have an `ID`.
+        let columns = [
+            ("ID", Int),
+            ("ID", Bigint),
+            (
+                "PRICE",
+                Decimal {
+                    precision: 10,
+                    scale: 2,
+                },
+            ),
+            ("AT", Timestamp),
+            ("ON", Date),
+            ("WHEN", Time),
+            ("RAW", Bytes),
+            ("TAGS", Array(Box::new(String))),
+            ("SCORES", Map(Box::new(String), Box::new(Double))),
+            ("POINT", point),
+            ("OK", Boolean),
+            ("RATIO", Double),
+        ];
+        let schema = Schema::new(
+            columns
+                .iter()
+                .map(|(name, ty)| Field::new(*name, ty.to_arrow(), true))
+                .collect::<Vec<_>>(),
+        );
+        let mut codec = JoinedRows::new(&schema).expect("codec");
+        // Rows made by the codec's decoder from JSON written by hand, then sent round.
+        let written = Payloads::from_iter([
+            Some(
+                &br#"{"C0": 1, "C1": 9000000000, "C2": 12.34, "C3": 1700000000123,
+                  "C4": 19000, "C5": 3600000, "C6": "AAEC", "C7": ["a", null],
+                  "C8": {"k": 1.5}, "C9": {"X": -0.5, "LABEL": "p"}, "C10": true,
+                  "C11": 0.1}"#[..],
+            ),
+            Some(&br#"{"C0": null}"#[..]),
+        ]);
+        let rows = codec.decode(&written).expect("hand-written rows");
+        let mut forwarded = Payloads::new();
+        codec.encode(&rows, &mut forwarded).expect("encode");
+        let back = codec.decode(&forwarded).expect("decode");
+        assert_eq!(back, rows);
+        assert_eq!(back.num_rows(), 2);
+        assert_eq!(back.schema().field(1).name(), "ID");
+        // The first row decoded every column; the second has only nulls.
+        for column in back.columns() {
+            assert!(column.is_valid(0) && column.is_null(1), "{column:?}");
+        }
+    }
 }

@@ -125,14 +125,16 @@ pub struct OutputColumn {
 impl QueryPlan {
     /// Whether the aggregation must repartition its input so that each group's records
     /// meet in one task, as ksqlDB's `GROUP BY` does through an internal topic: an
-    /// aggregation of a stream or table (unjoined, unwindowed) whose groups are not exactly
-    /// the source's key columns, in order. (Records with equal keys share a partition;
-    /// records with equal other columns need not.)
+    /// aggregation of an unwindowed stream (joined or not) or table (unjoined) whose groups
+    /// are not exactly the driving source's key columns, in order. (Records with equal keys
+    /// share a partition; records with equal other columns need not.)
     pub fn groups_need_repartition(&self) -> bool {
         let Some(aggregate) = &self.aggregate else {
             return false;
         };
-        if self.join.is_some() || self.from.source.window.is_some() {
+        if self.from.source.window.is_some()
+            || (self.join.is_some() && self.from.source.kind != SourceKind::Stream)
+        {
             return false;
         }
         let groups = &aggregate.group_by[..aggregate.group_by.len() - aggregate.window_columns()];
