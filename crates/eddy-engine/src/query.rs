@@ -521,25 +521,21 @@ impl QueryTask {
         // A table's changes are aggregated with their previous versions, unfiltered (a row
         // that stops matching WHERE must leave its group).
         let table_aggregate = self.aggregating && !self.from_stream;
-        let joined = self
-            .repartition
-            .as_mut()
-            .filter(|r| r.is_internal_batch())
-            .and_then(Repartition::joined_rows);
+        let forwarded_rows = match self.repartition.as_mut() {
+            Some(r) if r.is_internal_batch() => r.decode_joined(&self.raw, errors)?,
+            _ => None,
+        };
         let Rows {
             mut batch,
             mut tombstones,
             decoded_rows,
-        } = match joined {
+        } = match forwarded_rows {
             // Rows joined and filtered before they were forwarded.
-            Some(codec) => {
-                let batch = codec.decode(&self.raw.values)?;
-                Rows {
-                    tombstones: BooleanArray::from(vec![false; batch.num_rows()]),
-                    decoded_rows: (0..batch.num_rows()).collect(),
-                    batch,
-                }
-            }
+            Some(batch) => Rows {
+                tombstones: BooleanArray::from(vec![false; batch.num_rows()]),
+                decoded_rows: (0..batch.num_rows()).collect(),
+                batch,
+            },
             None => self.rows(errors, &mut row_errors)?,
         };
         if self.forwarding() {

@@ -18,13 +18,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use arrow::compute::cast;
+use arrow::array::BooleanArray;
+use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use eddy_formats::{Format, ValueDecoder, ValueEncoder};
 use eddy_topic::{Payloads, RawBatch, RecordSink};
 
 use crate::error::EngineError;
+use crate::processing_log::{ErrorKind, ProcessingError};
 
 /// How long forwarded records may take to be acknowledged.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -87,9 +89,17 @@ impl Repartition {
         self.joined.is_some()
     }
 
-    /// The codec of the joined rows it forwards, if it does.
-    pub(crate) fn joined_rows(&mut self) -> Option<&mut JoinedRows> {
-        self.joined.as_mut()
+    /// The joined rows of a batch read back from the internal topic (see
+    /// [`JoinedRows::decode`]), or `None` if it forwards input records instead.
+    pub(crate) fn decode_joined(
+        &mut self,
+        raw: &RawBatch,
+        errors: &mut Vec<ProcessingError>,
+    ) -> Result<Option<RecordBatch>, EngineError> {
+        match &mut self.joined {
+            Some(codec) => Ok(Some(codec.decode(raw, &self.topic, errors)?)),
+            None => Ok(None),
+        }
     }
 
     /// Encodes joined rows into record values.
@@ -266,13 +276,37 @@ impl JoinedRows {
         Ok(())
     }
 
-    /// The rows of the record values `values`, which [`JoinedRows::encode`] wrote.
-    pub(crate) fn decode(&mut self, values: &Payloads) -> Result<RecordBatch, EngineError> {
-        let batch = self.decoder.decode(values)?.into_batch()?;
-        Ok(RecordBatch::try_new(
-            Arc::clone(&self.schema),
-            batch.columns().to_vec(),
-        )?)
+    /// The rows of the records of `raw` (read from `topic`), which [`JoinedRows::encode`]
+    /// wrote. A record that does not decode (not one Eddy wrote) is left out and reported
+    /// in `errors`.
+    pub(crate) fn decode(
+        &mut self,
+        raw: &RawBatch,
+        topic: &str,
+        errors: &mut Vec<ProcessingError>,
+    ) -> Result<RecordBatch, EngineError> {
+        let decoded = self.decoder.decode(&raw.values)?;
+        let batch =
+            RecordBatch::try_new(Arc::clone(&self.schema), decoded.batch.columns().to_vec())?;
+        if decoded.errors.is_empty() {
+            return Ok(batch);
+        }
+        let mut keep = vec![true; batch.num_rows()];
+        for e in decoded.errors {
+            keep[e.index] = false;
+            errors.push(ProcessingError {
+                kind: ErrorKind::Deserialization,
+                topic: topic.to_string(),
+                partition: raw.partitions[e.index],
+                offset: raw.offsets[e.index],
+                reason: e.reason,
+                record: raw
+                    .values
+                    .get(e.index)
+                    .map(|b| String::from_utf8_lossy(b).into_owned()),
+            });
+        }
+        Ok(filter_record_batch(&batch, &BooleanArray::from(keep))?)
     }
 }
 
@@ -332,10 +366,23 @@ mod tests {
             ),
             Some(&br#"{"C0": null}"#[..]),
         ]);
-        let rows = codec.decode(&written).expect("hand-written rows");
+        let raw = |values: &Payloads| {
+            let mut raw = RawBatch::default();
+            for (i, v) in values.iter().enumerate() {
+                raw.push(None, v, 0, 0, i as i64);
+            }
+            raw
+        };
+        let mut errors = Vec::new();
+        let rows = codec
+            .decode(&raw(&written), "t", &mut errors)
+            .expect("hand-written rows");
         let mut forwarded = Payloads::new();
         codec.encode(&rows, &mut forwarded).expect("encode");
-        let back = codec.decode(&forwarded).expect("decode");
+        let back = codec
+            .decode(&raw(&forwarded), "t", &mut errors)
+            .expect("decode");
+        assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(back, rows);
         assert_eq!(back.num_rows(), 2);
         assert_eq!(back.schema().field(1).name(), "ID");
@@ -343,5 +390,26 @@ mod tests {
         for column in back.columns() {
             assert!(column.is_valid(0) && column.is_null(1), "{column:?}");
         }
+    }
+
+    #[test]
+    fn a_record_eddy_did_not_write_goes_to_the_processing_log() {
+        let schema = Schema::new(vec![Field::new(
+            "ID",
+            arrow::datatypes::DataType::Int32,
+            true,
+        )]);
+        let mut codec = JoinedRows::new(&schema).expect("codec");
+        let mut raw = RawBatch::default();
+        raw.push(None, Some(br#"{"C0": 1}"#), 0, 2, 10);
+        raw.push(None, Some(b"not json"), 0, 2, 11);
+        raw.push(None, Some(br#"{"C0": 3}"#), 0, 2, 12);
+        let mut errors = Vec::new();
+        let rows = codec.decode(&raw, "internal", &mut errors).expect("decode");
+        assert_eq!(rows.num_rows(), 2);
+        assert_eq!(errors.len(), 1);
+        assert_eq!((errors[0].partition, errors[0].offset), (2, 11));
+        assert_eq!(errors[0].topic, "internal");
+        assert_eq!(errors[0].record.as_deref(), Some("not json"));
     }
 }
