@@ -6,10 +6,11 @@
 //! The log is read up to a marker record the reader writes first, so replay needs no end
 //! offsets from the broker and works the same over Kafka and in-memory topics.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use eddy_sql::ast::{ParsedStatement, Statement};
+use eddy_sql::ast::{ParsedStatement, Statement, TerminateTarget};
 use eddy_sql::catalog::SourceKind;
 use eddy_topic::{Payloads, RawBatch, RecordSink, TopicIo};
 use serde::{Deserialize, Serialize};
@@ -270,6 +271,7 @@ impl Engine {
         mut applied: impl FnMut(i64, &ParsedStatement, &StatementResult),
     ) -> Result<ReplayReport, EngineError> {
         let commands = log.read_all(timeout)?;
+        self.set_terminated_later(terminated_later(&commands));
         self.replaying
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let _done = ReplayFlag(&self.replaying);
@@ -317,8 +319,36 @@ impl Engine {
                 }
             }
         }
+        self.set_terminated_later(HashSet::new());
         Ok(report)
     }
+}
+
+/// The (upper-cased) ids of the queries that a later command of `commands` terminates:
+/// named by `TERMINATE <id>`, or started before a `TERMINATE ALL`.
+fn terminated_later(commands: &[(i64, Command)]) -> HashSet<String> {
+    let mut started: Vec<&str> = Vec::new();
+    let mut terminated = HashSet::new();
+    for (_, command) in commands {
+        if let Some(id) = &command.query_id {
+            started.push(id);
+        }
+        let Ok(statements) = eddy_sql::parse(&format!("{};", command.statement)) else {
+            continue;
+        };
+        for stmt in statements {
+            match stmt.statement {
+                Statement::Terminate(TerminateTarget::Query(id)) => {
+                    terminated.insert(id.to_ascii_uppercase());
+                }
+                Statement::Terminate(TerminateTarget::All) => {
+                    terminated.extend(started.iter().map(|id| id.to_ascii_uppercase()));
+                }
+                _ => {}
+            }
+        }
+    }
+    terminated
 }
 
 /// Clears the engine's replay flag when replay ends, however it ends.
@@ -335,7 +365,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use eddy_state::MemoryBackend;
+    use eddy_state::{MemoryBackend, StateBackend};
 
     use eddy_sql::ast::ShowWhat;
 
@@ -345,13 +375,17 @@ mod tests {
     use crate::runner::RunMode;
 
     fn engine(topics: &MemoryTopics, mode: RunMode) -> Engine {
+        engine_with_state(topics, mode, Arc::new(MemoryBackend::new()))
+    }
+
+    fn engine_with_state(
+        topics: &MemoryTopics,
+        mode: RunMode,
+        state: Arc<MemoryBackend>,
+    ) -> Engine {
         let mut config = EngineConfig::new("unit_");
         config.mode = mode;
-        match Engine::new(
-            config,
-            Arc::new(topics.clone()),
-            Arc::new(MemoryBackend::new()),
-        ) {
+        match Engine::new(config, Arc::new(topics.clone()), state) {
             Ok(e) => e,
             Err(e) => panic!("engine: {e}"),
         }
@@ -452,6 +486,52 @@ mod tests {
         let e = run(&second, &log, "CREATE STREAM e AS SELECT * FROM s;")?;
         assert!(e.sequence.unwrap_or(-1) > report.last_sequence);
         assert_eq!(query_ids(&second), vec!["CSAS_B_2", "CSAS_D_3", "CSAS_E_4"]);
+        Ok(())
+    }
+
+    #[test]
+    fn replay_does_not_start_queries_that_a_later_command_terminates() -> Result<(), EngineError> {
+        let topics = MemoryTopics::new();
+        let first = engine(&topics, RunMode::Synchronous);
+        let log = CommandLog::open(Arc::new(topics.clone()), "unit_", 1)?;
+        run(
+            &first,
+            &log,
+            "CREATE STREAM s (id INT KEY, v VARCHAR) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON');
+             CREATE TABLE c AS SELECT v, COUNT(*) AS n FROM s GROUP BY v;
+             CREATE OR REPLACE TABLE c AS SELECT v, COUNT(*) AS n FROM s WHERE id > 0 GROUP BY v;
+             CREATE TABLE d AS SELECT v, COUNT(*) AS n FROM s GROUP BY v;
+             CREATE STREAM e AS SELECT * FROM s;
+             CREATE STREAM f AS SELECT * FROM s;
+             TERMINATE CTAS_C_1;
+             TERMINATE ALL;
+             CREATE STREAM g AS SELECT * FROM s;",
+        )?;
+        assert_eq!(query_ids(&first), vec!["CSAS_G_5"]);
+
+        let state = Arc::new(MemoryBackend::new());
+        let second = engine_with_state(&topics, RunMode::Synchronous, Arc::clone(&state));
+        let log = CommandLog::open(Arc::new(topics.clone()), "unit_", 1)?;
+        let report = second.replay(&log, Duration::from_secs(5), |_, _, _| {})?;
+        assert_eq!(report.failed, 0);
+        assert_eq!(report.applied, 9);
+        assert_eq!(query_ids(&second), vec!["CSAS_G_5"]);
+        // The terminated aggregations never opened (nor rebuilt) their state.
+        let stores = state.store_names()?;
+        assert!(
+            !stores.iter().any(|s| s.starts_with("aggregate_")),
+            "{stores:?}"
+        );
+        match show(&second, ShowWhat::Tables) {
+            StatementResult::Tables(t) => assert_eq!(
+                t.iter().map(|t| t.source.name.as_str()).collect::<Vec<_>>(),
+                vec!["C", "D"]
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Ids go on from where the log left them.
+        run(&second, &log, "CREATE STREAM h AS SELECT * FROM s;")?;
+        assert_eq!(query_ids(&second), vec!["CSAS_G_5", "CSAS_H_6"]);
         Ok(())
     }
 }

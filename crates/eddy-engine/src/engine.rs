@@ -102,6 +102,12 @@ struct Inner {
     queries: BTreeMap<String, QueryEntry>,
     tables: HashMap<String, MaterializedTable>,
     next_query: u64,
+    /// While the command log replays: the (upper-cased) ids of queries a later command
+    /// terminates, which are not started at all (see [`Engine::set_terminated_later`]).
+    terminated_later: std::collections::HashSet<String>,
+    /// Queries replay did not start because a later command terminates them: id → sink,
+    /// so that a `CREATE OR REPLACE` still replaces one and its `TERMINATE` finds it.
+    not_started: BTreeMap<String, String>,
 }
 
 /// The continuous-query engine.
@@ -132,6 +138,8 @@ impl Engine {
         let log = Arc::new(ProcessingLog::new(topics.sink(&log_topic)?));
         let mut inner = Inner {
             next_query: 1,
+            terminated_later: Default::default(),
+            not_started: Default::default(),
             ..Inner::default()
         };
         inner.catalog.insert(ProcessingLog::stream(&log_topic));
@@ -276,6 +284,18 @@ impl Engine {
     pub(crate) fn set_next_query_number(&self, n: u64) {
         let mut inner = self.lock();
         inner.next_query = inner.next_query.max(n);
+    }
+
+    /// Names the queries that the command log being replayed terminates later: replay
+    /// creates their sinks but does not start them, as ksqlDB's restore compacts its
+    /// command topic. Started, a terminated query would read whatever reached its input
+    /// since it was terminated, and write results for it, until its TERMINATE replayed.
+    pub(crate) fn set_terminated_later(&self, ids: std::collections::HashSet<String>) {
+        let mut inner = self.lock();
+        if ids.is_empty() {
+            inner.not_started.clear();
+        }
+        inner.terminated_later = ids;
     }
 
     /// Executes one statement. A statement that fails changes nothing.
@@ -541,13 +561,16 @@ impl Engine {
         let replaced = inner
             .queries
             .iter()
-            .find(|(id, q)| q.summary.sink == stmt.name && id.starts_with(prefix))
+            .map(|(id, q)| (id, &q.summary.sink))
+            .chain(&inner.not_started)
+            .find(|(id, sink)| **sink == stmt.name && id.starts_with(prefix))
             .map(|(id, _)| id.clone());
         let id = match &replaced {
             Some(old) => {
                 if let Some(q) = inner.queries.remove(old) {
                     q.handle.stop();
                 }
+                inner.not_started.remove(old);
                 old.clone()
             }
             None => format!("{prefix}_{}_{}", stmt.name, inner.next_query),
@@ -689,6 +712,13 @@ impl Engine {
         sql: &str,
         props: &Properties,
     ) -> Result<(), EngineError> {
+        if self.replaying.load(std::sync::atomic::Ordering::SeqCst)
+            && inner.terminated_later.contains(&id.to_ascii_uppercase())
+        {
+            tracing::info!(query = id, "not started: a later command terminates it");
+            inner.not_started.insert(id.to_string(), sink.name.clone());
+            return Ok(());
+        }
         let input_topic = &plan.from.source.topic;
         let mut with = with.clone();
         if crate::ddl::With(&with).int("PARTITIONS")?.is_none()
@@ -912,16 +942,29 @@ impl Engine {
     fn terminate(&self, target: &TerminateTarget) -> Result<StatementResult, EngineError> {
         let mut inner = self.lock();
         let ids: Vec<String> = match target {
-            TerminateTarget::All => inner.queries.keys().cloned().collect(),
+            TerminateTarget::All => {
+                inner.not_started.clear();
+                inner.queries.keys().cloned().collect()
+            }
             TerminateTarget::Query(id) => {
                 let found = inner
                     .queries
                     .keys()
                     .find(|k| k.eq_ignore_ascii_case(id))
                     .cloned();
-                match found {
-                    Some(id) => vec![id],
-                    None => {
+                let not_started = inner
+                    .not_started
+                    .keys()
+                    .find(|k| k.eq_ignore_ascii_case(id))
+                    .cloned();
+                match (found, not_started) {
+                    (Some(id), _) => vec![id],
+                    // Replay did not start it.
+                    (None, Some(id)) => {
+                        inner.not_started.remove(&id);
+                        vec![id]
+                    }
+                    (None, None) => {
                         return Err(EngineError::NotFound(format!("Unknown queryId: {id}")));
                     }
                 }
