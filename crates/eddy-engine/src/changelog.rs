@@ -33,7 +33,57 @@ const SYNC_INTERVAL: Duration = Duration::from_secs(10);
 /// The changelog topic of one of a query's stores (`what`: e.g. `Aggregate`), named the
 /// way ksqlDB names its own.
 pub(crate) fn changelog_topic(service_id: &str, query_id: &str, what: &str) -> String {
-    format!("_eddy_{service_id}query_{query_id}-{what}-changelog")
+    format!(
+        "{}{what}-changelog",
+        internal_topic_prefix(service_id, query_id)
+    )
+}
+
+/// What the names of a query's internal topics (changelogs, repartition) start with.
+pub(crate) fn internal_topic_prefix(service_id: &str, query_id: &str) -> String {
+    format!("_eddy_{service_id}query_{query_id}-")
+}
+
+/// The local stores a query may keep, each with a changelog.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum QueryStore {
+    /// An aggregation's groups.
+    Aggregate,
+    /// The rows of the table an aggregation reads.
+    Rows,
+    /// The left side's records of a stream–stream join.
+    JoinLeft,
+    /// The right side's records of a stream–stream join.
+    JoinRight,
+}
+
+impl QueryStore {
+    pub(crate) const ALL: [QueryStore; 4] = [
+        QueryStore::Aggregate,
+        QueryStore::Rows,
+        QueryStore::JoinLeft,
+        QueryStore::JoinRight,
+    ];
+
+    /// The store's name for query `id`.
+    pub(crate) fn name(self, id: &str) -> String {
+        match self {
+            QueryStore::Aggregate => format!("aggregate_{id}"),
+            QueryStore::Rows => format!("aggregate_{id}_rows"),
+            QueryStore::JoinLeft => format!("join_{id}_left"),
+            QueryStore::JoinRight => format!("join_{id}_right"),
+        }
+    }
+
+    /// What its changelog topic's name says of it.
+    pub(crate) fn topic_part(self) -> &'static str {
+        match self {
+            QueryStore::Aggregate => "Aggregate",
+            QueryStore::Rows => "Rows",
+            QueryStore::JoinLeft => "Join-left",
+            QueryStore::JoinRight => "Join-right",
+        }
+    }
 }
 
 /// Writes a store's changes to its changelog and remembers how many it wrote; catches the

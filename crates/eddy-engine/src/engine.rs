@@ -13,7 +13,10 @@ use eddy_state::{CachedStore, KeyValueStore, StateBackend};
 use eddy_topic::{RecordSource, StartFrom, TopicIo};
 
 use crate::aggregate::AggregateStage;
-use crate::changelog::{Changelog, changelog_topic, open_with_changelog, store_generation};
+use crate::changelog::{
+    Changelog, QueryStore, changelog_topic, internal_topic_prefix, open_with_changelog,
+    store_generation,
+};
 use crate::ddl::{sink_from_plan, source_from_create};
 use crate::error::EngineError;
 use crate::insert_values::JsonInserter;
@@ -650,16 +653,54 @@ impl Engine {
         })
     }
 
-    /// Query `id`'s store `store`, rebuilt from and written to its changelog (`what`: the
-    /// part of the topic name that says which store, e.g. `Aggregate`).
+    /// Query `id`'s store `store`, rebuilt from and written to its changelog.
     fn changelogged_store(
         &self,
         id: &str,
-        store: &str,
-        what: &str,
+        store: QueryStore,
     ) -> Result<(Arc<dyn KeyValueStore>, Changelog), EngineError> {
-        let topic = changelog_topic(&self.config.service_id, id, what);
-        open_with_changelog(self.state.as_ref(), &self.topics, store, &topic)
+        let topic = changelog_topic(&self.config.service_id, id, store.topic_part());
+        open_with_changelog(self.state.as_ref(), &self.topics, &store.name(id), &topic)
+    }
+
+    /// Deletes what terminated query `id` leaves behind, as ksqlDB does: its internal
+    /// topics (changelogs, repartition) and its local stores. The query is stopped
+    /// whatever fails here, so failures are only logged.
+    fn clean_up(&self, id: &str) {
+        let admin = self.topics.admin();
+        let prefix = internal_topic_prefix(&self.config.service_id, id);
+        match admin.list_topics() {
+            Ok(topics) => {
+                for topic in topics.iter().filter(|t| t.name.starts_with(&prefix)) {
+                    if let Err(e) = admin.delete_topic(&topic.name) {
+                        tracing::warn!(query = id, topic = %topic.name,
+                            "could not delete a terminated query's internal topic: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(
+                query = id,
+                "could not list the topics to delete a terminated query's: {e}"
+            ),
+        }
+        let stores = match self.state.store_names() {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::warn!(query = id, "could not list the stores: {e}");
+                return;
+            }
+        };
+        for store in QueryStore::ALL.map(|s| s.name(id)) {
+            if stores.contains(&store)
+                && let Err(e) = self.state.drop_store(&store)
+            {
+                tracing::warn!(
+                    query = id,
+                    store,
+                    "could not drop a terminated query's store: {e}"
+                );
+            }
+        }
     }
 
     /// A query's source with the repartition its `GROUP BY` needs, if any: when it groups
@@ -756,9 +797,9 @@ impl Engine {
             Some(j) if j.within.is_some() => {
                 // Each side's records within the window, with a changelog each.
                 let (left_store, left_changelog) =
-                    self.changelogged_store(id, &format!("join_{id}_left"), "Join-left")?;
+                    self.changelogged_store(id, QueryStore::JoinLeft)?;
                 let (right_store, right_changelog) =
-                    self.changelogged_store(id, &format!("join_{id}_right"), "Join-right")?;
+                    self.changelogged_store(id, QueryStore::JoinRight)?;
                 let stage =
                     StreamJoinStage::new(plan, left_store, right_store, Arc::clone(&from_right))?
                         .with_changelogs(left_changelog, right_changelog);
@@ -820,8 +861,7 @@ impl Engine {
         let task = match &plan.aggregate {
             None => task,
             Some(aggregate) => {
-                let (store, changelog) =
-                    self.changelogged_store(id, &format!("aggregate_{id}"), "Aggregate")?;
+                let (store, changelog) = self.changelogged_store(id, QueryStore::Aggregate)?;
                 let mut stage = AggregateStage::new(plan, aggregate, store)?
                     .with_changelog(changelog)
                     .with_properties(props);
@@ -829,8 +869,7 @@ impl Engine {
                     stage = stage.emit_final()?;
                 }
                 if plan.from.source.kind == SourceKind::Table {
-                    let (rows, changelog) =
-                        self.changelogged_store(id, &format!("aggregate_{id}_rows"), "Rows")?;
+                    let (rows, changelog) = self.changelogged_store(id, QueryStore::Rows)?;
                     stage = stage.with_table_rows(rows, Some(changelog));
                 }
                 task.with_aggregate(stage)
@@ -970,9 +1009,14 @@ impl Engine {
                 }
             }
         };
+        let replaying = self.replaying.load(std::sync::atomic::Ordering::SeqCst);
         for id in &ids {
             if let Some(q) = inner.queries.remove(id) {
                 q.handle.stop();
+            }
+            // Replay repeats a termination whose clean-up is done.
+            if !replaying {
+                self.clean_up(id);
             }
         }
         Ok(StatementResult::Status {

@@ -37,7 +37,8 @@ const ADDS: u8 = 1;
 
 /// The internal topic of a query's repartition, named as ksqlDB names its own.
 pub(crate) fn repartition_topic(service_id: &str, query_id: &str) -> String {
-    format!("_eddy_{service_id}query_{query_id}-Aggregate-GroupBy-repartition")
+    let prefix = crate::changelog::internal_topic_prefix(service_id, query_id);
+    format!("{prefix}Aggregate-GroupBy-repartition")
 }
 
 /// The writing side of a repartition, and which topic the batch in hand came from.
