@@ -141,8 +141,6 @@ impl Engine {
         let log = Arc::new(ProcessingLog::new(topics.sink(&log_topic)?));
         let mut inner = Inner {
             next_query: 1,
-            terminated_later: Default::default(),
-            not_started: Default::default(),
             ..Inner::default()
         };
         inner.catalog.insert(ProcessingLog::stream(&log_topic));
@@ -819,10 +817,9 @@ impl Engine {
                 )?
             }
         };
-        let source = self
+        let mut source = self
             .topics
             .source(input_topic, &group, self.start_from(props)?)?;
-        let mut source = source;
         let mut stream_stage = None;
         if let Some((stage, right)) = stream_join {
             source = Box::new(MergedSource::new(source, right, Arc::clone(&from_right)));

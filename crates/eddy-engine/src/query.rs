@@ -440,7 +440,6 @@ impl QueryTask {
         Ok(())
     }
 
-    /// Runs the operators over the decoded rows and writes the results.
     /// The rows of the batch in hand that reach the aggregation or the projection: decoded,
     /// joined and filtered, with which are tombstones and where each came from in the batch.
     fn rows(
@@ -512,6 +511,8 @@ impl QueryTask {
         })
     }
 
+    /// Runs the operators over the decoded rows and writes the results (or forwards the
+    /// rows to the repartition topic).
     fn process(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
         let joins = self.join.is_some() || self.stream_join.is_some();
         if self.forwarding() && !joins {
