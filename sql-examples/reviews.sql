@@ -15,8 +15,9 @@ CREATE TABLE users (userid INT PRIMARY KEY, name VARCHAR, email VARCHAR, status 
 -- Drop bad rows.
 CREATE STREAM reviews_clean AS SELECT * FROM reviews WHERE id IS NOT NULL;
 
--- Join each review with its author. As in ksqlDB, a qualified column of a join is named
--- <ALIAS>_<COLUMN> unless aliased, so the columns are aliased to keep their plain names.
+-- Join each review with its author. As in ksqlDB, a qualified column that both sides of a
+-- join have is named <ALIAS>_<COLUMN> unless aliased (r.userid would be R_USERID), so the
+-- columns are aliased to keep their plain names.
 CREATE STREAM enriched_reviews AS
   SELECT r.id AS id, r.userid AS userid, r.rating AS rating, r.text AS text,
          u.name AS name, u.status AS status

@@ -210,11 +210,20 @@ fn derived_name(expr: &Expr, is_join: bool, scopes: &[Scope<'_>]) -> Option<Stri
             None
         }
         Expr::Identifier(id) => Some(id.value.clone()),
-        Expr::CompoundIdentifier(parts) if parts.len() == 2 => Some(if is_join {
-            format!("{}_{}", parts[0].value, parts[1].value)
-        } else {
-            parts[1].value.clone()
-        }),
+        // In a join, a column that more than one source has is named after its source too,
+        // as ksqlDB names it (`L.ID` → `L_ID`); any other keeps its name (`L.B` → `B`).
+        Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+            let column = &parts[1].value;
+            let sources_with_it = scopes
+                .iter()
+                .filter(|s| s.source.column(column).is_some())
+                .count();
+            Some(if is_join && sources_with_it > 1 {
+                format!("{}_{}", parts[0].value, column)
+            } else {
+                column.clone()
+            })
+        }
         Expr::CompoundFieldAccess { access_chain, .. } => match access_chain.last() {
             Some(AccessExpr::Subscript(Subscript::Index {
                 index: Expr::Value(v),

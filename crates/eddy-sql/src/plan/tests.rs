@@ -136,14 +136,14 @@ fn common_ksql_functions_and_operators_bind() {
 }
 
 #[test]
-fn join_columns_are_prefixed_and_keyed_by_the_join_expression() {
+fn join_columns_both_sources_have_are_prefixed_and_keyed_by_the_join_expression() {
     let p = plan(
         "CREATE STREAM E AS SELECT r.id, r.userid, u.name, status FROM reviews r JOIN users u ON r.userid = u.userid;",
     )
     .unwrap();
     assert_eq!(
         schema(&p),
-        "`R_USERID` INTEGER KEY, `R_ID` INTEGER, `U_NAME` STRING, `STATUS` STRING"
+        "`R_USERID` INTEGER KEY, `ID` INTEGER, `NAME` STRING, `STATUS` STRING"
     );
     let join = p.join.as_ref().unwrap();
     assert_eq!(join.kind, JoinKind::Inner);
