@@ -454,7 +454,8 @@ impl AggregateStage {
     }
 
     /// Encodes the group key of each of `rows` rows (from the key columns of `groups`)
-    /// into `self.keys`: `None` for a null key, which is not aggregated.
+    /// into `self.keys`: `None` where any grouping value is null, as ksqlDB leaves such a
+    /// row out of the aggregation.
     fn encode_group_keys(&mut self, groups: &[ArrayRef], rows: usize) -> Result<(), EngineError> {
         let key_batch = RecordBatch::try_new_with_options(
             Arc::clone(&self.state_key_schema),
@@ -467,6 +468,13 @@ impl AggregateStage {
         )?;
         self.keys.clear();
         self.state_keys.encode(&key_batch, &mut self.keys)?;
+        if groups.len() > 1 && groups.iter().any(|g| g.null_count() > 0) {
+            let mut keys = Payloads::with_capacity(rows, self.keys.byte_len());
+            for (i, key) in self.keys.iter().enumerate() {
+                keys.push(key.filter(|_| groups.iter().all(|g| g.is_valid(i))));
+            }
+            self.keys = keys;
+        }
         Ok(())
     }
 
