@@ -477,7 +477,8 @@ fn counts_of(
 
 /// GROUP BY on a value column while two servers share the input's partitions: each page's
 /// count must come to its number of clicks, which only a repartition by page gives (each
-/// server would otherwise count the clicks of its own partitions apart).
+/// server would otherwise count the clicks of its own partitions apart). Then both servers
+/// die and one comes back: the counts go on from where they were.
 #[tokio::test]
 async fn grouping_by_a_value_column_counts_each_group_in_one_place() -> Result<()> {
     const CLICKS: &str = "
@@ -489,44 +490,89 @@ async fn grouping_by_a_value_column_counts_each_group_in_one_place() -> Result<(
     const PER_PAGE: i64 = 12;
     let broker = Broker::start(BrokerKind::DevKafka)?;
     let (data_a, data_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
-    let a = deployed(&broker, data_a.path(), "split", CLICKS).await?;
-    let b = Server::start(&broker.bootstrap, data_b.path(), "split").await?;
+    let mut a = deployed(&broker, data_a.path(), "split", CLICKS).await?;
+    let mut b = Server::start(&broker.bootstrap, data_b.path(), "split").await?;
+    let shown = a.ksql_ok("SHOW QUERIES;").await?;
+    let id = shown[0]["queries"][0]["id"]
+        .as_str()
+        .context("no query")?
+        .to_string();
     let p = producer(&broker.bootstrap)?;
     let probe = json!({"page": "probe"}).to_string();
     probe_until_shared(&a, &b, &p, "clicks", &probe).await?;
-    let mut id = 0;
-    for _ in 0..PER_PAGE {
+    let mut clicks = 0;
+    let mut round = async |n: i64| -> Result<()> {
+        for _ in 0..PER_PAGE {
+            for page in PAGES {
+                clicks += 1;
+                let click = json!({ "page": page }).to_string();
+                produce(&p, "clicks", Some(&int_key(clicks)), Some(&click), 1_000).await?;
+            }
+        }
+        let reached = |records: &[common::Record]| {
+            let latest = counts(records);
+            PAGES.iter().all(|page| {
+                latest
+                    .get(page.as_bytes())
+                    .is_some_and(|c| c.last() >= Some(&(n * PER_PAGE)))
+            })
+        };
+        let records = common::read_topic(
+            &broker.bootstrap,
+            "clicks_per_page",
+            Duration::from_secs(90),
+            Duration::from_secs(2),
+            reached,
+        )?;
+        let latest = counts(&records);
         for page in PAGES {
-            id += 1;
-            let click = json!({ "page": page }).to_string();
-            produce(&p, "clicks", Some(&int_key(id)), Some(&click), 1_000).await?;
+            let page_counts = latest.get(page.as_bytes());
+            assert_eq!(
+                page_counts.and_then(|c| c.last()),
+                Some(&(n * PER_PAGE)),
+                "round {n}, page {page}: the counts went {page_counts:?}"
+            );
+        }
+        Ok(())
+    };
+    round(1).await?;
+    // Both servers die once the input and the repartition topic are committed; one comes
+    // back with its data dir.
+    let internal = format!("_eddy_splitquery_{id}-Aggregate-GroupBy-repartition");
+    let groups = [
+        (format!("_eddy_split_query_{id}"), "clicks".to_string()),
+        (format!("_eddy_split_query_{id}_repartition"), internal),
+    ];
+    common::wait_for(Duration::from_secs(60), "both topics committed", || {
+        for (group, topic) in &groups {
+            if committed(&broker.bootstrap, group, topic)? != end_offsets(&broker.bootstrap, topic)?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    a.proc.kill9();
+    b.proc.kill9();
+    let _a = Server::start(&broker.bootstrap, data_a.path(), "split").await?;
+    round(2).await
+}
+
+/// The sum of the end offsets of `topic`'s partitions.
+fn end_offsets(bootstrap: &str, topic: &str) -> Result<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut end = 0;
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            end += consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))?
+                .1;
         }
     }
-    let reached = |records: &[common::Record]| {
-        let latest = counts(records);
-        PAGES.iter().all(|page| {
-            latest
-                .get(page.as_bytes())
-                .is_some_and(|c| c.last() >= Some(&PER_PAGE))
-        })
-    };
-    let records = common::read_topic(
-        &broker.bootstrap,
-        "clicks_per_page",
-        Duration::from_secs(90),
-        Duration::from_secs(2),
-        reached,
-    )?;
-    let latest = counts(&records);
-    for page in PAGES {
-        let page_counts = latest.get(page.as_bytes());
-        assert_eq!(
-            page_counts.and_then(|c| c.last()),
-            Some(&PER_PAGE),
-            "page {page}: the counts went {page_counts:?}"
-        );
-    }
-    Ok(())
+    Ok(end)
 }
 
 /// GROUP BY over a table on a value column while two servers share the table's
