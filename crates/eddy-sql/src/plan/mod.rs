@@ -472,6 +472,18 @@ pub fn plan_query(
         });
     }
 
+    // A table aggregation takes a changed row's previous version out of its group, which
+    // for a join's rows would need the previous joined row: not kept yet.
+    if aggregate.is_some()
+        && from_source.source.kind == SourceKind::Table
+        && join
+            .as_ref()
+            .is_some_and(|j| j.table.source.kind == SourceKind::Table)
+    {
+        return Err(SqlError::Unsupported(
+            "GROUP BY over a table-table join".into(),
+        ));
+    }
     let kind = match (&aggregate, &join) {
         (Some(_), _) => SourceKind::Table,
         (None, Some(j)) if j.table.source.kind == SourceKind::Table => from_source.source.kind,

@@ -271,6 +271,19 @@ fn a_window_groups_by_its_bounds_too() {
 }
 
 #[test]
+fn grouping_a_table_table_join_is_a_statement_error() {
+    let err = plan(
+        "CREATE TABLE C AS SELECT u.status, COUNT(*) AS n FROM users u \
+         JOIN users v ON u.userid = v.userid GROUP BY u.status;",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "GROUP BY over a table-table join is not supported yet"
+    );
+}
+
+#[test]
 fn grouping_by_other_than_the_key_repartitions() {
     let needs = |sql: &str| plan(sql).unwrap().groups_need_repartition();
     // The stream's key: its records already meet by key.
