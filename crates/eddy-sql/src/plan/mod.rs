@@ -28,6 +28,7 @@ use crate::ast::{Emit, KsqlQuery};
 use crate::catalog::{Catalog, Column, ColumnRole, Source, SourceKind};
 use crate::error::SqlError;
 use crate::types::SqlType;
+use crate::window::WindowSpec;
 use projection::{Scope, name_projection};
 use provider::{CatalogProvider, describe_plan_error};
 
@@ -509,6 +510,7 @@ pub fn plan_query(
         }
     }
 
+    check_sources(&from_source, join.as_ref(), &exploded, sink.is_some())?;
     Ok(QueryPlan {
         from: from_source,
         join,
@@ -522,6 +524,70 @@ pub fn plan_query(
         kind,
         emit: query.emit,
     })
+}
+
+/// ksqlDB's refusals of sources a query cannot read the way it asks: a self join, a join
+/// of windowed with non-windowed or differently windowed sources, a persistent query over a
+/// windowed table, a table function over a table.
+fn check_sources(
+    from: &PlannedSource,
+    join: Option<&PlannedJoin>,
+    exploded: &[String],
+    persistent: bool,
+) -> Result<(), SqlError> {
+    let window_name = |s: &Source| match &s.window {
+        Some(WindowSpec::Session { .. }) => "SESSION",
+        Some(WindowSpec::Hopping { .. }) => "HOPPING",
+        Some(WindowSpec::Tumbling { .. }) => "TUMBLING",
+        None => "not",
+    };
+    if let Some(j) = join {
+        let (left, right) = (&from.source, &j.table.source);
+        if left.name == right.name {
+            return Err(SqlError::Invalid(format!(
+                "Can not join '{}' to '{}': self joins are not yet supported.",
+                left.name, right.name
+            )));
+        }
+        match (&left.window, &right.window) {
+            (None, None) => {}
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(SqlError::Invalid(format!(
+                    "Can not join windowed source to non-windowed source.\n`{}` is {} windowed\n`{}` is {} windowed",
+                    left.name,
+                    window_name(left),
+                    right.name,
+                    window_name(right)
+                )));
+            }
+            (Some(l), Some(r)) => {
+                let session = |w: &WindowSpec| matches!(w, WindowSpec::Session { .. });
+                if session(l) != session(r) {
+                    return Err(SqlError::Invalid(format!(
+                        "Incompatible windowed sources.\nLeft source: {}\nRight source: {}\n\
+                         Session windowed sources can only be joined to other session windowed \
+                         sources, and may still not result in expected behaviour as session \
+                         bounds must be an exact match for the join to work\nHopping and \
+                         tumbling windowed sources can only be joined to other hopping and \
+                         tumbling windowed sources",
+                        window_name(left),
+                        window_name(right)
+                    )));
+                }
+            }
+        }
+    }
+    if from.source.kind == SourceKind::Table && !exploded.is_empty() {
+        return Err(SqlError::Invalid(
+            "Table source is not supported with table functions".into(),
+        ));
+    }
+    if persistent && from.source.kind == SourceKind::Table && from.source.window.is_some() {
+        return Err(SqlError::Invalid(
+            "KSQL does not support persistent queries on windowed tables.".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn provider_options<'a>(
