@@ -526,9 +526,9 @@ pub fn plan_query(
     })
 }
 
-/// ksqlDB's refusals of sources a query cannot read the way it asks: a self join, a join
-/// of windowed with non-windowed or differently windowed sources, a persistent query over a
-/// windowed table, a table function over a table.
+/// ksqlDB's refusals of sources a query cannot read the way it asks: a join of windowed
+/// with non-windowed or differently windowed sources, a persistent query over a windowed
+/// table, a table function over a table.
 fn check_sources(
     from: &PlannedSource,
     join: Option<&PlannedJoin>,
@@ -542,13 +542,8 @@ fn check_sources(
         None => "not",
     };
     if let Some(j) = join {
+        // (A self join works here, unlike in ksqlDB: each side has its own consumer group.)
         let (left, right) = (&from.source, &j.table.source);
-        if left.name == right.name {
-            return Err(SqlError::Invalid(format!(
-                "Can not join '{}' to '{}': self joins are not yet supported.",
-                left.name, right.name
-            )));
-        }
         match (&left.window, &right.window) {
             (None, None) => {}
             (Some(_), None) | (None, Some(_)) => {
