@@ -168,7 +168,8 @@ fn check_typed(expr: &Expr, schema: &DFSchema) -> Result<(), SqlError> {
     Ok(())
 }
 
-/// `ARRAY[…]` and `MAP(…)` need elements, keys and values of a known type.
+/// `ARRAY[…]` and `MAP(…)` need elements, keys and values of a known type; `STRUCT(…)`
+/// needs distinct field names.
 fn check_constructors(expr: &Expr, schema: &DFSchema) -> Result<(), SqlError> {
     const ISSUE: &str = "(see https://github.com/confluentinc/ksql/issues/4239)";
     let untyped = |e: &Expr| e.get_type(schema).is_ok_and(|t| t.is_null());
@@ -191,6 +192,22 @@ fn check_constructors(expr: &Expr, schema: &DFSchema) -> Result<(), SqlError> {
                     } else if !values.is_empty() && values.iter().all(untyped) {
                         error = Some("Cannot construct a map with all NULL values".to_string());
                     }
+                }
+            }
+            // `named_struct('A', a, 'B', b, …)`: the names are the literals at even places.
+            "named_struct" => {
+                let names: Vec<String> = f
+                    .args
+                    .iter()
+                    .step_by(2)
+                    .filter_map(|a| match a {
+                        Expr::Literal(v, _) => Some(v.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                let distinct: std::collections::HashSet<&String> = names.iter().collect();
+                if distinct.len() < names.len() {
+                    error = Some("Duplicate field names found in STRUCT".to_string());
                 }
             }
             "make_array" if f.args.is_empty() => {

@@ -271,6 +271,17 @@ fn a_window_groups_by_its_bounds_too() {
 }
 
 #[test]
+fn a_struct_with_a_field_name_twice_is_a_statement_error() {
+    let err = plan("CREATE STREAM C AS SELECT id, STRUCT(a := text, a := text) AS s FROM reviews;")
+        .unwrap_err();
+    assert_eq!(err.to_string(), "Duplicate field names found in STRUCT");
+    assert!(
+        plan("CREATE STREAM C AS SELECT id, STRUCT(a := text, b := text) AS s FROM reviews;")
+            .is_ok()
+    );
+}
+
+#[test]
 fn grouping_a_table_table_join_is_a_statement_error() {
     let err = plan(
         "CREATE TABLE C AS SELECT u.status, COUNT(*) AS n FROM users u \
