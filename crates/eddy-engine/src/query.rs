@@ -320,43 +320,29 @@ impl QueryTask {
             .is_some_and(|r| !r.is_internal_batch())
     }
 
-    /// Sends each input record that passes `WHERE` to the partition of the repartition
-    /// topic its group hashes to; records that do not decode, fail `WHERE` or have a null
-    /// group stay behind (the first go to the processing log), as they would not be
-    /// aggregated either. A table's changes go as their versions leaving and joining
-    /// groups ([`QueryTask::forward_changes`]).
-    fn forward(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
-        if !self.from_stream {
-            return self.forward_changes(errors);
-        }
-        let decoded = self.reader.decode(&self.raw, false, errors)?;
-        let mut batch = decoded.batch;
-        let mut rows = decoded.rows;
-        let mut row_errors = Vec::new();
-        if let Some(predicate) = &self.filter {
-            let mask = matches(predicate, &batch, &mut row_errors)?;
-            self.report(&batch, &mut row_errors, errors);
-            batch = filter_record_batch(&batch, &mask)?;
-            rows = rows
-                .into_iter()
-                .zip(mask.iter())
-                .filter(|(_, keep)| *keep == Some(true))
-                .map(|(r, _)| r)
-                .collect();
-        }
+    /// Sends each input record that passes `WHERE` (`rows`, from [`QueryTask::rows`]) to
+    /// the partition of the repartition topic its group hashes to; records that do not
+    /// decode, fail `WHERE` or have a null group stay behind (the first go to the
+    /// processing log), as they would not be aggregated either.
+    fn forward_records(
+        &mut self,
+        rows: &Rows,
+        errors: &mut Vec<ProcessingError>,
+        row_errors: &mut Vec<RowError>,
+    ) -> Result<(), EngineError> {
         let (Some(stage), Some(repartition)) = (self.aggregate.as_mut(), self.repartition.as_mut())
         else {
             return Err(unattached_repartition());
         };
-        let targets = stage.group_partitions(&batch, repartition.partitions(), &mut row_errors)?;
+        let targets = stage.group_partitions(&rows.batch, repartition.partitions(), row_errors)?;
         repartition.clear();
-        for (&r, target) in rows.iter().zip(targets) {
+        for (&r, target) in rows.decoded_rows.iter().zip(targets) {
             if let Some(p) = target {
                 repartition.push(&self.raw, r, p);
             }
         }
         self.send_forwarded()?;
-        self.report(&batch, &mut row_errors, errors);
+        self.report(&rows.batch, row_errors, errors);
         Ok(())
     }
 
@@ -503,6 +489,14 @@ impl QueryTask {
             self.report(&batch, row_errors, errors);
             batch = filter_record_batch(&batch, &mask)?;
             tombstones = filter_bool(&tombstones, &mask)?;
+            if !joins {
+                decoded_rows = decoded_rows
+                    .into_iter()
+                    .zip(mask.iter())
+                    .filter(|(_, keep)| *keep == Some(true))
+                    .map(|(r, _)| r)
+                    .collect();
+            }
         }
         Ok(Rows {
             batch,
@@ -515,8 +509,8 @@ impl QueryTask {
     /// rows to the repartition topic).
     fn process(&mut self, errors: &mut Vec<ProcessingError>) -> Result<(), EngineError> {
         let joins = self.join.is_some() || self.stream_join.is_some();
-        if self.forwarding() && !joins {
-            return self.forward(errors);
+        if self.forwarding() && !self.from_stream {
+            return self.forward_changes(errors);
         }
         let mut row_errors = Vec::new();
         // A table's changes are aggregated with their previous versions, unfiltered (a row
@@ -526,11 +520,7 @@ impl QueryTask {
             Some(r) if r.is_internal_batch() => r.decode_joined(&self.raw, errors)?,
             _ => None,
         };
-        let Rows {
-            mut batch,
-            mut tombstones,
-            decoded_rows,
-        } = match forwarded_rows {
+        let rows = match forwarded_rows {
             // Rows joined and filtered before they were forwarded.
             Some(batch) => Rows {
                 tombstones: BooleanArray::from(vec![false; batch.num_rows()]),
@@ -540,8 +530,16 @@ impl QueryTask {
             None => self.rows(errors, &mut row_errors)?,
         };
         if self.forwarding() {
-            return self.forward_joined(&batch, errors, &mut row_errors);
+            return match joins {
+                true => self.forward_joined(&rows.batch, errors, &mut row_errors),
+                false => self.forward_records(&rows, errors, &mut row_errors),
+            };
         }
+        let Rows {
+            mut batch,
+            mut tombstones,
+            decoded_rows,
+        } = rows;
         let mut aggregated_times = None;
         let mut window_starts = None;
         let mut session_ends: Option<Vec<i64>> = None;
@@ -908,7 +906,7 @@ impl Task for QueryTask {
 struct Rows {
     batch: RecordBatch,
     tombstones: BooleanArray,
-    /// Each row's index in the raw batch.
+    /// Each row's index in the raw batch (unless a join made the rows).
     decoded_rows: Vec<usize>,
 }
 
