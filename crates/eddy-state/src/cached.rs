@@ -179,17 +179,8 @@ impl KeyValueStore for CachedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{lookup, payloads};
     use crate::{MemoryBackend, StateBackend};
-
-    fn payloads(entries: &[Option<&[u8]>]) -> Payloads {
-        entries.iter().copied().collect()
-    }
-
-    fn lookup(store: &dyn KeyValueStore, keys: &[Option<&[u8]>]) -> Vec<Option<Vec<u8>>> {
-        let mut out = Payloads::new();
-        store.get_many(&payloads(keys), &mut out).expect("get_many");
-        out.iter().map(|v| v.map(<[u8]>::to_vec)).collect()
-    }
 
     #[test]
     fn reads_writes_and_deletes_go_through_the_cache_consistently() {

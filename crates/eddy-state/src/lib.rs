@@ -14,9 +14,13 @@ mod error;
 mod memory;
 mod rocks;
 mod store;
+#[cfg(test)]
+mod test_support;
+mod write_back;
 
 pub use cached::CachedStore;
 pub use error::StateError;
 pub use memory::MemoryBackend;
 pub use rocks::{RocksBackend, RocksConfig};
 pub use store::{KeyValueStore, StateBackend};
+pub use write_back::WriteBackStore;

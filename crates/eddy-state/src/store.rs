@@ -41,6 +41,18 @@ pub trait KeyValueStore: Send + Sync {
         self.scan_range(prefix, prefix_end(prefix).as_deref(), visit)
     }
 
+    /// Makes every write so far reach the store's own storage, for a store that holds writes
+    /// in memory (see [`KeyValueStore::holds_writes`]); nothing for the others.
+    fn persist(&self) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    /// Whether writes may stay in memory until [`KeyValueStore::persist`] (and be lost with
+    /// the process before it).
+    fn holds_writes(&self) -> bool {
+        false
+    }
+
     /// The value stored under one key (for pull queries by key; batch lookups use `get_many`).
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         let mut keys = Payloads::with_capacity(1, key.len());

@@ -1,0 +1,631 @@
+//! [`WriteBackStore`]: a store whose entries live in memory, and reach the store behind it
+//! (RocksDB) only when persisted, as the caching layer in front of Kafka Streams' stores
+//! does.
+//!
+//! An aggregation reads and writes the state of every group its batch touches. Through
+//! RocksDB each of those is a memtable search and a skip-list insert; here it is one hash
+//! lookup and, for a state of unchanged size (a count, a sum), an overwrite in place. The
+//! entries sit back to back in one arena, indexed by a hash table of entry numbers, so a
+//! new group costs no allocation of its own.
+//!
+//! Durability is the caller's: what is not yet persisted must be recoverable from
+//! elsewhere (an aggregation's changelog), and the caller records how far the persisted
+//! state goes only after [`KeyValueStore::persist`].
+
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use eddy_topic::Payloads;
+use hashbrown::HashTable;
+
+use crate::error::StateError;
+use crate::store::{KeyValueStore, check_write};
+
+/// The value length of a deleted entry.
+const DELETED: u32 = u32::MAX;
+/// Bytes an entry costs beyond its key and value: its record, index slot and dirty mark.
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<Entry>() + 16;
+/// The arena addresses entries with `u32` offsets.
+const MAX_ARENA: usize = (u32::MAX / 2) as usize;
+
+/// A store held in memory in front of `inner`. Every write to `inner` must go through it.
+///
+/// Writes stay in memory until [`persist`](KeyValueStore::persist), or until the entries
+/// outgrow the budget: then the written ones are persisted and memory starts over, reading
+/// from `inner` again what it needs. A store whose every entry is in memory (see
+/// [`WriteBackStore::open`]) knows that a key it does not hold is absent.
+pub struct WriteBackStore {
+    name: String,
+    inner: Arc<dyn KeyValueStore>,
+    budget_bytes: usize,
+    held: Mutex<Held>,
+}
+
+/// Where an entry's key and value are in the arena.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    key_at: u32,
+    key_len: u32,
+    value_at: u32,
+    /// [`DELETED`] for a deleted key (or, read from `inner`, an absent one).
+    value_len: u32,
+    /// Written since the last persist.
+    dirty: bool,
+}
+
+#[derive(Default)]
+struct Held {
+    /// Entry numbers, by the hash of their keys.
+    index: HashTable<u32>,
+    entries: Vec<Entry>,
+    arena: Vec<u8>,
+    /// Arena bytes no entry refers to any more, and entries that only record a deletion.
+    garbage: usize,
+    /// The entries written since the last persist.
+    dirty: Vec<u32>,
+    /// Holds every entry of `inner`: a key not held is absent.
+    complete: bool,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Held {
+    fn key(&self, e: Entry) -> &[u8] {
+        &self.arena[e.key_at as usize..][..e.key_len as usize]
+    }
+
+    fn value(&self, e: Entry) -> Option<&[u8]> {
+        (e.value_len != DELETED).then(|| &self.arena[e.value_at as usize..][..e.value_len as usize])
+    }
+
+    fn find(&self, key: &[u8]) -> Option<Entry> {
+        let hash = self.hasher.hash_one(key);
+        self.index
+            .find(hash, |&i| self.key(self.entries[i as usize]) == key)
+            .map(|&i| self.entries[i as usize])
+    }
+
+    /// Memory the entries take.
+    fn bytes(&self) -> usize {
+        self.arena.len() + self.entries.len() * ENTRY_OVERHEAD
+    }
+
+    /// Sets `key` to `value`. A `written` entry is persisted later; one that is not (read
+    /// from `inner`) only fills a gap and never replaces what is held.
+    fn put(&mut self, key: &[u8], value: Option<&[u8]>, written: bool) {
+        let hash = self.hasher.hash_one(key);
+        let Held {
+            index,
+            entries,
+            arena,
+            hasher,
+            ..
+        } = self;
+        let found = index.find(hash, |&i| {
+            let e = entries[i as usize];
+            &arena[e.key_at as usize..][..e.key_len as usize] == key
+        });
+        let number = match found.copied() {
+            Some(_) if !written => return,
+            Some(i) => {
+                self.set_value(i, value);
+                i
+            }
+            None => {
+                let key_at = arena.len() as u32;
+                arena.extend_from_slice(key);
+                let number = entries.len() as u32;
+                entries.push(Entry {
+                    key_at,
+                    key_len: key.len() as u32,
+                    value_at: 0,
+                    value_len: DELETED,
+                    dirty: false,
+                });
+                index.insert_unique(hash, number, |&i| {
+                    let e = entries[i as usize];
+                    hasher.hash_one(&arena[e.key_at as usize..][..e.key_len as usize])
+                });
+                self.set_value(number, value);
+                number
+            }
+        };
+        let entry = &mut self.entries[number as usize];
+        if written && !entry.dirty {
+            entry.dirty = true;
+            self.dirty.push(number);
+        }
+    }
+
+    /// Replaces entry `i`'s value: in place when the size is unchanged.
+    fn set_value(&mut self, i: u32, value: Option<&[u8]>) {
+        let e = &mut self.entries[i as usize];
+        let old = if e.value_len == DELETED {
+            0
+        } else {
+            e.value_len as usize
+        };
+        match value {
+            Some(v) if e.value_len != DELETED && v.len() == old => {
+                self.arena[e.value_at as usize..][..old].copy_from_slice(v);
+            }
+            Some(v) => {
+                e.value_at = self.arena.len() as u32;
+                e.value_len = v.len() as u32;
+                self.arena.extend_from_slice(v);
+                self.garbage += old;
+            }
+            None => {
+                e.value_len = DELETED;
+                self.garbage += old;
+            }
+        }
+    }
+
+    /// The written entries, in key order, for a persist. Their marks stay until
+    /// [`Held::persisted`].
+    fn written(&mut self) -> (Payloads, Payloads) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable_by(|&a, &b| {
+            self.key(self.entries[a as usize])
+                .cmp(self.key(self.entries[b as usize]))
+        });
+        let key_bytes: usize = dirty
+            .iter()
+            .map(|&i| self.entries[i as usize].key_len as usize)
+            .sum();
+        let mut keys = Payloads::with_capacity(dirty.len(), key_bytes);
+        let mut values = Payloads::with_capacity(dirty.len(), dirty.len() * 16);
+        for &i in &dirty {
+            let e = self.entries[i as usize];
+            keys.push(Some(self.key(e)));
+            values.push(self.value(e));
+        }
+        self.dirty = dirty;
+        (keys, values)
+    }
+
+    /// Marks the written entries persisted.
+    fn persisted(&mut self) {
+        for i in std::mem::take(&mut self.dirty) {
+            let e = &mut self.entries[i as usize];
+            e.dirty = false;
+            if e.value_len == DELETED {
+                self.garbage += e.key_len as usize + ENTRY_OVERHEAD;
+            }
+        }
+    }
+
+    /// Forgets every entry (all persisted).
+    fn clear(&mut self) {
+        self.index.clear();
+        self.entries.clear();
+        self.arena.clear();
+        self.dirty.clear();
+        self.garbage = 0;
+        self.complete = false;
+    }
+
+    /// Rebuilds the arena without replaced values, and without persisted deletions where
+    /// absence is known anyway.
+    fn compact(&mut self) {
+        let old = std::mem::take(self);
+        self.complete = old.complete;
+        self.hasher = old.hasher.clone();
+        self.arena
+            .reserve(old.arena.len() - old.garbage.min(old.arena.len()));
+        for &e in &old.entries {
+            if e.value_len == DELETED && !e.dirty && old.complete {
+                continue;
+            }
+            self.put(old.key(e), old.value(e), e.dirty);
+        }
+    }
+}
+
+/// Visits the held entries `mine[*next..]` (in key order) with keys before `until` (all for
+/// `None`) that have a value; returns whether `visit` wants more.
+fn visit_held(
+    held: &Held,
+    mine: &[Entry],
+    next: &mut usize,
+    until: Option<&[u8]>,
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> bool {
+    while let Some(&e) = mine.get(*next) {
+        if until.is_some_and(|u| held.key(e) >= u) {
+            break;
+        }
+        *next += 1;
+        if let Some(v) = held.value(e)
+            && !visit(held.key(e), v)
+        {
+            return false;
+        }
+    }
+    true
+}
+
+impl WriteBackStore {
+    /// Holds `inner`'s entries within about `budget_bytes`, starting with all of them if
+    /// they fit: then lookups of absent keys (an aggregation's new groups) never reach
+    /// `inner` while the entries stay within the budget.
+    pub fn open(
+        name: &str,
+        inner: Arc<dyn KeyValueStore>,
+        budget_bytes: usize,
+    ) -> Result<Self, StateError> {
+        let budget_bytes = budget_bytes.min(MAX_ARENA / 2);
+        let mut held = Held {
+            complete: true,
+            ..Held::default()
+        };
+        inner.scan(&mut |k, v| {
+            held.put(k, Some(v), false);
+            held.bytes() <= budget_bytes
+        })?;
+        if held.bytes() > budget_bytes {
+            held.clear();
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            inner,
+            budget_bytes,
+            held: Mutex::new(held),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes the written entries to `inner`; they stay held.
+    fn persist_held(&self, held: &mut Held) -> Result<(), StateError> {
+        if held.dirty.is_empty() {
+            return Ok(());
+        }
+        let (keys, values) = held.written();
+        self.inner.write(&keys, &values)?;
+        held.persisted();
+        Ok(())
+    }
+
+    /// Keeps the entries within the budget: over it, they are persisted and forgotten.
+    fn within_budget(&self, held: &mut Held) -> Result<(), StateError> {
+        if held.bytes() > self.budget_bytes || held.arena.len() > MAX_ARENA / 2 {
+            self.persist_held(held)?;
+            tracing::debug!(store = %self.name, bytes = held.bytes(), "state over its memory budget: persisted and forgotten");
+            held.clear();
+        } else if held.garbage > held.bytes() / 2 && held.garbage > 1 << 20 {
+            held.compact();
+        }
+        Ok(())
+    }
+}
+
+impl KeyValueStore for WriteBackStore {
+    fn get_many(&self, keys: &Payloads, out: &mut Payloads) -> Result<(), StateError> {
+        let mut held = self.lock();
+        if !held.complete {
+            let mut misses = Payloads::new();
+            for key in keys.iter().flatten() {
+                if held.find(key).is_none() {
+                    misses.push(Some(key));
+                }
+            }
+            if !misses.is_empty() {
+                let mut found = Payloads::with_capacity(misses.len(), 0);
+                self.inner.get_many(&misses, &mut found)?;
+                for (key, value) in misses.iter().zip(found.iter()) {
+                    if let Some(key) = key {
+                        held.put(key, value, false);
+                    }
+                }
+            }
+        }
+        for key in keys.iter() {
+            let value = key.and_then(|k| held.find(k)).and_then(|e| held.value(e));
+            out.push(value);
+        }
+        self.within_budget(&mut held)
+    }
+
+    fn write(&self, keys: &Payloads, values: &Payloads) -> Result<(), StateError> {
+        check_write(&self.name, keys, values)?;
+        let mut held = self.lock();
+        for (key, value) in keys.iter().zip(values.iter()) {
+            if let Some(key) = key {
+                held.put(key, value, true);
+            }
+        }
+        self.within_budget(&mut held)
+    }
+
+    fn scan_range(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StateError> {
+        let held = self.lock();
+        let in_range = |k: &[u8]| k >= start && end.is_none_or(|end| k < end);
+        let mut mine: Vec<Entry> = held
+            .entries
+            .iter()
+            .copied()
+            .filter(|&e| in_range(held.key(e)))
+            .collect();
+        mine.sort_unstable_by(|&a, &b| held.key(a).cmp(held.key(b)));
+        let mut next = 0;
+        if !held.complete {
+            let held = &held;
+            let mut going = true;
+            self.inner.scan_range(start, end, &mut |k, v| {
+                going = visit_held(held, &mine, &mut next, Some(k), visit);
+                if !going {
+                    return false;
+                }
+                if next < mine.len() && held.key(mine[next]) == k {
+                    // The held version is the newer one.
+                    next += 1;
+                    if let Some(v) = held.value(mine[next - 1]) {
+                        going = visit(k, v);
+                    }
+                } else {
+                    going = visit(k, v);
+                }
+                going
+            })?;
+            if !going {
+                return Ok(());
+            }
+        }
+        visit_held(&held, &mine, &mut next, None, visit);
+        Ok(())
+    }
+
+    fn persist(&self) -> Result<(), StateError> {
+        let mut held = self.lock();
+        self.persist_held(&mut held)
+    }
+
+    fn holds_writes(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{lookup, payloads};
+    use crate::{MemoryBackend, StateBackend};
+
+    fn put(store: &dyn KeyValueStore, key: &[u8], value: Option<&[u8]>) {
+        store
+            .write(&payloads(&[Some(key)]), &payloads(&[value]))
+            .expect("write");
+    }
+
+    fn entries(store: &dyn KeyValueStore, start: &[u8], end: Option<&[u8]>) -> Vec<String> {
+        let mut seen = Vec::new();
+        store
+            .scan_range(start, end, &mut |k, v| {
+                seen.push(format!(
+                    "{}={}",
+                    String::from_utf8_lossy(k),
+                    String::from_utf8_lossy(v)
+                ));
+                true
+            })
+            .expect("scan");
+        seen
+    }
+
+    #[test]
+    fn writes_reach_the_store_behind_only_when_persisted() {
+        let backend = MemoryBackend::new();
+        let inner = backend.open_store("t").expect("open");
+        put(inner.as_ref(), b"a", Some(b"1"));
+        put(inner.as_ref(), b"gone", Some(b"0"));
+        let store = WriteBackStore::open("t", Arc::clone(&inner), 1 << 20).expect("open");
+        assert!(store.lock().complete, "both entries fit");
+        put(&store, b"b", Some(b"2"));
+        put(&store, b"a", Some(b"3"));
+        put(&store, b"gone", None);
+        let keys: [Option<&[u8]>; 5] = [Some(b"a"), None, Some(b"b"), Some(b"gone"), Some(b"x")];
+        let expected = vec![Some(b"3".to_vec()), None, Some(b"2".to_vec()), None, None];
+        assert_eq!(lookup(&store, &keys), expected);
+        assert_eq!(
+            lookup(inner.as_ref(), &keys),
+            vec![Some(b"1".to_vec()), None, None, Some(b"0".to_vec()), None],
+            "nothing persisted yet"
+        );
+        assert_eq!(entries(&store, b"", None), ["a=3", "b=2"]);
+        store.persist().expect("persist");
+        assert_eq!(lookup(inner.as_ref(), &keys), expected, "persisted");
+        assert_eq!(entries(inner.as_ref(), b"", None), ["a=3", "b=2"]);
+        assert!(store.lock().dirty.is_empty());
+        // A value of another size goes elsewhere in the arena.
+        put(&store, b"a", Some(b"longer"));
+        assert_eq!(
+            lookup(&store, &[Some(b"a")]),
+            vec![Some(b"longer".to_vec())]
+        );
+    }
+
+    #[test]
+    fn an_incomplete_store_reads_what_it_does_not_hold_from_the_store_behind() {
+        let backend = MemoryBackend::new();
+        let inner = backend.open_store("t").expect("open");
+        let big = vec![7u8; 300];
+        put(inner.as_ref(), b"a", Some(&big));
+        put(inner.as_ref(), b"c", Some(b"1"));
+        put(inner.as_ref(), b"e", Some(b"2"));
+        let store = WriteBackStore::open("t", Arc::clone(&inner), 200).expect("open");
+        assert!(!store.lock().complete, "too big to hold");
+        assert!(store.lock().entries.is_empty());
+        put(&store, b"b", Some(b"held"));
+        put(&store, b"c", Some(b"newer"));
+        put(&store, b"e", None);
+        assert_eq!(
+            lookup(&store, &[Some(b"a"), Some(b"c"), Some(b"d"), Some(b"e")]),
+            vec![Some(big.clone()), Some(b"newer".to_vec()), None, None]
+        );
+        // The scan merges both, the held versions winning, deletions included.
+        let mut scanned = entries(&store, b"b", None);
+        assert_eq!(scanned, ["b=held", "c=newer"]);
+        scanned = entries(&store, b"", Some(b"c"));
+        assert_eq!(scanned.len(), 2);
+        assert_eq!(scanned[1], "b=held");
+        let mut first = Vec::new();
+        store
+            .scan(&mut |k, _| {
+                first.push(k.to_vec());
+                false
+            })
+            .expect("scan");
+        assert_eq!(first, [b"a".to_vec()], "a scan stops when asked");
+    }
+
+    #[test]
+    fn over_its_budget_the_store_persists_forgets_and_still_answers() {
+        let backend = MemoryBackend::new();
+        let inner = backend.open_store("t").expect("open");
+        let store = WriteBackStore::open("t", Arc::clone(&inner), 1_000).expect("open");
+        for i in 0..100u8 {
+            put(&store, &[i], Some(&[i, i]));
+        }
+        assert!(store.lock().bytes() <= 1_000);
+        assert!(!store.lock().complete);
+        let persisted = entries(inner.as_ref(), b"", None).len();
+        assert!(persisted > 0 && persisted < 100, "{persisted} persisted");
+        for i in 0..100u8 {
+            assert_eq!(
+                lookup(&store, &[Some(&[i])]),
+                vec![Some(vec![i, i])],
+                "key {i}"
+            );
+        }
+        assert_eq!(entries(&store, b"", None).len(), 100);
+        store.persist().expect("persist");
+        assert_eq!(entries(inner.as_ref(), b"", None).len(), 100);
+    }
+
+    #[test]
+    fn compaction_keeps_the_latest_values_and_unpersisted_deletions() {
+        let backend = MemoryBackend::new();
+        let inner = backend.open_store("t").expect("open");
+        put(inner.as_ref(), b"old", Some(b"x"));
+        let store = WriteBackStore::open("t", Arc::clone(&inner), 64 << 20).expect("open");
+        put(&store, b"old", None);
+        let mut value = Vec::new();
+        for round in 0..3_000u32 {
+            // Growing values are appended: the replaced ones become garbage.
+            value.extend_from_slice(&round.to_le_bytes());
+            put(&store, b"grows", Some(&value));
+        }
+        let held = store.lock();
+        assert!(
+            held.arena.len() < 2 << 20,
+            "compacted: {} bytes (18 MB of values were written)",
+            held.arena.len()
+        );
+        drop(held);
+        assert_eq!(
+            lookup(&store, &[Some(b"grows"), Some(b"old")]),
+            vec![Some(value.clone()), None]
+        );
+        store.persist().expect("persist");
+        assert_eq!(
+            lookup(inner.as_ref(), &[Some(b"grows"), Some(b"old")]),
+            vec![Some(value), None],
+            "the deletion survived compaction"
+        );
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::{MemoryBackend, StateBackend};
+
+    /// Random batches of reads, writes, deletes, scans and persists against a map.
+    #[test]
+    fn behaves_like_a_map_through_spills_and_compactions() {
+        let backend = MemoryBackend::new();
+        let inner = backend.open_store("t").expect("open");
+        let mut store = WriteBackStore::open("t", Arc::clone(&inner), 4_000).expect("open");
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..3_000 {
+            let mut keys = Payloads::new();
+            let mut values = Payloads::new();
+            let mut batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+            for _ in 0..next(20) {
+                let key = format!("k{}", next(300)).into_bytes();
+                let value = match next(10) {
+                    0 => None,
+                    n => Some(vec![b'v'; n as usize + (round % 3)]),
+                };
+                keys.push(Some(&key));
+                values.push(value.as_deref());
+                batch.insert(key, value);
+            }
+            store.write(&keys, &values).expect("write");
+            for (k, v) in batch {
+                match v {
+                    Some(v) => model.insert(k, v),
+                    None => model.remove(&k),
+                };
+            }
+            let mut probe = Payloads::new();
+            let probed: Vec<Vec<u8>> = (0..10)
+                .map(|_| format!("k{}", next(320)).into_bytes())
+                .collect();
+            for k in &probed {
+                probe.push(Some(k));
+            }
+            let mut out = Payloads::new();
+            store.get_many(&probe, &mut out).expect("get_many");
+            for (i, k) in probed.iter().enumerate() {
+                assert_eq!(out.get(i), model.get(k).map(Vec::as_slice), "round {round}");
+            }
+            if next(50) == 0 {
+                let mut scanned = Vec::new();
+                store
+                    .scan(&mut |k, v| {
+                        scanned.push((k.to_vec(), v.to_vec()));
+                        true
+                    })
+                    .expect("scan");
+                let expected: Vec<_> = model.clone().into_iter().collect();
+                assert_eq!(scanned, expected, "round {round}");
+            }
+            match next(100) {
+                0 => store.persist().expect("persist"),
+                1 => {
+                    // A restart: what was persisted, and then what is held again.
+                    store.persist().expect("persist");
+                    store = WriteBackStore::open("t", Arc::clone(&inner), 4_000).expect("reopen");
+                }
+                _ => {}
+            }
+        }
+        store.persist().expect("persist");
+        let mut persisted = Vec::new();
+        inner
+            .scan(&mut |k, v| {
+                persisted.push((k.to_vec(), v.to_vec()));
+                true
+            })
+            .expect("scan");
+        assert_eq!(persisted, model.into_iter().collect::<Vec<_>>());
+    }
+}
