@@ -228,10 +228,33 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             .name("eddy-replay".into())
             .spawn(move || replay(&replaying))
             .context("starting the command log replay")?;
-        eddy_server::serve(listener, app).await?;
+        let engine = Arc::clone(&app.engine);
+        tokio::select! {
+            served = eddy_server::serve(listener, app) => served?,
+            () = stop_signal() => tracing::info!("stopping: the queries persist their state"),
+        }
+        // Blocking: each query finishes its batch and persists what it holds in memory.
+        tokio::task::spawn_blocking(move || engine.shutdown()).await?;
         drop(dev_broker);
         Ok(())
     })
+}
+
+/// Completes on SIGTERM (`docker stop`) or Ctrl-C.
+async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = interrupt => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(err) => {
+            tracing::warn!(%err, "SIGTERM not handled; Ctrl-C still stops the server cleanly");
+            let _ = interrupt.await;
+        }
+    }
 }
 
 /// Waits until the broker answers: a server started before its Kafka waits for it rather

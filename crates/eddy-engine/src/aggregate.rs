@@ -723,6 +723,12 @@ impl AggregateStage {
         self.changelogs().try_for_each(Changelog::flush)
     }
 
+    /// Persists the stores' state and records how far it goes (see
+    /// [`Changelog::checkpoint`]).
+    pub(crate) fn checkpoint(&mut self) -> Result<(), EngineError> {
+        self.changelogs().try_for_each(Changelog::checkpoint)
+    }
+
     /// Brings the stores up to date with their changelogs (see [`Changelog::catch_up`]).
     pub(crate) fn catch_up(&mut self) -> Result<(), EngineError> {
         self.changelogs().try_for_each(Changelog::catch_up)

@@ -8,14 +8,16 @@
 //! without a key; those are still read.)
 //!
 //! How far a store is in its changelog is kept in a small metadata store (the changelog
-//! offset it has applied up to); a store at any other offset than the changelog's end is
-//! stale and rebuilt.
+//! offset it has applied up to); a store behind the changelog's end applies the rest
+//! (rebuilt from the start where that offset says nothing: several partitions, records
+//! the broker dropped). An aggregation's groups are held in memory and persisted to the
+//! store at every sync and when the query stops: its recorded offset moves only then.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eddy_state::{KeyValueStore, StateBackend};
+use eddy_state::{KeyValueStore, StateBackend, WriteBackStore};
 use eddy_topic::{Payloads, Position, RawBatch, RecordSink, TopicIo};
 
 use crate::error::EngineError;
@@ -166,12 +168,24 @@ impl Changelog {
         let sent = std::mem::take(&mut self.sent);
         self.written += sent;
         self.own_since_sync += sent;
-        write_count(self.meta.as_ref(), &self.store_name, self.written)?;
+        // A store that holds writes in memory records its progress only when it persists
+        // them (at the sync below), so a crash makes it replay what it had not persisted.
+        if !self.store.holds_writes() {
+            write_count(self.meta.as_ref(), &self.store_name, self.written)?;
+        }
         // Now and then, so that a catch-up never has far to read.
         if self.synced_at.elapsed() >= SYNC_INTERVAL {
             self.sync()?;
         }
         Ok(())
+    }
+
+    /// Waits until everything sent is stored, and makes the store persist all of it and
+    /// record how far it goes, so that a restart reads nothing again (before a query stops).
+    pub(crate) fn checkpoint(&mut self) -> Result<(), EngineError> {
+        self.flush()?;
+        self.store.persist()?;
+        write_count(self.meta.as_ref(), &self.store_name, self.written)
     }
 
     /// Brings the store up to date with the changelog's end: applies what was written since
@@ -191,6 +205,18 @@ impl Changelog {
             positions.iter().map(|p| p.next_offset.max(0) as u64).sum()
         };
         let new = total(&ends).saturating_sub(total(&self.synced));
+        if new < self.own_since_sync {
+            // The broker's end offsets do not yet count every record it acknowledged (tansu's
+            // lag behind at times). Reading up to them would replay this server's own older
+            // states over newer ones: the next flush tries again.
+            tracing::debug!(
+                store = %self.store_name,
+                end_says = new,
+                acknowledged = self.own_since_sync,
+                "changelog end offsets behind acknowledged writes; sync postponed"
+            );
+            return Ok(());
+        }
         let applied = if new == self.own_since_sync {
             0
         } else {
@@ -215,17 +241,21 @@ impl Changelog {
         self.synced = ends;
         self.synced_at = Instant::now();
         self.own_since_sync = 0;
+        self.store.persist()?;
         write_count(self.meta.as_ref(), &self.store_name, self.written)
     }
 }
 
-/// Opens `store_name` with its state as of the end of `topic`: rebuilt from the changelog
-/// when the local store is empty or behind it. Returns the store and its changelog writer.
+/// Opens `store_name` with its state as of the end of `topic`: brought up to date from
+/// the changelog when the local store is behind it, rebuilt when it is empty or cannot
+/// say how far it got. `held`: hold the state in memory within that many bytes (see
+/// [`WriteBackStore`]). Returns the store and its changelog writer.
 pub(crate) fn open_with_changelog(
     state: &dyn StateBackend,
     topics: &Arc<dyn TopicIo>,
     store_name: &str,
     topic: &str,
+    held: Option<usize>,
 ) -> Result<(Arc<dyn KeyValueStore>, Changelog), EngineError> {
     let admin = topics.admin();
     if admin.partition_count(topic)?.is_none() {
@@ -237,16 +267,35 @@ pub(crate) fn open_with_changelog(
     let end: i64 = ends.iter().map(|p| p.next_offset.max(0)).sum();
     let mut store = state.open_store(store_name)?;
     if applied != Some(end as u64) {
-        tracing::info!(
-            store = store_name,
-            topic,
-            records = end,
-            "restoring state from its changelog"
-        );
-        state.drop_store(store_name)?;
-        store = state.open_store(store_name)?;
-        replay(topics, topic, store.as_ref(), &[], &ends)?;
+        match resume_point(topics, topic, &ends, applied)? {
+            Some(from) => {
+                // Records from there on set every key they touch to its latest state;
+                // those before it are in the store.
+                tracing::info!(
+                    store = store_name,
+                    topic,
+                    from = from.next_offset,
+                    records = end - from.next_offset,
+                    "bringing state up to date from its changelog"
+                );
+                replay(topics, topic, store.as_ref(), &[from], &ends)?;
+            }
+            None => {
+                tracing::info!(
+                    store = store_name,
+                    topic,
+                    records = end,
+                    "restoring state from its changelog"
+                );
+                state.drop_store(store_name)?;
+                store = state.open_store(store_name)?;
+                replay(topics, topic, store.as_ref(), &[], &ends)?;
+            }
+        }
         write_count(meta.as_ref(), store_name, end as u64)?;
+    }
+    if let Some(budget) = held {
+        store = Arc::new(WriteBackStore::open(store_name, store, budget)?);
     }
     Ok((
         Arc::clone(&store),
@@ -268,6 +317,34 @@ pub(crate) fn open_with_changelog(
             timestamps: Vec::new(),
         },
     ))
+}
+
+/// Where a store that applied its changelog up to offset `applied` goes on from: only for
+/// a changelog of one partition (the count is then an offset) that still has that offset.
+fn resume_point(
+    topics: &Arc<dyn TopicIo>,
+    topic: &str,
+    ends: &[Position],
+    applied: Option<u64>,
+) -> Result<Option<Position>, EngineError> {
+    let ([end], Some(applied)) = (ends, applied) else {
+        return Ok(None);
+    };
+    let Ok(applied) = i64::try_from(applied) else {
+        return Ok(None);
+    };
+    if applied == 0 || applied > end.next_offset {
+        return Ok(None);
+    }
+    let starts = topics.admin().start_offsets(topic)?;
+    let start = starts
+        .iter()
+        .find(|p| p.partition == end.partition)
+        .map_or(0, |p| p.next_offset);
+    Ok((start <= applied).then_some(Position {
+        partition: end.partition,
+        next_offset: applied,
+    }))
 }
 
 /// Applies `topic` to `store` from the offsets `from` (per partition; a partition not

@@ -37,6 +37,9 @@ type TableHandles = (Arc<dyn KeyValueStore>, Arc<TableProgress>, bool);
 /// they fit: then an unmatched key is answered without RocksDB): a join looks up every
 /// stream record's row.
 const TABLE_CACHE_BYTES: usize = 32 << 20;
+/// Memory for each aggregation's groups, held in front of its store and persisted at
+/// every changelog sync: beyond it, groups are persisted and read back as needed.
+const AGGREGATE_STATE_BYTES: usize = 64 << 20;
 
 /// How long a pull query waits for a table materialised for it to catch up with its topic.
 const FIRST_PULL_WAIT: Duration = Duration::from_secs(30);
@@ -187,6 +190,24 @@ impl Engine {
             )));
         }
         JsonInserter::new(self.topics.as_ref(), source)
+    }
+
+    /// Stops every query and table materialisation, each after its current batch, so that
+    /// their state is persisted (before the server exits).
+    pub fn shutdown(&self) {
+        let (queries, tables) = {
+            let mut inner = self.lock();
+            (
+                std::mem::take(&mut inner.queries),
+                std::mem::take(&mut inner.tables),
+            )
+        };
+        for query in queries.into_values() {
+            query.handle.stop();
+        }
+        for table in tables.into_values() {
+            table.handle.stop();
+        }
     }
 
     /// A copy of the catalog.
@@ -656,9 +677,16 @@ impl Engine {
         &self,
         id: &str,
         store: QueryStore,
+        held: Option<usize>,
     ) -> Result<(Arc<dyn KeyValueStore>, Changelog), EngineError> {
         let topic = changelog_topic(&self.config.service_id, id, store.topic_part());
-        open_with_changelog(self.state.as_ref(), &self.topics, &store.name(id), &topic)
+        open_with_changelog(
+            self.state.as_ref(),
+            &self.topics,
+            &store.name(id),
+            &topic,
+            held,
+        )
     }
 
     /// Deletes what terminated query `id` leaves behind, as ksqlDB does: its internal
@@ -795,9 +823,9 @@ impl Engine {
             Some(j) if j.within.is_some() => {
                 // Each side's records within the window, with a changelog each.
                 let (left_store, left_changelog) =
-                    self.changelogged_store(id, QueryStore::JoinLeft)?;
+                    self.changelogged_store(id, QueryStore::JoinLeft, None)?;
                 let (right_store, right_changelog) =
-                    self.changelogged_store(id, QueryStore::JoinRight)?;
+                    self.changelogged_store(id, QueryStore::JoinRight, None)?;
                 let stage =
                     StreamJoinStage::new(plan, left_store, right_store, Arc::clone(&from_right))?
                         .with_changelogs(left_changelog, right_changelog);
@@ -858,7 +886,14 @@ impl Engine {
         let task = match &plan.aggregate {
             None => task,
             Some(aggregate) => {
-                let (store, changelog) = self.changelogged_store(id, QueryStore::Aggregate)?;
+                // Session windows look their groups up by prefix, which a store held in
+                // memory by hash would answer only by visiting every group.
+                let held = match aggregate.window {
+                    Some(eddy_sql::window::WindowSpec::Session { .. }) => None,
+                    _ => Some(AGGREGATE_STATE_BYTES),
+                };
+                let (store, changelog) =
+                    self.changelogged_store(id, QueryStore::Aggregate, held)?;
                 let mut stage = AggregateStage::new(plan, aggregate, store)?
                     .with_changelog(changelog)
                     .with_properties(props);
@@ -866,7 +901,7 @@ impl Engine {
                     stage = stage.emit_final()?;
                 }
                 if plan.from.source.kind == SourceKind::Table {
-                    let (rows, changelog) = self.changelogged_store(id, QueryStore::Rows)?;
+                    let (rows, changelog) = self.changelogged_store(id, QueryStore::Rows, None)?;
                     stage = stage.with_table_rows(rows, Some(changelog));
                 }
                 task.with_aggregate(stage)

@@ -891,6 +891,14 @@ impl Task for QueryTask {
         Ok(self.raw.len())
     }
 
+    fn close(&mut self) -> Result<(), EngineError> {
+        match self.aggregate.as_mut() {
+            // Only a batch that went all the way is in the changelogs for sure.
+            Some(aggregate) if self.progress == BatchProgress::Done => aggregate.checkpoint(),
+            _ => Ok(()),
+        }
+    }
+
     fn finished(&self) -> bool {
         let gone = match &self.output {
             Output::Topic { .. } => false,

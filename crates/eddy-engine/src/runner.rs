@@ -19,6 +19,10 @@ pub(crate) trait Task: Send {
     fn finished(&self) -> bool {
         false
     }
+    /// Called once when the task stops: persists what it holds only in memory.
+    fn close(&mut self) -> Result<(), EngineError> {
+        Ok(())
+    }
 }
 
 /// The last error of a task, shown by `SHOW QUERIES` and `DESCRIBE EXTENDED`.
@@ -52,6 +56,14 @@ impl TaskHandle {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Some(task) = self.task.as_mut()
+            && let Err(e) = task.close()
+        {
+            tracing::warn!(
+                "{}: could not persist its state on stopping: {e}",
+                task.name()
+            );
         }
     }
 }
@@ -123,6 +135,13 @@ fn run_loop(id: &str, mut task: Box<dyn Task>, stop: &AtomicBool, health: &Mutex
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+    }
+    if let Err(e) = task.close() {
+        // What was not persisted is read again from the changelogs on the next start.
+        tracing::warn!(
+            "{}: could not persist its state on stopping: {e}",
+            task.name()
+        );
     }
     tracing::info!("stopped {}", task.name());
 }
