@@ -39,7 +39,7 @@ type TableHandles = (Arc<dyn KeyValueStore>, Arc<TableProgress>, bool);
 const TABLE_CACHE_BYTES: usize = 32 << 20;
 /// Memory for each aggregation's groups, held in front of its store and persisted at
 /// every changelog sync: beyond it, groups are persisted and read back as needed.
-const AGGREGATE_STATE_BYTES: usize = 64 << 20;
+const AGGREGATE_STATE_BYTES: usize = 32 << 20;
 
 /// How long a pull query waits for a table materialised for it to catch up with its topic.
 const FIRST_PULL_WAIT: Duration = Duration::from_secs(30);

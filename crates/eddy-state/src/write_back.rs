@@ -23,8 +23,12 @@ use crate::store::{KeyValueStore, check_write};
 
 /// The value length of a deleted entry.
 const DELETED: u32 = u32::MAX;
-/// Bytes an entry costs beyond its key and value: its record, index slot and dirty mark.
-const ENTRY_OVERHEAD: usize = std::mem::size_of::<Entry>() + 16;
+/// Bytes an entry costs beyond its key and value: its record, its index slot (a number and
+/// a control byte) and its place in the dirty list.
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<Entry>() + 12;
+/// Entries persisted per write to the store behind, so a persist of the whole budget
+/// does not copy all of it at once.
+const PERSIST_CHUNK: usize = 16 * 1024;
 /// The arena addresses entries with `u32` offsets.
 const MAX_ARENA: usize = (u32::MAX / 2) as usize;
 
@@ -84,7 +88,8 @@ impl Held {
             .map(|&i| self.entries[i as usize])
     }
 
-    /// Memory the entries take.
+    /// Memory the entries take (the allocations can be up to twice that: they grow by
+    /// doubling, and are kept for reuse when the entries are forgotten).
     fn bytes(&self) -> usize {
         self.arena.len() + self.entries.len() * ENTRY_OVERHEAD
     }
@@ -161,27 +166,26 @@ impl Held {
         }
     }
 
-    /// The written entries, in key order, for a persist. Their marks stay until
-    /// [`Held::persisted`].
-    fn written(&mut self) -> (Payloads, Payloads) {
+    /// Puts the written entries in key order, the order the store behind takes them
+    /// fastest.
+    fn sort_written(&mut self) {
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable_by(|&a, &b| {
             self.key(self.entries[a as usize])
                 .cmp(self.key(self.entries[b as usize]))
         });
-        let key_bytes: usize = dirty
-            .iter()
-            .map(|&i| self.entries[i as usize].key_len as usize)
-            .sum();
-        let mut keys = Payloads::with_capacity(dirty.len(), key_bytes);
-        let mut values = Payloads::with_capacity(dirty.len(), dirty.len() * 16);
-        for &i in &dirty {
+        self.dirty = dirty;
+    }
+
+    /// Fills `keys` and `values` with the written entries `dirty[from..to]`.
+    fn written(&self, from: usize, to: usize, keys: &mut Payloads, values: &mut Payloads) {
+        keys.clear();
+        values.clear();
+        for &i in &self.dirty[from..to] {
             let e = self.entries[i as usize];
             keys.push(Some(self.key(e)));
             values.push(self.value(e));
         }
-        self.dirty = dirty;
-        (keys, values)
     }
 
     /// Marks the written entries persisted.
@@ -283,8 +287,14 @@ impl WriteBackStore {
         if held.dirty.is_empty() {
             return Ok(());
         }
-        let (keys, values) = held.written();
-        self.inner.write(&keys, &values)?;
+        held.sort_written();
+        let (mut keys, mut values) = (Payloads::new(), Payloads::new());
+        for from in (0..held.dirty.len()).step_by(PERSIST_CHUNK) {
+            let to = (from + PERSIST_CHUNK).min(held.dirty.len());
+            held.written(from, to, &mut keys, &mut values);
+            // A failure leaves every entry marked: the chunks written are written again.
+            self.inner.write(&keys, &values)?;
+        }
         held.persisted();
         Ok(())
     }
