@@ -8,6 +8,10 @@
 //! entries sit back to back in one arena, indexed by a hash table of entry numbers, so a
 //! new group costs no allocation of its own.
 //!
+//! The store knows which keys the store behind has that it does not hold (a Bloom filter
+//! of them), so most lookups of a key that exists nowhere (an aggregation's new group or
+//! window) are answered without asking it.
+//!
 //! Durability is the caller's: what is not yet persisted must be recoverable from
 //! elsewhere (an aggregation's changelog), and the caller records how far the persisted
 //! state goes only after [`KeyValueStore::persist`].
@@ -35,9 +39,8 @@ const MAX_ARENA: usize = (u32::MAX / 2) as usize;
 /// A store held in memory in front of `inner`. Every write to `inner` must go through it.
 ///
 /// Writes stay in memory until [`persist`](KeyValueStore::persist), or until the entries
-/// outgrow the budget: then the written ones are persisted and memory starts over, reading
-/// from `inner` again what it needs. A store whose every entry is in memory (see
-/// [`WriteBackStore::open`]) knows that a key it does not hold is absent.
+/// outgrow the budget: then the written ones are persisted, and the least recently used
+/// half is forgotten (and read back from `inner` if needed again).
 pub struct WriteBackStore {
     name: String,
     inner: Arc<dyn KeyValueStore>,
@@ -53,6 +56,8 @@ struct Entry {
     value_at: u32,
     /// [`DELETED`] for a deleted key (or, read from `inner`, an absent one).
     value_len: u32,
+    /// The write that last used it, for choosing what to forget.
+    used: u32,
     /// Written since the last persist.
     dirty: bool,
 }
@@ -67,9 +72,68 @@ struct Held {
     garbage: usize,
     /// The entries written since the last persist.
     dirty: Vec<u32>,
-    /// Holds every entry of `inner`: a key not held is absent.
-    complete: bool,
+    /// The keys of `inner` not held: a key neither held nor in it is absent.
+    forgotten: Forgotten,
+    /// Counts writes (see [`Entry::used`]).
+    clock: u32,
     hasher: foldhash::fast::RandomState,
+}
+
+/// A Bloom filter of key hashes: no false negatives, about 1% false positives while it
+/// holds at most its capacity.
+#[derive(Default)]
+struct Forgotten {
+    bits: Vec<u64>,
+    keys: usize,
+    capacity: usize,
+}
+
+impl Forgotten {
+    /// Bits per key of capacity, and probes per key: about 1% false positives.
+    const BITS_PER_KEY: usize = 10;
+    const PROBES: u64 = 4;
+
+    fn with_capacity(keys: usize) -> Self {
+        let words = (keys * Self::BITS_PER_KEY).div_ceil(64).next_power_of_two();
+        Self {
+            bits: vec![0; words],
+            keys: 0,
+            capacity: keys,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.keys == 0
+    }
+
+    /// The bits of `hash`, by double hashing.
+    fn probes(&self, hash: u64) -> impl Iterator<Item = (usize, u64)> + use<> {
+        let mask = (self.bits.len() as u64 * 64).wrapping_sub(1);
+        let step = hash.rotate_left(32) | 1;
+        (0..Self::PROBES).map(move |i| {
+            let bit = hash.wrapping_add(i.wrapping_mul(step)) & mask;
+            ((bit / 64) as usize, 1u64 << (bit % 64))
+        })
+    }
+
+    /// Adds `hash`. Beyond its capacity the filter answers worse: its owner rebuilds it
+    /// (without bits at all, it answers "maybe" to everything).
+    fn insert(&mut self, hash: u64) {
+        if !self.bits.is_empty() {
+            for (word, bit) in self.probes(hash) {
+                self.bits[word] |= bit;
+            }
+        }
+        self.keys += 1;
+    }
+
+    fn may_contain(&self, hash: u64) -> bool {
+        !self.is_empty()
+            && (self.bits.is_empty()
+                || self
+                    .probes(hash)
+                    .all(|(word, bit)| self.bits[word] & bit != 0))
+    }
 }
 
 impl Held {
@@ -81,15 +145,20 @@ impl Held {
         (e.value_len != DELETED).then(|| &self.arena[e.value_at as usize..][..e.value_len as usize])
     }
 
-    fn find(&self, key: &[u8]) -> Option<Entry> {
-        let hash = self.hasher.hash_one(key);
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn find(&self, hash: u64, key: &[u8]) -> Option<Entry> {
         self.index
             .find(hash, |&i| self.key(self.entries[i as usize]) == key)
             .map(|&i| self.entries[i as usize])
     }
 
     /// Memory the entries take (the allocations can be up to twice that: they grow by
-    /// doubling, and are kept for reuse when the entries are forgotten).
+    /// doubling, and are kept for reuse when entries are forgotten).
+    /// The filter of forgotten keys is not counted: it takes about 2.5 bytes per key of
+    /// the store behind.
     fn bytes(&self) -> usize {
         self.arena.len() + self.entries.len() * ENTRY_OVERHEAD
     }
@@ -97,7 +166,8 @@ impl Held {
     /// Sets `key` to `value`. A `written` entry is persisted later; one that is not (read
     /// from `inner`) only fills a gap and never replaces what is held.
     fn put(&mut self, key: &[u8], value: Option<&[u8]>, written: bool) {
-        let hash = self.hasher.hash_one(key);
+        let hash = self.hash(key);
+        let clock = self.clock;
         let Held {
             index,
             entries,
@@ -124,6 +194,7 @@ impl Held {
                     key_len: key.len() as u32,
                     value_at: 0,
                     value_len: DELETED,
+                    used: clock,
                     dirty: false,
                 });
                 index.insert_unique(hash, number, |&i| {
@@ -135,6 +206,7 @@ impl Held {
             }
         };
         let entry = &mut self.entries[number as usize];
+        entry.used = clock;
         if written && !entry.dirty {
             entry.dirty = true;
             self.dirty.push(number);
@@ -199,30 +271,61 @@ impl Held {
         }
     }
 
-    /// Forgets every entry (all persisted).
-    fn clear(&mut self) {
+    /// Rebuilds the entries with those `keep` says, without replaced values or persisted
+    /// deletions; the others (all persisted) are forgotten.
+    fn rebuild(&mut self, keep: impl Fn(&Entry) -> bool) {
+        let old_entries = std::mem::take(&mut self.entries);
+        let old_arena = std::mem::take(&mut self.arena);
         self.index.clear();
-        self.entries.clear();
-        self.arena.clear();
         self.dirty.clear();
         self.garbage = 0;
-        self.complete = false;
-    }
-
-    /// Rebuilds the arena without replaced values, and without persisted deletions where
-    /// absence is known anyway.
-    fn compact(&mut self) {
-        let old = std::mem::take(self);
-        self.complete = old.complete;
-        self.hasher = old.hasher.clone();
-        self.arena
-            .reserve(old.arena.len() - old.garbage.min(old.arena.len()));
-        for &e in &old.entries {
-            if e.value_len == DELETED && !e.dirty && old.complete {
+        let key = |e: &Entry| &old_arena[e.key_at as usize..][..e.key_len as usize];
+        for e in &old_entries {
+            let deleted = e.value_len == DELETED;
+            if !e.dirty && (deleted || !keep(e)) {
+                if !deleted {
+                    let hash = self.hash(key(e));
+                    self.forgotten.insert(hash);
+                }
                 continue;
             }
-            self.put(old.key(e), old.value(e), e.dirty);
+            let value =
+                (!deleted).then(|| &old_arena[e.value_at as usize..][..e.value_len as usize]);
+            self.put(key(e), value, e.dirty);
+            if let Some(last) = self.entries.last_mut() {
+                last.used = e.used;
+            }
         }
+    }
+
+    /// Rebuilds the arena without replaced values and persisted deletions.
+    fn compact(&mut self) {
+        self.rebuild(|_| true);
+    }
+
+    /// The `used` mark from which the most recently used entries take about `bytes`.
+    fn recent_since(&self, bytes: usize) -> u32 {
+        let mut uses: Vec<(u32, usize)> = self
+            .entries
+            .iter()
+            .map(|e| {
+                let value = if e.value_len == DELETED {
+                    0
+                } else {
+                    e.value_len
+                };
+                (e.used, (e.key_len + value) as usize + ENTRY_OVERHEAD)
+            })
+            .collect();
+        uses.sort_unstable_by_key(|&(used, _)| std::cmp::Reverse(used));
+        let mut total = 0;
+        for (used, size) in uses {
+            total += size;
+            if total > bytes {
+                return used.saturating_add(1);
+            }
+        }
+        0
     }
 }
 
@@ -250,36 +353,51 @@ fn visit_held(
 }
 
 impl WriteBackStore {
-    /// Holds `inner`'s entries within about `budget_bytes`, starting with all of them if
-    /// they fit: then lookups of absent keys (an aggregation's new groups) never reach
-    /// `inner` while the entries stay within the budget.
+    /// Holds `inner`'s entries within about `budget_bytes`: all of them if they fit, else
+    /// none, with a filter of their keys.
     pub fn open(
         name: &str,
         inner: Arc<dyn KeyValueStore>,
         budget_bytes: usize,
     ) -> Result<Self, StateError> {
         let budget_bytes = budget_bytes.min(MAX_ARENA / 2);
-        let mut held = Held {
-            complete: true,
-            ..Held::default()
-        };
+        let mut held = Held::default();
+        let mut keys = 0usize;
         inner.scan(&mut |k, v| {
-            held.put(k, Some(v), false);
-            held.bytes() <= budget_bytes
+            keys += 1;
+            if held.bytes() <= budget_bytes {
+                held.put(k, Some(v), false);
+            }
+            true
         })?;
-        if held.bytes() > budget_bytes {
-            held.clear();
-        }
-        Ok(Self {
+        let store = Self {
             name: name.to_owned(),
             inner,
             budget_bytes,
-            held: Mutex::new(held),
-        })
+            held: Mutex::new(Held::default()),
+        };
+        if held.entries.len() < keys || held.bytes() > budget_bytes {
+            held = Held::default();
+            store.remember_forgotten(&mut held, keys)?;
+        }
+        *store.lock() = held;
+        Ok(store)
     }
 
     fn lock(&self) -> MutexGuard<'_, Held> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes the filter of forgotten keys hold every key of `inner` (about `keys`), with
+    /// room for as many again.
+    fn remember_forgotten(&self, held: &mut Held, keys: usize) -> Result<(), StateError> {
+        held.forgotten = Forgotten::with_capacity(2 * keys.max(1024));
+        let hasher = held.hasher.clone();
+        let forgotten = &mut held.forgotten;
+        self.inner.scan(&mut |k, _| {
+            forgotten.insert(hasher.hash_one(k));
+            true
+        })
     }
 
     /// Writes the written entries to `inner`; they stay held.
@@ -299,12 +417,28 @@ impl WriteBackStore {
         Ok(())
     }
 
-    /// Keeps the entries within the budget: over it, they are persisted and forgotten.
+    /// Keeps the entries within the budget: over it, they are persisted and the least
+    /// recently used half is forgotten.
     fn within_budget(&self, held: &mut Held) -> Result<(), StateError> {
         if held.bytes() > self.budget_bytes || held.arena.len() > MAX_ARENA / 2 {
             self.persist_held(held)?;
-            tracing::debug!(store = %self.name, bytes = held.bytes(), "state over its memory budget: persisted and forgotten");
-            held.clear();
+            let since = held.recent_since(self.budget_bytes / 2);
+            let before = held.entries.len();
+            held.rebuild(|e| e.used >= since);
+            tracing::debug!(
+                store = %self.name,
+                forgotten = before - held.entries.len(),
+                held = held.entries.len(),
+                "state over its memory budget: persisted, least recently used forgotten"
+            );
+            if held.forgotten.keys > held.forgotten.capacity {
+                let mut keys = 0usize;
+                self.inner.scan(&mut |_, _| {
+                    keys += 1;
+                    true
+                })?;
+                self.remember_forgotten(held, keys)?;
+            }
         } else if held.garbage > held.bytes() / 2 && held.garbage > 1 << 20 {
             held.compact();
         }
@@ -315,10 +449,11 @@ impl WriteBackStore {
 impl KeyValueStore for WriteBackStore {
     fn get_many(&self, keys: &Payloads, out: &mut Payloads) -> Result<(), StateError> {
         let mut held = self.lock();
-        if !held.complete {
+        if !held.forgotten.is_empty() {
             let mut misses = Payloads::new();
             for key in keys.iter().flatten() {
-                if held.find(key).is_none() {
+                let hash = held.hash(key);
+                if held.find(hash, key).is_none() && held.forgotten.may_contain(hash) {
                     misses.push(Some(key));
                 }
             }
@@ -333,7 +468,9 @@ impl KeyValueStore for WriteBackStore {
             }
         }
         for key in keys.iter() {
-            let value = key.and_then(|k| held.find(k)).and_then(|e| held.value(e));
+            let value = key
+                .and_then(|k| held.find(held.hash(k), k))
+                .and_then(|e| held.value(e));
             out.push(value);
         }
         self.within_budget(&mut held)
@@ -342,6 +479,7 @@ impl KeyValueStore for WriteBackStore {
     fn write(&self, keys: &Payloads, values: &Payloads) -> Result<(), StateError> {
         check_write(&self.name, keys, values)?;
         let mut held = self.lock();
+        held.clock = held.clock.wrapping_add(1);
         for (key, value) in keys.iter().zip(values.iter()) {
             if let Some(key) = key {
                 held.put(key, value, true);
@@ -366,7 +504,7 @@ impl KeyValueStore for WriteBackStore {
             .collect();
         mine.sort_unstable_by(|&a, &b| held.key(a).cmp(held.key(b)));
         let mut next = 0;
-        if !held.complete {
+        if !held.forgotten.is_empty() {
             let held = &held;
             let mut going = true;
             self.inner.scan_range(start, end, &mut |k, v| {
@@ -437,7 +575,7 @@ mod tests {
         put(inner.as_ref(), b"a", Some(b"1"));
         put(inner.as_ref(), b"gone", Some(b"0"));
         let store = WriteBackStore::open("t", Arc::clone(&inner), 1 << 20).expect("open");
-        assert!(store.lock().complete, "both entries fit");
+        assert!(store.lock().forgotten.is_empty(), "both entries fit");
         put(&store, b"b", Some(b"2"));
         put(&store, b"a", Some(b"3"));
         put(&store, b"gone", None);
@@ -471,7 +609,7 @@ mod tests {
         put(inner.as_ref(), b"c", Some(b"1"));
         put(inner.as_ref(), b"e", Some(b"2"));
         let store = WriteBackStore::open("t", Arc::clone(&inner), 200).expect("open");
-        assert!(!store.lock().complete, "too big to hold");
+        assert!(!store.lock().forgotten.is_empty(), "too big to hold");
         assert!(store.lock().entries.is_empty());
         put(&store, b"b", Some(b"held"));
         put(&store, b"c", Some(b"newer"));
@@ -505,7 +643,7 @@ mod tests {
             put(&store, &[i], Some(&[i, i]));
         }
         assert!(store.lock().bytes() <= 1_000);
-        assert!(!store.lock().complete);
+        assert!(!store.lock().forgotten.is_empty());
         let persisted = entries(inner.as_ref(), b"", None).len();
         assert!(persisted > 0 && persisted < 100, "{persisted} persisted");
         for i in 0..100u8 {
@@ -637,5 +775,115 @@ mod model_tests {
             })
             .expect("scan");
         assert_eq!(persisted, model.into_iter().collect::<Vec<_>>());
+    }
+}
+
+#[cfg(test)]
+mod forgetting_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::test_support::{lookup, payloads};
+    use crate::{MemoryBackend, StateBackend};
+
+    /// The store behind, counting the keys it is asked for.
+    struct Counting {
+        inner: Arc<dyn KeyValueStore>,
+        asked: AtomicUsize,
+    }
+
+    impl KeyValueStore for Counting {
+        fn get_many(&self, keys: &Payloads, out: &mut Payloads) -> Result<(), StateError> {
+            self.asked.fetch_add(keys.len(), Ordering::Relaxed);
+            self.inner.get_many(keys, out)
+        }
+
+        fn write(&self, keys: &Payloads, values: &Payloads) -> Result<(), StateError> {
+            self.inner.write(keys, values)
+        }
+
+        fn scan_range(
+            &self,
+            start: &[u8],
+            end: Option<&[u8]>,
+            visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+        ) -> Result<(), StateError> {
+            self.inner.scan_range(start, end, visit)
+        }
+    }
+
+    /// Looks up 200 keys that exist nowhere: the filter answers almost all of them.
+    fn assert_absence_mostly_known(store: &WriteBackStore, behind: &Counting) {
+        let before = behind.asked.load(Ordering::Relaxed);
+        for i in 1_000..1_200u32 {
+            assert_eq!(lookup(store, &[Some(&i.to_be_bytes())]), vec![None]);
+        }
+        let asked = behind.asked.load(Ordering::Relaxed) - before;
+        assert!(asked < 20, "{asked} of 200 absent keys reached the store");
+    }
+
+    #[test]
+    fn over_its_budget_it_forgets_the_least_recently_used_and_knows_which() {
+        let backend = MemoryBackend::new();
+        let behind = Arc::new(Counting {
+            inner: backend.open_store("t").expect("open"),
+            asked: AtomicUsize::new(0),
+        });
+        let store = WriteBackStore::open("t", behind.clone(), 4_000).expect("open");
+        for i in 0..200u32 {
+            let key = i.to_be_bytes();
+            store
+                .write(&payloads(&[Some(&key)]), &payloads(&[Some(b"value")]))
+                .expect("write");
+        }
+        let held = store.lock().entries.len();
+        assert!(held > 10 && held < 200, "{held} held");
+        let asked = |store: &WriteBackStore, key: &[u8]| {
+            let before = behind.asked.load(Ordering::Relaxed);
+            let value = lookup(store, &[Some(key)]).remove(0);
+            (value, behind.asked.load(Ordering::Relaxed) - before)
+        };
+        assert_eq!(
+            asked(&store, &199u32.to_be_bytes()),
+            (Some(b"value".to_vec()), 0),
+            "the latest write is held"
+        );
+        assert_eq!(
+            asked(&store, &0u32.to_be_bytes()),
+            (Some(b"value".to_vec()), 1),
+            "the first was forgotten, and is read back"
+        );
+        assert_eq!(
+            asked(&store, &0u32.to_be_bytes()),
+            (Some(b"value".to_vec()), 0),
+            "and then held again"
+        );
+        assert_absence_mostly_known(&store, &behind);
+    }
+
+    #[test]
+    fn a_store_too_big_to_hold_opens_with_a_filter_of_its_keys() {
+        let backend = MemoryBackend::new();
+        let inner = backend.open_store("t").expect("open");
+        for i in 0..500u32 {
+            inner
+                .write(
+                    &payloads(&[Some(&i.to_be_bytes())]),
+                    &payloads(&[Some(b"v")]),
+                )
+                .expect("write");
+        }
+        let behind = Arc::new(Counting {
+            inner,
+            asked: AtomicUsize::new(0),
+        });
+        let store = WriteBackStore::open("t", behind.clone(), 2_000).expect("open");
+        for i in 0..500u32 {
+            assert_eq!(
+                lookup(&store, &[Some(&i.to_be_bytes())]),
+                vec![Some(b"v".to_vec())]
+            );
+        }
+        assert_absence_mostly_known(&store, &behind);
     }
 }
