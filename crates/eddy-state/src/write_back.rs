@@ -422,6 +422,11 @@ impl WriteBackStore {
     fn within_budget(&self, held: &mut Held) -> Result<(), StateError> {
         if held.bytes() > self.budget_bytes || held.arena.len() > MAX_ARENA / 2 {
             self.persist_held(held)?;
+            if held.forgotten.bits.is_empty() {
+                // Nothing forgotten yet, so every key of `inner` is held: the filter starts
+                // empty, with room for what is forgotten now and as much again.
+                held.forgotten = Forgotten::with_capacity((2 * held.entries.len()).max(1 << 16));
+            }
             let since = held.recent_since(self.budget_bytes / 2);
             let before = held.entries.len();
             held.rebuild(|e| e.used >= since);
