@@ -31,6 +31,8 @@ const RESTORE_DEADLINE: Duration = Duration::from_secs(300);
 /// How often a store is brought up to the changelog's end while partitions stay put: a
 /// look at the end offsets, and a read only of what other servers wrote meanwhile.
 const SYNC_INTERVAL: Duration = Duration::from_secs(10);
+/// How soon a sync postponed because the broker's end offsets lagged is tried again.
+const SYNC_RETRY: Duration = Duration::from_secs(1);
 
 /// The changelog topic of one of a query's stores (`what`: e.g. `Aggregate`), named the
 /// way ksqlDB names its own.
@@ -208,13 +210,16 @@ impl Changelog {
         if new < self.own_since_sync {
             // The broker's end offsets do not yet count every record it acknowledged (tansu's
             // lag behind at times). Reading up to them would replay this server's own older
-            // states over newer ones: the next flush tries again.
+            // states over newer ones: a flush a second from now tries again.
             tracing::debug!(
                 store = %self.store_name,
                 end_says = new,
                 acknowledged = self.own_since_sync,
                 "changelog end offsets behind acknowledged writes; sync postponed"
             );
+            self.synced_at = Instant::now()
+                .checked_sub(SYNC_INTERVAL.saturating_sub(SYNC_RETRY))
+                .unwrap_or_else(Instant::now);
             return Ok(());
         }
         let applied = if new == self.own_since_sync {
