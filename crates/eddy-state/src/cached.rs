@@ -179,7 +179,7 @@ impl KeyValueStore for CachedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{lookup, payloads};
+    use crate::test_support::{lookup, payloads, scan_all};
     use crate::{MemoryBackend, StateBackend};
 
     #[test]
@@ -213,14 +213,7 @@ mod tests {
             vec![None, None, Some(b"2".to_vec()), None],
             "a write replaces cached values and known absences"
         );
-        let mut scanned = Vec::new();
-        store
-            .scan(&mut |k, v| {
-                scanned.push((k.to_vec(), v.to_vec()));
-                true
-            })
-            .expect("scan");
-        assert_eq!(scanned, vec![(b"b".to_vec(), b"2".to_vec())]);
+        assert_eq!(scan_all(&store), vec![(b"b".to_vec(), b"2".to_vec())]);
     }
 
     #[test]

@@ -15,3 +15,15 @@ pub(crate) fn lookup(store: &dyn KeyValueStore, keys: &[Option<&[u8]>]) -> Vec<O
     store.get_many(&payloads(keys), &mut out).expect("get_many");
     out.iter().map(|v| v.map(<[u8]>::to_vec)).collect()
 }
+
+/// Every entry of `store`, in key order.
+pub(crate) fn scan_all(store: &dyn KeyValueStore) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut entries = Vec::new();
+    store
+        .scan(&mut |k, v| {
+            entries.push((k.to_vec(), v.to_vec()));
+            true
+        })
+        .expect("scan");
+    entries
+}

@@ -701,6 +701,7 @@ mod model_tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::test_support::scan_all;
     use crate::{MemoryBackend, StateBackend};
 
     /// Random batches of reads, writes, deletes, scans and persists against a map.
@@ -751,15 +752,8 @@ mod model_tests {
                 assert_eq!(out.get(i), model.get(k).map(Vec::as_slice), "round {round}");
             }
             if next(50) == 0 {
-                let mut scanned = Vec::new();
-                store
-                    .scan(&mut |k, v| {
-                        scanned.push((k.to_vec(), v.to_vec()));
-                        true
-                    })
-                    .expect("scan");
                 let expected: Vec<_> = model.clone().into_iter().collect();
-                assert_eq!(scanned, expected, "round {round}");
+                assert_eq!(scan_all(&store), expected, "round {round}");
             }
             match next(100) {
                 0 => store.persist().expect("persist"),
@@ -772,14 +766,10 @@ mod model_tests {
             }
         }
         store.persist().expect("persist");
-        let mut persisted = Vec::new();
-        inner
-            .scan(&mut |k, v| {
-                persisted.push((k.to_vec(), v.to_vec()));
-                true
-            })
-            .expect("scan");
-        assert_eq!(persisted, model.into_iter().collect::<Vec<_>>());
+        assert_eq!(
+            scan_all(inner.as_ref()),
+            model.into_iter().collect::<Vec<_>>()
+        );
     }
 }
 
