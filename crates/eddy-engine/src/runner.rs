@@ -57,13 +57,8 @@ impl TaskHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        if let Some(task) = self.task.as_mut()
-            && let Err(e) = task.close()
-        {
-            tracing::warn!(
-                "{}: could not persist its state on stopping: {e}",
-                task.name()
-            );
+        if let Some(task) = self.task.as_mut() {
+            close(task.as_mut());
         }
     }
 }
@@ -136,6 +131,12 @@ fn run_loop(id: &str, mut task: Box<dyn Task>, stop: &AtomicBool, health: &Mutex
             }
         }
     }
+    close(task.as_mut());
+    tracing::info!("stopped {}", task.name());
+}
+
+/// Lets a stopping task persist what it holds in memory.
+fn close(task: &mut dyn Task) {
     if let Err(e) = task.close() {
         // What was not persisted is read again from the changelogs on the next start.
         tracing::warn!(
@@ -143,7 +144,6 @@ fn run_loop(id: &str, mut task: Box<dyn Task>, stop: &AtomicBool, health: &Mutex
             task.name()
         );
     }
-    tracing::info!("stopped {}", task.name());
 }
 
 /// Steps every synchronous task until none has anything to do. Returns the first error.

@@ -437,11 +437,9 @@ impl WriteBackStore {
                 "state over its memory budget: persisted, least recently used forgotten"
             );
             if held.forgotten.keys > held.forgotten.capacity {
-                let mut keys = 0usize;
-                self.inner.scan(&mut |_, _| {
-                    keys += 1;
-                    true
-                })?;
+                // Every key of `inner` is held or was counted when forgotten: no scan is
+                // needed to size the new filter, only to fill it.
+                let keys = held.forgotten.keys + held.entries.len();
                 self.remember_forgotten(held, keys)?;
             }
         } else if held.garbage > held.bytes() / 2 && held.garbage > 1 << 20 {
