@@ -27,9 +27,11 @@ use crate::store::{KeyValueStore, check_write};
 
 /// The value length of a deleted entry.
 const DELETED: u32 = u32::MAX;
-/// Bytes an entry costs beyond its key and value: its record, its index slot (a number and
-/// a control byte) and its place in the dirty list.
-const ENTRY_OVERHEAD: usize = std::mem::size_of::<Entry>() + 12;
+/// No entry, in [`Held::looked_up`].
+const NOT_FOUND: u32 = u32::MAX;
+/// Bytes an entry costs beyond its key and value: its record, its index slot (a number, a
+/// hash and a control byte) and its place in the dirty list.
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<Entry>() + std::mem::size_of::<Slot>() + 8;
 /// Entries persisted per write to the store behind, so a persist of the whole budget
 /// does not copy all of it at once.
 const PERSIST_CHUNK: usize = 16 * 1024;
@@ -62,10 +64,27 @@ struct Entry {
     dirty: bool,
 }
 
+/// An entry number in [`Held::index`], with the bits of its key's hash the index is built
+/// from: growing the index then reads neither the entries nor the keys again.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    entry: u32,
+    hash: u32,
+}
+
+impl Slot {
+    /// The index's hash of a key whose 64-bit hash has `low` as its low 32 bits: spread
+    /// over 64 bits, since the index takes a bucket from the low bits and a tag from the
+    /// high ones.
+    fn index_hash(low: u32) -> u64 {
+        u64::from(low).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+}
+
 #[derive(Default)]
 struct Held {
     /// Entry numbers, by the hash of their keys.
-    index: HashTable<u32>,
+    index: HashTable<Slot>,
     entries: Vec<Entry>,
     arena: Vec<u8>,
     /// Arena bytes no entry refers to any more, and entries that only record a deletion.
@@ -76,6 +95,10 @@ struct Held {
     forgotten: Forgotten,
     /// Counts writes (see [`Entry::used`]).
     clock: u32,
+    /// The entry each key of the last `get_many` found (or [`NOT_FOUND`]): a write of the
+    /// same keys, as an aggregation's read-modify-write makes, then finds them without
+    /// hashing again. Entry numbers hold until a rebuild, which clears this.
+    looked_up: Vec<u32>,
     hasher: foldhash::fast::RandomState,
 }
 
@@ -150,9 +173,18 @@ impl Held {
     }
 
     fn find(&self, hash: u64, key: &[u8]) -> Option<Entry> {
+        self.find_number(hash, key)
+            .map(|i| self.entries[i as usize])
+    }
+
+    /// The entry number of `key`, whose hash is `hash`.
+    fn find_number(&self, hash: u64, key: &[u8]) -> Option<u32> {
+        let low = hash as u32;
         self.index
-            .find(hash, |&i| self.key(self.entries[i as usize]) == key)
-            .map(|&i| self.entries[i as usize])
+            .find(Slot::index_hash(low), |s| {
+                s.hash == low && self.key(self.entries[s.entry as usize]) == key
+            })
+            .map(|s| s.entry)
     }
 
     /// Memory the entries take (the allocations can be up to twice that: they grow by
@@ -166,24 +198,23 @@ impl Held {
     /// Sets `key` to `value`. A `written` entry is persisted later; one that is not (read
     /// from `inner`) only fills a gap and never replaces what is held.
     fn put(&mut self, key: &[u8], value: Option<&[u8]>, written: bool) {
-        let hash = self.hash(key);
+        let low = self.hash(key) as u32;
         let clock = self.clock;
         let Held {
             index,
             entries,
             arena,
-            hasher,
             ..
         } = self;
-        let found = index.find(hash, |&i| {
-            let e = entries[i as usize];
-            &arena[e.key_at as usize..][..e.key_len as usize] == key
+        let found = index.find(Slot::index_hash(low), |s| {
+            let e = entries[s.entry as usize];
+            s.hash == low && &arena[e.key_at as usize..][..e.key_len as usize] == key
         });
-        let number = match found.copied() {
+        let number = match found.map(|s| s.entry) {
             Some(_) if !written => return,
             Some(i) => {
-                self.set_value(i, value);
-                i
+                self.update(i, value, written);
+                return;
             }
             None => {
                 let key_at = arena.len() as u32;
@@ -197,20 +228,33 @@ impl Held {
                     used: clock,
                     dirty: false,
                 });
-                index.insert_unique(hash, number, |&i| {
-                    let e = entries[i as usize];
-                    hasher.hash_one(&arena[e.key_at as usize..][..e.key_len as usize])
-                });
-                self.set_value(number, value);
+                let slot = Slot {
+                    entry: number,
+                    hash: low,
+                };
+                index.insert_unique(Slot::index_hash(low), slot, |s| Slot::index_hash(s.hash));
                 number
             }
         };
-        let entry = &mut self.entries[number as usize];
-        entry.used = clock;
+        self.update(number, value, written);
+    }
+
+    /// Sets entry `i`'s value, as [`Held::put`] does.
+    fn update(&mut self, i: u32, value: Option<&[u8]>, written: bool) {
+        self.set_value(i, value);
+        let entry = &mut self.entries[i as usize];
+        entry.used = self.clock;
         if written && !entry.dirty {
             entry.dirty = true;
-            self.dirty.push(number);
+            self.dirty.push(i);
         }
+    }
+
+    /// Whether entry `i` holds `key`.
+    fn is_entry(&self, i: u32, key: &[u8]) -> bool {
+        self.entries
+            .get(i as usize)
+            .is_some_and(|&e| self.key(e) == key)
     }
 
     /// Replaces entry `i`'s value: in place when the size is unchanged.
@@ -277,6 +321,7 @@ impl Held {
         let old_entries = std::mem::take(&mut self.entries);
         let old_arena = std::mem::take(&mut self.arena);
         self.index.clear();
+        self.looked_up.clear();
         self.dirty.clear();
         self.garbage = 0;
         let key = |e: &Entry| &old_arena[e.key_at as usize..][..e.key_len as usize];
@@ -470,12 +515,14 @@ impl KeyValueStore for WriteBackStore {
                 }
             }
         }
+        let mut looked_up = std::mem::take(&mut held.looked_up);
+        looked_up.clear();
         for key in keys.iter() {
-            let value = key
-                .and_then(|k| held.find(held.hash(k), k))
-                .and_then(|e| held.value(e));
-            out.push(value);
+            let found = key.and_then(|k| held.find_number(held.hash(k), k));
+            looked_up.push(found.unwrap_or(NOT_FOUND));
+            out.push(found.and_then(|i| held.value(held.entries[i as usize])));
         }
+        held.looked_up = looked_up;
         self.within_budget(&mut held)
     }
 
@@ -483,9 +530,12 @@ impl KeyValueStore for WriteBackStore {
         check_write(&self.name, keys, values)?;
         let mut held = self.lock();
         held.clock = held.clock.wrapping_add(1);
-        for (key, value) in keys.iter().zip(values.iter()) {
-            if let Some(key) = key {
-                held.put(key, value, true);
+        let looked_up = std::mem::take(&mut held.looked_up);
+        for (i, (key, value)) in keys.iter().zip(values.iter()).enumerate() {
+            let Some(key) = key else { continue };
+            match looked_up.get(i) {
+                Some(&n) if held.is_entry(n, key) => held.update(n, value, true),
+                _ => held.put(key, value, true),
             }
         }
         self.within_budget(&mut held)
