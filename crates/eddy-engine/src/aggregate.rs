@@ -340,7 +340,7 @@ impl AggregateStage {
         }
         store.write(&self.keys, &self.found)?;
         if let Some(changelog) = changelog {
-            changelog.append(&self.keys, &self.found)?;
+            changelog.append(&mut self.keys, &mut self.found)?;
         }
         Ok(())
     }
@@ -522,9 +522,12 @@ impl AggregateStage {
         };
         // The accumulators of slot `s` are `states[s * k..(s + 1) * k]`.
         let k = self.calls.len();
-        // Groups in key order, which the store reads and writes fastest.
+        // Groups in key order, which RocksDB reads and writes fastest. A store that holds
+        // its entries in memory finds them by hash, and sorts only what it persists.
         let mut order: Vec<u32> = (0..slots.keys.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| slots.keys[i as usize]);
+        if !self.store.holds_writes() {
+            order.sort_unstable_by_key(|&i| slots.keys[i as usize]);
+        }
         let mut states = self.load(&slots.keys, &order)?;
         let n = changes.len();
         // Output rows index the new rows (0..n) and the old rows (n..2n).
@@ -698,7 +701,7 @@ impl AggregateStage {
         }
         self.store.write(&self.keys, &self.found)?;
         if let Some(changelog) = &mut self.changelog {
-            changelog.append(&self.keys, &self.found)?;
+            changelog.append(&mut self.keys, &mut self.found)?;
         }
         let mask = arrow::array::BooleanArray::from(keep.clone());
         let pick = |v: Vec<i64>| -> Vec<i64> {
@@ -788,7 +791,7 @@ impl AggregateStage {
         }
         self.store.write(&self.keys, &self.found)?;
         if let Some(changelog) = &mut self.changelog {
-            changelog.append(&self.keys, &self.found)?;
+            changelog.append(&mut self.keys, &mut self.found)?;
         }
         Ok(())
     }
@@ -858,7 +861,7 @@ impl AggregateStage {
         }
         self.store.write(&self.keys, &self.found)?;
         if let Some(changelog) = &mut self.changelog {
-            changelog.append(&self.keys, &self.found)?;
+            changelog.append(&mut self.keys, &mut self.found)?;
         }
         Ok(())
     }

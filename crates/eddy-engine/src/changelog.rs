@@ -118,32 +118,39 @@ pub(crate) struct Changelog {
 
 impl Changelog {
     /// Sends `keys`/`values` (a `None` value deletes); [`flush`](Changelog::flush) waits
-    /// until they are stored.
-    pub(crate) fn append(&mut self, keys: &Payloads, values: &Payloads) -> Result<(), EngineError> {
+    /// until they are stored. Takes the records, kept to be sent again if the flush fails:
+    /// `keys` and `values` are left empty.
+    pub(crate) fn append(
+        &mut self,
+        keys: &mut Payloads,
+        values: &mut Payloads,
+    ) -> Result<(), EngineError> {
         if keys.is_empty() {
             return Ok(());
         }
         if keys.iter().any(|k| k.is_none()) {
             return Err(EngineError::Internal("a state change without a key".into()));
         }
+        self.sent += keys.len() as u64;
+        if self.unflushed_keys.is_empty() {
+            // The first records since the flush: taken over rather than copied.
+            std::mem::swap(&mut self.unflushed_keys, keys);
+            std::mem::swap(&mut self.unflushed_values, values);
+            return send(
+                self.sink.as_mut(),
+                &mut self.timestamps,
+                &self.unflushed_keys,
+                &self.unflushed_values,
+            );
+        }
         for (key, value) in keys.iter().zip(values.iter()) {
             self.unflushed_keys.push(key);
             self.unflushed_values.push(value);
         }
-        self.sent += keys.len() as u64;
-        self.send(keys, values)
-    }
-
-    fn send(&mut self, keys: &Payloads, values: &Payloads) -> Result<(), EngineError> {
-        // Stamped with the time of writing, so that a broker that also deletes by age
-        // (`compact,delete`) counts from now, not from 1970.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        self.timestamps.clear();
-        self.timestamps.resize(keys.len(), now);
-        self.sink.send(keys, values, &self.timestamps)?;
-        Ok(())
+        let sent = send(self.sink.as_mut(), &mut self.timestamps, keys, values);
+        keys.clear();
+        values.clear();
+        sent
     }
 
     /// Waits until everything sent is stored, then records how far the changelog goes.
@@ -153,13 +160,12 @@ impl Changelog {
             return Ok(());
         }
         if std::mem::take(&mut self.resend) {
-            let (keys, values) = (
-                std::mem::take(&mut self.unflushed_keys),
-                std::mem::take(&mut self.unflushed_values),
-            );
-            let sent = self.send(&keys, &values);
-            (self.unflushed_keys, self.unflushed_values) = (keys, values);
-            sent?;
+            send(
+                self.sink.as_mut(),
+                &mut self.timestamps,
+                &self.unflushed_keys,
+                &self.unflushed_values,
+            )?;
         }
         if let Err(err) = self.sink.flush(Duration::from_secs(30)) {
             self.resend = true;
@@ -249,6 +255,24 @@ impl Changelog {
         self.store.persist()?;
         write_count(self.meta.as_ref(), &self.store_name, self.written)
     }
+}
+
+/// Sends changes to a changelog through `sink`; `timestamps` is scratch space.
+fn send(
+    sink: &mut dyn RecordSink,
+    timestamps: &mut Vec<i64>,
+    keys: &Payloads,
+    values: &Payloads,
+) -> Result<(), EngineError> {
+    // Stamped with the time of writing, so that a broker that also deletes by age
+    // (`compact,delete`) counts from now, not from 1970.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    timestamps.clear();
+    timestamps.resize(keys.len(), now);
+    sink.send(keys, values, timestamps)?;
+    Ok(())
 }
 
 /// Opens `store_name` with its state as of the end of `topic`: brought up to date from

@@ -192,12 +192,13 @@ impl StreamJoinStage {
         }
     }
 
-    /// Writes `keys`/`values` to side `side`'s store (0 left, 1 right) and its changelog.
+    /// Writes `keys`/`values` to side `side`'s store (0 left, 1 right) and its changelog
+    /// (which takes them: they are left empty).
     fn write(
         &mut self,
         side: usize,
-        keys: &Payloads,
-        values: &Payloads,
+        keys: &mut Payloads,
+        values: &mut Payloads,
     ) -> Result<(), EngineError> {
         self.store(side).write(keys, values)?;
         if let Some(changelogs) = &mut self.changelogs {
@@ -309,7 +310,7 @@ impl StreamJoinStage {
                 times[i],
             )));
         }
-        self.write(usize::from(right), &store_keys, &store_values)?;
+        self.write(usize::from(right), &mut store_keys, &mut store_values)?;
         if let Some(max) = times.iter().max() {
             self.stream_time = self.stream_time.max(*max);
         }
@@ -387,14 +388,14 @@ impl StreamJoinStage {
                 true
             })?;
             if !expired.is_empty() {
-                let deletes = {
+                let mut deletes = {
                     let mut d = Payloads::new();
                     for _ in 0..expired.len() {
                         d.push(None);
                     }
                     d
                 };
-                self.write(side, &expired, &deletes)?;
+                self.write(side, &mut expired, &mut deletes)?;
             }
         }
         Ok(())

@@ -245,7 +245,7 @@ impl AggregateStage {
         }
         self.store.write(&self.keys, &self.found)?;
         if let Some(changelog) = &mut self.changelog {
-            changelog.append(&self.keys, &self.found)?;
+            changelog.append(&mut self.keys, &mut self.found)?;
         }
         Ok(())
     }
