@@ -491,6 +491,7 @@ async fn grouping_by_a_value_column_counts_each_group_in_one_place() -> Result<(
     let broker = Broker::start(BrokerKind::DevKafka)?;
     let (data_a, data_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let mut a = deployed(&broker, data_a.path(), "split", CLICKS).await?;
+    watch_repartition(&a, "split").await?;
     let mut b = Server::start(&broker.bootstrap, data_b.path(), "split").await?;
     let shown = a.ksql_ok("SHOW QUERIES;").await?;
     let id = shown[0]["queries"][0]["id"]
@@ -498,8 +499,8 @@ async fn grouping_by_a_value_column_counts_each_group_in_one_place() -> Result<(
         .context("no query")?
         .to_string();
     let p = producer(&broker.bootstrap)?;
-    let probe = json!({"page": "probe"}).to_string();
-    probe_until_shared(&a, &b, &p, "clicks", &probe).await?;
+    let probe = |n: i32| json!({ "page": format!("probe-{}", n % 8) }).to_string();
+    probe_until_shared((&a, &b), &p, "clicks", probe).await?;
     let mut clicks = 0;
     let mut round = async |n: i64| -> Result<()> {
         for _ in 0..PER_PAGE {
@@ -589,10 +590,12 @@ async fn grouping_a_table_by_a_value_column_moves_rows_between_groups() -> Resul
     let broker = Broker::start(BrokerKind::DevKafka)?;
     let (data_a, data_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let a = deployed(&broker, data_a.path(), "moves", USERS).await?;
+    watch_repartition(&a, "moves").await?;
     let b = Server::start(&broker.bootstrap, data_b.path(), "moves").await?;
     let p = producer(&broker.bootstrap)?;
     let status = |s: &str| json!({ "status": s }).to_string();
-    probe_until_shared(&a, &b, &p, "users", &status("probe")).await?;
+    let probe = |n: i32| status(&format!("probe-{}", n % 8));
+    probe_until_shared((&a, &b), &p, "users", probe).await?;
     // 24 users, Gold and Silver; then 8 become Platinum and 4 leave.
     let mut statuses = std::collections::HashMap::new();
     for id in 1..=24 {
@@ -661,21 +664,24 @@ async fn grouping_by_a_joined_column_counts_each_group_in_one_place() -> Result<
     const STATUSES: [&str; 3] = ["Gold", "Silver", "Platinum"];
     let broker = Broker::start(BrokerKind::DevKafka)?;
     let p = producer(&broker.bootstrap)?;
-    // User 0 is for probes; users 1..=9 have the three statuses in turn.
-    for user in 0..=9 {
-        let status = if user == 0 {
-            "probe"
+    // Users -7..=0 are for probes, each with a status of its own; users 1..=9 have the
+    // three statuses in turn.
+    for user in -7..=9 {
+        let status = if user <= 0 {
+            format!("probe{user}")
         } else {
-            STATUSES[user as usize % 3]
+            STATUSES[user as usize % 3].to_string()
         };
         let value = json!({ "status": status }).to_string();
         produce(&p, "users", Some(&int_key(user)), Some(&value), 0).await?;
     }
     let (data_a, data_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let a = deployed(&broker, data_a.path(), "joins", REVIEWS).await?;
+    watch_repartition(&a, "joins").await?;
     let b = Server::start(&broker.bootstrap, data_b.path(), "joins").await?;
     let review = |user: i32| json!({ "userid": user, "rating": user % 5 + 1 }).to_string();
-    probe_until_shared(&a, &b, &p, "reviews", &review(0)).await?;
+    let probe = |n: i32| review(-(n % 8));
+    probe_until_shared((&a, &b), &p, "reviews", probe).await?;
     let mut expected: std::collections::HashMap<&str, (i64, i64)> = Default::default();
     for id in 1..=45 {
         let user = id % 9 + 1;
@@ -726,37 +732,81 @@ async fn grouping_by_a_joined_column_counts_each_group_in_one_place() -> Result<
     Ok(())
 }
 
-/// Produces probe records (`value`, keys -1, -2, …) to the topic of the same name as
-/// `source` until both servers have read some: their consumer group has split its
-/// partitions between them.
+/// Produces probe records (keys -1, -2, …, values `value(1)`, `value(2)`, …) to the topic
+/// of the same name as `source` until both servers have read some of it, and some of the
+/// repartition topic of the query `a` runs: both consumer groups have split their
+/// partitions between the servers. (A batch read while a group rebalances may be read
+/// again by the partition's next owner, which the counts would show; the probes' groups
+/// are not among those checked.) The probe values should vary the grouping column, so
+/// that probes reach every partition of the repartition topic.
 async fn probe_until_shared(
-    a: &Server,
-    b: &Server,
+    (a, b): (&Server, &Server),
     producer: &rdkafka::producer::FutureProducer,
     source: &str,
-    value: &str,
+    value: impl Fn(i32) -> String,
 ) -> Result<()> {
     let mut probes = 0;
     let deadline = Instant::now() + Duration::from_secs(90);
-    while consumed(a, source).await? == 0 || consumed(b, source).await? == 0 {
+    loop {
+        let mut counts = Vec::new();
+        for server in [a, b] {
+            for source in [source, REPARTITIONED] {
+                counts.push(consumed(server, source).await?);
+            }
+        }
+        if counts.iter().all(|&n| n > 0) {
+            return Ok(());
+        }
         if Instant::now() > deadline {
-            bail!("the two servers never shared the partitions of {source}");
+            bail!(
+                "the two servers never shared the partitions of {source} and {REPARTITIONED}: \
+                 they read {counts:?} of them"
+            );
         }
         for _ in 0..4 {
             probes += 1;
-            produce(producer, source, Some(&int_key(-probes)), Some(value), 0).await?;
+            produce(
+                producer,
+                source,
+                Some(&int_key(-probes)),
+                Some(&value(probes)),
+                0,
+            )
+            .await?;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The stream [`watch_repartition`] declares.
+const REPARTITIONED: &str = "repartitioned";
+
+/// Declares a stream over the repartition topic of the one query `server` (of service
+/// `service_id`) runs, so that `DESCRIBE … EXTENDED` says how much of it each server read.
+/// Before the second server starts: a running server does not learn of statements another
+/// server runs (it reads the command topic only when it starts).
+async fn watch_repartition(server: &Server, service_id: &str) -> Result<()> {
+    let shown = server.ksql_ok("SHOW QUERIES;").await?;
+    let id = shown[0]["queries"][0]["id"].as_str().context("no query")?;
+    let topic = format!("_eddy_{service_id}query_{id}-Aggregate-GroupBy-repartition");
+    server
+        .ksql_ok(&format!(
+            "CREATE STREAM {REPARTITIONED} (v VARCHAR) \
+             WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='KAFKA');"
+        ))
+        .await?;
     Ok(())
 }
 
 /// The records of `source`'s topic that `server`'s queries have read, from `DESCRIBE
-/// EXTENDED`.
+/// EXTENDED`; 0 while `server` does not know `source` yet.
 async fn consumed(server: &Server, source: &str) -> Result<u64> {
-    let described = server
-        .ksql_ok(&format!("DESCRIBE {source} EXTENDED;"))
+    let (status, described) = server
+        .ksql(&format!("DESCRIBE {source} EXTENDED;"), json!({}))
         .await?;
+    if status != 200 {
+        return Ok(0);
+    }
     Ok(described[0]["sourceDescription"]["statistics"]
         .as_str()
         .unwrap_or("")
