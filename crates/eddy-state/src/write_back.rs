@@ -688,6 +688,45 @@ mod tests {
     }
 
     #[test]
+    fn a_write_after_a_read_updates_the_entries_the_read_found() {
+        let backend = MemoryBackend::new();
+        let inner = backend.open_store("t").expect("open");
+        let store = WriteBackStore::open("t", Arc::clone(&inner), 1 << 20).expect("open");
+        put(&store, b"a", Some(b"1"));
+        put(&store, b"b", Some(b"2"));
+        // Read a, b and a missing c; write them back in the same order, then in another.
+        let read: [Option<&[u8]>; 3] = [Some(b"a"), Some(b"b"), Some(b"c")];
+        assert_eq!(lookup(&store, &read).len(), 3);
+        assert_eq!(store.lock().looked_up.len(), 3);
+        let values: [Option<&[u8]>; 3] = [Some(b"10"), None, Some(b"30")];
+        store
+            .write(&payloads(&read), &payloads(&values))
+            .expect("write");
+        assert!(store.lock().looked_up.is_empty(), "used once");
+        assert_eq!(entries(&store, b"", None), ["a=10", "c=30"]);
+        lookup(&store, &read);
+        let swapped: [Option<&[u8]>; 3] = [Some(b"c"), Some(b"a"), Some(b"b")];
+        store
+            .write(
+                &payloads(&swapped),
+                &payloads(&[Some(b"3"), Some(b"1"), Some(b"2")]),
+            )
+            .expect("write");
+        assert_eq!(entries(&store, b"", None), ["a=1", "b=2", "c=3"]);
+        // A rebuild between the read and the write renumbers the entries.
+        lookup(&store, &read);
+        store.lock().compact();
+        assert!(store.lock().looked_up.is_empty());
+        store
+            .write(
+                &payloads(&read),
+                &payloads(&[Some(b"4"), Some(b"5"), Some(b"6")]),
+            )
+            .expect("write");
+        assert_eq!(entries(&store, b"", None), ["a=4", "b=5", "c=6"]);
+    }
+
+    #[test]
     fn over_its_budget_the_store_persists_forgets_and_still_answers() {
         let backend = MemoryBackend::new();
         let inner = backend.open_store("t").expect("open");
