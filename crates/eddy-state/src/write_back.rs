@@ -601,8 +601,12 @@ mod tests {
     use crate::{MemoryBackend, StateBackend};
 
     fn put(store: &dyn KeyValueStore, key: &[u8], value: Option<&[u8]>) {
+        put_all(store, &[Some(key)], &[value]);
+    }
+
+    fn put_all(store: &dyn KeyValueStore, keys: &[Option<&[u8]>], values: &[Option<&[u8]>]) {
         store
-            .write(&payloads(&[Some(key)]), &payloads(&[value]))
+            .write(&payloads(keys), &payloads(values))
             .expect("write");
     }
 
@@ -699,30 +703,18 @@ mod tests {
         assert_eq!(lookup(&store, &read).len(), 3);
         assert_eq!(store.lock().looked_up.len(), 3);
         let values: [Option<&[u8]>; 3] = [Some(b"10"), None, Some(b"30")];
-        store
-            .write(&payloads(&read), &payloads(&values))
-            .expect("write");
+        put_all(&store, &read, &values);
         assert!(store.lock().looked_up.is_empty(), "used once");
         assert_eq!(entries(&store, b"", None), ["a=10", "c=30"]);
         lookup(&store, &read);
         let swapped: [Option<&[u8]>; 3] = [Some(b"c"), Some(b"a"), Some(b"b")];
-        store
-            .write(
-                &payloads(&swapped),
-                &payloads(&[Some(b"3"), Some(b"1"), Some(b"2")]),
-            )
-            .expect("write");
+        put_all(&store, &swapped, &[Some(b"3"), Some(b"1"), Some(b"2")]);
         assert_eq!(entries(&store, b"", None), ["a=1", "b=2", "c=3"]);
         // A rebuild between the read and the write renumbers the entries.
         lookup(&store, &read);
         store.lock().compact();
         assert!(store.lock().looked_up.is_empty());
-        store
-            .write(
-                &payloads(&read),
-                &payloads(&[Some(b"4"), Some(b"5"), Some(b"6")]),
-            )
-            .expect("write");
+        put_all(&store, &read, &[Some(b"4"), Some(b"5"), Some(b"6")]);
         assert_eq!(entries(&store, b"", None), ["a=4", "b=5", "c=6"]);
     }
 
