@@ -688,7 +688,23 @@ async fn push_queries() -> Result<()> {
         .as_str()
         .unwrap_or("")
         .to_string();
-    let shown = server.ksql_ok("SHOW QUERIES;").await?;
+    // The push queries and PRINTs before this one end their threads only after their
+    // answers ended, once their consumers are closed: wait until this query is the only one
+    // listed and the only one with a thread.
+    let listed = |shown: &Value| {
+        shown[0]["queries"]
+            .as_array()
+            .map_or(0, |a| a.iter().filter(|q| q["queryType"] == "PUSH").count())
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (shown, threads) = loop {
+        let shown = server.ksql_ok("SHOW QUERIES;").await?;
+        let threads = push_threads(&server);
+        if (listed(&shown) == 1 && threads == 1) || Instant::now() > deadline {
+            break (shown, threads);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let push: Vec<&Value> = shown[0]["queries"]
         .as_array()
         .map(|a| a.iter().filter(|q| q["queryType"] == "PUSH").collect())
@@ -700,7 +716,7 @@ async fn push_queries() -> Result<()> {
         "{shown}"
     );
     assert_eq!(push[0]["state"], "RUNNING", "{shown}");
-    assert_eq!(push_threads(&server), 1);
+    assert_eq!(threads, 1);
     drop(r);
     // Gone from SHOW QUERIES, and its thread (which closes its consumer) has ended.
     let gone_by = Instant::now() + Duration::from_secs(1);
@@ -745,55 +761,37 @@ async fn healthy_only_after_replay() -> Result<()> {
     server.ksql_ok(SETUP).await?;
     server.proc.kill9();
 
-    // Started by hand, to watch it while it replays.
-    let port = common::free_port();
-    let _proc = common::Proc {
-        child: std::process::Command::new(common::eddy_bin())
-            .args([
-                "server",
-                "--bootstrap-servers",
-                &broker.bootstrap,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-                &data.path().display().to_string(),
-                "--service-id",
-                "replay_test",
-            ])
-            .env("RUST_LOG", "warn,librdkafka=error,rdkafka=error")
-            .stdout(std::process::Stdio::null())
-            .spawn()?,
-        name: "eddy server".into(),
-    };
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut starting = None;
-    let healthy = loop {
-        if Instant::now() > deadline {
-            bail!("the restarted server never became healthy");
-        }
-        let Ok(r) = http1().get(format!("{url}/healthcheck")).send().await else {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
+    // Started by hand, to watch it while it replays. Replay is short: it may be over before
+    // the first answer, or end between the healthcheck and the statement sent after it. A
+    // start that could not be watched while STARTING is killed and started again.
+    let mut watched = None;
+    for _ in 0..5 {
+        let port = common::free_port();
+        let proc = common::Proc {
+            child: std::process::Command::new(common::eddy_bin())
+                .args([
+                    "server",
+                    "--bootstrap-servers",
+                    &broker.bootstrap,
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--data-dir",
+                    &data.path().display().to_string(),
+                    "--service-id",
+                    "replay_test",
+                ])
+                .env("RUST_LOG", "warn,librdkafka=error,rdkafka=error")
+                .stdout(std::process::Stdio::null())
+                .spawn()?,
+            name: "eddy server".into(),
         };
-        let status = r.status().as_u16();
-        let body: Value = r.json().await?;
-        if status == 200 {
-            break body;
+        let url = format!("http://127.0.0.1:{port}");
+        if let Some((starting, healthy)) = watch_replay(&url).await? {
+            watched = Some((proc, url, starting, healthy));
+            break;
         }
-        if starting.is_none() {
-            let (code, refused) = post(
-                &http1(),
-                &format!("{url}/ksql"),
-                "application/json",
-                json!({"ksql": "SHOW STREAMS;"}).to_string(),
-            )
-            .await?;
-            starting = Some((status, body, code, refused));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let Some((status, body, code, refused)) = starting else {
+    }
+    let Some((_proc, url, (status, body, code, refused), healthy)) = watched else {
         bail!("the server was healthy before it could have replayed its command log");
     };
     assert_eq!(status, 503, "{body}");
@@ -817,6 +815,51 @@ async fn healthy_only_after_replay() -> Result<()> {
     .await?;
     assert!(shown.to_string().contains("\"ORDERS\""), "{shown}");
     Ok(())
+}
+
+/// What a starting server answered: the healthcheck's status and body, then the status and
+/// body of a statement sent while it was still starting.
+type Starting = (u16, Value, u16, Value);
+
+/// Polls the healthcheck of the server at `url` until it is healthy; returns what it
+/// answered while STARTING and its first healthy answer. `None` if it was healthy before a
+/// statement could be sent, and answered, while it was still starting: a statement counts
+/// only if a healthcheck after its answer still says STARTING.
+async fn watch_replay(url: &str) -> Result<Option<(Starting, Value)>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut sent: Option<Starting> = None;
+    let mut starting = None;
+    loop {
+        if Instant::now() > deadline {
+            bail!("the restarted server never became healthy");
+        }
+        let Ok(r) = http1().get(format!("{url}/healthcheck")).send().await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let status = r.status().as_u16();
+        let body: Value = r.json().await?;
+        if status == 200 {
+            return Ok(starting.map(|s| (s, body)));
+        }
+        if starting.is_none() {
+            match sent.take() {
+                // Still starting after the statement's answer: it was sent while starting.
+                Some(s) => starting = Some(s),
+                None => {
+                    let (code, refused) = post(
+                        &http1(),
+                        &format!("{url}/ksql"),
+                        "application/json",
+                        json!({"ksql": "SHOW STREAMS;"}).to_string(),
+                    )
+                    .await?;
+                    sent = Some((status, body, code, refused));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -924,26 +967,31 @@ async fn inserts_stream_writes_rows_and_acknowledges_each() -> Result<()> {
             .unwrap_or("")
             .to_string()
     };
+    let consumed = |read: &str| -> u64 {
+        read.split("consumer-total-messages:")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    // The two outputs can be written before the query has read every partition of the
+    // input, so wait for both counts: the outputs, and the five rows read.
     let deadline = Instant::now() + Duration::from_secs(60);
     let (read, written) = loop {
         let read = statistics(&server.ksql_ok("DESCRIBE ins EXTENDED;").await?);
         let written = statistics(&server.ksql_ok("DESCRIBE big EXTENDED;").await?);
-        if written.contains("total-messages:         2") {
+        if written.contains("total-messages:         2") && consumed(&read) >= 5 {
             break (read, written);
         }
         if Instant::now() > deadline {
-            bail!("DESCRIBE EXTENDED never counted the query's output: {read:?} {written:?}");
+            bail!(
+                "DESCRIBE EXTENDED never counted the query's input and output: {read:?} {written:?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     // The query read the five rows; the push query above read some of them too.
-    let consumed: u64 = read
-        .split("consumer-total-messages:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert!((5..=10).contains(&consumed), "{read}");
+    assert!((5..=10).contains(&consumed(&read)), "{read}");
     assert!(read.contains("last-message: 20"), "{read}");
     assert!(written.contains("messages-per-sec:"), "{written}");
     assert_eq!(statistics(&server.ksql_ok("DESCRIBE big;").await?), "");
