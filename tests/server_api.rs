@@ -736,6 +736,79 @@ async fn push_queries() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn push_queries_over_two_sided_joins() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "push_join_test").await?;
+    server
+        .ksql_ok(
+            "CREATE STREAM l (id INT KEY, v VARCHAR) WITH (KAFKA_TOPIC='l', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE STREAM r (id INT KEY, w VARCHAR) WITH (KAFKA_TOPIC='r', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE TABLE tl (id INT PRIMARY KEY, x VARCHAR) WITH (KAFKA_TOPIC='tl', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE TABLE tr (id INT PRIMARY KEY, y VARCHAR) WITH (KAFKA_TOPIC='tr', VALUE_FORMAT='JSON', PARTITIONS=1);
+             INSERT INTO l (id, v) VALUES (1, 'l1');
+             INSERT INTO r (id, w) VALUES (1, 'r1');
+             INSERT INTO r (id, w) VALUES (2, 'r2');
+             INSERT INTO tl (id, x) VALUES (1, 'x1');
+             INSERT INTO tr (id, y) VALUES (1, 'y1');",
+        )
+        .await?;
+    let push = |sql: &str| {
+        h2c().map(|client| {
+            client
+                .post(format!("{}/query-stream", server.url))
+                .json(&json!({"sql": sql, "properties": {"auto.offset.reset": "earliest"}}))
+                .send()
+        })
+    };
+
+    // Stream–stream: a record of either side meets the other side's records in the window.
+    let mut answer =
+        push("SELECT l.id AS id, v, w FROM l JOIN r WITHIN 1 HOUR ON l.id = r.id EMIT CHANGES;")?
+            .await?;
+    assert_delimited_over_h2(&answer);
+    let text = read_stream(&mut answer, Duration::from_secs(60), |t| {
+        lines(t).len() >= 2
+    })
+    .await?;
+    assert_eq!(lines(&text)[1..], [json!([1, "l1", "r1"])], "{text}");
+    server
+        .ksql_ok("INSERT INTO l (id, v) VALUES (2, 'l2');")
+        .await?;
+    let text = read_stream(&mut answer, Duration::from_secs(60), |t| {
+        lines(t).len() >= 1
+    })
+    .await?;
+    assert_eq!(lines(&text), [json!([2, "l2", "r2"])], "{text}");
+    drop(answer);
+
+    // Table–table: a change of the right table changes the joined row. (Each side's
+    // first record may find the other's row already materialised, so the first joined
+    // row can come twice.)
+    let mut answer =
+        push("SELECT tl.id AS id, x, y FROM tl JOIN tr ON tl.id = tr.id EMIT CHANGES;")?.await?;
+    assert_delimited_over_h2(&answer);
+    let text = read_stream(&mut answer, Duration::from_secs(60), |t| {
+        lines(t).len() >= 2
+    })
+    .await?;
+    assert_eq!(lines(&text)[1], json!([1, "x1", "y1"]), "{text}");
+    server
+        .ksql_ok("INSERT INTO tr (id, y) VALUES (1, 'y2');")
+        .await?;
+    let text = read_stream(&mut answer, Duration::from_secs(60), |t| t.contains("y2")).await?;
+    let rows = lines(&text);
+    assert_eq!(rows.last(), Some(&json!([1, "x1", "y2"])), "{text}");
+    assert!(
+        rows[..rows.len() - 1]
+            .iter()
+            .all(|r| r == &json!([1, "x1", "y1"])),
+        "{text}"
+    );
+    Ok(())
+}
+
 /// Threads of push queries in the server process (Linux names them `eddy-transient_…`,
 /// cut to 15 bytes).
 fn push_threads(server: &Server) -> usize {

@@ -9,7 +9,7 @@ use eddy_sql::ast::{
 };
 use eddy_sql::catalog::{Catalog, Source, SourceKind};
 use eddy_sql::plan::{QueryPlan, Sink, plan_query};
-use eddy_state::{CachedStore, KeyValueStore, StateBackend};
+use eddy_state::{CachedStore, KeyValueStore, MemoryBackend, StateBackend};
 use eddy_topic::{RecordSource, StartFrom, TopicIo};
 
 use crate::aggregate::AggregateStage;
@@ -20,6 +20,7 @@ use crate::changelog::{
 use crate::ddl::{sink_from_plan, source_from_create};
 use crate::error::EngineError;
 use crate::insert_values::JsonInserter;
+use crate::join_wiring::{JoinWiring, TwoSidedJoin};
 use crate::processing_log::{PROCESSING_LOG_STREAM, ProcessingLog};
 use crate::query::{JoinStage, QueryTask, topic_output};
 use crate::repartition::{JoinedRows, Repartition, repartition_topic};
@@ -225,18 +226,83 @@ impl Engine {
         Arc::clone(&self.stats)
     }
 
-    /// The join stage of a query outside the catalog (a transient query), over the
-    /// materialised table it joins.
-    pub(crate) fn join_stage_for(
+    /// Wires a push query's join (see [`Engine::wire_join`]).
+    pub(crate) fn push_join(
         &self,
         plan: &QueryPlan,
-    ) -> Result<Option<JoinStage>, EngineError> {
-        let Some(j) = &plan.join else {
-            return Ok(None);
-        };
+        group: &str,
+        props: &Properties,
+    ) -> Result<JoinWiring, EngineError> {
         let mut inner = self.lock();
-        let (store, progress, _) = self.materialized(&mut inner, &j.table.source.name)?;
-        JoinStage::new(plan, store, progress, self.config.join_freshness_wait)
+        self.wire_join(&mut inner, plan, group, props, None)
+    }
+
+    /// Wires `plan`'s join for a query reading with consumer group `group`: the stage, and
+    /// the right side's source where that side's changes drive the join. A persistent query
+    /// (`persistent` is its id) keeps a stream–stream join's sides in stores with
+    /// changelogs; a push query keeps them in memory for as long as it runs.
+    fn wire_join(
+        &self,
+        inner: &mut Inner,
+        plan: &QueryPlan,
+        group: &str,
+        props: &Properties,
+        persistent: Option<&str>,
+    ) -> Result<JoinWiring, EngineError> {
+        let Some(j) = &plan.join else {
+            return Ok(JoinWiring::default());
+        };
+        let from_right = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let right_source = || -> Result<Box<dyn RecordSource>, EngineError> {
+            Ok(self.topics.source(
+                &j.table.source.topic,
+                &format!("{group}_right"),
+                self.start_from(props)?,
+            )?)
+        };
+        if plan.from.source.kind == SourceKind::Table {
+            let (left, _, _) = self.materialized(inner, &plan.from.source.name)?;
+            let (right, _, _) = self.materialized(inner, &j.table.source.name)?;
+            let stage = TableJoinStage::new(plan, left, right, Arc::clone(&from_right))?;
+            return Ok(JoinWiring::two_sided(
+                TwoSidedJoin::Tables(stage),
+                right_source()?,
+                from_right,
+            ));
+        }
+        if j.within.is_some() {
+            let stage = match persistent {
+                Some(id) => {
+                    let (left, left_changelog) =
+                        self.changelogged_store(id, QueryStore::JoinLeft, None)?;
+                    let (right, right_changelog) =
+                        self.changelogged_store(id, QueryStore::JoinRight, None)?;
+                    StreamJoinStage::new(plan, left, right, Arc::clone(&from_right))?
+                        .with_changelogs(left_changelog, right_changelog)
+                }
+                None => {
+                    let state = MemoryBackend::new();
+                    let (left, right) = (state.open_store("left")?, state.open_store("right")?);
+                    StreamJoinStage::new(plan, left, right, Arc::clone(&from_right))?
+                }
+            };
+            return Ok(JoinWiring::two_sided(
+                TwoSidedJoin::Streams(stage),
+                right_source()?,
+                from_right,
+            ));
+        }
+        let (store, progress, _) = self.materialized(inner, &j.table.source.name)?;
+        let freshness_wait = match self.config.mode {
+            RunMode::Threads => self.config.join_freshness_wait,
+            RunMode::Synchronous => Duration::ZERO,
+        };
+        Ok(JoinWiring::lookup(JoinStage::new(
+            plan,
+            store,
+            progress,
+            freshness_wait,
+        )?))
     }
 
     /// The store of table `name` for a pull query, if `name` is a table. A table
@@ -800,64 +866,12 @@ impl Engine {
             self.ensure_topic(&sink.topic, &with)?;
         }
         let group = format!("_eddy_{}_query_{id}", self.config.service_id);
-        let from_right = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let mut stream_join = None;
-        let mut table_join = None;
-        // The right side of a stream–stream or table–table join is read by the query too.
-        let right_source = |topic: &str| -> Result<_, EngineError> {
-            Ok(self
-                .topics
-                .source(topic, &format!("{group}_right"), self.start_from(props)?)?)
-        };
-        let join = match &plan.join {
-            None => None,
-            Some(j) if plan.from.source.kind == SourceKind::Table => {
-                let (left, _, _) = self.materialized(inner, &plan.from.source.name)?;
-                let (right, _, _) = self.materialized(inner, &j.table.source.name)?;
-                table_join = Some((
-                    TableJoinStage::new(plan, left, right, Arc::clone(&from_right))?,
-                    right_source(&j.table.source.topic)?,
-                ));
-                None
-            }
-            Some(j) if j.within.is_some() => {
-                // Each side's records within the window, with a changelog each.
-                let (left_store, left_changelog) =
-                    self.changelogged_store(id, QueryStore::JoinLeft, None)?;
-                let (right_store, right_changelog) =
-                    self.changelogged_store(id, QueryStore::JoinRight, None)?;
-                let stage =
-                    StreamJoinStage::new(plan, left_store, right_store, Arc::clone(&from_right))?
-                        .with_changelogs(left_changelog, right_changelog);
-                stream_join = Some((stage, right_source(&j.table.source.topic)?));
-                None
-            }
-            Some(j) => {
-                let (store, progress, _) = self.materialized(inner, &j.table.source.name)?;
-                JoinStage::new(
-                    plan,
-                    store,
-                    progress,
-                    match self.config.mode {
-                        RunMode::Threads => self.config.join_freshness_wait,
-                        RunMode::Synchronous => Duration::ZERO,
-                    },
-                )?
-            }
-        };
-        let mut source = self
-            .topics
-            .source(input_topic, &group, self.start_from(props)?)?;
-        let mut stream_stage = None;
-        if let Some((stage, right)) = stream_join {
-            source = Box::new(MergedSource::new(source, right, Arc::clone(&from_right)));
-            stream_stage = Some(stage);
-        }
-        let mut table_stage = None;
-        if let Some((stage, right)) = table_join {
-            source = Box::new(MergedSource::new(source, right, Arc::clone(&from_right)));
-            table_stage = Some(stage);
-        }
+        let mut join = self.wire_join(inner, plan, &group, props, Some(id))?;
+        let source = join.source(self.topics.source(
+            input_topic,
+            &group,
+            self.start_from(props)?,
+        )?);
         let (source, repartition) = self.repartitioned(id, plan, &group, source)?;
         let output = topic_output(sink, self.topics.sink(&sink.topic)?)?;
         let task = QueryTask::new(
@@ -865,20 +879,13 @@ impl Engine {
             plan,
             Arc::clone(&self.topics),
             source,
-            join,
+            join.lookup.take(),
             output,
             Arc::clone(&self.log),
             Arc::clone(&self.stats),
             self.config.max_batch_records,
         )?;
-        let task = match stream_stage {
-            Some(stage) => task.with_stream_join(stage),
-            None => task,
-        };
-        let task = match table_stage {
-            Some(stage) => task.with_table_join(stage),
-            None => task,
-        };
+        let task = join.attach(task);
         let task = match repartition {
             Some(repartition) => task.with_repartition(repartition),
             None => task,

@@ -17,6 +17,7 @@ mod engine;
 mod error;
 mod eval;
 mod insert_values;
+mod join_wiring;
 pub mod memory;
 pub mod processing_log;
 mod pull;

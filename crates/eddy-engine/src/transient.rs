@@ -87,11 +87,13 @@ impl Engine {
         let catalog = self.catalog();
         let plan = plan_query(query, &catalog, None)?;
         let id = transient_id(&plan.from.source.name);
-        let join = self.join_stage_for(&plan)?;
         let group = format!("_eddy_{}_transient_{id}", self.config().service_id);
-        let source =
-            self.topics()
-                .source(&plan.from.source.topic, &group, self.start_from(props)?)?;
+        let mut join = self.push_join(&plan, &group, props)?;
+        let source = join.source(self.topics().source(
+            &plan.from.source.topic,
+            &group,
+            self.start_from(props)?,
+        )?);
         let (tx, rows) = mpsc::channel(CHANNEL_BATCHES);
         let cancel = Arc::new(AtomicBool::new(false));
         let task = QueryTask::new(
@@ -99,7 +101,7 @@ impl Engine {
             &plan,
             Arc::clone(self.topics()),
             source,
-            join,
+            join.lookup.take(),
             Output::Transient {
                 rows: tx,
                 cancel: Arc::clone(&cancel),
@@ -108,6 +110,7 @@ impl Engine {
             self.topic_stats(),
             self.config().max_batch_records,
         )?;
+        let task = join.attach(task);
         // Aggregation state lives as long as the query: in memory, freed with the task.
         let task = match &plan.aggregate {
             None => task,
