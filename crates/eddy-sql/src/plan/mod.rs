@@ -778,7 +778,26 @@ fn join_keys(
         Expr::Cast(c) => *c.expr,
         other => other,
     };
+    if stream.kind == SourceKind::Table && !is_only_key(&stream_key, stream) {
+        // A foreign-key join keys its result by the left table's key, follows changes of the
+        // left row's foreign key and fans a right row's change out to every left row that
+        // refers to it; the table-table join joins on the left key, so it would pair rows
+        // wrongly without an error.
+        return Err(SqlError::Unsupported(format!(
+            "A foreign-key table-table join (a join on other than the left table's primary key: {written})"
+        )));
+    }
     Ok((stream_key, unwrap_cast(table_side)))
+}
+
+/// Whether `e` is `source`'s one key column (possibly cast).
+fn is_only_key(e: &Expr, source: &Source) -> bool {
+    let keys: Vec<&Column> = source.key_columns().collect();
+    match (e, keys.as_slice()) {
+        (Expr::Cast(c), _) => is_only_key(&c.expr, source),
+        (Expr::Column(c), [key]) => c.name == key.name,
+        _ => false,
+    }
 }
 
 fn display_unqualified(e: &Expr) -> String {

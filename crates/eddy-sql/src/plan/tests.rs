@@ -55,6 +55,15 @@ fn catalog() -> Catalog {
             ("STATUS", SqlType::String, false),
         ],
     ));
+    c.insert(source(
+        "ORDERS",
+        SourceKind::Table,
+        &[
+            ("OID", SqlType::Int, true),
+            ("CID", SqlType::Int, false),
+            ("AMT", SqlType::Int, false),
+        ],
+    ));
     c
 }
 
@@ -291,6 +300,29 @@ fn grouping_a_table_table_join_is_a_statement_error() {
     assert_eq!(
         err.to_string(),
         "GROUP BY over a table-table join is not supported yet"
+    );
+}
+
+#[test]
+fn a_foreign_key_table_join_is_refused_until_it_is_built() {
+    // An order's customer: a foreign key into USERS.
+    let err = plan(
+        "CREATE TABLE J AS SELECT o.oid, u.name FROM orders o \
+         JOIN users u ON o.cid = u.userid;",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "A foreign-key table-table join (a join on other than the left table's primary key: "
+        ),
+        "{err}"
+    );
+    // On both primary keys it is the table-table join Eddy runs.
+    assert!(
+        plan(
+            "CREATE TABLE J AS SELECT o.oid, u.name FROM orders o JOIN users u ON o.oid = u.userid;"
+        )
+        .is_ok()
     );
 }
 
