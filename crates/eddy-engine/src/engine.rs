@@ -265,7 +265,7 @@ impl Engine {
             let (right, _, _) = self.materialized(inner, &j.table.source.name)?;
             let stage = TableJoinStage::new(plan, left, right, Arc::clone(&from_right))?;
             return Ok(JoinWiring::two_sided(
-                TwoSidedJoin::Tables(stage),
+                TwoSidedJoin::Tables(Box::new(stage)),
                 right_source()?,
                 from_right,
             ));
@@ -287,7 +287,7 @@ impl Engine {
                 }
             };
             return Ok(JoinWiring::two_sided(
-                TwoSidedJoin::Streams(stage),
+                TwoSidedJoin::Streams(Box::new(stage)),
                 right_source()?,
                 from_right,
             ));

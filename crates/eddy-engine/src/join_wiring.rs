@@ -14,9 +14,9 @@ use crate::table_join::TableJoinStage;
 /// A join whose right-hand side is read by the query too.
 pub(crate) enum TwoSidedJoin {
     /// Stream–stream (`WITHIN`): each side's records kept in a store.
-    Streams(StreamJoinStage),
+    Streams(Box<StreamJoinStage>),
     /// Table–table on the key: a change of either table looks up the other.
-    Tables(TableJoinStage),
+    Tables(Box<TableJoinStage>),
 }
 
 /// A query's join, ready to be attached to its task.
@@ -64,8 +64,8 @@ impl JoinWiring {
     /// Attaches a stream–stream or table–table join stage to `task`.
     pub(crate) fn attach(self, task: QueryTask) -> QueryTask {
         match self.two_sided {
-            Some(TwoSidedJoin::Streams(stage)) => task.with_stream_join(stage),
-            Some(TwoSidedJoin::Tables(stage)) => task.with_table_join(stage),
+            Some(TwoSidedJoin::Streams(stage)) => task.with_stream_join(*stage),
+            Some(TwoSidedJoin::Tables(stage)) => task.with_table_join(*stage),
             None => task,
         }
     }
