@@ -1,9 +1,10 @@
 //! ksqlDB's casts of ARRAY, MAP and STRUCT values, which DataFusion's CAST does not plan:
 //! element by element, integers narrowed as Java narrows them (wrapping), and nested values
-//! as strings the way Java prints them (`[1, 2]`, `{a=1}`, `Struct{A=1}`).
+//! as strings the way Java prints them (`[1, 2]`, `{a=1}`, `Struct{A=1}`); and TIMESTAMP to
+//! STRING with its milliseconds always written (`1970-01-01T00:00:00.000`), as ksqlDB does.
 //!
 //! The parser turns `CAST(x AS <nested type>)` into `KSQL_CAST(x, '<type>')`, and the planner
-//! turns a cast of a nested value to STRING into `KSQL_CAST(x, 'STRING')`.
+//! turns a cast of a nested value or a TIMESTAMP to STRING into `KSQL_CAST(x, 'STRING')`.
 
 use std::sync::Arc;
 
@@ -11,7 +12,9 @@ use arrow::array::{
     Array, ArrayRef, AsArray, ListArray, MapArray, StringArray, StructArray, new_null_array,
 };
 use arrow::compute::{CastOptions, can_cast_types, cast_with_options};
-use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int32Type, Int64Type};
+use arrow::datatypes::{
+    DataType, Field, FieldRef, Fields, Float64Type, Int32Type, Int64Type, TimeUnit,
+};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{Result, ScalarValue, exec_err, plan_err};
@@ -22,6 +25,9 @@ use datafusion_expr::{
 
 use crate::error::SqlError;
 use crate::types::SqlType;
+
+/// How ksqlDB writes a TIMESTAMP as a STRING (Java's `yyyy-MM-dd'T'HH:mm:ss.SSS`).
+const KSQL_TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f";
 
 /// The function's name, as the parser writes it.
 pub(crate) const KSQL_CAST: &str = "ksql_cast";
@@ -165,6 +171,15 @@ fn cast_array(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
                 .as_primitive::<Int64Type>()
                 .unary::<_, Int32Type>(|v| v as i32),
         ),
+        (DataType::Timestamp(TimeUnit::Millisecond, None), DataType::Utf8) => {
+            let options =
+                FormatOptions::default().with_timestamp_format(Some(KSQL_TIMESTAMP_FORMAT));
+            let formatter = ArrayFormatter::try_new(array.as_ref(), &options)?;
+            let strings: StringArray = (0..array.len())
+                .map(|i| (!array.is_null(i)).then(|| formatter.value(i).to_string()))
+                .collect();
+            Arc::new(strings)
+        }
         (DataType::List(_) | DataType::Map(..) | DataType::Struct(_), DataType::Utf8) => {
             let strings: StringArray = (0..array.len())
                 .map(|i| {
@@ -274,7 +289,8 @@ pub(crate) fn java_double(v: f64) -> String {
     text.replace('e', "E")
 }
 
-/// Casts of nested values to STRING, which DataFusion does not plan, become [`KSQL_CAST`]s.
+/// Casts of nested values to STRING, which DataFusion does not plan, and of TIMESTAMPs,
+/// which it writes without zero milliseconds, become [`KSQL_CAST`]s.
 pub(crate) fn nested_casts_to_string(plan: LogicalPlan) -> Result<LogicalPlan, SqlError> {
     plan.transform_up(|node| {
         let schema = match node.inputs().as_slice() {
@@ -287,7 +303,10 @@ pub(crate) fn nested_casts_to_string(plan: LogicalPlan) -> Result<LogicalPlan, S
                     if *c.field.data_type() == DataType::Utf8
                         && matches!(
                             c.expr.get_type(&schema),
-                            Ok(DataType::List(_) | DataType::Map(..) | DataType::Struct(_))
+                            Ok(DataType::List(_)
+                                | DataType::Map(..)
+                                | DataType::Struct(_)
+                                | DataType::Timestamp(TimeUnit::Millisecond, None))
                         ) =>
                 {
                     let f = function();

@@ -70,12 +70,7 @@ impl ScalarUDFImpl for ArrayFn {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        let text = |t: &DataType| {
-            matches!(
-                t,
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-            )
-        };
+        let text = super::is_text;
         match arg_types {
             [list @ DataType::List(_)] => Ok(vec![list.clone()]),
             [list @ DataType::List(_), t] if text(t) => Ok(vec![list.clone(), DataType::Utf8]),

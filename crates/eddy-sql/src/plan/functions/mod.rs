@@ -3,14 +3,17 @@
 
 use std::sync::Arc;
 
+use arrow::datatypes::DataType;
 use datafusion_expr::planner::{ExprPlanner, PlannerResult};
 use datafusion_expr::{Expr, ScalarUDF};
 
 mod arrays;
 mod as_value;
 mod bytes;
+mod from_unixtime;
 mod math;
 mod pad;
+mod regexp_replace;
 mod split;
 mod substring;
 
@@ -23,7 +26,17 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     all.push(split::function());
     all.push(substring::function());
     all.push(as_value::function());
+    all.push(from_unixtime::function());
+    all.push(regexp_replace::function());
     all
+}
+
+/// Whether an argument of type `t` is text (or a NULL literal, which can be).
+fn is_text(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+    )
 }
 
 /// Plans SQL's special `SUBSTRING(…)` syntax as ksqlDB's function rather than DataFusion's.

@@ -78,12 +78,7 @@ impl ScalarUDFImpl for Pad {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        let text = |t: &DataType| {
-            matches!(
-                t,
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-            )
-        };
+        let text = super::is_text;
         let bytes = |t: &DataType| {
             matches!(
                 t,
