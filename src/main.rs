@@ -185,7 +185,7 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
     }
     let topics = KafkaTopics::connect(kafka, dev_broker.as_ref().map(DevBroker::handle))
         .context("configuring the Kafka client")?;
-    wait_for_kafka(&topics, &bootstrap);
+    wait_for_kafka(&topics)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
     let state = RocksBackend::open(
@@ -258,19 +258,31 @@ async fn stop_signal() {
 }
 
 /// Waits until the broker answers: a server started before its Kafka waits for it rather
-/// than exiting.
-fn wait_for_kafka(topics: &KafkaTopics, bootstrap: &str) {
-    tracing::info!("connecting to Kafka at {bootstrap}");
+/// than exiting. A broker that refuses Eddy's credentials or TLS handshake stops the start:
+/// no wait would change its answer.
+fn wait_for_kafka(topics: &KafkaTopics) -> anyhow::Result<()> {
+    tracing::info!("connecting to {}", topics.broker());
     let mut backoff = std::time::Duration::from_millis(500);
+    let mut next_warning = std::time::Instant::now();
     loop {
-        match eddy_topic::TopicIo::admin(topics).list_topics() {
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!("waiting for Kafka at {bootstrap}: {e}; retrying in {backoff:?}");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
-            }
+        let answered = topics.check_reachable(std::time::Duration::from_secs(1));
+        if let Some(why) = topics.refusal() {
+            anyhow::bail!(
+                "{} refused Eddy's connection ({}): {why}",
+                topics.broker(),
+                topics.security_summary()
+            );
         }
+        let Err(e) = answered else {
+            return Ok(());
+        };
+        if std::time::Instant::now() >= next_warning {
+            tracing::warn!("waiting for {}: {e}; retrying", topics.broker());
+            next_warning = std::time::Instant::now() + backoff;
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+        }
+        // A request that failed at once (no broker listening) is not retried in a busy loop.
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 

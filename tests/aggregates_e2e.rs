@@ -26,36 +26,12 @@ const PIPELINE: &str = "
       GROUP BY userid;
 ";
 
-/// The rows of a pull query over `POST /query`, as the `columns` arrays.
-async fn pull(server: &Server, sql: &str) -> Result<Vec<Value>> {
-    let response = reqwest::Client::new()
-        .post(format!("{}/query", server.url))
-        .header("Content-Type", "application/vnd.ksql.v1+json")
-        .json(&json!({"ksql": sql, "streamsProperties": {}}))
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    if !status.is_success() {
-        bail!("pull query failed with {status}: {body}");
-    }
-    Ok(body
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i.get("row").map(|r| r["columns"].clone()))
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
 /// Repeats `sql` until it answers `expected`, or fails after the deadline with the last
 /// answer.
 async fn await_pull(server: &Server, sql: &str, expected: &[Value]) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let rows = pull(server, sql).await;
+        let rows = common::pull(server, sql).await;
         if let Ok(rows) = &rows
             && rows == expected
         {

@@ -1,13 +1,16 @@
 //! The reviews pipeline end to end: the server binary, `sql-examples/reviews.sql` over
-//! `POST /ksql`, records produced and read through the Kafka protocol — once against
-//! `eddy dev-kafka` and once against an independent broker (tansu).
+//! `POST /ksql`, records produced and read through the Kafka protocol — against
+//! `eddy dev-kafka`, against an independent broker (tansu), and against tansu behind TLS;
+//! and a broker that refuses the server's credentials stopping its start.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use common::{Broker, BrokerKind, Record, Server, int_key, produce, producer, read_topic};
+use common::{
+    Broker, BrokerKind, Record, Security, Server, int_key, produce, producer, read_topic,
+};
 use serde_json::{Value, json};
 
 const USERS: &[(i32, &str, &str)] = &[
@@ -36,36 +39,21 @@ async fn await_users(server: &Server, expected: &[(i32, &str)]) -> Result<()> {
     let expected: Vec<Value> = expected.iter().map(|(id, s)| json!([id, s])).collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let response = reqwest::Client::new()
-            .post(format!("{}/query", server.url))
-            .header("Content-Type", "application/vnd.ksql.v1+json")
-            .json(&json!({"ksql": sql, "streamsProperties": {}}))
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        let mut rows: Vec<Value> = body
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|i| i.get("row").map(|r| r["columns"].clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        rows.sort_by_key(|r| r[0].as_i64());
-        if status.is_success() && rows == expected {
+        let answer = common::pull(server, sql).await.map(|mut rows| {
+            rows.sort_by_key(|r| r[0].as_i64());
+            rows
+        });
+        if answer.as_ref().is_ok_and(|rows| *rows == expected) {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("{sql} answered {status}: {body}, expected the rows {expected:?}");
+            bail!("{sql} answered {answer:?}, expected the rows {expected:?}");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-async fn run_pipeline(kind: BrokerKind) -> Result<()> {
-    let broker = Broker::start(kind)?;
+async fn run_pipeline(broker: Broker) -> Result<()> {
     let data = tempfile::tempdir()?;
     let server = Server::start(&broker.bootstrap, data.path(), "reviews_test").await?;
 
@@ -295,7 +283,7 @@ async fn run_pipeline(kind: BrokerKind) -> Result<()> {
     assert_eq!(entry["QUERY_ID"], "CSAS_REVIEWS_CLEAN_1");
     assert_eq!(entry["TOPIC"], "reviews");
     // Where the malformed record landed depends on the topic's partition count.
-    let offset_ok = match kind {
+    let offset_ok = match broker.kind {
         BrokerKind::Tansu => entry["PARTITION"] == 0 && entry["OFFSET"] == 4,
         BrokerKind::DevKafka => entry["PARTITION"].is_i64() && entry["OFFSET"].is_i64(),
     };
@@ -331,10 +319,87 @@ async fn run_pipeline(kind: BrokerKind) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reviews_pipeline_on_dev_broker() -> Result<()> {
-    run_pipeline(BrokerKind::DevKafka).await
+    run_pipeline(Broker::start(BrokerKind::DevKafka)?).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reviews_pipeline_on_independent_broker() -> Result<()> {
-    run_pipeline(BrokerKind::Tansu).await
+    run_pipeline(Broker::start(BrokerKind::Tansu)?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_pipeline_over_tls() -> Result<()> {
+    run_pipeline(Broker::start_secured(Security::Ssl)?).await
+}
+
+/// Starts `eddy server` against `broker` with `properties` and waits (bounded) for it to
+/// exit by itself; returns whether it succeeded and what it wrote to stderr.
+fn server_exit(broker: &Broker, properties: &[String]) -> anyhow::Result<(bool, String)> {
+    let data = tempfile::tempdir()?;
+    let mut child = std::process::Command::new(common::eddy_bin())
+        .args(["server", "--bootstrap-servers", &broker.bootstrap])
+        .args(["--listen", &format!("127.0.0.1:{}", common::free_port())])
+        .args(["--data-dir", &data.path().display().to_string()])
+        .args(
+            properties
+                .iter()
+                .flat_map(|p| ["--kafka-property", p.as_str()]),
+        )
+        .env("RUST_LOG", "warn,librdkafka=off,rdkafka=off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the server kept waiting for a broker that refuses it");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr)?;
+    }
+    Ok((status.success(), stderr))
+}
+
+#[test]
+fn a_broker_that_refuses_the_server_stops_its_start() -> Result<()> {
+    // Wrong credentials: no retry can help, unlike an outage.
+    let broker = Broker::start_secured(Security::SaslSslUnknownUser)?;
+    let properties: Vec<String> = common::client_properties(&broker.bootstrap)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let (ok, stderr) = server_exit(&broker, &properties)?;
+    assert!(!ok, "{stderr}");
+    let says = format!(
+        "Kafka at {} refused Eddy's connection (security.protocol=SASL_SSL, \
+         sasl.mechanism=SCRAM-SHA-512, sasl.username={})",
+        broker.bootstrap,
+        common::SASL_USER.0
+    );
+    assert!(stderr.contains(&says), "{stderr}");
+    assert!(stderr.contains("SASL"), "{stderr}");
+    assert!(
+        !stderr.contains(common::SASL_USER.1),
+        "the password was shown: {stderr}"
+    );
+
+    // TLS to a broker whose certificate the server cannot verify (no CA given).
+    let broker = Broker::start_secured(Security::Ssl)?;
+    let (ok, stderr) = server_exit(&broker, &["security.protocol=SSL".to_string()])?;
+    assert!(!ok, "{stderr}");
+    let says = format!(
+        "Kafka at {} refused Eddy's connection (security.protocol=SSL)",
+        broker.bootstrap
+    );
+    assert!(stderr.contains(&says), "{stderr}");
+    assert!(stderr.contains("certificate verify failed"), "{stderr}");
+    Ok(())
 }

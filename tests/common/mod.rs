@@ -13,7 +13,7 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A child process killed when dropped.
 pub struct Proc {
@@ -63,6 +63,127 @@ pub struct Broker {
     pub kind: BrokerKind,
     pub bootstrap: String,
     _proc: Proc,
+    /// Processes and files a secured broker needs besides the broker (its TLS front,
+    /// certificates), kept for as long as it runs.
+    _guards: Vec<Proc>,
+    _files: Option<tempfile::TempDir>,
+}
+
+/// How clients reach a secured broker (see [`Broker::start_secured`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// `security.protocol=SSL`: TLS, the broker's certificate signed by a test CA.
+    Ssl,
+    /// `security.protocol=SASL_SSL` with `sasl.mechanism=SCRAM-SHA-512` as a user the
+    /// broker does not know, so every login fails as with a wrong password. (A user it
+    /// knows cannot be had: tansu gives users only to authenticated clients, keeps them
+    /// only in memory here, and offers no mechanism but SCRAM.)
+    SaslSslUnknownUser,
+}
+
+/// The user and password clients of [`Security::SaslSslUnknownUser`] log in with.
+pub const SASL_USER: (&str, &str) = ("alice", "wrong-secret");
+
+/// The client properties each secured broker wants, by bootstrap address: every client this
+/// module makes for that address (and every server it starts against it) uses them.
+static CLIENT_PROPERTIES: std::sync::Mutex<Vec<(String, Properties)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// librdkafka properties, in the order they are set.
+pub type Properties = Vec<(String, String)>;
+
+/// The extra client properties registered for `bootstrap` (none for a plain broker).
+pub fn client_properties(bootstrap: &str) -> Properties {
+    CLIENT_PROPERTIES
+        .lock()
+        .map(|all| {
+            all.iter()
+                .find(|(b, _)| b == bootstrap)
+                .map(|(_, props)| props.clone())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+}
+
+/// A client configuration for `bootstrap`, with the broker's security properties.
+pub fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    for (key, value) in client_properties(bootstrap) {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Runs `program args` to completion, failing with its output if it fails.
+fn run(program: &str, args: &[&str], dir: &Path) -> Result<()> {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// A test CA (`ca.pem`) and a certificate for 127.0.0.1 signed by it (`broker.pem`,
+/// `broker.key`), made with the openssl command in `dir`.
+pub fn make_certificates(dir: &Path) -> Result<()> {
+    let openssl = |args: &[&str]| run("openssl", args, dir);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Eddy test CA",
+    ])?;
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "broker.key",
+        "-out",
+        "broker.csr",
+        "-subj",
+        "/CN=localhost",
+    ])?;
+    std::fs::write(
+        dir.join("san.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "broker.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "broker.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+    ])
 }
 
 impl Broker {
@@ -91,6 +212,8 @@ impl Broker {
                     kind,
                     bootstrap,
                     _proc: proc,
+                    _guards: Vec::new(),
+                    _files: None,
                 })
             }
             BrokerKind::Tansu => {
@@ -123,9 +246,107 @@ impl Broker {
                     kind,
                     bootstrap,
                     _proc: proc,
+                    _guards: Vec::new(),
+                    _files: None,
                 })
             }
         }
+    }
+}
+
+impl Broker {
+    /// tansu behind a TLS front, as a client of a secured Kafka sees it: TLS to the
+    /// advertised address, and with SASL the broker's own authentication
+    /// (`--authentication`). tansu 0.6.0 cannot serve TLS itself (its `--cert` and `--key`
+    /// flags exclude each other), so stunnel terminates TLS in front of its plaintext
+    /// listener, which only stunnel uses: the broker advertises stunnel's address.
+    pub fn start_secured(security: Security) -> Result<Broker> {
+        let files = tempfile::tempdir()?;
+        let dir = files.path();
+        make_certificates(dir)?;
+        let (inner, outer) = (free_port(), free_port());
+        let advertised = format!("tcp://127.0.0.1:{outer}");
+        let mut args = vec![
+            "broker".to_string(),
+            "--listener-url".into(),
+            format!("tcp://127.0.0.1:{inner}"),
+            "--advertised-listener-url".into(),
+            advertised,
+            "--storage-engine".into(),
+            "memory://tansu/".into(),
+        ];
+        if security != Security::Ssl {
+            args.push("--authentication".into());
+        }
+        let broker = Proc {
+            child: Command::new(tansu_bin()?)
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting tansu")?,
+            name: "tansu".into(),
+        };
+        wait_for(Duration::from_secs(30), "tansu to listen", || {
+            Ok(std::net::TcpStream::connect(("127.0.0.1", inner)).is_ok())
+        })?;
+        std::fs::write(
+            dir.join("stunnel.conf"),
+            format!(
+                "foreground = yes\npid =\n[kafka]\naccept = 127.0.0.1:{outer}\n\
+                 connect = 127.0.0.1:{inner}\ncert = {dir}/broker.pem\nkey = {dir}/broker.key\n",
+                dir = dir.display()
+            ),
+        )?;
+        let front = Proc {
+            child: Command::new("stunnel")
+                .arg(dir.join("stunnel.conf"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting stunnel (Debian package stunnel4)")?,
+            name: "stunnel".into(),
+        };
+        let bootstrap = format!("127.0.0.1:{outer}");
+        wait_for(Duration::from_secs(30), "stunnel to listen", || {
+            Ok(std::net::TcpStream::connect(&bootstrap).is_ok())
+        })?;
+        let ca = dir.join("ca.pem").display().to_string();
+        let mut props = vec![("ssl.ca.location".to_string(), ca)];
+        match security {
+            Security::Ssl => props.push(("security.protocol".into(), "SSL".into())),
+            Security::SaslSslUnknownUser => {
+                let (user, password) = SASL_USER;
+                props.extend([
+                    ("security.protocol".into(), "SASL_SSL".into()),
+                    ("sasl.mechanism".into(), "SCRAM-SHA-512".into()),
+                    ("sasl.username".into(), user.into()),
+                    ("sasl.password".into(), password.into()),
+                ]);
+            }
+        }
+        if let Ok(mut all) = CLIENT_PROPERTIES.lock() {
+            all.push((bootstrap.clone(), props));
+        }
+        Ok(Broker {
+            kind: BrokerKind::Tansu,
+            bootstrap,
+            _proc: broker,
+            _guards: vec![front],
+            _files: Some(files),
+        })
+    }
+}
+
+impl Broker {
+    /// Sends the broker's process `signal` (e.g. `STOP` to cut it off with its data kept,
+    /// `CONT` to bring it back).
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        run(
+            "kill",
+            &[&format!("-{signal}"), &self._proc.child.id().to_string()],
+            Path::new("/"),
+        )
     }
 }
 
@@ -207,6 +428,11 @@ impl Server {
                 "--service-id",
                 service_id,
             ])
+            .args(
+                client_properties(bootstrap)
+                    .iter()
+                    .flat_map(|(k, v)| ["--kafka-property".to_string(), format!("{k}={v}")]),
+            )
             .env("RUST_LOG", "info,librdkafka=error,rdkafka=error")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -273,8 +499,7 @@ impl Server {
 
 /// A producer for test input.
 pub fn producer(bootstrap: &str) -> Result<FutureProducer> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    Ok(client_config(bootstrap)
         .set("message.timeout.ms", "30000")
         .set("partitioner", "murmur2_random")
         .create()?)
@@ -319,8 +544,7 @@ pub fn read_topic(
     settle: Duration,
     done: impl Fn(&[Record]) -> bool,
 ) -> Result<Vec<Record>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let consumer: BaseConsumer = client_config(bootstrap)
         .set("group.id", format!("test-reader-{topic}-{}", free_port()))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
@@ -358,4 +582,28 @@ pub fn read_topic(
 /// ksqlDB's KAFKA serialisation of an INT.
 pub fn int_key(v: i32) -> Vec<u8> {
     v.to_be_bytes().to_vec()
+}
+
+/// The rows of a pull query over `POST /query`, as the `columns` arrays.
+pub async fn pull(server: &Server, sql: &str) -> Result<Vec<Value>> {
+    let response = reqwest::Client::new()
+        .post(format!("{}/query", server.url))
+        .header("Content-Type", "application/vnd.ksql.v1+json")
+        .json(&json!({"ksql": sql, "streamsProperties": {}}))
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    if !status.is_success() {
+        bail!("pull query failed with {status}: {body}");
+    }
+    Ok(body
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.get("row").map(|r| r["columns"].clone()))
+                .collect()
+        })
+        .unwrap_or_default())
 }

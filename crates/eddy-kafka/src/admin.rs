@@ -30,7 +30,7 @@ use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 
 use crate::config::{BrokerName, KafkaConfig};
-use crate::context::TracingContext;
+use crate::context::{AdminContext, TracingContext};
 use crate::dev_broker::DevBrokerHandle;
 use crate::error::{KafkaError, client_error, error_code, topic_error};
 
@@ -50,8 +50,9 @@ pub struct KafkaAdmin {
     /// Set once CreateTopics went unanswered (a mock cluster in another process, which
     /// lacks the API and stays silent): topics are then created through metadata requests.
     create_topics_unanswered: AtomicBool,
-    /// A consumer for watermark (end offset) queries, made on first use.
-    watermarks: std::sync::OnceLock<BaseConsumer<TracingContext>>,
+    /// A consumer outside any group for watermark (end offset) and reachability queries,
+    /// made on first use; its context keeps a refusal of credentials or TLS.
+    probe: std::sync::OnceLock<BaseConsumer<AdminContext>>,
 }
 
 impl std::fmt::Debug for KafkaAdmin {
@@ -92,13 +93,38 @@ impl KafkaAdmin {
             broker,
             dev_broker,
             create_topics_unanswered: AtomicBool::new(false),
-            watermarks: std::sync::OnceLock::new(),
+            probe: std::sync::OnceLock::new(),
         })
     }
 
-    /// Fetches metadata for all topics, waiting at most `timeout`.
-    pub(crate) fn metadata_within(&self, timeout: Duration) -> Result<Metadata, TopicError> {
-        self.fetch_metadata(None, timeout)
+    /// Why the broker refused this client's credentials or TLS handshake, if it did.
+    pub(crate) fn refusal(&self) -> Option<String> {
+        self.probe.get().and_then(|probe| probe.context().refusal())
+    }
+
+    /// The consumer outside any group that answers watermark and reachability queries.
+    fn probe(&self) -> Result<&BaseConsumer<AdminContext>, TopicError> {
+        if let Some(probe) = self.probe.get() {
+            return Ok(probe);
+        }
+        let probe: BaseConsumer<AdminContext> = self
+            .config
+            .client_config(&[("client.id", "eddy-probe")], &[])
+            .create_with_context(AdminContext::default())
+            .map_err(|e| TopicError::Client(client_error(&self.broker, e).to_string()))?;
+        Ok(self.probe.get_or_init(|| probe))
+    }
+
+    /// Succeeds if the broker answers a metadata request within `timeout`; a refusal of
+    /// the credentials or the TLS handshake is then known to [`KafkaAdmin::refusal`].
+    pub(crate) fn check_reachable(&self, timeout: Duration) -> Result<(), TopicError> {
+        let probe = self.probe()?;
+        let answered = probe.fetch_metadata(None, timeout);
+        // A client reports an authentication or TLS failure as an event on its queue.
+        let _ = probe.poll(Duration::ZERO);
+        answered
+            .map(|_| ())
+            .map_err(|e| topic_error(&self.broker, "Metadata", &e))
     }
 
     fn fetch_metadata(
@@ -354,17 +380,7 @@ impl KafkaAdmin {
         let Some(partitions) = self.partition_count(name)? else {
             return Err(TopicError::UnknownTopic(name.to_owned()));
         };
-        let consumer = match self.watermarks.get() {
-            Some(c) => c,
-            None => {
-                let c: BaseConsumer<TracingContext> = self
-                    .config
-                    .client_config(&[("client.id", "eddy-watermarks")], &[])
-                    .create_with_context(TracingContext)
-                    .map_err(|e| TopicError::Client(client_error(&self.broker, e).to_string()))?;
-                self.watermarks.get_or_init(|| c)
-            }
-        };
+        let consumer = self.probe()?;
         (0..partitions)
             .map(|partition| {
                 let (low, high) = consumer
@@ -382,6 +398,10 @@ impl KafkaAdmin {
 }
 
 impl TopicAdmin for KafkaAdmin {
+    fn check_reachable(&self, timeout: Duration) -> Result<(), TopicError> {
+        KafkaAdmin::check_reachable(self, timeout)
+    }
+
     fn create_topic(&self, name: &str, partitions: i32, replicas: i16) -> Result<(), TopicError> {
         self.create(name, partitions, replicas, &[])
     }

@@ -1,11 +1,12 @@
 //! librdkafka client contexts that report through `tracing` rather than the `log` crate.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 
 /// Forwards a librdkafka log line to `tracing`.
 pub(crate) fn forward_log(level: RDKafkaLogLevel, facility: &str, message: &str) {
@@ -80,3 +81,43 @@ impl ConsumerContext for GroupContext {
         }
     }
 }
+
+/// The context of the admin client: [`TracingContext`], and the last time the broker
+/// refused the client's credentials or its TLS handshake failed. librdkafka retries those
+/// forever like an outage, but no retry can succeed, so a starting server asks for it.
+#[derive(Debug, Default)]
+pub(crate) struct AdminContext {
+    refusal: Mutex<Option<String>>,
+}
+
+impl AdminContext {
+    /// Why the broker refused this client, if it did.
+    pub(crate) fn refusal(&self) -> Option<String> {
+        self.refusal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl ClientContext for AdminContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        forward_log(level, fac, log_message);
+    }
+
+    fn error(&self, error: RdKafkaError, reason: &str) {
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::Authentication
+                    | RDKafkaErrorCode::SaslAuthenticationFailed
+                    | RDKafkaErrorCode::SSL
+            )
+        ) {
+            *self.refusal.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.to_string());
+        }
+        forward_error(&error, reason);
+    }
+}
+
+impl ConsumerContext for AdminContext {}

@@ -44,9 +44,39 @@ impl KafkaTopics {
         self.broker.as_str()
     }
 
+    /// Why the broker refused Eddy's credentials or TLS handshake (a wrong password, an
+    /// unknown certificate authority), if it did: unlike an outage, waiting cannot help.
+    pub fn refusal(&self) -> Option<String> {
+        self.admin.refusal()
+    }
+
+    /// How Eddy's clients authenticate, for messages about a refusal: e.g.
+    /// `security.protocol=SASL_SSL, sasl.mechanism=SCRAM-SHA-512, sasl.username=alice`.
+    pub fn security_summary(&self) -> String {
+        let setting = |names: &[&str]| {
+            self.config
+                .client_properties
+                .iter()
+                .rev()
+                .find(|(k, _)| names.contains(&k.as_str()))
+                .map(|(_, v)| v.clone())
+        };
+        let mut parts = vec![format!(
+            "security.protocol={}",
+            setting(&["security.protocol"]).unwrap_or_else(|| "PLAINTEXT".into())
+        )];
+        if let Some(mechanism) = setting(&["sasl.mechanism", "sasl.mechanisms"]) {
+            parts.push(format!("sasl.mechanism={mechanism}"));
+        }
+        if let Some(user) = setting(&["sasl.username"]) {
+            parts.push(format!("sasl.username={user}"));
+        }
+        parts.join(", ")
+    }
+
     /// Asks the cluster for its metadata, failing if it does not answer within `timeout`.
     pub fn check_reachable(&self, timeout: Duration) -> Result<(), TopicError> {
-        self.admin.metadata_within(timeout).map(|_| ())
+        self.admin.check_reachable(timeout)
     }
 }
 

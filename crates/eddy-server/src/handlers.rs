@@ -392,12 +392,24 @@ pub(crate) async fn info(State(state): State<Arc<AppState>>) -> Json<ServerInfoR
     })
 }
 
+/// How long `/healthcheck` waits for the broker: a check answers within a second whatever
+/// Kafka does, so a broker that does not answer in time counts as unhealthy.
+const KAFKA_HEALTH_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// `GET /healthcheck`: healthy when the broker answers and the command log was replayed.
 pub(crate) async fn healthcheck(State(state): State<Arc<AppState>>) -> Response {
     let engine = Arc::clone(&state.engine);
-    let kafka = tokio::task::spawn_blocking(move || engine.topics().admin().list_topics().is_ok())
+    let check = tokio::task::spawn_blocking(move || {
+        engine
+            .topics()
+            .admin()
+            .check_reachable(KAFKA_HEALTH_WAIT)
+            .is_ok()
+    });
+    // The blocking pool may be busy; the answer does not wait for it beyond the budget.
+    let kafka = tokio::time::timeout(KAFKA_HEALTH_WAIT * 2, check)
         .await
-        .unwrap_or(false);
+        .is_ok_and(|joined| joined.unwrap_or(false));
     let ready = state.is_ready();
     let mut details = Map::new();
     details.insert("metastore".into(), json!({"isHealthy": ready}));

@@ -112,6 +112,12 @@ pub trait TopicAdmin: Send + Sync {
     fn partition_count(&self, name: &str) -> Result<Option<i32>, TopicError>;
     /// All topics the broker knows.
     fn list_topics(&self) -> Result<Vec<TopicInfo>, TopicError>;
+    /// Succeeds if the broker answers within `timeout` (a health check must not wait out
+    /// an outage).
+    fn check_reachable(&self, timeout: std::time::Duration) -> Result<(), TopicError> {
+        let _ = timeout;
+        self.list_topics().map(|_| ())
+    }
     /// Deletes a topic.
     fn delete_topic(&self, name: &str) -> Result<(), TopicError>;
     /// The offset after the last record of every partition of a topic (its high watermarks),
