@@ -120,8 +120,16 @@ impl KafkaAdmin {
     pub(crate) fn check_reachable(&self, timeout: Duration) -> Result<(), TopicError> {
         let probe = self.probe()?;
         let answered = probe.fetch_metadata(None, timeout);
-        // A client reports an authentication or TLS failure as an event on its queue.
-        let _ = probe.poll(Duration::ZERO);
+        // A client reports an authentication or TLS failure as an event on its queue: to
+        // the context's error callback, or, forwarded to the consumer queue, as an error
+        // that poll returns (with librdkafka's code, not its text).
+        for _ in 0..100 {
+            match probe.poll(Duration::ZERO) {
+                None => break,
+                Some(Err(e)) => probe.context().note(&e, &e.to_string()),
+                Some(Ok(_)) => {}
+            }
+        }
         answered
             .map(|_| ())
             .map_err(|e| topic_error(&self.broker, "Metadata", &e))

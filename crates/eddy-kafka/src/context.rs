@@ -91,6 +91,24 @@ pub(crate) struct AdminContext {
 }
 
 impl AdminContext {
+    /// Keeps `reason` if `error` is a refusal of the credentials or the TLS handshake; a
+    /// reason given before is kept (it is the fuller one: librdkafka's own text).
+    pub(crate) fn note(&self, error: &RdKafkaError, reason: &str) {
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::Authentication
+                    | RDKafkaErrorCode::SaslAuthenticationFailed
+                    | RDKafkaErrorCode::SSL
+            )
+        ) {
+            let mut refusal = self.refusal.lock().unwrap_or_else(PoisonError::into_inner);
+            if refusal.is_none() {
+                *refusal = Some(reason.to_string());
+            }
+        }
+    }
+
     /// Why the broker refused this client, if it did.
     pub(crate) fn refusal(&self) -> Option<String> {
         self.refusal
@@ -106,16 +124,7 @@ impl ClientContext for AdminContext {
     }
 
     fn error(&self, error: RdKafkaError, reason: &str) {
-        if matches!(
-            error.rdkafka_error_code(),
-            Some(
-                RDKafkaErrorCode::Authentication
-                    | RDKafkaErrorCode::SaslAuthenticationFailed
-                    | RDKafkaErrorCode::SSL
-            )
-        ) {
-            *self.refusal.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.to_string());
-        }
+        self.note(&error, reason);
         forward_error(&error, reason);
     }
 }
