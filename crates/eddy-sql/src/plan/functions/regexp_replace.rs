@@ -89,30 +89,35 @@ impl ScalarUDFImpl for RegexpReplace {
             pattern.as_string::<i32>(),
             with.as_string::<i32>(),
         );
-        // The pattern is usually the same on every row: compile it once per distinct run.
-        let mut compiled: Option<(String, Regex)> = None;
+        // Pattern and replacement are usually the same on every row: each is compiled once
+        // per run of equal values, not per row.
+        let mut compiled: Option<(&str, Regex)> = None;
+        let mut replaced: Option<(&str, String)> = None;
         let mut out = Vec::with_capacity(value.len());
         for i in 0..value.len() {
             if value.is_null(i) || pattern.is_null(i) || with.is_null(i) {
                 out.push(None);
                 continue;
             }
-            let p = pattern.value(i);
-            if compiled.as_ref().is_none_or(|(source, _)| source != p) {
-                match Regex::new(p) {
-                    Ok(re) => compiled = Some((p.to_string(), re)),
+            let (p, w) = (pattern.value(i), with.value(i));
+            let re = match compiled.take() {
+                Some((source, re)) if source == p => re,
+                _ => match Regex::new(p) {
+                    Ok(re) => re,
                     Err(e) => {
                         return exec_err!("REGEXP_REPLACE: invalid regular expression '{p}': {e}");
                     }
-                }
-            }
-            let Some((_, re)) = &compiled else {
-                return exec_err!("REGEXP_REPLACE: no regular expression");
+                },
+            };
+            let rust = match replaced.take() {
+                Some((java, rust)) if java == w => rust,
+                _ => replacement(w),
             };
             out.push(Some(
-                re.replace_all(value.value(i), replacement(with.value(i)).as_str())
-                    .into_owned(),
+                re.replace_all(value.value(i), rust.as_str()).into_owned(),
             ));
+            compiled = Some((p, re));
+            replaced = Some((w, rust));
         }
         let out: ArrayRef = Arc::new(StringArray::from(out));
         Ok(ColumnarValue::Array(out))
