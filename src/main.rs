@@ -12,6 +12,9 @@ use eddy_state::{RocksBackend, RocksConfig};
 
 mod bench;
 mod qtt;
+mod settings;
+
+use settings::{Origin, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -46,32 +49,99 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Server options. Each flag (or its `EDDY_*` variable) overrides the same setting in
+/// `KSQL_*` variables and in the `--config` file; see `settings` for the keys.
 #[derive(clap::Args)]
 struct ServerArgs {
-    /// Kafka bootstrap servers (HOST:PORT,…). Omit to use the embedded dev broker.
+    /// A ksqlDB server properties file (`ksql-server.properties`): `listeners`,
+    /// `bootstrap.servers`, `ksql.service.id`, `ksql.streams.*`, `ssl.*`, `sasl.*`, ….
+    #[arg(long, env = "EDDY_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Kafka bootstrap servers (HOST:PORT,…); `bootstrap.servers`. Omit to use the
+    /// embedded dev broker.
     #[arg(long, env = "EDDY_BOOTSTRAP_SERVERS")]
     bootstrap_servers: Option<String>,
-    /// Address of the REST API.
-    #[arg(long, env = "EDDY_LISTEN", default_value = "127.0.0.1:8088")]
-    listen: String,
-    /// Directory for state (materialised tables).
-    #[arg(long, env = "EDDY_DATA_DIR", default_value = "eddy-data")]
-    data_dir: PathBuf,
-    /// ksqlDB's `ksql.service.id`: servers with the same id share queries.
-    #[arg(long, env = "EDDY_SERVICE_ID", default_value = "default_")]
-    service_id: String,
-    /// RocksDB block cache, in MiB.
-    #[arg(long, env = "EDDY_BLOCK_CACHE_MB", default_value_t = 32)]
-    block_cache_mb: usize,
-    /// Largest request body the REST API accepts, in bytes (larger: 413).
-    #[arg(long, env = "EDDY_MAX_REQUEST_BYTES", default_value_t = 1 << 20)]
-    max_request_bytes: usize,
-    /// A librdkafka property for every Kafka client the server creates, as KEY=VALUE
-    /// (repeatable): security settings such as `security.protocol=SASL_SSL`, or
-    /// `fetch.wait.max.ms=5` for low latency on brokers that hold a waiting fetch even
-    /// when data arrives (librdkafka's mock cluster, tansu; Apache Kafka answers at once).
+    /// Address of the REST API, HOST:PORT or a URL (`https://…` serves HTTPS); `listeners`
+    /// [default: 127.0.0.1:8088].
+    #[arg(long, env = "EDDY_LISTEN")]
+    listen: Option<String>,
+    /// Directory for state (materialised tables); `ksql.streams.state.dir`
+    /// [default: eddy-data].
+    #[arg(long, env = "EDDY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// ksqlDB's `ksql.service.id`: servers with the same id share queries
+    /// [default: default_].
+    #[arg(long, env = "EDDY_SERVICE_ID")]
+    service_id: Option<String>,
+    /// RocksDB block cache, in MiB; `eddy.state.block.cache.mb` [default: 32].
+    #[arg(long, env = "EDDY_BLOCK_CACHE_MB")]
+    block_cache_mb: Option<usize>,
+    /// Largest request body the REST API accepts, in bytes (larger: 413);
+    /// `eddy.rest.max.request.bytes` [default: 1048576].
+    #[arg(long, env = "EDDY_MAX_REQUEST_BYTES")]
+    max_request_bytes: Option<usize>,
+    /// A Kafka client property for every Kafka client the server creates, as KEY=VALUE
+    /// (repeatable; the same as `ksql.streams.KEY` in the file): security settings such as
+    /// `security.protocol=SASL_SSL`, or `fetch.wait.max.ms=5` for low latency on brokers
+    /// that hold a waiting fetch even when data arrives (librdkafka's mock cluster, tansu;
+    /// Apache Kafka answers at once).
     #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_property)]
     kafka_properties: Vec<(String, String)>,
+}
+
+impl ServerArgs {
+    /// The settings: defaults, then the file, then `KSQL_*` variables, then flags.
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let mut layers = settings::Layers::default();
+        if let Some(file) = &self.config {
+            layers.read_file(file)?;
+        }
+        layers.read_env(std::env::vars());
+        let flag = |name| Origin::Flag(name);
+        if let Some(v) = &self.bootstrap_servers {
+            layers.set("bootstrap.servers", v, flag("--bootstrap-servers"));
+        }
+        if let Some(v) = &self.listen {
+            let url = if v.contains("://") {
+                v.clone()
+            } else {
+                format!("http://{v}")
+            };
+            layers.set("listeners", url, flag("--listen"));
+        }
+        if let Some(v) = &self.data_dir {
+            layers.set(
+                "ksql.streams.state.dir",
+                v.display().to_string(),
+                flag("--data-dir"),
+            );
+        }
+        if let Some(v) = &self.service_id {
+            layers.set("ksql.service.id", v, flag("--service-id"));
+        }
+        if let Some(v) = self.block_cache_mb {
+            layers.set(
+                "eddy.state.block.cache.mb",
+                v.to_string(),
+                flag("--block-cache-mb"),
+            );
+        }
+        if let Some(v) = self.max_request_bytes {
+            layers.set(
+                "eddy.rest.max.request.bytes",
+                v.to_string(),
+                flag("--max-request-bytes"),
+            );
+        }
+        for (key, value) in &self.kafka_properties {
+            layers.set(
+                &format!("ksql.streams.{key}"),
+                value,
+                flag("--kafka-property"),
+            );
+        }
+        Settings::resolve(&layers)
+    }
 }
 
 /// librdkafka's consumer property for how long a broker may hold a fetch with nothing to
@@ -107,8 +177,10 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Server(args) => {
+            // Settings first: a bad key stops the start before anything else happens.
+            let settings = args.settings()?;
             limit_malloc_arenas();
-            server(args)
+            server(settings)
         }
         Command::DevKafka { partitions } => dev_kafka(partitions),
         Command::Test(args) => {
@@ -163,8 +235,8 @@ fn limit_malloc_arenas() {
     }
 }
 
-fn server(args: ServerArgs) -> anyhow::Result<()> {
-    let (bootstrap, dev_broker) = match &args.bootstrap_servers {
+fn server(settings: Settings) -> anyhow::Result<()> {
+    let (bootstrap, dev_broker) = match &settings.bootstrap_servers {
         Some(b) => (b.clone(), None),
         None => {
             let broker = DevBroker::start(1).context("starting the embedded dev broker")?;
@@ -174,43 +246,63 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
         }
     };
     let mut kafka = KafkaConfig::new(&bootstrap);
-    kafka.client_properties = args.kafka_properties.clone();
+    let translate = |what: &str, properties: &[(String, String)]| {
+        eddy_kafka::librdkafka_properties(properties)
+            .with_context(|| format!("the Kafka {what} settings of the configuration"))
+    };
+    kafka.client_properties = translate("client", &settings.kafka_common)?;
+    kafka.producer_properties = translate("producer", &settings.kafka_producer)?;
+    kafka.consumer_properties = translate("consumer", &settings.kafka_consumer)?;
     // The embedded broker holds a waiting fetch for its whole wait even when data arrives,
     // so Eddy's 50 ms default would be the latency of every hop; for trying things out a
     // short wait is worth its idle fetches. The user's own setting wins.
-    if dev_broker.is_some() && !args.kafka_properties.iter().any(|(k, _)| k == FETCH_WAIT) {
-        kafka
-            .consumer_properties
-            .push((FETCH_WAIT.to_string(), DEV_BROKER_FETCH_WAIT_MS.to_string()));
+    if dev_broker.is_some() && !settings.fetch_wait_set {
+        kafka.consumer_properties.insert(
+            0,
+            (FETCH_WAIT.to_string(), DEV_BROKER_FETCH_WAIT_MS.to_string()),
+        );
     }
     let topics = KafkaTopics::connect(kafka, dev_broker.as_ref().map(DevBroker::handle))
         .context("configuring the Kafka client")?;
     wait_for_kafka(&topics)?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    let data_dir = &settings.state_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
     let state = RocksBackend::open(
-        args.data_dir.join("state"),
+        data_dir.join("state"),
         RocksConfig {
-            block_cache_bytes: args.block_cache_mb << 20,
+            block_cache_bytes: settings.block_cache_mb << 20,
             write_buffer_bytes: 8 << 20,
             max_write_buffers: 2,
         },
     )
     .context("opening the state store")?;
-    let mut config = EngineConfig::new(&args.service_id);
-    config.instance_id = instance_id(&args.data_dir)?;
-    let replicas = config.default_replicas;
+    let mut config = EngineConfig::new(&settings.service_id);
+    config.instance_id = instance_id(data_dir)?;
+    config.internal_replicas = settings.internal_replicas;
+    config.sink_replicas = settings.sink_replicas;
+    if settings.earliest {
+        config.default_offset_reset = eddy_topic::StartFrom::Earliest;
+    }
+    config.server_properties = settings.shown.clone();
     let topics = Arc::new(topics);
     let engine =
         Engine::new(config, topics.clone(), Arc::new(state)).context("starting the engine")?;
-    let commands = CommandLog::open(topics, &args.service_id, replicas)
+    let commands = CommandLog::open(topics, &settings.service_id, settings.internal_replicas)
         .context("opening the command topic")?;
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let app = Arc::new(eddy_server::AppState::new(
         Arc::new(engine),
         Arc::new(commands),
         env!("CARGO_PKG_VERSION").to_string(),
         eddy_server::ServerConfig {
-            max_request_bytes: args.max_request_bytes,
+            max_request_bytes: settings.max_request_bytes,
+            tls: settings.tls.clone(),
+            basic_auth: settings.basic_auth.clone(),
         },
     ));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -218,10 +310,13 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
+        let listener = tokio::net::TcpListener::bind(&settings.listen)
             .await
-            .with_context(|| format!("binding {}", args.listen))?;
-        tracing::info!("Eddy server listening on http://{}", listener.local_addr()?);
+            .with_context(|| format!("binding {}", settings.listen))?;
+        tracing::info!(
+            "Eddy server listening on {scheme}://{}",
+            listener.local_addr()?
+        );
         // The API answers (unhealthy, 503) while the command log is replayed.
         let replaying = Arc::clone(&app);
         std::thread::Builder::new()

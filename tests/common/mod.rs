@@ -187,35 +187,38 @@ pub fn make_certificates(dir: &Path) -> Result<()> {
 }
 
 impl Broker {
+    /// `eddy dev-kafka`, its address read from its first line.
+    fn dev_kafka() -> Result<Broker> {
+        let mut child = Command::new(eddy_bin())
+            .args(["dev-kafka", "--partitions", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting eddy dev-kafka")?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let proc = Proc {
+            child,
+            name: "dev-kafka".into(),
+        };
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let bootstrap = line
+            .trim()
+            .strip_prefix("bootstrap.servers=")
+            .ok_or_else(|| anyhow!("unexpected first line from dev-kafka: {line:?}"))?
+            .to_string();
+        Ok(Broker {
+            kind: BrokerKind::DevKafka,
+            bootstrap,
+            _proc: proc,
+            _guards: Vec::new(),
+            _files: None,
+        })
+    }
+
     pub fn start(kind: BrokerKind) -> Result<Broker> {
         match kind {
-            BrokerKind::DevKafka => {
-                let mut child = Command::new(eddy_bin())
-                    .args(["dev-kafka", "--partitions", "1"])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .context("starting eddy dev-kafka")?;
-                let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-                let proc = Proc {
-                    child,
-                    name: "dev-kafka".into(),
-                };
-                let mut line = String::new();
-                BufReader::new(stdout).read_line(&mut line)?;
-                let bootstrap = line
-                    .trim()
-                    .strip_prefix("bootstrap.servers=")
-                    .ok_or_else(|| anyhow!("unexpected first line from dev-kafka: {line:?}"))?
-                    .to_string();
-                Ok(Broker {
-                    kind,
-                    bootstrap,
-                    _proc: proc,
-                    _guards: Vec::new(),
-                    _files: None,
-                })
-            }
+            BrokerKind::DevKafka => Self::dev_kafka(),
             BrokerKind::Tansu => {
                 let bin = tansu_bin()?;
                 let port = free_port();

@@ -11,6 +11,79 @@ const KSQL_JSON: &str = "application/vnd.ksql.v1+json";
 pub struct Client {
     http: reqwest::Client,
     url: String,
+    login: Option<(String, String)>,
+}
+
+/// How to connect: credentials and TLS material.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// User and password for HTTP Basic authentication.
+    pub login: Option<(String, String)>,
+    /// Extra CAs to trust (PEM certificates), besides the system's.
+    pub trusted_pem: Vec<u8>,
+    /// A client certificate and key (PKCS#12) and its password.
+    pub identity: Option<(Vec<u8>, String)>,
+}
+
+impl ConnectOptions {
+    /// Reads ksqlDB's CLI TLS settings from a properties file.
+    ///
+    /// # Errors
+    ///
+    /// [`ShellError::Script`] if a file cannot be read, [`ShellError::Usage`] for an
+    /// unreadable store.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ShellError> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|source| ShellError::Script {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let text = read(path)?;
+        let properties = java_properties::read(text.as_slice()).map_err(|e| {
+            ShellError::Usage(format!("{} is not a properties file: {e}", path.display()))
+        })?;
+        let mut options = ConnectOptions::default();
+        if let Some(store) = properties.get("ssl.truststore.location") {
+            let bytes = read(std::path::Path::new(store))?;
+            options.trusted_pem = trusted_pem(
+                store,
+                &bytes,
+                properties
+                    .get("ssl.truststore.password")
+                    .map(String::as_str),
+            )?;
+        }
+        if let Some(store) = properties.get("ssl.keystore.location") {
+            let password = properties
+                .get("ssl.keystore.password")
+                .cloned()
+                .unwrap_or_default();
+            options.identity = Some((read(std::path::Path::new(store))?, password));
+        }
+        Ok(options)
+    }
+}
+
+/// The certificates of a trust store as PEM: a PEM file as it is, a PKCS#12 store
+/// converted.
+fn trusted_pem(path: &str, bytes: &[u8], password: Option<&str>) -> Result<Vec<u8>, ShellError> {
+    if bytes.windows(10).any(|w| w == b"-----BEGIN") {
+        return Ok(bytes.to_vec());
+    }
+    let unreadable = |e: &dyn std::fmt::Display| {
+        ShellError::Usage(format!(
+            "ssl.truststore.location {path}: not a PEM file or PKCS#12 store ({e})"
+        ))
+    };
+    let store = openssl::pkcs12::Pkcs12::from_der(bytes)
+        .and_then(|p| p.parse2(password.unwrap_or("")))
+        .map_err(|e| unreadable(&e))?;
+    let mut pem = Vec::new();
+    for cert in store.ca.into_iter().flatten().chain(store.cert) {
+        pem.extend(cert.to_pem().map_err(|e| unreadable(&e))?);
+    }
+    Ok(pem)
 }
 
 /// What `GET /info` says.
@@ -29,6 +102,16 @@ impl Client {
     ///
     /// [`ShellError::Usage`] if `url` is not an http(s) URL.
     pub fn new(url: &str) -> Result<Client, ShellError> {
+        Self::connect(url, &ConnectOptions::default())
+    }
+
+    /// A client for the server at `url` with credentials and TLS material.
+    ///
+    /// # Errors
+    ///
+    /// [`ShellError::Usage`] if `url` is not an http(s) URL or the TLS material is not
+    /// usable.
+    pub fn connect(url: &str, options: &ConnectOptions) -> Result<Client, ShellError> {
         let url = url.trim_end_matches('/').to_string();
         let parsed = reqwest::Url::parse(&url)
             .map_err(|e| ShellError::Usage(format!("invalid server URL {url:?}: {e}")))?;
@@ -37,9 +120,22 @@ impl Client {
                 "invalid server URL {url:?}: expected http://HOST:PORT"
             )));
         }
+        let tls =
+            |e: reqwest::Error| ShellError::Usage(format!("TLS settings: {}", root_cause(&e)));
+        let mut builder = reqwest::Client::builder();
+        if !options.trusted_pem.is_empty() {
+            for cert in reqwest::Certificate::from_pem_bundle(&options.trusted_pem).map_err(tls)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some((der, password)) = &options.identity {
+            builder =
+                builder.identity(reqwest::Identity::from_pkcs12_der(der, password).map_err(tls)?);
+        }
         Ok(Client {
-            http: reqwest::Client::new(),
+            http: builder.build().map_err(tls)?,
             url,
+            login: options.login.clone(),
         })
     }
 
@@ -109,6 +205,10 @@ impl Client {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ShellError> {
+        let request = match &self.login {
+            Some((user, password)) => request.basic_auth(user, Some(password)),
+            None => request,
+        };
         let response = request.send().await.map_err(|e| {
             if e.is_connect() {
                 ShellError::Unreachable {

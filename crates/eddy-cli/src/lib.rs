@@ -25,6 +25,7 @@ use std::path::PathBuf;
 pub use error::ShellError;
 
 use crate::client::Client;
+pub use crate::client::ConnectOptions;
 use crate::command::OutputFormat;
 use crate::session::Session;
 
@@ -50,6 +51,18 @@ pub struct ShellArgs {
     /// How results are printed (`OUTPUT` changes it during a session).
     #[arg(long, value_enum, ignore_case = true, default_value = "tabular")]
     pub output: Output,
+    /// User for a server with HTTP Basic authentication.
+    #[arg(short = 'u', long, requires = "password")]
+    pub user: Option<String>,
+    /// Password of `--user`.
+    #[arg(short = 'p', long, requires = "user")]
+    pub password: Option<String>,
+    /// A properties file with the TLS settings of an HTTPS server, as ksqlDB's CLI reads
+    /// them: `ssl.truststore.location` (PEM or PKCS#12) and `ssl.truststore.password`
+    /// for a server certificate no public CA signed; `ssl.keystore.location` (PKCS#12)
+    /// and `ssl.keystore.password` for a server that asks for client certificates.
+    #[arg(long, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
 }
 
 /// `--output`.
@@ -71,7 +84,15 @@ pub fn run(args: &ShellArgs) -> Result<(), ShellError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let client = Client::new(&args.server)?;
+    let options = match &args.config_file {
+        Some(path) => ConnectOptions::from_file(path)?,
+        None => ConnectOptions::default(),
+    };
+    let options = ConnectOptions {
+        login: args.user.clone().zip(args.password.clone()),
+        ..options
+    };
+    let client = Client::connect(&args.server, &options)?;
     let output = match args.output {
         Output::Tabular => OutputFormat::Tabular,
         Output::Json => OutputFormat::Json,

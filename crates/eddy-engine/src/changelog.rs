@@ -278,17 +278,19 @@ fn send(
 /// Opens `store_name` with its state as of the end of `topic`: brought up to date from
 /// the changelog when the local store is behind it, rebuilt when it is empty or cannot
 /// say how far it got. `held`: hold the state in memory within that many bytes (see
-/// [`WriteBackStore`]). Returns the store and its changelog writer.
+/// [`WriteBackStore`]). A missing changelog is created with `replicas` replicas. Returns the
+/// store and its changelog writer.
 pub(crate) fn open_with_changelog(
     state: &dyn StateBackend,
     topics: &Arc<dyn TopicIo>,
     store_name: &str,
     topic: &str,
+    replicas: i16,
     held: Option<usize>,
 ) -> Result<(Arc<dyn KeyValueStore>, Changelog), EngineError> {
     let admin = topics.admin();
     if admin.partition_count(topic)?.is_none() {
-        admin.create_compacted_topic(topic, 1, 1)?;
+        admin.create_compacted_topic(topic, 1, replicas)?;
     }
     let meta = state.open_store(META_STORE)?;
     let applied = read_count(meta.as_ref(), store_name)?;

@@ -67,8 +67,14 @@ pub struct EngineConfig {
     pub join_freshness_wait: Duration,
     /// Partitions of topics Eddy creates when nothing says how many.
     pub default_partitions: i32,
-    /// Replication factor of topics Eddy creates.
-    pub default_replicas: i16,
+    /// Replication factor of topics that statements create (`ksql.sink.replicas`) when
+    /// their `REPLICAS` does not say.
+    pub sink_replicas: i16,
+    /// Replication factor of Eddy's internal topics: the processing log, repartition and
+    /// changelog topics (`ksql.internal.topic.replicas`).
+    pub internal_replicas: i16,
+    /// The server's effective configuration as `SHOW PROPERTIES` lists it, secrets masked.
+    pub server_properties: Vec<(String, String)>,
 }
 
 impl EngineConfig {
@@ -82,7 +88,9 @@ impl EngineConfig {
             max_batch_records: 10_000,
             join_freshness_wait: Duration::from_secs(2),
             default_partitions: 1,
-            default_replicas: 1,
+            sink_replicas: 1,
+            internal_replicas: 1,
+            server_properties: Vec::new(),
         }
     }
 
@@ -141,7 +149,7 @@ impl Engine {
         let log_topic = config.processing_log_topic();
         topics
             .admin()
-            .create_topic(&log_topic, 1, config.default_replicas)?;
+            .create_topic(&log_topic, 1, config.internal_replicas)?;
         let log = Arc::new(ProcessingLog::new(topics.sink(&log_topic)?));
         let mut inner = Inner {
             next_query: 1,
@@ -556,7 +564,7 @@ impl Engine {
                 let replicas = w
                     .int("REPLICAS")?
                     .map(|r| r as i16)
-                    .unwrap_or(self.config.default_replicas);
+                    .unwrap_or(self.config.sink_replicas);
                 admin.create_topic(topic, partitions, replicas)?;
                 Ok(partitions)
             }
@@ -751,6 +759,7 @@ impl Engine {
             &self.topics,
             &store.name(id),
             &topic,
+            self.config.internal_replicas,
             held,
         )
     }
@@ -816,7 +825,7 @@ impl Engine {
         let partitions = match admin.partition_count(&topic)? {
             Some(existing) => existing,
             None => {
-                admin.create_topic(&topic, input_partitions, self.config.default_replicas)?;
+                admin.create_topic(&topic, input_partitions, self.config.internal_replicas)?;
                 input_partitions
             }
         };
@@ -1085,16 +1094,28 @@ impl Engine {
                 }
                 StatementResult::Topics(topics)
             }
-            ShowWhat::Properties => StatementResult::Properties(vec![
-                ("ksql.service.id".into(), self.config.service_id.clone()),
-                (
-                    "auto.offset.reset".into(),
-                    match self.config.default_offset_reset {
-                        StartFrom::Earliest => "earliest".into(),
-                        StartFrom::Latest => "latest".into(),
-                    },
-                ),
-            ]),
+            ShowWhat::Properties => {
+                let mut list = vec![
+                    (
+                        "ksql.service.id".to_string(),
+                        self.config.service_id.clone(),
+                    ),
+                    (
+                        "ksql.streams.auto.offset.reset".into(),
+                        match self.config.default_offset_reset {
+                            StartFrom::Earliest => "earliest".into(),
+                            StartFrom::Latest => "latest".into(),
+                        },
+                    ),
+                ];
+                for (key, value) in &self.config.server_properties {
+                    if !list.iter().any(|(k, _)| k == key) {
+                        list.push((key.clone(), value.clone()));
+                    }
+                }
+                list.sort();
+                StatementResult::Properties(list)
+            }
             ShowWhat::Functions => {
                 let f = eddy_sql::plan::Functions::get();
                 let mut list: Vec<(String, String)> = f

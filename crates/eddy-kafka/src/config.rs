@@ -14,6 +14,8 @@ pub struct KafkaConfig {
     /// Properties for the consumers only (a consumer property set on a producer makes
     /// librdkafka warn), applied after `client_properties`.
     pub consumer_properties: Vec<(String, String)>,
+    /// Properties for the producers only, applied after `client_properties`.
+    pub producer_properties: Vec<(String, String)>,
 }
 
 impl KafkaConfig {
@@ -23,6 +25,7 @@ impl KafkaConfig {
             bootstrap_servers: bootstrap_servers.into(),
             client_properties: Vec::new(),
             consumer_properties: Vec::new(),
+            producer_properties: Vec::new(),
         }
     }
 
@@ -43,6 +46,16 @@ impl KafkaConfig {
         fixed: &[(&str, &str)],
     ) -> ClientConfig {
         self.config_with(defaults, &self.consumer_properties, fixed)
+    }
+
+    /// [`client_config`](Self::client_config) for a producer: the producer properties go
+    /// after the user's properties.
+    pub(crate) fn producer_config(
+        &self,
+        defaults: &[(&str, &str)],
+        fixed: &[(&str, &str)],
+    ) -> ClientConfig {
+        self.config_with(defaults, &self.producer_properties, fixed)
     }
 
     fn config_with(

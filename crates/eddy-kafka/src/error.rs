@@ -19,6 +19,14 @@ pub enum KafkaError {
         #[source]
         source: RdKafkaError,
     },
+    /// A client property (in Java's or librdkafka's naming) is unknown or has a bad value.
+    #[error("Kafka client property '{key}': {reason}")]
+    Property {
+        /// The property as the user wrote it.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// librdkafka's mock cluster could not be created.
     #[error("the embedded dev broker could not start: {0}")]
     DevBrokerStart(#[source] RdKafkaError),

@@ -95,7 +95,7 @@ impl KafkaSink {
         broker: BrokerName,
         topic: &str,
     ) -> Result<Self, KafkaError> {
-        let client_config = config.client_config(
+        let client_config = config.producer_config(
             &[
                 ("client.id", "eddy"),
                 ("linger.ms", "5"),

@@ -13,6 +13,10 @@ pub const BAD_STATEMENT: u32 = 40001;
 pub const USE_QUERY_ENDPOINT: u32 = 40002;
 /// 40000: the request itself is malformed.
 pub const BAD_REQUEST: u32 = 40000;
+/// 40100: no or wrong credentials.
+pub const UNAUTHORIZED: u32 = 40100;
+/// 40300: the user may not use the server.
+pub const FORBIDDEN: u32 = 40300;
 /// 40400: something named does not exist.
 pub const NOT_FOUND: u32 = 40400;
 /// 50000: a server-side failure.

@@ -289,8 +289,12 @@ pub(crate) fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) 
             properties: list
                 .into_iter()
                 .map(|(name, value)| Property {
+                    scope: if name.starts_with("ksql.") {
+                        "KSQL".into()
+                    } else {
+                        "KAFKA".into()
+                    },
                     name,
-                    scope: "KSQL".into(),
                     value,
                 })
                 .collect(),

@@ -3,12 +3,16 @@
 //! Entry point: [`router`] builds the axum router over an [`AppState`] (the
 //! [`eddy_engine::Engine`] and its [`eddy_engine::CommandLog`]); [`serve`] runs it on a
 //! listener, HTTP/1.1 and HTTP/2 cleartext (h2c with prior knowledge) on the same port.
+//! With [`ServerConfig::tls`] it serves HTTPS instead (HTTP/2 chosen through ALPN), and with
+//! [`ServerConfig::basic_auth`] every request but the skipped paths needs a user of the
+//! password file ([`auth`]).
 //! [`AppState::replay`] rebuilds the engine from the command log at start; until it has
 //! finished, `/healthcheck` answers unhealthy and statements are refused with 503.
 //!
 //! Invariant: only this crate knows the REST wire format; [`wire`] holds every type that
 //! goes over it, and [`errors`] maps engine errors to ksqlDB's codes in one place.
 
+pub mod auth;
 mod describe;
 pub mod errors;
 mod handlers;
@@ -17,9 +21,11 @@ mod print;
 mod push;
 mod rows;
 mod status;
+pub mod tls;
 pub mod wire;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -32,17 +38,50 @@ use eddy_engine::{
 use eddy_sql::ast::ParsedStatement;
 use tokio::net::TcpListener;
 
+pub use auth::{Authenticator, BasicAuthConfig};
+pub use tls::{ClientAuthentication, TlsConfig};
+
+/// What can stop the REST API from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The HTTPS listener's key or trust store cannot be used.
+    #[error("HTTPS listener: {path}: {reason}")]
+    Tls {
+        /// The store.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The Basic-authentication files cannot be used.
+    #[error("Basic authentication: {path}: {reason}")]
+    Auth {
+        /// The JAAS or password file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The listener failed.
+    #[error("REST listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 /// Options of the REST API.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Largest request body accepted; larger ones are answered with 413.
     pub max_request_bytes: usize,
+    /// Serve HTTPS with this key material rather than cleartext HTTP.
+    pub tls: Option<TlsConfig>,
+    /// Require HTTP Basic authentication.
+    pub basic_auth: Option<BasicAuthConfig>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             max_request_bytes: 1 << 20,
+            tls: None,
+            basic_auth: None,
         }
     }
 }
@@ -138,9 +177,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The REST API's routes.
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+/// The REST API's routes, behind the login when `auth` is given.
+pub fn router(state: Arc<AppState>, auth: Option<Arc<Authenticator>>) -> Router {
+    let routes = Router::new()
         .route("/ksql", post(handlers::ksql))
         .route("/query", post(push::query))
         .route("/query-stream", post(push::query_stream))
@@ -150,11 +189,62 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthcheck", get(handlers::healthcheck))
         .route("/status", get(status::all))
         .route("/status/{kind}/{entity}/{action}", get(status::one))
-        .with_state(state)
+        .with_state(state);
+    match auth {
+        Some(auth) => routes.layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::require_login,
+        )),
+        None => routes,
+    }
 }
 
 /// Serves the API on `listener` until the process ends: HTTP/1.1, and HTTP/2 for clients
-/// that start with its preface (h2c with prior knowledge, as ksqlDB's clients use).
-pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).await
+/// that start with its preface (h2c with prior knowledge, as ksqlDB's clients use) or, over
+/// TLS, that chose `h2` in ALPN. The TLS and login settings are read before the first
+/// connection is accepted, so a bad store or password file fails here.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> Result<(), ServerError> {
+    let auth = match &state.config.basic_auth {
+        Some(config) => Some(Arc::new(Authenticator::load(config)?)),
+        None => None,
+    };
+    let tls = state.config.tls.as_ref().map(tls::acceptor).transpose()?;
+    let app = router(state, auth);
+    let Some(acceptor) = tls else {
+        axum::serve(listener, app).await?;
+        return Ok(());
+    };
+    let acceptor = Arc::new(acceptor);
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: wait rather than spin.
+                tracing::warn!("accepting a connection failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let acceptor = Arc::clone(&acceptor);
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_tls_connection(&acceptor, tcp, app).await {
+                tracing::debug!(%peer, "HTTPS connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn serve_tls_connection(
+    acceptor: &openssl::ssl::SslAcceptor,
+    tcp: tokio::net::TcpStream,
+    app: Router,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let ssl = openssl::ssl::Ssl::new(acceptor.context())?;
+    let mut stream = tokio_openssl::SslStream::new(ssl, tcp)?;
+    std::pin::Pin::new(&mut stream).accept().await?;
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
+        .await
 }
