@@ -303,6 +303,7 @@ fn server(settings: Settings) -> anyhow::Result<()> {
             max_request_bytes: settings.max_request_bytes,
             tls: settings.tls.clone(),
             basic_auth: settings.basic_auth.clone(),
+            denied_properties: settings.denied_properties.clone(),
         },
     ));
     let runtime = tokio::runtime::Builder::new_multi_thread()

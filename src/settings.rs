@@ -26,6 +26,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("ksql.sink.replicas", "1"),
     ("ksql.schema.registry.url", ""),
     ("ksql.advertised.listener", ""),
+    ("ksql.properties.overrides.denylist", ""),
     ("authentication.method", "NONE"),
     ("authentication.realm", "KsqlServer-Props"),
     ("authentication.roles", "**"),
@@ -182,6 +183,8 @@ pub struct Settings {
     pub kafka_consumer: Vec<(String, String)>,
     /// Whether the user set `fetch.wait.max.ms` for the consumers.
     pub fetch_wait_set: bool,
+    /// `ksql.properties.overrides.denylist`: properties requests may not set.
+    pub denied_properties: Vec<String>,
     /// Every set or defaulted key with its value, secrets masked, for `SHOW PROPERTIES`.
     pub shown: Vec<(String, String)>,
 }
@@ -366,6 +369,7 @@ impl Settings {
             kafka_producer,
             kafka_consumer,
             fetch_wait_set,
+            denied_properties: list("ksql.properties.overrides.denylist"),
             shown,
         })
     }

@@ -1193,3 +1193,173 @@ async fn the_server_runs_with_two_malloc_arenas() -> Result<()> {
     );
     Ok(())
 }
+
+/// The topics the broker has.
+fn topic_names(bootstrap: &str) -> Result<Vec<String>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = common::client_config(bootstrap).create()?;
+    let metadata = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect())
+}
+
+#[tokio::test]
+async fn valid_properties_json_acks_and_terminating_the_cluster() -> Result<()> {
+    // tansu deletes topics (the dev broker cannot).
+    let broker = Broker::start(BrokerKind::Tansu)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start_with_env(
+        &broker.bootstrap,
+        data.path(),
+        "surface_",
+        &[(
+            "KSQL_KSQL_PROPERTIES_OVERRIDES_DENYLIST",
+            "ksql.streams.num.stream.threads",
+        )],
+    )
+    .await?;
+    let client = http1();
+
+    // /is_valid_property: true, or the denylist's error; the same error for a request
+    // property and for SET.
+    let valid = client
+        .get(format!(
+            "{}/is_valid_property/auto.offset.reset",
+            server.url
+        ))
+        .send()
+        .await?;
+    assert_eq!(valid.status(), 200);
+    assert_eq!(valid.json::<Value>().await?, json!(true));
+    let denied = "One or more properties overrides set locally are prohibited by the KSQL \
+                  server (use UNSET to reset their default value): \
+                  [ksql.streams.num.stream.threads]";
+    let invalid = client
+        .get(format!(
+            "{}/is_valid_property/ksql.streams.num.stream.threads",
+            server.url
+        ))
+        .send()
+        .await?;
+    assert_eq!(invalid.status(), 400);
+    assert_eq!(
+        invalid.json::<Value>().await?,
+        json!({"@type": "generic_error", "error_code": 40000, "message": denied})
+    );
+    let (status, body) = server
+        .ksql(
+            "SHOW STREAMS;",
+            json!({"ksql.streams.num.stream.threads": "4"}),
+        )
+        .await?;
+    assert_eq!((status, &body["message"]), (400, &json!(denied)), "{body}");
+    let (status, body) = server
+        .ksql(
+            "SET 'ksql.streams.num.stream.threads'='4'; SHOW STREAMS;",
+            json!({}),
+        )
+        .await?;
+    assert_eq!((status, &body["message"]), (400, &json!(denied)), "{body}");
+
+    // /inserts-stream answers one JSON array to a client that asks for JSON, over HTTP/2.
+    server
+        .ksql_ok(
+            "CREATE STREAM acks (id INT KEY, qty INT) \
+               WITH (KAFKA_TOPIC='acks', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE STREAM big_acks AS SELECT * FROM acks WHERE qty > 1;
+             CREATE STREAM kept AS SELECT * FROM acks;",
+        )
+        .await?;
+    let r = h2c()?
+        .post(format!("{}/inserts-stream", server.url))
+        .header("Accept", "application/json")
+        .body(
+            "{\"target\": \"acks\"}\n{\"ID\": 1, \"QTY\": 2}\n{\"ID\": 2, \"QTY\": \"x\"}\n\
+             {\"ID\": 3, \"QTY\": 4}\n",
+        )
+        .send()
+        .await?;
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let acks: Value = serde_json::from_str(&r.text().await?)?;
+    let acks = acks.as_array().cloned().unwrap_or_default();
+    assert_eq!(acks.len(), 3, "{acks:?}");
+    assert_eq!(acks[0], json!({"status": "ok", "seq": 0}));
+    assert_eq!(
+        (&acks[1]["status"], &acks[1]["seq"]),
+        (&json!("error"), &json!(1))
+    );
+    assert_eq!(acks[2], json!({"status": "ok", "seq": 2}));
+    // Without rows the array is empty.
+    let r = h2c()?
+        .post(format!("{}/inserts-stream", server.url))
+        .header("Accept", "application/json")
+        .body("{\"target\": \"acks\"}\n")
+        .send()
+        .await?;
+    assert_eq!(serde_json::from_str::<Value>(&r.text().await?)?, json!([]));
+
+    // A bad deleteTopicList changes nothing.
+    let (status, body) = post(
+        &client,
+        &format!("{}/ksql/terminate", server.url),
+        "application/vnd.ksql.v1+json",
+        json!({"deleteTopicList": ["BIG_ACKS", "(unclosed"]}).to_string(),
+    )
+    .await?;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("(unclosed"),
+        "{body}"
+    );
+    server.ksql_ok("SHOW STREAMS;").await?;
+
+    // TERMINATE CLUSTER: queries gone, the listed query topics and the command topic
+    // deleted, other topics kept, and no statement accepted afterwards.
+    let (status, body) = post(
+        &client,
+        &format!("{}/ksql/terminate", server.url),
+        "application/vnd.ksql.v1+json",
+        json!({"deleteTopicList": ["BIG_.*", "acks"]}).to_string(),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body[0]["commandStatus"]["status"],
+        json!("SUCCESS"),
+        "{body}"
+    );
+    let topics = topic_names(&broker.bootstrap)?;
+    assert!(!topics.contains(&"BIG_ACKS".to_string()), "{topics:?}");
+    assert!(
+        !topics.contains(&"_eddy_surface__commands".to_string()),
+        "{topics:?}"
+    );
+    // KEPT was not listed, and `acks` was written by no query.
+    assert!(topics.contains(&"KEPT".to_string()), "{topics:?}");
+    assert!(topics.contains(&"acks".to_string()), "{topics:?}");
+    let (status, body) = server.ksql("SHOW STREAMS;", json!({})).await?;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("terminated"),
+        "{body}"
+    );
+
+    // A restarted server starts empty.
+    let mut server = server;
+    server.proc.kill9();
+    let server = Server::start(&broker.bootstrap, data.path(), "surface_").await?;
+    let body = server.ksql_ok("SHOW STREAMS;").await?;
+    let names: Vec<&str> = body[0]["streams"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["EDDY_PROCESSING_LOG"], "{body}");
+    Ok(())
+}

@@ -418,6 +418,16 @@ pub struct Server {
 impl Server {
     /// Starts a server against `bootstrap` and waits until it is healthy.
     pub async fn start(bootstrap: &str, data_dir: &Path, service_id: &str) -> Result<Server> {
+        Self::start_with_env(bootstrap, data_dir, service_id, &[]).await
+    }
+
+    /// [`Server::start`] with extra environment variables (e.g. `KSQL_*` settings).
+    pub async fn start_with_env(
+        bootstrap: &str,
+        data_dir: &Path,
+        service_id: &str,
+        envs: &[(&str, &str)],
+    ) -> Result<Server> {
         let port = free_port();
         let child = Command::new(eddy_bin())
             .args([
@@ -437,6 +447,7 @@ impl Server {
                     .flat_map(|(k, v)| ["--kafka-property".to_string(), format!("{k}={v}")]),
             )
             .env("RUST_LOG", "info,librdkafka=error,rdkafka=error")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

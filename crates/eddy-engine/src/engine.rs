@@ -219,6 +219,58 @@ impl Engine {
         }
     }
 
+    /// `TERMINATE CLUSTER` (ksqlDB's `/ksql/terminate`): terminates every persistent query
+    /// and cleans up after it as `TERMINATE` does, stops the table materialisations and
+    /// drops their stores, forgets every source but the processing log, then deletes the
+    /// topics that queries wrote and `delete_topic` picks. Returns the deleted topics. The
+    /// command topic is the caller's to delete.
+    pub fn terminate_cluster(
+        &self,
+        delete_topic: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<String>, EngineError> {
+        let written: Vec<String> = {
+            let inner = self.lock();
+            inner
+                .queries
+                .values()
+                .map(|q| q.summary.sink_topic.clone())
+                .filter(|topic| delete_topic(topic))
+                .collect()
+        };
+        self.terminate(&TerminateTarget::All)?;
+        let tables = {
+            let mut inner = self.lock();
+            let log = self.config.processing_log_topic();
+            let kept: Vec<Source> = inner
+                .catalog
+                .iter()
+                .filter(|s| s.topic == log)
+                .cloned()
+                .collect();
+            inner.catalog = Catalog::new();
+            for source in kept {
+                inner.catalog.insert(source);
+            }
+            std::mem::take(&mut inner.tables)
+        };
+        for (name, table) in tables {
+            table.handle.stop();
+            drop(table.store);
+            if let Err(e) = self.state.drop_store(&format!("table_{name}")) {
+                tracing::warn!(table = name, "could not drop a table's store: {e}");
+            }
+        }
+        let admin = self.topics.admin();
+        let mut deleted = Vec::new();
+        for topic in written {
+            match admin.delete_topic(&topic) {
+                Ok(()) => deleted.push(topic),
+                Err(e) => tracing::warn!(topic, "could not delete a query's topic: {e}"),
+            }
+        }
+        Ok(deleted)
+    }
+
     /// A copy of the catalog.
     pub fn catalog(&self) -> Catalog {
         self.lock().catalog.clone()

@@ -58,24 +58,41 @@ pub(crate) fn required_str(
 }
 
 /// Request properties as the engine takes them: `ksql.streams.auto.offset.reset` is the
-/// same as `auto.offset.reset`.
-pub(crate) fn properties(body: &Map<String, Value>, field: &str) -> Properties {
+/// same as `auto.offset.reset`. Properties on the server's denylist are refused.
+pub(crate) fn properties(
+    state: &AppState,
+    body: &Map<String, Value>,
+    field: &str,
+) -> Result<Properties, ApiError> {
     let Some(Value::Object(map)) = body.get(field) else {
-        return Properties::new();
+        return Ok(Properties::new());
     };
-    map.iter()
+    state.check_overrides(map.keys().map(String::as_str))?;
+    Ok(map
+        .iter()
         .map(|(k, v)| {
             let name = k.strip_prefix("ksql.streams.").unwrap_or(k);
             (name.to_string(), value_text(v))
         })
-        .collect()
+        .collect())
+}
+
+/// `GET /is_valid_property/{name}`: `true`, or the denylist's error.
+pub(crate) async fn is_valid_property(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    match state.check_overrides([name.as_str()]) {
+        Ok(()) => Json(true).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// `POST /ksql`: executes statements in order and stops at the first that fails.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Response {
-    if !state.is_ready() {
-        return ApiError::not_ready().into_response();
+    if let Err(e) = state.serving() {
+        return e.into_response();
     }
     let body = match read_json(&state, body).await {
         Ok(b) => b,
@@ -89,7 +106,10 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Resp
         Ok(s) => s,
         Err(e) => return ApiError::parse(e.to_string(), text.trim()).into_response(),
     };
-    let mut props = properties(&body, "streamsProperties");
+    let mut props = match properties(&state, &body, "streamsProperties") {
+        Ok(props) => props,
+        Err(e) => return e.into_response(),
+    };
     let engine = Arc::clone(&state.engine);
     // Statements wait on the broker and the state store: keep them off the async workers.
     let outcome = tokio::task::spawn_blocking(move || {
@@ -98,6 +118,9 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Resp
             // SET and UNSET apply to the rest of the request, as in ksqlDB.
             match &stmt.statement {
                 Statement::Set { name, value } => {
+                    if let Err(e) = state.check_overrides([name.as_str()]) {
+                        return Err(ApiError::parse(e.message(), &stmt.text));
+                    }
                     props.insert(name.clone(), value.clone());
                     continue;
                 }

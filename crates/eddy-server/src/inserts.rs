@@ -4,8 +4,10 @@
 //! per line, each a row keyed by column name. The answer streams one line per row, in
 //! order, once the broker has the row: `{"status":"ok","seq":N}`, or
 //! `{"status":"error","seq":N,"error_code":…,"message":…}` for a row that was not written
-//! (the rows around it still are). A bad first line or a target that cannot be inserted
-//! into is an error answer before any row is read.
+//! (the rows around it still are). A client that asks for `application/json` (and not the
+//! delimited type) gets the same acknowledgements as one JSON array, as ksqlDB answers it.
+//! A bad first line or a target that cannot be inserted into is an error answer before any
+//! row is read.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -30,10 +32,16 @@ const MAX_ROWS: usize = 1000;
 #[tracing::instrument(skip_all)]
 pub(crate) async fn inserts_stream(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Response {
-    if !state.is_ready() {
-        return ApiError::not_ready().into_response();
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let json_array = accept.contains("application/json") && !accept.contains(DELIMITED);
+    if let Err(e) = state.serving() {
+        return e.into_response();
     }
     let mut lines = Lines::new(body.into_data_stream(), state.config.max_request_bytes);
     let target = match target(&mut lines).await {
@@ -57,15 +65,22 @@ pub(crate) async fn inserts_stream(
         lines,
         seq: 0,
         done: false,
+        json_array,
+        closed: false,
     };
     let stream = futures::stream::unfold(inserting, |mut s| async move {
         let chunk = s.next_acks().await?;
         Some((Ok::<_, Infallible>(chunk), s))
     });
     let mut response = Body::from_stream(stream).into_response();
+    let content_type = if json_array {
+        "application/json"
+    } else {
+        DELIMITED
+    };
     response
         .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(DELIMITED));
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -106,6 +121,10 @@ struct Inserting<S> {
     /// The sequence number of the next row.
     seq: u64,
     done: bool,
+    /// Answer one JSON array rather than one line per row.
+    json_array: bool,
+    /// The array's closing bracket was sent.
+    closed: bool,
 }
 
 impl<S> Inserting<S>
@@ -143,6 +162,7 @@ where
                 }
             }
         }
+        let first_seq = self.seq;
         let mut out = Vec::new();
         if !rows.is_empty() {
             let n = rows.len();
@@ -162,6 +182,19 @@ where
         }
         if let Some(reason) = unreadable {
             self.ack(&mut out, Err((BAD_REQUEST, reason)));
+        }
+        if self.json_array {
+            if first_seq == 0 && !out.is_empty() {
+                // The array's first element opens it instead of following a comma.
+                out[0] = b'[';
+            }
+            if self.done && !self.closed {
+                self.closed = true;
+                if self.seq == 0 {
+                    out.extend_from_slice(b"[");
+                }
+                out.extend_from_slice(b"]");
+            }
         }
         if out.is_empty() && self.done {
             return None;
@@ -196,8 +229,13 @@ where
             }),
         };
         self.seq += 1;
-        out.extend_from_slice(line.to_string().as_bytes());
-        out.push(b'\n');
+        if self.json_array {
+            out.push(b',');
+            out.extend_from_slice(line.to_string().as_bytes());
+        } else {
+            out.extend_from_slice(line.to_string().as_bytes());
+            out.push(b'\n');
+        }
     }
 }
 

@@ -21,6 +21,7 @@ mod print;
 mod push;
 mod rows;
 mod status;
+mod terminate;
 pub mod tls;
 pub mod wire;
 
@@ -74,6 +75,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
     /// Require HTTP Basic authentication.
     pub basic_auth: Option<BasicAuthConfig>,
+    /// `ksql.properties.overrides.denylist`: properties a request may not set.
+    pub denied_properties: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +85,7 @@ impl Default for ServerConfig {
             max_request_bytes: 1 << 20,
             tls: None,
             basic_auth: None,
+            denied_properties: Vec::new(),
         }
     }
 }
@@ -112,6 +116,7 @@ pub struct AppState {
     /// Options.
     pub config: ServerConfig,
     ready: AtomicBool,
+    terminated: AtomicBool,
     outcomes: Mutex<BTreeMap<String, CommandOutcome>>,
     transient: Mutex<BTreeMap<String, PushQuery>>,
 }
@@ -130,6 +135,7 @@ impl AppState {
             version,
             config,
             ready: AtomicBool::new(false),
+            terminated: AtomicBool::new(false),
             outcomes: Mutex::new(BTreeMap::new()),
             transient: Mutex::new(BTreeMap::new()),
         }
@@ -149,6 +155,45 @@ impl AppState {
     /// Whether replay has finished and statements are served.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Whether requests are served: not before the replay, not after `TERMINATE CLUSTER`.
+    pub(crate) fn serving(&self) -> Result<(), errors::ApiError> {
+        if self.terminated.load(Ordering::SeqCst) {
+            return Err(errors::ApiError::generic(
+                errors::NOT_READY,
+                "The cluster has been terminated (POST /ksql/terminate); no new requests are \
+                 accepted. Restart the server to start afresh.",
+            ));
+        }
+        if !self.is_ready() {
+            return Err(errors::ApiError::not_ready());
+        }
+        Ok(())
+    }
+
+    /// Refuses property overrides the server's denylist names, as ksqlDB words it.
+    pub(crate) fn check_overrides<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), errors::ApiError> {
+        let denied: Vec<&str> = names
+            .into_iter()
+            .filter(|name| {
+                self.config
+                    .denied_properties
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(name))
+            })
+            .collect();
+        if denied.is_empty() {
+            return Ok(());
+        }
+        Err(errors::ApiError::bad_request(format!(
+            "One or more properties overrides set locally are prohibited by the KSQL server \
+             (use UNSET to reset their default value): [{}]",
+            denied.join(", ")
+        )))
     }
 
     pub(crate) fn record_outcome(&self, stmt: &ParsedStatement, result: &StatementResult) {
@@ -181,6 +226,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub fn router(state: Arc<AppState>, auth: Option<Arc<Authenticator>>) -> Router {
     let routes = Router::new()
         .route("/ksql", post(handlers::ksql))
+        .route("/ksql/terminate", post(terminate::terminate_cluster))
+        .route(
+            "/is_valid_property/{name}",
+            get(handlers::is_valid_property),
+        )
         .route("/query", post(push::query))
         .route("/query-stream", post(push::query_stream))
         .route("/inserts-stream", post(inserts::inserts_stream))

@@ -39,9 +39,7 @@ pub(crate) async fn query(
     body: Body,
 ) -> Response {
     let started = async {
-        if !state.is_ready() {
-            return Err(ApiError::not_ready());
-        }
+        state.serving()?;
         let body = read_json(&state, body).await?;
         let sql = required_str(&body, "ksql", "the query to run")?;
         let stmt = parse_one(&sql)?;
@@ -61,7 +59,8 @@ pub(crate) async fn query(
             };
             return print(&state, request).await;
         }
-        let started = start(&state, &stmt, properties(&body, "streamsProperties")).await?;
+        let props = properties(&state, &body, "streamsProperties")?;
+        let started = start(&state, &stmt, props).await?;
         Ok(answer(&state, started, Framing::Query))
     }
     .await;
@@ -85,12 +84,11 @@ pub(crate) async fn query_stream(
         Framing::Delimited
     };
     let started = async {
-        if !state.is_ready() {
-            return Err(ApiError::not_ready());
-        }
+        state.serving()?;
         let body = read_json(&state, body).await?;
         let sql = required_str(&body, "sql", "the query to run")?;
-        start(&state, &parse_one(&sql)?, properties(&body, "properties")).await
+        let props = properties(&state, &body, "properties")?;
+        start(&state, &parse_one(&sql)?, props).await
     }
     .await;
     match started {
