@@ -87,6 +87,10 @@ struct ServerArgs {
     /// Apache Kafka answers at once).
     #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_property)]
     kafka_properties: Vec<(String, String)>,
+    /// Headless mode (`ksql.queries.file`): runs the statements of FILE at every start,
+    /// with no command log, and refuses statements that change anything over REST.
+    #[arg(long, env = "EDDY_QUERIES_FILE", value_name = "FILE")]
+    queries_file: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -131,6 +135,13 @@ impl ServerArgs {
                 "eddy.rest.max.request.bytes",
                 v.to_string(),
                 flag("--max-request-bytes"),
+            );
+        }
+        if let Some(v) = &self.queries_file {
+            layers.set(
+                "ksql.queries.file",
+                v.display().to_string(),
+                flag("--queries-file"),
             );
         }
         for (key, value) in &self.kafka_properties {
@@ -304,8 +315,19 @@ fn server(settings: Settings) -> anyhow::Result<()> {
             tls: settings.tls.clone(),
             basic_auth: settings.basic_auth.clone(),
             denied_properties: settings.denied_properties.clone(),
+            queries_file: settings.queries_file.clone(),
         },
     ));
+    // Headless: the queries file runs before anything is served, and a statement of it
+    // that fails stops the start.
+    if let Some(file) = &settings.queries_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the queries file {}", file.display()))?;
+        let ran = app
+            .run_queries_file(&text)
+            .with_context(|| format!("running the queries file {}", file.display()))?;
+        tracing::info!(statements = ran, file = %file.display(), "headless: queries file ran; serving");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -319,11 +341,13 @@ fn server(settings: Settings) -> anyhow::Result<()> {
             listener.local_addr()?
         );
         // The API answers (unhealthy, 503) while the command log is replayed.
-        let replaying = Arc::clone(&app);
-        std::thread::Builder::new()
-            .name("eddy-replay".into())
-            .spawn(move || replay(&replaying))
-            .context("starting the command log replay")?;
+        if !app.is_ready() {
+            let replaying = Arc::clone(&app);
+            std::thread::Builder::new()
+                .name("eddy-replay".into())
+                .spawn(move || replay(&replaying))
+                .context("starting the command log replay")?;
+        }
         let engine = Arc::clone(&app.engine);
         tokio::select! {
             served = eddy_server::serve(listener, app) => served?,

@@ -27,6 +27,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("ksql.schema.registry.url", ""),
     ("ksql.advertised.listener", ""),
     ("ksql.properties.overrides.denylist", ""),
+    ("ksql.queries.file", ""),
     ("authentication.method", "NONE"),
     ("authentication.realm", "KsqlServer-Props"),
     ("authentication.roles", "**"),
@@ -185,6 +186,8 @@ pub struct Settings {
     pub fetch_wait_set: bool,
     /// `ksql.properties.overrides.denylist`: properties requests may not set.
     pub denied_properties: Vec<String>,
+    /// `ksql.queries.file`: headless mode's SQL file.
+    pub queries_file: Option<PathBuf>,
     /// Every set or defaulted key with its value, secrets masked, for `SHOW PROPERTIES`.
     pub shown: Vec<(String, String)>,
 }
@@ -370,6 +373,7 @@ impl Settings {
             kafka_consumer,
             fetch_wait_set,
             denied_properties: list("ksql.properties.overrides.denylist"),
+            queries_file: optional("ksql.queries.file").map(PathBuf::from),
             shown,
         })
     }

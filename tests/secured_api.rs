@@ -385,3 +385,107 @@ fn an_unknown_or_malformed_key_stops_the_start_naming_it() -> Result<()> {
     }
     Ok(())
 }
+
+/// Stops a server as `docker stop` does and waits for it to end.
+fn stop(server: &mut common::Server) -> Result<()> {
+    let pid = server.proc.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status()?;
+    if !status.success() {
+        bail!("kill -TERM {pid} failed");
+    }
+    wait_for(Duration::from_secs(30), "the server to stop", || {
+        Ok(server.proc.child.try_wait()?.is_some())
+    })
+}
+
+/// The keys of the records of `topic`, once there are `n` (and nothing more comes).
+fn keys_of(bootstrap: &str, topic: &str, n: usize) -> Result<Vec<i32>> {
+    let records = common::read_topic(
+        bootstrap,
+        topic,
+        Duration::from_secs(60),
+        Duration::from_secs(2),
+        |r| r.len() >= n,
+    )?;
+    Ok(records
+        .iter()
+        .filter_map(|r| r.key.as_deref()?.try_into().ok().map(i32::from_be_bytes))
+        .collect())
+}
+
+#[tokio::test]
+async fn headless_mode_runs_its_file_at_every_start_and_refuses_changes() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let dir = tempfile::tempdir()?;
+    let queries = dir.path().join("queries.sql");
+    std::fs::write(
+        &queries,
+        "SET 'auto.offset.reset'='earliest';\n\
+         CREATE STREAM hl (id INT KEY, v INT) \
+           WITH (KAFKA_TOPIC='hl', VALUE_FORMAT='JSON', PARTITIONS=1);\n\
+         CREATE STREAM hl_big AS SELECT * FROM hl WHERE v > 1;\n",
+    )?;
+    let queries_env = queries.display().to_string();
+    let envs = [("EDDY_QUERIES_FILE", queries_env.as_str())];
+    let data = dir.path().join("data");
+    let mut server =
+        common::Server::start_with_env(&broker.bootstrap, &data, "headless_", &envs).await?;
+    let p = common::producer(&broker.bootstrap)?;
+    for (id, v) in [(1, 1), (2, 5)] {
+        let value = json!({"V": v}).to_string();
+        common::produce(&p, "hl", Some(&common::int_key(id)), Some(&value), 1_000).await?;
+    }
+    assert_eq!(keys_of(&broker.bootstrap, "HL_BIG", 1)?, [2]);
+
+    // Reading is served; changing is not, whatever the endpoint.
+    let shown = server.ksql_ok("SHOW STREAMS;").await?;
+    assert!(shown.to_string().contains("HL_BIG"), "{shown}");
+    for statement in [
+        "CREATE STREAM other (id INT KEY) WITH (KAFKA_TOPIC='other', VALUE_FORMAT='JSON', PARTITIONS=1);",
+        "INSERT INTO hl (id, v) VALUES (9, 9);",
+        "DROP STREAM hl_big;",
+    ] {
+        let (status, body) = server.ksql(statement, json!({})).await?;
+        assert_eq!(status, 400, "{statement}: {body}");
+        assert!(
+            body["message"].as_str().unwrap_or("").contains("headless"),
+            "{statement}: {body}"
+        );
+    }
+    let inserts = reqwest::Client::new()
+        .post(format!("{}/inserts-stream", server.url))
+        .body("{\"target\": \"hl\"}\n{\"ID\": 9, \"V\": 9}\n")
+        .send()
+        .await?;
+    assert_eq!(inserts.status(), 400);
+
+    // Restarted, it runs the file again and resumes its query where it stopped.
+    stop(&mut server)?;
+    let _server =
+        common::Server::start_with_env(&broker.bootstrap, &data, "headless_", &envs).await?;
+    let value = json!({"V": 7}).to_string();
+    common::produce(&p, "hl", Some(&common::int_key(3)), Some(&value), 2_000).await?;
+    assert_eq!(keys_of(&broker.bootstrap, "HL_BIG", 2)?, [2, 3]);
+
+    // A file with a statement headless mode does not run stops the start, naming it.
+    std::fs::write(
+        &queries,
+        "CREATE STREAM hl (id INT KEY, v INT) \
+           WITH (KAFKA_TOPIC='hl', VALUE_FORMAT='JSON', PARTITIONS=1);\n\
+         DROP STREAM hl;\n",
+    )?;
+    let out = Command::new(eddy_bin())
+        .args(["server", "--bootstrap-servers", &broker.bootstrap])
+        .arg("--data-dir")
+        .arg(dir.path().join("other-data"))
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .env("EDDY_QUERIES_FILE", &queries)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("line 2") && stderr.contains("DROP STREAM hl"),
+        "{stderr}"
+    );
+    Ok(())
+}

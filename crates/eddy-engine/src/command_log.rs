@@ -352,7 +352,8 @@ fn terminated_later(commands: &[(i64, Command)]) -> HashSet<String> {
 }
 
 /// Clears the engine's replay flag when replay ends, however it ends.
-struct ReplayFlag<'a>(&'a std::sync::atomic::AtomicBool);
+/// Clears the engine's replaying flag when dropped, however the replay ends.
+pub(crate) struct ReplayFlag<'a>(pub(crate) &'a std::sync::atomic::AtomicBool);
 
 impl Drop for ReplayFlag<'_> {
     fn drop(&mut self) {

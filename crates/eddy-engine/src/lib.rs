@@ -16,6 +16,7 @@ mod ddl;
 mod engine;
 mod error;
 mod eval;
+mod headless;
 mod insert_values;
 mod join_wiring;
 pub mod memory;

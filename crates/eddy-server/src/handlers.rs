@@ -130,9 +130,18 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Resp
                 }
                 _ => {}
             }
-            if let Statement::Terminate(TerminateTarget::Query(id)) = &stmt.statement
-                && let Some((id, push)) = find_push_query(&state, id)
-            {
+            let changes = eddy_engine::is_recorded(&stmt.statement)
+                || matches!(stmt.statement, Statement::InsertValues { .. });
+            let push_query = match &stmt.statement {
+                Statement::Terminate(TerminateTarget::Query(id)) => find_push_query(&state, id),
+                _ => None,
+            };
+            if changes && push_query.is_none() {
+                state
+                    .refuse_if_headless()
+                    .map_err(|e| ApiError::parse(e.message(), &stmt.text))?;
+            }
+            if let Some((id, push)) = push_query {
                 // A push query: stopped here, and not recorded (it does not survive a restart).
                 push.cancel.cancel();
                 entities.push(Entity::CurrentStatus {

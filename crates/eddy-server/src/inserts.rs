@@ -40,7 +40,7 @@ pub(crate) async fn inserts_stream(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let json_array = accept.contains("application/json") && !accept.contains(DELIMITED);
-    if let Err(e) = state.serving() {
+    if let Err(e) = state.serving().and_then(|()| state.refuse_if_headless()) {
         return e.into_response();
     }
     let mut lines = Lines::new(body.into_data_stream(), state.config.max_request_bytes);

@@ -77,6 +77,9 @@ pub struct ServerConfig {
     pub basic_auth: Option<BasicAuthConfig>,
     /// `ksql.properties.overrides.denylist`: properties a request may not set.
     pub denied_properties: Vec<String>,
+    /// Headless mode: the queries file the server runs (`ksql.queries.file`); statements
+    /// that change streams, tables, queries or data are then refused.
+    pub queries_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +89,7 @@ impl Default for ServerConfig {
             tls: None,
             basic_auth: None,
             denied_properties: Vec::new(),
+            queries_file: None,
         }
     }
 }
@@ -150,6 +154,26 @@ impl AppState {
             })?;
         self.ready.store(true, Ordering::SeqCst);
         Ok(report)
+    }
+
+    /// Headless mode: runs the queries file `text` (blocking) instead of a replay, then
+    /// marks the server ready. Returns how many statements ran.
+    pub fn run_queries_file(&self, text: &str) -> Result<usize, EngineError> {
+        let ran = self.engine.run_queries_file(text)?;
+        self.ready.store(true, Ordering::SeqCst);
+        Ok(ran)
+    }
+
+    /// In headless mode, the refusal of a request that would change something.
+    pub(crate) fn refuse_if_headless(&self) -> Result<(), errors::ApiError> {
+        match &self.config.queries_file {
+            Some(file) => Err(errors::ApiError::bad_request(format!(
+                "The server runs in headless mode (the queries file {}): statements that \
+                 change streams, tables, queries or data are not accepted.",
+                file.display()
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Whether replay has finished and statements are served.

@@ -25,7 +25,7 @@ const STATEMENT: &str = "TERMINATE CLUSTER;";
 /// `POST /ksql/terminate`.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn terminate_cluster(State(state): State<Arc<AppState>>, body: Body) -> Response {
-    if let Err(e) = state.serving() {
+    if let Err(e) = state.serving().and_then(|()| state.refuse_if_headless()) {
         return e.into_response();
     }
     let patterns = match delete_patterns(&state, body).await {
