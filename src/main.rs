@@ -418,11 +418,35 @@ fn replay(app: &eddy_server::AppState) {
                     last_sequence = report.last_sequence,
                     "command log replayed; serving"
                 );
+                follow(app);
                 return;
             }
             Err(e) => {
                 tracing::error!("replaying the command log failed: {e}; retrying in {backoff:?}");
                 std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Follows the command log for good: executes what other servers of the service append,
+/// soon after they do. Outages are waited out.
+fn follow(app: &eddy_server::AppState) {
+    /// How often the log is checked for new commands.
+    const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+    let mut backoff = FOLLOW_EVERY;
+    loop {
+        std::thread::sleep(backoff);
+        match app.follow_commands() {
+            Ok(ran) => {
+                if ran > 0 {
+                    tracing::info!(commands = ran, "executed commands of other servers");
+                }
+                backoff = FOLLOW_EVERY;
+            }
+            Err(e) => {
+                tracing::warn!("following the command log failed: {e}; retrying");
                 backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
             }
         }

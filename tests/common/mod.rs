@@ -501,6 +501,24 @@ impl Server {
         Ok((status, r.json().await?))
     }
 
+    /// `POST /ksql` with a `commandSequenceNumber` to wait for; returns the HTTP status and
+    /// the JSON body.
+    pub async fn ksql_with_sequence(
+        &self,
+        statements: &str,
+        sequence: i64,
+    ) -> Result<(u16, Value)> {
+        let r = self
+            .client
+            .post(format!("{}/ksql", self.url))
+            .header("Content-Type", "application/vnd.ksql.v1+json")
+            .json(&serde_json::json!({"ksql": statements, "commandSequenceNumber": sequence}))
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await?))
+    }
+
     /// `POST /ksql` that must succeed.
     pub async fn ksql_ok(&self, statements: &str) -> Result<Value> {
         let (status, body) = self.ksql(statements, serde_json::json!({})).await?;

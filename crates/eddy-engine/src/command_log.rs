@@ -5,19 +5,29 @@
 //!
 //! The log is read up to a marker record the reader writes first, so replay needs no end
 //! offsets from the broker and works the same over Kafka and in-memory topics.
+//!
+//! After its replay a server follows the log: [`Engine::follow`] (called periodically)
+//! executes the commands other servers of the service appended, in log order and with the
+//! query ids they were given, and [`Engine::execute_logged`] first catches up with the log,
+//! then executes and appends its statement, then reads the log up to its own record, whose
+//! offset is the statement's sequence number. Each record names the server that appended it
+//! (`origin`), so a server never executes its own records twice.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use eddy_sql::ast::{ParsedStatement, Statement, TerminateTarget};
 use eddy_sql::catalog::SourceKind;
-use eddy_topic::{Payloads, RawBatch, RecordSink, TopicIo};
+use eddy_topic::{Payloads, Position, RawBatch, RecordSink, RecordSource, TopicIo};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, Properties};
 use crate::error::EngineError;
 use crate::results::StatementResult;
+
+/// How long reading the records other servers appended may take.
+const FOLLOW_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a sink may take to acknowledge a command.
 const APPEND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,6 +51,9 @@ pub struct Command {
     /// The query the statement started, so replay gives it the same id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_id: Option<String>,
+    /// Which server appended it (`<server>/<n>`), so that it does not execute it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// A record of the command topic: a command, or a reader's marker.
@@ -76,15 +89,42 @@ pub struct ReplayReport {
 
 struct Writer {
     sink: Box<dyn RecordSink>,
-    /// Offset the next record gets (valid once the log has been read).
+    /// Offset the next record gets (valid once the log has been read), for an engine that
+    /// does not follow the log.
     next_offset: i64,
+    /// Records this server appended so far.
+    appended: u64,
+}
+
+/// Where this server is in the log, once it has been replayed.
+#[derive(Default)]
+struct Follow {
+    /// The reader, left where the last read stopped.
+    reader: Option<Box<dyn RecordSource>>,
+    /// Next offset to read, by partition (one partition holds every record).
+    next: BTreeMap<i32, i64>,
+    /// Offset of the last command executed (or skipped as this server's own).
+    applied: i64,
 }
 
 /// The command topic of one service id.
 pub struct CommandLog {
     topics: Arc<dyn TopicIo>,
     topic: String,
+    /// This server's name in the records it appends.
+    origin: String,
     writer: Mutex<Writer>,
+    follow: Mutex<Follow>,
+}
+
+/// A name for this log's server that no other server (or other log of this process) has.
+fn unique_origin() -> String {
+    static LOGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = LOGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}-{nanos:x}-{n}", std::process::id())
 }
 
 impl std::fmt::Debug for CommandLog {
@@ -145,11 +185,87 @@ impl CommandLog {
         Ok(Self {
             topics,
             topic,
+            origin: unique_origin(),
             writer: Mutex::new(Writer {
                 sink,
                 next_offset: 0,
+                appended: 0,
+            }),
+            follow: Mutex::new(Follow {
+                applied: -1,
+                ..Follow::default()
             }),
         })
+    }
+
+    fn follow_lock(&self) -> MutexGuard<'_, Follow> {
+        self.follow.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Offset of the last command this server executed (or appended), -1 before any.
+    pub fn applied(&self) -> i64 {
+        self.follow_lock().applied
+    }
+
+    /// Whether `command` was appended by this log's server.
+    fn is_own(&self, command: &Command) -> bool {
+        command
+            .origin
+            .as_deref()
+            .and_then(|o| o.rsplit_once('/'))
+            .is_some_and(|(server, _)| server == self.origin)
+    }
+
+    /// Reads the records appended since the last read, up to the end of the topic as it
+    /// is now, calling `each` with every command and its offset. Does nothing before the
+    /// log has been replayed (there is no reader yet).
+    fn read_new(
+        &self,
+        follow: &mut Follow,
+        timeout: Duration,
+        mut each: impl FnMut(i64, Command),
+    ) -> Result<(), EngineError> {
+        let Some(reader) = follow.reader.as_mut() else {
+            return Ok(());
+        };
+        let ends = self.topics.admin().end_offsets(&self.topic)?;
+        let behind = |next: &BTreeMap<i32, i64>| {
+            ends.iter()
+                .any(|e| next.get(&e.partition).copied().unwrap_or(0) < e.next_offset)
+        };
+        let deadline = Instant::now() + timeout;
+        let mut raw = RawBatch::default();
+        while behind(&follow.next) {
+            if Instant::now() > deadline {
+                return Err(EngineError::Internal(format!(
+                    "reading the new records of the command topic '{}' did not finish within \
+                     {timeout:?}",
+                    self.topic
+                )));
+            }
+            raw.clear();
+            reader.poll(&mut raw, 1000, Duration::from_millis(100))?;
+            for i in 0..raw.len() {
+                let (partition, offset) = (raw.partitions[i], raw.offsets[i]);
+                let next = follow.next.entry(partition).or_insert(0);
+                if offset < *next {
+                    continue;
+                }
+                *next = offset + 1;
+                let Some(value) = raw.values.get(i) else {
+                    continue;
+                };
+                match serde_json::from_slice::<LogRecord>(value) {
+                    Ok(LogRecord::Command(c)) => each(offset, c),
+                    Ok(LogRecord::Marker { .. }) => {}
+                    Err(e) => tracing::warn!(
+                        offset,
+                        "skipping an unreadable record of the command topic: {e}"
+                    ),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The topic's name.
@@ -188,6 +304,7 @@ impl CommandLog {
         let mut source = self.topics.reader(&self.topic)?;
         let deadline = Instant::now() + timeout;
         let mut commands = Vec::new();
+        let mut next = BTreeMap::new();
         let mut raw = RawBatch::default();
         loop {
             if Instant::now() > deadline {
@@ -199,12 +316,27 @@ impl CommandLog {
             raw.clear();
             source.poll(&mut raw, 1000, Duration::from_millis(200))?;
             for i in 0..raw.len() {
+                next.insert(raw.partitions[i], raw.offsets[i] + 1);
                 let Some(value) = raw.values.get(i) else {
                     continue;
                 };
                 match serde_json::from_slice::<LogRecord>(value) {
                     Ok(LogRecord::Marker { replay_marker }) if replay_marker == nonce => {
                         writer.next_offset = raw.offsets[i] + 1;
+                        // From here on the server follows the log, from the marker on (a
+                        // new reader: this one may have fetched records past the marker).
+                        let positions: Vec<Position> = next
+                            .iter()
+                            .map(|(&partition, &next_offset)| Position {
+                                partition,
+                                next_offset,
+                            })
+                            .collect();
+                        let reader = self.topics.reader_from(&self.topic, &positions)?;
+                        let mut follow = self.follow_lock();
+                        follow.reader = Some(reader);
+                        follow.next = next;
+                        follow.applied = commands.last().map_or(-1, |(o, _)| *o);
                         return Ok(commands);
                     }
                     Ok(LogRecord::Marker { .. }) => {}
@@ -221,12 +353,15 @@ impl CommandLog {
 
 impl Engine {
     /// Executes one statement; if it changes the catalog or the queries and succeeds, records
-    /// it in `log`. Recorded statements are executed one at a time, in log order.
+    /// it in `log`. Recorded statements are executed one at a time, in log order: first the
+    /// commands other servers appended since this one last read the log (each reported to
+    /// `applied`), then this one.
     pub fn execute_logged(
         &self,
         stmt: &ParsedStatement,
         props: &Properties,
         log: &CommandLog,
+        applied: &mut dyn FnMut(i64, &ParsedStatement, &StatementResult),
     ) -> Result<Executed, EngineError> {
         if !is_recorded(&stmt.statement) {
             return Ok(Executed {
@@ -235,6 +370,8 @@ impl Engine {
             });
         }
         let mut writer = log.lock();
+        let mut follow = log.follow_lock();
+        self.apply_new(log, &mut follow, &mut *applied)?;
         let result = self.execute(stmt, props)?;
         let query_id = match (&stmt.statement, &result) {
             (
@@ -243,23 +380,142 @@ impl Engine {
             ) => query_id.clone(),
             _ => None,
         };
+        writer.appended += 1;
+        let origin = format!("{}/{}", log.origin, writer.appended);
         let command = Command {
             command_id: command_id(stmt),
             statement: stmt.text.clone(),
             streams_properties: props.clone(),
             query_id,
+            origin: Some(origin.clone()),
         };
         if let Err(e) = CommandLog::send(&mut writer, &LogRecord::Command(command)) {
             tracing::error!(statement = %stmt.text,
                 "the statement ran but could not be recorded; it will not survive a restart: {e}");
             return Err(e);
         }
-        let sequence = writer.next_offset;
+        let mut sequence = writer.next_offset;
         writer.next_offset += 1;
+        if follow.reader.is_some() {
+            // Our record's offset is our sequence number. Commands other servers appended
+            // between our catch-up and our append come before it in the log but ran after
+            // it here: they are applied now, and a conflict fails them, not ours.
+            let mut own = None;
+            self.apply_new_with(log, &mut follow, &mut *applied, |offset, command| {
+                if command.origin.as_deref() == Some(origin.as_str()) {
+                    own = Some(offset);
+                }
+            })?;
+            sequence = own.ok_or_else(|| {
+                EngineError::Internal(format!(
+                    "the command topic '{}' does not show the command just appended",
+                    log.topic
+                ))
+            })?;
+        }
         Ok(Executed {
             result,
             sequence: Some(sequence),
         })
+    }
+
+    /// Executes the commands other servers appended to `log` since this server last read
+    /// it, in order, reporting each that succeeds to `applied`. Returns how many ran. Does
+    /// nothing before the log has been replayed.
+    pub fn follow(
+        &self,
+        log: &CommandLog,
+        applied: &mut dyn FnMut(i64, &ParsedStatement, &StatementResult),
+    ) -> Result<usize, EngineError> {
+        let _writer = log.lock();
+        let mut follow = log.follow_lock();
+        self.apply_new(log, &mut follow, applied)
+    }
+
+    fn apply_new(
+        &self,
+        log: &CommandLog,
+        follow: &mut Follow,
+        applied: &mut dyn FnMut(i64, &ParsedStatement, &StatementResult),
+    ) -> Result<usize, EngineError> {
+        self.apply_new_with(log, follow, applied, |_, _| {})
+    }
+
+    /// [`apply_new`](Self::apply_new), showing every command read to `seen` first.
+    fn apply_new_with(
+        &self,
+        log: &CommandLog,
+        follow: &mut Follow,
+        applied: &mut dyn FnMut(i64, &ParsedStatement, &StatementResult),
+        mut seen: impl FnMut(i64, &Command),
+    ) -> Result<usize, EngineError> {
+        let mut commands = Vec::new();
+        log.read_new(follow, FOLLOW_TIMEOUT, |offset, command| {
+            seen(offset, &command);
+            commands.push((offset, command));
+        })?;
+        let mut ran = 0;
+        self.following
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let _done = ReplayFlag(&self.following);
+        for (offset, command) in commands {
+            follow.applied = offset;
+            if log.is_own(&command) {
+                continue;
+            }
+            let (ok, _) = self.apply_command(offset, &command, applied);
+            ran += ok;
+        }
+        Ok(ran)
+    }
+
+    /// Executes one recorded command as it was first executed (its query keeps its id; a
+    /// dropped topic is not deleted again). Returns how many of its statements succeeded
+    /// and failed; a failure is logged.
+    fn apply_command(
+        &self,
+        offset: i64,
+        command: &Command,
+        applied: &mut dyn FnMut(i64, &ParsedStatement, &StatementResult),
+    ) -> (usize, usize) {
+        let statements = match eddy_sql::parse(&format!("{};", command.statement)) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(offset, statement = %command.statement,
+                    "skipping a recorded command that no longer parses: {e}");
+                return (0, 1);
+            }
+        };
+        let number = command
+            .query_id
+            .as_deref()
+            .and_then(|id| id.rsplit('_').next())
+            .and_then(|n| n.parse::<u64>().ok());
+        let (mut ok, mut failed) = (0, 0);
+        for mut stmt in statements {
+            // The topic went when the DROP first ran.
+            if let Statement::Drop { delete_topic, .. } = &mut stmt.statement {
+                *delete_topic = false;
+            }
+            if let Some(n) = number {
+                self.set_next_query_number(n);
+            }
+            match self.execute(&stmt, &command.streams_properties) {
+                Ok(result) => {
+                    ok += 1;
+                    applied(offset, &stmt, &result);
+                }
+                Err(e) => {
+                    tracing::warn!(offset, statement = %stmt.text,
+                        "a recorded command failed and is skipped: {e}");
+                    if let Some(n) = number {
+                        self.set_next_query_number(n + 1);
+                    }
+                    failed += 1;
+                }
+            }
+        }
+        (ok, failed)
     }
 
     /// Re-executes every recorded command, in order, calling `applied` for each that
@@ -281,43 +537,9 @@ impl Engine {
         };
         for (offset, command) in commands {
             report.last_sequence = offset;
-            let statements = match eddy_sql::parse(&format!("{};", command.statement)) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(offset, statement = %command.statement,
-                        "skipping a recorded command that no longer parses: {e}");
-                    report.failed += 1;
-                    continue;
-                }
-            };
-            let number = command
-                .query_id
-                .as_deref()
-                .and_then(|id| id.rsplit('_').next())
-                .and_then(|n| n.parse::<u64>().ok());
-            for mut stmt in statements {
-                // The topic went when the DROP first ran.
-                if let Statement::Drop { delete_topic, .. } = &mut stmt.statement {
-                    *delete_topic = false;
-                }
-                if let Some(n) = number {
-                    self.set_next_query_number(n);
-                }
-                match self.execute(&stmt, &command.streams_properties) {
-                    Ok(result) => {
-                        report.applied += 1;
-                        applied(offset, &stmt, &result);
-                    }
-                    Err(e) => {
-                        tracing::warn!(offset, statement = %stmt.text,
-                            "a recorded command failed on replay and is skipped: {e}");
-                        if let Some(n) = number {
-                            self.set_next_query_number(n + 1);
-                        }
-                        report.failed += 1;
-                    }
-                }
-            }
+            let (ok, failed) = self.apply_command(offset, &command, &mut applied);
+            report.applied += ok;
+            report.failed += failed;
         }
         self.set_terminated_later(HashSet::new());
         Ok(report)
@@ -352,7 +574,8 @@ fn terminated_later(commands: &[(i64, Command)]) -> HashSet<String> {
 }
 
 /// Clears the engine's replay flag when replay ends, however it ends.
-/// Clears the engine's replaying flag when dropped, however the replay ends.
+/// Clears one of the engine's flags (replaying, following) when dropped, however the
+/// replay ends.
 pub(crate) struct ReplayFlag<'a>(pub(crate) &'a std::sync::atomic::AtomicBool);
 
 impl Drop for ReplayFlag<'_> {
@@ -395,7 +618,8 @@ mod tests {
     fn run(engine: &Engine, log: &CommandLog, sql: &str) -> Result<Executed, EngineError> {
         let mut last = None;
         for stmt in eddy_sql::parse(sql)? {
-            last = Some(engine.execute_logged(&stmt, &Properties::new(), log)?);
+            last =
+                Some(engine.execute_logged(&stmt, &Properties::new(), log, &mut |_, _, _| {})?);
         }
         last.ok_or_else(|| EngineError::Internal("no statement".into()))
     }
@@ -533,6 +757,54 @@ mod tests {
         // Ids go on from where the log left them.
         run(&second, &log, "CREATE STREAM h AS SELECT * FROM s;")?;
         assert_eq!(query_ids(&second), vec!["CSAS_G_5", "CSAS_H_6"]);
+        Ok(())
+    }
+
+    #[test]
+    fn servers_follow_each_others_commands_in_log_order() -> Result<(), EngineError> {
+        let topics = MemoryTopics::new();
+        let (a, b) = (
+            engine(&topics, RunMode::Synchronous),
+            engine(&topics, RunMode::Synchronous),
+        );
+        let log_a = CommandLog::open(Arc::new(topics.clone()), "unit_", 1)?;
+        let log_b = CommandLog::open(Arc::new(topics.clone()), "unit_", 1)?;
+        a.replay(&log_a, Duration::from_secs(5), |_, _, _| {})?;
+        b.replay(&log_b, Duration::from_secs(5), |_, _, _| {})?;
+
+        let created = run(
+            &a,
+            &log_a,
+            "CREATE STREAM s (id INT KEY, v VARCHAR) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON');
+             CREATE STREAM x AS SELECT * FROM s;",
+        )?;
+        // B executes A's commands with A's query id, reporting each.
+        let mut seen = Vec::new();
+        let ran = b.follow(&log_b, &mut |offset, stmt, _| {
+            seen.push((offset, stmt.text.clone()))
+        })?;
+        assert_eq!(ran, 2);
+        assert_eq!(seen.last().map(|(o, _)| *o), created.sequence);
+        assert_eq!(query_ids(&b), vec!["CSAS_X_1"]);
+        assert_eq!(b.follow(&log_b, &mut |_, _, _| {})?, 0);
+
+        // A statement catches up first: B's CREATE of a stream A just created fails there,
+        // and A's catalog, not B's, is what both hold.
+        run(&a, &log_a, "CREATE STREAM y AS SELECT id, v AS w FROM s;")?;
+        let err = run(&b, &log_b, "CREATE STREAM y AS SELECT v FROM s;")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("already exists"), "{err}");
+        assert_eq!(query_ids(&b), vec!["CSAS_X_1", "CSAS_Y_2"]);
+        // B's own statement gets the next id on both servers, and its own sequence number.
+        let z = run(&b, &log_b, "CREATE STREAM z AS SELECT * FROM s;")?;
+        assert_eq!(a.follow(&log_a, &mut |_, _, _| {})?, 1);
+        assert_eq!(query_ids(&a), vec!["CSAS_X_1", "CSAS_Y_2", "CSAS_Z_3"]);
+        assert_eq!(query_ids(&b), query_ids(&a));
+        assert_eq!(log_a.applied(), z.sequence.unwrap_or(-2));
+        // A server never executes its own records again.
+        assert_eq!(b.follow(&log_b, &mut |_, _, _| {})?, 0);
         Ok(())
     }
 }

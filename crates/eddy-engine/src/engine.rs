@@ -137,6 +137,9 @@ pub struct Engine {
     /// Set while the command log is replayed: statements that were accepted once are not
     /// refused again over what their first run left behind (e.g. a topic's partitions).
     pub(crate) replaying: std::sync::atomic::AtomicBool,
+    /// Set while commands of other servers run: checks of the broker's state that their
+    /// origin passed (a topic's partition count) are not repeated.
+    pub(crate) following: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -163,6 +166,7 @@ impl Engine {
             log,
             stats: Arc::default(),
             replaying: std::sync::atomic::AtomicBool::new(false),
+            following: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(inner),
         })
     }
@@ -604,6 +608,7 @@ impl Engine {
                 if let Some(p) = wanted
                     && p != existing
                     && !self.replaying.load(std::sync::atomic::Ordering::SeqCst)
+                    && !self.following.load(std::sync::atomic::Ordering::SeqCst)
                 {
                     return Err(EngineError::Invalid(format!(
                         "A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required by KSQL.\nKSQL expects {p} partitions (topic has {existing})."

@@ -23,6 +23,8 @@ pub const NOT_FOUND: u32 = 40400;
 pub const SERVER_ERROR: u32 = 50000;
 /// 41300: the request body is larger than the server accepts.
 pub const TOO_LARGE: u32 = 41300;
+/// 50301: a request's `commandSequenceNumber` was not reached in time.
+pub const COMMAND_QUEUE_TIMEOUT: u32 = 50301;
 /// 50300: the server is starting (replaying its command log) and not serving yet.
 pub const NOT_READY: u32 = 50300;
 

@@ -12,7 +12,7 @@ use eddy_sql::catalog::{ColumnRole, Source};
 use eddy_sql::types::SqlType;
 use serde_json::{Map, Value, json};
 
-use crate::errors::{ApiError, SERVER_ERROR};
+use crate::errors::{ApiError, COMMAND_QUEUE_TIMEOUT, SERVER_ERROR};
 use crate::wire::{
     CommandStatus, Entity, FieldInfo, FieldSchema, FunctionName, HealthCheckResponse,
     KafkaTopicInfo, Property, RunningQuery, ServerInfo, ServerInfoResponse, SourceDescriptionBody,
@@ -77,6 +77,36 @@ pub(crate) fn properties(
         .collect())
 }
 
+/// How long a request's `commandSequenceNumber` is waited for.
+const COMMAND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits (blocking) until this server has executed the command log up to `sequence`, as
+/// ksqlDB does for a request that names one; 503 with 50301 if that takes too long.
+fn wait_for_command(state: &AppState, sequence: i64) -> Result<(), ApiError> {
+    let deadline = std::time::Instant::now() + COMMAND_WAIT;
+    loop {
+        if state.commands.applied() >= sequence {
+            return Ok(());
+        }
+        if let Err(e) = state.follow_commands() {
+            tracing::warn!("catching up with the command log failed: {e}");
+        }
+        if state.commands.applied() >= sequence {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(ApiError::generic(
+                COMMAND_QUEUE_TIMEOUT,
+                format!(
+                    "Timed out while waiting for a previous command to execute. command \
+                     sequence number: {sequence}"
+                ),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// `GET /is_valid_property/{name}`: `true`, or the denylist's error.
 pub(crate) async fn is_valid_property(
     State(state): State<Arc<AppState>>,
@@ -110,9 +140,22 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Resp
         Ok(props) => props,
         Err(e) => return e.into_response(),
     };
+    let wait_for = match body.get("commandSequenceNumber") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_i64() {
+            Some(n) => Some(n),
+            None => {
+                return ApiError::bad_request("'commandSequenceNumber' must be an integer.")
+                    .into_response();
+            }
+        },
+    };
     let engine = Arc::clone(&state.engine);
     // Statements wait on the broker and the state store: keep them off the async workers.
     let outcome = tokio::task::spawn_blocking(move || {
+        if let Some(n) = wait_for {
+            wait_for_command(&state, n)?;
+        }
         let mut entities = Vec::new();
         for stmt in &statements {
             // SET and UNSET apply to the rest of the request, as in ksqlDB.
@@ -164,7 +207,10 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Resp
                 }
                 continue;
             }
-            match engine.execute_logged(stmt, &props, &state.commands) {
+            let recorded = &mut |_: i64, stmt: &ParsedStatement, result: &StatementResult| {
+                state.record_outcome(stmt, result);
+            };
+            match engine.execute_logged(stmt, &props, &state.commands, recorded) {
                 Ok(executed) => {
                     state.record_outcome(stmt, &executed.result);
                     if !matches!(executed.result, StatementResult::Inserted) {

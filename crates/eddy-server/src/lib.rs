@@ -176,6 +176,14 @@ impl AppState {
         }
     }
 
+    /// Executes the commands other servers appended to the command log since this one last
+    /// read it (blocking). Returns how many ran.
+    pub fn follow_commands(&self) -> Result<usize, EngineError> {
+        self.engine.follow(&self.commands, &mut |_, stmt, result| {
+            self.record_outcome(stmt, result);
+        })
+    }
+
     /// Whether replay has finished and statements are served.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)

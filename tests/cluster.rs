@@ -1,0 +1,141 @@
+//! Servers with the same service id act as one: a statement run on one reaches the others
+//! through the command log while they run, with the same query ids, and a statement on any
+//! server first catches up with what the others did.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use common::{Broker, BrokerKind, Server};
+use serde_json::{Value, json};
+
+/// The names listed by `SHOW STREAMS` on `server`.
+async fn streams(server: &Server) -> Result<Vec<String>> {
+    let shown = server.ksql_ok("SHOW STREAMS;").await?;
+    Ok(shown[0]["streams"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .filter_map(|s| s["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The ids of the queries `SHOW QUERIES` lists on `server`.
+async fn queries(server: &Server) -> Result<Vec<String>> {
+    let shown = server.ksql_ok("SHOW QUERIES;").await?;
+    Ok(shown[0]["queries"]
+        .as_array()
+        .map(|q| {
+            q.iter()
+                .filter_map(|q| q["id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Waits until `server` lists stream `name`.
+async fn wait_for_stream(server: &Server, name: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let names = streams(server).await?;
+        if names.iter().any(|n| n == name) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{} does not list {name} after 20 s: {names:?}", server.url);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let (data_a, data_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let a = Server::start(&broker.bootstrap, data_a.path(), "cluster_").await?;
+    let b = Server::start(&broker.bootstrap, data_b.path(), "cluster_").await?;
+
+    // Run on A while B runs: B follows, with A's query id.
+    let created = a
+        .ksql_ok(
+            "CREATE STREAM clicks (id INT KEY, v INT) \
+               WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON', PARTITIONS=2);
+             CREATE STREAM big_clicks AS SELECT * FROM clicks WHERE v > 1;",
+        )
+        .await?;
+    let sequence = created[1]["commandSequenceNumber"].as_i64().unwrap_or(-1);
+    assert!(sequence > 0, "{created}");
+    wait_for_stream(&b, "BIG_CLICKS").await?;
+    assert_eq!(queries(&b).await?, queries(&a).await?);
+    assert_eq!(queries(&b).await?.len(), 1);
+    // B reports the outcome of A's command under ksqlDB's command id.
+    let status: Value = reqwest::get(format!("{}/status/stream/BIG_CLICKS/create", b.url))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(status["status"], json!("SUCCESS"), "{status}");
+
+    // A statement on B right after one on A sees it, whatever B's follower has done.
+    a.ksql_ok("CREATE STREAM from_a AS SELECT id, v FROM big_clicks;")
+        .await?;
+    b.ksql_ok("CREATE STREAM from_b AS SELECT * FROM from_a;")
+        .await?;
+    wait_for_stream(&a, "FROM_B").await?;
+
+    // The log serialises conflicting statements: the second CREATE of a name fails.
+    let ddl = "CREATE STREAM twice (id INT KEY, v INT) \
+               WITH (KAFKA_TOPIC='twice', VALUE_FORMAT='JSON', PARTITIONS=1);";
+    a.ksql_ok(ddl).await?;
+    let (status, body) = b.ksql(ddl, json!({})).await?;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already exists"),
+        "{body}"
+    );
+
+    // commandSequenceNumber makes a server catch up before it answers.
+    let dropped = a.ksql_ok("DROP STREAM twice;").await?;
+    let sequence = dropped[0]["commandSequenceNumber"].as_i64().unwrap_or(-1);
+    let (status, body) = b.ksql_with_sequence("SHOW STREAMS;", sequence).await?;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.to_string().contains("\"TWICE\""), "{body}");
+    let (status, body) = b
+        .ksql_with_sequence("SHOW STREAMS;", sequence + 100)
+        .await?;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error_code"], json!(50301), "{body}");
+
+    // Both servers run the queries in one consumer group: every input record is output.
+    let p = common::producer(&broker.bootstrap)?;
+    for id in 0..20 {
+        let value = json!({"V": 5}).to_string();
+        common::produce(
+            &p,
+            "clicks",
+            Some(&common::int_key(id)),
+            Some(&value),
+            1_000,
+        )
+        .await?;
+    }
+    let records = common::read_topic(
+        &broker.bootstrap,
+        "BIG_CLICKS",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        |r| {
+            let mut keys: Vec<&[u8]> = r.iter().filter_map(|r| r.key.as_deref()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.len() >= 20
+        },
+    )?;
+    assert!(records.len() >= 20, "{} records", records.len());
+    Ok(())
+}
