@@ -172,9 +172,41 @@ fn basic_credentials(header: &HeaderValue) -> Option<(String, String)> {
     Some((user.to_string(), password.to_string()))
 }
 
+/// A JAAS file without its `//` and `/* */` comments (quoted values kept as they are).
+fn without_comments(jaas: &str) -> String {
+    let mut out = String::with_capacity(jaas.len());
+    let mut chars = jaas.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '/' if !quoted && chars.peek() == Some(&'/') => {
+                while chars.next_if(|c| *c != '\n').is_some() {}
+            }
+            '/' if !quoted && chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+                out.push(' ');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// The `file="…"` option of section `realm` of a JAAS file.
 fn password_file_of(jaas: &str, realm: &str) -> Option<String> {
-    let mut rest = jaas;
+    let jaas = without_comments(jaas);
+    let mut rest = jaas.as_str();
     while let Some(open) = rest.find('{') {
         let name = rest[..open]
             .split(['}', ';'])
@@ -321,9 +353,10 @@ mod tests {
 
     #[test]
     fn the_realm_section_names_the_password_file() {
-        let jaas = "Other { x.Y required file=\"/nope\"; };\n\
+        let jaas = "// users of the REST API\n/* two\n lines */ Other { x.Y required file=\"/nope\"; };\n\
+                    // the REST API's users\n\
                     KsqlServer-Props {\n  org.eclipse.jetty.security.jaas.spi.PropertyFileLoginModule required\n  \
-                    file=\"/etc/ksql/passwords\"\n  debug=\"false\";\n};\n";
+                    file=\"/etc/ksql/passwords\" // not \"/x\"\n  debug=\"false\";\n};\n";
         assert_eq!(
             password_file_of(jaas, "KsqlServer-Props").as_deref(),
             Some("/etc/ksql/passwords")
