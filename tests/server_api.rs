@@ -1363,3 +1363,134 @@ async fn valid_properties_json_acks_and_terminating_the_cluster() -> Result<()> 
     assert_eq!(names, ["EDDY_PROCESSING_LOG"], "{body}");
     Ok(())
 }
+
+/// The value of the sample `series` (name and labels as exposed) in a metrics scrape.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_for_prometheus() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "metrics_test").await?;
+    let (status, created) = server
+        .ksql(
+            "CREATE STREAM m_in (id INT KEY, v INT) \
+               WITH (KAFKA_TOPIC='m_in', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE STREAM m_out AS SELECT id, v * 2 AS w FROM m_in WHERE v > 0;",
+            json!({"ksql.streams.auto.offset.reset": "earliest"}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{created}");
+    let query_id = created[1]["commandStatus"]["queryId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(query_id.starts_with("CSAS_M_OUT"), "{created}");
+    // Three good records, one filtered out, one the query cannot read.
+    let p = common::producer(&broker.bootstrap)?;
+    for (id, value) in [
+        (1, "{\"V\": 1}"),
+        (2, "{\"V\": 2}"),
+        (3, "{\"V\": 0}"),
+        (4, "not json"),
+        (5, "{\"V\": 5}"),
+    ] {
+        common::produce(&p, "m_in", Some(&common::int_key(id)), Some(value), 1_000).await?;
+    }
+    let labels = format!("{{query_id=\"{query_id}\"}}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let r = http1()
+            .get(format!("{}/metrics", server.url))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()?
+                .starts_with("application/openmetrics-text"),
+            "{:?}",
+            r.headers()
+        );
+        let text = r.text().await?;
+        if sample(&text, &format!("eddy_query_records_read_total{labels}")) == Some(5.0)
+            && text.contains(&format!("eddy_query_consumer_lag{{query_id=\"{query_id}\""))
+        {
+            break text;
+        }
+        if Instant::now() > deadline {
+            bail!("the query's batch never showed in the metrics:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        sample(&text, &format!("eddy_query_records_written_total{labels}")),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("eddy_query_processing_errors_total{labels}")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "eddy_query_consumer_lag{{query_id=\"{query_id}\",topic=\"m_in\",partition=\"0\"}}"
+            )
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("eddy_query_state{{query_id=\"{query_id}\",state=\"RUNNING\"}}")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            &format!("eddy_query_batch_duration_seconds_count{labels}")
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "eddy_http_requests_total{endpoint=\"/ksql\",method=\"POST\",status=\"200\"}"
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "eddy_process_resident_memory_bytes").is_some_and(|b| b > 1e6),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "eddy_command_log_position").is_some_and(|p| p >= 1.0),
+        "{text}"
+    );
+
+    // A terminated query's series go.
+    server.ksql_ok(&format!("TERMINATE {query_id};")).await?;
+    let text = http1()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(!text.contains(&query_id), "{text}");
+    Ok(())
+}

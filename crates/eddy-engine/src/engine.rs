@@ -21,6 +21,7 @@ use crate::ddl::{sink_from_plan, source_from_create};
 use crate::error::EngineError;
 use crate::insert_values::JsonInserter;
 use crate::join_wiring::{JoinWiring, TwoSidedJoin};
+use crate::metrics::{EngineMetrics, QueryNow};
 use crate::processing_log::{PROCESSING_LOG_STREAM, ProcessingLog};
 use crate::query::{JoinStage, QueryTask, topic_output};
 use crate::repartition::{JoinedRows, Repartition, repartition_topic};
@@ -133,6 +134,7 @@ pub struct Engine {
     log: Arc<ProcessingLog>,
     /// What the queries read and wrote, per topic, for `DESCRIBE EXTENDED`.
     stats: Arc<TopicStats>,
+    metrics: EngineMetrics,
     inner: Mutex<Inner>,
     /// Set while the command log is replayed: statements that were accepted once are not
     /// refused again over what their first run left behind (e.g. a topic's partitions).
@@ -165,6 +167,7 @@ impl Engine {
             state,
             log,
             stats: Arc::default(),
+            metrics: EngineMetrics::default(),
             replaying: std::sync::atomic::AtomicBool::new(false),
             following: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(inner),
@@ -273,6 +276,47 @@ impl Engine {
             }
         }
         Ok(deleted)
+    }
+
+    /// The persistent queries' metric families.
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.metrics
+    }
+
+    /// Each persistent query's state and, for the partitions this server reads, its lag
+    /// behind the end of its input (asked of the broker now), for a metrics scrape.
+    pub fn metrics_now(&self) -> Vec<QueryNow> {
+        let summaries = {
+            let inner = self.lock();
+            self.summaries(&inner)
+        };
+        let admin = self.topics.admin();
+        let mut ends: HashMap<String, Option<Vec<eddy_topic::Position>>> = HashMap::new();
+        let mut lag: HashMap<String, Vec<(String, i32, i64)>> = HashMap::new();
+        for (id, topic, next) in self.metrics.positions() {
+            let end = ends
+                .entry(topic.clone())
+                .or_insert_with(|| admin.end_offsets(&topic).ok());
+            let Some(end) = end else { continue };
+            for (partition, offset) in next {
+                if let Some(e) = end.iter().find(|e| e.partition == partition) {
+                    lag.entry(id.clone()).or_default().push((
+                        topic.clone(),
+                        partition,
+                        (e.next_offset - offset).max(0),
+                    ));
+                }
+            }
+        }
+        summaries
+            .into_iter()
+            .filter(|q| q.query_type == QueryType::Persistent)
+            .map(|q| QueryNow {
+                lag: lag.remove(&q.id).unwrap_or_default(),
+                id: q.id,
+                state: q.state,
+            })
+            .collect()
     }
 
     /// A copy of the catalog.
@@ -980,6 +1024,7 @@ impl Engine {
                 task.with_aggregate(stage)
             }
         };
+        let task = task.with_meters(self.metrics.query(id));
         let handle = runner::start(id, Box::new(task), self.config.mode);
         let mut sources = vec![plan.from.source.name.clone()];
         if let Some(j) = &plan.join {
@@ -1119,6 +1164,7 @@ impl Engine {
             if let Some(q) = inner.queries.remove(id) {
                 q.handle.stop();
             }
+            self.metrics.forget(id);
             // Replay repeats a termination whose clean-up is done.
             if !replaying {
                 self.clean_up(id);

@@ -20,6 +20,7 @@ mod headless;
 mod insert_values;
 mod join_wiring;
 pub mod memory;
+pub mod metrics;
 pub mod processing_log;
 mod pull;
 mod query;

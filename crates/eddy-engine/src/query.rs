@@ -3,7 +3,7 @@
 //! from them (at-least-once).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow::array::{Array, ArrayRef, BooleanArray, new_null_array};
 use arrow::compute::kernels::boolean::{not, or};
@@ -19,6 +19,7 @@ use eddy_topic::{Payloads, RawBatch, RecordSink, RecordSource, TopicIo};
 use crate::aggregate::{AggregateStage, int64_column};
 use crate::error::EngineError;
 use crate::eval::{Compiled, RowError, filter_bool, matches};
+use crate::metrics::{BatchFigures, QueryMeters};
 use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
 use crate::reader::{
     DecodedBatch, SourceReader, columns_schema, decoders, encoders, int64_values, positions_after,
@@ -195,6 +196,12 @@ pub(crate) struct QueryTask {
     /// The repartition of a `GROUP BY` on other columns than the key, attached with
     /// [`QueryTask::with_repartition`].
     repartition: Option<Repartition>,
+    /// A persistent query's metrics, attached with [`QueryTask::with_meters`].
+    meters: Option<QueryMeters>,
+    /// When the batch in `raw` was polled.
+    polled_at: Instant,
+    /// Records of the batch in `raw` written to the query's sink.
+    batch_written: u64,
     /// For a batch of a table's changes read back from the repartition topic (whose keys
     /// [`split_changes`] took the marks off): whether each record leaves its group.
     forwarded_retracts: Option<Vec<bool>>,
@@ -271,6 +278,9 @@ impl QueryTask {
             aggregate: None,
             repartition: None,
             forwarded_retracts: None,
+            meters: None,
+            polled_at: Instant::now(),
+            batch_written: 0,
             stream_join: None,
             assignments: 0,
             table_join: None,
@@ -297,6 +307,12 @@ impl QueryTask {
     /// Attaches a table–table join (the source must be a `MergedSource` of both tables).
     pub(crate) fn with_table_join(mut self, stage: TableJoinStage) -> Self {
         self.table_join = Some(stage);
+        self
+    }
+
+    /// Attaches a persistent query's metrics, updated once per batch.
+    pub(crate) fn with_meters(mut self, meters: QueryMeters) -> Self {
+        self.meters = Some(meters);
         self
     }
 
@@ -684,6 +700,7 @@ impl QueryTask {
                 sink.send(&self.keys_out, &self.values_out, &self.times_out)?;
                 self.progress = BatchProgress::Sent;
                 self.stats.produced(topic, self.keys_out.len() as u64);
+                self.batch_written += self.keys_out.len() as u64;
             }
             Output::Transient { rows, cancel } => {
                 // Blocks while the client is slow: backpressure rather than buffering.
@@ -805,6 +822,9 @@ impl QueryTask {
         if let Some(join) = self.stream_join.as_mut() {
             join.catch_up()?;
         }
+        if let Some(meters) = &self.meters {
+            meters.reassigned();
+        }
         self.assignments = assignments;
         Ok(())
     }
@@ -821,6 +841,8 @@ impl Task for QueryTask {
             self.forwarded_retracts = None;
             if self.source.poll(&mut self.raw, self.max_batch, wait)? > 0 {
                 self.progress = BatchProgress::Polled;
+                self.polled_at = Instant::now();
+                self.batch_written = 0;
                 if !self.from_stream
                     && self
                         .repartition
@@ -863,6 +885,7 @@ impl Task for QueryTask {
                 sink.send(&self.keys_out, &self.values_out, &self.times_out)?;
                 self.progress = BatchProgress::Sent;
                 self.stats.produced(topic, self.keys_out.len() as u64);
+                self.batch_written += self.keys_out.len() as u64;
             }
             if let Err(err) = sink.flush(Duration::from_secs(30)) {
                 // Some outputs may never arrive: the retry sends them all again.
@@ -881,7 +904,24 @@ impl Task for QueryTask {
         let topic = self.batch_topic();
         self.stats.processed(&topic, &self.raw, &errors);
         self.progress = BatchProgress::Done;
-        match self.source.commit(&positions_after(&self.raw)) {
+        let positions = positions_after(&self.raw);
+        if let Some(meters) = &self.meters {
+            let next: Vec<(i32, i64)> = positions
+                .iter()
+                .map(|p| (p.partition, p.next_offset))
+                .collect();
+            meters.batch(&BatchFigures {
+                read: self.raw.len() as u64,
+                bytes: self.raw.values.byte_len() as u64,
+                written: self.batch_written,
+                errors: errors.len() as u64,
+                took: self.polled_at.elapsed(),
+                oldest_ms: self.raw.timestamps.iter().min().copied(),
+                topic: &topic,
+                next: &next,
+            });
+        }
+        match self.source.commit(&positions) {
             Err(eddy_topic::TopicError::Rebalanced(why)) => {
                 // The partitions' new owner reads these records again (at least once).
                 tracing::warn!(query = %self.id, "batch left uncommitted: {why}");

@@ -17,6 +17,7 @@ mod describe;
 pub mod errors;
 mod handlers;
 mod inserts;
+mod metrics;
 mod print;
 mod push;
 mod rows;
@@ -121,6 +122,7 @@ pub struct AppState {
     pub config: ServerConfig,
     ready: AtomicBool,
     terminated: AtomicBool,
+    metrics: metrics::ServerMetrics,
     outcomes: Mutex<BTreeMap<String, CommandOutcome>>,
     transient: Mutex<BTreeMap<String, PushQuery>>,
 }
@@ -140,6 +142,7 @@ impl AppState {
             config,
             ready: AtomicBool::new(false),
             terminated: AtomicBool::new(false),
+            metrics: metrics::ServerMetrics::default(),
             outcomes: Mutex::new(BTreeMap::new()),
             transient: Mutex::new(BTreeMap::new()),
         }
@@ -271,6 +274,11 @@ pub fn router(state: Arc<AppState>, auth: Option<Arc<Authenticator>>) -> Router 
         .route("/healthcheck", get(handlers::healthcheck))
         .route("/status", get(status::all))
         .route("/status/{kind}/{entity}/{action}", get(status::one))
+        .route("/metrics", get(metrics::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            metrics::track,
+        ))
         .with_state(state);
     match auth {
         Some(auth) => routes.layer(axum::middleware::from_fn_with_state(

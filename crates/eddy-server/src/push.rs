@@ -167,13 +167,15 @@ async fn start(
         Statement::Query(q) if q.emit.is_none() => {
             let engine = Arc::clone(&state.engine);
             let q = q.clone();
+            let asked = std::time::Instant::now();
             let pulled = tokio::task::spawn_blocking(move || engine.pull(&q, &props))
                 .await
                 .map_err(|e| {
                     tracing::error!("pull query failed: {e}");
                     ApiError::generic(SERVER_ERROR, "the pull query was interrupted")
-                })?;
-            return pulled
+                });
+            state.metrics.pull_query(matches!(pulled, Ok(Ok(_))), asked);
+            return pulled?
                 .map(Started::Pull)
                 .map_err(|e| ApiError::statement(&e, &stmt.text, Vec::new()));
         }
@@ -206,6 +208,7 @@ async fn start(
             tracing::error!("push query start failed: {e}");
             ApiError::generic(SERVER_ERROR, "starting the push query was interrupted")
         })?;
+    state.metrics.push_query(started.is_ok());
     let query = started.map_err(|e| ApiError::statement(&e, &text, Vec::new()))?;
     state.transient().insert(
         query.id.clone(),
