@@ -72,6 +72,18 @@ async fn read_stream(
     Ok(text)
 }
 
+/// Sends `request` as it is to the server at `url` and returns everything it answers
+/// until it closes the connection.
+async fn raw_http(url: &str, request: &str) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await??;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
 /// Asserts `r` is a successful HTTP/2 answer in ksqlDB's delimited format.
 fn assert_delimited_over_h2(r: &reqwest::Response) {
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
@@ -292,6 +304,24 @@ async fn statements_errors_and_status() -> Result<()> {
         one,
         json!({"status": "SUCCESS", "message": "Stream created"})
     );
+    // The command id pasted into the path as /ksql returned it, backticks and all, sent
+    // byte for byte on one keep-alive connection (twice, after a request with a body).
+    let raw = raw_http(
+        &server.url,
+        "GET /status/stream/`ORDERS`/create HTTP/1.1\r\nHost: eddy\r\n\r\n\
+         POST /ksql HTTP/1.1\r\nHost: eddy\r\nContent-Type: application/vnd.ksql.v1+json\r\n\
+         Content-Length: 30\r\n\r\n{\"ksql\": \"DESCRIBE `ORDERS`;\"}\
+         GET /status/stream/`BIG_ORDERS`/create HTTP/1.1\r\nHost: eddy\r\nConnection: close\r\n\r\n",
+    )
+    .await?;
+    // The body's backticks reached the statement untouched: it describes ORDERS.
+    assert_eq!(raw.matches("HTTP/1.1 200 OK").count(), 3, "{raw}");
+    assert!(raw.contains("\"name\":\"ORDERS\""), "{raw}");
+    assert!(
+        raw.contains("{\"status\":\"SUCCESS\",\"message\":\"Stream created\"}"),
+        "{raw}"
+    );
+    assert!(raw.contains("\"queryId\":\"CSAS_BIG_ORDERS_"), "{raw}");
     let r = http1()
         .get(format!("{}/status/stream/NOPE/create", server.url))
         .send()

@@ -20,6 +20,7 @@ mod inserts;
 mod metrics;
 mod print;
 mod push;
+mod raw_targets;
 mod rows;
 mod status;
 mod terminate;
@@ -300,11 +301,7 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> Result<(), Se
     };
     let tls = state.config.tls.as_ref().map(tls::acceptor).transpose()?;
     let app = router(state, auth);
-    let Some(acceptor) = tls else {
-        axum::serve(listener, app).await?;
-        return Ok(());
-    };
-    let acceptor = Arc::new(acceptor);
+    let acceptor = tls.map(Arc::new);
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -315,26 +312,40 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> Result<(), Se
                 continue;
             }
         };
-        let acceptor = Arc::clone(&acceptor);
+        let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_tls_connection(&acceptor, tcp, app).await {
-                tracing::debug!(%peer, "HTTPS connection ended: {e}");
+            if let Err(e) = serve_connection(acceptor.as_deref(), tcp, app).await {
+                tracing::debug!(%peer, "connection ended: {e}");
             }
         });
     }
 }
 
-async fn serve_tls_connection(
-    acceptor: &openssl::ssl::SslAcceptor,
+/// Serves one connection: TLS first if `acceptor` is given, then HTTP/1.1 or HTTP/2, with
+/// raw backticks in HTTP/1 request lines accepted ([`raw_targets`]).
+async fn serve_connection(
+    acceptor: Option<&openssl::ssl::SslAcceptor>,
     tcp: tokio::net::TcpStream,
     app: Router,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let ssl = openssl::ssl::Ssl::new(acceptor.context())?;
-    let mut stream = tokio_openssl::SslStream::new(ssl, tcp)?;
-    std::pin::Pin::new(&mut stream).accept().await?;
+    // Push queries write small chunks that should leave at once.
+    tcp.set_nodelay(true)?;
     let service = hyper_util::service::TowerToHyperService::new(app);
-    hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-        .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
-        .await
+    let builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    match acceptor {
+        None => {
+            let io = hyper_util::rt::TokioIo::new(raw_targets::RawTargets::new(tcp, false));
+            builder.serve_connection_with_upgrades(io, service).await
+        }
+        Some(acceptor) => {
+            let ssl = openssl::ssl::Ssl::new(acceptor.context())?;
+            let mut stream = tokio_openssl::SslStream::new(ssl, tcp)?;
+            std::pin::Pin::new(&mut stream).accept().await?;
+            let h2 = stream.ssl().selected_alpn_protocol() == Some(b"h2".as_slice());
+            let io = hyper_util::rt::TokioIo::new(raw_targets::RawTargets::new(stream, h2));
+            builder.serve_connection_with_upgrades(io, service).await
+        }
+    }
 }
