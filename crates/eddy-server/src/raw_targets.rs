@@ -53,6 +53,8 @@ pub(crate) struct RawTargets<S> {
     pending: Vec<u8>,
     /// How much of `pending` was handed over.
     handed: usize,
+    /// The buffer reads from the connection go to, kept between reads.
+    scratch: Vec<u8>,
 }
 
 impl<S> RawTargets<S> {
@@ -71,6 +73,7 @@ impl<S> RawTargets<S> {
             upgrade: false,
             pending: Vec::new(),
             handed: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -193,16 +196,22 @@ impl<S: AsyncRead + Unpin> AsyncRead for RawTargets<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if this.framing == Framing::Opaque && this.handed == this.pending.len() {
+            // HTTP/2 and upgraded connections: no copy.
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
         while this.handed == this.pending.len() {
             this.pending.clear();
             this.handed = 0;
-            let mut raw = vec![0u8; buf.remaining().max(1)];
+            let mut raw = std::mem::take(&mut this.scratch);
+            raw.resize(buf.remaining().clamp(1, 64 * 1024), 0);
             let mut read = ReadBuf::new(&mut raw);
-            match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
-                Poll::Ready(Ok(())) => {}
-                other => return other,
-            }
+            let polled = Pin::new(&mut this.inner).poll_read(cx, &mut read);
             let filled = read.filled().len();
+            if !matches!(polled, Poll::Ready(Ok(()))) {
+                this.scratch = raw;
+                return polled;
+            }
             if filled == 0 {
                 // End of the connection: a first line held back goes out as it was.
                 if this.framing == Framing::Start {
@@ -215,6 +224,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for RawTargets<S> {
                 // Bytes held back (the start of a first line) give nothing yet: read on.
                 this.rewrite(&raw[..filled]);
             }
+            this.scratch = raw;
         }
         let n = buf.remaining().min(this.pending.len() - this.handed);
         buf.put_slice(&this.pending[this.handed..this.handed + n]);
