@@ -1513,6 +1513,30 @@ async fn metrics_for_prometheus() -> Result<()> {
         "{text}"
     );
 
+    // DESCRIBE … EXTENDED shows where the query's consumer stands, as ksqlDB does.
+    let described = server.ksql_ok("DESCRIBE m_out EXTENDED;").await?;
+    let summaries = &described[0]["sourceDescription"]["queryOffsetSummaries"];
+    assert_eq!(
+        summaries[0]["groupId"],
+        json!(format!("_eddy_metrics_test_query_{query_id}")),
+        "{described}"
+    );
+    let topic = &summaries[0]["topicSummaries"][0];
+    assert_eq!(topic["kafkaTopic"], json!("m_in"), "{described}");
+    // Every record read (the dev broker spreads them over its own partition count).
+    let offsets = topic["offsets"].as_array().cloned().unwrap_or_default();
+    let end: i64 = offsets
+        .iter()
+        .filter_map(|p| p["logEndOffset"].as_i64())
+        .sum();
+    assert_eq!(end, 5, "{described}");
+    assert!(
+        offsets
+            .iter()
+            .all(|p| p["consumerOffset"] == p["logEndOffset"] && p["logStartOffset"] == json!(0)),
+        "{described}"
+    );
+
     // A terminated query's series go.
     server.ksql_ok(&format!("TERMINATE {query_id};")).await?;
     let text = http1()

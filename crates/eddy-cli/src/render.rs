@@ -190,6 +190,7 @@ fn source_description(d: &Value) -> String {
             "(Statistics of the local KSQL server interaction with the Kafka topic {})",
             text(&d["topic"])
         ));
+        out.push_str(&consumer_groups(&d["queryOffsetSummaries"]));
     } else {
         out.push_str(
             "\nFor runtime statistics and query details run: DESCRIBE <Stream,Table> EXTENDED;",
@@ -292,6 +293,48 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
         t.add_row(row);
     }
     t.to_string()
+}
+
+/// ksqlDB's "Consumer Groups summary" of `DESCRIBE … EXTENDED`: per consumer group of the
+/// queries that write the source, per input topic, each partition's offsets and lag.
+fn consumer_groups(summaries: &Value) -> String {
+    let mut out = String::new();
+    for group in items(summaries) {
+        if out.is_empty() {
+            out.push_str("\n\nConsumer Groups summary:\n");
+        }
+        out.push_str(&format!(
+            "\nConsumer Group       : {}\n",
+            text(&group["groupId"])
+        ));
+        for topic in items(&group["topicSummaries"]) {
+            let mut max_lag = 0;
+            let rows: Vec<Vec<String>> = items(&topic["offsets"])
+                .map(|p| {
+                    let number = |k: &str| p[k].as_i64().unwrap_or(0);
+                    let lag = (number("logEndOffset") - number("consumerOffset")).max(0);
+                    max_lag = max_lag.max(lag);
+                    vec![
+                        number("partition").to_string(),
+                        number("logStartOffset").to_string(),
+                        number("logEndOffset").to_string(),
+                        number("consumerOffset").to_string(),
+                        lag.to_string(),
+                    ]
+                })
+                .collect();
+            out.push_str(&format!(
+                "\nKafka topic          : {}\nMax lag              : {max_lag}\n\n",
+                text(&topic["kafkaTopic"])
+            ));
+            out.push_str(&table(
+                &["Partition", "Start Offset", "End Offset", "Offset", "Lag"],
+                rows,
+            ));
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// A statement on one line, for a table cell.
@@ -452,6 +495,26 @@ mod tests {
                  consumer-total-messages:         2\n\
                  (Statistics of the local KSQL server interaction with the Kafka topic users)"
             ),
+            "{out}"
+        );
+        let out = entity(&json!({"@type": "sourceDescription", "sourceDescription": {
+        "name": "BIG", "type": "STREAM", "extended": true, "topic": "BIG",
+        "statistics": "", "errorStats": "", "fields": [],
+        "queryOffsetSummaries": [{"groupId": "_eddy_x_query_CSAS_BIG_1", "topicSummaries": [
+            {"kafkaTopic": "orders", "offsets": [
+                {"partition": 0, "logStartOffset": 0, "logEndOffset": 10, "consumerOffset": 7},
+                {"partition": 1, "logStartOffset": 2, "logEndOffset": 5, "consumerOffset": 5}]}]}]}}));
+        assert!(out.contains("Consumer Groups summary:"), "{out}");
+        assert!(
+            out.contains("Consumer Group       : _eddy_x_query_CSAS_BIG_1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Kafka topic          : orders\nMax lag              : 3"),
+            "{out}"
+        );
+        assert!(
+            out.contains(" 0         | 0            | 10         | 7      | 3"),
             "{out}"
         );
     }

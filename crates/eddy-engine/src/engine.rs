@@ -25,7 +25,10 @@ use crate::metrics::{EngineMetrics, QueryNow};
 use crate::processing_log::{PROCESSING_LOG_STREAM, ProcessingLog};
 use crate::query::{JoinStage, QueryTask, topic_output};
 use crate::repartition::{JoinedRows, Repartition, repartition_topic};
-use crate::results::{QuerySummary, QueryType, SourceDescription, SourceSummary, StatementResult};
+use crate::results::{
+    PartitionOffsets, QueryOffsets, QuerySummary, QueryType, SourceDescription, SourceSummary,
+    StatementResult, TopicOffsets,
+};
 use crate::runner::{self, RunMode, TaskHandle};
 use crate::stats::TopicStats;
 use crate::stream_join::{MergedSource, StreamJoinStage};
@@ -1276,19 +1279,67 @@ impl Engine {
         } else {
             Default::default()
         };
+        drop(inner);
+        let write_queries: Vec<QuerySummary> =
+            all.iter().filter(|q| q.sink == name).cloned().collect();
+        let offsets = if extended {
+            self.query_offsets(&write_queries)
+        } else {
+            Vec::new()
+        };
         Ok(StatementResult::Description(Box::new(SourceDescription {
             read_queries: all
                 .iter()
                 .filter(|q| q.sources.iter().any(|s| s == name))
                 .cloned()
                 .collect(),
-            write_queries: all.iter().filter(|q| q.sink == name).cloned().collect(),
+            write_queries,
             partitions: topic.as_ref().map(|t| t.partitions).unwrap_or(0),
             replicas: topic.as_ref().map(|t| t.replicas).unwrap_or(0),
             extended,
             statistics,
+            offsets,
             source,
         })))
+    }
+
+    /// Where the consumers of `queries` stand in their inputs, for the partitions this
+    /// server reads (the broker's offsets asked now; a topic it does not answer for is
+    /// left out).
+    fn query_offsets(&self, queries: &[QuerySummary]) -> Vec<QueryOffsets> {
+        let admin = self.topics.admin();
+        let positions = self.metrics.positions();
+        queries
+            .iter()
+            .map(|q| QueryOffsets {
+                group: format!("_eddy_{}_query_{}", self.config.service_id, q.id),
+                topics: positions
+                    .iter()
+                    .filter(|(id, _, _)| *id == q.id)
+                    .filter_map(|(_, topic, next)| {
+                        let starts = admin.start_offsets(topic).ok()?;
+                        let ends = admin.end_offsets(topic).ok()?;
+                        let at = |list: &[eddy_topic::Position], p: i32| {
+                            list.iter()
+                                .find(|e| e.partition == p)
+                                .map_or(0, |e| e.next_offset)
+                        };
+                        Some(TopicOffsets {
+                            topic: topic.clone(),
+                            partitions: next
+                                .iter()
+                                .map(|(&partition, &consumer)| PartitionOffsets {
+                                    partition,
+                                    start: at(&starts, partition),
+                                    end: at(&ends, partition),
+                                    consumer,
+                                })
+                                .collect(),
+                        })
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 }
 

@@ -39,6 +39,9 @@ pub use engine::{Engine, EngineConfig, Properties};
 pub use error::{EngineError, Fault};
 pub use insert_values::JsonInserter;
 pub use pull::PullResult;
-pub use results::{QuerySummary, QueryType, SourceDescription, SourceSummary, StatementResult};
+pub use results::{
+    PartitionOffsets, QueryOffsets, QuerySummary, QueryType, SourceDescription, SourceSummary,
+    StatementResult, TopicOffsets,
+};
 pub use runner::RunMode;
 pub use transient::{TopicPrint, TransientCancel, TransientQuery, TransientRows};

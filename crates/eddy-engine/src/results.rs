@@ -56,6 +56,41 @@ pub struct SourceDescription {
     /// With `EXTENDED`: what this server's queries read from and wrote to the topic, and
     /// their failures, as ksqlDB words them (`statistics`, `errorStats`); else empty.
     pub statistics: (String, String),
+    /// With `EXTENDED`: where the consumers of the queries that write the source stand
+    /// in their inputs, for the partitions this server reads (ksqlDB's
+    /// `queryOffsetSummaries`).
+    pub offsets: Vec<QueryOffsets>,
+}
+
+/// Where one query's consumer group stands in its input topics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryOffsets {
+    /// The consumer group.
+    pub group: String,
+    /// Per input topic.
+    pub topics: Vec<TopicOffsets>,
+}
+
+/// Where a consumer stands in one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicOffsets {
+    /// The topic.
+    pub topic: String,
+    /// Per partition this server reads.
+    pub partitions: Vec<PartitionOffsets>,
+}
+
+/// Where a consumer stands in one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    /// The partition.
+    pub partition: i32,
+    /// The broker's first offset.
+    pub start: i64,
+    /// The broker's next offset (its end).
+    pub end: i64,
+    /// The consumer's next offset.
+    pub consumer: i64,
 }
 
 /// The result of one statement.

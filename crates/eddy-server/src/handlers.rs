@@ -355,7 +355,24 @@ pub(crate) fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) 
                     replication: i32::from(d.replicas),
                     statement: s.sql.clone(),
                     source_constraints: Vec::new(),
-                    query_offset_summaries: Vec::new(),
+                    query_offset_summaries: d
+                        .offsets
+                        .iter()
+                        .map(|q| {
+                            json!({
+                                "groupId": q.group,
+                                "topicSummaries": q.topics.iter().map(|t| json!({
+                                    "kafkaTopic": t.topic,
+                                    "offsets": t.partitions.iter().map(|p| json!({
+                                        "partition": p.partition,
+                                        "logStartOffset": p.start,
+                                        "logEndOffset": p.end,
+                                        "consumerOffset": p.consumer,
+                                    })).collect::<Vec<_>>(),
+                                })).collect::<Vec<_>>(),
+                            })
+                        })
+                        .collect(),
                     cluster_statistics: Vec::new(),
                     cluster_error_stats: Vec::new(),
                 }),
