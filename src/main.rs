@@ -299,6 +299,15 @@ fn server(settings: Settings) -> anyhow::Result<()> {
     let topics = Arc::new(topics);
     let engine =
         Engine::new(config, topics.clone(), Arc::new(state)).context("starting the engine")?;
+    let membership = Arc::new(
+        eddy_engine::membership::Membership::open(
+            topics.clone(),
+            &settings.service_id,
+            &advertised(&settings),
+            settings.internal_replicas,
+        )
+        .context("opening the cluster membership topic")?,
+    );
     let commands = CommandLog::open(topics, &settings.service_id, settings.internal_replicas)
         .context("opening the command topic")?;
     let scheme = if settings.tls.is_some() {
@@ -306,18 +315,26 @@ fn server(settings: Settings) -> anyhow::Result<()> {
     } else {
         "http"
     };
-    let app = Arc::new(eddy_server::AppState::new(
-        Arc::new(engine),
-        Arc::new(commands),
-        env!("CARGO_PKG_VERSION").to_string(),
-        eddy_server::ServerConfig {
-            max_request_bytes: settings.max_request_bytes,
-            tls: settings.tls.clone(),
-            basic_auth: settings.basic_auth.clone(),
-            denied_properties: settings.denied_properties.clone(),
-            queries_file: settings.queries_file.clone(),
-        },
-    ));
+    let app = Arc::new(
+        eddy_server::AppState::new(
+            Arc::new(engine),
+            Arc::new(commands),
+            env!("CARGO_PKG_VERSION").to_string(),
+            eddy_server::ServerConfig {
+                max_request_bytes: settings.max_request_bytes,
+                tls: settings.tls.clone(),
+                basic_auth: settings.basic_auth.clone(),
+                denied_properties: settings.denied_properties.clone(),
+                queries_file: settings.queries_file.clone(),
+            },
+        )
+        .with_membership(Arc::clone(&membership)),
+    );
+    let announcing = Arc::clone(&app.engine);
+    std::thread::Builder::new()
+        .name("eddy-membership".into())
+        .spawn(move || announce(&announcing, &membership))
+        .context("starting the cluster membership")?;
     // Headless: the queries file runs before anything is served, and a statement of it
     // that fails stops the start.
     if let Some(file) = &settings.queries_file {
@@ -450,6 +467,45 @@ fn follow(app: &eddy_server::AppState) {
                 backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
             }
         }
+    }
+}
+
+/// The address other servers and clients reach this one at: `ksql.advertised.listener`,
+/// else the listener, with the host name in place of an unspecified address.
+fn advertised(settings: &Settings) -> String {
+    let address = settings
+        .advertised_listener
+        .clone()
+        .unwrap_or_else(|| settings.listen.clone());
+    let address = address
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    match address.rsplit_once(':') {
+        Some((host, port)) if host == "0.0.0.0" || host == "[::]" || host.is_empty() => {
+            let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "localhost".to_string());
+            format!("{name}:{port}")
+        }
+        _ => address,
+    }
+}
+
+/// Announces this server to the cluster about once a second, for good, and reads the
+/// others' announcements. Outages are waited out.
+fn announce(engine: &Engine, membership: &eddy_engine::membership::Membership) {
+    /// How often this server announces itself.
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+    loop {
+        if let Err(e) = membership.announce(&engine.cluster_report()) {
+            tracing::debug!("announcing this server to the cluster failed: {e}");
+        }
+        if let Err(e) = membership.refresh(std::time::Duration::from_millis(100)) {
+            tracing::debug!("reading the cluster's announcements failed: {e}");
+        }
+        std::thread::sleep(EVERY);
     }
 }
 

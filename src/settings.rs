@@ -188,6 +188,8 @@ pub struct Settings {
     pub denied_properties: Vec<String>,
     /// `ksql.queries.file`: headless mode's SQL file.
     pub queries_file: Option<PathBuf>,
+    /// `ksql.advertised.listener`: the URL other servers reach this one at.
+    pub advertised_listener: Option<String>,
     /// Every set or defaulted key with its value, secrets masked, for `SHOW PROPERTIES`.
     pub shown: Vec<(String, String)>,
 }
@@ -374,6 +376,7 @@ impl Settings {
             fetch_wait_set,
             denied_properties: list("ksql.properties.overrides.denylist"),
             queries_file: optional("ksql.queries.file").map(PathBuf::from),
+            advertised_listener: optional("ksql.advertised.listener"),
             shown,
         })
     }

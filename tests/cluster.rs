@@ -137,5 +137,64 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
         },
     )?;
     assert!(records.len() >= 20, "{} records", records.len());
+
+    // /clusterStatus on A: both servers alive, and between them the query's input
+    // partitions.
+    let host = |s: &Server| s.url.trim_start_matches("http://").to_string();
+    let query_id = queries(&a).await?.into_iter().next().unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = cluster_status(&a).await?;
+        let hosts = &status["clusterStatus"];
+        let alive = [host(&a), host(&b)]
+            .iter()
+            .all(|h| hosts[h]["hostAlive"] == json!(true));
+        let partitions: usize = [host(&a), host(&b)]
+            .iter()
+            .map(|h| {
+                hosts[h]["activeStandbyPerQuery"][&query_id]["activePartitions"]
+                    .as_array()
+                    .map_or(0, Vec::len)
+            })
+            .sum();
+        if alive && partitions > 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("/clusterStatus never showed both servers and the query: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // B goes: A reports it dead once its announcements stop.
+    let b_host = host(&b);
+    let mut b = b;
+    b.proc.kill9();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = cluster_status(&a).await?;
+        let hosts = &status["clusterStatus"];
+        if hosts[&b_host]["hostAlive"] == json!(false)
+            && hosts[host(&a)]["hostAlive"] == json!(true)
+        {
+            assert!(
+                hosts[&b_host]["lastStatusUpdateMs"].as_i64().unwrap_or(0) > 0,
+                "{status}"
+            );
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("/clusterStatus still shows {b_host} alive: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     Ok(())
+}
+
+async fn cluster_status(server: &Server) -> Result<Value> {
+    let r = reqwest::get(format!("{}/clusterStatus", server.url)).await?;
+    if !r.status().is_success() {
+        bail!("/clusterStatus answered {}", r.status());
+    }
+    Ok(r.json().await?)
 }

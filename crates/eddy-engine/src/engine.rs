@@ -322,6 +322,49 @@ impl Engine {
             .collect()
     }
 
+    /// This server's part of the cluster, as `/clusterStatus` reports each server: per
+    /// persistent query, the input partitions it has processed here and its local stores
+    /// (ksqlDB's `activeStandbyPerQuery`; Eddy keeps no standby replicas).
+    pub fn cluster_report(&self) -> serde_json::Value {
+        let summaries = {
+            let inner = self.lock();
+            self.summaries(&inner)
+        };
+        let stores = self.state.store_names().unwrap_or_default();
+        let positions = self.metrics.positions();
+        let mut per_query = serde_json::Map::new();
+        for q in summaries
+            .iter()
+            .filter(|q| q.query_type == QueryType::Persistent)
+        {
+            let partitions: Vec<serde_json::Value> = positions
+                .iter()
+                .filter(|(id, _, _)| *id == q.id)
+                .flat_map(|(_, topic, next)| {
+                    next.keys()
+                        .map(move |p| serde_json::json!({"topic": topic, "partition": p}))
+                })
+                .collect();
+            let own_stores: Vec<&String> = stores
+                .iter()
+                .filter(|s| QueryStore::ALL.iter().any(|k| **s == k.name(&q.id)))
+                .collect();
+            per_query.insert(
+                q.id.clone(),
+                serde_json::json!({
+                    "activeStores": own_stores,
+                    "activePartitions": partitions,
+                    "standByStores": [],
+                    "standByPartitions": [],
+                }),
+            );
+        }
+        serde_json::json!({
+            "activeStandbyPerQuery": per_query,
+            "hostStoreLags": {"stateStoreLags": {}, "updateTimeMs": crate::membership::now_ms()},
+        })
+    }
+
     /// A copy of the catalog.
     pub fn catalog(&self) -> Catalog {
         self.lock().catalog.clone()

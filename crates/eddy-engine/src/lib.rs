@@ -19,6 +19,7 @@ mod eval;
 mod headless;
 mod insert_values;
 mod join_wiring;
+pub mod membership;
 pub mod memory;
 pub mod metrics;
 pub mod processing_log;

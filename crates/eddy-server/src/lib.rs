@@ -13,6 +13,7 @@
 //! goes over it, and [`errors`] maps engine errors to ksqlDB's codes in one place.
 
 pub mod auth;
+mod cluster;
 mod describe;
 pub mod errors;
 mod handlers;
@@ -124,6 +125,7 @@ pub struct AppState {
     ready: AtomicBool,
     terminated: AtomicBool,
     metrics: metrics::ServerMetrics,
+    membership: Option<Arc<eddy_engine::membership::Membership>>,
     outcomes: Mutex<BTreeMap<String, CommandOutcome>>,
     transient: Mutex<BTreeMap<String, PushQuery>>,
 }
@@ -144,9 +146,16 @@ impl AppState {
             ready: AtomicBool::new(false),
             terminated: AtomicBool::new(false),
             metrics: metrics::ServerMetrics::default(),
+            membership: None,
             outcomes: Mutex::new(BTreeMap::new()),
             transient: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Takes part in the cluster of `membership` (`/clusterStatus`).
+    pub fn with_membership(mut self, membership: Arc<eddy_engine::membership::Membership>) -> Self {
+        self.membership = Some(membership);
+        self
     }
 
     /// Replays the command log into the engine (blocking), then marks the server ready.
@@ -276,6 +285,8 @@ pub fn router(state: Arc<AppState>, auth: Option<Arc<Authenticator>>) -> Router 
         .route("/status", get(status::all))
         .route("/status/{kind}/{entity}/{action}", get(status::one))
         .route("/metrics", get(metrics::metrics))
+        .route("/clusterStatus", get(cluster::cluster_status))
+        .route("/heartbeat", post(cluster::heartbeat))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             metrics::track,

@@ -1,0 +1,63 @@
+//! `GET /clusterStatus` and `POST /heartbeat`: the servers of the cluster as this one
+//! knows them from their announcements ([`eddy_engine::membership`]).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use eddy_engine::membership::now_ms;
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::errors::{ApiError, SERVER_ERROR};
+
+/// `GET /clusterStatus`: per server (`host:port`), whether it is alive, when it last
+/// announced itself, and its queries' partitions and stores, in ksqlDB's shape.
+pub(crate) async fn cluster_status(State(state): State<Arc<AppState>>) -> Response {
+    let Some(membership) = state.membership.clone() else {
+        return ApiError::generic(
+            SERVER_ERROR,
+            "This server does not take part in a cluster (no membership topic).",
+        )
+        .into_response();
+    };
+    let refreshed = tokio::task::spawn_blocking(move || {
+        membership.refresh(std::time::Duration::from_millis(200))?;
+        Ok::<_, eddy_engine::EngineError>(membership.hosts())
+    })
+    .await;
+    let hosts = match refreshed {
+        Ok(Ok(hosts)) => hosts,
+        Ok(Err(e)) => return ApiError::engine(&e).into_response(),
+        Err(e) => {
+            return ApiError::generic(SERVER_ERROR, format!("reading the cluster failed: {e}"))
+                .into_response();
+        }
+    };
+    let now = now_ms();
+    let mut status = Map::new();
+    for (host, known) in hosts {
+        let mut entry = json!({
+            "hostAlive": known.alive(now),
+            "lastStatusUpdateMs": known.last_update_ms,
+            "activeStandbyPerQuery": {},
+            "hostStoreLags": {"stateStoreLags": {}, "updateTimeMs": known.last_update_ms},
+        });
+        if let (Some(entry), Value::Object(report)) = (entry.as_object_mut(), known.report) {
+            for key in ["activeStandbyPerQuery", "hostStoreLags"] {
+                if let Some(v) = report.get(key) {
+                    entry.insert(key.to_string(), v.clone());
+                }
+            }
+        }
+        status.insert(host, entry);
+    }
+    Json(json!({"clusterStatus": status})).into_response()
+}
+
+/// `POST /heartbeat`: ksqlDB's servers send each other heartbeats; Eddy's servers
+/// announce themselves through Kafka instead, so a heartbeat is only acknowledged.
+pub(crate) async fn heartbeat() -> Response {
+    Json(json!({"isOk": true})).into_response()
+}
