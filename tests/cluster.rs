@@ -63,14 +63,19 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
         .ksql_ok(
             "CREATE STREAM clicks (id INT KEY, v INT) \
                WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON', PARTITIONS=2);
-             CREATE STREAM big_clicks AS SELECT * FROM clicks WHERE v > 1;",
+             CREATE STREAM big_clicks AS SELECT * FROM clicks WHERE v > 1;
+             CREATE TABLE clicks_per_id AS SELECT id, COUNT(*) AS n FROM clicks GROUP BY id;",
         )
         .await?;
     let sequence = created[1]["commandSequenceNumber"].as_i64().unwrap_or(-1);
     assert!(sequence > 0, "{created}");
     wait_for_stream(&b, "BIG_CLICKS").await?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while queries(&b).await?.len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(queries(&b).await?, queries(&a).await?);
-    assert_eq!(queries(&b).await?.len(), 1);
+    assert_eq!(queries(&b).await?.len(), 2);
     // B reports the outcome of A's command under ksqlDB's command id.
     let status: Value = reqwest::get(format!("{}/status/stream/BIG_CLICKS/create", b.url))
         .await?
@@ -137,6 +142,43 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
         },
     )?;
     assert!(records.len() >= 20, "{} records", records.len());
+
+    // A pull query gives the same answer on either server, though each counted only the
+    // partitions it was assigned: both read the table's whole topic.
+    let pull = |server: &Server| {
+        let url = format!("{}/query", server.url);
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .header("Content-Type", "application/vnd.ksql.v1+json")
+                .json(&json!({"ksql": "SELECT * FROM clicks_per_id;", "streamsProperties": {}}))
+                .send()
+                .await?;
+            let rows: Value = r.json().await?;
+            let mut rows: Vec<Value> = rows
+                .as_array()
+                .map(|a| a.iter().filter_map(|r| r.get("row").cloned()).collect())
+                .unwrap_or_default();
+            rows.sort_by_key(|r| r["columns"][0].as_i64());
+            Ok::<_, anyhow::Error>(rows)
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (on_a, on_b) = (pull(&a).await?, pull(&b).await?);
+        if on_a.len() == 20 && on_a == on_b {
+            // At least once: a batch cut off by the group's rebalance may count twice.
+            assert!(
+                on_a.iter().all(|r| r["columns"][1].as_i64() >= Some(1)),
+                "{on_a:?}"
+            );
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the servers' pull answers differ or are short: {on_a:?} / {on_b:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // /clusterStatus on A: both servers alive, and between them the query's input
     // partitions.
