@@ -208,6 +208,17 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // SHOW QUERIES counts the servers running each query.
+    let shown = a.ksql_ok("SHOW QUERIES;").await?;
+    let counts: Vec<&Value> = shown[0]["queries"]
+        .as_array()
+        .map(|q| q.iter().map(|q| &q["statusCount"]).collect())
+        .unwrap_or_default();
+    assert!(
+        !counts.is_empty() && counts.iter().all(|c| **c == json!({"RUNNING": 2})),
+        "{shown}"
+    );
+
     // B goes: A reports it dead once its announcements stop.
     let b_host = host(&b);
     let mut b = b;

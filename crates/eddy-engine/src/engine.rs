@@ -323,8 +323,9 @@ impl Engine {
     }
 
     /// This server's part of the cluster, as `/clusterStatus` reports each server: per
-    /// persistent query, the input partitions it has processed here and its local stores
-    /// (ksqlDB's `activeStandbyPerQuery`; Eddy keeps no standby replicas).
+    /// persistent query, its state here (`queryStates`, for `SHOW QUERIES`' counts), the
+    /// input partitions it has processed here and its local stores (ksqlDB's
+    /// `activeStandbyPerQuery`; Eddy keeps no standby replicas).
     pub fn cluster_report(&self) -> serde_json::Value {
         let summaries = {
             let inner = self.lock();
@@ -359,7 +360,13 @@ impl Engine {
                 }),
             );
         }
+        let states: serde_json::Map<String, serde_json::Value> = summaries
+            .iter()
+            .filter(|q| q.query_type == QueryType::Persistent)
+            .map(|q| (q.id.clone(), serde_json::json!(q.state)))
+            .collect();
         serde_json::json!({
+            "queryStates": states,
             "activeStandbyPerQuery": per_query,
             "hostStoreLags": {"stateStoreLags": {}, "updateTimeMs": crate::membership::now_ms()},
         })

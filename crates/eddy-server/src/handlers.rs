@@ -216,6 +216,7 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Resp
                     if !matches!(executed.result, StatementResult::Inserted) {
                         let mut e = entity(stmt, executed.result, executed.sequence.unwrap_or(-1));
                         if let Entity::Queries { queries, .. } = &mut e {
+                            count_other_servers(&state, queries);
                             queries.extend(push_queries(&state));
                         }
                         entities.push(e);
@@ -420,6 +421,26 @@ fn source_info(s: &Source) -> SourceInfo {
         key_format: s.key_format.to_string(),
         value_format: s.value_format.to_string(),
         is_windowed: s.window.is_some(),
+    }
+}
+
+/// Adds the states the other live servers of the cluster report for each persistent query
+/// to its `statusCount`, so that it counts servers as ksqlDB's does.
+fn count_other_servers(state: &AppState, queries: &mut [RunningQuery]) {
+    let Some(membership) = &state.membership else {
+        return;
+    };
+    let now = eddy_engine::membership::now_ms();
+    for (host, known) in membership.hosts() {
+        if host == membership.me() || !known.alive(now) {
+            continue;
+        }
+        for query in queries.iter_mut() {
+            if let Some(Value::String(s)) = known.report["queryStates"].get(&query.id) {
+                let count = query.status_count.entry(s.clone()).or_insert(json!(0));
+                *count = json!(count.as_u64().unwrap_or(0) + 1);
+            }
+        }
     }
 }
 
