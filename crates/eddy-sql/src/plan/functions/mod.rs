@@ -7,12 +7,19 @@ use arrow::datatypes::DataType;
 use datafusion_expr::planner::{ExprPlanner, PlannerResult};
 use datafusion_expr::{Expr, ScalarUDF};
 
+use crate::types::SqlType;
+
 mod arrays;
 mod as_value;
 mod bytes;
+mod datetime_format;
+mod epoch;
 mod from_unixtime;
+mod geo_distance;
+mod java_time;
 mod math;
 mod pad;
+mod regexp;
 mod regexp_replace;
 mod split;
 mod substring;
@@ -23,12 +30,29 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     all.extend(pad::functions());
     all.extend(bytes::functions());
     all.extend(arrays::functions());
+    all.extend(regexp::functions());
+    all.extend(epoch::functions());
+    all.extend(datetime_format::functions());
     all.push(split::function());
     all.push(substring::function());
     all.push(as_value::function());
     all.push(from_unixtime::function());
     all.push(regexp_replace::function());
+    all.push(geo_distance::function());
     all
+}
+
+/// ksqlDB's error for arguments that match none of a function's signatures, the types named
+/// in SQL: `Function 'timeadd' does not accept parameters (TIME, INTEGER, TIME).`
+fn rejected<T>(name: &str, arg_types: &[DataType]) -> datafusion_common::Result<T> {
+    let types: Vec<String> = arg_types
+        .iter()
+        .map(|t| SqlType::from_arrow(t).map_or_else(|| t.to_string(), |s| s.to_string()))
+        .collect();
+    datafusion_common::plan_err!(
+        "Function '{name}' does not accept parameters ({}).",
+        types.join(", ")
+    )
 }
 
 /// Whether an argument of type `t` is text (or a NULL literal, which can be).
