@@ -1394,6 +1394,33 @@ async fn valid_properties_json_acks_and_terminating_the_cluster() -> Result<()> 
     Ok(())
 }
 
+/// Runs `tests/python/check_metrics.py` (the `prometheus-client` package's OpenMetrics
+/// parser) over a scrape; returns its `name type samples` lines.
+fn check_with_prometheus_parser(text: &str) -> Result<String> {
+    use std::io::Write;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/check_metrics.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdin"))?
+        .write_all(text.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "Prometheus' parser refused the scrape (pip install prometheus-client; .ci/run \
+             does it): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// The value of the sample `series` (name and labels as exposed) in a metrics scrape.
 fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -1512,6 +1539,17 @@ async fn metrics_for_prometheus() -> Result<()> {
         sample(&text, "eddy_command_log_position").is_some_and(|p| p >= 1.0),
         "{text}"
     );
+    // Prometheus' own parser reads it, and every name keeps Prometheus' rules.
+    let families = check_with_prometheus_parser(&text)?;
+    for family in [
+        "eddy_query_records_read counter",
+        "eddy_query_consumer_lag gauge",
+        "eddy_query_batch_duration_seconds histogram",
+        "eddy_http_requests counter",
+        "eddy_process_cpu_seconds counter",
+    ] {
+        assert!(families.contains(family), "{family} not in\n{families}");
+    }
 
     // DESCRIBE … EXTENDED shows where the query's consumer stands, as ksqlDB does.
     let described = server.ksql_ok("DESCRIBE m_out EXTENDED;").await?;
