@@ -121,13 +121,15 @@ pub(crate) async fn is_valid_property(
 /// `POST /ksql`: executes statements in order and stops at the first that fails.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Response {
-    if let Err(e) = state.serving() {
-        return e.into_response();
-    }
+    // The body is read before any refusal: an HTTP/1 connection whose request body is
+    // left unread is closed, and the client may still be sending it when that happens.
     let body = match read_json(&state, body).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    if let Err(e) = state.serving() {
+        return e.into_response();
+    }
     let text = match required_str(&body, "ksql", "the statements to run") {
         Ok(t) => t,
         Err(e) => return e.into_response(),

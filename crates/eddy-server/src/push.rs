@@ -39,8 +39,9 @@ pub(crate) async fn query(
     body: Body,
 ) -> Response {
     let started = async {
-        state.serving()?;
+        // Read before any refusal (see `handlers::ksql`).
         let body = read_json(&state, body).await?;
+        state.serving()?;
         let sql = required_str(&body, "ksql", "the query to run")?;
         let stmt = parse_one(&sql)?;
         if let Statement::Print {
@@ -84,8 +85,8 @@ pub(crate) async fn query_stream(
         Framing::Delimited
     };
     let started = async {
-        state.serving()?;
         let body = read_json(&state, body).await?;
+        state.serving()?;
         let sql = required_str(&body, "sql", "the query to run")?;
         let props = properties(&state, &body, "properties")?;
         start(&state, &parse_one(&sql)?, props).await

@@ -5,6 +5,7 @@
 //! whose names match the body's `deleteTopicList` (names or Java regular expressions, each
 //! matching the whole name), and deletes the command topic, so that a restarted server
 //! starts empty. The command topic is deleted first: a broker that refuses (the embedded
+//! dev broker cannot delete topics) leaves everything as it was. The command topic is deleted first: a broker that refuses (the embedded
 //! dev broker cannot delete topics) leaves everything as it was.
 
 use std::sync::Arc;
@@ -25,29 +26,30 @@ const STATEMENT: &str = "TERMINATE CLUSTER;";
 /// `POST /ksql/terminate`.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn terminate_cluster(State(state): State<Arc<AppState>>, body: Body) -> Response {
+    // Read before any refusal (see `handlers::ksql`).
+    let patterns = delete_patterns(&state, body).await;
     if let Err(e) = state.serving().and_then(|()| state.refuse_if_headless()) {
         return e.into_response();
     }
-    let patterns = match delete_patterns(&state, body).await {
+    let patterns = match patterns {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
     state.terminated.store(true, Ordering::SeqCst);
-    for push in state.transient().values() {
-        push.cancel.cancel();
-    }
     let worker = Arc::clone(&state);
     let done = tokio::task::spawn_blocking(move || {
-        let deleted = worker
-            .engine
-            .terminate_cluster(&|topic| patterns.iter().any(|p| p.is_match(topic)))?;
+        // The command topic goes first: if the broker refuses, nothing has changed.
         let command_topic = worker.commands.topic().to_string();
+        if let Err(e) = worker.engine.topics().admin().delete_topic(&command_topic) {
+            worker.terminated.store(false, Ordering::SeqCst);
+            return Err(eddy_engine::EngineError::from(e));
+        }
+        for push in worker.transient().values() {
+            push.cancel.cancel();
+        }
         worker
             .engine
-            .topics()
-            .admin()
-            .delete_topic(&command_topic)?;
-        Ok::<_, eddy_engine::EngineError>(deleted)
+            .terminate_cluster(&|topic| patterns.iter().any(|p| p.is_match(topic)))
     })
     .await;
     match done {
