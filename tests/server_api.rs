@@ -1353,9 +1353,6 @@ async fn valid_properties_and_json_acks() -> Result<()> {
 }
 
 #[tokio::test]
-#[ignore = "the server segfaults in librdkafka's metadata cache (rd_avl_find_node, strcmp) \
-            when tansu deletes the command topic its own clients hold: see ARCHITECTURE.md's \
-            gaps; run with --ignored"]
 async fn terminating_the_cluster() -> Result<()> {
     // tansu deletes topics (the dev broker cannot).
     let broker = Broker::start(BrokerKind::Tansu)?;

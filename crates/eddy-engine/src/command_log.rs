@@ -88,7 +88,8 @@ pub struct ReplayReport {
 }
 
 struct Writer {
-    sink: Box<dyn RecordSink>,
+    /// `None` once [`CommandLog::close`]d.
+    sink: Option<Box<dyn RecordSink>>,
     /// Offset the next record gets (valid once the log has been read), for an engine that
     /// does not follow the log.
     next_offset: i64,
@@ -187,7 +188,7 @@ impl CommandLog {
             topic,
             origin: unique_origin(),
             writer: Mutex::new(Writer {
-                sink,
+                sink: Some(sink),
                 next_offset: 0,
                 appended: 0,
             }),
@@ -200,6 +201,39 @@ impl CommandLog {
 
     fn follow_lock(&self) -> MutexGuard<'_, Follow> {
         self.follow.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Closes this server's clients of the command topic (its producer and its follower's
+    /// reader), as before the topic is deleted: brokers may answer clients that still hold
+    /// a deleted topic in ways librdkafka does not survive. [`reopen`](Self::reopen) undoes
+    /// it.
+    pub fn close(&self) {
+        let mut writer = self.lock();
+        let mut follow = self.follow_lock();
+        writer.sink = None;
+        follow.reader = None;
+    }
+
+    /// Opens the clients [`close`](Self::close) closed again; the follower goes on where
+    /// it was (if it had started).
+    pub fn reopen(&self) -> Result<(), EngineError> {
+        let mut writer = self.lock();
+        let mut follow = self.follow_lock();
+        if writer.sink.is_none() {
+            writer.sink = Some(self.topics.sink(&self.topic)?);
+        }
+        if follow.reader.is_none() && !follow.next.is_empty() {
+            let positions: Vec<Position> = follow
+                .next
+                .iter()
+                .map(|(&partition, &next_offset)| Position {
+                    partition,
+                    next_offset,
+                })
+                .collect();
+            follow.reader = Some(self.topics.reader_from(&self.topic, &positions)?);
+        }
+        Ok(())
     }
 
     /// Offset of the last command this server executed (or appended), -1 before any.
@@ -284,8 +318,12 @@ impl CommandLog {
         keys.push(Some(RECORD_KEY));
         let mut values = Payloads::new();
         values.push(Some(&value));
-        writer.sink.send(&keys, &values, &[now_millis()])?;
-        writer.sink.flush(APPEND_TIMEOUT)?;
+        let sink = writer
+            .sink
+            .as_mut()
+            .ok_or_else(|| EngineError::Internal("the command log is closed".into()))?;
+        sink.send(&keys, &values, &[now_millis()])?;
+        sink.flush(APPEND_TIMEOUT)?;
         Ok(())
     }
 

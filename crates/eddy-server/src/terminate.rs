@@ -38,9 +38,14 @@ pub(crate) async fn terminate_cluster(State(state): State<Arc<AppState>>, body: 
     state.terminated.store(true, Ordering::SeqCst);
     let worker = Arc::clone(&state);
     let done = tokio::task::spawn_blocking(move || {
-        // The command topic goes first: if the broker refuses, nothing has changed.
+        // The command topic goes first: if the broker refuses, nothing has changed. This
+        // server's own clients of it are closed before (see `CommandLog::close`).
         let command_topic = worker.commands.topic().to_string();
+        worker.commands.close();
         if let Err(e) = worker.engine.topics().admin().delete_topic(&command_topic) {
+            if let Err(reopening) = worker.commands.reopen() {
+                tracing::error!("reopening the command log failed: {reopening}");
+            }
             worker.terminated.store(false, Ordering::SeqCst);
             return Err(eddy_engine::EngineError::from(e));
         }
