@@ -267,7 +267,7 @@ fn server(settings: Settings) -> anyhow::Result<()> {
     // The embedded broker holds a waiting fetch for its whole wait even when data arrives,
     // so Eddy's 50 ms default would be the latency of every hop; for trying things out a
     // short wait is worth its idle fetches. The user's own setting wins.
-    if dev_broker.is_some() && !settings.fetch_wait_set {
+    if dev_broker.is_some() && !settings.sets_fetch_wait() {
         kafka.consumer_properties.insert(
             0,
             (FETCH_WAIT.to_string(), DEV_BROKER_FETCH_WAIT_MS.to_string()),

@@ -182,8 +182,6 @@ pub struct Settings {
     pub kafka_producer: Vec<(String, String)>,
     /// Kafka properties for consumers only.
     pub kafka_consumer: Vec<(String, String)>,
-    /// Whether the user set `fetch.wait.max.ms` for the consumers.
-    pub fetch_wait_set: bool,
     /// `ksql.properties.overrides.denylist`: properties requests may not set.
     pub denied_properties: Vec<String>,
     /// `ksql.queries.file`: headless mode's SQL file.
@@ -354,10 +352,6 @@ impl Settings {
                  latest"
             ),
         };
-        let fetch_wait_set = kafka_common
-            .iter()
-            .chain(&kafka_consumer)
-            .any(|(k, _)| k == "fetch.wait.max.ms");
         Ok(Settings {
             listen,
             tls,
@@ -373,12 +367,21 @@ impl Settings {
             kafka_common,
             kafka_producer,
             kafka_consumer,
-            fetch_wait_set,
             denied_properties: list("ksql.properties.overrides.denylist"),
             queries_file: optional("ksql.queries.file").map(PathBuf::from),
             advertised_listener: optional("ksql.advertised.listener"),
             shown,
         })
+    }
+}
+
+impl Settings {
+    /// Whether the user set the consumers' `fetch.wait.max.ms`.
+    pub fn sets_fetch_wait(&self) -> bool {
+        self.kafka_common
+            .iter()
+            .chain(&self.kafka_consumer)
+            .any(|(k, _)| k == "fetch.wait.max.ms")
     }
 }
 
@@ -471,7 +474,7 @@ mod tests {
             s.kafka_producer,
             [("linger.ms".to_string(), "7".to_string())]
         );
-        assert!(s.fetch_wait_set);
+        assert!(s.sets_fetch_wait());
         let common: Vec<&str> = s.kafka_common.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             common,

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use eddy_topic::Position;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -90,8 +91,8 @@ pub(crate) struct BatchFigures<'a> {
     pub oldest_ms: Option<i64>,
     /// The input topic, and the next offset of each partition the batch read.
     pub topic: &'a str,
-    /// Partition → next offset.
-    pub next: &'a [(i32, i64)],
+    /// The next offset of each partition the batch read.
+    pub next: &'a [Position],
 }
 
 impl EngineMetrics {
@@ -234,7 +235,7 @@ impl QueryMeters {
             lock(&self.positions)
                 .entry((self.id.clone(), figures.topic.to_string()))
                 .or_default()
-                .extend(figures.next.iter().copied());
+                .extend(figures.next.iter().map(|p| (p.partition, p.next_offset)));
         }
     }
 
@@ -265,7 +266,10 @@ mod tests {
             took: Duration::from_millis(3),
             oldest_ms: Some(0),
             topic: "in",
-            next: &[(0, 10)],
+            next: &[Position {
+                partition: 0,
+                next_offset: 10,
+            }],
         });
         let mut registry = Registry::default();
         metrics.register(

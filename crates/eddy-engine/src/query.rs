@@ -906,10 +906,6 @@ impl Task for QueryTask {
         self.progress = BatchProgress::Done;
         let positions = positions_after(&self.raw);
         if let Some(meters) = &self.meters {
-            let next: Vec<(i32, i64)> = positions
-                .iter()
-                .map(|p| (p.partition, p.next_offset))
-                .collect();
             meters.batch(&BatchFigures {
                 read: self.raw.len() as u64,
                 bytes: self.raw.values.byte_len() as u64,
@@ -918,7 +914,7 @@ impl Task for QueryTask {
                 took: self.polled_at.elapsed(),
                 oldest_ms: self.raw.timestamps.iter().min().copied(),
                 topic: &topic,
-                next: &next,
+                next: &positions,
             });
         }
         match self.source.commit(&positions) {
