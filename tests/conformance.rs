@@ -1,6 +1,6 @@
 //! `eddy test` as the test suite runs it: the project's own SQL spec (`tests/sql/*.json`)
-//! must pass entirely, and ksqlDB's query-validation cases (`../shared/ksql-qtt`) must not
-//! pass fewer cases in any file than `tests/conformance-baseline.json` records.
+//! must pass entirely, and every ksqlDB query-validation case (`../shared/ksql-qtt`) that
+//! `tests/conformance-baseline.json` records as passing (by file and case name) must pass.
 //!
 //! To record improvements, regenerate the baseline from the current engine:
 //!
@@ -8,7 +8,7 @@
 //! EDDY_UPDATE_BASELINE=1 cargo test --workspace --test conformance
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -88,33 +88,51 @@ fn own_sql_spec_passes() -> Result<()> {
     Ok(())
 }
 
-/// Passed cases per file, from `eddy test --json` output.
-fn passes_per_file(json: &[u8]) -> Result<BTreeMap<String, u64>> {
+/// The names of the passed cases per file, from `eddy test --json` output.
+fn passes_per_file(json: &[u8]) -> Result<BTreeMap<String, BTreeSet<String>>> {
     let doc: Value = serde_json::from_slice(json).context("eddy test --json output")?;
-    let files = doc["files"]
-        .as_object()
-        .context("no \"files\" object in eddy test --json output")?;
-    Ok(files
-        .iter()
-        .map(|(file, counts)| (file.clone(), counts["passed"].as_u64().unwrap_or(0)))
-        .collect())
+    let cases = doc["cases"]
+        .as_array()
+        .context("no \"cases\" array in eddy test --json output")?;
+    let mut passes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for case in cases {
+        let (Some(file), Some(name)) = (case["file"].as_str(), case["name"].as_str()) else {
+            bail!("a case without a file or a name in eddy test --json output: {case}");
+        };
+        let passed = passes.entry(file.to_string()).or_default();
+        if case["status"] == "PASS" {
+            passed.insert(name.to_string());
+        }
+    }
+    Ok(passes)
 }
 
 fn baseline_path() -> PathBuf {
     manifest_dir().join("tests/conformance-baseline.json")
 }
 
+/// Set to run the suite without `../shared/ksql-qtt` (the check is then skipped, loudly);
+/// without it a missing folder fails the check rather than passing it unseen.
+const SKIP_VARIABLE: &str = "EDDY_SKIP_KSQL_QTT";
+
 #[test]
 fn ksql_conformance_does_not_regress() -> Result<()> {
     let qtt = manifest_dir().join("../shared/ksql-qtt");
     if !qtt.is_dir() {
-        println!(
-            "{} is missing; skipping the ksqlDB conformance check",
+        if std::env::var_os(SKIP_VARIABLE).is_some() {
+            println!(
+                "{} is missing and {SKIP_VARIABLE} is set: the ksqlDB conformance check is skipped",
+                qtt.display()
+            );
+            return Ok(());
+        }
+        bail!(
+            "{} is missing: the ksqlDB conformance check cannot run (set {SKIP_VARIABLE}=1 to \
+             skip it knowingly)",
             qtt.display()
         );
-        return Ok(());
     }
-    // A failing case is expected here (exit code 1); only the counts matter.
+    // A failing case is expected here (exit code 1); only the passing names matter.
     let out = eddy_test(&["--json", "../shared/ksql-qtt"])?;
     let actual = passes_per_file(&out.stdout).with_context(|| {
         format!(
@@ -124,32 +142,40 @@ fn ksql_conformance_does_not_regress() -> Result<()> {
     })?;
 
     if std::env::var_os("EDDY_UPDATE_BASELINE").is_some() {
-        let text = serde_json::to_string_pretty(&actual)?;
+        let passing: BTreeMap<&String, &BTreeSet<String>> =
+            actual.iter().filter(|(_, names)| !names.is_empty()).collect();
+        let text = serde_json::to_string_pretty(&passing)?;
         std::fs::write(baseline_path(), text + "\n")?;
         println!("updated {}", baseline_path().display());
         return Ok(());
     }
 
-    let baseline: BTreeMap<String, u64> =
+    let baseline: BTreeMap<String, BTreeSet<String>> =
         serde_json::from_str(&std::fs::read_to_string(baseline_path())?)
             .context("reading tests/conformance-baseline.json")?;
+    let none = BTreeSet::new();
     let mut regressions = Vec::new();
-    for (file, &expected) in &baseline {
-        let got = actual.get(file).copied().unwrap_or(0);
-        if got < expected {
-            regressions.push(format!("{file}: {got} passed, baseline {expected}"));
-        } else if got > expected {
-            println!("improved: {file}: {got} passed, baseline {expected}");
+    for (file, expected) in &baseline {
+        let got = actual.get(file).unwrap_or(&none);
+        for name in expected.difference(got) {
+            regressions.push(format!("{file}::{name}"));
         }
     }
-    for (file, &got) in &actual {
-        if !baseline.contains_key(file) && got > 0 {
-            println!("improved: {file}: {got} passed, not in the baseline");
+    let mut improved = 0;
+    for (file, got) in &actual {
+        let expected = baseline.get(file).unwrap_or(&none);
+        for name in got.difference(expected) {
+            println!("newly passing: {file}::{name}");
+            improved += 1;
         }
+    }
+    if improved > 0 {
+        println!("{improved} cases pass that the baseline does not record (EDDY_UPDATE_BASELINE=1)");
     }
     assert!(
         regressions.is_empty(),
-        "conformance regressed (fewer ksqlDB cases pass than tests/conformance-baseline.json records):\n{}",
+        "conformance regressed: these ksqlDB cases passed (tests/conformance-baseline.json) and \
+         fail now:\n{}",
         regressions.join("\n")
     );
     Ok(())
