@@ -142,8 +142,10 @@ fn ksql_conformance_does_not_regress() -> Result<()> {
     })?;
 
     if std::env::var_os("EDDY_UPDATE_BASELINE").is_some() {
-        let passing: BTreeMap<&String, &BTreeSet<String>> =
-            actual.iter().filter(|(_, names)| !names.is_empty()).collect();
+        let passing: BTreeMap<&String, &BTreeSet<String>> = actual
+            .iter()
+            .filter(|(_, names)| !names.is_empty())
+            .collect();
         let text = serde_json::to_string_pretty(&passing)?;
         std::fs::write(baseline_path(), text + "\n")?;
         println!("updated {}", baseline_path().display());
@@ -170,7 +172,9 @@ fn ksql_conformance_does_not_regress() -> Result<()> {
         }
     }
     if improved > 0 {
-        println!("{improved} cases pass that the baseline does not record (EDDY_UPDATE_BASELINE=1)");
+        println!(
+            "{improved} cases pass that the baseline does not record (EDDY_UPDATE_BASELINE=1)"
+        );
     }
     assert!(
         regressions.is_empty(),

@@ -839,6 +839,157 @@ async fn push_queries_over_two_sided_joins() -> Result<()> {
     Ok(())
 }
 
+/// Push queries of every shape a persistent query has (built by the same planner): joins
+/// of each kind, aggregations over a stream and over a table, EMIT FINAL, PARTITION BY and
+/// EXPLODE. Each answers 200 and streams the rows ksqlDB gives.
+#[tokio::test]
+async fn push_queries_of_every_shape() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "push_shapes_test").await?;
+    server
+        .ksql_ok(
+            "CREATE STREAM l (id INT KEY, v VARCHAR) WITH (KAFKA_TOPIC='l', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE STREAM w (id INT KEY, v VARCHAR) WITH (KAFKA_TOPIC='w', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE TABLE tl (id INT PRIMARY KEY, x VARCHAR) WITH (KAFKA_TOPIC='tl', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE TABLE tr (id INT PRIMARY KEY, y VARCHAR) WITH (KAFKA_TOPIC='tr', VALUE_FORMAT='JSON', PARTITIONS=1);
+             INSERT INTO l (id, v) VALUES (1, 'a');
+             INSERT INTO l (id, v) VALUES (5, 'b');
+             INSERT INTO tl (id, x) VALUES (1, 'x1');
+             INSERT INTO tr (id, y) VALUES (1, 'y1');
+             INSERT INTO tr (id, y) VALUES (3, 'y3');
+             INSERT INTO w (ROWTIME, id, v) VALUES (60000, 9, 'p');
+             INSERT INTO w (ROWTIME, id, v) VALUES (61000, 9, 'q');",
+        )
+        .await?;
+    let client = h2c()?;
+    let push = |sql: &'static str| {
+        client
+            .post(format!("{}/query-stream", server.url))
+            .json(&json!({"sql": sql, "properties": {"auto.offset.reset": "earliest"}}))
+            .send()
+    };
+    // The rows (after the header) once `done` holds for them, sorted.
+    async fn rows(
+        response: reqwest::Response,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Result<Vec<Value>> {
+        let mut response = response;
+        assert_delimited_over_h2(&response);
+        let text = read_stream(&mut response, Duration::from_secs(60), |t| {
+            let l = lines(t);
+            l.len() > 1 && done(&l[1..])
+        })
+        .await?;
+        // Rows of different keys may come from different partitions, in any order.
+        let mut rows = lines(&text)[1..].to_vec();
+        rows.sort_by_key(|r| r.to_string());
+        Ok(rows)
+    }
+
+    // Stream–table, LEFT: a stream row without a table row keeps nulls.
+    let got = rows(
+        push("SELECT l.id AS id, v, x FROM l LEFT JOIN tl ON l.id = tl.id EMIT CHANGES;").await?,
+        |r| r.len() >= 2,
+    )
+    .await?;
+    assert_eq!(got, [json!([1, "a", "x1"]), json!([5, "b", null])]);
+
+    // Table–table, FULL: a right row without a left row is a result too.
+    let got = rows(
+        push("SELECT tl.id AS lid, tr.id AS rid, x, y FROM tl FULL JOIN tr ON tl.id = tr.id EMIT CHANGES;")
+            .await?,
+        |r| r.contains(&json!([null, 3, null, "y3"])) && r.contains(&json!([1, 1, "x1", "y1"])),
+    )
+    .await?;
+    assert!(
+        got.iter().all(|r| r == &json!([null, 3, null, "y3"])
+            || r == &json!([1, 1, "x1", "y1"])
+            || r == &json!([1, null, "x1", null])),
+        "{got:?}"
+    );
+
+    // Aggregation over a stream.
+    let got = rows(
+        push("SELECT v, COUNT(*) AS n FROM l GROUP BY v EMIT CHANGES;").await?,
+        |r| r.len() >= 2,
+    )
+    .await?;
+    assert_eq!(got, [json!(["a", 1]), json!(["b", 1])]);
+
+    // Aggregation over a table: a row that changes group leaves its old group.
+    let mut answer = push("SELECT x, COUNT(*) AS n FROM tl GROUP BY x EMIT CHANGES;").await?;
+    assert_delimited_over_h2(&answer);
+    let text = read_stream(&mut answer, Duration::from_secs(60), |t| {
+        lines(t).len() >= 2
+    })
+    .await?;
+    assert_eq!(lines(&text)[1..], [json!(["x1", 1])], "{text}");
+    server
+        .ksql_ok("INSERT INTO tl (id, x) VALUES (2, 'x1');")
+        .await?;
+    let text = read_stream(&mut answer, Duration::from_secs(60), |t| {
+        !lines(t).is_empty()
+    })
+    .await?;
+    assert_eq!(lines(&text), [json!(["x1", 2])], "{text}");
+    server
+        .ksql_ok("INSERT INTO tl (id, x) VALUES (2, 'x2');")
+        .await?;
+    let text = read_stream(&mut answer, Duration::from_secs(60), |t| {
+        lines(t).len() >= 2
+    })
+    .await?;
+    assert_eq!(lines(&text), [json!(["x1", 1]), json!(["x2", 1])], "{text}");
+    drop(answer);
+
+    // EMIT FINAL: a window's one result, once a later record closes it.
+    let mut answer = push(
+        "SELECT id, COUNT(*) AS n FROM w WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 0 SECONDS) \
+         GROUP BY id EMIT FINAL;",
+    )
+    .await?;
+    assert_delimited_over_h2(&answer);
+    read_stream(&mut answer, Duration::from_secs(60), |t| {
+        !lines(t).is_empty()
+    })
+    .await?;
+    server
+        .ksql_ok("INSERT INTO w (ROWTIME, id, v) VALUES (200000, 9, 'r');")
+        .await?;
+    let text = read_stream(&mut answer, Duration::from_secs(60), |t| {
+        !lines(t).is_empty()
+    })
+    .await?;
+    assert_eq!(lines(&text), [json!([9, 2])], "{text}");
+    drop(answer);
+
+    // PARTITION BY: the rows, rekeyed.
+    let got = rows(
+        push("SELECT v, id FROM l PARTITION BY v EMIT CHANGES;").await?,
+        |r| r.len() >= 2,
+    )
+    .await?;
+    assert_eq!(got, [json!(["a", 1]), json!(["b", 5])]);
+
+    // EXPLODE: a row per element.
+    let got = rows(
+        push("SELECT id, EXPLODE(ARRAY[10, 20]) AS e FROM l EMIT CHANGES;").await?,
+        |r| r.len() >= 4,
+    )
+    .await?;
+    assert_eq!(
+        got,
+        [
+            json!([1, 10]),
+            json!([1, 20]),
+            json!([5, 10]),
+            json!([5, 20])
+        ]
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn health_tells_the_truth_while_the_broker_is_cut_off() -> Result<()> {
     let broker = Broker::start(BrokerKind::DevKafka)?;

@@ -9,10 +9,9 @@ use eddy_sql::ast::{
 };
 use eddy_sql::catalog::{Catalog, Source, SourceKind};
 use eddy_sql::plan::{QueryPlan, Sink, plan_query};
-use eddy_state::{CachedStore, KeyValueStore, MemoryBackend, StateBackend};
-use eddy_topic::{RecordSource, StartFrom, TopicIo};
+use eddy_state::{CachedStore, KeyValueStore, StateBackend};
+use eddy_topic::{StartFrom, TopicIo};
 
-use crate::aggregate::AggregateStage;
 use crate::changelog::{
     Changelog, QueryStore, changelog_topic, internal_topic_prefix, open_with_changelog,
     store_generation,
@@ -20,32 +19,25 @@ use crate::changelog::{
 use crate::ddl::{sink_from_plan, source_from_create};
 use crate::error::EngineError;
 use crate::insert_values::JsonInserter;
-use crate::join_wiring::{JoinWiring, TwoSidedJoin};
 use crate::metrics::{EngineMetrics, QueryNow};
+use crate::planner::QueryLife;
 use crate::processing_log::{PROCESSING_LOG_STREAM, ProcessingLog};
-use crate::query::{JoinStage, QueryTask, topic_output};
-use crate::repartition::{JoinedRows, Repartition, repartition_topic};
+use crate::query::topic_output;
 use crate::results::{
     PartitionOffsets, QueryOffsets, QuerySummary, QueryType, SourceDescription, SourceSummary,
     StatementResult, TopicOffsets,
 };
 use crate::runner::{self, RunMode, TaskHandle};
 use crate::stats::TopicStats;
-use crate::stream_join::{MergedSource, StreamJoinStage};
 use crate::table::{TableMaterializer, TableProgress};
-use crate::table_join::TableJoinStage;
 
 /// A materialised table's store and progress, and whether it was materialised just now.
-type TableHandles = (Arc<dyn KeyValueStore>, Arc<TableProgress>, bool);
+pub(crate) type TableHandles = (Arc<dyn KeyValueStore>, Arc<TableProgress>, bool);
 
 /// Memory for the rows of each materialised table in front of its store (all of them, while
 /// they fit: then an unmatched key is answered without RocksDB): a join looks up every
 /// stream record's row.
 const TABLE_CACHE_BYTES: usize = 32 << 20;
-/// Memory for each aggregation's groups, held in front of its store and persisted at
-/// every changelog sync: beyond it, groups are persisted and read back as needed.
-const AGGREGATE_STATE_BYTES: usize = 32 << 20;
-
 /// How long a pull query waits for a table materialised for it to catch up with its topic.
 const FIRST_PULL_WAIT: Duration = Duration::from_secs(30);
 
@@ -387,85 +379,6 @@ impl Engine {
         Arc::clone(&self.stats)
     }
 
-    /// Wires a push query's join (see [`Engine::wire_join`]).
-    pub(crate) fn push_join(
-        &self,
-        plan: &QueryPlan,
-        group: &str,
-        props: &Properties,
-    ) -> Result<JoinWiring, EngineError> {
-        let mut inner = self.lock();
-        self.wire_join(&mut inner, plan, group, props, None)
-    }
-
-    /// Wires `plan`'s join for a query reading with consumer group `group`: the stage, and
-    /// the right side's source where that side's changes drive the join. A persistent query
-    /// (`persistent` is its id) keeps a stream–stream join's sides in stores with
-    /// changelogs; a push query keeps them in memory for as long as it runs.
-    fn wire_join(
-        &self,
-        inner: &mut Inner,
-        plan: &QueryPlan,
-        group: &str,
-        props: &Properties,
-        persistent: Option<&str>,
-    ) -> Result<JoinWiring, EngineError> {
-        let Some(j) = &plan.join else {
-            return Ok(JoinWiring::default());
-        };
-        let from_right = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let right_source = || -> Result<Box<dyn RecordSource>, EngineError> {
-            Ok(self.topics.source(
-                &j.table.source.topic,
-                &format!("{group}_right"),
-                self.start_from(props)?,
-            )?)
-        };
-        if plan.from.source.kind == SourceKind::Table {
-            let (left, _, _) = self.materialized(inner, &plan.from.source.name)?;
-            let (right, _, _) = self.materialized(inner, &j.table.source.name)?;
-            let stage = TableJoinStage::new(plan, left, right, Arc::clone(&from_right))?;
-            return Ok(JoinWiring::two_sided(
-                TwoSidedJoin::Tables(Box::new(stage)),
-                right_source()?,
-                from_right,
-            ));
-        }
-        if j.within.is_some() {
-            let stage = match persistent {
-                Some(id) => {
-                    let (left, left_changelog) =
-                        self.changelogged_store(id, QueryStore::JoinLeft, None)?;
-                    let (right, right_changelog) =
-                        self.changelogged_store(id, QueryStore::JoinRight, None)?;
-                    StreamJoinStage::new(plan, left, right, Arc::clone(&from_right))?
-                        .with_changelogs(left_changelog, right_changelog)
-                }
-                None => {
-                    let state = MemoryBackend::new();
-                    let (left, right) = (state.open_store("left")?, state.open_store("right")?);
-                    StreamJoinStage::new(plan, left, right, Arc::clone(&from_right))?
-                }
-            };
-            return Ok(JoinWiring::two_sided(
-                TwoSidedJoin::Streams(Box::new(stage)),
-                right_source()?,
-                from_right,
-            ));
-        }
-        let (store, progress, _) = self.materialized(inner, &j.table.source.name)?;
-        let freshness_wait = match self.config.mode {
-            RunMode::Threads => self.config.join_freshness_wait,
-            RunMode::Synchronous => Duration::ZERO,
-        };
-        Ok(JoinWiring::lookup(JoinStage::new(
-            plan,
-            store,
-            progress,
-            freshness_wait,
-        )?))
-    }
-
     /// The store of table `name` for a pull query, if `name` is a table. A table
     /// materialised just now is read once it has caught up with its topic.
     pub(crate) fn table_store(
@@ -504,6 +417,12 @@ impl Engine {
             }
         }
         Ok(Some(store))
+    }
+
+    /// Table `name`'s store and progress for a query's join (see [`Engine::materialized`]).
+    pub(crate) fn table_handles(&self, name: &str) -> Result<TableHandles, EngineError> {
+        let mut inner = self.lock();
+        self.materialized(&mut inner, name)
     }
 
     /// Table `name`'s store and progress, materialising it now if no one has read it yet;
@@ -783,49 +702,59 @@ impl Engine {
         sql: &str,
         props: &Properties,
     ) -> Result<StatementResult, EngineError> {
-        let mut inner = self.lock();
-        if let Some(done) = check_exists(
-            &inner.catalog,
-            &stmt.name,
-            stmt.kind,
-            stmt.if_not_exists,
-            stmt.or_replace,
-        )? {
-            return Ok(done);
-        }
-        let plan = plan_query(
-            &stmt.query,
-            &inner.catalog,
-            Some(Sink {
-                name: &stmt.name,
-                kind: stmt.kind,
-            }),
-        )?;
-        let sink = sink_from_plan(&stmt.name, stmt.kind, &stmt.with, &plan, sql)?;
-        let prefix = match stmt.kind {
-            SourceKind::Stream => "CSAS",
-            SourceKind::Table => "CTAS",
-        };
-        // OR REPLACE upgrades the query in place, as ksqlDB does: same id, so the same
-        // consumer group, and the new query goes on from the old one's committed offsets.
-        let replaced = inner
-            .queries
-            .iter()
-            .map(|(id, q)| (id, &q.summary.sink))
-            .chain(&inner.not_started)
-            .find(|(id, sink)| **sink == stmt.name && id.starts_with(prefix))
-            .map(|(id, _)| id.clone());
-        let id = match &replaced {
-            Some(old) => {
-                if let Some(q) = inner.queries.remove(old) {
-                    q.handle.stop();
-                }
-                inner.not_started.remove(old);
-                old.clone()
+        // Prepare under the lock (nothing changes yet), start with no lock held (creating
+        // topics and restoring state may take long), then commit under the lock.
+        let (plan, sink, id, replaced) = {
+            let mut inner = self.lock();
+            if let Some(done) = check_exists(
+                &inner.catalog,
+                &stmt.name,
+                stmt.kind,
+                stmt.if_not_exists,
+                stmt.or_replace,
+            )? {
+                return Ok(done);
             }
-            None => format!("{prefix}_{}_{}", stmt.name, inner.next_query),
+            let plan = plan_query(
+                &stmt.query,
+                &inner.catalog,
+                Some(Sink {
+                    name: &stmt.name,
+                    kind: stmt.kind,
+                }),
+            )?;
+            let sink = sink_from_plan(&stmt.name, stmt.kind, &stmt.with, &plan, sql)?;
+            let prefix = match stmt.kind {
+                SourceKind::Stream => "CSAS",
+                SourceKind::Table => "CTAS",
+            };
+            // OR REPLACE upgrades the query in place, as ksqlDB does: same id, so the same
+            // consumer group, and the new query goes on from the old one's committed offsets.
+            let replaced = inner
+                .queries
+                .iter()
+                .map(|(id, q)| (id, &q.summary.sink))
+                .chain(&inner.not_started)
+                .find(|(id, sink)| **sink == stmt.name && id.starts_with(prefix))
+                .map(|(id, _)| id.clone());
+            let id = match &replaced {
+                Some(old) => {
+                    inner.not_started.remove(old);
+                    old.clone()
+                }
+                None => format!("{prefix}_{}_{}", stmt.name, inner.next_query),
+            };
+            // The old query stops before the new one opens the stores they share.
+            let old = replaced.as_ref().and_then(|old| inner.queries.remove(old));
+            drop(inner);
+            if let Some(old) = old {
+                old.handle.stop();
+            }
+            (plan, sink, id, replaced)
         };
-        self.start_persistent(&mut inner, &id, &plan, &sink, &stmt.with, sql, props)?;
+        let entry = self.start_persistent(&id, &plan, &sink, &stmt.with, sql, props)?;
+        let mut inner = self.lock();
+        self.register(&mut inner, &id, &sink, entry);
         if replaced.is_none() {
             inner.next_query += 1;
         }
@@ -849,50 +778,47 @@ impl Engine {
         sql: &str,
         props: &Properties,
     ) -> Result<StatementResult, EngineError> {
+        let (plan, sink, id) = {
+            let inner = self.lock();
+            let sink = inner
+                .catalog
+                .get(target)
+                .cloned()
+                .ok_or_else(|| EngineError::NotFound(format!("{target} does not exist.")))?;
+            if sink.kind != SourceKind::Stream {
+                return Err(EngineError::Invalid(format!(
+                    "INSERT INTO can only be used to insert into a stream. {target} is a table."
+                )));
+            }
+            let plan = plan_query(
+                query,
+                &inner.catalog,
+                Some(Sink {
+                    name: target,
+                    kind: SourceKind::Stream,
+                }),
+            )?;
+            let result = plan.output_columns();
+            if result != sink.columns {
+                let render = |cols: &[eddy_sql::catalog::Column]| {
+                    Source {
+                        columns: cols.to_vec(),
+                        ..sink.clone()
+                    }
+                    .schema_string()
+                };
+                return Err(EngineError::Invalid(format!(
+                    "Incompatible schema between results and sink.\nResult schema is {}\nSink schema is {}",
+                    render(&result),
+                    sink.schema_string()
+                )));
+            }
+            let id = format!("INSERTQUERY_{}", inner.next_query);
+            (plan, sink, id)
+        };
+        let entry = self.start_persistent(&id, &plan, &sink, &Default::default(), sql, props)?;
         let mut inner = self.lock();
-        let sink = inner
-            .catalog
-            .get(target)
-            .cloned()
-            .ok_or_else(|| EngineError::NotFound(format!("{target} does not exist.")))?;
-        if sink.kind != SourceKind::Stream {
-            return Err(EngineError::Invalid(format!(
-                "INSERT INTO can only be used to insert into a stream. {target} is a table."
-            )));
-        }
-        let plan = plan_query(
-            query,
-            &inner.catalog,
-            Some(Sink {
-                name: target,
-                kind: SourceKind::Stream,
-            }),
-        )?;
-        let result = plan.output_columns();
-        if result != sink.columns {
-            let render = |cols: &[eddy_sql::catalog::Column]| {
-                Source {
-                    columns: cols.to_vec(),
-                    ..sink.clone()
-                }
-                .schema_string()
-            };
-            return Err(EngineError::Invalid(format!(
-                "Incompatible schema between results and sink.\nResult schema is {}\nSink schema is {}",
-                render(&result),
-                sink.schema_string()
-            )));
-        }
-        let id = format!("INSERTQUERY_{}", inner.next_query);
-        self.start_persistent(
-            &mut inner,
-            &id,
-            &plan,
-            &sink,
-            &Default::default(),
-            sql,
-            props,
-        )?;
+        self.register(&mut inner, &id, &sink, entry);
         inner.next_query += 1;
         Ok(StatementResult::Status {
             message: format!("Created query with ID {id}"),
@@ -900,8 +826,21 @@ impl Engine {
         })
     }
 
+    /// Registers persistent query `id`, started (`Some`) or not started because a later
+    /// command of the log being replayed terminates it (`None`).
+    fn register(&self, inner: &mut Inner, id: &str, sink: &Source, entry: Option<QueryEntry>) {
+        match entry {
+            Some(entry) => {
+                inner.queries.insert(id.to_string(), entry);
+            }
+            None => {
+                inner.not_started.insert(id.to_string(), sink.name.clone());
+            }
+        }
+    }
+
     /// Query `id`'s store `store`, rebuilt from and written to its changelog.
-    fn changelogged_store(
+    pub(crate) fn changelogged_store(
         &self,
         id: &str,
         store: QueryStore,
@@ -958,62 +897,30 @@ impl Engine {
         }
     }
 
-    /// A query's source with the repartition its `GROUP BY` needs, if any: when it groups
-    /// by other than the key (see [`QueryPlan::groups_need_repartition`]) an input of
-    /// several partitions, whose records of one group may be read by different servers.
-    /// The query then reads its input (with a join's other side, if any: `input` is
-    /// already merged) and the internal topic (from its start), merged.
-    fn repartitioned(
-        &self,
-        id: &str,
-        plan: &QueryPlan,
-        group: &str,
-        input: Box<dyn RecordSource>,
-    ) -> Result<(Box<dyn RecordSource>, Option<Repartition>), EngineError> {
-        let admin = self.topics.admin();
-        let input_partitions = admin.partition_count(&plan.from.source.topic)?.unwrap_or(1);
-        if !plan.groups_need_repartition() || input_partitions < 2 {
-            return Ok((input, None));
-        }
-        let topic = repartition_topic(&self.config.service_id, id);
-        let partitions = match admin.partition_count(&topic)? {
-            Some(existing) => existing,
-            None => {
-                admin.create_topic(&topic, input_partitions, self.config.internal_replicas)?;
-                input_partitions
-            }
-        };
-        let internal =
-            self.topics
-                .source(&topic, &format!("{group}_repartition"), StartFrom::Earliest)?;
-        let from_internal = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let sink = self.topics.sink(&topic)?;
-        let source = MergedSource::new(input, internal, Arc::clone(&from_internal));
-        let mut repartition = Repartition::new(topic, sink, partitions, from_internal);
-        if plan.join.is_some() {
-            repartition =
-                repartition.with_joined_rows(JoinedRows::new(plan.input_schema.as_arrow())?);
-        }
-        Ok((Box::new(source), Some(repartition)))
-    }
-
-    #[allow(clippy::too_many_arguments)]
+    /// Starts persistent query `id` writing into `sink` (creating the sink's topic if it
+    /// is missing) and returns its entry for the caller to register; `None` while the
+    /// command log replays and a later command terminates the query (replay creates its
+    /// sink but does not start it). Holds no engine lock: the query's state may be
+    /// restored from its changelogs first, and no other statement, `SHOW` or pull query
+    /// waits for that. (Statements that change the catalog are serialised by the caller:
+    /// the command log, or `eddy test`'s single thread.)
     fn start_persistent(
         &self,
-        inner: &mut Inner,
         id: &str,
         plan: &QueryPlan,
         sink: &Source,
         with: &eddy_sql::ast::WithProperties,
         sql: &str,
         props: &Properties,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<QueryEntry>, EngineError> {
         if self.replaying.load(std::sync::atomic::Ordering::SeqCst)
-            && inner.terminated_later.contains(&id.to_ascii_uppercase())
+            && self
+                .lock()
+                .terminated_later
+                .contains(&id.to_ascii_uppercase())
         {
             tracing::info!(query = id, "not started: a later command terminates it");
-            inner.not_started.insert(id.to_string(), sink.name.clone());
-            return Ok(());
+            return Ok(None);
         }
         let input_topic = &plan.from.source.topic;
         let mut with = with.clone();
@@ -1029,77 +936,26 @@ impl Engine {
             self.ensure_topic(&sink.topic, &with)?;
         }
         let group = format!("_eddy_{}_query_{id}", self.config.service_id);
-        let mut join = self.wire_join(inner, plan, &group, props, Some(id))?;
-        let source = join.source(self.topics.source(
-            input_topic,
-            &group,
-            self.start_from(props)?,
-        )?);
-        let (source, repartition) = self.repartitioned(id, plan, &group, source)?;
         let output = topic_output(sink, self.topics.sink(&sink.topic)?)?;
-        let task = QueryTask::new(
-            id,
-            plan,
-            Arc::clone(&self.topics),
-            source,
-            join.lookup.take(),
-            output,
-            Arc::clone(&self.log),
-            Arc::clone(&self.stats),
-            self.config.max_batch_records,
-        )?;
-        let task = join.attach(task);
-        let task = match repartition {
-            Some(repartition) => task.with_repartition(repartition),
-            None => task,
-        };
-        let task = match &plan.aggregate {
-            None => task,
-            Some(aggregate) => {
-                // Session windows look their groups up by prefix, which a store held in
-                // memory by hash would answer only by visiting every group.
-                let held = match aggregate.window {
-                    Some(eddy_sql::window::WindowSpec::Session { .. }) => None,
-                    _ => Some(AGGREGATE_STATE_BYTES),
-                };
-                let (store, changelog) =
-                    self.changelogged_store(id, QueryStore::Aggregate, held)?;
-                let mut stage = AggregateStage::new(plan, aggregate, store)?
-                    .with_changelog(changelog)
-                    .with_properties(props);
-                if plan.emit == Some(eddy_sql::ast::Emit::Final) {
-                    stage = stage.emit_final()?;
-                }
-                if plan.from.source.kind == SourceKind::Table {
-                    let (rows, changelog) = self.changelogged_store(id, QueryStore::Rows, None)?;
-                    stage = stage.with_table_rows(rows, Some(changelog));
-                }
-                task.with_aggregate(stage)
-            }
-        };
-        let task = task.with_meters(self.metrics.query(id));
+        let task = self.build_task(id, plan, &group, props, output, QueryLife::Persistent)?;
         let handle = runner::start(id, Box::new(task), self.config.mode);
         let mut sources = vec![plan.from.source.name.clone()];
         if let Some(j) = &plan.join {
             sources.push(j.table.source.name.clone());
         }
-        inner.queries.insert(
-            id.to_string(),
-            QueryEntry {
-                summary: QuerySummary {
-                    id: id.to_string(),
-                    sql: sql.to_string(),
-                    sources,
-                    sink: sink.name.clone(),
-                    sink_topic: sink.topic.clone(),
-                    state: "RUNNING".into(),
-                    last_error: None,
-                    query_type: QueryType::Persistent,
-                },
-                handle,
+        Ok(Some(QueryEntry {
+            summary: QuerySummary {
+                id: id.to_string(),
+                sql: sql.to_string(),
+                sources,
+                sink: sink.name.clone(),
+                sink_topic: sink.topic.clone(),
+                state: "RUNNING".into(),
+                last_error: None,
+                query_type: QueryType::Persistent,
             },
-        );
-        Ok(())
+            handle,
+        }))
     }
 
     fn drop_source(

@@ -22,6 +22,7 @@ mod join_wiring;
 pub mod membership;
 pub mod memory;
 pub mod metrics;
+mod planner;
 pub mod processing_log;
 mod pull;
 mod query;

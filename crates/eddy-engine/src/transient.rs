@@ -12,17 +12,16 @@ use arrow::array::BooleanArray;
 use arrow::datatypes::Schema;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion_expr::Expr;
-use eddy_sql::ast::{Emit, KsqlQuery};
+use eddy_sql::ast::KsqlQuery;
 use eddy_sql::catalog::{Column, ColumnRole, SourceKind};
 use eddy_sql::plan::plan_query;
-use eddy_state::{MemoryBackend, StateBackend};
 use eddy_topic::{RawBatch, StartFrom};
 use tokio::sync::mpsc;
 
-use crate::aggregate::AggregateStage;
 use crate::engine::{Engine, Properties};
 use crate::error::EngineError;
-use crate::query::{Output, QueryTask};
+use crate::planner::QueryLife;
+use crate::query::Output;
 use crate::runner;
 
 /// Batches buffered between a transient query's thread and its client.
@@ -79,52 +78,22 @@ impl Engine {
         query: &KsqlQuery,
         props: &Properties,
     ) -> Result<TransientQuery, EngineError> {
-        if query.emit != Some(Emit::Changes) {
+        if query.emit.is_none() {
             return Err(EngineError::Invalid(
-                "Push queries must end with EMIT CHANGES.".into(),
+                "Push queries must end with EMIT CHANGES or EMIT FINAL.".into(),
             ));
         }
         let catalog = self.catalog();
         let plan = plan_query(query, &catalog, None)?;
         let id = transient_id(&plan.from.source.name);
         let group = format!("_eddy_{}_transient_{id}", self.config().service_id);
-        let mut join = self.push_join(&plan, &group, props)?;
-        let source = join.source(self.topics().source(
-            &plan.from.source.topic,
-            &group,
-            self.start_from(props)?,
-        )?);
         let (tx, rows) = mpsc::channel(CHANNEL_BATCHES);
         let cancel = Arc::new(AtomicBool::new(false));
-        let task = QueryTask::new(
-            &id,
-            &plan,
-            Arc::clone(self.topics()),
-            source,
-            join.lookup.take(),
-            Output::Transient {
-                rows: tx,
-                cancel: Arc::clone(&cancel),
-            },
-            self.processing_log(),
-            self.topic_stats(),
-            self.config().max_batch_records,
-        )?;
-        let task = join.attach(task);
-        // Aggregation state lives as long as the query: in memory, freed with the task.
-        let task = match &plan.aggregate {
-            None => task,
-            Some(_) if plan.from.source.kind == SourceKind::Table => {
-                return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(
-                    "A push query that aggregates a table".into(),
-                )));
-            }
-            Some(aggregate) => {
-                let state = MemoryBackend::new();
-                let store = state.open_store("aggregate")?;
-                task.with_aggregate(AggregateStage::new(&plan, aggregate, store)?)
-            }
+        let output = Output::Transient {
+            rows: tx,
+            cancel: Arc::clone(&cancel),
         };
+        let task = self.build_task(&id, &plan, &group, props, output, QueryLife::Push)?;
         // The task ends by itself once cancelled; its handle is not needed.
         drop(runner::start(&id, Box::new(task), self.config().mode));
         let source = &plan.from.source;
@@ -132,7 +101,9 @@ impl Engine {
             .columns
             .iter()
             .map(|c| {
+                // PARTITION BY makes other columns the key.
                 let is_key = plan.join.is_none()
+                    && !plan.rekeyed
                     && source.kind == SourceKind::Stream
                     && matches!(&c.expr, Expr::Column(col)
                         if col.name == c.name
@@ -287,6 +258,7 @@ mod tests {
     use std::time::Instant;
 
     use eddy_sql::ast::Statement;
+    use eddy_state::MemoryBackend;
 
     use super::*;
     use crate::engine::EngineConfig;

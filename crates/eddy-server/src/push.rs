@@ -16,7 +16,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use eddy_engine::{Properties, PullResult, TransientCancel, TransientQuery};
-use eddy_sql::ast::{Emit, ParsedStatement, Statement};
+use eddy_sql::ast::{ParsedStatement, Statement};
 use eddy_sql::catalog::{Column, ColumnRole};
 use serde_json::{Value, json};
 
@@ -164,8 +164,8 @@ async fn start(
     props: Properties,
 ) -> Result<Started, ApiError> {
     let query = match &stmt.statement {
-        Statement::Query(q) if q.emit == Some(Emit::Changes) => q.clone(),
-        Statement::Query(q) if q.emit.is_none() => {
+        Statement::Query(q) if q.emit.is_some() => q.clone(),
+        Statement::Query(q) => {
             let engine = Arc::clone(&state.engine);
             let q = q.clone();
             let asked = std::time::Instant::now();
@@ -179,12 +179,6 @@ async fn start(
             return pulled?
                 .map(Started::Pull)
                 .map_err(|e| ApiError::statement(&e, &stmt.text, Vec::new()));
-        }
-        Statement::Query(_) => {
-            return Err(ApiError::parse(
-                "EMIT FINAL is not supported by Eddy yet.",
-                &stmt.text,
-            ));
         }
         Statement::Print { .. } => {
             return Err(ApiError::parse(
