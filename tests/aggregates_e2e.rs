@@ -843,3 +843,117 @@ async fn consumed(server: &Server, source: &str) -> Result<u64> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0))
 }
+
+/// The records still to restore of store `store` of query `query`, from `/metrics`.
+async fn restore_remaining(server: &Server, query: &str, store: &str) -> Result<Option<i64>> {
+    let text = reqwest::get(format!("{}/metrics", server.url))
+        .await?
+        .text()
+        .await?;
+    let series =
+        format!("eddy_query_restore_remaining_records{{query_id=\"{query}\",store=\"{store}\"}} ");
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.trim().parse().ok()))
+}
+
+/// A persistent query's state is restored on its own thread: while an aggregation is
+/// rebuilt from a changelog of many records, `SHOW STREAMS` and a pull query on another
+/// table are answered. (Proved by order, not by time: each answer came while `/metrics`
+/// still showed records left to restore. The times are printed for the record.) That a
+/// rebuilt aggregation goes on from its state is `aggregates_survive_a_lost_data_dir`'s.
+#[tokio::test]
+async fn a_restore_holds_up_no_other_statement() -> Result<()> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let groups: i32 = std::env::var("EDDY_RESTORE_GROUPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = deployed(
+        &broker,
+        data.path(),
+        "restore_test",
+        "CREATE STREAM events (id INT KEY, v INT) WITH (KAFKA_TOPIC='events', VALUE_FORMAT='JSON', PARTITIONS=1);
+         CREATE TABLE users (id INT PRIMARY KEY, name VARCHAR) WITH (KAFKA_TOPIC='users', VALUE_FORMAT='JSON', PARTITIONS=1);
+         INSERT INTO users (id, name) VALUES (1, 'one');
+         CREATE TABLE counts AS SELECT id, COUNT(*) AS n FROM events GROUP BY id;",
+    )
+    .await?;
+    // One record per group, so the changelog gets a record per group.
+    let p: FutureProducer = common::client_config(&broker.bootstrap)
+        .set("linger.ms", "20")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let mut pending = Vec::new();
+    for id in 0..groups {
+        let key = int_key(id);
+        let record: FutureRecord<'_, [u8], str> = FutureRecord::to("events")
+            .key(&key[..])
+            .payload("{\"V\":1}");
+        pending.push(p.send_result(record).map_err(|(e, _)| e)?);
+        if pending.len() == 50_000 {
+            for delivery in pending.drain(..) {
+                delivery.await?.map_err(|(e, _)| e)?;
+            }
+        }
+    }
+    for delivery in pending {
+        delivery.await?.map_err(|(e, _)| e)?;
+    }
+    let changelog = "_eddy_restore_testquery_CTAS_COUNTS_1-Aggregate-changelog";
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while end_offsets(&broker.bootstrap, changelog).unwrap_or(0) < i64::from(groups) {
+        if Instant::now() > deadline {
+            bail!("the aggregation did not write {groups} groups to {changelog}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A new server with an empty data dir rebuilds the aggregation from its changelog. If
+    // the restore is over before it can be watched, try again.
+    let mut server = server;
+    let mut watched = None;
+    for _ in 0..3 {
+        server.proc.kill9();
+        std::fs::remove_dir_all(data.path())?;
+        std::fs::create_dir_all(data.path())?;
+        server = Server::start(&broker.bootstrap, data.path(), "restore_test").await?;
+        let mut slowest = Duration::ZERO;
+        let mut answered = 0;
+        loop {
+            let asked = Instant::now();
+            let shown = server.ksql_ok("SHOW STREAMS;").await?;
+            let rows = common::pull(&server, "SELECT name FROM users WHERE id = 1;").await?;
+            let took = asked.elapsed();
+            assert!(shown.to_string().contains("\"EVENTS\""), "{shown}");
+            let left =
+                restore_remaining(&server, "CTAS_COUNTS_1", "aggregate_CTAS_COUNTS_1").await?;
+            match left {
+                // The table may still be reading its topic again.
+                Some(left) if left > 0 && rows.is_empty() => {}
+                Some(left) if left > 0 => {
+                    assert_eq!(rows, [json!(["one"])]);
+                    answered += 1;
+                    slowest = slowest.max(took);
+                }
+                _ => break,
+            }
+        }
+        if answered > 0 {
+            watched = Some((answered, slowest));
+            break;
+        }
+    }
+    let Some((answered, slowest)) = watched else {
+        bail!("the restore of {groups} groups was over before a statement could be sent");
+    };
+    println!(
+        "while {groups} groups were restored: {answered} SHOW STREAMS + pull query pairs \
+         answered, the slowest pair in {slowest:?}"
+    );
+
+    Ok(())
+}

@@ -990,6 +990,85 @@ async fn push_queries_of_every_shape() -> Result<()> {
     Ok(())
 }
 
+/// Repeats pull query `sql` until it answers `rows`, or fails after a deadline.
+async fn await_rows(server: &Server, sql: &str, rows: Vec<Value>) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = common::pull(server, sql).await;
+        if got.as_ref().is_ok_and(|g| *g == rows) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{sql} answered {got:?}, expected {rows:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The foreign-key join of issue 17, as a new user tries it, through a real broker: keyed
+/// by the order, joined on the order's customer, following changes of either side.
+#[tokio::test]
+async fn a_foreign_key_join_through_the_broker() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "fk_test").await?;
+    server
+        .ksql_ok(
+            "CREATE TABLE orders (oid INT PRIMARY KEY, cid INT, amt INT) WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE TABLE cust (cid INT PRIMARY KEY, name VARCHAR) WITH (KAFKA_TOPIC='cust', VALUE_FORMAT='JSON', PARTITIONS=1);
+             INSERT INTO cust (cid, name) VALUES (7, 'seven');
+             INSERT INTO cust (cid, name) VALUES (1, 'one');
+             INSERT INTO orders (oid, cid, amt) VALUES (1, 7, 100);",
+        )
+        .await?;
+    let (status, body) = server
+        .ksql(
+            "CREATE TABLE oc AS SELECT o.oid, o.cid, o.amt, c.name FROM orders o JOIN cust c ON o.cid = c.cid;",
+            json!({"ksql.streams.auto.offset.reset": "earliest"}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    await_rows(
+        &server,
+        "SELECT * FROM oc;",
+        vec![json!([1, 7, 100, "seven"])],
+    )
+    .await?;
+    // The customer changes: the order's row follows.
+    server
+        .ksql_ok("INSERT INTO cust (cid, name) VALUES (7, 'SEVEN');")
+        .await?;
+    await_rows(
+        &server,
+        "SELECT * FROM oc;",
+        vec![json!([1, 7, 100, "SEVEN"])],
+    )
+    .await?;
+    // The order moves to another customer: the old match is left.
+    server
+        .ksql_ok("INSERT INTO orders (oid, cid, amt) VALUES (1, 1, 100);")
+        .await?;
+    await_rows(
+        &server,
+        "SELECT * FROM oc;",
+        vec![json!([1, 1, 100, "one"])],
+    )
+    .await?;
+    server
+        .ksql_ok("INSERT INTO cust (cid, name) VALUES (7, 'not order 1''s');")
+        .await?;
+    server
+        .ksql_ok("INSERT INTO orders (oid, cid, amt) VALUES (2, 1, 5);")
+        .await?;
+    await_rows(
+        &server,
+        "SELECT * FROM oc;",
+        vec![json!([1, 1, 100, "one"]), json!([2, 1, 5, "one"])],
+    )
+    .await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn health_tells_the_truth_while_the_broker_is_cut_off() -> Result<()> {
     let broker = Broker::start(BrokerKind::DevKafka)?;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use eddy_state::{KeyValueStore, StateBackend, WriteBackStore};
 use eddy_topic::{Payloads, Position, RawBatch, RecordSink, TopicIo};
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::error::EngineError;
 
@@ -59,14 +60,17 @@ pub(crate) enum QueryStore {
     JoinLeft,
     /// The right side's records of a stream–stream join.
     JoinRight,
+    /// A foreign-key join's index of the left table.
+    ForeignKeys,
 }
 
 impl QueryStore {
-    pub(crate) const ALL: [QueryStore; 4] = [
+    pub(crate) const ALL: [QueryStore; 5] = [
         QueryStore::Aggregate,
         QueryStore::Rows,
         QueryStore::JoinLeft,
         QueryStore::JoinRight,
+        QueryStore::ForeignKeys,
     ];
 
     /// The store's name for query `id`.
@@ -76,6 +80,7 @@ impl QueryStore {
             QueryStore::Rows => format!("aggregate_{id}_rows"),
             QueryStore::JoinLeft => format!("join_{id}_left"),
             QueryStore::JoinRight => format!("join_{id}_right"),
+            QueryStore::ForeignKeys => format!("join_{id}_foreign_keys"),
         }
     }
 
@@ -86,6 +91,7 @@ impl QueryStore {
             QueryStore::Rows => "Rows",
             QueryStore::JoinLeft => "Join-left",
             QueryStore::JoinRight => "Join-right",
+            QueryStore::ForeignKeys => "ForeignKeyJoin-index",
         }
     }
 }
@@ -237,6 +243,7 @@ impl Changelog {
                 self.store.as_ref(),
                 &self.synced,
                 &ends,
+                None,
             )?
         };
         if applied > 0 {
@@ -278,8 +285,9 @@ fn send(
 /// Opens `store_name` with its state as of the end of `topic`: brought up to date from
 /// the changelog when the local store is behind it, rebuilt when it is empty or cannot
 /// say how far it got. `held`: hold the state in memory within that many bytes (see
-/// [`WriteBackStore`]). A missing changelog is created with `replicas` replicas. Returns the
-/// store and its changelog writer.
+/// [`WriteBackStore`]). A missing changelog is created with `replicas` replicas.
+/// `restoring`, if given, shows the changelog records a restore has still to read. Returns
+/// the store and its changelog writer.
 pub(crate) fn open_with_changelog(
     state: &dyn StateBackend,
     topics: &Arc<dyn TopicIo>,
@@ -287,6 +295,7 @@ pub(crate) fn open_with_changelog(
     topic: &str,
     replicas: i16,
     held: Option<usize>,
+    restoring: Option<&Gauge>,
 ) -> Result<(Arc<dyn KeyValueStore>, Changelog), EngineError> {
     let admin = topics.admin();
     if admin.partition_count(topic)?.is_none() {
@@ -309,7 +318,7 @@ pub(crate) fn open_with_changelog(
                     records = end - from.next_offset,
                     "bringing state up to date from its changelog"
                 );
-                replay(topics, topic, store.as_ref(), &[from], &ends)?;
+                replay(topics, topic, store.as_ref(), &[from], &ends, restoring)?;
             }
             None => {
                 tracing::info!(
@@ -320,7 +329,7 @@ pub(crate) fn open_with_changelog(
                 );
                 state.drop_store(store_name)?;
                 store = state.open_store(store_name)?;
-                replay(topics, topic, store.as_ref(), &[], &ends)?;
+                replay(topics, topic, store.as_ref(), &[], &ends, restoring)?;
             }
         }
         write_count(meta.as_ref(), store_name, end as u64)?;
@@ -382,12 +391,15 @@ fn resume_point(
 /// listed from the first record the broker still keeps) up to the end offsets `ends`, and
 /// returns how many records it applied. Offsets are compared, not records counted:
 /// compaction and retention leave gaps.
+/// Applies the changelog `topic` from `from` up to `ends` to `store`; returns the records
+/// applied. `remaining`, if given, shows the records still to read as it goes.
 fn replay(
     topics: &Arc<dyn TopicIo>,
     topic: &str,
     store: &dyn KeyValueStore,
     from: &[Position],
     ends: &[Position],
+    remaining: Option<&Gauge>,
 ) -> Result<u64, EngineError> {
     let starts = topics.admin().start_offsets(topic)?;
     let offset_in = |positions: &[Position], partition: i32| {
@@ -406,6 +418,18 @@ fn replay(
     if pending.is_empty() {
         return Ok(0);
     }
+    // The next offset read in each partition with records left.
+    let mut next: HashMap<i32, i64> = pending.keys().map(|&p| (p, first(p))).collect();
+    let show_remaining = |pending: &HashMap<i32, i64>, next: &HashMap<i32, i64>| {
+        if let Some(gauge) = remaining {
+            let left: i64 = pending
+                .iter()
+                .map(|(p, end)| end - next.get(p).copied().unwrap_or(0))
+                .sum();
+            gauge.set(left.max(0));
+        }
+    };
+    show_remaining(&pending, &next);
     let mut source = topics.reader_from(topic, from)?;
     let mut raw = RawBatch::default();
     let mut read = 0u64;
@@ -442,6 +466,9 @@ fn replay(
         store.write(&keys, &values)?;
         read += n as u64;
         for (&partition, &offset) in raw.partitions.iter().zip(&raw.offsets) {
+            if let Some(n) = next.get_mut(&partition) {
+                *n = (*n).max(offset + 1);
+            }
             if pending
                 .get(&partition)
                 .is_some_and(|&end| offset + 1 >= end)
@@ -449,6 +476,7 @@ fn replay(
                 pending.remove(&partition);
             }
         }
+        show_remaining(&pending, &next);
     }
     Ok(applied)
 }

@@ -12,15 +12,12 @@ use eddy_sql::plan::{QueryPlan, Sink, plan_query};
 use eddy_state::{CachedStore, KeyValueStore, StateBackend};
 use eddy_topic::{StartFrom, TopicIo};
 
-use crate::changelog::{
-    Changelog, QueryStore, changelog_topic, internal_topic_prefix, open_with_changelog,
-    store_generation,
-};
+use crate::changelog::{QueryStore, internal_topic_prefix, store_generation};
 use crate::ddl::{sink_from_plan, source_from_create};
 use crate::error::EngineError;
 use crate::insert_values::JsonInserter;
 use crate::metrics::{EngineMetrics, QueryNow};
-use crate::planner::QueryLife;
+use crate::planner::{JoinTables, Planner, QueryLife, StartingTask};
 use crate::processing_log::{PROCESSING_LOG_STREAM, ProcessingLog};
 use crate::query::topic_output;
 use crate::results::{
@@ -369,16 +366,6 @@ impl Engine {
         self.lock().catalog.clone()
     }
 
-    /// The processing log queries report bad records to.
-    pub(crate) fn processing_log(&self) -> Arc<ProcessingLog> {
-        Arc::clone(&self.log)
-    }
-
-    /// The per-topic counts of `DESCRIBE EXTENDED`.
-    pub(crate) fn topic_stats(&self) -> Arc<TopicStats> {
-        Arc::clone(&self.stats)
-    }
-
     /// The store of table `name` for a pull query, if `name` is a table. A table
     /// materialised just now is read once it has caught up with its topic.
     pub(crate) fn table_store(
@@ -417,12 +404,6 @@ impl Engine {
             }
         }
         Ok(Some(store))
-    }
-
-    /// Table `name`'s store and progress for a query's join (see [`Engine::materialized`]).
-    pub(crate) fn table_handles(&self, name: &str) -> Result<TableHandles, EngineError> {
-        let mut inner = self.lock();
-        self.materialized(&mut inner, name)
     }
 
     /// Table `name`'s store and progress, materialising it now if no one has read it yet;
@@ -682,18 +663,36 @@ impl Engine {
         })
     }
 
-    pub(crate) fn start_from(&self, props: &Properties) -> Result<StartFrom, EngineError> {
-        match props
-            .get("auto.offset.reset")
-            .map(|s| s.to_ascii_lowercase())
-        {
-            None => Ok(self.config.default_offset_reset),
-            Some(s) if s == "earliest" => Ok(StartFrom::Earliest),
-            Some(s) if s == "latest" => Ok(StartFrom::Latest),
-            Some(other) => Err(EngineError::Invalid(format!(
-                "Invalid value '{other}' for property auto.offset.reset: expected earliest or latest"
-            ))),
+    /// A planner with the engine's handles.
+    pub(crate) fn planner(&self) -> Planner {
+        Planner {
+            topics: Arc::clone(&self.topics),
+            state: Arc::clone(&self.state),
+            config: self.config.clone(),
+            log: Arc::clone(&self.log),
+            stats: Arc::clone(&self.stats),
+            metrics: self.metrics.clone(),
         }
+    }
+
+    /// The tables `plan`'s join reads, materialised now if no one has read them yet.
+    pub(crate) fn join_tables(&self, plan: &QueryPlan) -> Result<JoinTables, EngineError> {
+        let Some(join) = &plan.join else {
+            return Ok(JoinTables::default());
+        };
+        let mut inner = self.lock();
+        let left = match (plan.from.source.kind, join.table.source.kind) {
+            // A foreign-key join keeps the left rows itself.
+            (SourceKind::Table, SourceKind::Table) if !join.foreign_key => {
+                Some(self.materialized(&mut inner, &plan.from.source.name)?)
+            }
+            _ => None,
+        };
+        let right = match join.table.source.kind {
+            SourceKind::Table => Some(self.materialized(&mut inner, &join.table.source.name)?),
+            SourceKind::Stream => None,
+        };
+        Ok(JoinTables { left, right })
     }
 
     fn create_as_select(
@@ -839,24 +838,6 @@ impl Engine {
         }
     }
 
-    /// Query `id`'s store `store`, rebuilt from and written to its changelog.
-    pub(crate) fn changelogged_store(
-        &self,
-        id: &str,
-        store: QueryStore,
-        held: Option<usize>,
-    ) -> Result<(Arc<dyn KeyValueStore>, Changelog), EngineError> {
-        let topic = changelog_topic(&self.config.service_id, id, store.topic_part());
-        open_with_changelog(
-            self.state.as_ref(),
-            &self.topics,
-            &store.name(id),
-            &topic,
-            self.config.internal_replicas,
-            held,
-        )
-    }
-
     /// Deletes what terminated query `id` leaves behind, as ksqlDB does: its internal
     /// topics (changelogs, repartition) and its local stores. The query is stopped
     /// whatever fails here, so failures are only logged.
@@ -932,12 +913,44 @@ impl Engine {
                 eddy_sql::ast::PropertyValue::Number(p.to_string()),
             );
         }
+        let group = format!("_eddy_{}_query_{id}", self.config.service_id);
+        let tables = self.join_tables(plan)?;
+        let planner = self.planner();
+        // Whether it builds at all is known before anything is created.
+        let dry = planner.dry_run();
+        let output = topic_output(sink, dry.topics.sink(&sink.topic)?)?;
+        let inputs = dry.open_inputs(plan, &group, props)?;
+        dry.build(
+            id,
+            plan,
+            &group,
+            props,
+            output,
+            QueryLife::Push,
+            &tables,
+            inputs,
+        )?;
         if self.topics.admin().partition_count(&sink.topic)?.is_none() {
             self.ensure_topic(&sink.topic, &with)?;
         }
-        let group = format!("_eddy_{}_query_{id}", self.config.service_id);
-        let output = topic_output(sink, self.topics.sink(&sink.topic)?)?;
-        let task = self.build_task(id, plan, &group, props, output, QueryLife::Persistent)?;
+        // Built on the query's own thread, as its state may be restored first; its inputs
+        // are opened now, so that `latest` means now.
+        let mut inputs = Some(planner.open_inputs(plan, &group, props)?);
+        let build = {
+            let (id, plan, sink, props) =
+                (id.to_string(), plan.clone(), sink.clone(), props.clone());
+            move || {
+                let inputs = match inputs.take() {
+                    Some(inputs) => inputs,
+                    // A build that failed took them: read on from the committed offsets.
+                    None => planner.open_inputs(&plan, &group, &props)?,
+                };
+                let output = topic_output(&sink, planner.topics.sink(&sink.topic)?)?;
+                let life = QueryLife::Persistent;
+                planner.build(&id, &plan, &group, &props, output, life, &tables, inputs)
+            }
+        };
+        let task = StartingTask::new(id, build);
         let handle = runner::start(id, Box::new(task), self.config.mode);
         let mut sources = vec![plan.from.source.name.clone()];
         if let Some(j) = &plan.join {

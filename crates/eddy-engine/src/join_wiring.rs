@@ -9,14 +9,15 @@ use eddy_topic::RecordSource;
 
 use crate::query::{JoinStage, QueryTask};
 use crate::stream_join::{MergedSource, StreamJoinStage};
-use crate::table_join::TableJoinStage;
+use crate::table_join::TableJoin;
 
 /// A join whose right-hand side is read by the query too.
 pub(crate) enum TwoSidedJoin {
     /// Stream–stream (`WITHIN`): each side's records kept in a store.
     Streams(Box<StreamJoinStage>),
-    /// Table–table on the key: a change of either table looks up the other.
-    Tables(Box<TableJoinStage>),
+    /// Table–table (on the key, or a foreign key): a change of either table looks up the
+    /// other.
+    Tables(Box<dyn TableJoin>),
 }
 
 /// A query's join, ready to be attached to its task.
@@ -65,7 +66,7 @@ impl JoinWiring {
     pub(crate) fn attach(self, task: QueryTask) -> QueryTask {
         match self.two_sided {
             Some(TwoSidedJoin::Streams(stage)) => task.with_stream_join(*stage),
-            Some(TwoSidedJoin::Tables(stage)) => task.with_table_join(*stage),
+            Some(TwoSidedJoin::Tables(stage)) => task.with_table_join(stage),
             None => task,
         }
     }

@@ -16,6 +16,7 @@ mod ddl;
 mod engine;
 mod error;
 mod eval;
+mod foreign_key_join;
 mod headless;
 mod insert_values;
 mod join_wiring;

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use eddy_topic::Position;
+
+use crate::changelog::QueryStore;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -40,6 +42,8 @@ pub struct EngineMetrics {
     processing_errors: Family<Labels, Counter>,
     batch_seconds: Histograms,
     latency_seconds: Histograms,
+    /// Changelog records each store of a query has still to read to restore its state.
+    restore_remaining: Family<Labels, Gauge>,
     /// What each persistent query last committed, for its lag.
     positions: Arc<Mutex<Positions>>,
 }
@@ -57,6 +61,7 @@ impl Default for EngineMetrics {
             processing_errors: Family::default(),
             batch_seconds: Family::new_with_constructor(batch_buckets),
             latency_seconds: Family::new_with_constructor(latency_buckets),
+            restore_remaining: Family::default(),
             positions: Arc::default(),
         }
     }
@@ -111,6 +116,15 @@ impl EngineMetrics {
         }
     }
 
+    /// The gauge of the changelog records store `store` of query `id` has still to read.
+    pub(crate) fn restore_remaining(&self, id: &str, store: &str) -> Gauge {
+        let labels = vec![
+            ("query_id".to_string(), id.to_string()),
+            ("store".to_string(), store.to_string()),
+        ];
+        self.restore_remaining.get_or_create(&labels).clone()
+    }
+
     /// Forgets a terminated query's series.
     pub(crate) fn forget(&self, id: &str) {
         let labels = vec![("query_id".to_string(), id.to_string())];
@@ -125,6 +139,18 @@ impl EngineMetrics {
         self.batch_seconds.remove(&labels);
         self.latency_seconds.remove(&labels);
         lock(&self.positions).retain(|(query, _), _| query != id);
+        let stores: Vec<Labels> = QueryStore::ALL
+            .iter()
+            .map(|store| {
+                vec![
+                    ("query_id".to_string(), id.to_string()),
+                    ("store".to_string(), store.name(id)),
+                ]
+            })
+            .collect();
+        for labels in &stores {
+            self.restore_remaining.remove(labels);
+        }
     }
 
     /// Registers the families in `registry`, with `now` (query id → state, lag by
@@ -162,6 +188,11 @@ impl EngineMetrics {
             "Age of a batch's oldest input record when the batch was committed",
             Unit::Seconds,
             self.latency_seconds.clone(),
+        );
+        registry.register(
+            "eddy_query_restore_remaining_records",
+            "Changelog records a persistent query's store has still to read to restore its state",
+            self.restore_remaining.clone(),
         );
         let state: Family<Labels, Gauge> = Family::default();
         let lag: Family<Labels, Gauge> = Family::default();
@@ -271,6 +302,9 @@ mod tests {
                 next_offset: 10,
             }],
         });
+        metrics
+            .restore_remaining("CSAS_X_1", "aggregate_CSAS_X_1")
+            .set(42);
         let mut registry = Registry::default();
         metrics.register(
             &mut registry,
@@ -291,6 +325,7 @@ mod tests {
             "eddy_query_state{query_id=\"CSAS_X_1\",state=\"RUNNING\"} 1",
             "eddy_query_state{query_id=\"CSAS_X_1\",state=\"ERROR\"} 0",
             "eddy_query_consumer_lag{query_id=\"CSAS_X_1\",topic=\"in\",partition=\"0\"} 5",
+            "eddy_query_restore_remaining_records{query_id=\"CSAS_X_1\",store=\"aggregate_CSAS_X_1\"} 42",
         ] {
             assert!(text.contains(line), "{line} not in\n{text}");
         }

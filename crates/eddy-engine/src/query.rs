@@ -29,7 +29,7 @@ use crate::runner::Task;
 use crate::stats::TopicStats;
 use crate::stream_join::StreamJoinStage;
 use crate::table::{TableProgress, key_codec};
-use crate::table_join::TableJoinStage;
+use crate::table_join::{TableChanges, TableJoin};
 
 /// Where a query's output rows go.
 pub(crate) enum Output {
@@ -189,8 +189,9 @@ pub(crate) struct QueryTask {
     stream_join: Option<StreamJoinStage>,
     /// The source's partition assignments already caught up with.
     assignments: u64,
-    /// A table–table join, attached with [`QueryTask::with_table_join`].
-    table_join: Option<TableJoinStage>,
+    /// A table–table join (on the key, or a foreign key), attached with
+    /// [`QueryTask::with_table_join`].
+    table_join: Option<Box<dyn TableJoin>>,
     /// `GROUP BY`, attached with [`QueryTask::with_aggregate`].
     aggregate: Option<AggregateStage>,
     /// The repartition of a `GROUP BY` on other columns than the key, attached with
@@ -305,7 +306,7 @@ impl QueryTask {
     }
 
     /// Attaches a table–table join (the source must be a `MergedSource` of both tables).
-    pub(crate) fn with_table_join(mut self, stage: TableJoinStage) -> Self {
+    pub(crate) fn with_table_join(mut self, stage: Box<dyn TableJoin>) -> Self {
         self.table_join = Some(stage);
         self
     }
@@ -479,7 +480,18 @@ impl QueryTask {
             tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
         }
         if let Some(join) = self.table_join.as_mut() {
-            let joined = join.apply(batch, &tombstones, &self.input_schema)?;
+            let left_partitions = join
+                .is_right_batch()
+                .then(|| self.source.assigned_partitions())
+                .flatten();
+            let changes = TableChanges {
+                batch: &batch,
+                tombstones: &tombstones,
+                raw: &self.raw,
+                rows: &decoded_rows,
+                left_partitions: left_partitions.as_deref(),
+            };
+            let joined = join.apply(&changes, &self.input_schema)?;
             batch = joined.batch;
             tombstones = joined.deleted;
         }
@@ -822,6 +834,9 @@ impl QueryTask {
         if let Some(join) = self.stream_join.as_mut() {
             join.catch_up()?;
         }
+        if let Some(join) = self.table_join.as_mut() {
+            join.catch_up()?;
+        }
         if let Some(meters) = &self.meters {
             meters.reassigned();
         }
@@ -897,6 +912,9 @@ impl Task for QueryTask {
             aggregate.flush()?;
         }
         if let Some(join) = self.stream_join.as_mut() {
+            join.flush()?;
+        }
+        if let Some(join) = self.table_join.as_mut() {
             join.flush()?;
         }
         let errors = std::mem::take(&mut self.batch_errors);

@@ -89,6 +89,11 @@ impl RecordSource for MergedSource {
     fn assignments(&self) -> u64 {
         self.left.assignments() + self.right.assignments()
     }
+
+    /// The left side's partitions: the right side of a foreign-key join is read whole.
+    fn assigned_partitions(&self) -> Option<Vec<i32>> {
+        self.left.assigned_partitions()
+    }
 }
 
 /// The join of the driving stream (left) with another stream (right).

@@ -57,6 +57,43 @@ pub(crate) struct Joined {
     pub deleted: BooleanArray,
 }
 
+/// A batch of one table's changes, as a table–table join gets them.
+pub(crate) struct TableChanges<'a> {
+    /// The changed rows, decoded.
+    pub batch: &'a RecordBatch,
+    /// Which rows delete their key.
+    pub tombstones: &'a BooleanArray,
+    /// The records the rows were decoded from.
+    pub raw: &'a RawBatch,
+    /// For each row, its record's index in `raw`.
+    pub rows: &'a [usize],
+    /// The left table's partitions this server reads, if the source can say.
+    pub left_partitions: Option<&'a [i32]>,
+}
+
+/// A join of two tables, driven by the changes of either (both topics are read by one task).
+pub(crate) trait TableJoin: Send {
+    /// Whether the batch being processed came from the right-hand table.
+    fn is_right_batch(&self) -> bool;
+    /// Decodes a right-hand batch.
+    fn right_reader(&mut self) -> &mut SourceReader;
+    /// Joins a batch of changes (of the side [`TableJoin::is_right_batch`] says) with the
+    /// other table; the result has `input_schema` (left columns, then right columns).
+    fn apply(
+        &mut self,
+        changes: &TableChanges<'_>,
+        input_schema: &SchemaRef,
+    ) -> Result<Joined, EngineError>;
+    /// Waits until the join's own state changes are stored (before offsets are committed).
+    fn flush(&mut self) -> Result<(), EngineError> {
+        Ok(())
+    }
+    /// Brings the join's own state up to date with changes other servers wrote.
+    fn catch_up(&mut self) -> Result<(), EngineError> {
+        Ok(())
+    }
+}
+
 impl TableJoinStage {
     pub(crate) fn new(
         plan: &QueryPlan,
@@ -75,25 +112,25 @@ impl TableJoinStage {
             from_right,
         })
     }
+}
 
-    /// Whether the batch being processed came from the right-hand table.
-    pub(crate) fn is_right_batch(&self) -> bool {
+impl TableJoin for TableJoinStage {
+    fn is_right_batch(&self) -> bool {
         self.from_right.load(Ordering::SeqCst)
     }
 
-    /// Decodes a right-hand batch.
-    pub(crate) fn right_reader(&mut self) -> &mut SourceReader {
+    fn right_reader(&mut self) -> &mut SourceReader {
         &mut self.right.reader
     }
 
-    /// Joins the changed rows `batch` (decoded, with `tombstones` marking deletions) with
-    /// the other table's current rows.
-    pub(crate) fn apply(
+    /// Joins the changed rows (decoded, with tombstones marking deletions) with the other
+    /// table's current rows.
+    fn apply(
         &mut self,
-        batch: RecordBatch,
-        tombstones: &BooleanArray,
+        changes: &TableChanges<'_>,
         input_schema: &SchemaRef,
     ) -> Result<Joined, EngineError> {
+        let (batch, tombstones) = (changes.batch, changes.tombstones);
         let right = self.is_right_batch();
         let (own, other) = if right {
             (&mut self.right, &mut self.left)

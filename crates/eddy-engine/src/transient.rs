@@ -93,7 +93,11 @@ impl Engine {
             rows: tx,
             cancel: Arc::clone(&cancel),
         };
-        let task = self.build_task(&id, &plan, &group, props, output, QueryLife::Push)?;
+        let tables = self.join_tables(&plan)?;
+        let planner = self.planner();
+        let inputs = planner.open_inputs(&plan, &group, props)?;
+        let life = QueryLife::Push;
+        let task = planner.build(&id, &plan, &group, props, output, life, &tables, inputs)?;
         // The task ends by itself once cancelled; its handle is not needed.
         drop(runner::start(&id, Box::new(task), self.config().mode));
         let source = &plan.from.source;

@@ -246,4 +246,18 @@ impl RecordSource for KafkaSource {
     fn assignments(&self) -> u64 {
         self.consumer.context().assignments()
     }
+
+    fn assigned_partitions(&self) -> Option<Vec<i32>> {
+        if self.assigned {
+            return None;
+        }
+        let assignment = self.consumer.assignment().ok()?;
+        Some(
+            assignment
+                .elements_for_topic(&self.topic)
+                .iter()
+                .map(|p| p.partition())
+                .collect(),
+        )
+    }
 }

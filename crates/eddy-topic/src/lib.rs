@@ -55,6 +55,12 @@ pub trait RecordSource: Send {
     fn assignments(&self) -> u64 {
         0
     }
+
+    /// The partitions this source reads now (its consumer group's assignment), for sources
+    /// that can say; `None` when it reads every partition or cannot tell.
+    fn assigned_partitions(&self) -> Option<Vec<i32>> {
+        None
+    }
 }
 
 /// Writes records to one topic.

@@ -13,6 +13,7 @@ use datafusion_expr::{
 use datafusion_sql::sqlparser::ast as sql;
 
 use super::OutputColumn;
+use super::strip_cast;
 use crate::catalog::ColumnRole;
 use crate::error::SqlError;
 use crate::window::WindowSpec;
@@ -228,19 +229,13 @@ pub(crate) fn assign_keys(
     aggregate: &PlannedAggregate,
     sink: &str,
 ) -> Result<(), SqlError> {
-    let strip = |e: &Expr| -> Expr {
-        match e {
-            Expr::Cast(c) => c.expr.as_ref().clone(),
-            other => other.clone(),
-        }
-    };
     let keys = aggregate.group_by.len() - aggregate.window_columns();
     let mut order = Vec::with_capacity(keys);
     for (i, group) in aggregate.group_by.iter().take(keys).enumerate() {
         let (qualifier, field) = aggregate.schema.qualified_field(i);
         let wanted = Expr::Column(DfColumn::new(qualifier.cloned(), field.name()));
         let found: Vec<usize> = (0..columns.len())
-            .filter(|&c| strip(&columns[c].expr) == wanted)
+            .filter(|&c| strip_cast(&columns[c].expr) == wanted)
             .collect();
         match found.as_slice() {
             [] => {

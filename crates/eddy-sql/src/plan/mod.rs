@@ -95,6 +95,10 @@ pub struct PlannedJoin {
     pub table_key: Expr,
     /// `WITHIN …`: set for (and only for) a stream–stream join.
     pub within: Option<crate::ast::JoinWindow>,
+    /// A foreign-key table–table join: `stream_key` is an expression over the left table's
+    /// row other than its primary key, matched with the right table's primary key; the
+    /// result is keyed by the left table's primary key.
+    pub foreign_key: bool,
 }
 
 /// The kinds of stream–table join.
@@ -411,7 +415,21 @@ pub fn plan_query(
                         .into(),
                 ));
             }
-            let (stream_key, table_key) = join_keys(j, scopes[0].source, scopes[1].source)?;
+            let (stream_key, table_key, foreign_key) =
+                join_keys(j, scopes[0].source, scopes[1].source)?;
+            if foreign_key && matches!(kind, JoinKind::Right | JoinKind::Full) {
+                let kind = if kind == JoinKind::Right {
+                    "right"
+                } else {
+                    "full-outer"
+                };
+                return Err(SqlError::Invalid(format!(
+                    "Invalid join type: {kind} join not supported for foreign-key table-table join. Got {} {} JOIN {}.",
+                    scopes[0].source.name,
+                    kind.to_ascii_uppercase().replace("-OUTER", " OUTER"),
+                    scopes[1].source.name
+                )));
+            }
             (
                 planned(left.0, &left.1, j.left.schema()),
                 Some(PlannedJoin {
@@ -420,6 +438,7 @@ pub fn plan_query(
                     stream_key,
                     table_key,
                     within: query.within.first().cloned().flatten(),
+                    foreign_key,
                 }),
             )
         }
@@ -707,12 +726,13 @@ fn check_join(op: &JoinOperator, left: &Source, right: &Source) -> Result<JoinKi
     }
 }
 
-/// Splits the join condition into the stream-side expression and the table's key column.
+/// Splits the join condition into the stream-side expression and the table's key column,
+/// and says whether it is a foreign-key table–table join.
 fn join_keys(
     join: &datafusion_expr::logical_plan::Join,
     stream: &Source,
     table: &Source,
-) -> Result<(Expr, Expr), SqlError> {
+) -> Result<(Expr, Expr, bool), SqlError> {
     if !matches!(
         join.join_type,
         JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full
@@ -778,16 +798,16 @@ fn join_keys(
         Expr::Cast(c) => *c.expr,
         other => other,
     };
-    if stream.kind == SourceKind::Table && !is_only_key(&stream_key, stream) {
-        // A foreign-key join keys its result by the left table's key, follows changes of the
-        // left row's foreign key and fans a right row's change out to every left row that
-        // refers to it; the table-table join joins on the left key, so it would pair rows
-        // wrongly without an error.
-        return Err(SqlError::Unsupported(format!(
-            "A foreign-key table-table join (a join on other than the left table's primary key: {written})"
+    // A join of a table on other than its primary key is a foreign-key join: keyed by the
+    // left table's key, it follows changes of the left row's foreign key and fans a right
+    // row's change out to every left row that refers to it.
+    let foreign_key = stream.kind == SourceKind::Table && !is_only_key(&stream_key, stream);
+    if foreign_key && stream.key_columns().count() == 0 {
+        return Err(SqlError::Invalid(format!(
+            "Invalid join condition: a foreign-key table-table join needs a left table with a primary key. Got {written}."
         )));
     }
-    Ok((stream_key, unwrap_cast(table_side)))
+    Ok((stream_key, unwrap_cast(table_side), foreign_key))
 }
 
 /// Whether `e` is `source`'s one key column (possibly cast).
@@ -797,6 +817,14 @@ fn is_only_key(e: &Expr, source: &Source) -> bool {
         (Expr::Cast(c), _) => is_only_key(&c.expr, source),
         (Expr::Column(c), [key]) => c.name == key.name,
         _ => false,
+    }
+}
+
+/// `e` without a cast around it (a key compared with what the projection selects).
+pub(crate) fn strip_cast(e: &Expr) -> Expr {
+    match e {
+        Expr::Cast(c) => c.expr.as_ref().clone(),
+        other => other.clone(),
     }
 }
 
@@ -824,13 +852,9 @@ fn assign_keys(
     join: Option<&PlannedJoin>,
     sink: &str,
 ) -> Result<(), SqlError> {
-    let strip = |e: &Expr| -> Expr {
-        match e {
-            Expr::Cast(c) => c.expr.as_ref().clone(),
-            other => other.clone(),
-        }
-    };
     match join {
+        // Keyed by the left table's primary key, which the projection must select.
+        Some(join) if join.foreign_key => source_keys(columns, from, Some(&from.alias), sink)?,
         Some(join) => {
             let table_key = join
                 .table
@@ -839,9 +863,9 @@ fn assign_keys(
                 .next()
                 .map(|k| k.name.clone())
                 .unwrap_or_default();
-            let is_stream_key = |e: &Expr| strip(e) == strip(&join.stream_key);
+            let is_stream_key = |e: &Expr| strip_cast(e) == strip_cast(&join.stream_key);
             let is_table_key = |e: &Expr| {
-                matches!(strip(e), Expr::Column(c) if c.name == table_key
+                matches!(strip_cast(e), Expr::Column(c) if c.name == table_key
                     && c.relation.as_ref().map(|r| r.table()) == Some(join.table.alias.as_str()))
             };
             // The stream side's join expression is the key; the table's key column only
@@ -884,65 +908,76 @@ fn assign_keys(
                             cast(&join.stream_key),
                             cast(&join.table_key),
                         ]);
-                    } else if strip(&c.expr) != strip(&join.stream_key) {
+                    } else if strip_cast(&c.expr) != strip_cast(&join.stream_key) {
                         c.expr = join.stream_key.clone();
                     }
                 }
             }
         }
-        None => {
-            let mut missing = Vec::new();
-            // Positions of the key columns in the projection, in the source's key order.
-            let mut key_slots = Vec::new();
-            for key in from.source.key_columns() {
-                let found: Vec<usize> = (0..columns.len())
-                    .filter(|&i| matches!(strip(&columns[i].expr), Expr::Column(c) if c.name == key.name))
-                    .collect();
-                match found.as_slice() {
-                    [] => missing.push(key.name.clone()),
-                    [one] => {
-                        columns[*one].role = ColumnRole::Key;
-                        key_slots.push(*one);
-                    }
-                    [a, b, ..] => {
-                        let mut names = [columns[*a].name.clone(), columns[*b].name.clone()];
-                        names.sort();
-                        return Err(SqlError::Invalid(format!(
-                            "The projection contains a key column (`{}`) more than once, aliased as: {} and {}.",
-                            key.name, names[0], names[1]
-                        )));
-                    }
-                }
-            }
-            if !missing.is_empty() {
-                // ksqlDB names every key column when any is missing.
-                let missing: Vec<String> =
-                    from.source.key_columns().map(|k| k.name.clone()).collect();
-                let (noun, list) = if missing.len() == 1 {
-                    ("key column", missing[0].clone())
-                } else {
-                    let (last, init) = missing.split_last().unwrap_or((&missing[0], &[]));
-                    ("key columns", format!("{} and {last}", init.join(", ")))
-                };
-                return Err(SqlError::Invalid(format!(
-                    "The query used to build `{sink}` must include the {noun} {list} in its projection (eg, SELECT {}...).",
-                    missing.join(", ")
-                )));
-            }
-            // The key keeps the source's column order, whatever the projection's.
-            let mut slots = key_slots.clone();
-            slots.sort_unstable();
-            let ordered: Vec<OutputColumn> =
-                key_slots.iter().map(|&i| columns[i].clone()).collect();
-            for (slot, column) in slots.into_iter().zip(ordered) {
-                columns[slot] = column;
-            }
-        }
+        None => source_keys(columns, from, None, sink)?,
     }
     if columns.iter().all(|c| c.role == ColumnRole::Key) {
         return Err(SqlError::Invalid(
             "The projection contains no value columns.".into(),
         ));
+    }
+    Ok(())
+}
+
+/// ksqlDB's key rule for a result keyed by `from`'s key columns: the projection selects each
+/// once (of `alias`, when given: a join's other side may have columns of the same names).
+fn source_keys(
+    columns: &mut [OutputColumn],
+    from: &PlannedSource,
+    alias: Option<&str>,
+    sink: &str,
+) -> Result<(), SqlError> {
+    let mut missing = Vec::new();
+    // Positions of the key columns in the projection, in the source's key order.
+    let mut key_slots = Vec::new();
+    for key in from.source.key_columns() {
+        let found: Vec<usize> = (0..columns.len())
+            .filter(|&i| {
+                matches!(strip_cast(&columns[i].expr), Expr::Column(c) if c.name == key.name
+                && alias.is_none_or(|a| c.relation.as_ref().map(|r| r.table()) == Some(a)))
+            })
+            .collect();
+        match found.as_slice() {
+            [] => missing.push(key.name.clone()),
+            [one] => {
+                columns[*one].role = ColumnRole::Key;
+                key_slots.push(*one);
+            }
+            [a, b, ..] => {
+                let mut names = [columns[*a].name.clone(), columns[*b].name.clone()];
+                names.sort();
+                return Err(SqlError::Invalid(format!(
+                    "The projection contains a key column (`{}`) more than once, aliased as: {} and {}.",
+                    key.name, names[0], names[1]
+                )));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        // ksqlDB names every key column when any is missing.
+        let missing: Vec<String> = from.source.key_columns().map(|k| k.name.clone()).collect();
+        let (noun, list) = if missing.len() == 1 {
+            ("key column", missing[0].clone())
+        } else {
+            let (last, init) = missing.split_last().unwrap_or((&missing[0], &[]));
+            ("key columns", format!("{} and {last}", init.join(", ")))
+        };
+        return Err(SqlError::Invalid(format!(
+            "The query used to build `{sink}` must include the {noun} {list} in its projection (eg, SELECT {}...).",
+            missing.join(", ")
+        )));
+    }
+    // The key keeps the source's column order, whatever the projection's.
+    let mut slots = key_slots.clone();
+    slots.sort_unstable();
+    let ordered: Vec<OutputColumn> = key_slots.iter().map(|&i| columns[i].clone()).collect();
+    for (slot, column) in slots.into_iter().zip(ordered) {
+        columns[slot] = column;
     }
     Ok(())
 }
@@ -1036,12 +1071,6 @@ fn partition_keys(
     written: &[sql::Expr],
     sink: &str,
 ) -> Result<(), SqlError> {
-    let strip = |e: &Expr| -> Expr {
-        match e {
-            Expr::Cast(c) => c.expr.as_ref().clone(),
-            other => other.clone(),
-        }
-    };
     let _ = written;
     let mut keys = Vec::with_capacity(partition_exprs.len());
     let mut missing = Vec::new();
@@ -1054,7 +1083,7 @@ fn partition_keys(
             .collect();
         if found.is_empty() {
             found = (0..columns.len())
-                .filter(|&i| strip(&columns[i].expr) == strip(p))
+                .filter(|&i| strip_cast(&columns[i].expr) == strip_cast(p))
                 .collect();
         }
         match found.as_slice() {

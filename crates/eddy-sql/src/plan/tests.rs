@@ -304,25 +304,39 @@ fn grouping_a_table_table_join_is_a_statement_error() {
 }
 
 #[test]
-fn a_foreign_key_table_join_is_refused_until_it_is_built() {
+fn a_join_on_a_left_column_other_than_the_key_is_a_foreign_key_join() {
     // An order's customer: a foreign key into USERS.
-    let err = plan(
+    let fk = plan(
         "CREATE TABLE J AS SELECT o.oid, u.name FROM orders o \
          JOIN users u ON o.cid = u.userid;",
     )
+    .unwrap();
+    let join = fk.join.as_ref().unwrap();
+    assert!(join.foreign_key);
+    // Keyed by the left table's primary key.
+    let keys: Vec<String> = fk
+        .output_columns()
+        .into_iter()
+        .filter(|c| c.role == ColumnRole::Key)
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(keys, ["OID"]);
+    // On both primary keys it is the table-table join on the key.
+    let on_key = plan(
+        "CREATE TABLE J AS SELECT o.oid, u.name FROM orders o JOIN users u ON o.oid = u.userid;",
+    )
+    .unwrap();
+    assert!(!on_key.join.unwrap().foreign_key);
+    // Only inner and left foreign-key joins exist.
+    let err = plan(
+        "CREATE TABLE J AS SELECT o.oid, u.name FROM orders o \
+         FULL OUTER JOIN users u ON o.cid = u.userid;",
+    )
     .unwrap_err();
     assert!(
-        err.to_string().starts_with(
-            "A foreign-key table-table join (a join on other than the left table's primary key: "
-        ),
+        err.to_string()
+            .starts_with("Invalid join type: full-outer join not supported for foreign-key"),
         "{err}"
-    );
-    // On both primary keys it is the table-table join Eddy runs.
-    assert!(
-        plan(
-            "CREATE TABLE J AS SELECT o.oid, u.name FROM orders o JOIN users u ON o.oid = u.userid;"
-        )
-        .is_ok()
     );
 }
 
