@@ -1069,6 +1069,77 @@ async fn a_foreign_key_join_through_the_broker() -> Result<()> {
     Ok(())
 }
 
+/// A join of three sources in one query, through a real broker: clicks and views of the
+/// same page within an hour, with the clicking user's name from a table. Checks the
+/// output topic's exact records, and that the query shows its three sources.
+#[tokio::test]
+async fn a_three_way_join_through_the_broker() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "three_way_test").await?;
+    server
+        .ksql_ok(
+            "CREATE STREAM clicks (id INT KEY, userid INT, url VARCHAR) WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE STREAM views (id INT KEY, secs INT) WITH (KAFKA_TOPIC='views', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE TABLE users (userid INT PRIMARY KEY, name VARCHAR) WITH (KAFKA_TOPIC='users', VALUE_FORMAT='JSON', PARTITIONS=1);
+             INSERT INTO users (userid, name) VALUES (7, 'ada');",
+        )
+        .await?;
+    let (status, body) = server
+        .ksql(
+            "CREATE STREAM visits AS SELECT c.userid AS userid, c.id AS id, url, secs, name \
+             FROM clicks c JOIN views v WITHIN 1 HOUR ON c.id = v.id \
+             JOIN users u ON c.userid = u.userid;",
+            json!({"ksql.streams.auto.offset.reset": "earliest"}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    for (i, statement) in [
+        "INSERT INTO clicks (id, userid, url, ROWTIME) VALUES (1, 7, '/a', 10000);",
+        "INSERT INTO views (id, secs, ROWTIME) VALUES (1, 30, 20000);",
+        "INSERT INTO views (id, secs, ROWTIME) VALUES (2, 5, 30000);",
+        "INSERT INTO clicks (id, userid, url, ROWTIME) VALUES (3, 8, '/b', 40000);",
+        "INSERT INTO views (id, secs, ROWTIME) VALUES (3, 1, 50000);",
+        "INSERT INTO clicks (id, userid, url, ROWTIME) VALUES (4, 7, '/c', 60000);",
+        "INSERT INTO views (id, secs, ROWTIME) VALUES (4, 2, 7260000);",
+    ]
+    .iter()
+    .enumerate()
+    {
+        server
+            .ksql_ok(statement)
+            .await
+            .map_err(|e| e.context(format!("input {i}")))?;
+    }
+    // Click 1 meets view 1 and user 7; view 2 has no click, click 3 no user, and view 4
+    // comes two hours after click 4.
+    let records = common::read_topic(
+        &broker.bootstrap,
+        "VISITS",
+        Duration::from_secs(60),
+        Duration::from_secs(3),
+        |r| !r.is_empty(),
+    )?;
+    assert_eq!(
+        records,
+        [common::Record {
+            key: Some(common::int_key(7)),
+            value: Some(json!({"ID": 1, "URL": "/a", "SECS": 30, "NAME": "ada"})),
+            timestamp: 20000,
+        }]
+    );
+    let (_, shown) = server.ksql("SHOW QUERIES;", json!({})).await?;
+    let query = &shown[0]["queries"][0];
+    assert_eq!(query["sinks"], json!(["VISITS"]), "{shown}");
+    assert!(
+        query["queryString"]
+            .as_str()
+            .is_some_and(|q| q.contains("JOIN users")),
+        "{shown}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn health_tells_the_truth_while_the_broker_is_cut_off() -> Result<()> {
     let broker = Broker::start(BrokerKind::DevKafka)?;

@@ -96,7 +96,24 @@ impl EngineConfig {
 struct QueryEntry {
     summary: QuerySummary,
     handle: TaskHandle,
+    /// The first joins of a query joining more than two sources, each a task writing an
+    /// intermediate topic (see [`eddy_sql::plan::first_join`]): (stage id, its task).
+    stages: Vec<(String, TaskHandle)>,
 }
+
+impl QueryEntry {
+    /// Stops the query's tasks, the last stage first.
+    fn stop(self) {
+        self.handle.stop();
+        for (_, stage) in self.stages.into_iter().rev() {
+            stage.stop();
+        }
+    }
+}
+
+/// A stage of a query joining more than two sources: its plan and the intermediate it
+/// writes.
+type Stage = (QueryPlan, Source);
 
 struct MaterializedTable {
     store: Arc<dyn KeyValueStore>,
@@ -211,7 +228,7 @@ impl Engine {
             )
         };
         for query in queries.into_values() {
-            query.handle.stop();
+            query.stop();
         }
         for table in tables.into_values() {
             table.handle.stop();
@@ -520,10 +537,16 @@ impl Engine {
             }
         }
         let query_ids: Vec<String> = queries.keys().cloned().collect();
-        let mut query_entries: Vec<(String, QuerySummary)> = Vec::new();
+        let mut query_entries: Vec<(String, QuerySummary, Vec<String>)> = Vec::new();
         for id in query_ids {
             if let Some(q) = queries.remove(&id) {
-                query_entries.push((id, q.summary));
+                // A query's stages before its last, in order.
+                let mut stage_ids = Vec::new();
+                for (stage, handle) in q.stages {
+                    stage_ids.push(stage);
+                    handles.push(handle);
+                }
+                query_entries.push((id, q.summary, stage_ids));
                 handles.push(q.handle);
             }
         }
@@ -536,7 +559,7 @@ impl Engine {
         let query_start = all.len();
         all.extend(handles);
         let result = runner::run_until_idle(&mut all);
-        let mut rest = all.split_off(query_start);
+        let rest = all.split_off(query_start);
         for ((n, store, progress), handle) in table_meta.into_iter().zip(all) {
             tables.insert(
                 n,
@@ -547,8 +570,22 @@ impl Engine {
                 },
             );
         }
-        for ((id, summary), handle) in query_entries.into_iter().zip(rest.drain(..)) {
-            queries.insert(id, QueryEntry { summary, handle });
+        let mut rest = rest.into_iter();
+        for (id, summary, stage_ids) in query_entries {
+            let stages = stage_ids
+                .into_iter()
+                .filter_map(|stage| rest.next().map(|h| (stage, h)))
+                .collect();
+            if let Some(handle) = rest.next() {
+                queries.insert(
+                    id,
+                    QueryEntry {
+                        summary,
+                        handle,
+                        stages,
+                    },
+                );
+            }
         }
         result
     }
@@ -703,7 +740,7 @@ impl Engine {
     ) -> Result<StatementResult, EngineError> {
         // Prepare under the lock (nothing changes yet), start with no lock held (creating
         // topics and restoring state may take long), then commit under the lock.
-        let (plan, sink, id, replaced) = {
+        let (stages, plan, sink, id, replaced) = {
             let mut inner = self.lock();
             if let Some(done) = check_exists(
                 &inner.catalog,
@@ -714,15 +751,6 @@ impl Engine {
             )? {
                 return Ok(done);
             }
-            let plan = plan_query(
-                &stmt.query,
-                &inner.catalog,
-                Some(Sink {
-                    name: &stmt.name,
-                    kind: stmt.kind,
-                }),
-            )?;
-            let sink = sink_from_plan(&stmt.name, stmt.kind, &stmt.with, &plan, sql)?;
             let prefix = match stmt.kind {
                 SourceKind::Stream => "CSAS",
                 SourceKind::Table => "CTAS",
@@ -743,15 +771,21 @@ impl Engine {
                 }
                 None => format!("{prefix}_{}_{}", stmt.name, inner.next_query),
             };
+            let sink = Sink {
+                name: &stmt.name,
+                kind: stmt.kind,
+            };
+            let (stages, plan) = self.plan_stages(&stmt.query, &inner.catalog, sink, &id, sql)?;
+            let sink = sink_from_plan(&stmt.name, stmt.kind, &stmt.with, &plan, sql)?;
             // The old query stops before the new one opens the stores they share.
             let old = replaced.as_ref().and_then(|old| inner.queries.remove(old));
             drop(inner);
             if let Some(old) = old {
-                old.handle.stop();
+                old.stop();
             }
-            (plan, sink, id, replaced)
+            (stages, plan, sink, id, replaced)
         };
-        let entry = self.start_persistent(&id, &plan, &sink, &stmt.with, sql, props)?;
+        let entry = self.start_persistent(&id, &stages, &plan, &sink, &stmt.with, sql, props)?;
         let mut inner = self.lock();
         self.register(&mut inner, &id, &sink, entry);
         if replaced.is_none() {
@@ -777,7 +811,7 @@ impl Engine {
         sql: &str,
         props: &Properties,
     ) -> Result<StatementResult, EngineError> {
-        let (plan, sink, id) = {
+        let (stages, plan, sink, id) = {
             let inner = self.lock();
             let sink = inner
                 .catalog
@@ -789,14 +823,12 @@ impl Engine {
                     "INSERT INTO can only be used to insert into a stream. {target} is a table."
                 )));
             }
-            let plan = plan_query(
-                query,
-                &inner.catalog,
-                Some(Sink {
-                    name: target,
-                    kind: SourceKind::Stream,
-                }),
-            )?;
+            let id = format!("INSERTQUERY_{}", inner.next_query);
+            let into = Sink {
+                name: target,
+                kind: SourceKind::Stream,
+            };
+            let (stages, plan) = self.plan_stages(query, &inner.catalog, into, &id, sql)?;
             let result = plan.output_columns();
             if result != sink.columns {
                 let render = |cols: &[eddy_sql::catalog::Column]| {
@@ -812,10 +844,10 @@ impl Engine {
                     sink.schema_string()
                 )));
             }
-            let id = format!("INSERTQUERY_{}", inner.next_query);
-            (plan, sink, id)
+            (stages, plan, sink, id)
         };
-        let entry = self.start_persistent(&id, &plan, &sink, &Default::default(), sql, props)?;
+        let with = Default::default();
+        let entry = self.start_persistent(&id, &stages, &plan, &sink, &with, sql, props)?;
         let mut inner = self.lock();
         self.register(&mut inner, &id, &sink, entry);
         inner.next_query += 1;
@@ -823,6 +855,49 @@ impl Engine {
             message: format!("Created query with ID {id}"),
             query_id: Some(id),
         })
+    }
+
+    /// Plans `query` for persistent query `id` writing into `sink`: a query joining more
+    /// than two sources as its first joins, each writing an intermediate (an internal
+    /// topic of the query; keys in the format a two-source join's result would have,
+    /// values in JSON, which carries every type), and the rest reading the last of them.
+    fn plan_stages(
+        &self,
+        query: &eddy_sql::ast::KsqlQuery,
+        catalog: &Catalog,
+        sink: Sink<'_>,
+        id: &str,
+        sql: &str,
+    ) -> Result<(Vec<Stage>, QueryPlan), EngineError> {
+        let mut stages = Vec::new();
+        let mut query = query.clone();
+        let mut catalog = catalog.clone();
+        while let Some(first) = eddy_sql::plan::first_join(&query, &catalog)? {
+            let n = stages.len() + 1;
+            let name = format!("KSQL_INTERNAL_JOIN_{n}");
+            let plan = plan_query(
+                &first.query,
+                &catalog,
+                Some(Sink {
+                    name: &name,
+                    kind: first.kind,
+                }),
+            )?;
+            let mut with = eddy_sql::ast::WithProperties::default();
+            let text = |v: &str| eddy_sql::ast::PropertyValue::String(v.to_string());
+            let topic = format!(
+                "{}Join-{n}",
+                internal_topic_prefix(&self.config.service_id, id)
+            );
+            with.props.insert("KAFKA_TOPIC".into(), text(&topic));
+            with.props.insert("VALUE_FORMAT".into(), text("JSON"));
+            let intermediate = sink_from_plan(&name, first.kind, &with, &plan, sql)?;
+            catalog.insert(intermediate.clone());
+            query = eddy_sql::plan::rest_of_join(&query, &catalog, &intermediate)?;
+            stages.push((plan, intermediate));
+        }
+        let plan = plan_query(&query, &catalog, Some(sink))?;
+        Ok((stages, plan))
     }
 
     /// Registers persistent query `id`, started (`Some`) or not started because a later
@@ -885,9 +960,11 @@ impl Engine {
     /// restored from its changelogs first, and no other statement, `SHOW` or pull query
     /// waits for that. (Statements that change the catalog are serialised by the caller:
     /// the command log, or `eddy test`'s single thread.)
+    #[allow(clippy::too_many_arguments)]
     fn start_persistent(
         &self,
         id: &str,
+        stages: &[Stage],
         plan: &QueryPlan,
         sink: &Source,
         with: &eddy_sql::ast::WithProperties,
@@ -903,7 +980,9 @@ impl Engine {
             tracing::info!(query = id, "not started: a later command terminates it");
             return Ok(None);
         }
-        let input_topic = &plan.from.source.topic;
+        // The sink has the partitions of the first input (an intermediate has them too).
+        let first = stages.first().map_or(plan, |(first, _)| first);
+        let input_topic = &first.from.source.topic;
         let mut with = with.clone();
         if crate::ddl::With(&with).int("PARTITIONS")?.is_none()
             && let Some(p) = self.topics.admin().partition_count(input_topic)?
@@ -913,11 +992,66 @@ impl Engine {
                 eddy_sql::ast::PropertyValue::Number(p.to_string()),
             );
         }
+        // Every stage is known to build before anything is created.
+        for (n, (stage, intermediate)) in stages.iter().enumerate() {
+            self.check_builds(&stage_id(id, n), stage, intermediate, props)?;
+        }
+        self.check_builds(id, plan, sink, props)?;
+        if self.topics.admin().partition_count(&sink.topic)?.is_none() {
+            self.ensure_topic(&sink.topic, &with)?;
+        }
+        let mut started = Vec::new();
+        for (n, (stage, intermediate)) in stages.iter().enumerate() {
+            let admin = self.topics.admin();
+            if admin.partition_count(&intermediate.topic)?.is_none() {
+                let partitions = admin
+                    .partition_count(&stage.from.source.topic)?
+                    .unwrap_or(1);
+                admin.create_topic(
+                    &intermediate.topic,
+                    partitions,
+                    self.config.internal_replicas,
+                )?;
+            }
+            let stage_id = stage_id(id, n);
+            let handle = self.start_task(&stage_id, stage, intermediate, props)?;
+            started.push((stage_id, handle));
+        }
+        let handle = self.start_task(id, plan, sink, props)?;
+        let mut sources = vec![first.from.source.name.clone()];
+        for step in stages.iter().map(|(stage, _)| stage).chain([plan]) {
+            if let Some(j) = &step.join {
+                sources.push(j.table.source.name.clone());
+            }
+        }
+        Ok(Some(QueryEntry {
+            stages: started,
+            summary: QuerySummary {
+                id: id.to_string(),
+                sql: sql.to_string(),
+                sources,
+                sink: sink.name.clone(),
+                sink_topic: sink.topic.clone(),
+                state: "RUNNING".into(),
+                last_error: None,
+                query_type: QueryType::Persistent,
+            },
+            handle,
+        }))
+    }
+
+    /// Builds query `id` once against in-memory topics and state: what cannot run fails
+    /// here, before anything exists on the broker.
+    fn check_builds(
+        &self,
+        id: &str,
+        plan: &QueryPlan,
+        sink: &Source,
+        props: &Properties,
+    ) -> Result<(), EngineError> {
         let group = format!("_eddy_{}_query_{id}", self.config.service_id);
         let tables = self.join_tables(plan)?;
-        let planner = self.planner();
-        // Whether it builds at all is known before anything is created.
-        let dry = planner.dry_run();
+        let dry = self.planner().dry_run();
         let output = topic_output(sink, dry.topics.sink(&sink.topic)?)?;
         let inputs = dry.open_inputs(plan, &group, props)?;
         dry.build(
@@ -930,11 +1064,22 @@ impl Engine {
             &tables,
             inputs,
         )?;
-        if self.topics.admin().partition_count(&sink.topic)?.is_none() {
-            self.ensure_topic(&sink.topic, &with)?;
-        }
-        // Built on the query's own thread, as its state may be restored first; its inputs
-        // are opened now, so that `latest` means now.
+        Ok(())
+    }
+
+    /// Starts the task of persistent query (or stage) `id` writing `sink`, built on its own
+    /// thread, as its state may be restored first; its inputs are opened now, so that
+    /// `latest` means now.
+    fn start_task(
+        &self,
+        id: &str,
+        plan: &QueryPlan,
+        sink: &Source,
+        props: &Properties,
+    ) -> Result<TaskHandle, EngineError> {
+        let group = format!("_eddy_{}_query_{id}", self.config.service_id);
+        let tables = self.join_tables(plan)?;
+        let planner = self.planner();
         let mut inputs = Some(planner.open_inputs(plan, &group, props)?);
         let build = {
             let (id, plan, sink, props) =
@@ -951,24 +1096,7 @@ impl Engine {
             }
         };
         let task = StartingTask::new(id, build);
-        let handle = runner::start(id, Box::new(task), self.config.mode);
-        let mut sources = vec![plan.from.source.name.clone()];
-        if let Some(j) = &plan.join {
-            sources.push(j.table.source.name.clone());
-        }
-        Ok(Some(QueryEntry {
-            summary: QuerySummary {
-                id: id.to_string(),
-                sql: sql.to_string(),
-                sources,
-                sink: sink.name.clone(),
-                sink_topic: sink.topic.clone(),
-                state: "RUNNING".into(),
-                last_error: None,
-                query_type: QueryType::Persistent,
-            },
-            handle,
-        }))
+        Ok(runner::start(id, Box::new(task), self.config.mode))
     }
 
     fn drop_source(
@@ -1083,13 +1211,18 @@ impl Engine {
         };
         let replaying = self.replaying.load(std::sync::atomic::Ordering::SeqCst);
         for id in &ids {
+            let mut stages = Vec::new();
             if let Some(q) = inner.queries.remove(id) {
-                q.handle.stop();
+                stages = q.stages.iter().map(|(stage, _)| stage.clone()).collect();
+                q.stop();
             }
             self.metrics.forget(id);
             // Replay repeats a termination whose clean-up is done.
             if !replaying {
                 self.clean_up(id);
+                for stage in &stages {
+                    self.clean_up(stage);
+                }
             }
         }
         Ok(StatementResult::Status {
@@ -1264,6 +1397,11 @@ impl Engine {
 
 /// Kafka's rules for topic names, checked before asking the broker (some brokers, like the
 /// dev broker, accept names Kafka would refuse).
+/// The id of stage `n` (from 0) of query `id`: its tasks, stores and consumer group.
+fn stage_id(id: &str, n: usize) -> String {
+    format!("{id}_JOIN_{}", n + 1)
+}
+
 fn check_topic_name(topic: &str) -> Result<(), EngineError> {
     let illegal = |why: &str| {
         Err(EngineError::Invalid(format!(

@@ -12,6 +12,7 @@ mod functions;
 mod projection;
 mod provider;
 mod rewrites;
+mod stages;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub use provider::{
     Functions, ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART, is_pseudo_column,
     scan_schema,
 };
+pub use stages::{FirstJoin, first_join, rest_of_join};
 
 /// A continuous query, bound and ready to be turned into operators.
 #[derive(Debug, Clone)]
