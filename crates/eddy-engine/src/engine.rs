@@ -1106,7 +1106,7 @@ impl Engine {
         if_exists: bool,
         delete_topic: bool,
     ) -> Result<StatementResult, EngineError> {
-        let mut inner = self.lock();
+        let inner = self.lock();
         let Some(source) = inner.catalog.get(name).cloned() else {
             if if_exists {
                 return Ok(StatementResult::Status {
@@ -1164,14 +1164,18 @@ impl Engine {
             ));
             return Err(EngineError::Invalid(msg));
         }
+        // The broker and the table's store are dealt with without the lock (statements are
+        // serialised by the caller, so the checks above still hold).
+        drop(inner);
         if delete_topic {
             self.topics.admin().delete_topic(&source.topic)?;
         }
-        if let Some(t) = inner.tables.remove(name) {
+        let table = self.lock().tables.remove(name);
+        if let Some(t) = table {
             t.handle.stop();
             self.state.drop_store(&format!("table_{name}"))?;
         }
-        inner.catalog.remove(name);
+        self.lock().catalog.remove(name);
         Ok(StatementResult::Status {
             message: format!("Source `{name}` (topic: {}) was dropped.", source.topic),
             query_id: None,
@@ -1209,17 +1213,24 @@ impl Engine {
                 }
             }
         };
+        // The queries leave the registry under the lock; stopping them (each after its
+        // current batch) and deleting what they leave behind happen without it.
+        let removed: Vec<(String, Option<QueryEntry>)> = ids
+            .iter()
+            .map(|id| (id.clone(), inner.queries.remove(id)))
+            .collect();
+        drop(inner);
         let replaying = self.replaying.load(std::sync::atomic::Ordering::SeqCst);
-        for id in &ids {
+        for (id, entry) in removed {
             let mut stages = Vec::new();
-            if let Some(q) = inner.queries.remove(id) {
+            if let Some(q) = entry {
                 stages = q.stages.iter().map(|(stage, _)| stage.clone()).collect();
                 q.stop();
             }
-            self.metrics.forget(id);
+            self.metrics.forget(&id);
             // Replay repeats a termination whose clean-up is done.
             if !replaying {
-                self.clean_up(id);
+                self.clean_up(&id);
                 for stage in &stages {
                     self.clean_up(stage);
                 }
