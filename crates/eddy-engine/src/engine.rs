@@ -595,32 +595,41 @@ impl Engine {
         stmt: &CreateSource,
         sql: &str,
     ) -> Result<StatementResult, EngineError> {
-        let mut inner = self.lock();
-        if let Some(done) = check_exists(
-            &inner.catalog,
-            &stmt.name,
-            stmt.kind,
-            stmt.if_not_exists,
-            stmt.or_replace,
-        )? {
-            return Ok(done);
-        }
-        let source = source_from_create(stmt, sql)?;
+        // Checked under the lock; the topic and the table's materialisation are made
+        // without it (statements are serialised by the caller), then the catalog changes.
+        let source = {
+            let inner = self.lock();
+            if let Some(done) = check_exists(
+                &inner.catalog,
+                &stmt.name,
+                stmt.kind,
+                stmt.if_not_exists,
+                stmt.or_replace,
+            )? {
+                return Ok(done);
+            }
+            source_from_create(stmt, sql)?
+        };
         self.ensure_topic(&source.topic, &stmt.with)?;
         if source.kind == SourceKind::Table {
             // A replaced table's materialiser stops first: the new store's cache must see
             // every write to the store (if materialising fails, the first read retries it).
-            if let Some(old) = inner.tables.remove(&source.name) {
+            let old = self.lock().tables.remove(&source.name);
+            if let Some(old) = old {
                 old.handle.stop();
             }
             let table = self.materialize(&source)?;
-            inner.tables.insert(source.name.clone(), table);
+            // A pull query meanwhile may have materialised the old definition again.
+            let raced = self.lock().tables.insert(source.name.clone(), table);
+            if let Some(raced) = raced {
+                raced.handle.stop();
+            }
         }
         let message = match source.kind {
             SourceKind::Stream => "Stream created",
             SourceKind::Table => "Table created",
         };
-        inner.catalog.insert(source);
+        self.lock().catalog.insert(source);
         Ok(StatementResult::Status {
             message: message.into(),
             query_id: None,
