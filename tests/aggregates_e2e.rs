@@ -26,22 +26,9 @@ const PIPELINE: &str = "
       GROUP BY userid;
 ";
 
-/// Repeats `sql` until it answers `expected`, or fails after the deadline with the last
-/// answer.
+/// Repeats `sql` until it answers `expected`, for up to 90 s.
 async fn await_pull(server: &Server, sql: &str, expected: &[Value]) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let rows = common::pull(server, sql).await;
-        if let Ok(rows) = &rows
-            && rows == expected
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{sql} answered {rows:?}, expected {expected:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::await_pull(server, sql, expected, Duration::from_secs(90)).await
 }
 
 async fn review(bootstrap: &str, id: i32, userid: i32, rating: i32, ts: i64) -> Result<()> {

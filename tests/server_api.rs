@@ -990,21 +990,6 @@ async fn push_queries_of_every_shape() -> Result<()> {
     Ok(())
 }
 
-/// Repeats pull query `sql` until it answers `rows`, or fails after a deadline.
-async fn await_rows(server: &Server, sql: &str, rows: Vec<Value>) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = common::pull(server, sql).await;
-        if got.as_ref().is_ok_and(|g| *g == rows) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{sql} answered {got:?}, expected {rows:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// The foreign-key join of issue 17, as a new user tries it, through a real broker: keyed
 /// by the order, joined on the order's customer, following changes of either side.
 #[tokio::test]
@@ -1028,30 +1013,33 @@ async fn a_foreign_key_join_through_the_broker() -> Result<()> {
         )
         .await?;
     assert_eq!(status, 200, "{body}");
-    await_rows(
+    common::await_pull(
         &server,
         "SELECT * FROM oc;",
-        vec![json!([1, 7, 100, "seven"])],
+        &[json!([1, 7, 100, "seven"])],
+        Duration::from_secs(60),
     )
     .await?;
     // The customer changes: the order's row follows.
     server
         .ksql_ok("INSERT INTO cust (cid, name) VALUES (7, 'SEVEN');")
         .await?;
-    await_rows(
+    common::await_pull(
         &server,
         "SELECT * FROM oc;",
-        vec![json!([1, 7, 100, "SEVEN"])],
+        &[json!([1, 7, 100, "SEVEN"])],
+        Duration::from_secs(60),
     )
     .await?;
     // The order moves to another customer: the old match is left.
     server
         .ksql_ok("INSERT INTO orders (oid, cid, amt) VALUES (1, 1, 100);")
         .await?;
-    await_rows(
+    common::await_pull(
         &server,
         "SELECT * FROM oc;",
-        vec![json!([1, 1, 100, "one"])],
+        &[json!([1, 1, 100, "one"])],
+        Duration::from_secs(60),
     )
     .await?;
     server
@@ -1060,10 +1048,11 @@ async fn a_foreign_key_join_through_the_broker() -> Result<()> {
     server
         .ksql_ok("INSERT INTO orders (oid, cid, amt) VALUES (2, 1, 5);")
         .await?;
-    await_rows(
+    common::await_pull(
         &server,
         "SELECT * FROM oc;",
-        vec![json!([1, 1, 100, "one"]), json!([2, 1, 5, "one"])],
+        &[json!([1, 1, 100, "one"]), json!([2, 1, 5, "one"])],
+        Duration::from_secs(60),
     )
     .await?;
     Ok(())

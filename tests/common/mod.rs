@@ -616,6 +616,27 @@ pub fn int_key(v: i32) -> Vec<u8> {
     v.to_be_bytes().to_vec()
 }
 
+/// Repeats pull query `sql` until it answers `expected`, or fails after `timeout` with the
+/// last answer.
+pub async fn await_pull(
+    server: &Server,
+    sql: &str,
+    expected: &[Value],
+    timeout: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let rows = pull(server, sql).await;
+        if rows.as_ref().is_ok_and(|rows| rows == expected) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{sql} answered {rows:?}, expected {expected:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The rows of a pull query over `POST /query`, as the `columns` arrays.
 pub async fn pull(server: &Server, sql: &str) -> Result<Vec<Value>> {
     let response = reqwest::Client::new()

@@ -1049,6 +1049,11 @@ impl Engine {
         }))
     }
 
+    /// The consumer group of persistent query (or stage) `id`.
+    fn query_group(&self, id: &str) -> String {
+        format!("_eddy_{}_query_{id}", self.config.service_id)
+    }
+
     /// Builds query `id` once against in-memory topics and state: what cannot run fails
     /// here, before anything exists on the broker.
     fn check_builds(
@@ -1058,7 +1063,7 @@ impl Engine {
         sink: &Source,
         props: &Properties,
     ) -> Result<(), EngineError> {
-        let group = format!("_eddy_{}_query_{id}", self.config.service_id);
+        let group = self.query_group(id);
         let tables = self.join_tables(plan)?;
         let dry = self.planner().dry_run();
         let output = topic_output(sink, dry.topics.sink(&sink.topic)?)?;
@@ -1086,7 +1091,7 @@ impl Engine {
         sink: &Source,
         props: &Properties,
     ) -> Result<TaskHandle, EngineError> {
-        let group = format!("_eddy_{}_query_{id}", self.config.service_id);
+        let group = self.query_group(id);
         let tables = self.join_tables(plan)?;
         let planner = self.planner();
         let mut inputs = Some(planner.open_inputs(plan, &group, props)?);
