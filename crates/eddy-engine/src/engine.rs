@@ -133,6 +133,9 @@ struct Inner {
     /// Queries replay did not start because a later command terminates them: id → sink,
     /// so that a `CREATE OR REPLACE` still replaces one and its `TERMINATE` finds it.
     not_started: BTreeMap<String, String>,
+    /// Each persistent query's plans (its join stages, then its final plan), which a
+    /// `CREATE OR REPLACE` is checked against (see [`eddy_sql::plan::upgrade_refusal`]).
+    plans: HashMap<String, Arc<[QueryPlan]>>,
 }
 
 /// The continuous-query engine.
@@ -774,10 +777,7 @@ impl Engine {
                 .find(|(id, sink)| **sink == stmt.name && id.starts_with(prefix))
                 .map(|(id, _)| id.clone());
             let id = match &replaced {
-                Some(old) => {
-                    inner.not_started.remove(old);
-                    old.clone()
-                }
+                Some(old) => old.clone(),
                 None => format!("{prefix}_{}_{}", stmt.name, inner.next_query),
             };
             let sink = Sink {
@@ -786,6 +786,10 @@ impl Engine {
             };
             let (stages, plan) = self.plan_stages(&stmt.query, &inner.catalog, sink, &id, sql)?;
             let sink = sink_from_plan(&stmt.name, stmt.kind, &stmt.with, &plan, sql)?;
+            if let Some(old) = &replaced {
+                check_upgrade(&inner, old, &stages, &plan, &sink)?;
+                inner.not_started.remove(old);
+            }
             // The old query stops before the new one opens the stores they share.
             let old = replaced.as_ref().and_then(|old| inner.queries.remove(old));
             drop(inner);
@@ -796,7 +800,7 @@ impl Engine {
         };
         let entry = self.start_persistent(&id, &stages, &plan, &sink, &stmt.with, sql, props)?;
         let mut inner = self.lock();
-        self.register(&mut inner, &id, &sink, entry);
+        self.register(&mut inner, &id, &sink, entry, plans(&stages, &plan));
         if replaced.is_none() {
             inner.next_query += 1;
         }
@@ -858,7 +862,7 @@ impl Engine {
         let with = Default::default();
         let entry = self.start_persistent(&id, &stages, &plan, &sink, &with, sql, props)?;
         let mut inner = self.lock();
-        self.register(&mut inner, &id, &sink, entry);
+        self.register(&mut inner, &id, &sink, entry, plans(&stages, &plan));
         inner.next_query += 1;
         Ok(StatementResult::Status {
             message: format!("Created query with ID {id}"),
@@ -911,7 +915,15 @@ impl Engine {
 
     /// Registers persistent query `id`, started (`Some`) or not started because a later
     /// command of the log being replayed terminates it (`None`).
-    fn register(&self, inner: &mut Inner, id: &str, sink: &Source, entry: Option<QueryEntry>) {
+    fn register(
+        &self,
+        inner: &mut Inner,
+        id: &str,
+        sink: &Source,
+        entry: Option<QueryEntry>,
+        plans: Arc<[QueryPlan]>,
+    ) {
+        inner.plans.insert(id.to_string(), plans);
         match entry {
             Some(entry) => {
                 inner.queries.insert(id.to_string(), entry);
@@ -1233,6 +1245,9 @@ impl Engine {
             .iter()
             .map(|id| (id.clone(), inner.queries.remove(id)))
             .collect();
+        for id in &ids {
+            inner.plans.remove(id);
+        }
         drop(inner);
         let replaying = self.replaying.load(std::sync::atomic::Ordering::SeqCst);
         for (id, entry) in removed {
@@ -1449,6 +1464,40 @@ fn check_topic_name(topic: &str) -> Result<(), EngineError> {
         return illegal("it contains a character other than ASCII alphanumerics, '.', '_' and '-'");
     }
     Ok(())
+}
+
+/// A persistent query's plans as kept for a later `CREATE OR REPLACE`: its join stages,
+/// then its final plan.
+fn plans(stages: &[Stage], plan: &QueryPlan) -> Arc<[QueryPlan]> {
+    stages
+        .iter()
+        .map(|(stage, _)| stage.clone())
+        .chain([plan.clone()])
+        .collect()
+}
+
+/// Refuses a `CREATE OR REPLACE` of query `id` whose new plans would not read the same
+/// records into the same state, or would write a different key, schema or topic.
+fn check_upgrade(
+    inner: &Inner,
+    id: &str,
+    stages: &[Stage],
+    plan: &QueryPlan,
+    sink: &Source,
+) -> Result<(), EngineError> {
+    let (Some(old), Some(old_sink)) = (inner.plans.get(id), inner.catalog.get(&sink.name)) else {
+        return Ok(());
+    };
+    match eddy_sql::plan::upgrade_refusal(old, &plans(stages, plan), old_sink, sink) {
+        None => Ok(()),
+        Some(reason) => Err(EngineError::Invalid(format!(
+            "Cannot replace query {id} in place: {reason}. A replacement keeps the query's \
+             state and offsets, so only its WHERE filter, its HAVING and how its value \
+             columns are computed may change, and new value columns may only follow the \
+             existing ones. Terminate the query and drop {} to create it anew.",
+            sink.name
+        ))),
+    }
 }
 
 /// Handles a CREATE of a name that exists: `IF NOT EXISTS` succeeds without change, `OR

@@ -13,6 +13,7 @@ mod projection;
 mod provider;
 mod rewrites;
 mod stages;
+mod upgrade;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub use provider::{
     scan_schema,
 };
 pub use stages::{FirstJoin, first_join, rest_of_join};
+pub use upgrade::upgrade_refusal;
 
 /// A continuous query, bound and ready to be turned into operators.
 #[derive(Debug, Clone)]
