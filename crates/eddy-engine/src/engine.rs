@@ -1193,12 +1193,18 @@ impl Engine {
         // The broker and the table's store are dealt with without the lock (statements are
         // serialised by the caller, so the checks above still hold).
         drop(inner);
+        // The table's materialisation stops before its topic goes: a consumer of a deleted
+        // topic can crash librdkafka (seen on tansu). Should the deletion fail, the table
+        // is materialised again when it is next read.
+        let table = self.lock().tables.remove(name);
+        let materialised = table.is_some();
+        if let Some(t) = table {
+            t.handle.stop();
+        }
         if delete_topic {
             self.topics.admin().delete_topic(&source.topic)?;
         }
-        let table = self.lock().tables.remove(name);
-        if let Some(t) = table {
-            t.handle.stop();
+        if materialised {
             self.state.drop_store(&format!("table_{name}"))?;
         }
         self.lock().catalog.remove(name);
