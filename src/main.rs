@@ -44,6 +44,10 @@ enum Command {
     /// The interactive SQL shell (like ksqlDB's `ksql`) against a running server; with
     /// `-f FILE` or `-e STATEMENTS` it runs them and exits.
     Shell(eddy_cli::ShellArgs),
+    /// Deploys pipelines kept as versioned SQL files, as ksqlDB's `ksql-migrations` does:
+    /// `new-project`, `create`, `initialize-metadata`, `apply`, `info`, `validate`,
+    /// `destroy-metadata`.
+    Migrate(eddy_cli::migrate::MigrateArgs),
     /// Measures throughput, CPU per event, memory, latency and start-up against a raw
     /// Kafka copy, and writes the figures as JSON.
     Bench(bench::BenchArgs),
@@ -201,6 +205,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args),
+        Command::Migrate(args) => {
+            if let Err(e) = eddy_cli::migrate::run(&args) {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Shell(args) => {
             if let Err(e) = eddy_cli::run(&args) {
                 eprintln!("{e}");

@@ -23,6 +23,10 @@ pub struct ConnectOptions {
     pub trusted_pem: Vec<u8>,
     /// A client certificate and key (PKCS#12) and its password.
     pub identity: Option<(Vec<u8>, String)>,
+    /// Accept a server certificate issued for another host name (`ssl.verify.host=false`).
+    pub skip_host_check: bool,
+    /// Headers sent with every request (name, value).
+    pub headers: Vec<(String, String)>,
 }
 
 impl ConnectOptions {
@@ -33,19 +37,31 @@ impl ConnectOptions {
     /// [`ShellError::Script`] if a file cannot be read, [`ShellError::Usage`] for an
     /// unreadable store.
     pub fn from_file(path: &std::path::Path) -> Result<Self, ShellError> {
-        let read = |path: &std::path::Path| {
-            std::fs::read(path).map_err(|source| ShellError::Script {
-                path: path.to_path_buf(),
-                source,
-            })
-        };
-        let text = read(path)?;
+        let text = read_file(path)?;
         let properties = java_properties::read(text.as_slice()).map_err(|e| {
             ShellError::Usage(format!("{} is not a properties file: {e}", path.display()))
         })?;
-        let mut options = ConnectOptions::default();
+        Self::from_properties(&properties)
+    }
+
+    /// Reads ksqlDB's client TLS settings (`ssl.truststore.*`, `ssl.keystore.*`,
+    /// `ssl.verify.host`) from properties.
+    ///
+    /// # Errors
+    ///
+    /// [`ShellError::Script`] if a store cannot be read, [`ShellError::Usage`] for an
+    /// unreadable store.
+    pub fn from_properties(
+        properties: &std::collections::HashMap<String, String>,
+    ) -> Result<Self, ShellError> {
+        let mut options = ConnectOptions {
+            skip_host_check: properties
+                .get("ssl.verify.host")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("false")),
+            ..ConnectOptions::default()
+        };
         if let Some(store) = properties.get("ssl.truststore.location") {
-            let bytes = read(std::path::Path::new(store))?;
+            let bytes = read_file(std::path::Path::new(store))?;
             options.trusted_pem = trusted_pem(
                 store,
                 &bytes,
@@ -59,10 +75,17 @@ impl ConnectOptions {
                 .get("ssl.keystore.password")
                 .cloned()
                 .unwrap_or_default();
-            options.identity = Some((read(std::path::Path::new(store))?, password));
+            options.identity = Some((read_file(std::path::Path::new(store))?, password));
         }
         Ok(options)
     }
+}
+
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>, ShellError> {
+    std::fs::read(path).map_err(|source| ShellError::Script {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The certificates of a trust store as PEM: a PEM file as it is, a PKCS#12 store
@@ -93,6 +116,8 @@ pub struct ServerInfo {
     pub version: String,
     /// `RUNNING`, …
     pub status: String,
+    /// `ksql.service.id`.
+    pub service_id: String,
 }
 
 impl Client {
@@ -128,6 +153,23 @@ impl Client {
                 builder = builder.add_root_certificate(cert);
             }
         }
+        if !options.headers.is_empty() {
+            let mut headers = reqwest::header::HeaderMap::new();
+            for (name, value) in &options.headers {
+                let bad = |e: &dyn std::fmt::Display| {
+                    ShellError::Usage(format!("request header {name:?}: {e}"))
+                };
+                headers.insert(
+                    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|e| bad(&e))?,
+                    reqwest::header::HeaderValue::from_str(value).map_err(|e| bad(&e))?,
+                );
+            }
+            builder = builder.default_headers(headers);
+        }
+        if options.skip_host_check {
+            builder = builder.danger_accept_invalid_hostnames(true);
+        }
         if let Some((der, password)) = &options.identity {
             builder =
                 builder.identity(reqwest::Identity::from_pkcs12_der(der, password).map_err(tls)?);
@@ -155,6 +197,7 @@ impl Client {
         Ok(ServerInfo {
             version: text(&info["version"]),
             status: text(&info["serverStatus"]),
+            service_id: text(&info["ksqlServiceId"]),
         })
     }
 

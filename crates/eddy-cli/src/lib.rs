@@ -13,6 +13,7 @@
 pub mod client;
 pub mod command;
 mod error;
+pub mod migrate;
 pub mod query_stream;
 pub mod render;
 mod repl;
