@@ -25,6 +25,26 @@ use settings::{Origin, Settings};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How logs are written to standard error: `text` for people (coloured only on a
+    /// terminal) or `json`, one object per line with the fields of its spans (`query_id`,
+    /// `request_id`, …) for log shippers.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "EDDY_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -179,17 +199,27 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // `eddy test` reports through its own output; engine logs would drown it.
     let default_filter = match cli.command {
-        Command::Test(_) | Command::Shell(_) => "error",
+        Command::Test(_) | Command::Shell(_) | Command::Migrate(_) => "error",
         Command::Bench(_) => "warn,librdkafka=error,rdkafka=error",
         _ => "info,librdkafka=warn,rdkafka=warn",
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| default_filter.into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        // Colour codes only for a person at a terminal, not in files or journals.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
     match cli.command {
         Command::Server(args) => {
             // Settings first: a bad key stops the start before anything else happens.

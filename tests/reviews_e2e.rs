@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use common::{
-    Broker, BrokerKind, Record, Security, Server, int_key, produce, producer, read_topic,
+    Broker, BrokerKind, Record, Security, Server, check_with_prometheus_parser, int_key, produce,
+    producer, read_topic, sample, samples,
 };
 use serde_json::{Value, json};
 
@@ -407,5 +408,150 @@ fn a_broker_that_refuses_the_server_stops_its_start() -> Result<()> {
     );
     assert!(stderr.contains(&says), "{stderr}");
     assert!(stderr.contains("SSL"), "{stderr}");
+    Ok(())
+}
+
+/// Scrapes `/metrics` until `done` holds for the text, or fails after a minute with it.
+async fn await_metrics(server: &Server, done: impl Fn(&str) -> bool) -> Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = reqwest::get(format!("{}/metrics", server.url))
+            .await?
+            .text()
+            .await?;
+        if done(&text) {
+            return Ok(text);
+        }
+        if Instant::now() > deadline {
+            bail!("the metrics never showed what was awaited:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `/metrics` while the reviews pipeline runs, read by Prometheus' own parser: the
+/// counters rise with the input, every query's lag is 0 once its input is consumed, and the
+/// malformed review is counted as a processing error of the query that read it.
+#[tokio::test]
+async fn metrics_while_the_reviews_pipeline_runs() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "reviews_metrics").await?;
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sql-examples/reviews.sql"
+    ))?;
+    server.ksql_ok(&script).await?;
+    let p = producer(&broker.bootstrap)?;
+    for (id, name, status) in USERS {
+        let user = user_json(*id, name, status);
+        produce(&p, "users", Some(&int_key(*id)), Some(&user), 1000).await?;
+    }
+    await_users(
+        &server,
+        &[(1, "Platinum"), (2, "Platinum"), (3, "Gold"), (4, "Gold")],
+    )
+    .await?;
+
+    let clean = "{query_id=\"CSAS_REVIEWS_CLEAN_1\"}";
+    let enriched = "{query_id=\"CSAS_ENRICHED_REVIEWS_2\"}";
+    let metric = |name: &str, labels: &str| format!("eddy_query_{name}{labels}");
+    let all_caught_up = |text: &str| {
+        let lags = samples(text, "eddy_query_consumer_lag");
+        lags.len() >= 3 && lags.iter().all(|(_, lag)| *lag == 0.0)
+    };
+    let mut id = 1000;
+    let mut review = async |rating: i32| -> Result<()> {
+        id += 1;
+        let value = review_json(1 + id % 4, rating, "r");
+        produce(&p, "reviews", Some(&int_key(id)), Some(&value), 2000).await
+    };
+    // Round 1: 40 reviews and one the query cannot read.
+    for n in 0..40 {
+        review(1 + n % 5).await?;
+    }
+    produce(
+        &p,
+        "reviews",
+        Some(&int_key(1)),
+        Some("{\"userid\": "),
+        2000,
+    )
+    .await?;
+    let first = await_metrics(&server, |text| {
+        sample(text, &metric("records_read_total", clean)) == Some(41.0)
+            && sample(text, &metric("records_read_total", enriched)) == Some(40.0)
+            && all_caught_up(text)
+    })
+    .await?;
+    assert_eq!(
+        sample(&first, &metric("records_written_total", clean)),
+        Some(40.0),
+        "{first}"
+    );
+    assert_eq!(
+        sample(&first, &metric("processing_errors_total", clean)),
+        Some(1.0),
+        "{first}"
+    );
+    assert_eq!(
+        sample(&first, &metric("processing_errors_total", enriched)),
+        Some(0.0),
+        "{first}"
+    );
+    // Round 2: the counters rise with 25 more reviews; the lag is 0 again once they are
+    // consumed, and the error count stays.
+    for n in 0..25 {
+        review(1 + n % 5).await?;
+    }
+    let second = await_metrics(&server, |text| {
+        sample(text, &metric("records_read_total", enriched)) == Some(65.0) && all_caught_up(text)
+    })
+    .await?;
+    assert_eq!(
+        sample(&second, &metric("records_written_total", clean)),
+        Some(65.0),
+        "{second}"
+    );
+    let bytes = |text: &str| sample(text, &metric("read_bytes_total", clean)).unwrap_or(0.0);
+    assert!(bytes(&second) > bytes(&first), "{second}");
+    assert_eq!(
+        sample(&second, &metric("processing_errors_total", clean)),
+        Some(1.0),
+        "{second}"
+    );
+    // Platinum users 1 and 2 wrote the ratings below 3 that unhappy_vips passes on.
+    let unhappy = sample(
+        &second,
+        &metric(
+            "records_written_total",
+            "{query_id=\"CSAS_UNHAPPY_VIPS_3\"}",
+        ),
+    );
+    assert!(unhappy.is_some_and(|n| n > 0.0 && n < 65.0), "{second}");
+    let families = check_with_prometheus_parser(&second)?;
+    for family in [
+        "eddy_query_records_read counter",
+        "eddy_query_processing_errors counter",
+        "eddy_query_consumer_lag gauge",
+        "eddy_query_end_to_end_latency_seconds histogram",
+    ] {
+        assert!(families.contains(family), "{family} not in\n{families}");
+    }
+
+    // SHOW QUERIES reports each query's state, lag and errors.
+    let listed = server.ksql_ok("SHOW QUERIES;").await?;
+    let queries = listed[0]["queries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(queries.len(), 3, "{listed}");
+    for q in &queries {
+        assert_eq!(q["state"], "RUNNING", "{q}");
+        assert_eq!(q["consumerLag"], json!(0), "{q}");
+        let errors = if q["id"] == "CSAS_REVIEWS_CLEAN_1" {
+            1
+        } else {
+            0
+        };
+        assert_eq!(q["processingErrors"], json!(errors), "{q}");
+    }
     Ok(())
 }

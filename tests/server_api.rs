@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use common::{Broker, BrokerKind, Server};
+use common::{Broker, BrokerKind, Server, check_with_prometheus_parser, sample};
 use serde_json::{Value, json};
 
 /// Statements to set up the stream every test reads.
@@ -1718,40 +1718,6 @@ async fn terminating_the_cluster() -> Result<()> {
         .unwrap_or_default();
     assert_eq!(names, ["EDDY_PROCESSING_LOG"], "{body}");
     Ok(())
-}
-
-/// Runs `tests/python/check_metrics.py` (the `prometheus-client` package's OpenMetrics
-/// parser) over a scrape; returns its `name type samples` lines.
-fn check_with_prometheus_parser(text: &str) -> Result<String> {
-    use std::io::Write;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/check_metrics.py");
-    let mut child = std::process::Command::new("python3")
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdin"))?
-        .write_all(text.as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!(
-            "Prometheus' parser refused the scrape (pip install prometheus-client; .ci/run \
-             does it): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The value of the sample `series` (name and labels as exposed) in a metrics scrape.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|value| value.split_whitespace().next()?.parse().ok())
 }
 
 #[tokio::test]

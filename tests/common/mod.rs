@@ -428,6 +428,17 @@ impl Server {
         service_id: &str,
         envs: &[(&str, &str)],
     ) -> Result<Server> {
+        Self::start_with_stderr(bootstrap, data_dir, service_id, envs, Stdio::inherit()).await
+    }
+
+    /// [`Server::start_with_env`] with the server's standard error sent to `stderr`.
+    pub async fn start_with_stderr(
+        bootstrap: &str,
+        data_dir: &Path,
+        service_id: &str,
+        envs: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Result<Server> {
         let port = free_port();
         let child = Command::new(eddy_bin())
             .args([
@@ -449,7 +460,7 @@ impl Server {
             .env("RUST_LOG", "info,librdkafka=error,rdkafka=error")
             .envs(envs.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .context("starting eddy server")?;
         let server = Server {
@@ -659,4 +670,53 @@ pub async fn pull(server: &Server, sql: &str) -> Result<Vec<Value>> {
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// Runs `tests/python/check_metrics.py` (the `prometheus-client` package's OpenMetrics
+/// parser, and Prometheus' naming rules) over a scrape; returns its `name type samples`
+/// lines.
+pub fn check_with_prometheus_parser(text: &str) -> Result<String> {
+    use std::io::Write;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/check_metrics.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow!("no stdin"))?
+        .write_all(text.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "Prometheus' parser refused the scrape (pip install prometheus-client; .ci/run \
+             does it): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The value of the sample `series` (name and labels as exposed) in a metrics scrape.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+}
+
+/// Every sample of metric `name` (with its labels as exposed) in a metrics scrape.
+pub fn samples<'a>(text: &'a str, name: &str) -> Vec<(&'a str, f64)> {
+    text.lines()
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let labels = series.strip_prefix(name)?;
+            if !(labels.is_empty() || labels.starts_with('{')) {
+                return None;
+            }
+            Some((series, value.parse().ok()?))
+        })
+        .collect()
 }

@@ -60,31 +60,44 @@ fn sources(title: &str, list: &Value) -> String {
 }
 
 fn queries(list: &Value) -> String {
+    // Eddy's servers also report each query's lag and processing errors; ksqlDB's do not.
+    let progress = items(list).any(|q| q.get("consumerLag").is_some());
     let rows = items(list)
         .map(|q| {
-            vec![
+            let mut row = vec![
                 text(&q["id"]),
                 text(&q["queryType"]),
                 status(q),
                 join(&q["sinks"]),
                 join(&q["sinkKafkaTopics"]),
-                one_line(&text(&q["queryString"])),
-            ]
+            ];
+            if progress {
+                row.push(progress_cell(&q["consumerLag"]));
+                row.push(progress_cell(&q["processingErrors"]));
+            }
+            row.push(one_line(&text(&q["queryString"])));
+            row
         })
         .collect();
-    let mut out = table(
-        &[
-            "Query ID",
-            "Query Type",
-            "Status",
-            "Sink Name",
-            "Sink Kafka Topic",
-            "Query String",
-        ],
-        rows,
-    );
+    let mut header = vec![
+        "Query ID",
+        "Query Type",
+        "Status",
+        "Sink Name",
+        "Sink Kafka Topic",
+    ];
+    if progress {
+        header.extend(["Lag", "Errors"]);
+    }
+    header.push("Query String");
+    let mut out = table(&header, rows);
     out.push_str("\nFor detailed information on a Query run: EXPLAIN <Query ID>;");
     out
+}
+
+/// A lag or error count, empty where the server gave none (push queries).
+fn progress_cell(v: &Value) -> String {
+    if v.is_null() { String::new() } else { text(v) }
 }
 
 /// ksqlDB's `RUNNING:1` from `statusCount`, or the plain state.
@@ -164,8 +177,16 @@ fn source_description(d: &Value) -> String {
         ] {
             let list: Vec<String> = items(&d[key])
                 .map(|q| {
+                    let progress = match (q.get("consumerLag"), q.get("processingErrors")) {
+                        (Some(lag), Some(errors)) => format!(
+                            " [lag {}, errors {}]",
+                            progress_cell(lag),
+                            progress_cell(errors)
+                        ),
+                        _ => String::new(),
+                    };
                     format!(
-                        "{} ({}) : {}",
+                        "{} ({}){progress} : {}",
                         text(&q["id"]),
                         status(q),
                         text(&q["queryString"])

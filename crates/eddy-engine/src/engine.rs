@@ -302,6 +302,21 @@ impl Engine {
             let inner = self.lock();
             self.summaries(&inner)
         };
+        let mut lag = self.lags();
+        summaries
+            .into_iter()
+            .filter(|q| q.query_type == QueryType::Persistent)
+            .map(|q| QueryNow {
+                lag: lag.remove(&q.id).unwrap_or_default(),
+                id: q.id,
+                state: q.state,
+            })
+            .collect()
+    }
+
+    /// Each persistent query's lag on the partitions this server reads: (topic, partition,
+    /// records behind the end), asking the broker for the ends now.
+    fn lags(&self) -> HashMap<String, Vec<(String, i32, i64)>> {
         let admin = self.topics.admin();
         let mut ends: HashMap<String, Option<Vec<eddy_topic::Position>>> = HashMap::new();
         let mut lag: HashMap<String, Vec<(String, i32, i64)>> = HashMap::new();
@@ -320,15 +335,23 @@ impl Engine {
                 }
             }
         }
+        lag
+    }
+
+    /// `summaries` with each persistent query's lag and processing errors on this server
+    /// (the broker is asked for the ends of the inputs: call without the lock).
+    fn with_progress(&self, mut summaries: Vec<QuerySummary>) -> Vec<QuerySummary> {
+        let lags = self.lags();
+        for s in summaries
+            .iter_mut()
+            .filter(|s| s.query_type == QueryType::Persistent)
+        {
+            s.lag = lags
+                .get(&s.id)
+                .map(|partitions| partitions.iter().map(|(_, _, behind)| behind).sum());
+            s.processing_errors = self.metrics.processing_errors(&s.id);
+        }
         summaries
-            .into_iter()
-            .filter(|q| q.query_type == QueryType::Persistent)
-            .map(|q| QueryNow {
-                lag: lag.remove(&q.id).unwrap_or_default(),
-                id: q.id,
-                state: q.state,
-            })
-            .collect()
     }
 
     /// This server's part of the cluster, as `/clusterStatus` reports each server: per
@@ -1056,6 +1079,8 @@ impl Engine {
                 state: "RUNNING".into(),
                 last_error: None,
                 query_type: QueryType::Persistent,
+                lag: None,
+                processing_errors: 0,
             },
             handle,
         }))
@@ -1290,7 +1315,11 @@ impl Engine {
         Ok(match what {
             ShowWhat::Streams => StatementResult::Streams(of_kind(SourceKind::Stream)),
             ShowWhat::Tables => StatementResult::Tables(of_kind(SourceKind::Table)),
-            ShowWhat::Queries => StatementResult::Queries(self.summaries(&inner)),
+            ShowWhat::Queries => {
+                let summaries = self.summaries(&inner);
+                drop(inner);
+                StatementResult::Queries(self.with_progress(summaries))
+            }
             ShowWhat::Topics { all } => {
                 let mut topics = self.topics.admin().list_topics()?;
                 if !all {
@@ -1378,6 +1407,11 @@ impl Engine {
             Default::default()
         };
         drop(inner);
+        let all = if extended {
+            self.with_progress(all)
+        } else {
+            all
+        };
         let write_queries: Vec<QuerySummary> =
             all.iter().filter(|q| q.sink == name).cloned().collect();
         let offsets = if extended {

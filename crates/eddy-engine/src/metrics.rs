@@ -227,6 +227,13 @@ impl EngineMetrics {
         );
     }
 
+    /// The records query `id` has sent to the processing log on this server.
+    pub(crate) fn processing_errors(&self, id: &str) -> u64 {
+        self.processing_errors
+            .get(&vec![("query_id".to_string(), id.to_string())])
+            .map_or(0, |c| c.get())
+    }
+
     /// Each query's input topic and the next offset of each partition this server reads.
     pub(crate) fn positions(&self) -> Vec<(String, String, BTreeMap<i32, i64>)> {
         lock(&self.positions)

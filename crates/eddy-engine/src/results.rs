@@ -36,6 +36,11 @@ pub struct QuerySummary {
     pub last_error: Option<String>,
     /// Its type.
     pub query_type: QueryType,
+    /// Records of its input partitions this server reads that it has not processed yet;
+    /// `None` when not asked for (see `SHOW QUERIES`, `DESCRIBE … EXTENDED`) or unknown.
+    pub lag: Option<i64>,
+    /// Records it sent to the processing log on this server since it started here.
+    pub processing_errors: u64,
 }
 
 /// `DESCRIBE` of a source.

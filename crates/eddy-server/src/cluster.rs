@@ -22,7 +22,7 @@ pub(crate) async fn cluster_status(State(state): State<Arc<AppState>>) -> Respon
         )
         .into_response();
     };
-    let refreshed = tokio::task::spawn_blocking(move || {
+    let refreshed = crate::blocking(move || {
         membership.refresh(std::time::Duration::from_millis(200))?;
         Ok::<_, eddy_engine::EngineError>(membership.hosts())
     })

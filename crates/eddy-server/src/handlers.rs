@@ -154,7 +154,7 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Resp
     };
     let engine = Arc::clone(&state.engine);
     // Statements wait on the broker and the state store: keep them off the async workers.
-    let outcome = tokio::task::spawn_blocking(move || {
+    let outcome = crate::blocking(move || {
         if let Some(n) = wait_for {
             wait_for_command(&state, n)?;
         }
@@ -265,6 +265,8 @@ fn push_queries(state: &AppState) -> Vec<RunningQuery> {
                 status_count,
                 query_type: "PUSH".into(),
                 state: "RUNNING".into(),
+                consumer_lag: None,
+                processing_errors: None,
             }
         })
         .collect()
@@ -457,6 +459,9 @@ fn running_query(q: &QuerySummary) -> RunningQuery {
         status_count,
         query_type: "PERSISTENT".into(),
         state: q.state.clone(),
+        // Reported together: a query with a lag has been asked for its progress.
+        consumer_lag: q.lag,
+        processing_errors: q.lag.map(|_| q.processing_errors),
     }
 }
 
@@ -521,7 +526,7 @@ const KAFKA_HEALTH_WAIT: std::time::Duration = std::time::Duration::from_millis(
 /// `GET /healthcheck`: healthy when the broker answers and the command log was replayed.
 pub(crate) async fn healthcheck(State(state): State<Arc<AppState>>) -> Response {
     let engine = Arc::clone(&state.engine);
-    let check = tokio::task::spawn_blocking(move || {
+    let check = crate::blocking(move || {
         engine
             .topics()
             .admin()

@@ -50,7 +50,7 @@ pub(crate) async fn inserts_stream(
     };
     // The target is checked, and its producer made, before the answer starts.
     let engine = Arc::clone(&state.engine);
-    let opened = tokio::task::spawn_blocking(move || engine.json_inserter(&target)).await;
+    let opened = crate::blocking(move || engine.json_inserter(&target)).await;
     let inserter = match opened {
         Ok(Ok(inserter)) => inserter,
         Ok(Err(e)) => return ApiError::engine(&e).into_response(),
@@ -207,7 +207,7 @@ where
         let mut inserter = self.inserter.take().ok_or_else(|| {
             EngineError::Internal("an earlier insert of this stream was interrupted".into())
         })?;
-        let (inserter, outcomes) = tokio::task::spawn_blocking(move || {
+        let (inserter, outcomes) = crate::blocking(move || {
             let outcomes = inserter.insert(&rows);
             (inserter, outcomes)
         })

@@ -14,6 +14,7 @@
 
 pub mod auth;
 mod cluster;
+mod console;
 mod describe;
 pub mod errors;
 mod handlers;
@@ -263,6 +264,17 @@ impl AppState {
     }
 }
 
+/// Runs blocking engine work on tokio's blocking pool inside the caller's span, so its log
+/// lines carry the request (`request_id`) that asked for it.
+pub(crate) fn blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -285,6 +297,9 @@ pub fn router(state: Arc<AppState>, auth: Option<Arc<Authenticator>>) -> Router 
         .route("/status", get(status::all))
         .route("/status/{kind}/{entity}/{action}", get(status::one))
         .route("/metrics", get(metrics::metrics))
+        .route("/", get(console::index))
+        .route("/console/console.js", get(console::script))
+        .route("/console/console.css", get(console::style))
         .route("/clusterStatus", get(cluster::cluster_status))
         .route("/heartbeat", post(cluster::heartbeat))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -8,6 +8,7 @@
 //! scraped.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -19,6 +20,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+use tracing::Instrument;
 
 use crate::AppState;
 use crate::errors::{ApiError, SERVER_ERROR};
@@ -132,7 +134,15 @@ pub(crate) async fn track(
         .map_or("unmatched", MatchedPath::as_str)
         .to_string();
     let method = request.method().as_str().to_string();
-    let response = next.run(request).await;
+    // Every log line written while answering carries the request's number.
+    static REQUESTS: AtomicU64 = AtomicU64::new(0);
+    let span = tracing::info_span!(
+        "request",
+        request_id = REQUESTS.fetch_add(1, Ordering::Relaxed) + 1,
+        method = %method,
+        endpoint = %endpoint,
+    );
+    let response = next.run(request).instrument(span).await;
     let metrics = &state.metrics;
     metrics
         .requests
@@ -153,7 +163,7 @@ pub(crate) async fn track(
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let engine = Arc::clone(&state.engine);
     // The lag is asked of the broker: off the async workers.
-    let queries = match tokio::task::spawn_blocking(move || engine.metrics_now()).await {
+    let queries = match crate::blocking(move || engine.metrics_now()).await {
         Ok(queries) => queries,
         Err(e) => {
             return ApiError::generic(SERVER_ERROR, format!("collecting metrics failed: {e}"))

@@ -39,7 +39,7 @@ pub(crate) async fn print(state: &Arc<AppState>, req: PrintRequest) -> Result<Re
     let engine = Arc::clone(&state.engine);
     let topic = req.topic.clone();
     let from_beginning = req.from_beginning;
-    let started = tokio::task::spawn_blocking(move || engine.print_topic(&topic, from_beginning))
+    let started = crate::blocking(move || engine.print_topic(&topic, from_beginning))
         .await
         .map_err(|e| {
             tracing::error!("PRINT start failed: {e}");

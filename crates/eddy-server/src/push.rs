@@ -169,7 +169,7 @@ async fn start(
             let engine = Arc::clone(&state.engine);
             let q = q.clone();
             let asked = std::time::Instant::now();
-            let pulled = tokio::task::spawn_blocking(move || engine.pull(&q, &props))
+            let pulled = crate::blocking(move || engine.pull(&q, &props))
                 .await
                 .map_err(|e| {
                     tracing::error!("pull query failed: {e}");
@@ -197,7 +197,7 @@ async fn start(
     let engine = Arc::clone(&state.engine);
     let text = stmt.text.clone();
     // Opening a consumer talks to the broker: off the async workers.
-    let started = tokio::task::spawn_blocking(move || engine.start_transient(&query, &props))
+    let started = crate::blocking(move || engine.start_transient(&query, &props))
         .await
         .map_err(|e| {
             tracing::error!("push query start failed: {e}");

@@ -37,7 +37,7 @@ pub(crate) async fn terminate_cluster(State(state): State<Arc<AppState>>, body: 
     };
     state.terminated.store(true, Ordering::SeqCst);
     let worker = Arc::clone(&state);
-    let done = tokio::task::spawn_blocking(move || {
+    let done = crate::blocking(move || {
         // The command topic goes first: if the broker refuses, nothing has changed. This
         // server's own clients of it are closed before (see `CommandLog::close`).
         let command_topic = worker.commands.topic().to_string();

@@ -57,6 +57,14 @@ pub struct RunningQuery {
     pub query_type: String,
     /// `RUNNING` / `ERROR`
     pub state: String,
+    /// Eddy's: records of the input partitions this server reads that the query has not
+    /// processed yet (persistent queries, in `SHOW QUERIES` and `DESCRIBE … EXTENDED`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer_lag: Option<i64>,
+    /// Eddy's: records the query sent to the processing log on this server, beside
+    /// `consumerLag`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processing_errors: Option<u64>,
 }
 
 /// A topic in `kafka_topics`.
