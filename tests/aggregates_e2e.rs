@@ -960,5 +960,29 @@ async fn a_restore_holds_up_no_other_statement() -> Result<()> {
          query in {slowest_pull:?}"
     );
 
+    // The store is on disk, and what it holds in memory in front of RocksDB (once loaded,
+    // after the changelog is read) stays within its 32 MiB budget (a million groups do not
+    // fit: it then holds none, and remembers which keys RocksDB lacks).
+    let held = "eddy_query_held_state_bytes{query_id=\"CTAS_COUNTS_1\",\
+                store=\"aggregate_CTAS_COUNTS_1\"}";
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let text = loop {
+        let text = reqwest::get(format!("{}/metrics", server.url))
+            .await?
+            .text()
+            .await?;
+        if common::sample(&text, held).is_some_and(|b| b <= 32.0 * 1024.0 * 1024.0) {
+            break text;
+        }
+        if Instant::now() > deadline {
+            bail!("no held state after the restore:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let stored = common::sample(
+        &text,
+        "eddy_state_store_size_bytes{store=\"aggregate_CTAS_COUNTS_1\"}",
+    );
+    assert!(stored.is_some(), "{text}");
     Ok(())
 }

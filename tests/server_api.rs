@@ -1729,7 +1729,8 @@ async fn metrics_for_prometheus() -> Result<()> {
         .ksql(
             "CREATE STREAM m_in (id INT KEY, v INT) \
                WITH (KAFKA_TOPIC='m_in', VALUE_FORMAT='JSON', PARTITIONS=1);
-             CREATE STREAM m_out AS SELECT id, v * 2 AS w FROM m_in WHERE v > 0;",
+             CREATE STREAM m_out AS SELECT id, v * 2 AS w FROM m_in WHERE v > 0;
+             CREATE TABLE m_counts AS SELECT id, COUNT(*) AS n FROM m_in GROUP BY id;",
             json!({"ksql.streams.auto.offset.reset": "earliest"}),
         )
         .await?;
@@ -1766,8 +1767,11 @@ async fn metrics_for_prometheus() -> Result<()> {
             r.headers()
         );
         let text = r.text().await?;
+        let held = "eddy_query_held_state_bytes{query_id=\"CTAS_M_COUNTS_2\",\
+                    store=\"aggregate_CTAS_M_COUNTS_2\"}";
         if sample(&text, &format!("eddy_query_records_read_total{labels}")) == Some(5.0)
             && text.contains(&format!("eddy_query_consumer_lag{{query_id=\"{query_id}\""))
+            && sample(&text, held).is_some_and(|b| b > 0.0)
         {
             break text;
         }
@@ -1779,6 +1783,20 @@ async fn metrics_for_prometheus() -> Result<()> {
     assert_eq!(
         sample(&text, &format!("eddy_query_records_written_total{labels}")),
         Some(3.0),
+        "{text}"
+    );
+    // Three records of JSON {"W":…} values and 4-byte keys.
+    assert!(
+        sample(&text, &format!("eddy_query_written_bytes_total{labels}"))
+            .is_some_and(|b| b >= 3.0 * (4.0 + 7.0)),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "eddy_state_store_size_bytes{store=\"aggregate_CTAS_M_COUNTS_2\"}"
+        )
+        .is_some(),
         "{text}"
     );
     assert_eq!(

@@ -492,6 +492,33 @@ mod tests {
     }
 
     #[test]
+    fn show_queries_shows_lag_and_errors_when_the_server_reports_them() {
+        let query = |lag: Option<i64>| {
+            let mut q = json!({"id": "CSAS_A_1", "queryType": "PERSISTENT", "state": "RUNNING",
+                "statusCount": {"RUNNING": 1}, "sinks": ["A"], "sinkKafkaTopics": ["a"],
+                "queryString": "CREATE STREAM a AS SELECT * FROM s"});
+            if let Some(lag) = lag {
+                q["consumerLag"] = json!(lag);
+                q["processingErrors"] = json!(2);
+            }
+            q
+        };
+        let out = entity(&json!({"@type": "queries", "queries": [query(Some(7))]}));
+        let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+        assert!(
+            lines[0].contains("| Sink Kafka Topic | Lag | Errors | Query String"),
+            "{out}"
+        );
+        assert!(
+            lines[2].contains("| a                | 7   | 2      | CREATE"),
+            "{out}"
+        );
+        // ksqlDB's servers send neither: the columns are left out.
+        let out = entity(&json!({"@type": "queries", "queries": [query(None)]}));
+        assert!(!out.contains("Lag"), "{out}");
+    }
+
+    #[test]
     fn status_and_description() {
         let out = entity(&json!({"@type": "currentStatus",
             "commandStatus": {"status": "SUCCESS", "message": "Stream created"}}));

@@ -295,6 +295,14 @@ impl Engine {
         &self.metrics
     }
 
+    /// Each local state store's estimated size in bytes, for a metrics scrape.
+    pub fn store_sizes(&self) -> Vec<(String, u64)> {
+        self.state.store_sizes().unwrap_or_else(|e| {
+            tracing::warn!("could not read the state stores' sizes: {e}");
+            Vec::new()
+        })
+    }
+
     /// Each persistent query's state and, for the partitions this server reads, its lag
     /// behind the end of its input (asked of the broker now), for a metrics scrape.
     pub fn metrics_now(&self) -> Vec<QueryNow> {

@@ -6,9 +6,10 @@
 //! `_bytes`), counters ending in `_total`, labels `query_id`, `topic`, `partition`.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use eddy_state::KeyValueStore;
 use eddy_topic::Position;
 
 use crate::changelog::QueryStore;
@@ -39,6 +40,7 @@ pub struct EngineMetrics {
     records_read: Family<Labels, Counter>,
     bytes_read: Family<Labels, Counter>,
     records_written: Family<Labels, Counter>,
+    bytes_written: Family<Labels, Counter>,
     processing_errors: Family<Labels, Counter>,
     batch_seconds: Histograms,
     latency_seconds: Histograms,
@@ -46,7 +48,12 @@ pub struct EngineMetrics {
     restore_remaining: Family<Labels, Gauge>,
     /// What each persistent query last committed, for its lag.
     positions: Arc<Mutex<Positions>>,
+    /// The stores that hold state in memory, by query and store name, read when scraped.
+    held: Arc<Mutex<Vec<HeldStore>>>,
 }
+
+/// (query id, store name, the store).
+type HeldStore = (String, String, Weak<dyn KeyValueStore>);
 
 /// (query id, input topic) → partition → next offset to read, for the partitions this
 /// server reads.
@@ -58,11 +65,13 @@ impl Default for EngineMetrics {
             records_read: Family::default(),
             bytes_read: Family::default(),
             records_written: Family::default(),
+            bytes_written: Family::default(),
             processing_errors: Family::default(),
             batch_seconds: Family::new_with_constructor(batch_buckets),
             latency_seconds: Family::new_with_constructor(latency_buckets),
             restore_remaining: Family::default(),
             positions: Arc::default(),
+            held: Arc::default(),
         }
     }
 }
@@ -74,6 +83,7 @@ pub(crate) struct QueryMeters {
     records_read: Counter,
     bytes_read: Counter,
     records_written: Counter,
+    bytes_written: Counter,
     processing_errors: Counter,
     batch_seconds: Histogram,
     latency_seconds: Histogram,
@@ -88,6 +98,8 @@ pub(crate) struct BatchFigures<'a> {
     pub bytes: u64,
     /// Records written to the query's sink.
     pub written: u64,
+    /// Bytes of their keys and values.
+    pub written_bytes: u64,
     /// Records that went to the processing log.
     pub errors: u64,
     /// From the poll to the commit.
@@ -109,6 +121,7 @@ impl EngineMetrics {
             records_read: self.records_read.get_or_create(&labels).clone(),
             bytes_read: self.bytes_read.get_or_create(&labels).clone(),
             records_written: self.records_written.get_or_create(&labels).clone(),
+            bytes_written: self.bytes_written.get_or_create(&labels).clone(),
             processing_errors: self.processing_errors.get_or_create(&labels).clone(),
             batch_seconds: self.batch_seconds.get_or_create(&labels).clone(),
             latency_seconds: self.latency_seconds.get_or_create(&labels).clone(),
@@ -132,10 +145,12 @@ impl EngineMetrics {
             &self.records_read,
             &self.bytes_read,
             &self.records_written,
+            &self.bytes_written,
             &self.processing_errors,
         ] {
             family.remove(&labels);
         }
+        lock(&self.held).retain(|(query, _, _)| query != id);
         self.batch_seconds.remove(&labels);
         self.latency_seconds.remove(&labels);
         lock(&self.positions).retain(|(query, _), _| query != id);
@@ -171,6 +186,31 @@ impl EngineMetrics {
             "eddy_query_records_written",
             "Records a persistent query wrote to its sink",
             self.records_written.clone(),
+        );
+        registry.register_with_unit(
+            "eddy_query_written",
+            "Bytes of record keys and values a persistent query wrote to its sink",
+            Unit::Bytes,
+            self.bytes_written.clone(),
+        );
+        let held: Family<Labels, Gauge> = Family::default();
+        lock(&self.held).retain(|(query, name, store)| match store.upgrade() {
+            Some(store) => {
+                let labels = vec![
+                    ("query_id".to_string(), query.clone()),
+                    ("store".to_string(), name.clone()),
+                ];
+                held.get_or_create(&labels)
+                    .set(i64::try_from(store.held_bytes()).unwrap_or(i64::MAX));
+                true
+            }
+            None => false,
+        });
+        registry.register_with_unit(
+            "eddy_query_held_state",
+            "Memory a persistent query's state store holds in front of its storage",
+            Unit::Bytes,
+            held,
         );
         registry.register(
             "eddy_query_processing_errors",
@@ -227,6 +267,14 @@ impl EngineMetrics {
         );
     }
 
+    /// Shows the memory `store` (of query `id`) holds in the metrics, for as long as it
+    /// is open.
+    pub(crate) fn track_held(&self, id: &str, name: &str, store: &Arc<dyn KeyValueStore>) {
+        let mut held = lock(&self.held);
+        held.retain(|(query, n, _)| !(query == id && n == name));
+        held.push((id.to_string(), name.to_string(), Arc::downgrade(store)));
+    }
+
     /// The records query `id` has sent to the processing log on this server.
     pub(crate) fn processing_errors(&self, id: &str) -> u64 {
         self.processing_errors
@@ -260,6 +308,7 @@ impl QueryMeters {
         self.records_read.inc_by(figures.read);
         self.bytes_read.inc_by(figures.bytes);
         self.records_written.inc_by(figures.written);
+        self.bytes_written.inc_by(figures.written_bytes);
         self.processing_errors.inc_by(figures.errors);
         self.batch_seconds.observe(figures.took.as_secs_f64());
         if let Some(oldest) = figures.oldest_ms {
@@ -300,6 +349,7 @@ mod tests {
             read: 10,
             bytes: 400,
             written: 7,
+            written_bytes: 300,
             errors: 3,
             took: Duration::from_millis(3),
             oldest_ms: Some(0),
@@ -312,6 +362,10 @@ mod tests {
         metrics
             .restore_remaining("CSAS_X_1", "aggregate_CSAS_X_1")
             .set(42);
+        let backend = eddy_state::MemoryBackend::new();
+        let held =
+            eddy_state::StateBackend::open_store(&backend, "held").map_err(|_| std::fmt::Error)?;
+        metrics.track_held("CSAS_X_1", "held", &held);
         let mut registry = Registry::default();
         metrics.register(
             &mut registry,
@@ -327,6 +381,8 @@ mod tests {
             "eddy_query_records_read_total{query_id=\"CSAS_X_1\"} 10",
             "eddy_query_read_bytes_total{query_id=\"CSAS_X_1\"} 400",
             "eddy_query_records_written_total{query_id=\"CSAS_X_1\"} 7",
+            "eddy_query_written_bytes_total{query_id=\"CSAS_X_1\"} 300",
+            "eddy_query_held_state_bytes{query_id=\"CSAS_X_1\",store=\"held\"} 0",
             "eddy_query_processing_errors_total{query_id=\"CSAS_X_1\"} 3",
             "eddy_query_batch_duration_seconds_count{query_id=\"CSAS_X_1\"} 1",
             "eddy_query_state{query_id=\"CSAS_X_1\",state=\"RUNNING\"} 1",

@@ -157,7 +157,7 @@ impl Planner {
     ) -> Result<(Arc<dyn KeyValueStore>, Changelog), EngineError> {
         let topic = changelog_topic(&self.config.service_id, id, store.topic_part());
         let name = store.name(id);
-        open_with_changelog(
+        let opened = open_with_changelog(
             self.state.as_ref(),
             &self.topics,
             &name,
@@ -165,7 +165,11 @@ impl Planner {
             self.config.internal_replicas,
             held,
             Some(&self.metrics.restore_remaining(id, &name)),
-        )
+        )?;
+        if held.is_some() {
+            self.metrics.track_held(id, &name, &opened.0);
+        }
+        Ok(opened)
     }
 
     /// The task that runs `plan` as query `id`, reading `inputs` (opened with consumer

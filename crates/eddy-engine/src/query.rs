@@ -203,6 +203,8 @@ pub(crate) struct QueryTask {
     polled_at: Instant,
     /// Records of the batch in `raw` written to the query's sink.
     batch_written: u64,
+    /// Bytes of their keys and values.
+    batch_written_bytes: u64,
     /// For a batch of a table's changes read back from the repartition topic (whose keys
     /// [`split_changes`] took the marks off): whether each record leaves its group.
     forwarded_retracts: Option<Vec<bool>>,
@@ -282,6 +284,7 @@ impl QueryTask {
             meters: None,
             polled_at: Instant::now(),
             batch_written: 0,
+            batch_written_bytes: 0,
             stream_join: None,
             assignments: 0,
             table_join: None,
@@ -713,6 +716,8 @@ impl QueryTask {
                 self.progress = BatchProgress::Sent;
                 self.stats.produced(topic, self.keys_out.len() as u64);
                 self.batch_written += self.keys_out.len() as u64;
+                self.batch_written_bytes +=
+                    (self.keys_out.byte_len() + self.values_out.byte_len()) as u64;
             }
             Output::Transient { rows, cancel } => {
                 // Blocks while the client is slow: backpressure rather than buffering.
@@ -858,6 +863,7 @@ impl Task for QueryTask {
                 self.progress = BatchProgress::Polled;
                 self.polled_at = Instant::now();
                 self.batch_written = 0;
+                self.batch_written_bytes = 0;
                 if !self.from_stream
                     && self
                         .repartition
@@ -901,6 +907,8 @@ impl Task for QueryTask {
                 self.progress = BatchProgress::Sent;
                 self.stats.produced(topic, self.keys_out.len() as u64);
                 self.batch_written += self.keys_out.len() as u64;
+                self.batch_written_bytes +=
+                    (self.keys_out.byte_len() + self.values_out.byte_len()) as u64;
             }
             if let Err(err) = sink.flush(Duration::from_secs(30)) {
                 // Some outputs may never arrive: the retry sends them all again.
@@ -928,6 +936,7 @@ impl Task for QueryTask {
                 read: self.raw.len() as u64,
                 bytes: self.raw.values.byte_len() as u64,
                 written: self.batch_written,
+                written_bytes: self.batch_written_bytes,
                 errors: errors.len() as u64,
                 took: self.polled_at.elapsed(),
                 oldest_ms: self.raw.timestamps.iter().min().copied(),

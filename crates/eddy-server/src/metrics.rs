@@ -163,8 +163,9 @@ pub(crate) async fn track(
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let engine = Arc::clone(&state.engine);
     // The lag is asked of the broker: off the async workers.
-    let queries = match crate::blocking(move || engine.metrics_now()).await {
-        Ok(queries) => queries,
+    let collected = crate::blocking(move || (engine.metrics_now(), engine.store_sizes())).await;
+    let (queries, stores) = match collected {
+        Ok(collected) => collected,
         Err(e) => {
             return ApiError::generic(SERVER_ERROR, format!("collecting metrics failed: {e}"))
                 .into_response();
@@ -178,6 +179,18 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         g.set(value);
         g
     };
+    let sizes: Family<Vec<(String, String)>, Gauge> = Family::default();
+    for (store, bytes) in stores {
+        sizes
+            .get_or_create(&vec![("store".to_string(), store)])
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+    registry.register_with_unit(
+        "eddy_state_store_size",
+        "Estimated size of a local state store on disk (RocksDB live data and memtables)",
+        Unit::Bytes,
+        sizes,
+    );
     registry.register(
         "eddy_push_queries_running",
         "Push queries running now",

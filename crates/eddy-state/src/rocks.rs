@@ -188,6 +188,26 @@ impl StateBackend for RocksBackend {
         let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(registry.existing.iter().cloned().collect())
     }
+
+    fn store_sizes(&self) -> Result<Vec<(String, u64)>, StateError> {
+        let mut sizes = Vec::new();
+        for name in self.store_names()? {
+            let Some(cf) = self.db.cf_handle(&name) else {
+                continue;
+            };
+            // Live data in SST files plus what is still in memtables.
+            let mut bytes = 0;
+            for property in [
+                "rocksdb.estimate-live-data-size",
+                "rocksdb.cur-size-all-mem-tables",
+            ] {
+                bytes += self.db.property_int_value_cf(&cf, property)?.unwrap_or(0);
+            }
+            sizes.push((name, bytes));
+        }
+        sizes.sort();
+        Ok(sizes)
+    }
 }
 
 /// One store: a column family.

@@ -53,6 +53,12 @@ pub trait KeyValueStore: Send + Sync {
         false
     }
 
+    /// Bytes of entries held in memory in front of the store's own storage (0 for a store
+    /// that holds none).
+    fn held_bytes(&self) -> usize {
+        0
+    }
+
     /// The value stored under one key (for pull queries by key; batch lookups use `get_many`).
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         let mut keys = Payloads::with_capacity(1, key.len());
@@ -73,6 +79,12 @@ pub trait StateBackend: Send + Sync {
 
     /// The names of the existing stores, including those kept from an earlier run.
     fn store_names(&self) -> Result<Vec<String>, StateError>;
+
+    /// Each store's estimated size on its storage, in bytes, for metrics; none where the
+    /// backend cannot tell.
+    fn store_sizes(&self) -> Result<Vec<(String, u64)>, StateError> {
+        Ok(Vec::new())
+    }
 }
 
 /// The smallest key greater than every key starting with `prefix`, or `None` if there is none

@@ -592,6 +592,10 @@ impl KeyValueStore for WriteBackStore {
     fn holds_writes(&self) -> bool {
         true
     }
+
+    fn held_bytes(&self) -> usize {
+        self.lock().bytes()
+    }
 }
 
 #[cfg(test)]
