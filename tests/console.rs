@@ -14,6 +14,10 @@ async fn the_console_in_headless_chromium() -> Result<()> {
     let data = tempfile::tempdir()?;
     let server = Server::start(&broker.bootstrap, data.path(), "console_test").await?;
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    // Only this run's screenshots count.
+    if shots.exists() {
+        std::fs::remove_dir_all(&shots)?;
+    }
     std::fs::create_dir_all(&shots)?;
     let root = env!("CARGO_MANIFEST_DIR");
     let out = tokio::process::Command::new("python3")
@@ -37,8 +41,11 @@ async fn the_console_in_headless_chromium() -> Result<()> {
     }
     for page in [
         "3-overview-pipeline",
-        "4-editor-push-query",
-        "6-editor-error",
+        "4-editor-pull-query",
+        "5-editor-push-query",
+        "7-editor-error",
+        "8-query-page",
+        "9-topics-print",
     ] {
         let shot = shots.join(format!("{page}.png"));
         assert!(

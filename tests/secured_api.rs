@@ -160,6 +160,16 @@ async fn https_and_basic_authentication_answer_as_ksqldb() -> Result<()> {
         let body: Value = ok.json().await?;
         assert_eq!(body[0]["@type"], json!("streams"), "{body}");
     }
+    // The web console is behind the same login.
+    let console = client.get(format!("{url}/")).send().await?;
+    assert_eq!(console.status(), 401);
+    let console = client
+        .get(format!("{url}/"))
+        .basic_auth("fred", Some("letmein"))
+        .send()
+        .await?;
+    assert_eq!(console.status(), 200);
+    assert!(console.text().await?.contains("Eddy console"));
     // Cleartext HTTP to the HTTPS port gets no answer.
     let cleartext = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{port}/healthcheck"))

@@ -126,6 +126,23 @@ try:
         sys.exit("no query shows RUNNING: " + table_text("queries"))
     shot("3-overview-pipeline")
 
+    # A pull query on the users table.
+    go("editor")
+    rest("INSERT INTO users (userid, name, email, status) VALUES (1, 'Ada', 'ada@example.com', 'Platinum');")
+    type_sql("SELECT NAME, STATUS FROM USERS WHERE USERID = 1;")
+
+    def pulled():
+        driver.find_element(By.ID, "run").click()
+        # The table is read once it has caught up with its topic; ask again until then.
+        try:
+            WebDriverWait(driver, 3).until(lambda d: "Platinum" in table_text("results"))
+            return True
+        except Exception:
+            return False
+
+    until("the pull query's row", pulled)
+    shot("4-editor-pull-query")
+
     # A push query whose rows arrive as reviews are inserted.
     go("editor")
     type_sql("SELECT ID, USERID, RATING, TEXT FROM REVIEWS_CLEAN EMIT CHANGES;")
@@ -134,7 +151,7 @@ try:
     for n in range(3):
         rest(f"INSERT INTO reviews (id, userid, rating, text) VALUES ({n}, 1, 4, 'live review {n}');")
         until(f"live review {n}", lambda: f"live review {n}" in table_text("results"))
-    shot("4-editor-push-query")
+    shot("5-editor-push-query")
 
     # Stopped: the server runs no push query any more, and new reviews do not arrive.
     driver.find_element(By.ID, "stop").click()
@@ -153,7 +170,7 @@ try:
     until("the review in REVIEWS_CLEAN", lambda: metric(written) > before)
     if "after the stop" in table_text("results") or len(result_rows()) != rows:
         sys.exit("rows arrived after the stop")
-    shot("5-editor-stopped")
+    shot("6-editor-stopped")
 
     # A statement error, marked at its line.
     type_sql("SHOW STREAMS;\nCREATE STREAM broken AS SELEC * FROM reviews;")
@@ -164,7 +181,7 @@ try:
         sys.exit(f"expected line 2 marked, got {[m.text for m in marked]}: {text_of('error')}")
     if not text_of("error").startswith("Line 2, column "):
         sys.exit("the error does not say where: " + text_of("error"))
-    shot("6-editor-error")
+    shot("7-editor-error")
 
     # A query's page: its SQL, plan, lag per partition and throughput.
     go("")
@@ -174,7 +191,7 @@ try:
     until("the query's lag", lambda: "reviews" in table_text("lag"))
     until("the query's plan", lambda: text_of("plan").strip() != "")
     until("the throughput chart", lambda: driver.find_elements(By.CSS_SELECTOR, "#chart polyline"))
-    shot("7-query-page")
+    shot("8-query-page")
 
     # A topic printed live.
     go("topics")
@@ -184,7 +201,7 @@ try:
             row.find_element(By.TAG_NAME, "button").click()
             break
     until("the printed records", lambda: "live review 0" in text_of("print"))
-    shot("8-topics-print")
+    shot("9-topics-print")
     driver.find_element(By.ID, "print-stop").click()
     print("console checked; screenshots in", SHOTS)
 finally:
