@@ -82,7 +82,49 @@ pub fn precheck(case: &Case) -> Option<Outcome> {
     if case.disabled {
         return Some(Outcome::skip("disabled"));
     }
-    unsupported_format(case).map(|f| Outcome::skip(format!("format {f} is not supported yet")))
+    if let Some(f) = unsupported_format(case) {
+        return Some(Outcome::skip(format!("format {f} is not supported yet")));
+    }
+    test_only_function(&case.statements).map(|f| {
+        Outcome::skip(format!(
+            "calls {f}, a function of ksqlDB's test suite, not of its library"
+        ))
+    })
+}
+
+/// Functions that ksqlDB's own test harness adds to its library for its tests (they are in no
+/// ksqlDB release and not in its documentation); a case that calls one cannot run elsewhere.
+const KSQLDB_TEST_FUNCTIONS: [&str; 16] = [
+    "BAD_UDF",
+    "FIVE_ARG",
+    "FOUR_ARG",
+    "GENERIC_VAR_ARG",
+    "MID_VAR_ARG",
+    "MULTI_ARG",
+    "OBJ_COL_ARG",
+    "SUM_LIST",
+    "TEST_UDAF",
+    "TEST_UDF",
+    "TEST_UDTF",
+    "THROWING_UDTF",
+    "TOSTRUCT",
+    "VAR_ARG",
+    "WHENCONDITION",
+    "WHENRESULT",
+];
+
+/// The first of ksqlDB's test-only functions that these statements call.
+fn test_only_function(statements: &[String]) -> Option<&'static str> {
+    statements.iter().find_map(|sql| {
+        let upper = sql.to_ascii_uppercase();
+        KSQLDB_TEST_FUNCTIONS.into_iter().find(|name| {
+            upper.match_indices(name).any(|(at, _)| {
+                let before = upper[..at].chars().next_back();
+                let after = upper[at + name.len()..].trim_start().chars().next();
+                !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && after == Some('(')
+            })
+        })
+    })
 }
 
 /// The first schema-registry format a case's statements, properties or topics name.
@@ -339,5 +381,22 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn finds_calls_of_ksqldb_test_functions() {
+        let calls = |sql: &str| test_only_function(&[sql.to_string()]);
+        assert_eq!(
+            calls("CREATE STREAM O AS SELECT test_udf (a, b) FROM T;"),
+            Some("TEST_UDF")
+        );
+        assert_eq!(
+            calls("SELECT VAR_ARG(a), MID_VAR_ARG(b) FROM T;"),
+            Some("MID_VAR_ARG")
+        );
+        // A column or stream of the same name is no call, nor is a longer function name.
+        assert_eq!(calls("SELECT test_udf FROM T;"), None);
+        assert_eq!(calls("SELECT MY_TEST_UDF(a) FROM T;"), None);
+        assert_eq!(calls("SELECT WONT_FIND_ME(a) FROM T;"), None);
     }
 }

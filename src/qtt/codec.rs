@@ -219,7 +219,9 @@ fn raw(bytes: &[u8]) -> Value {
     }
 }
 
-/// JSON equality with numbers compared by value (`1 == 1.0`) and objects by content.
+/// JSON equality with numbers compared by value (`1 == 1.0`) and objects by content. Field
+/// names match regardless of case, as in ksqlDB's harness, whose expected records name the
+/// column `COLORS` as `colors` and `COLORS` in one case (`json_array_length.json`).
 pub fn json_eq(expected: &Value, actual: &Value) -> bool {
     match (expected, actual) {
         (Value::Number(a), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
@@ -233,9 +235,18 @@ pub fn json_eq(expected: &Value, actual: &Value) -> bool {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| json_eq(x, y))
         }
         (Value::Object(a), Value::Object(b)) => {
+            let field = |k: &str| {
+                b.get(k).or_else(|| {
+                    let mut same = b.iter().filter(|(name, _)| name.eq_ignore_ascii_case(k));
+                    match (same.next(), same.next()) {
+                        (Some((_, y)), None) => Some(y),
+                        _ => None,
+                    }
+                })
+            };
             a.len() == b.len()
                 && a.iter()
-                    .all(|(k, x)| b.get(k).is_some_and(|y| json_eq(x, y)))
+                    .all(|(k, x)| field(k).is_some_and(|y| json_eq(x, y)))
         }
         (a, b) => a == b,
     }
@@ -348,6 +359,14 @@ mod tests {
             &json!({"B": [2], "A": 1.0})
         ));
         assert!(!json_eq(&json!({"A": 1}), &json!({"A": 1, "B": null})));
+    }
+
+    #[test]
+    fn field_names_match_regardless_of_case_unless_ambiguous() {
+        assert!(json_eq(&json!({"colors": [1]}), &json!({"COLORS": [1]})));
+        assert!(!json_eq(&json!({"colors": [1]}), &json!({"COLORS": [2]})));
+        assert!(json_eq(&json!({"a": 1, "A": 2}), &json!({"A": 2, "a": 1})));
+        assert!(!json_eq(&json!({"b": 1, "X": 2}), &json!({"B": 1, "b": 2})));
     }
 
     #[test]
