@@ -8,6 +8,7 @@ use super::lexer::{Source, depth_delta, is_keyword, matching_paren};
 use super::types::parse_type;
 use crate::error::SqlError;
 use crate::plan::KSQL_CAST;
+use crate::plan::functions::{TAKING_A_TIME_UNIT, TIME_UNITS};
 use crate::types::SqlType;
 
 /// Rewrites, left to right:
@@ -15,7 +16,9 @@ use crate::types::SqlType;
 ///   ksqlDB's semantics (`STRING` → `VARCHAR`, `BYTES` → `BYTEA`, `TIMESTAMP` →
 ///   `TIMESTAMP(3)` for milliseconds); an unknown type is an error here, with its location;
 /// * `STRUCT(name := e, …)` → `STRUCT(e AS name, …)`;
-/// * `MAP(k := v, …)` → `MAP {k: v, …}`.
+/// * `MAP(k := v, …)` → `MAP {k: v, …}`;
+/// * `DATEADD(DAYS, …)` and the other functions that take a time unit: the unit's bare word
+///   → `'DAYS'`, which DataFusion would otherwise read as a column.
 pub(crate) fn rewrite_expressions(
     mut tokens: Vec<TokenWithSpan>,
     source: &Source<'_>,
@@ -38,6 +41,8 @@ pub(crate) fn rewrite_expressions(
                 ));
             }
             rewrite_map(&mut tokens, i + 1);
+        } else if TAKING_A_TIME_UNIT.iter().any(|f| is_call(&tokens, i, f)) {
+            time_unit_as_text(&mut tokens, i + 2);
         } else if let Token::Number(text, _) = &tokens[i].token
             && text.contains(['e', 'E'])
         {
@@ -81,6 +86,21 @@ fn balanced_and_shallow(tokens: &[TokenWithSpan]) -> bool {
 }
 
 /// Whether `tokens[i]` is the word `name` followed by `(`.
+/// Turns the bare word at `at` into text if it is a time unit and a whole argument.
+fn time_unit_as_text(tokens: &mut [TokenWithSpan], at: usize) {
+    let is_unit = tokens.get(at).is_some_and(|t| {
+        TIME_UNITS
+            .iter()
+            .any(|(unit, _)| is_keyword(&t.token, unit))
+    });
+    if is_unit
+        && tokens.get(at + 1).is_some_and(|t| t.token == Token::Comma)
+        && let Token::Word(w) = &tokens[at].token
+    {
+        tokens[at].token = Token::SingleQuotedString(w.value.clone());
+    }
+}
+
 fn is_call(tokens: &[TokenWithSpan], i: usize, name: &str) -> bool {
     tokens.get(i).is_some_and(|t| is_keyword(&t.token, name))
         && tokens.get(i + 1).is_some_and(|t| t.token == Token::LParen)

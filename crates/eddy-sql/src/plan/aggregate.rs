@@ -94,11 +94,11 @@ impl AggregateUDFImpl for KsqlAggregate {
                 DataType::Int64 => DataType::Int64,
                 DataType::Float32 | DataType::Float64 => DataType::Float64,
                 DataType::Decimal128(p, s) => DataType::Decimal128(*p, *s),
-                other => return plan_err!("Function 'SUM' does not accept parameters ({other})."),
+                other => return super::functions::rejected("SUM", std::slice::from_ref(other)),
             },
             "avg" | "stddev_samp" | "stddev_sample" => {
                 if !is_numeric(first) {
-                    return plan_err!("Function '{upper}' does not accept parameters ({first}).");
+                    return super::functions::rejected(&upper, std::slice::from_ref(first));
                 }
                 DataType::Float64
             }

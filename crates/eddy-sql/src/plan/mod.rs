@@ -8,7 +8,7 @@
 mod aggregate;
 mod cast;
 mod checks;
-mod functions;
+pub(crate) mod functions;
 mod projection;
 mod provider;
 mod rewrites;

@@ -273,12 +273,59 @@ pub(crate) fn describe_plan_error(e: DataFusionError) -> String {
         .nth(1)
         && let Some((name, args)) = rest.split_once('(')
     {
-        let args = args.split(')').next().unwrap_or_default();
+        let args = args.rsplit_once(")'").map_or(args, |(args, _)| args);
         return format!(
-            "Function '{}' does not accept parameters ({args})",
-            name.to_ascii_uppercase()
+            "Function '{}' does not accept parameters ({}).",
+            name.to_ascii_uppercase(),
+            sql_type_names(args)
         );
     }
     text.trim_start_matches("Error during planning: ")
         .to_string()
+}
+
+/// DataFusion's names of argument types (`Int32, Decimal128(2, 1)`) as ksqlDB names them in
+/// messages (`INTEGER, DECIMAL(2, 1)`).
+fn sql_type_names(arrow_names: &str) -> String {
+    let mut names = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in arrow_names.char_indices() {
+        match c {
+            '(' | '<' | '[' => depth += 1,
+            ')' | '>' | ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                names.push(&arrow_names[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    names.push(&arrow_names[start..]);
+    let sql = |name: &str| -> String {
+        let name = name.trim();
+        let (head, inner) = match name.split_once('(') {
+            Some((head, rest)) => (head, rest.strip_suffix(')').unwrap_or(rest)),
+            None => (name, ""),
+        };
+        match head {
+            "Int8" | "Int16" | "Int32" => "INTEGER".into(),
+            "Int64" => "BIGINT".into(),
+            "Float32" | "Float64" => "DOUBLE".into(),
+            "Utf8" | "LargeUtf8" | "Utf8View" => "STRING".into(),
+            "Boolean" => "BOOLEAN".into(),
+            "Binary" | "LargeBinary" | "BinaryView" => "BYTES".into(),
+            "Date32" => "DATE".into(),
+            "Time32" | "Time64" => "TIME".into(),
+            "Timestamp" => "TIMESTAMP".into(),
+            "Decimal128" => format!("DECIMAL({inner})"),
+            "Null" => "NULL".into(),
+            _ => name.to_string(),
+        }
+    };
+    names
+        .into_iter()
+        .filter(|n| !n.trim().is_empty())
+        .map(sql)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -235,7 +235,7 @@ fn bad_queries_are_clear_errors() {
     );
     assert_eq!(
         err("CREATE TABLE C AS SELECT userid, SUM(text) AS S FROM reviews GROUP BY userid;"),
-        "Function 'SUM' does not accept parameters (Utf8)."
+        "Function 'SUM' does not accept parameters (STRING)."
     );
 }
 

@@ -9,20 +9,26 @@ use datafusion_expr::{Expr, ScalarUDF};
 
 use crate::types::SqlType;
 
+pub(crate) use time_arithmetic::{TAKING_A_TIME_UNIT, TIME_UNITS};
+
 mod arrays;
 mod as_value;
 mod bytes;
 mod datetime_format;
 mod epoch;
+mod extract_json_field;
 mod from_unixtime;
 mod geo_distance;
 mod java_time;
+mod json;
 mod math;
 mod pad;
 mod regexp;
 mod regexp_replace;
 mod split;
 mod substring;
+mod time_arithmetic;
+mod to_json_string;
 
 /// Every function of this module.
 pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
@@ -33,18 +39,22 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     all.extend(regexp::functions());
     all.extend(epoch::functions());
     all.extend(datetime_format::functions());
+    all.extend(json::functions());
+    all.extend(time_arithmetic::functions());
     all.push(split::function());
     all.push(substring::function());
     all.push(as_value::function());
     all.push(from_unixtime::function());
     all.push(regexp_replace::function());
     all.push(geo_distance::function());
+    all.push(extract_json_field::function());
+    all.push(to_json_string::function());
     all
 }
 
 /// ksqlDB's error for arguments that match none of a function's signatures, the types named
 /// in SQL: `Function 'timeadd' does not accept parameters (TIME, INTEGER, TIME).`
-fn rejected<T>(name: &str, arg_types: &[DataType]) -> datafusion_common::Result<T> {
+pub(crate) fn rejected<T>(name: &str, arg_types: &[DataType]) -> datafusion_common::Result<T> {
     let types: Vec<String> = arg_types
         .iter()
         .map(|t| SqlType::from_arrow(t).map_or_else(|| t.to_string(), |s| s.to_string()))
