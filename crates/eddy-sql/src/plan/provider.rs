@@ -68,7 +68,6 @@ const KSQL_ALIASES: &[(&str, &str)] = &[
     ("ifnull", "coalesce"),
     ("instr", "strpos"),
     ("array_contains", "array_has"),
-    ("array_length", "cardinality"),
     ("array_remove", "array_remove_all"),
     ("concat_ws", "concat_ws"),
     ("ln", "ln"),

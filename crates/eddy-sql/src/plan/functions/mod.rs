@@ -21,7 +21,11 @@ mod from_unixtime;
 mod geo_distance;
 mod java_time;
 mod json;
+mod lists;
+mod maps;
+mod mask;
 mod math;
+mod md5_hash;
 mod pad;
 mod regexp;
 mod regexp_replace;
@@ -29,6 +33,7 @@ mod split;
 mod substring;
 mod time_arithmetic;
 mod to_json_string;
+mod url;
 
 /// Every function of this module.
 pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
@@ -41,6 +46,11 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     all.extend(datetime_format::functions());
     all.extend(json::functions());
     all.extend(time_arithmetic::functions());
+    all.extend(mask::functions());
+    all.extend(url::functions());
+    all.extend(maps::functions());
+    all.extend(lists::functions());
+    all.push(md5_hash::function());
     all.push(split::function());
     all.push(substring::function());
     all.push(as_value::function());

@@ -1,0 +1,223 @@
+//! ksqlDB's `ELT(n, s1, s2, …)`, `FIELD(s, s1, s2, …)`, `SLICE(array, from, to)` and
+//! `ARRAY_LENGTH(array)` (an INTEGER, where DataFusion's `cardinality` counts in BIGINT).
+//!
+//! `ELT` gives the n-th string (1-based; NULL out of range) and `FIELD` the 1-based position
+//! of the first string equal to `s` (0 if none, or if `s` is NULL). `SLICE` keeps the
+//! elements from `from` to `to`, both 1-based and included (a NULL bound is the array's
+//! start or end); bounds outside the array give NULL, as Java's `subList` refuses them.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int32Array, ListArray, StringArray, UInt32Array};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::compute::{cast, take};
+use arrow::datatypes::{DataType, Int64Type};
+use datafusion_common::{Result, exec_err};
+use datafusion_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+/// The three functions.
+pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
+    [Kind::Elt, Kind::Field, Kind::Slice, Kind::Length]
+        .map(|kind| {
+            Arc::new(ScalarUDF::from(ListFn {
+                kind,
+                signature: Signature::user_defined(Volatility::Immutable),
+            }))
+        })
+        .into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Elt,
+    Field,
+    Slice,
+    Length,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ListFn {
+    kind: Kind,
+    signature: Signature,
+}
+
+fn integer(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Null
+    )
+}
+
+/// The element range `SLICE` keeps of a list of `len` elements, if Java's `subList` takes it.
+fn slice_range(len: usize, from: Option<i64>, to: Option<i64>) -> Option<std::ops::Range<usize>> {
+    let start = from.map_or(Some(0), |f| f.checked_sub(1))?;
+    let end = to.unwrap_or(len as i64);
+    let (start, end) = (usize::try_from(start).ok()?, usize::try_from(end).ok()?);
+    (start <= end && end <= len).then_some(start..end)
+}
+
+impl ListFn {
+    fn sql_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Elt => "ELT",
+            Kind::Field => "FIELD",
+            Kind::Slice => "SLICE",
+            Kind::Length => "ARRAY_LENGTH",
+        }
+    }
+}
+
+impl ScalarUDFImpl for ListFn {
+    fn name(&self) -> &str {
+        match self.kind {
+            Kind::Elt => "elt",
+            Kind::Field => "field",
+            Kind::Slice => "slice",
+            Kind::Length => "array_length",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let text = super::is_text;
+        let ok = match (self.kind, arg_types) {
+            (Kind::Elt, [n, rest @ ..]) => integer(n) && rest.iter().all(text),
+            (Kind::Field, [s, rest @ ..]) => text(s) && rest.iter().all(text),
+            (Kind::Slice, [DataType::List(_), from, to]) => integer(from) && integer(to),
+            (Kind::Length, [DataType::List(_) | DataType::Null]) => true,
+            _ => false,
+        };
+        if !ok {
+            return super::rejected(self.sql_name(), arg_types);
+        }
+        Ok(arg_types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match (self.kind, i) {
+                (Kind::Elt, 0) | (Kind::Slice, 1 | 2) => DataType::Int64,
+                (Kind::Slice | Kind::Length, _) => t.clone(),
+                _ => DataType::Utf8,
+            })
+            .collect())
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(match self.kind {
+            Kind::Elt => DataType::Utf8,
+            Kind::Field | Kind::Length => DataType::Int32,
+            Kind::Slice => arg_types.first().cloned().unwrap_or(DataType::Null),
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let Some((first, rest)) = arrays.split_first() else {
+            return exec_err!("{} needs arguments", self.sql_name());
+        };
+        let rows = 0..first.len();
+        let out: ArrayRef = match self.kind {
+            Kind::Elt => {
+                let n = first.as_primitive::<Int64Type>();
+                let strings: Vec<&StringArray> = rest.iter().map(|a| a.as_string()).collect();
+                Arc::new(
+                    rows.map(|i| {
+                        if n.is_null(i) {
+                            return None;
+                        }
+                        let at = usize::try_from(n.value(i)).ok()?.checked_sub(1)?;
+                        let s = strings.get(at)?;
+                        (!s.is_null(i)).then(|| s.value(i).to_string())
+                    })
+                    .collect::<StringArray>(),
+                )
+            }
+            Kind::Field => {
+                let s = first.as_string::<i32>();
+                let strings: Vec<&StringArray> = rest.iter().map(|a| a.as_string()).collect();
+                Arc::new(
+                    rows.map(|i| {
+                        let found = (!s.is_null(i))
+                            .then(|| {
+                                strings
+                                    .iter()
+                                    .position(|c| !c.is_null(i) && c.value(i) == s.value(i))
+                            })
+                            .flatten();
+                        Some(found.map_or(0, |p| i32::try_from(p + 1).unwrap_or(i32::MAX)))
+                    })
+                    .collect::<Int32Array>(),
+                )
+            }
+            Kind::Length => match first.data_type() {
+                DataType::List(_) => {
+                    let list = first.as_list::<i32>();
+                    Arc::new(
+                        rows.map(|i| (!list.is_null(i)).then(|| list.value_length(i)))
+                            .collect::<Int32Array>(),
+                    )
+                }
+                _ => Arc::new(Int32Array::new_null(first.len())),
+            },
+            Kind::Slice => {
+                let [from, to] = rest else {
+                    return exec_err!("SLICE takes three arguments");
+                };
+                let list = first.as_list::<i32>();
+                let (from, to) = (cast(from, &DataType::Int64)?, cast(to, &DataType::Int64)?);
+                let (from, to) = (
+                    from.as_primitive::<Int64Type>(),
+                    to.as_primitive::<Int64Type>(),
+                );
+                let bound =
+                    |a: &arrow::array::Int64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+                let (mut offsets, mut picks, mut valid) = (vec![0i32], Vec::new(), Vec::new());
+                for i in rows {
+                    let start = list.value_offsets()[i] as usize;
+                    let len = list.value_length(i) as usize;
+                    let range = (!list.is_null(i))
+                        .then(|| slice_range(len, bound(from, i), bound(to, i)))
+                        .flatten();
+                    if let Some(range) = &range {
+                        picks.extend(range.clone().map(|j| (start + j) as u32));
+                    }
+                    let end = i32::try_from(picks.len());
+                    offsets.push(end.or_else(|_| exec_err!("SLICE: too many elements"))?);
+                    valid.push(range.is_some());
+                }
+                let DataType::List(item) = list.data_type() else {
+                    return exec_err!("SLICE needs an array");
+                };
+                let values = take(list.values(), &UInt32Array::from(picks), None)?;
+                Arc::new(ListArray::try_new(
+                    Arc::clone(item),
+                    OffsetBuffer::new(offsets.into()),
+                    values,
+                    Some(NullBuffer::from(valid)),
+                )?)
+            }
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slice_range;
+
+    #[test]
+    fn slices_as_java_sublist() {
+        assert_eq!(slice_range(5, Some(2), Some(4)), Some(1..4));
+        assert_eq!(slice_range(5, None, Some(2)), Some(0..2));
+        assert_eq!(slice_range(5, Some(3), None), Some(2..5));
+        assert_eq!(slice_range(5, Some(1), Some(5)), Some(0..5));
+        assert_eq!(slice_range(5, Some(0), Some(2)), None);
+        assert_eq!(slice_range(5, Some(2), Some(6)), None);
+        assert_eq!(slice_range(5, Some(4), Some(2)), None);
+        assert_eq!(slice_range(5, Some(3), Some(2)), Some(2..2));
+    }
+}
