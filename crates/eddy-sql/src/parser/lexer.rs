@@ -175,12 +175,41 @@ pub(crate) fn normalise(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
                     continue;
                 }
             }
-            Token::RArrow => t.token = Token::Arrow,
+            Token::RArrow => {
+                t.token = Token::Arrow;
+                quote_lambda_parameters(&mut out);
+            }
             _ => {}
         }
         out.push(t);
     }
     out
+}
+
+/// Marks the parameters before a lambda's arrow (`x =>` or `(x, y) =>`) as quoted, so that
+/// DataFusion, which lower-cases unquoted lambda parameters but not the (already upper-cased)
+/// names in the lambda's body, finds them by the same name.
+fn quote_lambda_parameters(out: &mut [TokenWithSpan]) {
+    let params = match out.last().map(|t| &t.token) {
+        Some(Token::Word(_)) => out.len() - 1..out.len(),
+        Some(Token::RParen) => {
+            let close = out.len() - 1;
+            let open = out[..close]
+                .iter()
+                .rposition(|t| t.token == Token::LParen)
+                .unwrap_or(close);
+            open + 1..close
+        }
+        _ => return,
+    };
+    for t in &mut out[params] {
+        if let Token::Word(w) = &mut t.token
+            && w.quote_style.is_none()
+        {
+            w.quote_style = Some('`');
+            w.keyword = datafusion_sql::sqlparser::keywords::Keyword::NoKeyword;
+        }
+    }
 }
 
 /// Rejects integer literals that do not fit a BIGINT and floating-point literals that

@@ -399,3 +399,18 @@ fn pseudo_columns_can_be_selected() {
         "`ID` INTEGER KEY, `T` BIGINT, `P` INTEGER, `O` BIGINT"
     );
 }
+
+#[test]
+fn lambda_parameters_resolve_in_upper_case_bodies() {
+    // DataFusion lower-cases unquoted lambda parameters; the lexer quotes them so the
+    // upper-cased names in the body find them.
+    let p = plan(
+        "CREATE STREAM C AS SELECT id, TRANSFORM(ARRAY[rating], x => x + 1) AS T, \
+         FILTER(ARRAY[text], (s) => LEN(s) > 1) AS F FROM reviews;",
+    )
+    .unwrap();
+    assert_eq!(
+        schema(&p),
+        "`ID` INTEGER KEY, `T` ARRAY<INTEGER>, `F` ARRAY<STRING>"
+    );
+}
