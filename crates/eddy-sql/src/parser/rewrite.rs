@@ -18,7 +18,8 @@ use crate::types::SqlType;
 /// * `STRUCT(name := e, …)` → `STRUCT(e AS name, …)`;
 /// * `MAP(k := v, …)` → `MAP {k: v, …}`;
 /// * `DATEADD(DAYS, …)` and the other functions that take a time unit: the unit's bare word
-///   → `'DAYS'`, which DataFusion would otherwise read as a column.
+///   → `'DAYS'`, which DataFusion would otherwise read as a column;
+/// * in `TRANSFORM`, `FILTER` and `REDUCE`, an integer literal that fits → `CAST(n AS INT)`.
 pub(crate) fn rewrite_expressions(
     mut tokens: Vec<TokenWithSpan>,
     source: &Source<'_>,
@@ -43,6 +44,11 @@ pub(crate) fn rewrite_expressions(
             rewrite_map(&mut tokens, i + 1);
         } else if TAKING_A_TIME_UNIT.iter().any(|f| is_call(&tokens, i, f)) {
             time_unit_as_text(&mut tokens, i + 2);
+        } else if ["TRANSFORM", "FILTER", "REDUCE"]
+            .iter()
+            .any(|f| is_call(&tokens, i, f))
+        {
+            integer_literals_as_int(&mut tokens, i + 1);
         } else if let Token::Number(text, _) = &tokens[i].token
             && text.contains(['e', 'E'])
         {
@@ -86,6 +92,36 @@ fn balanced_and_shallow(tokens: &[TokenWithSpan]) -> bool {
 }
 
 /// Whether `tokens[i]` is the word `name` followed by `(`.
+/// Types the integer literals between the parenthesis at `open` and its match as INT, as
+/// ksqlDB types them. Elsewhere the planner narrows DataFusion's BIGINT literals after
+/// planning; a lambda's parameters are typed during planning, so a literal that decides a
+/// parameter's type (a `REDUCE`'s initial state, an element computed by an inner lambda) must
+/// be an INT by then.
+fn integer_literals_as_int(tokens: &mut Vec<TokenWithSpan>, open: usize) {
+    let Some(close) = matching_paren(tokens, open) else {
+        return;
+    };
+    for i in (open + 1..close).rev() {
+        let Token::Number(text, false) = &tokens[i].token else {
+            continue;
+        };
+        if !text.bytes().all(|b| b.is_ascii_digit()) || text.parse::<i32>().is_err() {
+            continue;
+        }
+        let span = tokens[i].span;
+        let cast = [
+            Token::make_word("CAST", None),
+            Token::LParen,
+            tokens[i].token.clone(),
+            Token::make_keyword("AS"),
+            Token::make_word("INT", None),
+            Token::RParen,
+        ]
+        .map(|t| TokenWithSpan::new(t, span));
+        tokens.splice(i..=i, cast);
+    }
+}
+
 /// Turns the bare word at `at` into text if it is a time unit and a whole argument.
 fn time_unit_as_text(tokens: &mut [TokenWithSpan], at: usize) {
     let is_unit = tokens.get(at).is_some_and(|t| {

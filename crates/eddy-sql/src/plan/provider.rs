@@ -106,11 +106,11 @@ impl Functions {
         for f in datafusion_functions_nested::all_default_higher_order_functions() {
             higher_order.insert(f.name().to_ascii_lowercase(), f);
         }
-        // ksqlDB's lambda functions over arrays are DataFusion's under other names.
-        for (ksql, df) in [("transform", "array_transform"), ("filter", "array_filter")] {
-            if let Some(f) = higher_order.get(df).cloned() {
-                higher_order.insert(ksql.to_string(), f);
-            }
+        // ksqlDB's TRANSFORM, FILTER and REDUCE; over arrays the first two are DataFusion's.
+        let array_transform = higher_order.get("array_transform").cloned();
+        let array_filter = higher_order.get("array_filter").cloned();
+        for f in super::functions::lambda_functions(array_transform, array_filter) {
+            higher_order.insert(f.name().to_ascii_lowercase(), f);
         }
         // ksqlDB's meaning wins over a DataFusion alias of the same name (IFNULL is
         // COALESCE, whose types unify like ksqlDB's, not NVL).
@@ -249,22 +249,10 @@ pub(crate) fn describe_plan_error(e: DataFusionError) -> String {
     if let Some(name) = super::checks::unresolved_name(&e) {
         return format!("Column '{name}' cannot be resolved.");
     }
-    // ksqlDB's lambda functions that Eddy runs over arrays only.
-    if text.contains("'array_transform' expected 2 argument")
-        || text.contains("array_transform expected a list")
-        || text.contains("array_filter expected a list")
-    {
-        return "TRANSFORM and FILTER of a MAP (with lambdas of a key and a value) are not \
-                supported yet; they take an ARRAY and one lambda of its elements"
-            .to_string();
-    }
     // "Invalid function 'f'.\nDid you mean 'g'?" → ksqlDB's wording.
     if let Some(rest) = text.split("Invalid function '").nth(1)
         && let Some((name, _)) = rest.split_once('\'')
     {
-        if name.eq_ignore_ascii_case("reduce") {
-            return "REDUCE is not supported yet".to_string();
-        }
         return format!(
             "Can't find any functions with the name '{}'",
             name.to_ascii_uppercase()

@@ -9,6 +9,7 @@ use datafusion_expr::{Expr, ScalarUDF};
 
 use crate::types::SqlType;
 
+pub(crate) use lambdas::functions as lambda_functions;
 pub(crate) use time_arithmetic::{TAKING_A_TIME_UNIT, TIME_UNITS};
 
 mod arrays;
@@ -21,6 +22,7 @@ mod from_unixtime;
 mod geo_distance;
 mod java_time;
 mod json;
+mod lambdas;
 mod lists;
 mod maps;
 mod mask;
