@@ -1173,8 +1173,12 @@ impl Engine {
                     query_id: None,
                 });
             }
+            let kind = match kind {
+                SourceKind::Stream => "Stream",
+                SourceKind::Table => "Table",
+            };
             return Err(EngineError::NotFound(format!(
-                "Source {name} does not exist."
+                "{kind} {name} does not exist."
             )));
         };
         if source.kind != kind {

@@ -274,8 +274,25 @@ pub fn plan_query(
         .any(|i| matches!(i, sql::SelectItem::Wildcard(_)));
     select.projection = name_projection(&select.projection, &scopes)?;
     // EXPLODE(array): the projection computes the array; the engine makes one row per element.
+    // CUBE_EXPLODE(array) is EXPLODE of the array's combinations.
     let mut exploded = Vec::new();
     for item in &mut select.projection {
+        if let sql::SelectItem::ExprWithAlias { expr, .. } = item
+            && let sql::Expr::Function(f) = expr
+            && f.name.to_string().eq_ignore_ascii_case("cube_explode")
+        {
+            let mut combinations = f.clone();
+            combinations.name =
+                sql::ObjectName::from(vec![sql::Ident::new(functions::CUBE_COMBINATIONS)]);
+            f.args = sql::FunctionArguments::List(sql::FunctionArgumentList {
+                duplicate_treatment: None,
+                args: vec![sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(
+                    sql::Expr::Function(combinations),
+                ))],
+                clauses: Vec::new(),
+            });
+            f.name = sql::ObjectName::from(vec![sql::Ident::new("EXPLODE")]);
+        }
         if let sql::SelectItem::ExprWithAlias { expr, alias } = item
             && let sql::Expr::Function(f) = expr
             && f.name.to_string().eq_ignore_ascii_case("explode")

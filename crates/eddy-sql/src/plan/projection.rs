@@ -141,13 +141,29 @@ fn struct_column<'s>(parts: &[&str], scopes: &'s [Scope<'_>]) -> Option<(Expr, &
 /// A persistent query's columns may not take a pseudo column's name (`SELECT ROWTIME`).
 pub(crate) fn check_reserved_names(items: &[SelectItem]) -> Result<(), SqlError> {
     for item in items {
-        if let SelectItem::ExprWithAlias { alias, .. } = item
+        if let SelectItem::ExprWithAlias { alias, expr } = item
             && is_pseudo_column(&alias.value)
         {
-            return Err(SqlError::Invalid(format!(
-                "Reserved column name in select: `{}`. Please remove or alias the column.",
-                alias.value
-            )));
+            // `SELECT ROWTIME` (or `l.ROWTIME AS ROWTIME`) selects the pseudo column; `x AS
+            // ROWTIME` gives another value its name: ksqlDB words the two refusals differently.
+            let bare = match expr {
+                Expr::Identifier(i) => i.value == alias.value,
+                Expr::CompoundIdentifier(parts) => {
+                    parts.last().is_some_and(|i| i.value == alias.value)
+                }
+                _ => false,
+            };
+            return Err(SqlError::Invalid(if bare {
+                format!(
+                    "Reserved column name in select: `{}`. Please remove or alias the column.",
+                    alias.value
+                )
+            } else {
+                format!(
+                    "`{}` is a reserved column name. You cannot use it as an alias for a column.",
+                    alias.value
+                )
+            }));
         }
     }
     Ok(())

@@ -153,6 +153,7 @@ impl Functions {
             .scalar
             .keys()
             .filter(|n| n.as_str() != super::cast::KSQL_CAST)
+            .filter(|n| n.as_str() != super::functions::CUBE_COMBINATIONS)
             .map(|n| n.to_ascii_uppercase())
             .collect();
         names.sort();

@@ -9,12 +9,14 @@ use datafusion_expr::{Expr, ScalarUDF};
 
 use crate::types::SqlType;
 
+pub(crate) use cube::CUBE_COMBINATIONS;
 pub(crate) use lambdas::functions as lambda_functions;
 pub(crate) use time_arithmetic::{TAKING_A_TIME_UNIT, TIME_UNITS};
 
 mod arrays;
 mod as_value;
 mod bytes;
+mod cube;
 mod datetime_format;
 mod epoch;
 mod extract_json_field;
@@ -53,6 +55,7 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     all.extend(maps::functions());
     all.extend(lists::functions());
     all.push(md5_hash::function());
+    all.push(cube::function());
     all.push(split::function());
     all.push(substring::function());
     all.push(as_value::function());
