@@ -300,7 +300,7 @@ pub(crate) fn source_from_create(stmt: &CreateSource, sql: &str) -> Result<Sourc
         is_source: stmt.is_source,
         sql: sql.to_string(),
     };
-    check_source(&source, &with)?;
+    check_source(&source, &with, false)?;
     Ok(source)
 }
 
@@ -348,11 +348,13 @@ pub(crate) fn sink_from_plan(
         is_source: false,
         sql: sql.to_string(),
     };
-    check_source(&source, &w)?;
+    check_source(&source, &w, true)?;
     Ok(source)
 }
 
-fn check_source(source: &Source, with: &With<'_>) -> Result<(), EngineError> {
+/// Checks a new source's properties; `sink` for a query's sink, whose errors ksqlDB words
+/// differently in places.
+fn check_source(source: &Source, with: &With<'_>, sink: bool) -> Result<(), EngineError> {
     let value_format = source.value_format;
     if with.0.get("VALUE_DELIMITER").is_some() && value_format != FormatName::Delimited {
         return Err(EngineError::Invalid(format!(
@@ -379,11 +381,22 @@ fn check_source(source: &Source, with: &With<'_>) -> Result<(), EngineError> {
                 "The TIMESTAMP column set in the WITH clause does not exist in the schema: '{ts}'"
             ))
         })?;
-        if !matches!(col.ty, SqlType::Bigint | SqlType::Timestamp) {
-            return Err(EngineError::Invalid(format!(
-                "Timestamp column, `{ts}`, should be LONG(INT64) or TIMESTAMP, or a String with a timestamp_format specified."
-            )));
+        let formatted = source.timestamp_format.is_some() && col.ty == SqlType::String;
+        if !matches!(col.ty, SqlType::Bigint | SqlType::Timestamp) && !formatted {
+            // ksqlDB words this differently for a source and for a query's sink.
+            return Err(EngineError::Invalid(if !sink {
+                format!(
+                    "Timestamp column, `{ts}`, should be LONG(INT64) or TIMESTAMP, or a String with a timestamp_format specified."
+                )
+            } else {
+                format!(
+                    "Timestamp column, `{ts}`, should be LONG(INT64), TIMESTAMP, or a String with a timestamp_format specified"
+                )
+            }));
         }
+    }
+    if let Some(pattern) = &source.timestamp_format {
+        eddy_sql::plan::TimestampFormat::new(pattern)?;
     }
     for f in [source.key_format, source.value_format] {
         if !f.is_supported() {

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, ArrayRef, BooleanArray, new_null_array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, new_null_array};
 use arrow::compute::kernels::boolean::{not, or};
-use arrow::compute::{cast, filter_record_batch};
+use arrow::compute::{cast, filter, filter_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use eddy_formats::{KeyEncoder, ValueDecoder, ValueEncoder};
@@ -39,6 +39,8 @@ pub(crate) enum Output {
         sink: Box<dyn RecordSink>,
         keys: KeyEncoder,
         values: ValueEncoder,
+        /// The sink's `TIMESTAMP` column, which gives the records their timestamps.
+        timestamp: Option<SinkTimestamp>,
     },
     /// Handed to a client as Arrow batches (transient push queries); the task finishes when
     /// the receiver is dropped or `cancel` is set.
@@ -643,13 +645,56 @@ impl QueryTask {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let keys = self.project(&self.key_exprs, &self.key_schema, &batch, &mut row_errors)?;
-        let values = self.project(
+        let mut keys = self.project(&self.key_exprs, &self.key_schema, &batch, &mut row_errors)?;
+        let mut values = self.project(
             &self.value_exprs,
             &self.value_schema,
             &batch,
             &mut row_errors,
         )?;
+        let mut sink_times = None;
+        if let Output::Topic {
+            timestamp: Some(sink_timestamp),
+            ..
+        } = &self.output
+        {
+            let times = sink_timestamp.times(&keys, &values);
+            let keep: Vec<bool> = times.iter().map(Result::is_ok).collect();
+            for (row, time) in times.iter().enumerate() {
+                if let Err(reason) = time {
+                    row_errors.push(RowError {
+                        row,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            self.report(&batch, &mut row_errors, errors);
+            if keep.iter().any(|k| !k) {
+                let mask = BooleanArray::from(keep.clone());
+                batch = filter_record_batch(&batch, &mask)?;
+                keys = filter_record_batch(&keys, &mask)?;
+                values = filter_record_batch(&values, &mask)?;
+                let kept = filter(&tombstones, &mask)?;
+                tombstones = kept.as_boolean().clone();
+                let retain = |v: &mut Vec<i64>| {
+                    let mut flags = keep.iter();
+                    v.retain(|_| flags.next().copied().unwrap_or(false));
+                };
+                if let Some(t) = aggregated_times.as_mut() {
+                    retain(t);
+                }
+                if let Some(w) = window_starts.as_mut() {
+                    retain(w);
+                }
+                if let Some(w) = session_ends.as_mut() {
+                    retain(w);
+                }
+            }
+            sink_times = Some(times.into_iter().flatten().collect::<Vec<i64>>());
+            if batch.num_rows() == 0 {
+                return Ok(());
+            }
+        }
         self.report(&batch, &mut row_errors, errors);
         if let Some(session) = self.source_window {
             let column = |name: &str| -> Result<Vec<i64>, EngineError> {
@@ -667,9 +712,9 @@ impl QueryTask {
                 session_ends = Some(column(eddy_sql::plan::WINDOWEND)?);
             }
         }
-        let mut timestamps = match aggregated_times {
-            Some(t) => t,
-            None => int64_values(
+        let mut timestamps = match (sink_times, aggregated_times) {
+            (Some(t), _) | (None, Some(t)) => t,
+            (None, None) => int64_values(
                 batch
                     .column_by_name(ROWTIME)
                     .ok_or_else(|| EngineError::Internal("ROWTIME missing".into()))?,
@@ -699,6 +744,7 @@ impl QueryTask {
                 sink,
                 keys: ke,
                 values: ve,
+                ..
             } => {
                 self.keys_out.clear();
                 self.values_out.clear();
@@ -1005,7 +1051,79 @@ pub(crate) fn topic_output(
         sink: topic_sink,
         keys,
         values,
+        timestamp: SinkTimestamp::of(sink)?,
     })
+}
+
+/// Where a sink with a `TIMESTAMP` column (`CREATE STREAM s WITH (TIMESTAMP='t') AS …`) takes
+/// its records' timestamps from.
+pub(crate) struct SinkTimestamp {
+    /// The column is a key column (else a value column) ...
+    in_key: bool,
+    /// ... at this index among them.
+    index: usize,
+    /// How a STRING column is read.
+    format: Option<eddy_sql::plan::TimestampFormat>,
+}
+
+impl SinkTimestamp {
+    fn of(sink: &Source) -> Result<Option<SinkTimestamp>, EngineError> {
+        let Some(name) = &sink.timestamp_column else {
+            return Ok(None);
+        };
+        let keys: Vec<&str> = sink.key_columns().map(|c| c.name.as_str()).collect();
+        let values: Vec<&str> = sink.value_columns().map(|c| c.name.as_str()).collect();
+        let (in_key, index) = match keys.iter().position(|k| k == name) {
+            Some(i) => (true, i),
+            None => match values.iter().position(|v| v == name) {
+                Some(i) => (false, i),
+                None => return Ok(None),
+            },
+        };
+        let format = match (&sink.timestamp_format, sink.column(name).map(|c| &c.ty)) {
+            (Some(pattern), Some(eddy_sql::types::SqlType::String)) => {
+                Some(eddy_sql::plan::TimestampFormat::new(pattern)?)
+            }
+            _ => None,
+        };
+        Ok(Some(SinkTimestamp {
+            in_key,
+            index,
+            format,
+        }))
+    }
+
+    /// Each output row's timestamp; a row whose column does not give one (NULL, text that
+    /// does not parse, a negative number) is left out with why, as Kafka Streams leaves out
+    /// records with invalid timestamps.
+    fn times(&self, keys: &RecordBatch, values: &RecordBatch) -> Vec<Result<i64, String>> {
+        let batch = if self.in_key { keys } else { values };
+        let Some(column) = (self.index < batch.num_columns()).then(|| batch.column(self.index))
+        else {
+            return vec![Err("the TIMESTAMP column is missing".into()); batch.num_rows()];
+        };
+        let parsed: Vec<Result<Option<i64>, String>> = match &self.format {
+            Some(format) => format.parse_all(column.as_ref()),
+            None => match cast(column, &arrow::datatypes::DataType::Int64) {
+                Ok(millis) => {
+                    let millis = millis.as_primitive::<arrow::datatypes::Int64Type>();
+                    (0..millis.len())
+                        .map(|i| Ok(millis.is_valid(i).then(|| millis.value(i))))
+                        .collect()
+                }
+                Err(e) => vec![Err(e.to_string()); batch.num_rows()],
+            },
+        };
+        parsed
+            .into_iter()
+            .map(|p| match p {
+                Ok(Some(t)) if t >= 0 => Ok(t),
+                Ok(Some(t)) => Err(format!("the record's timestamp {t} is negative")),
+                Ok(None) => Err("the record's TIMESTAMP column is NULL".into()),
+                Err(why) => Err(format!("the TIMESTAMP column could not be read: {why}")),
+            })
+            .collect()
+    }
 }
 
 /// Keys of a windowed result, as Kafka Streams' windowed serialisers write them: the key,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array};
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -100,6 +100,8 @@ pub(crate) struct SourceReader {
     values: ValueDecoder,
     /// Index of the `TIMESTAMP` column in the scan layout, if the source has one.
     timestamp_column: Option<usize>,
+    /// How a STRING `TIMESTAMP` column is read (`TIMESTAMP_FORMAT`).
+    timestamp_format: Option<eddy_sql::plan::TimestampFormat>,
     /// Where `WINDOWSTART`/`WINDOWEND` come from, if the layout has them.
     window: WindowColumns,
     stripped_keys: Payloads,
@@ -162,12 +164,19 @@ impl SourceReader {
             .timestamp_column
             .as_ref()
             .and_then(|c| schema.index_of(c).ok());
+        let timestamp_format = match (&source.timestamp_format, timestamp_column) {
+            (Some(pattern), Some(i)) if schema.field(i).data_type() == &DataType::Utf8 => {
+                Some(eddy_sql::plan::TimestampFormat::new(pattern)?)
+            }
+            _ => None,
+        };
         Ok(Self {
             topic: source.topic.clone(),
             schema,
             keys,
             values,
             timestamp_column,
+            timestamp_format,
             window,
             stripped_keys: Payloads::new(),
         })
@@ -230,7 +239,39 @@ impl SourceReader {
         columns.extend(values.batch.columns().iter().cloned());
         let mut rowtime: ArrayRef = Arc::new(Int64Array::from(raw.timestamps.clone()));
         if let Some(ts) = self.timestamp_column {
-            let from_column = cast(&columns[ts], &DataType::Int64)?;
+            let from_column: ArrayRef = match &self.timestamp_format {
+                Some(format) => {
+                    let parsed = format.parse_all(columns[ts].as_ref());
+                    for (i, p) in parsed.iter().enumerate() {
+                        if let Err(why) = p
+                            && keep[i]
+                        {
+                            keep[i] = false;
+                            errors.push(self.error(
+                                raw,
+                                i,
+                                format!("the TIMESTAMP column could not be read: {why}"),
+                                false,
+                            ));
+                        }
+                    }
+                    Arc::new(eddy_sql::plan::parsed_millis(&parsed))
+                }
+                None => cast(&columns[ts], &DataType::Int64)?,
+            };
+            // A record whose timestamp is negative is left out, as Kafka Streams leaves it.
+            let times = from_column.as_primitive::<arrow::datatypes::Int64Type>();
+            for (i, keep) in keep.iter_mut().enumerate() {
+                if *keep && times.is_valid(i) && times.value(i) < 0 {
+                    *keep = false;
+                    errors.push(self.error(
+                        raw,
+                        i,
+                        format!("the record's timestamp {} is negative", times.value(i)),
+                        false,
+                    ));
+                }
+            }
             rowtime = arrow::compute::kernels::zip::zip(
                 &arrow::compute::is_not_null(&from_column)?,
                 &from_column,

@@ -36,6 +36,7 @@ use provider::{CatalogProvider, describe_plan_error};
 
 pub use aggregate::{AggregateCall, PlannedAggregate, ksql_aggregates};
 pub(crate) use cast::KSQL_CAST;
+pub use functions::{TimestampFormat, parsed_millis};
 pub use provider::{
     Functions, ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART, is_pseudo_column,
     scan_schema,

@@ -173,6 +173,26 @@ impl Zone {
         i32::try_from(secs).map_err(|_| format!("offset {secs} is out of range"))
     }
 
+    /// The zone's short name at the instant `utc_millis` (`PDT`, `BST`), as Java's pattern
+    /// letter `z` writes it, from the tz database's abbreviations. Where the database has
+    /// only a numeric abbreviation (`+03`) Java's name comes from elsewhere, so that is an
+    /// error rather than a different text.
+    pub(crate) fn abbreviation_at(&self, utc_millis: i64) -> Result<String, String> {
+        use chrono::TimeZone as _;
+        use chrono_tz::OffsetName as _;
+        let unknown = || format!("Eddy does not know the names of the time zone {}", self.id);
+        let tz: chrono_tz::Tz = self.id.parse().map_err(|_| unknown())?;
+        let at = chrono::DateTime::from_timestamp_millis(utc_millis)
+            .ok_or_else(|| format!("timestamp {utc_millis} is out of range"))?;
+        let offset = tz.offset_from_utc_datetime(&at.naive_utc());
+        match offset.abbreviation() {
+            Some(name) if name.starts_with(|c: char| c.is_ascii_alphabetic()) => {
+                Ok(name.to_string())
+            }
+            _ => Err(unknown()),
+        }
+    }
+
     /// The instant at which the zone's clocks show `local_millis`. In a gap (clocks put
     /// forward) and in an overlap (clocks put back) the offset before the change is used, so
     /// a time in a gap moves forward by the gap's length, as in Java.
@@ -542,6 +562,8 @@ fn format_field(c: char, count: usize, moment: &Moment) -> Result<String, String
     let date = || moment.date.map(civil_from_days).ok_or_else(unsupported);
     let time = || moment.time.ok_or_else(unsupported);
     let zone = || moment.zone.as_ref().ok_or_else(unsupported);
+    let date_days = || moment.date.ok_or_else(unsupported);
+    let zone_offset = || zone().map(|z| z.1);
     Ok(match c {
         'G' => {
             let (year, _, _) = date()?;
@@ -623,6 +645,11 @@ fn format_field(c: char, count: usize, moment: &Moment) -> Result<String, String
                 (4, "UTC") => "Coordinated Universal Time".into(),
                 (4, "GMT") => "Greenwich Mean Time".into(),
                 _ if matches!(zone.rules, Rules::Fixed(_)) => zone.id.clone(),
+                (1..=3, _) => {
+                    let (date, time) = (date_days()?, time()?);
+                    let local = date * MILLIS_PER_DAY + time / NANOS_PER_MILLI;
+                    zone.abbreviation_at(local - i64::from(zone_offset()?) * 1000)?
+                }
                 _ => {
                     return Err(format!(
                         "Eddy does not know the names of the time zone {}",
@@ -983,7 +1010,17 @@ mod tests {
             pattern("Z VV").format(&summer).unwrap(),
             "-0700 America/Los_Angeles"
         );
-        assert!(pattern("zzz").format(&summer).is_err());
+        assert_eq!(pattern("zzz").format(&summer).unwrap(), "PDT");
+        let winter = Moment::instant(1_515_000_000_000, &la).unwrap();
+        assert_eq!(pattern("z").format(&winter).unwrap(), "PST");
+        assert!(pattern("zzzz").format(&summer).is_err());
+        let london = Zone::of("Europe/London").unwrap();
+        let summer = Moment::instant(1_526_075_913_000, &london).unwrap();
+        assert_eq!(pattern("zzz").format(&summer).unwrap(), "BST");
+        // The tz database names Istanbul's zone only by its offset; Java by a name.
+        let istanbul = Zone::of("Europe/Istanbul").unwrap();
+        let now = Moment::instant(1_526_075_913_000, &istanbul).unwrap();
+        assert!(pattern("z").format(&now).is_err());
         let utc = Moment::instant(0, &Zone::utc()).unwrap();
         assert_eq!(pattern("X x z").format(&utc).unwrap(), "Z +00 UTC");
         let plus_two = Moment::instant(0, &Zone::of("+0200").unwrap()).unwrap();

@@ -12,6 +12,7 @@ use crate::types::SqlType;
 pub(crate) use cube::CUBE_COMBINATIONS;
 pub(crate) use lambdas::functions as lambda_functions;
 pub(crate) use time_arithmetic::{TAKING_A_TIME_UNIT, TIME_UNITS};
+pub use timestamp_format::{TimestampFormat, parsed_millis};
 
 mod arrays;
 mod as_value;
@@ -36,6 +37,7 @@ mod regexp_replace;
 mod split;
 mod substring;
 mod time_arithmetic;
+mod timestamp_format;
 mod to_json_string;
 mod url;
 
