@@ -238,7 +238,7 @@ pub fn run(case: &Case, engine: &Engine, topics: &MemoryTopics, cancel: &AtomicB
 /// line breaks), so error positions count lines from the first statement.
 fn statements(case: &Case, engine: &Engine, props: &mut Properties) -> Result<(), String> {
     let script = case.statements.join("\n");
-    let parsed = eddy_sql::parse(&script).map_err(|e| e.to_string())?;
+    let parsed = eddy_sql::parse(&script).map_err(|e| with_statement(e.to_string(), case))?;
     for (i, stmt) in parsed.iter().enumerate() {
         match &stmt.statement {
             Statement::Set { name, value } => {
@@ -254,6 +254,28 @@ fn statements(case: &Case, engine: &Engine, props: &mut Properties) -> Result<()
             .map_err(|e| format!("statement {}: {e}", i + 1))?;
     }
     Ok(())
+}
+
+/// A syntax error as ksqlDB's harness sees it: its parser's exception ends with the text of
+/// the statement the error is in (`…\nStatement: CREATE STREAM …;`), found here by the error's
+/// line in the joined script.
+fn with_statement(error: String, case: &Case) -> String {
+    let line = error
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(':'))
+        .and_then(|(line, _)| line.parse::<usize>().ok());
+    let Some(line) = line else {
+        return error;
+    };
+    let mut first_line = 1;
+    for statement in &case.statements {
+        let lines = statement.lines().count().max(1);
+        if line < first_line + lines {
+            return format!("{error}\nStatement: {statement}");
+        }
+        first_line += lines;
+    }
+    error
 }
 
 /// Produces the inputs one at a time, letting every query process each before the next.

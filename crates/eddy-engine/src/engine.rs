@@ -530,9 +530,9 @@ impl Engine {
                 values,
             } => {
                 let catalog = self.catalog();
-                let source = catalog
-                    .get(target)
-                    .ok_or_else(|| EngineError::NotFound(format!("{target} does not exist.")))?;
+                let source = catalog.get(target).ok_or_else(|| {
+                    EngineError::NotFound(unknown_insert_target(&catalog, target))
+                })?;
                 crate::insert_values::insert_values(
                     self.topics.as_ref(),
                     &catalog,
@@ -1584,4 +1584,23 @@ fn check_exists(
         "Cannot add {} '{name}': A {what} with the same name already exists",
         kind.to_string().to_ascii_lowercase()
     )))
+}
+
+/// ksqlDB's refusal of `INSERT INTO x VALUES …` for a missing `x`, with a hint when a source
+/// of the same name in other case exists (a name's case only counts when it is quoted).
+fn unknown_insert_target(catalog: &Catalog, target: &str) -> String {
+    let mut message = format!("Cannot insert values into an unknown stream/table: `{target}`");
+    if let Some(similar) = catalog.iter().find(|s| s.name.eq_ignore_ascii_case(target)) {
+        let name = &similar.name;
+        if *name == name.to_uppercase() {
+            message.push_str(&format!(
+                "\nDid you mean {name}? Hint: try removing double quotes from the source name."
+            ));
+        } else {
+            message.push_str(&format!(
+                "\nDid you mean \"{name}\"? Hint: wrap the source name in double quotes to make it case-sensitive."
+            ));
+        }
+    }
+    message
 }

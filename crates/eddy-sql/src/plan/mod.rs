@@ -775,9 +775,31 @@ fn join_keys(
             })),
         ) => (left.as_ref().clone(), right.as_ref().clone()),
         _ => {
-            return Err(SqlError::Unsupported(
-                "join conditions other than a single equality".into(),
-            ));
+            // ksqlDB's wording, with the conditions as its formatter writes them.
+            let condition = |e: &Expr| match e {
+                Expr::BinaryExpr(BinaryExpr { left, op, right }) => format!(
+                    "({} {op} {})",
+                    display_qualified(left),
+                    display_qualified(right)
+                ),
+                other => display_qualified(other),
+            };
+            let mut parts: Vec<String> = join
+                .on
+                .iter()
+                .map(|(l, r)| format!("({} = {})", display_qualified(l), display_qualified(r)))
+                .collect();
+            if let Some(filter) = &join.filter {
+                parts.extend(filter_conjuncts(filter).into_iter().map(condition));
+            }
+            let got = parts
+                .into_iter()
+                .reduce(|a, b| format!("({a} AND {b})"))
+                .unwrap_or_default();
+            return Err(SqlError::Invalid(format!(
+                "Invalid join condition: joins on multiple conditions are not yet supported. \
+                 Got {got}."
+            )));
         }
     };
     let written = format!("{} = {}", display_qualified(&a), display_qualified(&b));
@@ -1155,6 +1177,22 @@ fn partition_keys(
         ));
     }
     Ok(())
+}
+
+/// The conditions `e` joins with AND, in order.
+fn filter_conjuncts(e: &Expr) -> Vec<&Expr> {
+    match e {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::And,
+            right,
+        }) => {
+            let mut all = filter_conjuncts(left);
+            all.extend(filter_conjuncts(right));
+            all
+        }
+        other => vec![other],
+    }
 }
 
 fn display_qualified(e: &Expr) -> String {
