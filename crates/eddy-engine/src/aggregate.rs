@@ -151,6 +151,7 @@ enum Function {
     TopKDistinct,
     StddevSamp,
     Histogram,
+    Correlation,
 }
 
 /// The state of one call for one group. Values are kept as text (temporal types as their
@@ -165,6 +166,42 @@ enum Acc {
     Value(Option<String>),
     Values(Vec<Option<String>>),
     Stddev(i64, f64, f64),
+    /// CORRELATION's sums over the rows where both columns are set.
+    Correlation(CorrelationSums),
+}
+
+/// The sums Pearson's coefficient is computed from; rows can be added and taken out again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CorrelationSums {
+    pub(crate) count: i64,
+    pub(crate) x: f64,
+    pub(crate) y: f64,
+    pub(crate) xx: f64,
+    pub(crate) yy: f64,
+    pub(crate) xy: f64,
+}
+
+impl CorrelationSums {
+    /// Adds (`sign` 1) or takes out (`sign` -1) the point `(x, y)`.
+    fn add(&mut self, x: f64, y: f64, sign: f64) {
+        self.count += sign as i64;
+        self.x += sign * x;
+        self.y += sign * y;
+        self.xx += sign * x * x;
+        self.yy += sign * y * y;
+        self.xy += sign * x * y;
+    }
+
+    /// Pearson's coefficient as ksqlDB computes it: NaN for fewer than two points or a
+    /// constant column.
+    fn coefficient(&self) -> f64 {
+        if self.count < 2 {
+            return f64::NAN;
+        }
+        let n = self.count as f64;
+        (n * self.xy - self.x * self.y)
+            / ((n * self.xx - self.x * self.x) * (n * self.yy - self.y * self.y)).sqrt()
+    }
 }
 
 impl AggregateStage {
@@ -1028,6 +1065,7 @@ impl Call {
             "topkdistinct" => Function::TopKDistinct,
             "stddev_samp" | "stddev_sample" => Function::StddevSamp,
             "histogram" => Function::Histogram,
+            "correlation" => Function::Correlation,
             other => {
                 return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(format!(
                     "the aggregate function {}",
@@ -1047,7 +1085,18 @@ impl Call {
         };
         // LATEST/EARLIEST_BY_OFFSET(x, ignoreNulls) takes a boolean second argument.
         let second_is_flag = matches!(literal(1), Some(ScalarValue::Boolean(_)));
-        let n = match literal(1).filter(|_| !second_is_flag) {
+        // TOPK(col, other cols…, k) keeps STRUCTs of all the columns, `k` last.
+        let columns = match function {
+            Function::TopK if call.args.len() > 2 => call.args.len() - 1,
+            Function::Correlation => 2,
+            _ => 1,
+        };
+        let n_at = match function {
+            Function::TopK if columns > 1 => columns,
+            Function::Correlation => usize::MAX,
+            _ => 1,
+        };
+        let n = match literal(n_at).filter(|_| !second_is_flag) {
             Some(v) => match v.cast_to(&DataType::Int64)? {
                 ScalarValue::Int64(Some(n)) if n > 0 => Some(n as usize),
                 _ => {
@@ -1076,20 +1125,28 @@ impl Call {
             _ => true,
         };
         let arg_type = match call.args.first() {
+            Some(_) if function == Function::TopK && columns > 1 => eddy_sql::plan::topk_struct(
+                &call.args[..columns]
+                    .iter()
+                    .map(|a| a.get_type(input))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
             Some(a) => a.get_type(input)?,
             None => DataType::Null,
         };
         if matches!(
             arg_type,
             DataType::Struct(_) | DataType::List(_) | DataType::Map(..)
-        ) && !matches!(
-            function,
-            Function::Count
-                | Function::Latest
-                | Function::Earliest
-                | Function::CollectList
-                | Function::CollectSet
-        ) {
+        ) && columns == 1
+            && !matches!(
+                function,
+                Function::Count
+                    | Function::Latest
+                    | Function::Earliest
+                    | Function::CollectList
+                    | Function::CollectSet
+            )
+        {
             return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(format!(
                 "{} over a value of type {arg_type}",
                 call.function.to_ascii_uppercase()
@@ -1098,7 +1155,7 @@ impl Call {
         let args = call
             .args
             .iter()
-            .take(1)
+            .take(columns)
             .map(|a| Compiled::new(a, input))
             .collect::<Result<Vec<_>, _>>()?;
         let json = if matches!(
@@ -1141,6 +1198,7 @@ impl Call {
             },
             Function::Avg => Acc::Avg(0.0, 0),
             Function::StddevSamp => Acc::Stddev(0, 0.0, 0.0),
+            Function::Correlation => Acc::Correlation(CorrelationSums::default()),
             Function::Min | Function::Max => Acc::Value(None),
             _ => Acc::Values(Vec::new()),
         }
@@ -1154,9 +1212,21 @@ impl Call {
             }
             return Ok(());
         }
-        let value = match args.first() {
-            Some(a) => Some(ScalarValue::try_from_array(a.as_ref(), row)?),
-            None => None,
+        if let Acc::Correlation(sums) = acc {
+            if let Some((x, y)) = point(args, row)? {
+                sums.add(x, y, 1.0);
+            }
+            return Ok(());
+        }
+        let value = match args {
+            // A multi-column TOPK: the row's columns as one STRUCT, none if its sort column
+            // is NULL.
+            [sort, ..] if args.len() > 1 => match sort.is_null(row) {
+                true => Some(ScalarValue::Null),
+                false => Some(self.row_struct(args, row)?),
+            },
+            [first, ..] => Some(ScalarValue::try_from_array(first.as_ref(), row)?),
+            [] => None,
         };
         let is_null = value.as_ref().is_some_and(ScalarValue::is_null);
         match (self.function, acc) {
@@ -1285,13 +1355,43 @@ impl Call {
         Ok(())
     }
 
-    /// TOPK's state: the `n` largest values, largest first.
+    /// Row `row` of a multi-column TOPK's columns as a STRUCT of `sort_col`, `col0`, ….
+    fn row_struct(&self, args: &[ArrayRef], row: usize) -> Result<ScalarValue, EngineError> {
+        let DataType::Struct(fields) = &self.arg_type else {
+            return Err(EngineError::Internal(
+                "TOPK's columns are not a STRUCT".into(),
+            ));
+        };
+        let columns = args
+            .iter()
+            .zip(fields.iter())
+            .map(|(a, f)| cast_to(&a.slice(row, 1), f.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let row = arrow::array::StructArray::try_new(fields.clone(), columns, None)?;
+        Ok(ScalarValue::Struct(Arc::new(row)))
+    }
+
+    /// TOPK's state: the `n` largest values, largest first (by the sort column alone for a
+    /// multi-column TOPK, earlier rows first among equals).
     fn keep_top(&self, values: &mut Vec<Option<String>>) -> Result<(), EngineError> {
         let mut scalars = values
             .iter()
             .map(|t| self.scalar_of(t))
             .collect::<Result<Vec<_>, _>>()?;
-        scalars.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+        let sort_key = |s: &ScalarValue| -> ScalarValue {
+            match s {
+                ScalarValue::Struct(row) if row.num_columns() > 0 => {
+                    ScalarValue::try_from_array(row.column(0).as_ref(), 0)
+                        .unwrap_or(ScalarValue::Null)
+                }
+                other => other.clone(),
+            }
+        };
+        scalars.sort_by(|a, b| {
+            sort_key(b)
+                .partial_cmp(&sort_key(a))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
         scalars.truncate(self.n.unwrap_or(1));
         *values = scalars
             .iter()
@@ -1310,6 +1410,14 @@ impl Call {
             (Acc::Avg(s, c), Acc::Avg(s2, c2)) => {
                 *s += s2;
                 *c += c2;
+            }
+            (Acc::Correlation(a), Acc::Correlation(b)) => {
+                a.count += b.count;
+                a.x += b.x;
+                a.y += b.y;
+                a.xx += b.xx;
+                a.yy += b.yy;
+                a.xy += b.xy;
             }
             (Acc::Stddev(c, m, m2), Acc::Stddev(c2, mb, m2b)) => {
                 let n = *c + c2;
@@ -1371,6 +1479,12 @@ impl Call {
 
     /// Takes row `row` of `args` out of `acc` (a table row that changed or was deleted).
     fn undo(&self, acc: &mut Acc, args: &[ArrayRef], row: usize) -> Result<(), EngineError> {
+        if let Acc::Correlation(sums) = acc {
+            if let Some((x, y)) = point(args, row)? {
+                sums.add(x, y, -1.0);
+            }
+            return Ok(());
+        }
         let value = match args.first() {
             Some(a) => Some(ScalarValue::try_from_array(a.as_ref(), row)?),
             None => None,
@@ -1426,6 +1540,7 @@ impl Call {
                     }
                 }
             }
+            Acc::Correlation(_) => {}
             Acc::Value(_) => {
                 return Err(EngineError::Invalid(
                     "The aggregation functions LATEST_BY_OFFSET, EARLIEST_BY_OFFSET, MIN and MAX cannot be applied to a table source, only to a stream source.".into(),
@@ -1439,7 +1554,9 @@ impl Call {
     fn results(&self, n: usize) -> Results {
         match self.function {
             Function::Count | Function::CountDistinct => Results::Int64(Vec::with_capacity(n)),
-            Function::Avg | Function::StddevSamp => Results::Float64(Vec::with_capacity(n)),
+            Function::Avg | Function::StddevSamp | Function::Correlation => {
+                Results::Float64(Vec::with_capacity(n))
+            }
             _ => Results::Scalars(Vec::with_capacity(n)),
         }
     }
@@ -1448,10 +1565,12 @@ impl Call {
     fn push_result(&self, acc: &Acc, out: &mut Results) -> Result<(), EngineError> {
         match (out, acc) {
             (Results::Int64(v), Acc::Count(c)) => v.push(*c),
-            (Results::Float64(v), Acc::Avg(..) | Acc::Stddev(..)) => match self.result(acc)? {
-                ScalarValue::Float64(Some(x)) => v.push(x),
-                _ => return Err(state_mismatch()),
-            },
+            (Results::Float64(v), Acc::Avg(..) | Acc::Stddev(..) | Acc::Correlation(_)) => {
+                match self.result(acc)? {
+                    ScalarValue::Float64(Some(x)) => v.push(x),
+                    _ => return Err(state_mismatch()),
+                }
+            }
             (Results::Scalars(v), acc) => v.push(self.result(acc)?),
             (Results::Int64(v), acc) => match self.result(acc)? {
                 ScalarValue::Int64(Some(x)) => v.push(x),
@@ -1482,6 +1601,7 @@ impl Call {
             } else {
                 (m2 / (*count as f64 - 1.0)).sqrt()
             })),
+            Acc::Correlation(sums) => ScalarValue::Float64(Some(sums.coefficient())),
             Acc::Value(v) => self.scalar_of(v)?,
             Acc::Values(values) if self.function == Function::CountDistinct => {
                 ScalarValue::Int64(Some(values.iter().filter(|v| v.is_some()).count() as i64))
@@ -1688,4 +1808,19 @@ fn distinct_count(values: &[Option<String>]) -> usize {
         }
     }
     seen.len()
+}
+
+/// Row `row` of CORRELATION's two columns as a point, if both are set.
+fn point(args: &[ArrayRef], row: usize) -> Result<Option<(f64, f64)>, EngineError> {
+    let [x, y] = args else {
+        return Err(EngineError::Internal(
+            "CORRELATION takes two columns".into(),
+        ));
+    };
+    if x.is_null(row) || y.is_null(row) {
+        return Ok(None);
+    }
+    let x = as_f64(&ScalarValue::try_from_array(x.as_ref(), row)?)?;
+    let y = as_f64(&ScalarValue::try_from_array(y.as_ref(), row)?)?;
+    Ok(Some((x, y)))
 }

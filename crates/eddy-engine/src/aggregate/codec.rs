@@ -21,6 +21,7 @@ const AVG: u8 = 4;
 const VALUE: u8 = 5;
 const VALUES: u8 = 6;
 const STDDEV: u8 = 7;
+const CORRELATION: u8 = 8;
 
 /// Appends the encoding of `accs` to `out`.
 pub(super) fn encode(accs: &[Acc], out: &mut Vec<u8>) {
@@ -50,6 +51,12 @@ pub(super) fn encode(accs: &[Acc], out: &mut Vec<u8>) {
                 tagged(out, STDDEV, &count.to_le_bytes());
                 out.extend_from_slice(&mean.to_le_bytes());
                 out.extend_from_slice(&m2.to_le_bytes());
+            }
+            Acc::Correlation(sums) => {
+                tagged(out, CORRELATION, &sums.count.to_le_bytes());
+                for f in [sums.x, sums.y, sums.xx, sums.yy, sums.xy] {
+                    out.extend_from_slice(&f.to_le_bytes());
+                }
             }
         }
     }
@@ -144,6 +151,14 @@ impl Reader<'_> {
                 f64::from_le_bytes(self.take()?),
                 f64::from_le_bytes(self.take()?),
             ),
+            CORRELATION => Acc::Correlation(super::CorrelationSums {
+                count: i64::from_le_bytes(self.take()?),
+                x: f64::from_le_bytes(self.take()?),
+                y: f64::from_le_bytes(self.take()?),
+                xx: f64::from_le_bytes(self.take()?),
+                yy: f64::from_le_bytes(self.take()?),
+                xy: f64::from_le_bytes(self.take()?),
+            }),
             other => return Err(corrupt(&format!("unknown accumulator tag {other}"))),
         })
     }
@@ -197,6 +212,14 @@ mod tests {
             Acc::Value(Some("héllo".into())),
             Acc::Values(vec![Some("a".into()), None, Some(String::new())]),
             Acc::Stddev(3, 2.0, 0.5),
+            Acc::Correlation(super::super::CorrelationSums {
+                count: 2,
+                x: 1.0,
+                y: -2.5,
+                xx: 5.0,
+                yy: 6.25,
+                xy: 0.5,
+            }),
         ];
         let back = round_trip(accs.clone());
         assert_eq!(format!("{back:?}"), format!("{accs:?}"));

@@ -35,6 +35,7 @@ const NAMES: &[&str] = &[
     "histogram",
     "stddev_samp",
     "stddev_sample",
+    "correlation",
 ];
 
 /// Every ksqlDB aggregate function, for the planner's function library.
@@ -63,6 +64,23 @@ impl KsqlAggregate {
             ),
         }
     }
+}
+
+/// The element type of a multi-column `TOPK` over columns of these types: `sort_col`, then
+/// `col0`, `col1`, … for the other columns, as ksqlDB names them.
+pub fn topk_struct(columns: &[DataType]) -> DataType {
+    let fields: Vec<Field> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let name = match i {
+                0 => "sort_col".to_string(),
+                i => format!("col{}", i - 1),
+            };
+            Field::new(name, t.clone(), true)
+        })
+        .collect();
+    DataType::Struct(fields.into())
 }
 
 fn is_numeric(t: &DataType) -> bool {
@@ -96,6 +114,10 @@ impl AggregateUDFImpl for KsqlAggregate {
                 DataType::Decimal128(p, s) => DataType::Decimal128(*p, *s),
                 other => return super::functions::rejected("SUM", std::slice::from_ref(other)),
             },
+            "correlation" => match args {
+                [x, y] if is_numeric(x) && is_numeric(y) => DataType::Float64,
+                _ => return super::functions::rejected("CORRELATION", args),
+            },
             "avg" | "stddev_samp" | "stddev_sample" => {
                 if !is_numeric(first) {
                     return super::functions::rejected(&upper, std::slice::from_ref(first));
@@ -110,6 +132,8 @@ impl AggregateUDFImpl for KsqlAggregate {
                     first.clone()
                 }
             }
+            // TOPK(col, other cols…, k): STRUCTs of the sort column and the others.
+            "topk" if args.len() > 2 => list(&topk_struct(&args[..args.len() - 1])),
             "collect_list" | "collect_set" | "topk" | "topkdistinct" => list(first),
             "histogram" => DataType::Map(
                 Arc::new(Field::new(

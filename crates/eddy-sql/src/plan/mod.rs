@@ -34,7 +34,7 @@ use crate::window::WindowSpec;
 use projection::{Scope, name_projection};
 use provider::{CatalogProvider, describe_plan_error};
 
-pub use aggregate::{AggregateCall, PlannedAggregate, ksql_aggregates};
+pub use aggregate::{AggregateCall, PlannedAggregate, ksql_aggregates, topk_struct};
 pub(crate) use cast::KSQL_CAST;
 pub use functions::{TimestampFormat, parsed_millis};
 pub use provider::{
