@@ -330,6 +330,37 @@ async fn statements_errors_and_status() -> Result<()> {
     let body: Value = r.json().await?;
     assert_eq!(body["error_code"], 40400, "{body}");
 
+    // SHOW FUNCTIONS: ksqlDB's library with its types and categories, and nothing else.
+    let shown = server.ksql_ok("SHOW FUNCTIONS;").await?;
+    assert_eq!(shown[0]["@type"], "function_names", "{shown}");
+    let functions = shown[0]["functions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let find = |name: &str| functions.iter().find(|f| f["name"] == name).cloned();
+    assert_eq!(
+        find("JSON_KEYS"),
+        Some(json!({"name": "JSON_KEYS", "type": "SCALAR", "category": "JSON"}))
+    );
+    assert_eq!(
+        find("CORRELATION"),
+        Some(json!({"name": "CORRELATION", "type": "AGGREGATE", "category": "AGGREGATE"}))
+    );
+    assert_eq!(
+        find("CUBE_EXPLODE"),
+        Some(json!({"name": "CUBE_EXPLODE", "type": "TABLE", "category": "TABLE"}))
+    );
+    assert_eq!(
+        find("TRANSFORM").map(|f| f["category"].clone()),
+        Some(json!("LAMBDA"))
+    );
+    assert_eq!(
+        find("STARTS_WITH"),
+        None,
+        "a DataFusion function ksqlDB lacks"
+    );
+    assert!(functions.len() > 140, "{} functions", functions.len());
+
     // A restart replays the command log: same catalog, same query ids, and the sequence
     // numbers go on.
     let mut server = server;

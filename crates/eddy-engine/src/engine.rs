@@ -21,8 +21,8 @@ use crate::planner::{JoinTables, Planner, QueryLife, StartingTask};
 use crate::processing_log::{PROCESSING_LOG_STREAM, ProcessingLog};
 use crate::query::topic_output;
 use crate::results::{
-    PartitionOffsets, QueryOffsets, QuerySummary, QueryType, SourceDescription, SourceSummary,
-    StatementResult, TopicOffsets,
+    FunctionListing, PartitionOffsets, QueryOffsets, QuerySummary, QueryType, SourceDescription,
+    SourceSummary, StatementResult, TopicOffsets,
 };
 use crate::runner::{self, RunMode, TaskHandle};
 use crate::stats::TopicStats;
@@ -1361,20 +1361,7 @@ impl Engine {
                 list.sort();
                 StatementResult::Properties(list)
             }
-            ShowWhat::Functions => {
-                let f = eddy_sql::plan::Functions::get();
-                let mut list: Vec<(String, String)> = f
-                    .scalar_names()
-                    .into_iter()
-                    .map(|n| (n, "SCALAR".to_string()))
-                    .collect();
-                list.extend(
-                    f.aggregate_names()
-                        .into_iter()
-                        .map(|n| (n, "AGGREGATE".to_string())),
-                );
-                StatementResult::Functions(list)
-            }
+            ShowWhat::Functions => StatementResult::Functions(function_list()),
         })
     }
 
@@ -1603,4 +1590,46 @@ fn unknown_insert_target(catalog: &Catalog, target: &str) -> String {
         }
     }
     message
+}
+
+/// `SHOW FUNCTIONS`: every function of ksqlDB's library that Eddy runs, as (name, type,
+/// category), sorted by name.
+fn function_list() -> Vec<FunctionListing> {
+    use eddy_sql::plan::library::{
+        AGGREGATE_FUNCTIONS, Category, SCALAR_FUNCTIONS, SYNTAX, TABLE_FUNCTIONS,
+    };
+    let f = eddy_sql::plan::Functions::get();
+    let mut list: Vec<FunctionListing> = SCALAR_FUNCTIONS
+        .iter()
+        .filter(|(name, _)| {
+            (SYNTAX.contains(name) && *name != "CAST")
+                || f.scalar(name).is_some()
+                || f.higher_order(name).is_some()
+        })
+        .map(|(name, category)| FunctionListing {
+            name: (*name).to_string(),
+            kind: "SCALAR".to_string(),
+            category: category.name().to_string(),
+        })
+        .collect();
+    let more = |names: &[&str], kind: &str, category: Category, known: &dyn Fn(&str) -> bool| {
+        names
+            .iter()
+            .filter(|n| known(n))
+            .map(|n| FunctionListing {
+                name: (*n).to_string(),
+                kind: kind.to_string(),
+                category: category.name().to_string(),
+            })
+            .collect::<Vec<_>>()
+    };
+    list.extend(more(
+        AGGREGATE_FUNCTIONS,
+        "AGGREGATE",
+        Category::Aggregate,
+        &|n| f.aggregate(n).is_some(),
+    ));
+    list.extend(more(TABLE_FUNCTIONS, "TABLE", Category::Table, &|_| true));
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    list
 }

@@ -43,8 +43,8 @@ pub use error::{EngineError, Fault};
 pub use insert_values::JsonInserter;
 pub use pull::PullResult;
 pub use results::{
-    PartitionOffsets, QueryOffsets, QuerySummary, QueryType, SourceDescription, SourceSummary,
-    StatementResult, TopicOffsets,
+    FunctionListing, PartitionOffsets, QueryOffsets, QuerySummary, QueryType, SourceDescription,
+    SourceSummary, StatementResult, TopicOffsets,
 };
 pub use runner::RunMode;
 pub use transient::{TopicPrint, TransientCancel, TransientQuery, TransientRows};

@@ -123,5 +123,16 @@ pub enum StatementResult {
     /// `SHOW PROPERTIES`
     Properties(Vec<(String, String)>),
     /// `SHOW FUNCTIONS`
-    Functions(Vec<(String, String)>),
+    Functions(Vec<FunctionListing>),
+}
+
+/// A function as `SHOW FUNCTIONS` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionListing {
+    /// Its name, upper-cased.
+    pub name: String,
+    /// `SCALAR`, `AGGREGATE` or `TABLE`.
+    pub kind: String,
+    /// ksqlDB's category (`STRING`, `DATE / TIME`, …).
+    pub category: String,
 }

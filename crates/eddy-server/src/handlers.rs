@@ -406,10 +406,10 @@ pub(crate) fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) 
             statement_text,
             functions: list
                 .into_iter()
-                .map(|(name, kind)| FunctionName {
-                    name,
-                    kind,
-                    category: String::new(),
+                .map(|f| FunctionName {
+                    name: f.name,
+                    kind: f.kind,
+                    category: f.category,
                 })
                 .collect(),
             warnings: Vec::new(),

@@ -9,6 +9,7 @@ mod aggregate;
 mod cast;
 mod checks;
 pub(crate) mod functions;
+pub mod library;
 mod projection;
 mod provider;
 mod rewrites;

@@ -119,6 +119,12 @@ impl Functions {
                 scalar.insert((*ksql).to_string(), f);
             }
         }
+        // Only ksqlDB's functions (and Eddy's internal ones) are resolved by name.
+        let internal = [super::cast::KSQL_CAST, super::functions::CUBE_COMBINATIONS];
+        scalar.retain(|name, _| {
+            super::library::is_ksql_scalar(name) || internal.contains(&name.as_str())
+        });
+        higher_order.retain(|name, _| super::library::is_ksql_scalar(name));
         let planners: Vec<Arc<dyn ExprPlanner>> = vec![
             Arc::new(super::rewrites::StringPlus),
             Arc::new(super::functions::SubstringPlanner),
@@ -140,6 +146,11 @@ impl Functions {
     /// A scalar function by name, case-insensitively.
     pub fn scalar(&self, name: &str) -> Option<Arc<ScalarUDF>> {
         self.scalar.get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    /// A higher-order (lambda) function by name, case-insensitively.
+    pub fn higher_order(&self, name: &str) -> Option<Arc<HigherOrderUDF>> {
+        self.higher_order.get(&name.to_ascii_lowercase()).cloned()
     }
 
     /// An aggregate function by name, case-insensitively.
