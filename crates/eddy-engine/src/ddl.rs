@@ -65,6 +65,42 @@ impl With<'_> {
         }
     }
 
+    /// `PARTITIONS`, checked: at least 1 and a number Kafka takes (an `int`).
+    pub(crate) fn partitions(&self) -> Result<Option<i32>, EngineError> {
+        let Some(p) = self.int("PARTITIONS")? else {
+            return Ok(None);
+        };
+        if p < 1 {
+            return Err(EngineError::Invalid(format!(
+                "Invalid number of partitions in WITH clause: {p}"
+            )));
+        }
+        i32::try_from(p).map(Some).map_err(|_| {
+            EngineError::Invalid(format!(
+                "Invalid value for PARTITIONS: {p} is more partitions than Kafka allows (at \
+                 most {}).",
+                i32::MAX
+            ))
+        })
+    }
+
+    /// `REPLICAS`, checked: a replication factor Kafka takes (1 to 32767).
+    pub(crate) fn replicas(&self) -> Result<Option<i16>, EngineError> {
+        let Some(r) = self.int("REPLICAS")? else {
+            return Ok(None);
+        };
+        i16::try_from(r)
+            .ok()
+            .filter(|r| *r >= 1)
+            .map(Some)
+            .ok_or_else(|| {
+                EngineError::Invalid(format!(
+                    "Invalid value for REPLICAS: {r} is not a replication factor (1 to {}).",
+                    i16::MAX
+                ))
+            })
+    }
+
     pub(crate) fn bool(&self, name: &str) -> Result<Option<bool>, EngineError> {
         match self.0.get(name) {
             None => Ok(None),
@@ -405,13 +441,8 @@ fn check_source(source: &Source, with: &With<'_>, sink: bool) -> Result<(), Engi
             )));
         }
     }
-    if let Some(p) = with.int("PARTITIONS")?
-        && p < 1
-    {
-        return Err(EngineError::Invalid(format!(
-            "Invalid number of partitions in WITH clause: {p}"
-        )));
-    }
+    with.partitions()?;
+    with.replicas()?;
     // Building the codecs proves the formats can carry these columns.
     crate::reader::decoders(source)?;
     crate::reader::encoders(source)?;

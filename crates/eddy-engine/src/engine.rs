@@ -678,7 +678,7 @@ impl Engine {
     ) -> Result<i32, EngineError> {
         check_topic_name(topic)?;
         let w = crate::ddl::With(with);
-        let wanted = w.int("PARTITIONS")?.map(|p| p as i32);
+        let wanted = w.partitions()?;
         let admin = self.topics.admin();
         match admin.partition_count(topic)? {
             Some(existing) => {
@@ -695,10 +695,7 @@ impl Engine {
             }
             None => {
                 let partitions = wanted.unwrap_or(self.config.default_partitions);
-                let replicas = w
-                    .int("REPLICAS")?
-                    .map(|r| r as i16)
-                    .unwrap_or(self.config.sink_replicas);
+                let replicas = w.replicas()?.unwrap_or(self.config.sink_replicas);
                 admin.create_topic(topic, partitions, replicas)?;
                 Ok(partitions)
             }
