@@ -357,7 +357,14 @@ pub(crate) fn sink_from_plan(
     // A result with a key cannot keep a NONE key format: it takes the joined table's, else
     // the value format's where that can carry keys.
     let keyed = columns.iter().any(|c| c.role == ColumnRole::Key);
+    if !keyed && key_format.is_some_and(|f| f != FormatName::None) && kind == SourceKind::Stream {
+        return Err(EngineError::Invalid(
+            "Key format specified for stream without key columns.".into(),
+        ));
+    }
     let inherited_key = match (input.key_format, &plan.join) {
+        // A stream without key columns (PARTITION BY NULL) writes no key.
+        _ if !keyed && kind == SourceKind::Stream => FormatName::None,
         (FormatName::None, Some(join)) if keyed => join.table.source.key_format,
         (FormatName::None, None) if keyed => match value_format {
             FormatName::Json | FormatName::Delimited | FormatName::Kafka => value_format,

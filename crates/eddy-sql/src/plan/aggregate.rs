@@ -255,6 +255,7 @@ pub(crate) fn assign_keys(
 ) -> Result<(), SqlError> {
     let keys = aggregate.group_by.len() - aggregate.window_columns();
     let mut order = Vec::with_capacity(keys);
+    let mut missing = Vec::new();
     for (i, group) in aggregate.group_by.iter().take(keys).enumerate() {
         let (qualifier, field) = aggregate.schema.qualified_field(i);
         let wanted = Expr::Column(DfColumn::new(qualifier.cloned(), field.name()));
@@ -262,12 +263,7 @@ pub(crate) fn assign_keys(
             .filter(|&c| strip_cast(&columns[c].expr) == wanted)
             .collect();
         match found.as_slice() {
-            [] => {
-                let shown = super::display_unqualified(group);
-                return Err(SqlError::Invalid(format!(
-                    "Key missing from projection (ie, SELECT).\nThe query used to build `{sink}` must include the grouping expression {shown} in its projection (eg, SELECT {shown}...)."
-                )));
-            }
+            [] => missing.push(super::display_unqualified(group)),
             [one] => {
                 columns[*one].role = ColumnRole::Key;
                 order.push(*one);
@@ -279,6 +275,13 @@ pub(crate) fn assign_keys(
                 )));
             }
         }
+    }
+    if !missing.is_empty() {
+        return Err(SqlError::Invalid(format!(
+            "Key missing from projection (ie, SELECT).\nThe query used to build `{sink}` must include the grouping {} in its projection (eg, SELECT {}...).",
+            super::listed("expression", &missing),
+            missing.join(", ")
+        )));
     }
     // Key columns come in GROUP BY order.
     let mut reordered: Vec<OutputColumn> = order.iter().map(|&i| columns[i].clone()).collect();

@@ -406,6 +406,29 @@ pub fn plan_query(
     let mut aggregate = None;
     if let LogicalPlan::Aggregate(a) = node {
         let read = aggregate::read(a, query.window.clone(), having.take())?;
+        if a.group_expr.is_empty() && sink.as_ref().is_some_and(|s| s.kind == SourceKind::Table) {
+            // ksqlDB names the calls as it rewrites them: COUNT(*) counts ROWTIME.
+            let calls: Vec<String> = read
+                .calls
+                .iter()
+                .map(|c| {
+                    let args = match c.args.as_slice() {
+                        [] | [Expr::Literal(..)] if c.function == "count" => "ROWTIME".to_string(),
+                        args => args
+                            .iter()
+                            .map(display_unqualified)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    };
+                    format!("{}({args})", c.function.to_ascii_uppercase())
+                })
+                .collect();
+            return Err(SqlError::Invalid(format!(
+                "CREATE TABLE AS SELECT statement does not support aggregate function [{}] \
+                 without a GROUP BY clause.",
+                calls.join(", ")
+            )));
+        }
         aggregate::check_sources(&read, &scopes)?;
         aggregate = Some(read);
         node = a.input.as_ref();
@@ -1119,8 +1142,14 @@ fn partition_keys(
     let _ = written;
     let mut keys = Vec::with_capacity(partition_exprs.len());
     let mut missing = Vec::new();
+    let is_null = |p: &Expr| matches!(p, Expr::Literal(v, _) if v.is_null());
+    if partition_exprs.len() > 1 && partition_exprs.iter().any(is_null) {
+        return Err(SqlError::Invalid(
+            "Cannot PARTITION BY multiple columns including NULL".into(),
+        ));
+    }
     for p in partition_exprs {
-        if matches!(p, Expr::Literal(v, _) if v.is_null()) {
+        if is_null(p) {
             continue;
         }
         let mut found: Vec<usize> = (0..columns.len())
@@ -1143,15 +1172,12 @@ fn partition_keys(
         }
     }
     if !missing.is_empty() {
-        let (noun, list) = match missing.split_last() {
-            Some((last, init)) if !init.is_empty() => {
-                ("expressions", format!("{} and {last}", init.join(", ")))
-            }
-            _ => ("expression", missing.join("")),
-        };
+        // ksqlDB names every partitioning expression once one is missing.
+        let all: Vec<String> = partition_exprs.iter().map(ksql_display).collect();
         return Err(SqlError::Invalid(format!(
-            "Key missing from projection (ie, SELECT).\nThe query used to build `{sink}` must include the partitioning {noun} {list} in its projection (eg, SELECT {}...).",
-            missing.join(", ")
+            "Key missing from projection (ie, SELECT).\nThe query used to build `{sink}` must include the partitioning {} in its projection (eg, SELECT {}...).",
+            listed("expression", &all),
+            all.join(", ")
         )));
     }
     let mut reordered: Vec<OutputColumn> = keys
@@ -1178,6 +1204,16 @@ fn partition_keys(
         ));
     }
     Ok(())
+}
+
+/// `expression X`, or `expressions X, Y and Z`, as ksqlDB lists names in its messages.
+pub(crate) fn listed(noun: &str, names: &[String]) -> String {
+    match names.split_last() {
+        Some((last, init)) if !init.is_empty() => {
+            format!("{noun}s {} and {last}", init.join(", "))
+        }
+        _ => format!("{noun} {}", names.join("")),
+    }
 }
 
 /// The conditions `e` joins with AND, in order.
