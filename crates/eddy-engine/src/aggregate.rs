@@ -1113,8 +1113,15 @@ impl Call {
                     Function::TopK | Function::TopKDistinct | Function::Latest | Function::Earliest
                 ) =>
             {
+                let shown = match call.args.get(n_at) {
+                    Some(datafusion_expr::Expr::Column(c)) => c.name.clone(),
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                };
                 return Err(EngineError::Invalid(format!(
-                    "{}: the second argument must be a literal",
+                    "Parameter {} passed to function {} must be a literal constant, but was \
+                     expression: '{shown}'",
+                    n_at + 1,
                     call.function.to_ascii_uppercase()
                 )));
             }

@@ -268,6 +268,44 @@ pub(crate) fn normalize_ident(s: &str) -> String {
     }
 }
 
+/// `with`, completed from the session's or server's properties as ksqlDB completes it:
+/// for a declared source (`declared`), `ksql.persistence.default.format.value`/`.key` stand
+/// in for a missing `VALUE_FORMAT` or `KEY_FORMAT` (a query's sink takes its input's
+/// formats instead); and `ksql.persistence.wrap.single.values=false` unwraps a single value
+/// column (`values` is how many value columns the source has).
+pub(crate) fn with_defaults(
+    with: &WithProperties,
+    props: &crate::Properties,
+    values: usize,
+    declared: bool,
+) -> WithProperties {
+    let mut with = with.clone();
+    let has_format = with.get("FORMAT").is_some() || !declared;
+    let defaults = [
+        ("VALUE_FORMAT", "ksql.persistence.default.format.value"),
+        ("KEY_FORMAT", "ksql.persistence.default.format.key"),
+    ];
+    for (property, config) in defaults {
+        if !has_format
+            && with.get(property).is_none()
+            && let Some(format) = props.get(config)
+        {
+            with.props
+                .insert(property.to_string(), PropertyValue::String(format.clone()));
+        }
+    }
+    let unwrap = props
+        .get("ksql.persistence.wrap.single.values")
+        .is_some_and(|v| v.eq_ignore_ascii_case("false"));
+    if unwrap && values == 1 && with.get("WRAP_SINGLE_VALUE").is_none() {
+        with.props.insert(
+            "WRAP_SINGLE_VALUE".to_string(),
+            PropertyValue::Boolean(false),
+        );
+    }
+    with
+}
+
 /// The catalog entry a `CREATE STREAM|TABLE (…) WITH (…)` declares.
 pub(crate) fn source_from_create(stmt: &CreateSource, sql: &str) -> Result<Source, EngineError> {
     let with = With(&stmt.with);

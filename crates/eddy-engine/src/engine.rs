@@ -507,7 +507,12 @@ impl Engine {
         let span = tracing::info_span!("statement", sql = %stmt.text);
         let _enter = span.enter();
         match &stmt.statement {
-            Statement::CreateSource(create) => self.create_source(create, &stmt.text),
+            Statement::CreateSource(create) => {
+                let values = create.elements.iter().filter(|c| !c.key).count();
+                let mut create = create.clone();
+                create.with = crate::ddl::with_defaults(&create.with, props, values, true);
+                self.create_source(&create, &stmt.text)
+            }
             Statement::CreateAsSelect(create) => self.create_as_select(create, &stmt.text, props),
             Statement::InsertSelect { target, query } => {
                 self.insert_select(target, query, &stmt.text, props)
@@ -813,7 +818,13 @@ impl Engine {
                 kind: stmt.kind,
             };
             let (stages, plan) = self.plan_stages(&stmt.query, &inner.catalog, sink, &id, sql)?;
-            let sink = sink_from_plan(&stmt.name, stmt.kind, &stmt.with, &plan, sql)?;
+            let values = plan
+                .output_columns()
+                .iter()
+                .filter(|c| c.role == eddy_sql::catalog::ColumnRole::Value)
+                .count();
+            let with = crate::ddl::with_defaults(&stmt.with, props, values, false);
+            let sink = sink_from_plan(&stmt.name, stmt.kind, &with, &plan, sql)?;
             if let Some(old) = &replaced {
                 check_upgrade(&inner, old, &stages, &plan, &sink)?;
                 inner.not_started.remove(old);
