@@ -16,6 +16,7 @@ mod rewrites;
 mod stages;
 mod upgrade;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion_common::tree_node::{Transformed, TreeNode};
@@ -244,6 +245,10 @@ pub fn plan_query(
         [] => {}
         [join] => {
             let right = resolve(&join.relation, catalog)?;
+            check_join_sides(
+                &join.join_operator,
+                [(left.0, &left.1), (right.0, &right.1)],
+            )?;
             join_kind = Some(check_join(&join.join_operator, left.0, right.0)?);
             let windowed = query.within.first().is_some_and(Option::is_some);
             if windowed && (left.0.kind, right.0.kind) == (SourceKind::Stream, SourceKind::Table) {
@@ -720,6 +725,78 @@ fn resolve<'c>(
     Ok((source, alias))
 }
 
+/// ksqlDB's checks of a join's ON condition, made before anything else of the query: every
+/// qualifier names one of the sources, and no side of an equality is a literal.
+fn check_join_sides(op: &JoinOperator, sources: [(&Source, &String); 2]) -> Result<(), SqlError> {
+    let constraint = match op {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c) => c,
+        _ => return Ok(()),
+    };
+    let JoinConstraint::On(on) = constraint else {
+        return Ok(());
+    };
+    let mut unknown = None;
+    let _ = sql::visit_expressions(on, |e| {
+        if let sql::Expr::CompoundIdentifier(parts) = e
+            && let [qualifier, _, ..] = parts.as_slice()
+            && !sources
+                .iter()
+                .any(|(source, alias)| qualifier.value == **alias || qualifier.value == source.name)
+        {
+            unknown = Some(qualifier.value.clone());
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    if let Some(q) = unknown {
+        return Err(SqlError::Prepare(format!(
+            "'{q}' is not a valid stream/table name or alias."
+        )));
+    }
+    let literal = |e: &sql::Expr| match e {
+        sql::Expr::Value(_) => true,
+        sql::Expr::UnaryOp { expr, .. } | sql::Expr::Nested(expr) => {
+            matches!(expr.as_ref(), sql::Expr::Value(_))
+        }
+        _ => false,
+    };
+    let mut conditions = vec![on];
+    while let Some(c) = conditions.pop() {
+        match c {
+            sql::Expr::Nested(inner) => conditions.push(inner),
+            sql::Expr::BinaryOp {
+                left,
+                op: sql::BinaryOperator::And,
+                right,
+            } => {
+                conditions.push(right);
+                conditions.push(left);
+            }
+            sql::Expr::BinaryOp {
+                left,
+                op: sql::BinaryOperator::Eq,
+                right,
+            } => {
+                if let Some(side) = [left, right].into_iter().find(|s| literal(s)) {
+                    return Err(SqlError::Invalid(format!(
+                        "Invalid comparison expression '{side}' in join '({left} = {right})'. \
+                         Each side of the join comparision must contain references from \
+                         exactly one source."
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn check_join(op: &JoinOperator, left: &Source, right: &Source) -> Result<JoinKind, SqlError> {
     let (kind, constraint, label) = match op {
         JoinOperator::Join(c) | JoinOperator::Inner(c) => {
@@ -958,9 +1035,13 @@ fn assign_keys(
                 }
                 [first, rest @ ..] => {
                     if let Some(second) = rest.first() {
+                        // ksqlDB names the aliases in alphabetical order.
+                        let mut names =
+                            [columns[*first].name.clone(), columns[*second].name.clone()];
+                        names.sort();
                         return Err(SqlError::Invalid(format!(
                             "The projection contains a key column (`{}`) more than once, aliased as: {} and {}.",
-                            columns[*first].name, columns[*first].name, columns[*second].name
+                            columns[*first].name, names[0], names[1]
                         )));
                     }
                     // The stream side is never null, even when a left join finds no row; in a
@@ -1164,9 +1245,11 @@ fn partition_keys(
             [] => missing.push(ksql_display(p)),
             [one] => keys.push(*one),
             [a, b, ..] => {
+                let mut names = [columns[*a].name.clone(), columns[*b].name.clone()];
+                names.sort();
                 return Err(SqlError::Invalid(format!(
                     "The projection contains a key column (`{}`) more than once, aliased as: {} and {}.",
-                    columns[*a].name, columns[*a].name, columns[*b].name
+                    columns[*a].name, names[0], names[1]
                 )));
             }
         }
