@@ -1343,7 +1343,7 @@ impl Call {
                     Some(v) => self.to_text(v)?,
                     None => None,
                 };
-                let new = self.function == Function::CollectList || !values.contains(&text);
+                let new = self.function == Function::CollectList || !self.holds(values, &text);
                 if new && (values.len() < self.limit || self.function == Function::CountDistinct) {
                     values.push(text);
                 }
@@ -1360,6 +1360,20 @@ impl Call {
             _ => return Err(state_mismatch()),
         }
         Ok(())
+    }
+
+    /// Whether `values` already holds `text`: for values kept as JSON (maps, structs), equal
+    /// content counts, whatever the order of a map's entries.
+    fn holds(&self, values: &[Option<String>], text: &Option<String>) -> bool {
+        if self.json.is_none() {
+            return values.contains(text);
+        }
+        let parse = |t: &Option<String>| {
+            t.as_deref()
+                .map(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        };
+        let wanted = parse(text);
+        values.iter().any(|v| parse(v) == wanted)
     }
 
     /// Row `row` of a multi-column TOPK's columns as a STRUCT of `sort_col`, `col0`, ….

@@ -142,8 +142,9 @@ impl With<'_> {
         Ok((both.or(key), both.or(value)))
     }
 
-    pub(crate) fn delimiter(&self) -> Result<Option<char>, EngineError> {
-        let Some(d) = self.string("VALUE_DELIMITER") else {
+    /// `VALUE_DELIMITER` or `KEY_DELIMITER` (`name`): one character, or `TAB` or `SPACE`.
+    pub(crate) fn delimiter(&self, name: &str) -> Result<Option<char>, EngineError> {
+        let Some(d) = self.string(name) else {
             return Ok(None);
         };
         match d.to_ascii_uppercase().as_str() {
@@ -153,7 +154,7 @@ impl With<'_> {
         }
         let invalid = |why: String| {
             EngineError::Sql(eddy_sql::SqlError::Prepare(format!(
-                "Configuration VALUE_DELIMITER is invalid: {why}\nExample valid value: ';'"
+                "Configuration {name} is invalid: {why}\nExample valid value: ';'"
             )))
         };
         // Whitespace is trimmed away, so a literal space or tab must be spelled out.
@@ -366,7 +367,8 @@ pub(crate) fn source_from_create(stmt: &CreateSource, sql: &str) -> Result<Sourc
         topic,
         key_format: key_format.unwrap_or(FormatName::Kafka),
         value_format,
-        value_delimiter: with.delimiter()?.unwrap_or(','),
+        value_delimiter: with.delimiter("VALUE_DELIMITER")?.unwrap_or(','),
+        key_delimiter: with.delimiter("KEY_DELIMITER")?.unwrap_or(','),
         wrap_single_value: with.bool("WRAP_SINGLE_VALUE")?.unwrap_or(true),
         timestamp_column: with.timestamp_column(),
         timestamp_format: with.string("TIMESTAMP_FORMAT"),
@@ -417,7 +419,10 @@ pub(crate) fn sink_from_plan(
         topic: w.string("KAFKA_TOPIC").unwrap_or_else(|| name.to_string()),
         key_format: key_format.unwrap_or(inherited_key),
         value_format,
-        value_delimiter: w.delimiter()?.unwrap_or(input.value_delimiter),
+        value_delimiter: w
+            .delimiter("VALUE_DELIMITER")?
+            .unwrap_or(input.value_delimiter),
+        key_delimiter: w.delimiter("KEY_DELIMITER")?.unwrap_or(input.key_delimiter),
         wrap_single_value: w.bool("WRAP_SINGLE_VALUE")?.unwrap_or(true),
         timestamp_column: w.timestamp_column(),
         timestamp_format: w.string("TIMESTAMP_FORMAT"),

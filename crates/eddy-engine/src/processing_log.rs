@@ -89,6 +89,7 @@ impl ProcessingLog {
             key_format: FormatName::Kafka,
             value_format: FormatName::Json,
             value_delimiter: ',',
+            key_delimiter: ',',
             wrap_single_value: true,
             timestamp_column: None,
             timestamp_format: None,

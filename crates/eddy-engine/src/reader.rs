@@ -57,7 +57,7 @@ pub(crate) fn effective_key_format(source: &Source) -> FormatName {
 /// Key and value decoders for a source.
 pub(crate) fn decoders(source: &Source) -> Result<(KeyDecoder, ValueDecoder), EngineError> {
     let key = KeyDecoder::new(
-        &format_of(effective_key_format(source), ',')?,
+        &format_of(effective_key_format(source), source.key_delimiter)?,
         columns_schema(source.key_columns()),
     )?;
     let value = ValueDecoder::new(
@@ -71,7 +71,7 @@ pub(crate) fn decoders(source: &Source) -> Result<(KeyDecoder, ValueDecoder), En
 /// Key and value encoders for a source.
 pub(crate) fn encoders(source: &Source) -> Result<(KeyEncoder, ValueEncoder), EngineError> {
     let key = KeyEncoder::new(
-        &format_of(effective_key_format(source), ',')?,
+        &format_of(effective_key_format(source), source.key_delimiter)?,
         columns_schema(source.key_columns()),
     )?;
     let value = ValueEncoder::new(

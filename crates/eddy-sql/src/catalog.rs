@@ -118,6 +118,8 @@ pub struct Source {
     pub value_format: FormatName,
     /// Field delimiter for DELIMITED values.
     pub value_delimiter: char,
+    /// Field delimiter for DELIMITED keys (`KEY_DELIMITER`).
+    pub key_delimiter: char,
     /// Whether a single value column is wrapped in an object/record (`WRAP_SINGLE_VALUE`).
     pub wrap_single_value: bool,
     /// Column whose value is the record's event time (`TIMESTAMP`), instead of ROWTIME.

@@ -932,11 +932,7 @@ fn join_keys(
     }
     if !on_key {
         return Err(SqlError::Invalid(format!(
-            "Invalid join condition: stream-table joins require to join on the table's primary key. Got {}.{} = {}.{}.",
-            stream.name,
-            display_unqualified(&stream_key),
-            table.name,
-            display_unqualified(&table_side)
+            "Invalid join condition: stream-table joins require to join on the table's primary key. Got {written}."
         )));
     }
     let unwrap_cast = |e: Expr| match e {

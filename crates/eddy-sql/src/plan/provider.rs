@@ -68,7 +68,6 @@ const KSQL_ALIASES: &[(&str, &str)] = &[
     ("ifnull", "coalesce"),
     ("instr", "strpos"),
     ("array_contains", "array_has"),
-    ("array_remove", "array_remove_all"),
     ("concat_ws", "concat_ws"),
     ("ln", "ln"),
     ("random", "random"),
@@ -260,6 +259,15 @@ pub(crate) fn describe_plan_error(e: DataFusionError) -> String {
     // "Schema error: No field named X.\nValid fields are …" → ksqlDB's wording.
     if let Some(name) = super::checks::unresolved_name(&e) {
         return format!("Column '{name}' cannot be resolved.");
+    }
+    // `SELECT *` in an aggregation with columns that are not grouped → ksqlDB's wording.
+    if let Some(rest) = text.split("While expanding wildcard, column \"").nth(1)
+        && let Some((column, _)) = rest.split_once('"')
+    {
+        let name = column.rsplit('.').next().unwrap_or(column);
+        return format!(
+            "Non-aggregate SELECT expression(s) not part of GROUP BY: {name}\nEither add the column(s) to the GROUP BY or remove them from the SELECT."
+        );
     }
     // "Invalid function 'f'.\nDid you mean 'g'?" → ksqlDB's wording.
     if let Some(rest) = text.split("Invalid function '").nth(1)

@@ -25,6 +25,7 @@ fn source(name: &str, kind: SourceKind, cols: &[(&str, SqlType, bool)]) -> Sourc
         key_format: FormatName::Kafka,
         value_format: FormatName::Json,
         value_delimiter: ',',
+        key_delimiter: ',',
         wrap_single_value: true,
         timestamp_column: None,
         timestamp_format: None,

@@ -90,12 +90,39 @@ impl ScalarUDFImpl for GeoDistance {
             points if points.len() == 4 && points.iter().all(is_number) => {
                 Ok(vec![DataType::Float64; 4])
             }
-            _ => super::rejected("geo_distance", arg_types),
+            // Refused in `return_field_from_args`, where the message keeps ksqlDB's
+            // lower-case name (DataFusion rewrites a coercion error into its own).
+            _ => Ok(arg_types.to_vec()),
         }
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Float64)
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion_expr::ReturnFieldArgs,
+    ) -> Result<arrow::datatypes::FieldRef> {
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let accepted = match types.as_slice() {
+            [points @ .., DataType::Utf8] if points.len() == 4 => {
+                points.iter().all(|t| *t == DataType::Float64)
+            }
+            points => points.len() == 4 && points.iter().all(|t| *t == DataType::Float64),
+        };
+        if !accepted {
+            return super::rejected("geo_distance", &types);
+        }
+        Ok(Arc::new(arrow::datatypes::Field::new(
+            self.name(),
+            DataType::Float64,
+            true,
+        )))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

@@ -1,5 +1,6 @@
-//! ksqlDB's `ELT(n, s1, s2, …)`, `FIELD(s, s1, s2, …)`, `SLICE(array, from, to)` and
-//! `ARRAY_LENGTH(array)` (an INTEGER, where DataFusion's `cardinality` counts in BIGINT).
+//! ksqlDB's `ELT(n, s1, s2, …)`, `FIELD(s, s1, s2, …)`, `SLICE(array, from, to)`,
+//! `ARRAY_LENGTH(array)` (an INTEGER, where DataFusion's `cardinality` counts in BIGINT) and
+//! `ARRAY_REMOVE(array, element)` (every equal element out, of any type, maps and arrays too).
 //!
 //! `ELT` gives the n-th string (1-based; NULL out of range) and `FIELD` the 1-based position
 //! of the first string equal to `s` (0 if none, or if `s` is NULL). `SLICE` keeps the
@@ -12,21 +13,27 @@ use arrow::array::{Array, ArrayRef, AsArray, Int32Array, ListArray, StringArray,
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Int64Type};
-use datafusion_common::{Result, exec_err};
+use datafusion_common::{Result, ScalarValue, exec_err};
 use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
 /// The three functions.
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
-    [Kind::Elt, Kind::Field, Kind::Slice, Kind::Length]
-        .map(|kind| {
-            Arc::new(ScalarUDF::from(ListFn {
-                kind,
-                signature: Signature::user_defined(Volatility::Immutable),
-            }))
-        })
-        .into()
+    [
+        Kind::Elt,
+        Kind::Field,
+        Kind::Slice,
+        Kind::Length,
+        Kind::Remove,
+    ]
+    .map(|kind| {
+        Arc::new(ScalarUDF::from(ListFn {
+            kind,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }))
+    })
+    .into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,6 +42,7 @@ enum Kind {
     Field,
     Slice,
     Length,
+    Remove,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -65,6 +73,7 @@ impl ListFn {
             Kind::Field => "FIELD",
             Kind::Slice => "SLICE",
             Kind::Length => "ARRAY_LENGTH",
+            Kind::Remove => "ARRAY_REMOVE",
         }
     }
 }
@@ -76,6 +85,7 @@ impl ScalarUDFImpl for ListFn {
             Kind::Field => "field",
             Kind::Slice => "slice",
             Kind::Length => "array_length",
+            Kind::Remove => "array_remove",
         }
     }
 
@@ -90,6 +100,13 @@ impl ScalarUDFImpl for ListFn {
             (Kind::Field, [s, rest @ ..]) => text(s) && rest.iter().all(text),
             (Kind::Slice, [DataType::List(_), from, to]) => integer(from) && integer(to),
             (Kind::Length, [DataType::List(_) | DataType::Null]) => true,
+            (Kind::Remove, [DataType::List(item), element]) => {
+                let item = item.data_type();
+                element == item
+                    || element.is_null()
+                    || (element.is_numeric() && item.is_numeric())
+                    || (text(element) && text(item))
+            }
             _ => false,
         };
         if !ok {
@@ -100,7 +117,12 @@ impl ScalarUDFImpl for ListFn {
             .enumerate()
             .map(|(i, t)| match (self.kind, i) {
                 (Kind::Elt, 0) | (Kind::Slice, 1 | 2) => DataType::Int64,
-                (Kind::Slice | Kind::Length, _) => t.clone(),
+                // The element is compared as an element of the array.
+                (Kind::Remove, 1) => match &arg_types[0] {
+                    DataType::List(item) => item.data_type().clone(),
+                    _ => t.clone(),
+                },
+                (Kind::Slice | Kind::Length | Kind::Remove, _) => t.clone(),
                 _ => DataType::Utf8,
             })
             .collect())
@@ -110,7 +132,7 @@ impl ScalarUDFImpl for ListFn {
         Ok(match self.kind {
             Kind::Elt => DataType::Utf8,
             Kind::Field | Kind::Length => DataType::Int32,
-            Kind::Slice => arg_types.first().cloned().unwrap_or(DataType::Null),
+            Kind::Slice | Kind::Remove => arg_types.first().cloned().unwrap_or(DataType::Null),
         })
     }
 
@@ -152,6 +174,43 @@ impl ScalarUDFImpl for ListFn {
                     })
                     .collect::<Int32Array>(),
                 )
+            }
+            Kind::Remove => {
+                let [element] = rest else {
+                    return exec_err!("ARRAY_REMOVE takes two arguments");
+                };
+                let list = first.as_list::<i32>();
+                let values = list.values();
+                let (mut offsets, mut picks) = (vec![0i32], Vec::new());
+                for i in rows {
+                    if list.is_valid(i) {
+                        let unwanted = ScalarValue::try_from_array(element.as_ref(), i)?;
+                        let (start, end) = (list.value_offsets()[i], list.value_offsets()[i + 1]);
+                        for j in start as usize..end as usize {
+                            let value = ScalarValue::try_from_array(values.as_ref(), j)?;
+                            let equal = match (value.is_null(), unwanted.is_null()) {
+                                (true, true) => true,
+                                (false, false) => value == unwanted,
+                                _ => false,
+                            };
+                            if !equal {
+                                picks.push(j as u32);
+                            }
+                        }
+                    }
+                    let end = i32::try_from(picks.len());
+                    offsets.push(end.or_else(|_| exec_err!("ARRAY_REMOVE: too many elements"))?);
+                }
+                let DataType::List(item) = list.data_type() else {
+                    return exec_err!("ARRAY_REMOVE needs an array");
+                };
+                let kept = take(values, &UInt32Array::from(picks), None)?;
+                Arc::new(ListArray::try_new(
+                    Arc::clone(item),
+                    OffsetBuffer::new(offsets.into()),
+                    kept,
+                    list.nulls().cloned(),
+                )?)
             }
             Kind::Length => match first.data_type() {
                 DataType::List(_) => {
