@@ -903,7 +903,11 @@ fn join_keys(
             )));
         }
     };
-    let written = format!("{} = {}", display_qualified(&a), display_qualified(&b));
+    let written = format!(
+        "{} = {}",
+        display_qualified(&strip_cast(&a)),
+        display_qualified(&strip_cast(&b))
+    );
     let left_schema = join.left.schema();
     let right_schema = join.right.schema();
     let only_in = |e: &Expr, s: &DFSchemaRef| {

@@ -220,7 +220,7 @@ fn bad_queries_are_clear_errors() {
     );
     assert_eq!(
         err("CREATE STREAM E AS SELECT * FROM reviews r JOIN users u ON r.userid = u.name;"),
-        "Invalid join condition: stream-table joins require to join on the table's primary key. Got REVIEWS.USERID = USERS.NAME."
+        "Invalid join condition: stream-table joins require to join on the table's primary key. Got R.USERID = U.NAME."
     );
     assert_eq!(
         err("CREATE STREAM C AS SELECT * FROM reviews WINDOW TUMBLING (SIZE 1 MINUTE);"),
