@@ -14,6 +14,8 @@ use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Int64Type};
 use datafusion_common::{Result, ScalarValue, exec_err};
+
+use super::is_integer;
 use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -49,13 +51,6 @@ enum Kind {
 struct ListFn {
     kind: Kind,
     signature: Signature,
-}
-
-fn integer(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Null
-    )
 }
 
 /// The element range `SLICE` keeps of a list of `len` elements, if Java's `subList` takes it.
@@ -96,9 +91,9 @@ impl ScalarUDFImpl for ListFn {
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let text = super::is_text;
         let ok = match (self.kind, arg_types) {
-            (Kind::Elt, [n, rest @ ..]) => integer(n) && rest.iter().all(text),
+            (Kind::Elt, [n, rest @ ..]) => is_integer(n) && rest.iter().all(text),
             (Kind::Field, [s, rest @ ..]) => text(s) && rest.iter().all(text),
-            (Kind::Slice, [DataType::List(_), from, to]) => integer(from) && integer(to),
+            (Kind::Slice, [DataType::List(_), from, to]) => is_integer(from) && is_integer(to),
             (Kind::Length, [DataType::List(_) | DataType::Null]) => true,
             (Kind::Remove, [DataType::List(item), element]) => {
                 let item = item.data_type();

@@ -139,16 +139,7 @@ impl ScalarUDFImpl for Mask {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let text = super::is_text;
-        let integer = |t: &DataType| {
-            matches!(
-                t,
-                DataType::Int8
-                    | DataType::Int16
-                    | DataType::Int32
-                    | DataType::Int64
-                    | DataType::Null
-            )
-        };
+        let integer = super::is_integer;
         let first_mask = self.first_mask();
         let ok = match arg_types.split_first() {
             Some((s, rest)) if text(s) => {

@@ -82,6 +82,14 @@ pub(crate) fn rejected<T>(name: &str, arg_types: &[DataType]) -> datafusion_comm
     )
 }
 
+/// Whether an argument of type `t` is a whole number (or a NULL literal, which can be).
+fn is_integer(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Null
+    )
+}
+
 /// Whether an argument of type `t` is text (or a NULL literal, which can be).
 fn is_text(t: &DataType) -> bool {
     matches!(

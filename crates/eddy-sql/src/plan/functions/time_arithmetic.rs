@@ -94,16 +94,7 @@ impl TimeArithmetic {
 
     /// Whether these argument types are `(unit, integer, target)`.
     fn accepts(&self, arg_types: &[DataType]) -> bool {
-        let integer = |t: &DataType| {
-            matches!(
-                t,
-                DataType::Int8
-                    | DataType::Int16
-                    | DataType::Int32
-                    | DataType::Int64
-                    | DataType::Null
-            )
-        };
+        let integer = super::is_integer;
         let target = |t: &DataType| {
             matches!(
                 (self.target, t),
