@@ -66,7 +66,6 @@ const KSQL_ALIASES: &[(&str, &str)] = &[
     ("lcase", "lower"),
     ("len", "character_length"),
     ("ifnull", "coalesce"),
-    ("instr", "strpos"),
     ("array_contains", "array_has"),
     ("concat_ws", "concat_ws"),
     ("ln", "ln"),

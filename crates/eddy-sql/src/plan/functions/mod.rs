@@ -35,6 +35,7 @@ mod pad;
 mod regexp;
 mod regexp_replace;
 mod split;
+mod strings;
 mod substring;
 mod time_arithmetic;
 mod timestamp_format;
@@ -58,6 +59,7 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     all.extend(lists::functions());
     all.push(md5_hash::function());
     all.push(cube::function());
+    all.extend(strings::functions());
     all.push(split::function());
     all.push(substring::function());
     all.push(as_value::function());
