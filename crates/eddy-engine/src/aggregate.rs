@@ -1085,17 +1085,14 @@ impl Call {
         };
         // LATEST/EARLIEST_BY_OFFSET(x, ignoreNulls) takes a boolean second argument.
         let second_is_flag = matches!(literal(1), Some(ScalarValue::Boolean(_)));
-        // TOPK(col, other cols…, k) keeps STRUCTs of all the columns, `k` last.
+        // The columns the call reads; a count (TOPK's `k`, …) follows them. TOPK(col, other
+        // cols…, k) keeps STRUCTs of all its columns.
         let columns = match function {
             Function::TopK if call.args.len() > 2 => call.args.len() - 1,
             Function::Correlation => 2,
             _ => 1,
         };
-        let n_at = match function {
-            Function::TopK if columns > 1 => columns,
-            Function::Correlation => usize::MAX,
-            _ => 1,
-        };
+        let n_at = columns;
         let n = match literal(n_at).filter(|_| !second_is_flag) {
             Some(v) => match v.cast_to(&DataType::Int64)? {
                 ScalarValue::Int64(Some(n)) if n > 0 => Some(n as usize),
@@ -1399,20 +1396,28 @@ impl Call {
             .iter()
             .map(|t| self.scalar_of(t))
             .collect::<Result<Vec<_>, _>>()?;
-        let sort_key = |s: &ScalarValue| -> ScalarValue {
-            match s {
-                ScalarValue::Struct(row) if row.num_columns() > 0 => {
-                    ScalarValue::try_from_array(row.column(0).as_ref(), 0)
-                        .unwrap_or(ScalarValue::Null)
-                }
-                other => other.clone(),
-            }
+        let descending = |a: &ScalarValue, b: &ScalarValue| {
+            b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal)
         };
-        scalars.sort_by(|a, b| {
-            sort_key(b)
-                .partial_cmp(&sort_key(a))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
+        if matches!(self.arg_type, DataType::Struct(_)) {
+            // A multi-column TOPK: by the sort column, read once per value.
+            let mut keyed = scalars
+                .into_iter()
+                .map(|s| {
+                    let key = match &s {
+                        ScalarValue::Struct(row) if row.num_columns() > 0 => {
+                            ScalarValue::try_from_array(row.column(0).as_ref(), 0)?
+                        }
+                        _ => ScalarValue::Null,
+                    };
+                    Ok((key, s))
+                })
+                .collect::<Result<Vec<_>, EngineError>>()?;
+            keyed.sort_by(|(a, _), (b, _)| descending(a, b));
+            scalars = keyed.into_iter().map(|(_, s)| s).collect();
+        } else {
+            scalars.sort_by(descending);
+        }
         scalars.truncate(self.n.unwrap_or(1));
         *values = scalars
             .iter()

@@ -1102,27 +1102,18 @@ impl SinkTimestamp {
         else {
             return vec![Err("the TIMESTAMP column is missing".into()); batch.num_rows()];
         };
-        let parsed: Vec<Result<Option<i64>, String>> = match &self.format {
-            Some(format) => format.parse_all(column.as_ref()),
-            None => match cast(column, &arrow::datatypes::DataType::Int64) {
-                Ok(millis) => {
-                    let millis = millis.as_primitive::<arrow::datatypes::Int64Type>();
-                    (0..millis.len())
-                        .map(|i| Ok(millis.is_valid(i).then(|| millis.value(i))))
-                        .collect()
-                }
-                Err(e) => vec![Err(e.to_string()); batch.num_rows()],
-            },
+        let (times, invalid) = match crate::reader::column_times(column, self.format.as_ref()) {
+            Ok(read) => read,
+            Err(e) => return vec![Err(e.to_string()); batch.num_rows()],
         };
-        parsed
-            .into_iter()
-            .map(|p| match p {
-                Ok(Some(t)) if t >= 0 => Ok(t),
-                Ok(Some(t)) => Err(format!("the record's timestamp {t} is negative")),
-                Ok(None) => Err("the record's TIMESTAMP column is NULL".into()),
-                Err(why) => Err(format!("the TIMESTAMP column could not be read: {why}")),
-            })
-            .collect()
+        let mut out: Vec<Result<i64, String>> = times
+            .iter()
+            .map(|t| t.ok_or_else(|| "the record's TIMESTAMP column is NULL".to_string()))
+            .collect();
+        for (i, why) in invalid {
+            out[i] = Err(why);
+        }
+        out
     }
 }
 

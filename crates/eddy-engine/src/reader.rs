@@ -239,37 +239,12 @@ impl SourceReader {
         columns.extend(values.batch.columns().iter().cloned());
         let mut rowtime: ArrayRef = Arc::new(Int64Array::from(raw.timestamps.clone()));
         if let Some(ts) = self.timestamp_column {
-            let from_column: ArrayRef = match &self.timestamp_format {
-                Some(format) => {
-                    let parsed = format.parse_all(columns[ts].as_ref());
-                    for (i, p) in parsed.iter().enumerate() {
-                        if let Err(why) = p
-                            && keep[i]
-                        {
-                            keep[i] = false;
-                            errors.push(self.error(
-                                raw,
-                                i,
-                                format!("the TIMESTAMP column could not be read: {why}"),
-                                false,
-                            ));
-                        }
-                    }
-                    Arc::new(eddy_sql::plan::parsed_millis(&parsed))
-                }
-                None => cast(&columns[ts], &DataType::Int64)?,
-            };
-            // A record whose timestamp is negative is left out, as Kafka Streams leaves it.
-            let times = from_column.as_primitive::<arrow::datatypes::Int64Type>();
-            for (i, keep) in keep.iter_mut().enumerate() {
-                if *keep && times.is_valid(i) && times.value(i) < 0 {
-                    *keep = false;
-                    errors.push(self.error(
-                        raw,
-                        i,
-                        format!("the record's timestamp {} is negative", times.value(i)),
-                        false,
-                    ));
+            let (from_column, invalid) =
+                column_times(&columns[ts], self.timestamp_format.as_ref())?;
+            for (i, why) in invalid {
+                if keep[i] {
+                    keep[i] = false;
+                    errors.push(self.error(raw, i, why, false));
                 }
             }
             rowtime = arrow::compute::kernels::zip::zip(
@@ -315,6 +290,46 @@ impl SourceReader {
             record: bytes.map(|b| String::from_utf8_lossy(b).into_owned()),
         }
     }
+}
+
+/// The times a `TIMESTAMP` column gives its rows (read with its `TIMESTAMP_FORMAT` when it is
+/// text), NULL where it has none, and the rows whose time is unusable, with why: text that
+/// does not parse, or a negative time, which Kafka Streams does not take either.
+pub(crate) fn column_times(
+    column: &ArrayRef,
+    format: Option<&eddy_sql::plan::TimestampFormat>,
+) -> Result<(Int64Array, Vec<(usize, String)>), EngineError> {
+    let mut invalid = Vec::new();
+    let times: Int64Array = match format {
+        Some(format) => {
+            let Some(texts) = column.as_string_opt::<i32>() else {
+                return Err(EngineError::Internal(
+                    "a TIMESTAMP_FORMAT for a column that is not text".into(),
+                ));
+            };
+            (0..texts.len())
+                .map(|i| {
+                    let text = texts.is_valid(i).then(|| texts.value(i))?;
+                    format
+                        .parse(text)
+                        .map_err(|why| {
+                            invalid
+                                .push((i, format!("the TIMESTAMP column could not be read: {why}")))
+                        })
+                        .ok()
+                })
+                .collect()
+        }
+        None => cast(column, &DataType::Int64)?
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .clone(),
+    };
+    for (i, time) in times.iter().enumerate() {
+        if let Some(t) = time.filter(|t| *t < 0) {
+            invalid.push((i, format!("the record's timestamp {t} is negative")));
+        }
+    }
+    Ok((times, invalid))
 }
 
 /// Positions to commit after processing `raw`: the next offset of each partition seen.

@@ -224,11 +224,3 @@ pub fn is_ksql_scalar(name: &str) -> bool {
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case(name) && !SYNTAX.contains(n))
 }
-
-/// The category of ksqlDB's scalar function `name`.
-pub fn scalar_category(name: &str) -> Option<Category> {
-    SCALAR_FUNCTIONS
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, c)| *c)
-}

@@ -38,7 +38,7 @@ use provider::{CatalogProvider, describe_plan_error};
 
 pub use aggregate::{AggregateCall, PlannedAggregate, ksql_aggregates, topk_struct};
 pub(crate) use cast::KSQL_CAST;
-pub use functions::{TimestampFormat, parsed_millis};
+pub use functions::TimestampFormat;
 pub use provider::{
     Functions, ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART, is_pseudo_column,
     scan_schema,
@@ -245,11 +245,11 @@ pub fn plan_query(
         [] => {}
         [join] => {
             let right = resolve(&join.relation, catalog)?;
-            check_join_sides(
+            join_kind = Some(check_join(
                 &join.join_operator,
-                [(left.0, &left.1), (right.0, &right.1)],
-            )?;
-            join_kind = Some(check_join(&join.join_operator, left.0, right.0)?);
+                (left.0, &left.1),
+                (right.0, &right.1),
+            )?);
             let windowed = query.within.first().is_some_and(Option::is_some);
             if windowed && (left.0.kind, right.0.kind) == (SourceKind::Stream, SourceKind::Table) {
                 return Err(SqlError::Invalid(
@@ -727,20 +727,7 @@ fn resolve<'c>(
 
 /// ksqlDB's checks of a join's ON condition, made before anything else of the query: every
 /// qualifier names one of the sources, and no side of an equality is a literal.
-fn check_join_sides(op: &JoinOperator, sources: [(&Source, &String); 2]) -> Result<(), SqlError> {
-    let constraint = match op {
-        JoinOperator::Join(c)
-        | JoinOperator::Inner(c)
-        | JoinOperator::Left(c)
-        | JoinOperator::LeftOuter(c)
-        | JoinOperator::Right(c)
-        | JoinOperator::RightOuter(c)
-        | JoinOperator::FullOuter(c) => c,
-        _ => return Ok(()),
-    };
-    let JoinConstraint::On(on) = constraint else {
-        return Ok(());
-    };
+fn check_join_sides(on: &sql::Expr, sources: [(&Source, &String); 2]) -> Result<(), SqlError> {
     let mut unknown = None;
     let _ = sql::visit_expressions(on, |e| {
         if let sql::Expr::CompoundIdentifier(parts) = e
@@ -797,7 +784,13 @@ fn check_join_sides(op: &JoinOperator, sources: [(&Source, &String); 2]) -> Resu
     Ok(())
 }
 
-fn check_join(op: &JoinOperator, left: &Source, right: &Source) -> Result<JoinKind, SqlError> {
+/// The kind of a join ksqlDB runs between these sources (each with its alias), after the
+/// checks of its ON condition.
+fn check_join(
+    op: &JoinOperator,
+    (left, left_alias): (&Source, &String),
+    (right, right_alias): (&Source, &String),
+) -> Result<JoinKind, SqlError> {
     let (kind, constraint, label) = match op {
         JoinOperator::Join(c) | JoinOperator::Inner(c) => {
             (Some(JoinKind::Inner), c, "[INNER] JOIN")
@@ -811,9 +804,10 @@ fn check_join(op: &JoinOperator, left: &Source, right: &Source) -> Result<JoinKi
         JoinOperator::FullOuter(c) => (Some(JoinKind::Full), c, "[FULL] OUTER JOIN"),
         other => return Err(SqlError::Unsupported(format!("join '{other:?}'"))),
     };
-    if !matches!(constraint, JoinConstraint::On(_)) {
+    let JoinConstraint::On(on) = constraint else {
         return Err(SqlError::Invalid("A join needs an ON condition.".into()));
-    }
+    };
+    check_join_sides(on, [(left, left_alias), (right, right_alias)])?;
     let got = format!("Got {} {label} {}.", left.name, right.name);
     match (left.kind, right.kind) {
         (SourceKind::Stream, SourceKind::Table) => match kind {

@@ -155,30 +155,6 @@ impl Functions {
     pub fn aggregate(&self, name: &str) -> Option<Arc<AggregateUDF>> {
         self.aggregate.get(&name.to_ascii_lowercase()).cloned()
     }
-
-    /// Names of every scalar function, upper-cased, sorted (for `SHOW FUNCTIONS`).
-    pub fn scalar_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .scalar
-            .keys()
-            .filter(|n| n.as_str() != super::cast::KSQL_CAST)
-            .filter(|n| n.as_str() != super::functions::CUBE_COMBINATIONS)
-            .map(|n| n.to_ascii_uppercase())
-            .collect();
-        names.sort();
-        names
-    }
-
-    /// Names of every aggregate function, upper-cased, sorted.
-    pub fn aggregate_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .aggregate
-            .keys()
-            .map(|n| n.to_ascii_uppercase())
-            .collect();
-        names.sort();
-        names
-    }
 }
 
 /// Eddy's catalog seen through DataFusion's `ContextProvider`.

@@ -12,7 +12,7 @@ use crate::types::SqlType;
 pub(crate) use cube::CUBE_COMBINATIONS;
 pub(crate) use lambdas::functions as lambda_functions;
 pub(crate) use time_arithmetic::{TAKING_A_TIME_UNIT, TIME_UNITS};
-pub use timestamp_format::{TimestampFormat, parsed_millis};
+pub use timestamp_format::TimestampFormat;
 
 mod arrays;
 mod as_value;

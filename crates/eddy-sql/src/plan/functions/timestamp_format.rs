@@ -1,8 +1,6 @@
 //! `TIMESTAMP_FORMAT`: reading a STRING timestamp column with a Java `DateTimeFormatter`
 //! pattern, as ksqlDB's timestamp extractor does for a source's or a sink's `TIMESTAMP` column.
 
-use arrow::array::{Array, AsArray, Int64Array};
-
 use super::java_time::{Pattern, Zone};
 use crate::error::SqlError;
 
@@ -26,25 +24,6 @@ impl TimestampFormat {
     pub fn parse(&self, text: &str) -> Result<i64, String> {
         self.pattern.parse(text, false)?.to_utc_millis(&Zone::utc())
     }
-
-    /// Each text of `texts` (a STRING array) as milliseconds; NULL for NULL, and the first
-    /// row that does not parse with why.
-    pub fn parse_all(&self, texts: &dyn Array) -> Vec<Result<Option<i64>, String>> {
-        let Some(texts) = texts.as_string_opt::<i32>() else {
-            return vec![Err("the TIMESTAMP column is not a STRING".into()); texts.len()];
-        };
-        (0..texts.len())
-            .map(|i| match texts.is_valid(i) {
-                true => self.parse(texts.value(i)).map(Some),
-                false => Ok(None),
-            })
-            .collect()
-    }
-}
-
-/// Milliseconds of the parsed rows, NULL for rows that are NULL or did not parse.
-pub fn parsed_millis(parsed: &[Result<Option<i64>, String>]) -> Int64Array {
-    parsed.iter().map(|p| p.clone().ok().flatten()).collect()
 }
 
 #[cfg(test)]
