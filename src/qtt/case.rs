@@ -47,7 +47,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn pass() -> Self {
+    pub(super) fn pass() -> Self {
         Outcome {
             status: Status::Pass,
             reason: None,
@@ -62,7 +62,7 @@ impl Outcome {
         }
     }
 
-    fn skip(reason: impl Into<String>) -> Self {
+    pub(super) fn skip(reason: impl Into<String>) -> Self {
         Outcome {
             status: Status::Skip,
             reason: Some(reason.into()),
@@ -71,7 +71,7 @@ impl Outcome {
 }
 
 /// The service id ksqlDB's tests run with; it names the processing-log topic.
-const SERVICE_ID: &str = "default_";
+pub(super) const SERVICE_ID: &str = "default_";
 
 /// Why a case cannot run yet, before anything runs: disabled, malformed, or a format that
 /// needs a schema registry.
@@ -211,7 +211,7 @@ pub fn run(case: &Case, engine: &Engine, topics: &MemoryTopics, cancel: &AtomicB
         return failed(case, e);
     }
     let catalog = engine.catalog();
-    let inputs = match feed(case, engine, topics, &catalog, cancel) {
+    let inputs = match produce_inputs(case, engine, topics, &catalog, cancel) {
         Ok(inputs) => inputs,
         Err(e) => return failed(case, e),
     };
@@ -280,7 +280,7 @@ fn with_statement(error: String, case: &Case) -> String {
 
 /// Produces the inputs one at a time, letting every query process each before the next.
 /// Returns the positions of the produced records on their topics.
-fn feed(
+pub(super) fn produce_inputs(
     case: &Case,
     engine: &Engine,
     topics: &MemoryTopics,

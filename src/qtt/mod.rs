@@ -4,7 +4,8 @@
 //!
 //! Entry point: [`run`]. Layout: [`model`] reads files into cases, [`case`] runs one case,
 //! [`codec`] turns test records into bytes and back, [`compare`] checks outputs and `post`,
-//! [`report`] prints results. Each case runs on its own thread so that a hang is a FAIL
+//! [`report`] prints results; [`rest`] runs the REST query-validation cases
+//! (`../shared/ksql-rqtt`) through a real REST server instead. Each case runs on its own thread so that a hang is a FAIL
 //! "timeout" and a panic a FAIL with its message, never the end of the run.
 
 mod case;
@@ -12,6 +13,7 @@ mod codec;
 mod compare;
 mod model;
 mod report;
+mod rest;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -132,9 +134,11 @@ fn run_isolated(case: &Case, timeout: Duration) -> Outcome {
             let topics = topics.clone();
             let cancel = Arc::clone(&cancel);
             move || {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    case::run(&case, &engine, &topics, &cancel)
-                }));
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &case.rest {
+                        Some(rest) => rest::run(&case, rest, engine, &topics, &cancel),
+                        None => case::run(&case, &engine, &topics, &cancel),
+                    }));
                 let outcome = result.unwrap_or_else(|payload| {
                     Outcome::fail(format!("panic: {}", panic_message(payload.as_ref())))
                 });

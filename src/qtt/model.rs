@@ -31,6 +31,21 @@ pub struct Case {
     pub expected_error: Option<ExpectedError>,
     /// Checks of the catalog and topics after the run.
     pub post: Post,
+    /// A REST case (`../shared/ksql-rqtt`): what the REST API must answer, if this is one.
+    pub rest: Option<RestExpectations>,
+}
+
+/// What a REST query-validation case expects of the REST API.
+#[derive(Debug, Clone, Default)]
+pub struct RestExpectations {
+    /// One entry per answer: `{"admin": …}` per `/ksql` entity, `{"query": […]}` or
+    /// `{"queryProto": …}` per query.
+    pub responses: Vec<Value>,
+    /// `inputConditions.waitForActivePushQuery`: the inputs are produced only once the first
+    /// push query runs.
+    pub wait_for_push_query: bool,
+    /// `testPullWithProtoFormat`: queries are answered in ksqlDB's protobuf answer format.
+    pub proto_answers: bool,
 }
 
 /// A topic declaration (`topics`).
@@ -79,6 +94,10 @@ pub struct WindowBounds {
 pub struct ExpectedError {
     /// A substring of the expected error text.
     pub message: String,
+    /// REST cases: the error entity's Java type (`…KsqlStatementErrorMessage`), if given.
+    pub entity: Option<String>,
+    /// REST cases: the HTTP status, if given.
+    pub status: Option<u16>,
 }
 
 /// `post`: checks after the run.
@@ -179,6 +198,7 @@ fn malformed(name: String, reason: &str) -> Case {
         outputs: Vec::new(),
         expected_error: None,
         post: Post::default(),
+        rest: None,
     }
 }
 
@@ -219,7 +239,8 @@ fn build(
         .collect::<Result<Vec<_>, _>>()?;
     let inputs = records(obj, "inputs")?;
     let outputs = records(obj, "outputs")?;
-    let expected_error = match obj.get("expectedException") {
+    // QTT names it `expectedException`, RQTT `expectedError` (with the entity and status).
+    let expected_error = match obj.get("expectedException").or(obj.get("expectedError")) {
         None | Some(Value::Null) => None,
         Some(e) => Some(ExpectedError {
             message: e
@@ -227,8 +248,25 @@ fn build(
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string(),
+            entity: e.get("type").and_then(Value::as_str).map(str::to_string),
+            status: e
+                .get("status")
+                .and_then(Value::as_u64)
+                .and_then(|s| u16::try_from(s).ok()),
         }),
     };
+    let rest = (obj.contains_key("responses") || obj.contains_key("expectedError")).then(|| {
+        RestExpectations {
+            responses: list(obj, "responses").to_vec(),
+            wait_for_push_query: obj
+                .get("inputConditions")
+                .and_then(|c| c.get("waitForActivePushQuery"))
+                .and_then(Value::as_bool)
+                == Some(true),
+            proto_answers: obj.get("testPullWithProtoFormat").and_then(Value::as_bool)
+                == Some(true),
+        }
+    });
     let post = match obj.get("post") {
         Some(p) => post(p, format)?,
         None => Post::default(),
@@ -244,6 +282,7 @@ fn build(
         outputs,
         expected_error,
         post,
+        rest,
     })
 }
 

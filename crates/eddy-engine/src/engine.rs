@@ -275,7 +275,7 @@ impl Engine {
         for (name, table) in tables {
             table.handle.stop();
             drop(table.store);
-            if let Err(e) = self.state.drop_store(&format!("table_{name}")) {
+            if let Err(e) = self.state.drop_store(&crate::table::store_name(&name)) {
                 tracing::warn!(table = name, "could not drop a table's store: {e}");
             }
         }
@@ -708,7 +708,7 @@ impl Engine {
     }
 
     fn materialize(&self, table: &Source) -> Result<MaterializedTable, EngineError> {
-        let store_name = format!("table_{}", table.name);
+        let store_name = crate::table::store_name(&table.name);
         let store: Arc<dyn KeyValueStore> = Arc::new(CachedStore::complete(
             self.state.open_store(&store_name)?,
             TABLE_CACHE_BYTES,
@@ -1250,7 +1250,7 @@ impl Engine {
             self.topics.admin().delete_topic(&source.topic)?;
         }
         if materialised {
-            self.state.drop_store(&format!("table_{name}"))?;
+            self.state.drop_store(&crate::table::store_name(name))?;
         }
         self.lock().catalog.remove(name);
         Ok(StatementResult::Status {

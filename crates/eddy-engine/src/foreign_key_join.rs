@@ -33,7 +33,7 @@ use crate::changelog::Changelog;
 use crate::error::EngineError;
 use crate::eval::Compiled;
 use crate::reader::{SourceReader, columns_schema};
-use crate::table::key_codec;
+use crate::table::{key_codec, stored_row};
 use crate::table_join::{Joined, TableChanges, TableJoin};
 
 /// Tag of the entries keyed by the left row's primary key.
@@ -283,7 +283,7 @@ impl ForeignKeyJoinStage {
         self.right_store.get_many(&right_keys, &mut right_rows)?;
         let mut lookups = RawBatch::default();
         for (k, v) in right_keys.iter().zip(right_rows.iter()) {
-            lookups.push(k, v, 0, 0, 0);
+            lookups.push(k, v.map(|row| stored_row::split(row).1), 0, 0, 0);
         }
         let mut ignored = Vec::new();
         let decoded = self.right.reader.decode(&lookups, false, &mut ignored)?;

@@ -19,7 +19,7 @@ use crate::engine::{Engine, Properties};
 use crate::error::EngineError;
 use crate::eval::{Compiled, matches};
 use crate::reader::SourceReader;
-use crate::table::key_codec;
+use crate::table::{key_codec, stored_row};
 
 /// The answer to a pull query.
 #[derive(Debug)]
@@ -93,8 +93,8 @@ impl Engine {
                         "Pull queries that do not look up the key need table scans, which are disabled ({TABLE_SCAN_PROPERTY}=false)."
                     )));
                 }
-                store.scan(&mut |k, v| {
-                    raw.push(Some(k), Some(v), 0, 0, 0);
+                store.scan(&mut |k, row| {
+                    push_row(&mut raw, k, row);
                     true
                 })?;
             }
@@ -125,8 +125,13 @@ impl Engine {
             };
             fields.push(Field::new(&c.name, a.data_type().clone(), true));
             arrays.push(a);
-            let is_key =
-                matches!(&c.expr, Expr::Column(col) if Some(&col.name) == key_name.as_ref());
+            // Key columns and a windowed table's bounds, selected as they are, are marked
+            // KEY in the answer's header, as ksqlDB marks them.
+            let is_key = matches!(&c.expr, Expr::Column(col)
+                if source.key_columns().any(|k| k.name == col.name)
+                    || (source.window.is_some()
+                        && (col.name == eddy_sql::plan::WINDOWSTART
+                            || col.name == eddy_sql::plan::WINDOWEND)));
             columns.push(Column {
                 name: c.name.clone(),
                 ty: c.ty.clone(),
@@ -194,8 +199,8 @@ fn read_keys(
 ) -> Result<(), EngineError> {
     if windowed {
         for key in keys.iter().flatten() {
-            store.scan_prefix(key, &mut |k, v| {
-                raw.push(Some(k), Some(v), 0, 0, 0);
+            store.scan_prefix(key, &mut |k, row| {
+                push_row(raw, k, row);
                 true
             })?;
         }
@@ -203,12 +208,18 @@ fn read_keys(
     }
     let mut found = Payloads::new();
     store.get_many(keys, &mut found)?;
-    for (k, v) in keys.iter().zip(found.iter()) {
-        if v.is_some() {
-            raw.push(k, v, 0, 0, 0);
+    for (k, row) in keys.iter().zip(found.iter()) {
+        if let (Some(k), Some(row)) = (k, row) {
+            push_row(raw, k, row);
         }
     }
     Ok(())
+}
+
+/// A stored table row as a record, with its timestamp (the pull query's ROWTIME).
+fn push_row(raw: &mut RawBatch, key: &[u8], row: &[u8]) {
+    let (timestamp, value) = stored_row::split(row);
+    raw.push(Some(key), Some(value), timestamp, 0, 0);
 }
 
 fn pull_counter() -> u64 {

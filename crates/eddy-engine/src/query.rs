@@ -28,7 +28,7 @@ use crate::repartition::{Repartition, split_changes};
 use crate::runner::Task;
 use crate::stats::TopicStats;
 use crate::stream_join::StreamJoinStage;
-use crate::table::{TableProgress, key_codec};
+use crate::table::{TableProgress, key_codec, stored_row};
 use crate::table_join::{TableChanges, TableJoin};
 
 /// Where a query's output rows go.
@@ -63,6 +63,9 @@ pub(crate) struct JoinStage {
     progress: Arc<TableProgress>,
     freshness_wait: Duration,
     lookup_keys: Payloads,
+    /// The table rows found, as stored ([`stored_row`]).
+    found_rows: Payloads,
+    /// Their value bytes.
     found: Payloads,
 }
 
@@ -91,6 +94,7 @@ impl JoinStage {
             progress,
             freshness_wait,
             lookup_keys: Payloads::new(),
+            found_rows: Payloads::new(),
             found: Payloads::new(),
         }))
     }
@@ -120,8 +124,10 @@ impl JoinStage {
         let key_batch = RecordBatch::try_new(Arc::clone(&self.key_schema), vec![Arc::clone(&key)])?;
         self.lookup_keys.clear();
         self.key_encoder.encode(&key_batch, &mut self.lookup_keys)?;
-        self.found.clear();
-        self.store.get_many(&self.lookup_keys, &mut self.found)?;
+        self.found_rows.clear();
+        self.store
+            .get_many(&self.lookup_keys, &mut self.found_rows)?;
+        stored_row::values(&self.found_rows, &mut self.found);
         let decoded = self.values.decode(&self.found)?;
         let n = stream.num_rows();
         let mut columns: Vec<ArrayRef> = stream.columns().to_vec();

@@ -178,11 +178,18 @@ impl Task for TableMaterializer {
                     store_keys.push(Some(&windowed));
                 }
             }
-            store_values.push(if decoded.tombstones[row] {
-                None
-            } else {
-                self.raw.values.get(*raw_index)
-            });
+            match self.raw.values.get(*raw_index) {
+                Some(value) if !decoded.tombstones[row] => {
+                    let timestamp = self.raw.timestamps[*raw_index];
+                    store_values
+                        .push_with(|buf| {
+                            stored_row::write(buf, timestamp, value);
+                            Ok::<_, std::convert::Infallible>(())
+                        })
+                        .unwrap_or_else(|never| match never {});
+                }
+                _ => store_values.push(None),
+            }
         }
         self.store.write(&store_keys, &store_values)?;
         self.log.write(&self.name, &errors);
@@ -191,6 +198,43 @@ impl Task for TableMaterializer {
         self.source.commit(&positions)?;
         self.progress.advance(&positions);
         Ok(n)
+    }
+}
+
+/// The store name of a materialised table. The `rows` generation of the layout keeps each
+/// row's timestamp ([`stored_row`]); stores of the older layout (`table_<name>`, values
+/// only) are left unread and rebuilt from the table's topic.
+pub(crate) fn store_name(table: &str) -> String {
+    format!("table_rows_{table}")
+}
+
+/// A materialised table's row as stored: the record's timestamp (ROWTIME, 8 bytes
+/// big-endian), then the value bytes as they came from the topic.
+pub(crate) mod stored_row {
+    use eddy_topic::Payloads;
+
+    const TIMESTAMP: usize = 8;
+
+    /// Appends a stored row to `buf`.
+    pub(crate) fn write(buf: &mut Vec<u8>, timestamp: i64, value: &[u8]) {
+        buf.extend_from_slice(&timestamp.to_be_bytes());
+        buf.extend_from_slice(value);
+    }
+
+    /// A stored row's timestamp and value bytes.
+    pub(crate) fn split(row: &[u8]) -> (i64, &[u8]) {
+        match row.split_first_chunk::<TIMESTAMP>() {
+            Some((timestamp, value)) => (i64::from_be_bytes(*timestamp), value),
+            None => (0, row),
+        }
+    }
+
+    /// The value bytes of stored rows (absent rows stay absent), into `out`.
+    pub(crate) fn values(rows: &Payloads, out: &mut Payloads) {
+        out.clear();
+        for row in rows.iter() {
+            out.push(row.map(|r| split(r).1));
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use eddy_topic::{Payloads, RawBatch};
 
 use crate::error::EngineError;
 use crate::reader::{SourceReader, columns_schema};
-use crate::table::key_codec;
+use crate::table::{key_codec, stored_row};
 
 /// One side of a table–table join: how to read it and where its rows are.
 struct Side {
@@ -148,7 +148,7 @@ impl TableJoin for TableJoinStage {
         other.store.get_many(&keys, &mut found)?;
         let mut lookups = RawBatch::default();
         for (k, v) in keys.iter().zip(found.iter()) {
-            lookups.push(k, v, 0, 0, 0);
+            lookups.push(k, v.map(|row| stored_row::split(row).1), 0, 0, 0);
         }
         let mut ignored = Vec::new();
         let decoded = other.reader.decode(&lookups, false, &mut ignored)?;

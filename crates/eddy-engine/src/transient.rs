@@ -22,7 +22,7 @@ use crate::engine::{Engine, Properties};
 use crate::error::EngineError;
 use crate::planner::QueryLife;
 use crate::query::Output;
-use crate::runner;
+use crate::runner::{self, RunMode};
 
 /// Batches buffered between a transient query's thread and its client.
 const CHANNEL_BATCHES: usize = 16;
@@ -98,8 +98,10 @@ impl Engine {
         let inputs = planner.open_inputs(&plan, &group, props)?;
         let life = QueryLife::Push;
         let task = planner.build(&id, &plan, &group, props, output, life, &tables, inputs)?;
-        // The task ends by itself once cancelled; its handle is not needed.
-        drop(runner::start(&id, Box::new(task), self.config().mode));
+        // The task ends by itself once cancelled; its handle is not needed. A push query runs
+        // on its own thread in every mode: nothing steps it in synchronous mode (`eddy test`
+        // steps persistent queries; a push query answers a client as rows come).
+        drop(runner::start(&id, Box::new(task), RunMode::Threads));
         let source = &plan.from.source;
         let columns = plan
             .columns

@@ -228,13 +228,15 @@ enum Framing {
 }
 
 impl Framing {
-    fn header(self, id: &str, columns: &[Column]) -> Bytes {
+    /// The header. `/query` marks key columns (`ID` STRING KEY) in a pull query's schema
+    /// only, as ksqlDB does: a push query's rows are changes, not rows of a keyed state.
+    fn header(self, id: &str, columns: &[Column], mark_keys: bool) -> Bytes {
         let text = match self {
             Framing::Query => {
                 let schema = columns
                     .iter()
                     .map(|c| {
-                        let key = if c.role == ColumnRole::Key {
+                        let key = if mark_keys && c.role == ColumnRole::Key {
                             " KEY"
                         } else {
                             ""
@@ -357,7 +359,7 @@ fn respond(state: Arc<AppState>, query: TransientQuery, framing: Framing) -> Res
     let mut streaming = Streaming {
         state,
         cancel: query.canceller(),
-        pending: VecDeque::from([framing.header(&query.id, &query.columns)]),
+        pending: VecDeque::from([framing.header(&query.id, &query.columns, false)]),
         query,
         framing,
         emitted: 0,
@@ -381,7 +383,7 @@ fn respond(state: Arc<AppState>, query: TransientQuery, framing: Framing) -> Res
 /// The whole answer of a pull query: the header, its rows, the end.
 fn respond_pull(result: &PullResult, framing: Framing) -> Response {
     let mut body = Vec::new();
-    body.extend_from_slice(&framing.header(&result.id, &result.columns));
+    body.extend_from_slice(&framing.header(&result.id, &result.columns, true));
     for row in batch_rows(&result.rows) {
         body.extend_from_slice(&framing.row(row, false));
     }

@@ -270,7 +270,7 @@ pub fn plan_query(
     }
 
     if sink.is_some() {
-        projection::check_reserved_names(&name_projection(&select.projection, &scopes)?)?;
+        projection::check_reserved_names(&name_projection(&select.projection, &scopes, false)?)?;
     }
     aggregate::check_grouping(select, left.0.window.is_some())?;
     check_join_formats(&scopes)?;
@@ -279,7 +279,7 @@ pub fn plan_query(
         .projection
         .iter()
         .any(|i| matches!(i, sql::SelectItem::Wildcard(_)));
-    select.projection = name_projection(&select.projection, &scopes)?;
+    select.projection = name_projection(&select.projection, &scopes, sink.is_none())?;
     // EXPLODE(array): the projection computes the array; the engine makes one row per element.
     // CUBE_EXPLODE(array) is EXPLODE of the array's combinations.
     let mut exploded = Vec::new();

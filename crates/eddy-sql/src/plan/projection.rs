@@ -9,7 +9,7 @@ use datafusion_sql::sqlparser::ast::{
     AccessExpr, Expr, Ident, SelectItem, SelectItemQualifiedWildcardKind, Subscript, Value,
 };
 
-use super::provider::is_pseudo_column;
+use super::provider::{WINDOWEND, WINDOWSTART, is_pseudo_column};
 use crate::catalog::Source;
 use crate::error::SqlError;
 use crate::types::{SqlType, StructField};
@@ -20,10 +20,14 @@ pub(crate) struct Scope<'a> {
     pub alias: String,
 }
 
-/// Rewrites the projection into explicit `expr AS name` items.
+/// Rewrites the projection into explicit `expr AS name` items. With `window_bounds` (a
+/// query answering a client, as ksqlDB's push and pull queries do), `*` over a windowed
+/// source has `WINDOWSTART` and `WINDOWEND` after its key columns; a persistent query's `*`
+/// does not, as the window is in its output's key.
 pub(crate) fn name_projection(
     items: &[SelectItem],
     scopes: &[Scope<'_>],
+    window_bounds: bool,
 ) -> Result<Vec<SelectItem>, SqlError> {
     let is_join = scopes.len() > 1;
     let mut out = Vec::new();
@@ -35,7 +39,7 @@ pub(crate) fn name_projection(
         match item {
             SelectItem::Wildcard(_) => {
                 for scope in scopes {
-                    expand(scope, is_join, &mut out, &mut taken);
+                    expand(scope, is_join, window_bounds, &mut out, &mut taken);
                 }
             }
             SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _) => {
@@ -51,7 +55,7 @@ pub(crate) fn name_projection(
                     _ => None,
                 };
                 if let Some(scope) = source {
-                    expand(scope, is_join, &mut out, &mut taken);
+                    expand(scope, is_join, window_bounds, &mut out, &mut taken);
                     continue;
                 }
                 // `s->*`: every field of the struct column `s`, named after the field.
@@ -177,7 +181,7 @@ fn projection_names(items: &[SelectItem], scopes: &[Scope<'_>], is_join: bool) -
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
                 let mut expanded = Vec::new();
                 for scope in scopes {
-                    expand(scope, is_join, &mut expanded, &mut names);
+                    expand(scope, is_join, true, &mut expanded, &mut names);
                 }
             }
             SelectItem::ExprWithAlias { alias, .. } => {
@@ -195,21 +199,25 @@ fn projection_names(items: &[SelectItem], scopes: &[Scope<'_>], is_join: bool) -
 fn expand(
     scope: &Scope<'_>,
     is_join: bool,
+    window_bounds: bool,
     out: &mut Vec<SelectItem>,
     taken: &mut HashSet<String>,
 ) {
-    for col in scope
-        .source
-        .key_columns()
-        .chain(scope.source.value_columns())
-    {
+    let bounds: &[&str] = if window_bounds && scope.source.window.is_some() {
+        &[WINDOWSTART, WINDOWEND]
+    } else {
+        &[]
+    };
+    let keys = scope.source.key_columns().map(|c| c.name.as_str());
+    let values = scope.source.value_columns().map(|c| c.name.as_str());
+    for column in keys.chain(bounds.iter().copied()).chain(values) {
         let (expr, name) = if is_join {
             (
-                Expr::CompoundIdentifier(vec![ident(&scope.alias), ident(&col.name)]),
-                format!("{}_{}", scope.alias, col.name),
+                Expr::CompoundIdentifier(vec![ident(&scope.alias), ident(column)]),
+                format!("{}_{}", scope.alias, column),
             )
         } else {
-            (Expr::Identifier(ident(&col.name)), col.name.clone())
+            (Expr::Identifier(ident(column)), column.to_string())
         };
         taken.insert(name.clone());
         out.push(aliased(expr, &name));

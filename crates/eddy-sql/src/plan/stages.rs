@@ -85,7 +85,7 @@ pub fn rest_of_join(
         scopes.push(Scope { source, alias });
     }
     // The projection's names, as the whole join gives them.
-    let projection = name_projection(&select.projection, &scopes)?;
+    let projection = name_projection(&select.projection, &scopes, false)?;
     let joined_two = &scopes[..2];
     let rename = |e: &mut Expr| rename_references(e, joined_two, &scopes[2..], &intermediate.name);
 
