@@ -180,10 +180,16 @@ fn format_properties(sql: &str) -> Option<String> {
     None
 }
 
-/// A fresh engine over `topics`, stepped synchronously as `eddy test` needs.
-pub fn engine(topics: &MemoryTopics) -> Result<Engine, String> {
+/// A fresh engine over `topics`, stepped synchronously as `eddy test` needs. For REST cases
+/// it is configured as ksqlDB's REST test server is: with scalable push queries enabled.
+pub fn engine(topics: &MemoryTopics, rest: bool) -> Result<Engine, String> {
     let mut config = EngineConfig::new(SERVICE_ID);
     config.mode = RunMode::Synchronous;
+    if rest {
+        config
+            .server_properties
+            .push(("ksql.query.push.v2.enabled".into(), "true".into()));
+    }
     Engine::new(
         config,
         Arc::new(topics.clone()),

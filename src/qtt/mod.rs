@@ -117,7 +117,7 @@ fn run_isolated(case: &Case, timeout: Duration) -> Outcome {
         return outcome;
     }
     let topics = MemoryTopics::new();
-    let engine = match case::engine(&topics) {
+    let engine = match case::engine(&topics, case.rest.is_some()) {
         Ok(engine) => Arc::new(engine),
         Err(why) => return Outcome::fail(why),
     };

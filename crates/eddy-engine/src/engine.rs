@@ -745,6 +745,28 @@ impl Engine {
         })
     }
 
+    /// A setting for one request: the request's own property, else the server's (its
+    /// configuration file), each also under its `ksql.streams.` name.
+    pub(crate) fn setting<'a>(&'a self, props: &'a Properties, name: &str) -> Option<&'a str> {
+        let streams = format!("ksql.streams.{name}");
+        props
+            .get(name)
+            .or_else(|| props.get(&streams))
+            .map(String::as_str)
+            .or_else(|| {
+                self.config
+                    .server_properties
+                    .iter()
+                    .find(|(k, _)| *k == name || *k == streams)
+                    .map(|(_, v)| v.as_str())
+            })
+    }
+
+    /// Whether a persistent query writes the stream or table `name`.
+    pub(crate) fn is_query_output(&self, name: &str) -> bool {
+        self.lock().queries.values().any(|q| q.summary.sink == name)
+    }
+
     /// A planner with the engine's handles.
     pub(crate) fn planner(&self) -> Planner {
         Planner {

@@ -85,8 +85,8 @@ impl Engine {
                 read_keys(store.as_ref(), &keys, source.window.is_some(), &mut raw)?;
             }
             None => {
-                let enabled = props
-                    .get(TABLE_SCAN_PROPERTY)
+                let enabled = self
+                    .setting(props, TABLE_SCAN_PROPERTY)
                     .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
                 if !enabled {
                     return Err(EngineError::Invalid(format!(

@@ -480,7 +480,28 @@ impl QueryTask {
         // plain projection as a null value but never a WHERE or a join, as in ksqlDB.
         let mut tombstones = BooleanArray::from(decoded.tombstones);
         let joins = self.join.is_some() || self.stream_join.is_some();
-        if self.from_stream && (joins || self.filter.is_some() || self.aggregating) {
+        // A table row needs a key: a record without one is no change of the table (Kafka
+        // Streams skips it as ksqlDB's table sources do).
+        if !self.from_stream && !right_batch {
+            let keyed: Vec<bool> = decoded_rows
+                .iter()
+                .map(|&r| self.raw.keys.get(r).is_some())
+                .collect();
+            if keyed.contains(&false) {
+                let keyed = BooleanArray::from(keyed);
+                decoded_rows = decoded_rows
+                    .into_iter()
+                    .zip(keyed.iter())
+                    .filter(|(_, k)| *k == Some(true))
+                    .map(|(r, _)| r)
+                    .collect();
+                batch = filter_record_batch(&batch, &keyed)?;
+                tombstones = filter_bool(&tombstones, &keyed)?;
+            }
+        }
+        // A push query over a stream shows no record without a value, as in ksqlDB.
+        let push = matches!(self.output, Output::Transient { .. });
+        if self.from_stream && (joins || self.filter.is_some() || self.aggregating || push) {
             decoded_rows = decoded_rows
                 .into_iter()
                 .zip(tombstones.iter())

@@ -85,7 +85,11 @@ impl Engine {
         }
         let catalog = self.catalog();
         let plan = plan_query(query, &catalog, None)?;
-        let id = transient_id(&plan.from.source.name);
+        let id = if self.is_scalable_push(query, &plan, props)? {
+            scalable_push_id()
+        } else {
+            transient_id(&plan.from.source.name)
+        };
         let group = format!("_eddy_{}_transient_{id}", self.config().service_id);
         let (tx, rows) = mpsc::channel(CHANNEL_BATCHES);
         let cancel = Arc::new(AtomicBool::new(false));
@@ -133,6 +137,44 @@ impl Engine {
             cancel: TransientCancel(cancel),
         })
     }
+}
+
+/// `ksql.query.push.v2.enabled`: whether push queries that can be served from a persistent
+/// query's output are ksqlDB's "scalable push queries".
+const PUSH_V2: &str = "ksql.query.push.v2.enabled";
+
+impl Engine {
+    /// Whether ksqlDB would serve `query` as a scalable push query: push v2 is enabled, the
+    /// query starts at the latest records of a persistent query's output, and it has no
+    /// join, aggregation, window, table function or re-keying. Eddy serves such a query as
+    /// any other push query; it carries ksqlDB's id for it (`SCALABLE_PUSH_QUERY_…`), which
+    /// clients see.
+    fn is_scalable_push(
+        &self,
+        query: &KsqlQuery,
+        plan: &eddy_sql::plan::QueryPlan,
+        props: &Properties,
+    ) -> Result<bool, EngineError> {
+        if !self
+            .setting(props, PUSH_V2)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            return Ok(false);
+        }
+        let latest = crate::planner::start_from(self.config().default_offset_reset, props)?
+            == StartFrom::Latest;
+        let simple = plan.join.is_none()
+            && plan.aggregate.is_none()
+            && query.window.is_none()
+            && !plan.rekeyed
+            && plan.exploded.is_empty();
+        Ok(latest && simple && self.is_query_output(&plan.from.source.name))
+    }
+}
+
+/// `SCALABLE_PUSH_QUERY_<number>`, as ksqlDB names a scalable push query.
+fn scalable_push_id() -> String {
+    transient_id("").replacen("transient__", "SCALABLE_PUSH_QUERY_", 1)
 }
 
 /// `transient_<SOURCE>_<number>`: unique within the process and unlikely to repeat across
