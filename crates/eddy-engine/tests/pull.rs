@@ -108,9 +108,31 @@ fn pull_by_key_reads_every_window_of_a_windowed_table() {
 }
 
 #[test]
-fn pull_queries_on_streams_are_rejected() {
+fn pull_queries_on_streams_read_the_stream_to_its_end() {
     let e = engine();
     run(&e, PIPELINE);
-    let err = pull(&e, "SELECT * FROM reviews;").unwrap_err();
-    assert!(err.contains("not supported on streams"), "{err}");
+    assert_eq!(
+        pull(&e, "SELECT id, ROWTIME FROM reviews WHERE rating >= 4;").unwrap(),
+        [
+            "ID=1,ROWTIME=1000",
+            "ID=3,ROWTIME=61000",
+            "ID=4,ROWTIME=62000"
+        ]
+    );
+    assert_eq!(
+        pull(&e, "SELECT id FROM reviews LIMIT 1;").unwrap(),
+        ["ID=1"]
+    );
+    let err = pull(&e, "SELECT * FROM reviews GROUP BY userid;").unwrap_err();
+    assert!(err.contains("Pull queries don't support GROUP BY clauses"), "{err}");
+}
+
+#[test]
+fn pull_answers_a_table_rows_rowtime() {
+    let e = engine();
+    run(&e, PIPELINE);
+    assert_eq!(
+        pull(&e, "SELECT userid, ROWTIME FROM ratings WHERE userid = 8;").unwrap(),
+        ["USERID=8,ROWTIME=61000"]
+    );
 }

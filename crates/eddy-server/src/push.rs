@@ -387,8 +387,14 @@ fn respond_pull(result: &PullResult, framing: Framing) -> Response {
     for row in batch_rows(&result.rows) {
         body.extend_from_slice(&framing.row(row, false));
     }
-    if let Some(end) = framing.end(false) {
-        body.extend_from_slice(&end);
+    match (result.final_message, framing) {
+        (Some(message), Framing::Query) => body
+            .extend_from_slice(format!(",\n{}]\n", json!({ "finalMessage": message })).as_bytes()),
+        _ => {
+            if let Some(end) = framing.end(false) {
+                body.extend_from_slice(&end);
+            }
+        }
     }
     let mut response = Body::from(body).into_response();
     response.headers_mut().insert(
