@@ -26,6 +26,7 @@ pub mod metrics;
 mod planner;
 pub mod processing_log;
 mod pull;
+mod pull_access;
 mod query;
 mod reader;
 mod repartition;

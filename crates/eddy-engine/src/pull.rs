@@ -9,7 +9,7 @@ use arrow::array::{Array, ArrayRef};
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use datafusion_expr::{BinaryExpr, Expr, Operator};
+use datafusion_expr::Expr;
 use datafusion_sql::sqlparser::ast::{
     Expr as SqlExpr, GroupByExpr, LimitClause, SetExpr, UnaryOperator,
 };
@@ -22,6 +22,7 @@ use eddy_topic::{Payloads, Position, RawBatch, StartFrom};
 use crate::engine::{Engine, Properties};
 use crate::error::EngineError;
 use crate::eval::{Compiled, matches};
+use crate::pull_access::{Access, RANGE_SCAN, Scans, TABLE_SCAN, access};
 use crate::reader::SourceReader;
 use crate::table::{key_codec, stored_row};
 
@@ -38,9 +39,6 @@ pub struct PullResult {
     /// Completed`, as ksqlDB's `/query` ends it (a table's answer has no such message).
     pub final_message: Option<&'static str>,
 }
-
-/// Whether table scans (pull queries whose WHERE does not pin the key) are allowed.
-const TABLE_SCAN_PROPERTY: &str = "ksql.query.pull.table.scan.enabled";
 
 impl Engine {
     /// Answers a pull query from the current state of a materialised table.
@@ -86,41 +84,36 @@ impl Engine {
                 source.name
             ))
         })?;
-        let key_name = source.key_columns().next().map(|k| k.name.clone());
-        let lookups = match (&plan.filter, &key_name, source.key_columns().count()) {
-            (Some(f), Some(k), 1) => key_literals(f, k),
-            _ => None,
+        let enabled = |name: &str| {
+            self.setting(props, name)
+                .is_none_or(|v| !v.eq_ignore_ascii_case("false"))
+        };
+        let scans = Scans {
+            table: enabled(TABLE_SCAN),
+            range: enabled(RANGE_SCAN),
         };
         let mut raw = RawBatch::default();
-        match lookups {
-            Some(values) => {
+        match access(plan.filter.as_ref(), source, &plan.input_schema, scans)? {
+            Access::Keys(lookups) => {
                 let (_, mut encoder) = key_codec(source)?;
-                let key_schema = Arc::new(Schema::new(vec![Field::new(
-                    key_name.as_deref().unwrap_or_default(),
+                let key_schema = Arc::new(Schema::new(
                     source
                         .key_columns()
-                        .next()
-                        .map(|c| c.ty.to_arrow())
-                        .unwrap_or(arrow::datatypes::DataType::Null),
-                    true,
-                )]));
+                        .map(|c| Field::new(&c.name, c.ty.to_arrow(), true))
+                        .collect::<Vec<_>>(),
+                ));
                 let mut keys = Payloads::new();
-                for v in values {
-                    let array = cast(&v.to_array()?, key_schema.field(0).data_type())?;
-                    let batch = RecordBatch::try_new(Arc::clone(&key_schema), vec![array])?;
+                for key in lookups {
+                    let mut columns = Vec::with_capacity(key.len());
+                    for (value, field) in key.iter().zip(key_schema.fields()) {
+                        columns.push(cast(&value.to_array()?, field.data_type())?);
+                    }
+                    let batch = RecordBatch::try_new(Arc::clone(&key_schema), columns)?;
                     encoder.encode(&batch, &mut keys)?;
                 }
                 read_keys(store.as_ref(), &keys, source.window.is_some(), &mut raw)?;
             }
-            None => {
-                let enabled = self
-                    .setting(props, TABLE_SCAN_PROPERTY)
-                    .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
-                if !enabled {
-                    return Err(EngineError::Invalid(format!(
-                        "Pull queries that do not look up the key need table scans, which are disabled ({TABLE_SCAN_PROPERTY}=false)."
-                    )));
-                }
+            Access::Scan => {
                 store.scan(&mut |k, row| {
                     push_row(&mut raw, k, row);
                     true
@@ -343,37 +336,6 @@ fn check_pseudo_columns(plan: &QueryPlan) -> Result<(), EngineError> {
         )));
     }
     Ok(())
-}
-
-/// The literal keys of `K = v`, `v = K`, `K IN (…)`, or `… AND …` where one side is one of
-/// those; `None` when the predicate does not pin the key.
-fn key_literals(e: &Expr, key: &str) -> Option<Vec<datafusion_common::ScalarValue>> {
-    let is_key = |e: &Expr| matches!(strip(e), Expr::Column(c) if c.name == key);
-    let literal = |e: &Expr| match strip(e) {
-        Expr::Literal(v, _) => Some(v.clone()),
-        _ => None,
-    };
-    match e {
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
-            Operator::Eq if is_key(left) => literal(right).map(|v| vec![v]),
-            Operator::Eq if is_key(right) => literal(left).map(|v| vec![v]),
-            Operator::And => key_literals(left, key).or_else(|| key_literals(right, key)),
-            _ => None,
-        },
-        Expr::InList(list) if !list.negated && is_key(&list.expr) => {
-            list.list.iter().map(literal).collect()
-        }
-        _ => None,
-    }
-}
-
-fn strip(e: &Expr) -> &Expr {
-    match e {
-        Expr::Cast(c) => strip(&c.expr),
-        Expr::TryCast(c) => strip(&c.expr),
-        Expr::Alias(a) => strip(&a.expr),
-        other => other,
-    }
 }
 
 /// Reads the rows of `keys` (every window of each, for a windowed table) into `raw`.

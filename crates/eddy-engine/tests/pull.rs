@@ -124,7 +124,10 @@ fn pull_queries_on_streams_read_the_stream_to_its_end() {
         ["ID=1"]
     );
     let err = pull(&e, "SELECT * FROM reviews GROUP BY userid;").unwrap_err();
-    assert!(err.contains("Pull queries don't support GROUP BY clauses"), "{err}");
+    assert!(
+        err.contains("Pull queries don't support GROUP BY clauses"),
+        "{err}"
+    );
 }
 
 #[test]

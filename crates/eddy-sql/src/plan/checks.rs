@@ -77,8 +77,12 @@ pub(crate) fn check_select<S: ContextProvider>(
                 type_name(&expr, &schema)
             )));
         }
-        check_comparisons(&expr, &schema, joined)
-            .map_err(|m| SqlError::Invalid(format!("Error in WHERE expression: {m}")))?;
+        check_comparisons(&expr, &schema, joined).map_err(|m| {
+            SqlError::Invalid(format!(
+                "Error in WHERE expression: {m}\nStatement: {}",
+                display(&expr, joined)
+            ))
+        })?;
     }
     for item in &select.projection {
         let (SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr)) = item else {
@@ -470,7 +474,7 @@ fn check_comparison(
     let (Some(l), Some(r)) = (l.clone(), r.clone()) else {
         let show = |t: &Option<SqlType>| t.as_ref().map_or("NULL".to_string(), |t| t.to_string());
         return Err(format!(
-            "Comparison with NULL not supported: {} {} {}",
+            "Comparison with NULL not supported: {} {} {}\nUse 'IS NULL' or 'IS NOT NULL' instead.",
             show(&l),
             symbol(op),
             show(&r)
@@ -526,6 +530,11 @@ fn type_name(expr: &Expr, schema: &DFSchema) -> String {
 
 /// An expression as ksqlDB prints it in messages: `ID`, `'text'`, `(A + 1.5)`, `RANDOM()`;
 /// `joined` when the query joins sources.
+/// An expression as ksqlDB prints it in messages: `(COUNT > 1)`, `'text'`, `F(A, 2)`.
+pub fn ksql_text(expr: &Expr) -> String {
+    display(expr, false)
+}
+
 fn display(expr: &Expr, joined: bool) -> String {
     match expr {
         // A joined source's column is named `ALIAS_COLUMN` in the join's result.
@@ -578,6 +587,9 @@ fn display(expr: &Expr, joined: bool) -> String {
                 other => display(other, joined),
             }
         }
+        // Casts the planner adds to line up types are not written by the user.
+        Expr::Cast(c) => display(&c.expr, joined),
+        Expr::TryCast(c) => display(&c.expr, joined),
         other => other.to_string(),
     }
 }

@@ -38,6 +38,7 @@ use provider::{CatalogProvider, describe_plan_error};
 
 pub use aggregate::{AggregateCall, PlannedAggregate, ksql_aggregates, topk_struct};
 pub(crate) use cast::KSQL_CAST;
+pub use checks::ksql_text;
 pub use functions::TimestampFormat;
 pub use provider::{
     Functions, ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART, is_pseudo_column,
