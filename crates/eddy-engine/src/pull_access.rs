@@ -66,10 +66,19 @@ pub(crate) fn access(
     };
     let mut keys = Vec::new();
     let mut first_refusal = None;
-    for disjunct in split(filter, Operator::Or) {
+    let disjuncts = split(filter, Operator::Or);
+    let single = disjuncts.len() == 1;
+    for disjunct in disjuncts {
         match reading(disjunct, source, schema, scans)? {
             Reading::Keys(k) => keys.extend(k),
-            Reading::Range => return Ok(Access::Scan),
+            // A range scan reads one range; ranges of several disjuncts need a table scan.
+            Reading::Range if single => return Ok(Access::Scan),
+            Reading::Range => {
+                first_refusal.get_or_insert(format!(
+                    "Query requires table scan to be enabled. Several ranges of the key in one \
+                     query are read by a table scan ({TABLE_SCAN})."
+                ));
+            }
             Reading::NeedsScan(why) => {
                 first_refusal.get_or_insert(why);
             }

@@ -230,6 +230,17 @@ pub fn plan_query(
         return Err(SqlError::Unsupported("SELECT DISTINCT".into()));
     }
     let limit = limit_of(query.select.limit_clause.as_ref())?;
+    if let Some(sink) = &sink
+        && limit.is_some()
+    {
+        let kind = match sink.kind {
+            SourceKind::Stream => "STREAM",
+            SourceKind::Table => "TABLE",
+        };
+        return Err(SqlError::Invalid(format!(
+            "CREATE {kind} AS SELECT statements don't support LIMIT clause."
+        )));
+    }
 
     let [from] = select.from.as_slice() else {
         return Err(SqlError::Unsupported(
@@ -469,6 +480,13 @@ pub fn plan_query(
             }
             let (stream_key, table_key, foreign_key) =
                 join_keys(j, scopes[0].source, scopes[1].source)?;
+            if foreign_key
+                && (scopes[0].source.window.is_some() || scopes[1].source.window.is_some())
+            {
+                return Err(SqlError::Invalid(
+                    "Foreign-key table-table joins are not supported on windowed tables.".into(),
+                ));
+            }
             if foreign_key && matches!(kind, JoinKind::Right | JoinKind::Full) {
                 let kind = if kind == JoinKind::Right {
                     "right"

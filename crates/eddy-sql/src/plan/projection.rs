@@ -242,6 +242,12 @@ fn derived_name(expr: &Expr, is_join: bool, scopes: &[Scope<'_>]) -> Option<Stri
                 .iter()
                 .filter(|s| s.source.column(column).is_some())
                 .count();
+            // A pseudo column (ROWTIME, ROWPARTITION, …) is every source's.
+            let sources_with_it = if is_pseudo_column(column) {
+                scopes.len()
+            } else {
+                sources_with_it
+            };
             Some(if is_join && sources_with_it > 1 {
                 format!("{}_{}", parts[0].value, column)
             } else {
