@@ -565,7 +565,7 @@ impl AggregateStage {
         if !self.store.holds_writes() {
             order.sort_unstable_by_key(|&i| slots.keys[i as usize]);
         }
-        let mut states = self.load(&slots.keys, &order)?;
+        let (mut states, mut newest) = self.load(&slots.keys, &order)?;
         let n = changes.len();
         // Output rows index the new rows (0..n) and the old rows (n..2n).
         let mut picked: Vec<u32> = Vec::with_capacity(n);
@@ -589,6 +589,12 @@ impl AggregateStage {
                     call.fold(acc, args, r)?;
                 }
             }
+            // A group's result carries the newest timestamp folded into it; a group a row
+            // leaves carries that row's.
+            for s in [old_slot, new_slot].into_iter().flatten() {
+                let t = &mut newest[s as usize];
+                *t = (*t).max(timestamps[r]);
+            }
             let mut emit = |slot: u32, index: usize| -> Result<(), EngineError> {
                 for ((call, acc), out) in self
                     .calls
@@ -600,7 +606,7 @@ impl AggregateStage {
                 }
                 picked.push(index as u32);
                 out_slots.push(slot);
-                out_times.push(timestamps[r]);
+                out_times.push(newest[slot as usize]);
                 if let Some(starts) = &window_starts {
                     out_starts.push(starts[r]);
                 }
@@ -615,7 +621,7 @@ impl AggregateStage {
                 emit(s, r)?;
             }
         }
-        self.store_states(&slots.keys, &order, &states)?;
+        self.store_states(&slots.keys, &order, &states, &newest)?;
         let out_keys: Vec<Vec<u8>> = if self.suppressed.is_some() || self.having.is_some() {
             out_slots
                 .iter()
@@ -835,7 +841,9 @@ impl AggregateStage {
 
     /// Reads the states of the groups `keys` (fresh states for new groups), visiting them in
     /// `order` (key order); the accumulators of group `i` are `[i * calls..(i + 1) * calls]`.
-    fn load(&mut self, keys: &[&[u8]], order: &[u32]) -> Result<Vec<Acc>, EngineError> {
+    /// The states of `keys` (slot order), and each one's largest timestamp so far
+    /// (`i64::MIN` for a new group or a state stored without one).
+    fn load(&mut self, keys: &[&[u8]], order: &[u32]) -> Result<(Vec<Acc>, Vec<i64>), EngineError> {
         self.keys.clear();
         for &i in order {
             self.keys.push(Some(keys[i as usize]));
@@ -848,13 +856,16 @@ impl AggregateStage {
         for _ in keys {
             states.extend(initial.iter().cloned());
         }
+        let mut newest = vec![i64::MIN; keys.len()];
         for (j, &i) in order.iter().enumerate() {
             let i = i as usize;
-            if let Some(bytes) = self.found.get(j) {
-                codec::decode_into(bytes, &mut states[i * k..(i + 1) * k])?;
+            if let Some(bytes) = self.found.get(j)
+                && let Some(t) = codec::decode_into(bytes, &mut states[i * k..(i + 1) * k])?
+            {
+                newest[i] = t;
             }
         }
-        Ok(states)
+        Ok((states, newest))
     }
 
     /// Reads each distinct key of `keys` from the store with one multi-get.
@@ -884,6 +895,7 @@ impl AggregateStage {
         keys: &[&[u8]],
         order: &[u32],
         states: &[Acc],
+        newest: &[i64],
     ) -> Result<(), EngineError> {
         let k = self.calls.len();
         self.keys.clear();
@@ -892,7 +904,7 @@ impl AggregateStage {
             let i = i as usize;
             self.keys.push(Some(keys[i]));
             self.found.push_with(|buf| {
-                codec::encode(&states[i * k..(i + 1) * k], buf);
+                codec::encode_timed(&states[i * k..(i + 1) * k], newest[i], buf);
                 Ok::<(), EngineError>(())
             })?;
         }

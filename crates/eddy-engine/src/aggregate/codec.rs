@@ -3,13 +3,19 @@
 //!
 //! Layout: a format byte, then per accumulator a tag byte and its fields, integers and
 //! floats little-endian, texts as a `u32` length (`u32::MAX` for null) and UTF-8 bytes.
-//! States written as JSON by earlier versions (they start with `[`) are still read.
+//! A group's state may end with the largest timestamp of the records folded into it (format
+//! byte [`TIMED`]): the group's result carries it as its timestamp, as Kafka Streams' timestamped
+//! stores give an aggregate's result the newest timestamp of its inputs. States written
+//! without it (format byte [`BINARY`], or JSON by earlier versions, starting with `[`) are
+//! still read.
 
 use super::Acc;
 use crate::error::EngineError;
 
 /// First byte of a binary state.
 const BINARY: u8 = 1;
+/// First byte of a binary state that ends with its largest timestamp (8 bytes).
+const TIMED: u8 = 2;
 /// The length that marks a null text.
 const NULL_TEXT: u32 = u32::MAX;
 
@@ -23,9 +29,20 @@ const VALUES: u8 = 6;
 const STDDEV: u8 = 7;
 const CORRELATION: u8 = 8;
 
+/// Appends the encoding of `accs` and the group's largest timestamp to `out`.
+pub(super) fn encode_timed(accs: &[Acc], newest: i64, out: &mut Vec<u8>) {
+    out.push(TIMED);
+    encode_accs(accs, out);
+    out.extend_from_slice(&newest.to_le_bytes());
+}
+
 /// Appends the encoding of `accs` to `out`.
 pub(super) fn encode(accs: &[Acc], out: &mut Vec<u8>) {
     out.push(BINARY);
+    encode_accs(accs, out);
+}
+
+fn encode_accs(accs: &[Acc], out: &mut Vec<u8>) {
     for acc in accs {
         match acc {
             Acc::Count(c) => tagged(out, COUNT, &c.to_le_bytes()),
@@ -86,25 +103,42 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Vec<Acc>, EngineError> {
 }
 
 /// Reads a state into `out`, which must have room for exactly its accumulators.
-pub(super) fn decode_into(bytes: &[u8], out: &mut [Acc]) -> Result<(), EngineError> {
+/// Returns the state's largest timestamp, if it has one.
+pub(super) fn decode_into(bytes: &[u8], out: &mut [Acc]) -> Result<Option<i64>, EngineError> {
     let mut reader = Reader { bytes, pos: 1 };
-    if bytes.first() != Some(&BINARY) {
-        let accs = decode(bytes)?;
-        if accs.len() != out.len() {
-            return Err(corrupt("wrong number of accumulators"));
+    let timed = match bytes.first() {
+        Some(&TIMED) => true,
+        Some(&BINARY) => false,
+        _ => {
+            let accs = decode(bytes)?;
+            if accs.len() != out.len() {
+                return Err(corrupt("wrong number of accumulators"));
+            }
+            for (slot, acc) in out.iter_mut().zip(accs) {
+                *slot = acc;
+            }
+            return Ok(None);
         }
-        for (slot, acc) in out.iter_mut().zip(accs) {
-            *slot = acc;
-        }
-        return Ok(());
-    }
+    };
     for slot in out.iter_mut() {
         *slot = reader.acc()?;
     }
-    if reader.pos != bytes.len() {
+    let newest = if timed {
+        let end = reader.pos + 8;
+        let bytes = bytes
+            .get(reader.pos..end)
+            .ok_or_else(|| corrupt("no timestamp"))?;
+        reader.pos = end;
+        let mut le = [0u8; 8];
+        le.copy_from_slice(bytes);
+        Some(i64::from_le_bytes(le))
+    } else {
+        None
+    };
+    if reader.pos != reader.bytes.len() {
         return Err(corrupt("wrong number of accumulators"));
     }
-    Ok(())
+    Ok(newest)
 }
 
 fn corrupt(what: &str) -> EngineError {
@@ -241,6 +275,23 @@ mod tests {
         decode_into(&bytes, &mut slots).expect("decodes");
         assert_eq!(format!("{slots:?}"), "[Count(2), Avg(3.0, 1)]");
         assert!(decode_into(&bytes, &mut slots[..1]).is_err());
+    }
+
+    #[test]
+    fn timed_states_keep_their_newest_timestamp_and_older_states_have_none() {
+        let mut timed = Vec::new();
+        encode_timed(&[Acc::Count(2)], 12_345, &mut timed);
+        let mut slots = vec![Acc::Count(0)];
+        assert_eq!(
+            decode_into(&timed, &mut slots).expect("decodes"),
+            Some(12_345)
+        );
+        assert_eq!(format!("{slots:?}"), "[Count(2)]");
+        assert!(decode_into(&timed[..timed.len() - 1], &mut slots).is_err());
+        let mut untimed = Vec::new();
+        encode(&[Acc::Count(3)], &mut untimed);
+        assert_eq!(decode_into(&untimed, &mut slots).expect("decodes"), None);
+        assert_eq!(format!("{slots:?}"), "[Count(3)]");
     }
 
     #[test]
