@@ -632,9 +632,14 @@ async fn push_queries() -> Result<()> {
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error_code"], 40400, "{body}");
 
-    // Errors: a pull query, a statement that is not a query, SQL that does not parse.
+    // Errors: a pull query ksqlDB refuses, a statement that is not a query, SQL that does
+    // not parse.
     for (endpoint, body, code) in [
-        ("query", json!({"ksql": "SELECT * FROM orders;"}), 40001),
+        (
+            "query",
+            json!({"ksql": "SELECT * FROM orders WINDOW TUMBLING (SIZE 1 SECOND);"}),
+            40001,
+        ),
         ("query", json!({"ksql": "SHOW STREAMS;"}), 40001),
         ("query-stream", json!({"sql": "SELEC 1;"}), 40001),
         ("query-stream", json!({"ksql": "SELECT 1;"}), 40000),

@@ -12,7 +12,7 @@ use datafusion_common::DFSchema;
 use datafusion_sql::sqlparser::ast::Expr as SqlExpr;
 use eddy_formats::{Format, KeyEncoder, ValueDecoder, ValueEncoder};
 use eddy_sql::catalog::{Catalog, ColumnRole, Source};
-use eddy_sql::plan::{ROWTIME, plan_values};
+use eddy_sql::plan::{ROWOFFSET, ROWPARTITION, ROWTIME, plan_values};
 use eddy_topic::{Payloads, RecordSink, TopicIo};
 
 use crate::error::EngineError;
@@ -32,6 +32,11 @@ pub(crate) fn insert_values(
         None => target.columns.iter().map(|c| c.name.clone()).collect(),
     };
     for n in &names {
+        if [ROWPARTITION, ROWOFFSET].contains(&n.as_str()) {
+            return Err(EngineError::Invalid(format!(
+                "Inserting into column `{n}` is not allowed."
+            )));
+        }
         if n != ROWTIME && target.column(n).is_none() {
             return Err(EngineError::Invalid(format!(
                 "Column name `{n}` does not exist in {}.",
@@ -84,7 +89,7 @@ pub(crate) fn insert_values(
                             v.data_type()
                         ))
                     })?;
-                    if out.null_count() > v.null_count() {
+                    if out.logical_null_count() > v.logical_null_count() {
                         return Err(EngineError::Invalid(format!(
                             "Could not convert the value for `{name}` to {ty}"
                         )));

@@ -199,9 +199,9 @@ pub(crate) fn parse_insert(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
         if let Some(columns) = &columns
             && columns.len() != values.len()
         {
-            return Err(SqlError::Invalid(format!(
-                "Expected number columns and values to match: [{}], got {} values",
-                columns.join(", "),
+            return Err(SqlError::Prepare(format!(
+                "Expected number columns and values to match: {}, {}",
+                columns.len(),
                 values.len()
             )));
         }

@@ -1363,6 +1363,17 @@ fn narrow_integer_literals(plan: LogicalPlan) -> Result<LogicalPlan, SqlError> {
 /// Binds the expressions of `INSERT INTO … VALUES (…)`: they may not refer to columns, and
 /// are returned type-checked, to be evaluated on a single empty row.
 pub fn plan_values(values: &[sql::Expr], catalog: &Catalog) -> Result<Vec<Expr>, SqlError> {
+    // A value names no source: `FOO.bar` is a reference to an unknown one.
+    for value in values {
+        if let sql::Expr::CompoundIdentifier(parts) = value
+            && let Some(source) = parts.first()
+        {
+            return Err(SqlError::Prepare(format!(
+                "'{}' is not a valid stream/table name or alias.",
+                source.value
+            )));
+        }
+    }
     let projection = values
         .iter()
         .enumerate()
