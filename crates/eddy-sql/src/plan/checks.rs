@@ -99,6 +99,7 @@ pub(crate) fn check_select<S: ContextProvider>(
         let planned = plan_expr(planner, expr, &schema, scopes, clause)
             .map_err(|e| partition_by_output_column(e, &select.projection))?;
         if let Some(expr) = planned {
+            check_null_arithmetic(&expr, &schema, joined)?;
             if let Err(e) = expr.to_field(&schema)
                 && let Some(error) = invalid_cast(&e, Clause::Select)
             {
@@ -122,6 +123,48 @@ pub(crate) fn check_select<S: ContextProvider>(
             .map_err(|m| SqlError::Invalid(format!("Error in HAVING expression: {m}")))?;
     }
     Ok(())
+}
+
+/// Refuses arithmetic with a bare NULL (`5.0 / NULL`), as ksqlDB does: the NULL has no type
+/// to compute with.
+fn check_null_arithmetic(expr: &Expr, schema: &DFSchema, joined: bool) -> Result<(), SqlError> {
+    let is_null = |e: &Expr| matches!(e, Expr::Literal(ScalarValue::Null, _));
+    let mut found = None;
+    let _ = expr.apply(|e| {
+        if let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e
+            && matches!(
+                op,
+                Operator::Plus
+                    | Operator::Minus
+                    | Operator::Multiply
+                    | Operator::Divide
+                    | Operator::Modulo
+            )
+            && (is_null(left) || is_null(right))
+        {
+            found = Some((e.clone(), left.clone(), right.clone()));
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    let Some((arithmetic, left, right)) = found else {
+        return Ok(());
+    };
+    let type_of = |e: &Expr| {
+        if is_null(e) {
+            return "null".to_string();
+        }
+        e.get_type(schema)
+            .ok()
+            .and_then(|t| SqlType::from_arrow(&t))
+            .map_or_else(|| "null".to_string(), |t| t.to_string())
+    };
+    Err(SqlError::Invalid(format!(
+        "Error processing expression: {}. Arithmetic on types {} and {} are not supported.",
+        display(&arithmetic, joined),
+        type_of(&left),
+        type_of(&right)
+    )))
 }
 
 /// PARTITION BY applies to the input: naming an output column there gets ksqlDB's hint.
@@ -565,6 +608,35 @@ fn display(expr: &Expr, joined: bool) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        // Constructors as written: `ARRAY[1, 2]`, `MAP(1:='a')`.
+        Expr::ScalarFunction(f) if f.name() == "make_array" => format!(
+            "ARRAY[{}]",
+            f.args
+                .iter()
+                .map(|a| display(a, joined))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Expr::ScalarFunction(f)
+            if f.name() == "map"
+                && matches!(f.args.as_slice(), [Expr::ScalarFunction(k), Expr::ScalarFunction(v)]
+                    if k.name() == "make_array" && v.name() == "make_array") =>
+        {
+            let (Expr::ScalarFunction(keys), Expr::ScalarFunction(values)) =
+                (&f.args[0], &f.args[1])
+            else {
+                return String::new();
+            };
+            format!(
+                "MAP({})",
+                keys.args
+                    .iter()
+                    .zip(&values.args)
+                    .map(|(k, v)| format!("{}:={}", display(k, joined), display(v, joined)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
         Expr::ScalarFunction(f) => format!(
             "{}({})",
             f.name().to_ascii_uppercase(),
