@@ -1,6 +1,8 @@
 //! `eddy test` as the test suite runs it: the project's own SQL spec (`tests/sql/*.json`)
-//! must pass entirely, and every ksqlDB query-validation case (`../shared/ksql-qtt`) that
-//! `tests/conformance-baseline.json` records as passing (by file and case name) must pass.
+//! must pass entirely, every ksqlDB query-validation case (`../shared/ksql-qtt`) that
+//! `tests/conformance-baseline.json` records as passing (by file and case name) must pass,
+//! and so must every REST query-validation case (`../shared/ksql-rqtt`, run through a real
+//! REST server) that `tests/rest-conformance-baseline.json` records.
 //!
 //! To record improvements, regenerate the baseline from the current engine:
 //!
@@ -107,17 +109,39 @@ fn passes_per_file(json: &[u8]) -> Result<BTreeMap<String, BTreeSet<String>>> {
     Ok(passes)
 }
 
-fn baseline_path() -> PathBuf {
-    manifest_dir().join("tests/conformance-baseline.json")
+/// A ksqlDB test suite in `../shared` and the file recording which of its cases pass.
+struct Suite {
+    folder: &'static str,
+    baseline: &'static str,
 }
 
-/// Set to run the suite without `../shared/ksql-qtt` (the check is then skipped, loudly);
-/// without it a missing folder fails the check rather than passing it unseen.
+const QTT: Suite = Suite {
+    folder: "ksql-qtt",
+    baseline: "tests/conformance-baseline.json",
+};
+
+const RQTT: Suite = Suite {
+    folder: "ksql-rqtt",
+    baseline: "tests/rest-conformance-baseline.json",
+};
+
+/// Set to run the suite without `../shared/ksql-qtt` and `../shared/ksql-rqtt` (the checks
+/// are then skipped, loudly); without it a missing folder fails the check rather than
+/// passing it unseen.
 const SKIP_VARIABLE: &str = "EDDY_SKIP_KSQL_QTT";
 
 #[test]
 fn ksql_conformance_does_not_regress() -> Result<()> {
-    let qtt = manifest_dir().join("../shared/ksql-qtt");
+    no_regression(&QTT)
+}
+
+#[test]
+fn ksql_rest_conformance_does_not_regress() -> Result<()> {
+    no_regression(&RQTT)
+}
+
+fn no_regression(suite: &Suite) -> Result<()> {
+    let qtt = manifest_dir().join("../shared").join(suite.folder);
     if !qtt.is_dir() {
         if std::env::var_os(SKIP_VARIABLE).is_some() {
             println!(
@@ -133,7 +157,8 @@ fn ksql_conformance_does_not_regress() -> Result<()> {
         );
     }
     // A failing case is expected here (exit code 1); only the passing names matter.
-    let out = eddy_test(&["--json", "../shared/ksql-qtt"])?;
+    let folder = format!("../shared/{}", suite.folder);
+    let out = eddy_test(&["--json", &folder])?;
     let actual = passes_per_file(&out.stdout).with_context(|| {
         format!(
             "eddy test crashed? stderr:\n{}",
@@ -147,14 +172,15 @@ fn ksql_conformance_does_not_regress() -> Result<()> {
             .filter(|(_, names)| !names.is_empty())
             .collect();
         let text = serde_json::to_string_pretty(&passing)?;
-        std::fs::write(baseline_path(), text + "\n")?;
-        println!("updated {}", baseline_path().display());
+        let path = manifest_dir().join(suite.baseline);
+        std::fs::write(&path, text + "\n")?;
+        println!("updated {}", path.display());
         return Ok(());
     }
 
     let baseline: BTreeMap<String, BTreeSet<String>> =
-        serde_json::from_str(&std::fs::read_to_string(baseline_path())?)
-            .context("reading tests/conformance-baseline.json")?;
+        serde_json::from_str(&std::fs::read_to_string(manifest_dir().join(suite.baseline))?)
+            .with_context(|| format!("reading {}", suite.baseline))?;
     let none = BTreeSet::new();
     let mut regressions = Vec::new();
     for (file, expected) in &baseline {
@@ -178,8 +204,8 @@ fn ksql_conformance_does_not_regress() -> Result<()> {
     }
     assert!(
         regressions.is_empty(),
-        "conformance regressed: these ksqlDB cases passed (tests/conformance-baseline.json) and \
-         fail now:\n{}",
+        "conformance regressed: these ksqlDB cases passed ({}) and fail now:\n{}",
+        suite.baseline,
         regressions.join("\n")
     );
     Ok(())
