@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -178,9 +178,10 @@ fn no_regression(suite: &Suite) -> Result<()> {
         return Ok(());
     }
 
-    let baseline: BTreeMap<String, BTreeSet<String>> =
-        serde_json::from_str(&std::fs::read_to_string(manifest_dir().join(suite.baseline))?)
-            .with_context(|| format!("reading {}", suite.baseline))?;
+    let baseline: BTreeMap<String, BTreeSet<String>> = serde_json::from_str(
+        &std::fs::read_to_string(manifest_dir().join(suite.baseline))?,
+    )
+    .with_context(|| format!("reading {}", suite.baseline))?;
     let none = BTreeSet::new();
     let mut regressions = Vec::new();
     for (file, expected) in &baseline {

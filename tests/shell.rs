@@ -1,6 +1,7 @@
 //! `eddy shell` driven through a pseudo-terminal against a running server: a statement over
 //! several lines, tables, `RUN SCRIPT`, a push query stopped with Ctrl-C, Ctrl-C and Ctrl-D
-//! at the prompt, persistent history; and `-f`/`-e` run as plain processes.
+//! at the prompt, persistent history; and `-f`/`-e` run as plain processes, with variables
+//! (`--define`, `DEFINE`).
 
 mod common;
 
@@ -179,6 +180,25 @@ fn scripts_run_non_interactively_and_stop_at_the_first_failure() -> Result<()> {
     );
     assert!(stdout.contains("Stream created"), "{stdout}");
     assert!(stdout.contains(" OK_STREAM "), "{stdout}");
+
+    // Variables: --define and DEFINE, sent with every statement (the server substitutes
+    // them); SHOW VARIABLES lists the session's, UNDEFINE forgets one.
+    let out = Command::new(eddy_bin())
+        .args(["shell", &server.url, "--define", "topic=var_topic", "-e"])
+        .arg(
+            "DEFINE parts = '1';              CREATE STREAM var_stream (id INT KEY) WITH (KAFKA_TOPIC='${topic}', VALUE_FORMAT='JSON', PARTITIONS=${parts});              SHOW VARIABLES; UNDEFINE parts; SHOW VARIABLES; SHOW TOPICS;",
+        )
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Variable Name"), "{stdout}");
+    assert_eq!(stdout.matches(" parts ").count(), 1, "{stdout}");
+    assert_eq!(stdout.matches(" topic ").count(), 2, "{stdout}");
+    assert!(stdout.contains(" var_topic "), "{stdout}");
 
     // -f: the third statement fails; the fourth never runs.
     let script = dir.path().join("broken.sql");

@@ -206,8 +206,9 @@ impl Client {
         &self,
         statement: &str,
         properties: &Map<String, Value>,
+        variables: &Map<String, Value>,
     ) -> Result<Vec<Value>, ShellError> {
-        let response = self.post("ksql", statement, properties).await?;
+        let response = self.post("ksql", statement, properties, variables).await?;
         match json_body(response).await? {
             Value::Array(entities) => Ok(entities),
             other => Err(ShellError::Protocol(format!(
@@ -221,8 +222,9 @@ impl Client {
         &self,
         statement: &str,
         properties: &Map<String, Value>,
+        variables: &Map<String, Value>,
     ) -> Result<reqwest::Response, ShellError> {
-        self.post("query", statement, properties).await
+        self.post("query", statement, properties, variables).await
     }
 
     async fn post(
@@ -230,8 +232,13 @@ impl Client {
         endpoint: &str,
         statement: &str,
         properties: &Map<String, Value>,
+        variables: &Map<String, Value>,
     ) -> Result<reqwest::Response, ShellError> {
-        let body = json!({"ksql": format!("{statement};"), "streamsProperties": properties});
+        let body = json!({
+            "ksql": format!("{statement};"),
+            "streamsProperties": properties,
+            "sessionVariables": variables,
+        });
         self.send(
             self.http
                 .post(format!("{}/{endpoint}", self.url))

@@ -27,6 +27,21 @@ pub enum Command {
         /// Property name.
         name: String,
     },
+    /// `DEFINE name = 'value'`: a variable for `${name}` in the session's statements, sent
+    /// with every request (`sessionVariables`).
+    Define {
+        /// Variable name.
+        name: String,
+        /// Its value.
+        value: String,
+    },
+    /// `UNDEFINE name`.
+    Undefine {
+        /// Variable name.
+        name: String,
+    },
+    /// `SHOW VARIABLES` / `LIST VARIABLES`.
+    ShowVariables,
     /// `OUTPUT` (show the format) or `OUTPUT JSON|TABULAR`.
     Output(Option<OutputFormat>),
     /// `RUN SCRIPT 'file'`.
@@ -77,6 +92,17 @@ impl Command {
                 .filter(|(_, tail)| tail.trim().is_empty())
                 .map(|(name, _)| Command::Unset { name })
                 .unwrap_or_else(|| Command::Ksql(text.into()))),
+            "DEFINE" => {
+                Ok(define(after_words(text, 1)).unwrap_or_else(|| Command::Ksql(text.into())))
+            }
+            "UNDEFINE" if words.len() == 2 && is_variable_name(words[1]) => Ok(Command::Undefine {
+                name: words[1].into(),
+            }),
+            "SHOW" | "LIST"
+                if words.len() == 2 && upper.get(1).map(String::as_str) == Some("VARIABLES") =>
+            {
+                Ok(Command::ShowVariables)
+            }
             "SELECT" | "PRINT" => Ok(Command::Query(text.into())),
             _ => Ok(Command::Ksql(text.into())),
         }
@@ -91,6 +117,32 @@ impl Command {
             ["EXIT" | "QUIT" | "HELP" | "OUTPUT"] | ["OUTPUT", _] | ["RUN", "SCRIPT", ..]
         )
     }
+}
+
+/// `name = 'value'` → `Define`.
+fn define(text: &str) -> Option<Command> {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    let name = &text[..end];
+    if !is_variable_name(name) {
+        return None;
+    }
+    let tail = text[end..].trim_start().strip_prefix('=')?;
+    let (value, tail) = quoted(tail)?;
+    tail.trim().is_empty().then(|| Command::Define {
+        name: name.into(),
+        value,
+    })
+}
+
+/// A letter or `_`, then letters, digits or `_`, as ksqlDB's variable names are.
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `'name' = 'value'` → `Set`.
@@ -186,6 +238,29 @@ mod tests {
         assert_eq!(
             Command::parse("SET 'x'"),
             Ok(Command::Ksql("SET 'x'".into()))
+        );
+    }
+
+    #[test]
+    fn variables() {
+        assert_eq!(
+            Command::parse("DEFINE topic = '''my_topic'''"),
+            Ok(Command::Define {
+                name: "topic".into(),
+                value: "'my_topic'".into()
+            })
+        );
+        assert_eq!(
+            Command::parse("undefine topic"),
+            Ok(Command::Undefine {
+                name: "topic".into()
+            })
+        );
+        assert_eq!(Command::parse("show variables"), Ok(Command::ShowVariables));
+        // Malformed definitions go to the server, which says what is wrong.
+        assert_eq!(
+            Command::parse("DEFINE 1x = 'a'"),
+            Ok(Command::Ksql("DEFINE 1x = 'a'".into()))
         );
     }
 

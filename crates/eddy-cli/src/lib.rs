@@ -64,6 +64,28 @@ pub struct ShellArgs {
     /// and `ssl.keystore.password` for a server that asks for client certificates.
     #[arg(long, value_name = "FILE")]
     pub config_file: Option<PathBuf>,
+    /// Defines a variable for the session, as `DEFINE NAME = 'VALUE';` does (repeatable).
+    #[arg(long = "define", value_name = "NAME=VALUE", value_parser = parse_define)]
+    pub define: Vec<(String, String)>,
+}
+
+/// `NAME=VALUE` of `--define`.
+fn parse_define(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VALUE, got '{text}'"))?;
+    let name = name.trim();
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "'{name}' is not a variable name (a letter or _, then letters, digits or _)"
+        ));
+    }
+    Ok((name.to_string(), value.to_string()))
 }
 
 /// `--output`.
@@ -103,6 +125,9 @@ pub fn run(args: &ShellArgs) -> Result<(), ShellError> {
     // or given with -f/-e are stopped, as any command, by ending the process.
     let interruptible = interactive && std::io::stdin().is_terminal();
     let mut session = Session::new(client, output, interruptible);
+    for (name, value) in &args.define {
+        session.define(name, value);
+    }
     if let Some(path) = &args.file {
         let text = std::fs::read_to_string(path).map_err(|source| ShellError::Script {
             path: path.clone(),

@@ -22,6 +22,7 @@ pub fn entity(e: &Value) -> String {
         "sourceDescription" => source_description(&e["sourceDescription"]),
         "queryDescription" => query_description(&e["queryDescription"]),
         "properties" => properties(e),
+        "variables" => variables(e),
         "function_names" => table(
             &["Function Name", "Category"],
             items(&e["functions"])
@@ -255,6 +256,15 @@ fn query_description(d: &Value) -> String {
         out.push_str(&format!("\n\nExecution plan\n--------------\n{plan}"));
     }
     out
+}
+
+fn variables(e: &Value) -> String {
+    table(
+        &["Variable Name", "Value"],
+        items(&e["variables"])
+            .map(|v| vec![text(&v["name"]), text(&v["value"])])
+            .collect(),
+    )
 }
 
 fn properties(e: &Value) -> String {

@@ -32,6 +32,9 @@ pub struct Session {
     client: Client,
     /// Properties set with `SET`, sent as `streamsProperties` with every request.
     properties: Map<String, Value>,
+    /// Variables defined with `DEFINE` (or `--define`), sent as `sessionVariables` with every
+    /// request; the server substitutes them.
+    variables: Map<String, Value>,
     output: OutputFormat,
     /// Whether Ctrl-C stops the running statement (interactive use) instead of the process.
     interruptible: bool,
@@ -46,10 +49,25 @@ impl Session {
         Session {
             client,
             properties: Map::new(),
+            variables: Map::new(),
             output,
             interruptible,
             script_depth: 0,
         }
+    }
+
+    /// Defines a variable for the rest of the session (`DEFINE`, `--define`).
+    pub fn define(&mut self, name: &str, value: &str) {
+        self.undefine(name);
+        self.variables
+            .insert(name.to_string(), Value::String(value.to_string()));
+    }
+
+    /// Forgets a variable, whatever the case of its name; whether it was defined.
+    fn undefine(&mut self, name: &str) -> bool {
+        let before = self.variables.len();
+        self.variables.retain(|k, _| !k.eq_ignore_ascii_case(name));
+        self.variables.len() != before
     }
 
     /// Whether Ctrl-C stops the running statement rather than the process.
@@ -119,6 +137,31 @@ impl Session {
                     )));
                 }
             },
+            Command::Define { name, value } => self.define(&name, &value),
+            Command::Undefine { name } => {
+                if !self.undefine(&name) {
+                    return Err(ShellError::Usage(format!(
+                        "Cannot undefine variable '{name}' which was never defined"
+                    )));
+                }
+            }
+            Command::ShowVariables => {
+                let entity = serde_json::json!({
+                    "@type": "variables",
+                    "statementText": format!("{};", statement.text),
+                    "variables": self.variables.iter()
+                        .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
+                        .collect::<Vec<_>>(),
+                    "warnings": [],
+                });
+                match self.output {
+                    OutputFormat::Json => print(
+                        &serde_json::to_string_pretty(&Value::Array(vec![entity]))
+                            .map_err(|e| ShellError::Protocol(e.to_string()))?,
+                    )?,
+                    OutputFormat::Tabular => print(&format!("\n{}\n", render::entity(&entity)))?,
+                }
+            }
             Command::RunScript(path) => return Box::pin(self.run_script(&path)).await,
             Command::Query(text) => self.query(&text).await?,
             Command::Ksql(text) => self.ksql(&text).await?,
@@ -144,7 +187,7 @@ impl Session {
 
     async fn ksql(&mut self, text: &str) -> Result<(), ShellError> {
         let entities = tokio::select! {
-            r = self.client.ksql(text, &self.properties) => r?,
+            r = self.client.ksql(text, &self.properties, &self.variables) => r?,
             () = self.interrupt() => {
                 print("Interrupted; the server may still run the statement.")?;
                 return Ok(());
@@ -169,7 +212,7 @@ impl Session {
     async fn query(&mut self, text: &str) -> Result<(), ShellError> {
         let mut interrupt = self.interrupt();
         let response = tokio::select! {
-            r = self.client.query(text, &self.properties) => r?,
+            r = self.client.query(text, &self.properties, &self.variables) => r?,
             () = &mut interrupt => {
                 print("Query terminated")?;
                 return Ok(());
@@ -284,6 +327,9 @@ results until the query ends or you press Ctrl-C.
 Shell commands:
   SET 'property'='value';   a property sent with every statement of this session
   UNSET 'property';         forget it
+  DEFINE name = 'value';    a variable: ${name} in later statements becomes value
+  UNDEFINE name;            forget it
+  SHOW VARIABLES;           the variables of this session
   OUTPUT [JSON|TABULAR]     show or change how results are printed
   RUN SCRIPT 'file'         run the statements of a file, stopping at the first failure
   HELP                      this text

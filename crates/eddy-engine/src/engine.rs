@@ -551,6 +551,12 @@ impl Engine {
                 message: "Property set for this request".into(),
                 query_id: None,
             }),
+            // Variables belong to a session: their statements were applied to its text
+            // (`eddy_sql::variables`) before it was parsed.
+            Statement::Define { .. } | Statement::Undefine { .. } => Ok(StatementResult::Status {
+                message: "Variable set for this request".into(),
+                query_id: None,
+            }),
             Statement::DescribeFunction(name) => Err(EngineError::Sql(
                 eddy_sql::SqlError::Unsupported(format!("DESCRIBE FUNCTION {name}")),
             )),
@@ -1392,6 +1398,13 @@ impl Engine {
                 StatementResult::Properties(list)
             }
             ShowWhat::Functions => StatementResult::Functions(function_list()),
+            ShowWhat::Variables => {
+                return Err(EngineError::Invalid(
+                    "SHOW VARIABLES lists a session's variables: the REST API and the shell \
+                     answer it."
+                        .into(),
+                ));
+            }
         })
     }
 

@@ -7,16 +7,17 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use eddy_engine::{Properties, QuerySummary, StatementResult};
-use eddy_sql::ast::{ParsedStatement, Statement, TerminateTarget};
+use eddy_sql::ast::{ParsedStatement, ShowWhat, Statement, TerminateTarget};
 use eddy_sql::catalog::{ColumnRole, Source};
 use eddy_sql::types::SqlType;
+use eddy_sql::variables::Variables;
 use serde_json::{Map, Value, json};
 
 use crate::errors::{ApiError, COMMAND_QUEUE_TIMEOUT, SERVER_ERROR};
 use crate::wire::{
     CommandStatus, Entity, FieldInfo, FieldSchema, FunctionName, HealthCheckResponse,
     KafkaTopicInfo, Property, RunningQuery, ServerInfo, ServerInfoResponse, SourceDescriptionBody,
-    SourceInfo,
+    SourceInfo, Variable,
 };
 use crate::{AppState, PushQuery};
 
@@ -77,6 +78,45 @@ pub(crate) fn properties(
         .collect())
 }
 
+/// `sessionVariables` of a request: the variables its statements start with (values of any
+/// JSON type, as text).
+pub(crate) fn session_variables(body: &Map<String, Value>) -> Result<Variables, ApiError> {
+    match body.get("sessionVariables") {
+        None | Some(Value::Null) => Ok(Variables::new()),
+        Some(Value::Object(map)) => Ok(map
+            .iter()
+            .map(|(k, v)| (k.clone(), value_text(v)))
+            .collect()),
+        Some(_) => Err(ApiError::bad_request(
+            "'sessionVariables' must be an object of variable names and values.",
+        )),
+    }
+}
+
+/// `text` with its variables substituted, unless the server turned substitution off
+/// (`ksql.variable.substitution.enable=false`).
+pub(crate) fn substitute(
+    state: &AppState,
+    text: &str,
+    variables: &mut Variables,
+) -> Result<String, eddy_sql::SqlError> {
+    let enabled = state
+        .engine
+        .config()
+        .server_properties
+        .iter()
+        .find(|(k, _)| k == VARIABLE_SUBSTITUTION)
+        .is_none_or(|(_, v)| !v.eq_ignore_ascii_case("false"));
+    if enabled {
+        eddy_sql::variables::substitute(text, variables)
+    } else {
+        Ok(text.to_string())
+    }
+}
+
+/// `ksql.variable.substitution.enable`: whether `${name}` is replaced.
+const VARIABLE_SUBSTITUTION: &str = "ksql.variable.substitution.enable";
+
 /// How long a request's `commandSequenceNumber` is waited for.
 const COMMAND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -134,7 +174,15 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Resp
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
-    let statements = match eddy_sql::parse(&text) {
+    let mut variables = match session_variables(&body) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let substituted = match substitute(&state, &text, &mut variables.clone()) {
+        Ok(t) => t,
+        Err(e) => return ApiError::parse(e.to_string(), text.trim()).into_response(),
+    };
+    let statements = match eddy_sql::parse(&substituted) {
         Ok(s) => s,
         Err(e) => return ApiError::parse(e.to_string(), text.trim()).into_response(),
     };
@@ -171,6 +219,33 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Resp
                 }
                 Statement::Unset { name } => {
                     props.remove(name);
+                    continue;
+                }
+                // Variables apply to the rest of the request (already substituted) and are
+                // listed by SHOW VARIABLES.
+                Statement::Define { name, value } => {
+                    eddy_sql::variables::define(&mut variables, name, value);
+                    continue;
+                }
+                Statement::Undefine { name } => {
+                    eddy_sql::variables::undefine(&mut variables, name);
+                    continue;
+                }
+                Statement::Show {
+                    what: ShowWhat::Variables,
+                    ..
+                } => {
+                    entities.push(Entity::Variables {
+                        statement_text: stmt.text.clone(),
+                        variables: variables
+                            .iter()
+                            .map(|(name, value)| Variable {
+                                name: name.clone(),
+                                value: value.clone(),
+                            })
+                            .collect(),
+                        warnings: Vec::new(),
+                    });
                     continue;
                 }
                 _ => {}

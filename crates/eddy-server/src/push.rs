@@ -43,7 +43,7 @@ pub(crate) async fn query(
         let body = read_json(&state, body).await?;
         state.serving()?;
         let sql = required_str(&body, "ksql", "the query to run")?;
-        let stmt = parse_one(&sql)?;
+        let stmt = parse_one(&state, &body, &sql)?;
         if let Statement::Print {
             topic,
             from_beginning,
@@ -89,7 +89,7 @@ pub(crate) async fn query_stream(
         state.serving()?;
         let sql = required_str(&body, "sql", "the query to run")?;
         let props = properties(&state, &body, "properties")?;
-        start(&state, &parse_one(&sql)?, props).await
+        start(&state, &parse_one(&state, &body, &sql)?, props).await
     }
     .await;
     match started {
@@ -125,8 +125,16 @@ pub(crate) async fn close_query(
     }
 }
 
-/// Parses the one statement of a request to a query endpoint.
-fn parse_one(sql: &str) -> Result<ParsedStatement, ApiError> {
+/// Parses the one statement of a request to a query endpoint, its `sessionVariables`
+/// substituted.
+fn parse_one(
+    state: &AppState,
+    body: &serde_json::Map<String, Value>,
+    sql: &str,
+) -> Result<ParsedStatement, ApiError> {
+    let mut variables = crate::handlers::session_variables(body)?;
+    let sql = &crate::handlers::substitute(state, sql, &mut variables)
+        .map_err(|e| ApiError::parse(e.to_string(), sql.trim()))?;
     let mut statements =
         eddy_sql::parse(sql).map_err(|e| ApiError::parse(e.to_string(), sql.trim()))?;
     if statements.len() != 1 {

@@ -292,6 +292,16 @@ pub enum Entity {
         /// Warnings.
         warnings: Vec<Value>,
     },
+    /// `SHOW VARIABLES`: the variables of the request's session.
+    #[serde(rename = "variables", rename_all = "camelCase")]
+    Variables {
+        /// The statement.
+        statement_text: String,
+        /// The variables, by name.
+        variables: Vec<Variable>,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
     /// `EXPLAIN queryId`
     #[serde(rename = "queryDescription", rename_all = "camelCase")]
     QueryDescription {
@@ -391,4 +401,13 @@ pub struct HealthCheckResponse {
     pub details: Map<String, Value>,
     /// `RUNNING` when ready.
     pub server_state: String,
+}
+
+/// A variable of `SHOW VARIABLES`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Variable {
+    /// Its name.
+    pub name: String,
+    /// Its value.
+    pub value: String,
 }

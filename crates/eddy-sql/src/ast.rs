@@ -102,6 +102,19 @@ pub enum Statement {
     },
     /// A push (`EMIT CHANGES`) or pull (no `EMIT`) query.
     Query(KsqlQuery),
+    /// `DEFINE name = 'value'`: a variable for `${name}` in later statements of the session
+    /// (see [`crate::variables`]).
+    Define {
+        /// Variable name.
+        name: String,
+        /// Its value, the quotes removed.
+        value: String,
+    },
+    /// `UNDEFINE name`
+    Undefine {
+        /// Variable name.
+        name: String,
+    },
 }
 
 /// `CREATE … STREAM|TABLE name (columns) WITH (…)`.
@@ -253,6 +266,8 @@ pub enum ShowWhat {
     Properties,
     /// `FUNCTIONS`
     Functions,
+    /// `VARIABLES`: the session's variables.
+    Variables,
 }
 
 /// What `EXPLAIN` explains.

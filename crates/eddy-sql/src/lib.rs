@@ -10,6 +10,7 @@ pub mod catalog;
 mod error;
 pub mod parser;
 pub mod types;
+pub mod variables;
 pub mod window;
 
 pub use error::{Location, SqlError};

@@ -114,31 +114,6 @@ fn unquote(text: &str) -> Option<String> {
     (!inner.is_empty()).then_some(inner)
 }
 
-/// Replaces `${name}` with the variable's value; an error names a variable that is not
-/// defined.
-pub fn substitute(text: &str, variables: &HashMap<String, String>) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
-        };
-        let name = &after[..end];
-        let value = variables
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-            .ok_or_else(|| format!("variable ${{{name}}} is not defined"))?;
-        out.push_str(value);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 /// Runs the steps of one file; `defines` are the `--define` variables, set before the
 /// file's own. Stops at the first statement that fails and returns its error text.
 pub async fn run(
@@ -172,8 +147,15 @@ pub async fn run(
                         statement.text
                     )
                 };
-                let text = substitute(&statement.text, &variables).map_err(|e| at(&e))?;
-                client.ksql(&text, &properties).await.map_err(|e| at(&e))?;
+                // The server substitutes the variables (`sessionVariables`).
+                let session: Map<String, Value> = variables
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
+                client
+                    .ksql(&statement.text, &properties, &session)
+                    .await
+                    .map_err(|e| at(&e))?;
             }
         }
     }
@@ -228,18 +210,5 @@ mod tests {
             "{e}"
         );
         Ok(())
-    }
-
-    #[test]
-    fn substitutes_defined_variables() {
-        let variables = HashMap::from([("topic".to_string(), "orders".to_string())]);
-        assert_eq!(
-            substitute("KAFKA_TOPIC='${TOPIC}', x='${topic}'", &variables),
-            Ok("KAFKA_TOPIC='orders', x='orders'".to_string())
-        );
-        assert_eq!(
-            substitute("${nope}", &variables),
-            Err("variable ${nope} is not defined".to_string())
-        );
     }
 }

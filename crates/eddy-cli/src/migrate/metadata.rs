@@ -228,6 +228,7 @@ impl<'a> Metadata<'a> {
             .query(
                 &format!("SELECT * FROM {}", self.config.table_name),
                 &Map::new(),
+                &Map::new(),
             )
             .await?;
         let bytes = response.bytes().await?;
@@ -360,7 +361,7 @@ impl<'a> Metadata<'a> {
     async fn execute(&self, statement: &str) -> Result<Vec<Value>, ShellError> {
         let mut properties = Map::new();
         properties.insert("auto.offset.reset".into(), json!("earliest"));
-        self.client.ksql(statement, &properties).await
+        self.client.ksql(statement, &properties, &Map::new()).await
     }
 }
 

@@ -26,12 +26,14 @@ pub(crate) fn parse_show(c: &mut Cursor<'_>, keyword: &str) -> Result<Statement,
         ShowWhat::Properties
     } else if c.eat_keyword("FUNCTIONS") {
         ShowWhat::Functions
+    } else if c.eat_keyword("VARIABLES") {
+        ShowWhat::Variables
     } else {
         return Err(unsupported_or_expected(
             c,
             keyword,
-            &["TYPES", "CONNECTORS", "VARIABLES"],
-            "{'STREAMS', 'TABLES', 'QUERIES', 'TOPICS', 'ALL', 'PROPERTIES', 'FUNCTIONS'}",
+            &["TYPES", "CONNECTORS"],
+            "{'STREAMS', 'TABLES', 'QUERIES', 'TOPICS', 'ALL', 'PROPERTIES', 'FUNCTIONS', 'VARIABLES'}",
         ));
     };
     let extended = c.eat_keyword("EXTENDED");
@@ -154,6 +156,22 @@ pub(crate) fn parse_set(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
     let value = c.string("a quoted property value")?;
     c.expect_end()?;
     Ok(Statement::Set { name, value })
+}
+
+/// `DEFINE name = 'value'`, after `DEFINE`.
+pub(crate) fn parse_define(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
+    let name = c.identifier("a variable name")?;
+    c.expect(&Token::Eq)?;
+    let value = c.string("a quoted variable value")?;
+    c.expect_end()?;
+    Ok(Statement::Define { name, value })
+}
+
+/// `UNDEFINE name`, after `UNDEFINE`.
+pub(crate) fn parse_undefine(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
+    let name = c.identifier("a variable name")?;
+    c.expect_end()?;
+    Ok(Statement::Undefine { name })
 }
 
 /// `UNSET 'name'`, after `UNSET`.

@@ -3,7 +3,8 @@
 use datafusion_sql::sqlparser::tokenizer::Token;
 
 use super::admin::{
-    parse_describe, parse_explain, parse_print, parse_set, parse_show, parse_terminate, parse_unset,
+    parse_define, parse_describe, parse_explain, parse_print, parse_set, parse_show,
+    parse_terminate, parse_undefine, parse_unset,
 };
 use super::cursor::{Cursor, syntax_error};
 use super::ddl::{parse_create, parse_drop, parse_insert};
@@ -12,7 +13,7 @@ use crate::ast::Statement;
 use crate::error::SqlError;
 
 /// ksqlDB statements Eddy does not run.
-const UNSUPPORTED: &[&str] = &["ALTER", "PAUSE", "RESUME", "DEFINE", "UNDEFINE"];
+const UNSUPPORTED: &[&str] = &["ALTER", "PAUSE", "RESUME"];
 
 /// Parses one statement: the whole of the cursor's tokens.
 pub(crate) fn parse_statement(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
@@ -37,6 +38,8 @@ pub(crate) fn parse_statement(c: &mut Cursor<'_>) -> Result<Statement, SqlError>
         "PRINT" => parse_print(c),
         "SET" => parse_set(c),
         "UNSET" => parse_unset(c),
+        "DEFINE" => parse_define(c),
+        "UNDEFINE" => parse_undefine(c),
         // ksqlDB parses ASSERT only in its test tools; its server names the next token.
         "ASSERT" => Err(SqlError::Parse {
             message: format!(
