@@ -4,7 +4,9 @@
 
 mod common;
 
-use anyhow::Result;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
 use common::{Broker, BrokerKind, Server};
 use serde_json::{Value, json};
 
@@ -106,5 +108,116 @@ async fn variables_are_defined_listed_and_substituted() -> Result<()> {
     );
     let (_, streams) = post(&server, "ksql", json!({"ksql": "SHOW STREAMS;"})).await?;
     assert!(!streams.to_string().contains("NEVER"), "{streams}");
+    Ok(())
+}
+
+/// The ids in stream `name`, by pull query (the stream's records up to now).
+async fn ids(server: &Server, name: &str) -> Result<Vec<i64>> {
+    let mut ids: Vec<i64> = common::pull(server, &format!("SELECT id FROM {name};"))
+        .await?
+        .iter()
+        .filter_map(|row| row[0].as_i64())
+        .collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Waits until stream `name` holds exactly `expected` ids; fails after `timeout`.
+async fn await_ids(server: &Server, name: &str, expected: &[i64], timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = ids(server, name).await?;
+        if got == expected {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{name} holds {got:?}, expected {expected:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Checks for `window` that stream `name` keeps holding `expected`, no more.
+async fn holds_still(
+    server: &Server,
+    name: &str,
+    expected: &[i64],
+    window: Duration,
+) -> Result<()> {
+    let until = Instant::now() + window;
+    while Instant::now() < until {
+        let got = ids(server, name).await?;
+        if got != expected {
+            bail!("{name} changed to {got:?} while its query was paused (expected {expected:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// The state `SHOW QUERIES` gives the query writing `sink`.
+async fn query_state(server: &Server, sink: &str) -> Result<(String, String)> {
+    let (_, answer) = post(server, "ksql", json!({"ksql": "SHOW QUERIES;"})).await?;
+    let query = answer[0]["queries"]
+        .as_array()
+        .and_then(|q| q.iter().find(|q| q["sinks"][0] == sink))
+        .cloned()
+        .unwrap_or_default();
+    Ok((
+        query["id"].as_str().unwrap_or_default().to_string(),
+        query["state"].as_str().unwrap_or_default().to_string(),
+    ))
+}
+
+#[tokio::test]
+async fn paused_queries_process_nothing_until_resumed_also_after_a_restart() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let mut server = Server::start(&broker.bootstrap, data.path(), "pause_").await?;
+    server
+        .ksql_ok(
+            "CREATE STREAM events (id INT KEY, v INT) WITH (KAFKA_TOPIC='events', VALUE_FORMAT='JSON', PARTITIONS=1); \
+             INSERT INTO events (id, v) VALUES (1, 10); \
+             SET 'auto.offset.reset' = 'earliest'; \
+             CREATE STREAM copied AS SELECT * FROM events;",
+        )
+        .await?;
+    await_ids(&server, "copied", &[1], Duration::from_secs(60)).await?;
+    let (id, state) = query_state(&server, "COPIED").await?;
+    assert_eq!(state, "RUNNING");
+
+    let (status, answer) = post(&server, "ksql", json!({"ksql": format!("PAUSE {id};")})).await?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer[0]["commandStatus"]["message"], "Query paused.",
+        "{answer}"
+    );
+    assert_eq!(query_state(&server, "COPIED").await?.1, "PAUSED");
+    server
+        .ksql_ok("INSERT INTO events (id, v) VALUES (2, 20);")
+        .await?;
+    await_ids(&server, "events", &[1, 2], Duration::from_secs(30)).await?;
+    holds_still(&server, "copied", &[1], Duration::from_secs(3)).await?;
+
+    // The pause is in the command log: a restarted server starts the query paused.
+    server.proc.kill9();
+    let server = Server::start(&broker.bootstrap, data.path(), "pause_").await?;
+    assert_eq!(query_state(&server, "COPIED").await?.1, "PAUSED");
+    holds_still(&server, "copied", &[1], Duration::from_secs(3)).await?;
+
+    let (status, answer) = post(&server, "ksql", json!({"ksql": "RESUME ALL;"})).await?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(query_state(&server, "COPIED").await?.1, "RUNNING");
+    await_ids(&server, "copied", &[1, 2], Duration::from_secs(60)).await?;
+
+    // An unknown query is an error naming it.
+    let (status, answer) = post(&server, "ksql", json!({"ksql": "PAUSE CSAS_NOPE_9;"})).await?;
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("CSAS_NOPE_9")),
+        "{answer}"
+    );
     Ok(())
 }

@@ -147,6 +147,8 @@ pub fn is_recorded(stmt: &Statement) -> bool {
             | Statement::InsertSelect { .. }
             | Statement::Drop { .. }
             | Statement::Terminate(_)
+            | Statement::Pause(_)
+            | Statement::Resume(_)
     )
 }
 
@@ -162,6 +164,8 @@ pub fn command_id(stmt: &ParsedStatement) -> String {
         Statement::Drop { kind, name, .. } => format!("{}/`{name}`/drop", kind_word(*kind)),
         Statement::InsertSelect { target, .. } => format!("stream/`{target}`/create"),
         Statement::Terminate(_) => "terminate/query/execute".into(),
+        Statement::Pause(_) => "pause/query/execute".into(),
+        Statement::Resume(_) => "resume/query/execute".into(),
         _ => "statement/execute".into(),
     }
 }
@@ -566,6 +570,7 @@ impl Engine {
     ) -> Result<ReplayReport, EngineError> {
         let commands = log.read_all(timeout)?;
         self.set_terminated_later(terminated_later(&commands));
+        self.set_paused_later(paused_later(&commands));
         self.replaying
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let _done = ReplayFlag(&self.replaying);
@@ -580,8 +585,38 @@ impl Engine {
             report.failed += failed;
         }
         self.set_terminated_later(HashSet::new());
+        self.set_paused_later(HashSet::new());
         Ok(report)
     }
+}
+
+/// The (upper-cased) ids of the queries `commands` leave paused: paused by `PAUSE <id>` or
+/// `PAUSE ALL` and not resumed after.
+fn paused_later(commands: &[(i64, Command)]) -> HashSet<String> {
+    let mut started: Vec<String> = Vec::new();
+    let mut paused = HashSet::new();
+    for (_, command) in commands {
+        if let Some(id) = &command.query_id {
+            started.push(id.to_ascii_uppercase());
+        }
+        let Ok(statements) = eddy_sql::parse(&format!("{};", command.statement)) else {
+            continue;
+        };
+        for stmt in statements {
+            match stmt.statement {
+                Statement::Pause(TerminateTarget::Query(id)) => {
+                    paused.insert(id.to_ascii_uppercase());
+                }
+                Statement::Pause(TerminateTarget::All) => paused.extend(started.iter().cloned()),
+                Statement::Resume(TerminateTarget::Query(id)) => {
+                    paused.remove(&id.to_ascii_uppercase());
+                }
+                Statement::Resume(TerminateTarget::All) => paused.clear(),
+                _ => {}
+            }
+        }
+    }
+    paused
 }
 
 /// The (upper-cased) ids of the queries that a later command of `commands` terminates:

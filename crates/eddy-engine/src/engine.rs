@@ -35,6 +35,11 @@ pub(crate) type TableHandles = (Arc<dyn KeyValueStore>, Arc<TableProgress>, bool
 /// they fit: then an unmatched key is answered without RocksDB): a join looks up every
 /// stream record's row.
 const TABLE_CACHE_BYTES: usize = 32 << 20;
+
+/// A persistent query's state as `SHOW QUERIES` names it: processing.
+const RUNNING: &str = "RUNNING";
+/// A persistent query's state after `PAUSE`.
+const PAUSED: &str = "PAUSED";
 /// How long a pull query waits for a table materialised for it to catch up with its topic.
 const FIRST_PULL_WAIT: Duration = Duration::from_secs(30);
 
@@ -102,6 +107,15 @@ struct QueryEntry {
 }
 
 impl QueryEntry {
+    /// Pauses or resumes every task of the query.
+    fn set_paused(&mut self, paused: bool) {
+        self.handle.set_paused(paused);
+        for (_, stage) in &self.stages {
+            stage.set_paused(paused);
+        }
+        self.summary.state = if paused { PAUSED } else { RUNNING }.into();
+    }
+
     /// Stops the query's tasks, the last stage first.
     fn stop(self) {
         self.handle.stop();
@@ -130,6 +144,9 @@ struct Inner {
     /// While the command log replays: the (upper-cased) ids of queries a later command
     /// terminates, which are not started at all (see [`Engine::set_terminated_later`]).
     terminated_later: std::collections::HashSet<String>,
+    /// While the command log replays: the (upper-cased) ids of queries the log leaves
+    /// paused, which start paused (see [`Engine::set_paused_later`]).
+    paused_later: std::collections::HashSet<String>,
     /// Queries replay did not start because a later command terminates them: id → sink,
     /// so that a `CREATE OR REPLACE` still replaces one and its `TERMINATE` finds it.
     not_started: BTreeMap<String, String>,
@@ -490,6 +507,12 @@ impl Engine {
     /// creates their sinks but does not start them, as ksqlDB's restore compacts its
     /// command topic. Started, a terminated query would read whatever reached its input
     /// since it was terminated, and write results for it, until its TERMINATE replayed.
+    /// Names the queries the command log being replayed leaves paused: they start paused,
+    /// so that they process nothing between their start and their `PAUSE`.
+    pub(crate) fn set_paused_later(&self, ids: std::collections::HashSet<String>) {
+        self.lock().paused_later = ids;
+    }
+
     pub(crate) fn set_terminated_later(&self, ids: std::collections::HashSet<String>) {
         let mut inner = self.lock();
         if ids.is_empty() {
@@ -524,6 +547,8 @@ impl Engine {
                 delete_topic,
             } => self.drop_source(*kind, name, *if_exists, *delete_topic),
             Statement::Terminate(target) => self.terminate(target),
+            Statement::Pause(target) => self.pause(target, true),
+            Statement::Resume(target) => self.pause(target, false),
             Statement::Show { what, extended } => self.show(*what, *extended),
             Statement::Describe { name, extended } => self.describe(name, *extended),
             Statement::Query(_) | Statement::Print { .. } => {
@@ -1106,6 +1131,8 @@ impl Engine {
             started.push((stage_id, handle));
         }
         let handle = self.start_task(id, plan, sink, props)?;
+        let handle_paused = self.replaying.load(std::sync::atomic::Ordering::SeqCst)
+            && self.lock().paused_later.contains(&id.to_ascii_uppercase());
         let mut sources = vec![first.from.source.name.clone()];
         for step in stages.iter().map(|(stage, _)| stage).chain([plan]) {
             if let Some(j) = &step.join {
@@ -1120,7 +1147,7 @@ impl Engine {
                 sources,
                 sink: sink.name.clone(),
                 sink_topic: sink.topic.clone(),
-                state: "RUNNING".into(),
+                state: if handle_paused { PAUSED } else { RUNNING }.into(),
                 last_error: None,
                 query_type: QueryType::Persistent,
                 lag: None,
@@ -1191,7 +1218,20 @@ impl Engine {
             }
         };
         let task = StartingTask::new(id, build);
-        Ok(runner::start(id, Box::new(task), self.config.mode))
+        // Replay starts a query the log leaves paused (and its join stages) paused.
+        let paused = self.replaying.load(std::sync::atomic::Ordering::SeqCst) && {
+            let inner = self.lock();
+            let upper = id.to_ascii_uppercase();
+            let query = upper.rsplit_once("_JOIN_").map(|(query, _)| query);
+            inner.paused_later.contains(&upper)
+                || query.is_some_and(|q| inner.paused_later.contains(q))
+        };
+        Ok(runner::start_paused(
+            id,
+            Box::new(task),
+            self.config.mode,
+            paused,
+        ))
     }
 
     fn drop_source(
@@ -1284,6 +1324,40 @@ impl Engine {
         Ok(StatementResult::Status {
             message: format!("Source `{name}` (topic: {}) was dropped.", source.topic),
             query_id: None,
+        })
+    }
+
+    /// `PAUSE` (`paused`) or `RESUME` queries: their tasks stop or go on processing after
+    /// their current batch; a paused query keeps its consumer group's offsets and its state.
+    fn pause(
+        &self,
+        target: &TerminateTarget,
+        paused: bool,
+    ) -> Result<StatementResult, EngineError> {
+        let mut inner = self.lock();
+        let ids: Vec<String> = match target {
+            TerminateTarget::All => inner.queries.keys().cloned().collect(),
+            TerminateTarget::Query(id) => {
+                let found = inner.queries.keys().find(|k| k.eq_ignore_ascii_case(id));
+                match found {
+                    Some(found) => vec![found.clone()],
+                    None => return Err(EngineError::NotFound(format!("Unknown queryId: {id}"))),
+                }
+            }
+        };
+        for id in &ids {
+            if let Some(q) = inner.queries.get_mut(id) {
+                q.set_paused(paused);
+            }
+        }
+        Ok(StatementResult::Status {
+            message: if paused {
+                "Query paused."
+            } else {
+                "Query resumed."
+            }
+            .into(),
+            query_id: ids.first().cloned().filter(|_| ids.len() == 1),
         })
     }
 

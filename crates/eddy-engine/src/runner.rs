@@ -44,6 +44,9 @@ pub enum RunMode {
 /// A running task's handle.
 pub(crate) struct TaskHandle {
     stop: Arc<AtomicBool>,
+    /// While set, the task is not stepped (`PAUSE`): it reads and writes nothing and keeps
+    /// its place (its committed offsets and its state).
+    paused: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     /// Only in synchronous mode: the task itself.
     task: Option<Box<dyn Task>>,
@@ -51,6 +54,11 @@ pub(crate) struct TaskHandle {
 }
 
 impl TaskHandle {
+    /// Pauses (`true`) or resumes the task, after its current step.
+    pub(crate) fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+
     /// Stops the task and waits for its thread.
     pub(crate) fn stop(mut self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -65,11 +73,23 @@ impl TaskHandle {
 
 /// Starts `task` in the given mode.
 pub(crate) fn start(id: &str, task: Box<dyn Task>, mode: RunMode) -> TaskHandle {
+    start_paused(id, task, mode, false)
+}
+
+/// Starts `task` in the given mode, paused (not stepped until resumed) if `paused`.
+pub(crate) fn start_paused(
+    id: &str,
+    task: Box<dyn Task>,
+    mode: RunMode,
+    paused: bool,
+) -> TaskHandle {
     let stop = Arc::new(AtomicBool::new(false));
+    let paused = Arc::new(AtomicBool::new(paused));
     let health = Arc::new(Mutex::new(TaskHealth::default()));
     match mode {
         RunMode::Synchronous => TaskHandle {
             stop,
+            paused,
             thread: None,
             task: Some(task),
             health,
@@ -79,13 +99,15 @@ pub(crate) fn start(id: &str, task: Box<dyn Task>, mode: RunMode) -> TaskHandle 
                 .name(format!("eddy-{id}"))
                 .spawn({
                     let stop = Arc::clone(&stop);
+                    let paused = Arc::clone(&paused);
                     let health = Arc::clone(&health);
                     let id = id.to_string();
-                    move || run_loop(&id, task, &stop, &health)
+                    move || run_loop(&id, task, &stop, &paused, &health)
                 });
             match thread {
                 Ok(t) => TaskHandle {
                     stop,
+                    paused,
                     thread: Some(t),
                     task: None,
                     health,
@@ -96,6 +118,7 @@ pub(crate) fn start(id: &str, task: Box<dyn Task>, mode: RunMode) -> TaskHandle 
                     }
                     TaskHandle {
                         stop,
+                        paused,
                         thread: None,
                         task: None,
                         health,
@@ -106,12 +129,25 @@ pub(crate) fn start(id: &str, task: Box<dyn Task>, mode: RunMode) -> TaskHandle 
     }
 }
 
-fn run_loop(id: &str, mut task: Box<dyn Task>, stop: &AtomicBool, health: &Mutex<TaskHealth>) {
+/// How often a paused task looks whether it was resumed or stopped.
+const PAUSED_CHECK: Duration = Duration::from_millis(100);
+
+fn run_loop(
+    id: &str,
+    mut task: Box<dyn Task>,
+    stop: &AtomicBool,
+    paused: &AtomicBool,
+    health: &Mutex<TaskHealth>,
+) {
     let span = tracing::info_span!("query", query_id = id);
     let _enter = span.enter();
     tracing::info!("started {}", task.name());
     let mut backoff = Duration::from_millis(100);
     while !stop.load(Ordering::SeqCst) && !task.finished() {
+        if paused.load(Ordering::SeqCst) {
+            std::thread::sleep(PAUSED_CHECK);
+            continue;
+        }
         match task.step(Duration::from_millis(100)) {
             Ok(_) => {
                 backoff = Duration::from_millis(100);
@@ -151,6 +187,9 @@ pub(crate) fn run_until_idle(handles: &mut [TaskHandle]) -> Result<(), EngineErr
     loop {
         let mut progressed = false;
         for h in handles.iter_mut() {
+            if h.paused.load(Ordering::SeqCst) {
+                continue;
+            }
             if let Some(task) = h.task.as_mut() {
                 if task.finished() {
                     continue;

@@ -59,6 +59,10 @@ pub enum Statement {
     },
     /// `TERMINATE query_id` / `TERMINATE ALL`
     Terminate(TerminateTarget),
+    /// `PAUSE query_id` / `PAUSE ALL`: the query stops processing and keeps its place.
+    Pause(TerminateTarget),
+    /// `RESUME query_id` / `RESUME ALL`: a paused query processes again.
+    Resume(TerminateTarget),
     /// `SHOW|LIST …`
     Show {
         /// What to list.

@@ -183,11 +183,26 @@ pub(crate) fn parse_unset(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
 
 /// `TERMINATE query_id` or `TERMINATE ALL`, after `TERMINATE`.
 pub(crate) fn parse_terminate(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
+    Ok(Statement::Terminate(query_target(c)?))
+}
+
+/// `PAUSE query_id` or `PAUSE ALL`, after `PAUSE`.
+pub(crate) fn parse_pause(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
+    Ok(Statement::Pause(query_target(c)?))
+}
+
+/// `RESUME query_id` or `RESUME ALL`, after `RESUME`.
+pub(crate) fn parse_resume(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
+    Ok(Statement::Resume(query_target(c)?))
+}
+
+/// A query id or `ALL`, ending the statement.
+fn query_target(c: &mut Cursor<'_>) -> Result<TerminateTarget, SqlError> {
     let target = if c.eat_keyword("ALL") {
         TerminateTarget::All
     } else {
         TerminateTarget::Query(c.identifier("a query id or ALL")?)
     };
     c.expect_end()?;
-    Ok(Statement::Terminate(target))
+    Ok(target)
 }

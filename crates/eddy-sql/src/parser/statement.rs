@@ -3,8 +3,8 @@
 use datafusion_sql::sqlparser::tokenizer::Token;
 
 use super::admin::{
-    parse_define, parse_describe, parse_explain, parse_print, parse_set, parse_show,
-    parse_terminate, parse_undefine, parse_unset,
+    parse_define, parse_describe, parse_explain, parse_pause, parse_print, parse_resume, parse_set,
+    parse_show, parse_terminate, parse_undefine, parse_unset,
 };
 use super::cursor::{Cursor, syntax_error};
 use super::ddl::{parse_create, parse_drop, parse_insert};
@@ -13,7 +13,7 @@ use crate::ast::Statement;
 use crate::error::SqlError;
 
 /// ksqlDB statements Eddy does not run.
-const UNSUPPORTED: &[&str] = &["ALTER", "PAUSE", "RESUME"];
+const UNSUPPORTED: &[&str] = &["ALTER"];
 
 /// Parses one statement: the whole of the cursor's tokens.
 pub(crate) fn parse_statement(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
@@ -32,6 +32,8 @@ pub(crate) fn parse_statement(c: &mut Cursor<'_>) -> Result<Statement, SqlError>
         "INSERT" => parse_insert(c),
         "DROP" => parse_drop(c),
         "TERMINATE" => parse_terminate(c),
+        "PAUSE" => parse_pause(c),
+        "RESUME" => parse_resume(c),
         "SHOW" | "LIST" => parse_show(c, &keyword),
         "DESCRIBE" => parse_describe(c),
         "EXPLAIN" => parse_explain(c),
