@@ -221,3 +221,80 @@ async fn paused_queries_process_nothing_until_resumed_also_after_a_restart() -> 
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn assert_topic_waits_for_what_it_asserts() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "assert_").await?;
+    server
+        .ksql_ok("CREATE STREAM s (id INT KEY) WITH (KAFKA_TOPIC='asserted', VALUE_FORMAT='JSON', PARTITIONS=1);")
+        .await?;
+    let ksql = |sql: &str| post(&server, "ksql", json!({ "ksql": sql }));
+
+    let (status, answer) = ksql("ASSERT TOPIC 'asserted' TIMEOUT 2 SECONDS;").await?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer[0],
+        json!({"@type": "assert_topic", "statementText": "ASSERT TOPIC 'asserted' TIMEOUT 2 SECONDS",
+               "topicName": "asserted", "exists": true, "warnings": []})
+    );
+    let (status, answer) = ksql("ASSERT NOT EXISTS TOPIC 'nope';").await?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer[0]["exists"], false, "{answer}");
+
+    // A failing assertion answers 417 (41700) after its timeout, naming what did not hold.
+    let asked = Instant::now();
+    let (status, answer) = ksql("ASSERT TOPIC 'nope' TIMEOUT 1500 MILLISECONDS;").await?;
+    assert_eq!(status, 417, "{answer}");
+    assert_eq!(answer["error_code"], 41700, "{answer}");
+    assert_eq!(answer["message"], "Topic nope does not exist.", "{answer}");
+    assert!(asked.elapsed() >= Duration::from_millis(1500), "it waited");
+    let (status, answer) = ksql("ASSERT NOT EXISTS TOPIC 'asserted';").await?;
+    assert_eq!(status, 417, "{answer}");
+    assert_eq!(answer["message"], "Topic asserted exists.", "{answer}");
+    let (status, answer) = ksql("ASSERT TOPIC 'asserted' WITH (PARTITIONS=3);").await?;
+    assert_eq!(status, 417, "{answer}");
+    assert!(
+        answer["message"].as_str().is_some_and(|m| m.starts_with(
+            "Mismatched configuration for topic asserted: For config partitions, expected 3 got"
+        )),
+        "{answer}"
+    );
+
+    // A topic that appears while the assertion waits satisfies it.
+    let late = tokio::spawn({
+        let url = server.url.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            reqwest::Client::new()
+                .post(format!("{url}/ksql"))
+                .json(&json!({"ksql": "CREATE STREAM late (id INT KEY) WITH (KAFKA_TOPIC='late', VALUE_FORMAT='JSON', PARTITIONS=1);"}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }
+    });
+    let (status, answer) = ksql("ASSERT TOPIC 'late' TIMEOUT 30 SECONDS;").await?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(late.await??, 200);
+
+    // ASSERT SCHEMA needs a schema registry; ASSERT of anything else is a syntax error.
+    let (status, answer) = ksql("ASSERT SCHEMA SUBJECT 'x';").await?;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("schema registry")),
+        "{answer}"
+    );
+    let (status, answer) = ksql("ASSERT VALUES foo (id INT) VALUES (123);").await?;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Syntax error at or near 'VALUES' at line 1:8")),
+        "{answer}"
+    );
+    Ok(())
+}

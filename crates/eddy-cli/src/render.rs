@@ -23,6 +23,15 @@ pub fn entity(e: &Value) -> String {
         "queryDescription" => query_description(&e["queryDescription"]),
         "properties" => properties(e),
         "variables" => variables(e),
+        "assert_topic" => format!(
+            "Topic {} {}.",
+            text(&e["topicName"]),
+            if e["exists"] == true {
+                "exists"
+            } else {
+                "does not exist"
+            }
+        ),
         "function_names" => table(
             &["Function Name", "Category"],
             items(&e["functions"])

@@ -547,6 +547,12 @@ impl Engine {
                 delete_topic,
             } => self.drop_source(*kind, name, *if_exists, *delete_topic),
             Statement::Terminate(target) => self.terminate(target),
+            Statement::AssertTopic {
+                topic,
+                exists,
+                with,
+                timeout,
+            } => self.assert_topic(topic, *exists, with, *timeout),
             Statement::Pause(target) => self.pause(target, true),
             Statement::Resume(target) => self.pause(target, false),
             Statement::Show { what, extended } => self.show(*what, *extended),
@@ -1325,6 +1331,81 @@ impl Engine {
             message: format!("Source `{name}` (topic: {}) was dropped.", source.topic),
             query_id: None,
         })
+    }
+
+    /// `ASSERT [NOT EXISTS] TOPIC`: waits up to `timeout` (else the server's
+    /// `ksql.assert.topic.default.timeout.ms`, 1 s) for the topic to exist (with the
+    /// `PARTITIONS` and `REPLICAS` asked) or not to.
+    fn assert_topic(
+        &self,
+        topic: &str,
+        exists: bool,
+        with: &eddy_sql::ast::WithProperties,
+        timeout: Option<Duration>,
+    ) -> Result<StatementResult, EngineError> {
+        let w = crate::ddl::With(with);
+        let expected = [
+            ("PARTITIONS", w.int("PARTITIONS")?),
+            ("REPLICAS", w.int("REPLICAS")?),
+        ];
+        if let Some(other) = with
+            .props
+            .keys()
+            .find(|k| !["PARTITIONS", "REPLICAS"].contains(&k.as_str()))
+        {
+            return Err(EngineError::AssertionFailed(format!(
+                "Cannot assert unknown topic property: {other}"
+            )));
+        }
+        let timeout = timeout.unwrap_or_else(|| {
+            let ms = self
+                .config
+                .server_properties
+                .iter()
+                .find(|(k, _)| k == "ksql.assert.topic.default.timeout.ms")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(1000);
+            Duration::from_millis(ms)
+        });
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let found = self
+                .topics
+                .admin()
+                .list_topics()?
+                .into_iter()
+                .find(|t| t.name == topic);
+            let failure = match (&found, exists) {
+                (None, true) => Some(format!("Topic {topic} does not exist.")),
+                (Some(_), false) => Some(format!("Topic {topic} exists.")),
+                (None, false) => None,
+                (Some(t), true) => expected.iter().find_map(|(name, want)| {
+                    let got = match *name {
+                        "PARTITIONS" => i64::from(t.partitions),
+                        _ => i64::from(t.replicas),
+                    };
+                    want.filter(|w| *w != got).map(|w| {
+                        format!(
+                            "Mismatched configuration for topic {topic}: For config {}, \
+                             expected {w} got {got}",
+                            name.to_ascii_lowercase()
+                        )
+                    })
+                }),
+            };
+            match failure {
+                None => {
+                    return Ok(StatementResult::TopicAsserted {
+                        topic: topic.to_string(),
+                        exists,
+                    });
+                }
+                Some(why) if std::time::Instant::now() >= deadline => {
+                    return Err(EngineError::AssertionFailed(why));
+                }
+                Some(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 
     /// `PAUSE` (`paused`) or `RESUME` queries: their tasks stop or go on processing after

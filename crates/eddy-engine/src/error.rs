@@ -47,6 +47,9 @@ pub enum EngineError {
     /// Evaluating an expression failed.
     #[error("{0}")]
     Eval(String),
+    /// An `ASSERT` statement does not hold.
+    #[error("{0}")]
+    AssertionFailed(String),
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -61,7 +64,8 @@ impl EngineError {
             | EngineError::Invalid(_)
             | EngineError::UseQueryEndpoint(_)
             | EngineError::Format(_)
-            | EngineError::Eval(_) => Fault::User,
+            | EngineError::Eval(_)
+            | EngineError::AssertionFailed(_) => Fault::User,
             EngineError::NotFound(_) => Fault::NotFound,
             EngineError::Topic(_) | EngineError::State(_) => Fault::External,
             EngineError::Internal(_) => Fault::Internal,

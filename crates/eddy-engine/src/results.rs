@@ -124,6 +124,13 @@ pub enum StatementResult {
     Properties(Vec<(String, String)>),
     /// `SHOW FUNCTIONS`
     Functions(Vec<FunctionListing>),
+    /// `ASSERT [NOT EXISTS] TOPIC` held.
+    TopicAsserted {
+        /// The topic.
+        topic: String,
+        /// Whether it exists.
+        exists: bool,
+    },
 }
 
 /// A function as `SHOW FUNCTIONS` lists it.

@@ -11,6 +11,8 @@ use crate::wire::{Entity, ErrorResponse};
 pub const BAD_STATEMENT: u32 = 40001;
 /// 40002: a query was sent to `/ksql`.
 pub const USE_QUERY_ENDPOINT: u32 = 40002;
+/// 41700: an `ASSERT` statement does not hold (HTTP 417, Expectation Failed).
+pub const ASSERTION_FAILED: u32 = 41700;
 /// 40000: the request itself is malformed.
 pub const BAD_REQUEST: u32 = 40000;
 /// 40100: no or wrong credentials.
@@ -44,6 +46,7 @@ impl ApiError {
             _ if matches!(e, EngineError::UseQueryEndpoint(_)) => {
                 (USE_QUERY_ENDPOINT, e.to_string())
             }
+            _ if matches!(e, EngineError::AssertionFailed(_)) => (ASSERTION_FAILED, e.to_string()),
             Fault::User => (BAD_STATEMENT, e.to_string()),
             Fault::NotFound => (NOT_FOUND, e.to_string()),
             Fault::External => (SERVER_ERROR, e.to_string()),

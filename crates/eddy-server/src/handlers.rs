@@ -489,6 +489,12 @@ pub(crate) fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) 
                 .collect(),
             warnings: Vec::new(),
         },
+        StatementResult::TopicAsserted { topic, exists } => Entity::AssertTopic {
+            statement_text,
+            topic_name: topic,
+            exists,
+            warnings: Vec::new(),
+        },
     }
 }
 

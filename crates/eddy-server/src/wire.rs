@@ -292,6 +292,18 @@ pub enum Entity {
         /// Warnings.
         warnings: Vec<Value>,
     },
+    /// `ASSERT [NOT EXISTS] TOPIC` held.
+    #[serde(rename = "assert_topic", rename_all = "camelCase")]
+    AssertTopic {
+        /// The statement.
+        statement_text: String,
+        /// The topic.
+        topic_name: String,
+        /// Whether it exists.
+        exists: bool,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
     /// `SHOW VARIABLES`: the variables of the request's session.
     #[serde(rename = "variables", rename_all = "camelCase")]
     Variables {

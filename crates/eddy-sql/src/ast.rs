@@ -119,6 +119,17 @@ pub enum Statement {
         /// Variable name.
         name: String,
     },
+    /// `ASSERT [NOT EXISTS] TOPIC name [WITH (…)] [TIMEOUT n unit]`
+    AssertTopic {
+        /// Topic name (an unquoted identifier upper-cased, as ksqlDB reads identifiers).
+        topic: String,
+        /// `true` for `ASSERT TOPIC`, `false` for `ASSERT NOT EXISTS TOPIC`.
+        exists: bool,
+        /// `PARTITIONS` and `REPLICAS` to check (only for `exists`).
+        with: WithProperties,
+        /// `TIMEOUT`: how long to wait for the assertion to hold.
+        timeout: Option<std::time::Duration>,
+    },
 }
 
 /// `CREATE … STREAM|TABLE name (columns) WITH (…)`.

@@ -7,7 +7,7 @@ use super::cursor::{Cursor, syntax_error};
 use super::ddl::unsupported_or_expected;
 use super::lexer::is_keyword;
 use super::statement::parse_statement;
-use crate::ast::{ExplainTarget, ShowWhat, Statement, TerminateTarget};
+use crate::ast::{ExplainTarget, ShowWhat, Statement, TerminateTarget, WithProperties};
 use crate::error::SqlError;
 
 /// `SHOW|LIST …`, after the keyword.
@@ -156,6 +156,50 @@ pub(crate) fn parse_set(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
     let value = c.string("a quoted property value")?;
     c.expect_end()?;
     Ok(Statement::Set { name, value })
+}
+
+/// `ASSERT [NOT EXISTS] TOPIC name [WITH (…)] [TIMEOUT n unit]`, after `ASSERT`. `ASSERT
+/// SCHEMA` needs a schema registry, which Eddy does not have yet; anything else is a syntax
+/// error naming the token, as ksqlDB's is.
+pub(crate) fn parse_assert(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
+    let exists = !c.eat_keywords(&["NOT", "EXISTS"]);
+    if c.eat_keyword("SCHEMA") {
+        return Err(SqlError::Unsupported(
+            "ASSERT SCHEMA (it needs a schema registry)".into(),
+        ));
+    }
+    if !c.eat_keyword("TOPIC") {
+        return Err(SqlError::Parse {
+            message: format!(
+                "Syntax error at or near '{}' at line {}:{}",
+                c.found(),
+                c.location().line,
+                c.location().column
+            ),
+            location: c.location(),
+        });
+    }
+    let topic = match c.peek().map(|t| &t.token) {
+        Some(Token::SingleQuotedString(_)) => c.string("a topic name")?,
+        _ => c.identifier("a topic name")?,
+    };
+    let with = if c.eat_keyword("WITH") {
+        super::ddl::parse_with(c)?
+    } else {
+        WithProperties::default()
+    };
+    let timeout = if c.eat_keyword("TIMEOUT") {
+        Some(super::query::duration(c)?)
+    } else {
+        None
+    };
+    c.expect_end()?;
+    Ok(Statement::AssertTopic {
+        topic,
+        exists,
+        with,
+        timeout,
+    })
 }
 
 /// `DEFINE name = 'value'`, after `DEFINE`.

@@ -245,7 +245,7 @@ fn parse_within(c: &mut Cursor<'_>) -> Result<JoinWindow, SqlError> {
 }
 
 /// `n unit`, e.g. `30 SECONDS`.
-fn duration(c: &mut Cursor<'_>) -> Result<Duration, SqlError> {
+pub(crate) fn duration(c: &mut Cursor<'_>) -> Result<Duration, SqlError> {
     let at = c.location();
     let n = c.unsigned("a number")?;
     let millis_per_unit: u64 = match c.peek().map(|t| &t.token) {

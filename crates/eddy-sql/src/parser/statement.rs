@@ -3,8 +3,8 @@
 use datafusion_sql::sqlparser::tokenizer::Token;
 
 use super::admin::{
-    parse_define, parse_describe, parse_explain, parse_pause, parse_print, parse_resume, parse_set,
-    parse_show, parse_terminate, parse_undefine, parse_unset,
+    parse_assert, parse_define, parse_describe, parse_explain, parse_pause, parse_print,
+    parse_resume, parse_set, parse_show, parse_terminate, parse_undefine, parse_unset,
 };
 use super::cursor::{Cursor, syntax_error};
 use super::ddl::{parse_create, parse_drop, parse_insert};
@@ -42,16 +42,7 @@ pub(crate) fn parse_statement(c: &mut Cursor<'_>) -> Result<Statement, SqlError>
         "UNSET" => parse_unset(c),
         "DEFINE" => parse_define(c),
         "UNDEFINE" => parse_undefine(c),
-        // ksqlDB parses ASSERT only in its test tools; its server names the next token.
-        "ASSERT" => Err(SqlError::Parse {
-            message: format!(
-                "Syntax error at or near '{}' at line {}:{}",
-                c.found(),
-                c.location().line,
-                c.location().column
-            ),
-            location: c.location(),
-        }),
+        "ASSERT" => parse_assert(c),
         kw if UNSUPPORTED.contains(&kw) => Err(SqlError::Unsupported(kw.to_string())),
         _ => {
             c.seek(c.position().saturating_sub(1));
