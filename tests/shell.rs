@@ -1,7 +1,7 @@
 //! `eddy shell` driven through a pseudo-terminal against a running server: a statement over
-//! several lines, tables, `RUN SCRIPT`, a push query stopped with Ctrl-C, Ctrl-C and Ctrl-D
+//! several lines, tables, tab completion, `DESCRIBE FUNCTION`, `RUN SCRIPT`, a push query stopped with Ctrl-C, Ctrl-C and Ctrl-D
 //! at the prompt, persistent history; and `-f`/`-e` run as plain processes, with variables
-//! (`--define`, `DEFINE`).
+//! (`--define`, `DEFINE`) and `SPOOL`.
 
 mod common;
 
@@ -65,6 +65,21 @@ fn interactive_shell_against_a_server() -> Result<()> {
     p.send_line("SHOW STREAMS;")?;
     p.exp_regex(r"Stream Name\s+\| Kafka Topic\s+\| Key Format \| Value Format \| Windowed")?;
     p.exp_regex(r"SHELL_REVIEWS\s+\| shell_reviews\s+\| KAFKA\s+\| JSON\s+\| false")?;
+    p.exp_string(PROMPT)?;
+
+    // Tab completes keywords and the server's names (fetched after each statement), in the
+    // case typed; DESCRIBE FUNCTION is laid out as ksqlDB's CLI lays it out.
+    p.send("describe shell_rev")?;
+    p.send("\t")?;
+    p.send_line(";")?;
+    p.exp_regex(r"Name\s+: SHELL_REVIEWS")?;
+    p.exp_string(PROMPT)?;
+    p.send("DESCRIBE FUNCTION SUBST")?;
+    p.send("\t")?;
+    p.send_line(";")?;
+    p.exp_string("Name        : SUBSTRING")?;
+    p.exp_string("Type        : SCALAR")?;
+    p.exp_string("Variation   : SUBSTRING(")?;
     p.exp_string(PROMPT)?;
 
     // A statement the server refuses: its message, not its JSON.
@@ -200,6 +215,25 @@ fn scripts_run_non_interactively_and_stop_at_the_first_failure() -> Result<()> {
     assert_eq!(stdout.matches(" topic ").count(), 2, "{stdout}");
     assert!(stdout.contains(" var_topic "), "{stdout}");
 
+    // SPOOL: statements and their results go to a file too, until SPOOL OFF.
+    let spooled = dir.path().join("session.txt");
+    let out = Command::new(eddy_bin())
+        .args(["shell", &server.url, "-e"])
+        .arg(format!(
+            "SPOOL '{}'; SHOW STREAMS; SPOOL OFF; SHOW TABLES;",
+            spooled.display()
+        ))
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spool = std::fs::read_to_string(&spooled)?;
+    assert!(spool.contains("SHOW STREAMS;"), "{spool}");
+    assert!(spool.contains(" OK_STREAM "), "{spool}");
+    assert!(!spool.contains("SHOW TABLES"), "{spool}");
+
     // -f: the third statement fails; the fourth never runs.
     let script = dir.path().join("broken.sql");
     std::fs::write(
@@ -240,5 +274,33 @@ fn scripts_run_non_interactively_and_stop_at_the_first_failure() -> Result<()> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("NEVER_CREATED"), "{stdout}");
     assert!(!stdout.contains("DERIVED"), "{stdout}");
+    Ok(())
+}
+
+#[test]
+fn a_server_that_does_not_answer_is_given_up_on_after_the_request_timeout() -> Result<()> {
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}", silent.local_addr()?);
+    let held = std::thread::spawn(move || silent.accept().map(|(conn, _)| conn));
+    let started = std::time::Instant::now();
+    let out = Command::new(eddy_bin())
+        .args([
+            "shell",
+            &url,
+            "--request-timeout",
+            "1",
+            "-e",
+            "SHOW STREAMS;",
+        ])
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("did not answer within 1 s (--request-timeout)"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    drop(held);
     Ok(())
 }

@@ -298,3 +298,94 @@ async fn assert_topic_waits_for_what_it_asserts() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn alter_adds_columns_and_describe_function_describes() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "alter_").await?;
+    server
+        .ksql_ok(
+            "CREATE STREAM s (id INT KEY, a INT) WITH (KAFKA_TOPIC='altered', VALUE_FORMAT='JSON', PARTITIONS=1); \
+             INSERT INTO s (id, a) VALUES (1, 10); \
+             CREATE STREAM derived AS SELECT * FROM s;",
+        )
+        .await?;
+    let ksql = |sql: &str| post(&server, "ksql", json!({ "ksql": sql }));
+
+    let (status, answer) = ksql("ALTER STREAM s ADD COLUMN b VARCHAR, ADD c ARRAY<INT>;").await?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer[0]["commandStatus"]["message"], "Stream altered",
+        "{answer}"
+    );
+    server
+        .ksql_ok("INSERT INTO s (id, a, b, c) VALUES (2, 20, 'x', ARRAY[1, 2]);")
+        .await?;
+    let rows = |rows: Vec<Value>| {
+        let mut rows = rows;
+        rows.sort_by_key(|r| r[0].as_i64());
+        rows
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = rows(common::pull(&server, "SELECT * FROM s;").await?);
+        if got == [json!([1, 10, null, null]), json!([2, 20, "x", [1, 2]])] {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("SELECT * FROM s answered {got:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, described) = ksql("DESCRIBE s;").await?;
+    let fields: Vec<String> = described[0]["sourceDescription"]["fields"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .map(|f| f["name"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(fields, ["ID", "A", "B", "C"], "{described}");
+
+    // Refused: a column that exists, a stream a query writes, the wrong kind.
+    let (status, answer) = ksql("ALTER STREAM s ADD COLUMN a INT;").await?;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("A column with the same name already exists")),
+        "{answer}"
+    );
+    let (status, answer) = ksql("ALTER STREAM derived ADD COLUMN z INT;").await?;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not supported for CREATE ... AS SELECT")),
+        "{answer}"
+    );
+    let (status, answer) = ksql("ALTER TABLE s ADD COLUMN z INT;").await?;
+    assert_eq!(status, 400, "{answer}");
+
+    // DESCRIBE FUNCTION: kind, category and variations; an unknown name is an error.
+    let (status, answer) = ksql("DESCRIBE FUNCTION substring;").await?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer[0]["@type"], "describe_function", "{answer}");
+    assert_eq!(answer[0]["name"], "SUBSTRING", "{answer}");
+    assert_eq!(answer[0]["type"], "SCALAR", "{answer}");
+    assert!(
+        answer[0]["functions"]
+            .as_array()
+            .is_some_and(|v| v.len() >= 2),
+        "SUBSTRING has a variation with and one without a length: {answer}"
+    );
+    let (status, answer) = ksql("DESCRIBE FUNCTION no_such_function;").await?;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(
+        answer["message"],
+        "Can't find any functions with the name 'NO_SUCH_FUNCTION'"
+    );
+    Ok(())
+}

@@ -12,6 +12,7 @@ pub struct Client {
     http: reqwest::Client,
     url: String,
     login: Option<(String, String)>,
+    request_timeout: Option<std::time::Duration>,
 }
 
 /// How to connect: credentials and TLS material.
@@ -27,6 +28,9 @@ pub struct ConnectOptions {
     pub skip_host_check: bool,
     /// Headers sent with every request (name, value).
     pub headers: Vec<(String, String)>,
+    /// How long a request may wait for the server's answer to begin (`--request-timeout`);
+    /// a push query's rows may then take as long as they take.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 impl ConnectOptions {
@@ -178,6 +182,7 @@ impl Client {
             http: builder.build().map_err(tls)?,
             url,
             login: options.login.clone(),
+            request_timeout: options.request_timeout,
         })
     }
 
@@ -259,7 +264,19 @@ impl Client {
             Some((user, password)) => request.basic_auth(user, Some(password)),
             None => request,
         };
-        let response = request.send().await.map_err(|e| {
+        let sent = request.send();
+        let answered = match self.request_timeout {
+            Some(limit) => {
+                tokio::time::timeout(limit, sent)
+                    .await
+                    .map_err(|_| ShellError::Timeout {
+                        url: self.url.clone(),
+                        seconds: limit.as_secs(),
+                    })?
+            }
+            None => sent.await,
+        };
+        let response = answered.map_err(|e| {
             if e.is_connect() {
                 ShellError::Unreachable {
                     url: self.url.clone(),

@@ -42,6 +42,9 @@ pub enum Command {
     },
     /// `SHOW VARIABLES` / `LIST VARIABLES`.
     ShowVariables,
+    /// `SPOOL 'file'` (write the session's statements and output to a file too) or
+    /// `SPOOL OFF`.
+    Spool(Option<PathBuf>),
     /// `OUTPUT` (show the format) or `OUTPUT JSON|TABULAR`.
     Output(Option<OutputFormat>),
     /// `RUN SCRIPT 'file'`.
@@ -103,6 +106,18 @@ impl Command {
             {
                 Ok(Command::ShowVariables)
             }
+            "SPOOL" if upper.get(1).map(String::as_str) == Some("OFF") && words.len() == 2 => {
+                Ok(Command::Spool(None))
+            }
+            "SPOOL" => {
+                let rest = after_words(text, 1);
+                let path = quoted(rest)
+                    .filter(|(_, tail)| tail.trim().is_empty())
+                    .map(|(p, _)| p)
+                    .or_else(|| (!rest.is_empty() && !rest.contains('\'')).then(|| rest.into()))
+                    .ok_or("usage: SPOOL 'file' | SPOOL OFF")?;
+                Ok(Command::Spool(Some(PathBuf::from(path))))
+            }
             "SELECT" | "PRINT" => Ok(Command::Query(text.into())),
             _ => Ok(Command::Ksql(text.into())),
         }
@@ -114,7 +129,10 @@ impl Command {
         let words: Vec<&str> = upper.split_whitespace().collect();
         matches!(
             words.as_slice(),
-            ["EXIT" | "QUIT" | "HELP" | "OUTPUT"] | ["OUTPUT", _] | ["RUN", "SCRIPT", ..]
+            ["EXIT" | "QUIT" | "HELP" | "OUTPUT"]
+                | ["OUTPUT", _]
+                | ["RUN", "SCRIPT", ..]
+                | ["SPOOL", ..]
         )
     }
 }
@@ -257,6 +275,12 @@ mod tests {
             })
         );
         assert_eq!(Command::parse("show variables"), Ok(Command::ShowVariables));
+        assert_eq!(
+            Command::parse("SPOOL '/tmp/out.txt'"),
+            Ok(Command::Spool(Some("/tmp/out.txt".into())))
+        );
+        assert_eq!(Command::parse("spool off"), Ok(Command::Spool(None)));
+        assert!(Command::parse("SPOOL").is_err());
         // Malformed definitions go to the server, which says what is wrong.
         assert_eq!(
             Command::parse("DEFINE 1x = 'a'"),

@@ -26,6 +26,14 @@ pub enum ShellError {
         /// Why, in the words of the innermost cause (e.g. "Connection refused").
         reason: String,
     },
+    /// The server did not answer a request within `--request-timeout`.
+    #[error("the server at {url} did not answer within {seconds} s (--request-timeout)")]
+    Timeout {
+        /// The server URL.
+        url: String,
+        /// The timeout.
+        seconds: u64,
+    },
     /// A request failed after the connection was made (e.g. the connection dropped).
     #[error("request to the server failed: {0}")]
     Http(#[from] reqwest::Error),

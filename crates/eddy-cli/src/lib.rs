@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod command;
+mod completion;
 mod error;
 pub mod migrate;
 pub mod query_stream;
@@ -64,6 +65,10 @@ pub struct ShellArgs {
     /// and `ssl.keystore.password` for a server that asks for client certificates.
     #[arg(long, value_name = "FILE")]
     pub config_file: Option<PathBuf>,
+    /// Seconds a request may wait for the server's answer to begin before the shell gives
+    /// up on it (a push query's rows then take as long as they take).
+    #[arg(long, value_name = "SECONDS")]
+    pub request_timeout: Option<u64>,
     /// Defines a variable for the session, as `DEFINE NAME = 'VALUE';` does (repeatable).
     #[arg(long = "define", value_name = "NAME=VALUE", value_parser = parse_define)]
     pub define: Vec<(String, String)>,
@@ -113,6 +118,7 @@ pub fn run(args: &ShellArgs) -> Result<(), ShellError> {
     };
     let options = ConnectOptions {
         login: args.user.clone().zip(args.password.clone()),
+        request_timeout: args.request_timeout.map(std::time::Duration::from_secs),
         ..options
     };
     let client = Client::connect(&args.server, &options)?;

@@ -23,6 +23,7 @@ pub fn entity(e: &Value) -> String {
         "queryDescription" => query_description(&e["queryDescription"]),
         "properties" => properties(e),
         "variables" => variables(e),
+        "describe_function" => describe_function(e),
         "assert_topic" => format!(
             "Topic {} {}.",
             text(&e["topicName"]),
@@ -263,6 +264,39 @@ fn query_description(d: &Value) -> String {
     let plan = text(&d["executionPlan"]);
     if !plan.trim().is_empty() {
         out.push_str(&format!("\n\nExecution plan\n--------------\n{plan}"));
+    }
+    out
+}
+
+/// `DESCRIBE FUNCTION`, laid out as ksqlDB's CLI lays it out.
+fn describe_function(e: &Value) -> String {
+    let name = text(&e["name"]);
+    let mut out = format!(
+        "Name        : {name}\nAuthor      : {}\nOverview    : {}\nType        : {}\nJar         : {}\nVariations  : ",
+        text(&e["author"]),
+        text(&e["description"]),
+        text(&e["type"]),
+        text(&e["path"]),
+    );
+    let variations: Vec<&Value> = items(&e["functions"]).collect();
+    if variations.is_empty() {
+        out.push_str("(the argument types of ksqlDB's reference)");
+    }
+    for v in variations {
+        let arguments: Vec<String> = items(&v["arguments"])
+            .map(|a| {
+                let dots = if a["isVariadic"] == true { "..." } else { "" };
+                format!("{} {}{dots}", text(&a["name"]), text(&a["type"]))
+            })
+            .collect();
+        out.push_str(&format!(
+            "\n\n\tVariation   : {name}({})",
+            arguments.join(", ")
+        ));
+        let returns = text(&v["returnType"]);
+        if !returns.is_empty() {
+            out.push_str(&format!("\n\tReturns     : {returns}"));
+        }
     }
     out
 }

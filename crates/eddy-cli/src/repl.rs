@@ -5,10 +5,13 @@ use std::path::PathBuf;
 
 use futures::FutureExt;
 use rustyline::error::ReadlineError;
-use rustyline::{Config, DefaultEditor};
+use rustyline::history::DefaultHistory;
+use rustyline::{Config, Editor};
+use serde_json::Map;
 use tokio::runtime::Runtime;
 
 use crate::command::Command;
+use crate::completion::ShellHelper;
 use crate::error::ShellError;
 use crate::session::{Flow, Session, print};
 use crate::statements::{self, Statement};
@@ -29,7 +32,10 @@ pub fn run(session: &mut Session, runtime: &Runtime) -> Result<(), ShellError> {
         .history_ignore_dups(true)?
         .max_history_size(10_000)?
         .build();
-    let mut editor = DefaultEditor::with_config(config)?;
+    let mut editor: Editor<ShellHelper, DefaultHistory> = Editor::with_config(config)?;
+    let helper = ShellHelper::default();
+    editor.set_helper(Some(helper.clone()));
+    refresh_names(session, runtime, &helper);
     // The editor replaced SIGINT's handler with its own, which would swallow Ctrl-C while a
     // statement runs; tokio's handler, installed now, comes first (and chains to it). From
     // now on Ctrl-C outside the editor reaches the session instead of ending the process.
@@ -88,8 +94,24 @@ pub fn run(session: &mut Session, runtime: &Runtime) -> Result<(), ShellError> {
                 }
             }
         }
+        if !ready.is_empty() {
+            // Completion offers the names as they are after these statements.
+            refresh_names(session, runtime, &helper);
+        }
     }
     print("Exiting Eddy.")
+}
+
+/// Asks the server for its streams, tables and functions, for completion; a server that does
+/// not answer leaves the names as they were.
+fn refresh_names(session: &Session, runtime: &Runtime, helper: &ShellHelper) {
+    let none = Map::new();
+    let asked = session
+        .client()
+        .ksql("SHOW STREAMS; SHOW TABLES; SHOW FUNCTIONS", &none, &none);
+    if let Ok(entities) = runtime.block_on(asked) {
+        helper.set_names(&entities);
+    }
 }
 
 fn banner(session: &Session, runtime: &Runtime) -> Result<(), ShellError> {

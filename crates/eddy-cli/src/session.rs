@@ -111,6 +111,7 @@ impl Session {
     ///
     /// The server's refusal, a network failure, or a malformed shell command.
     pub async fn execute(&mut self, statement: &Statement) -> Result<Flow, ShellError> {
+        spool(&format!("{};", statement.text))?;
         match Command::parse(&statement.text).map_err(ShellError::Usage)? {
             Command::Exit => return Ok(Flow::Exit),
             Command::Help => print(HELP)?,
@@ -161,6 +162,32 @@ impl Session {
                     )?,
                     OutputFormat::Tabular => print(&format!("\n{}\n", render::entity(&entity)))?,
                 }
+            }
+            Command::Spool(Some(path)) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|source| ShellError::Script {
+                        path: path.clone(),
+                        source,
+                    })?;
+                if let Ok(mut spool) = SPOOL.lock() {
+                    *spool = Some(file);
+                }
+                print(&format!("Session will be spooled to {}", path.display()))?;
+            }
+            Command::Spool(None) => {
+                let was = SPOOL
+                    .lock()
+                    .map(|mut s| s.take().is_some())
+                    .unwrap_or(false);
+                if !was {
+                    return Err(ShellError::Usage(
+                        "The session is not being spooled.".into(),
+                    ));
+                }
+                print("Spooling stopped.")?;
             }
             Command::RunScript(path) => return Box::pin(self.run_script(&path)).await,
             Command::Query(text) => self.query(&text).await?,
@@ -315,6 +342,19 @@ pub(crate) fn print(text: &str) -> Result<(), ShellError> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")?;
     out.flush()?;
+    spool(text)
+}
+
+/// The file `SPOOL` writes the session's output to, if any.
+static SPOOL: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+/// Appends `text` to the spool file, if one is open.
+fn spool(text: &str) -> Result<(), ShellError> {
+    if let Ok(mut file) = SPOOL.lock()
+        && let Some(f) = file.as_mut()
+    {
+        writeln!(f, "{text}")?;
+    }
     Ok(())
 }
 
@@ -330,6 +370,8 @@ Shell commands:
   DEFINE name = 'value';    a variable: ${name} in later statements becomes value
   UNDEFINE name;            forget it
   SHOW VARIABLES;           the variables of this session
+  SPOOL 'file';             also write statements and their results to a file
+  SPOOL OFF;                stop
   OUTPUT [JSON|TABULAR]     show or change how results are printed
   RUN SCRIPT 'file'         run the statements of a file, stopping at the first failure
   HELP                      this text

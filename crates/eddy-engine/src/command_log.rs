@@ -149,6 +149,7 @@ pub fn is_recorded(stmt: &Statement) -> bool {
             | Statement::Terminate(_)
             | Statement::Pause(_)
             | Statement::Resume(_)
+            | Statement::Alter { .. }
     )
 }
 
@@ -165,6 +166,7 @@ pub fn command_id(stmt: &ParsedStatement) -> String {
         Statement::InsertSelect { target, .. } => format!("stream/`{target}`/create"),
         Statement::Terminate(_) => "terminate/query/execute".into(),
         Statement::Pause(_) => "pause/query/execute".into(),
+        Statement::Alter { kind, name, .. } => format!("{}/`{name}`/alter", kind_word(*kind)),
         Statement::Resume(_) => "resume/query/execute".into(),
         _ => "statement/execute".into(),
     }

@@ -553,6 +553,11 @@ impl Engine {
                 with,
                 timeout,
             } => self.assert_topic(topic, *exists, with, *timeout),
+            Statement::Alter {
+                kind,
+                name,
+                columns,
+            } => self.alter(*kind, name, columns),
             Statement::Pause(target) => self.pause(target, true),
             Statement::Resume(target) => self.pause(target, false),
             Statement::Show { what, extended } => self.show(*what, *extended),
@@ -588,9 +593,13 @@ impl Engine {
                 message: "Variable set for this request".into(),
                 query_id: None,
             }),
-            Statement::DescribeFunction(name) => Err(EngineError::Sql(
-                eddy_sql::SqlError::Unsupported(format!("DESCRIBE FUNCTION {name}")),
-            )),
+            Statement::DescribeFunction(name) => eddy_sql::plan::describe::describe_function(name)
+                .map(StatementResult::Function)
+                .ok_or_else(|| {
+                    EngineError::NotFound(format!(
+                        "Can't find any functions with the name '{name}'"
+                    ))
+                }),
             Statement::Explain(_) => Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(
                 "EXPLAIN".into(),
             ))),
@@ -1329,6 +1338,73 @@ impl Engine {
         self.lock().catalog.remove(name);
         Ok(StatementResult::Status {
             message: format!("Source `{name}` (topic: {}) was dropped.", source.topic),
+            query_id: None,
+        })
+    }
+
+    /// `ALTER STREAM|TABLE … ADD COLUMN`: value columns appended to a stream or table
+    /// declared over a topic (not one a query writes, nor a read-only `SOURCE`). Queries
+    /// running on it keep the columns they were planned with; later statements see the new
+    /// ones (absent from older records, so NULL there).
+    fn alter(
+        &self,
+        kind: SourceKind,
+        name: &str,
+        columns: &[(String, eddy_sql::types::SqlType)],
+    ) -> Result<StatementResult, EngineError> {
+        let mut inner = self.lock();
+        let Some(source) = inner.catalog.get(name).cloned() else {
+            return Err(EngineError::NotFound(format!(
+                "Source {name} does not exist."
+            )));
+        };
+        let word = |k: SourceKind| match k {
+            SourceKind::Stream => "STREAM",
+            SourceKind::Table => "TABLE",
+        };
+        if source.kind != kind {
+            return Err(EngineError::Invalid(format!(
+                "Incompatible data source type is {}, but statement was ALTER {}",
+                word(source.kind),
+                word(kind)
+            )));
+        }
+        let created_by_query = eddy_sql::parse(&format!("{};", source.sql))
+            .ok()
+            .and_then(|s| s.into_iter().next())
+            .is_some_and(|s| matches!(s.statement, Statement::CreateAsSelect(_)));
+        if created_by_query {
+            return Err(EngineError::Invalid(
+                "ALTER command is not supported for CREATE ... AS SELECT statements.".into(),
+            ));
+        }
+        if source.is_source || name == PROCESSING_LOG_STREAM {
+            return Err(EngineError::Invalid(format!(
+                "Cannot alter {name}: it is read-only."
+            )));
+        }
+        let mut altered = source.clone();
+        for (column, ty) in columns {
+            if altered.column(column).is_some() {
+                return Err(EngineError::Invalid(format!(
+                    "Cannot add column `{column}` to schema. A column with the same name already exists."
+                )));
+            }
+            altered.columns.push(eddy_sql::catalog::Column {
+                name: column.clone(),
+                ty: ty.clone(),
+                role: eddy_sql::catalog::ColumnRole::Value,
+            });
+        }
+        inner.catalog.insert(altered);
+        Ok(StatementResult::Status {
+            message: format!(
+                "{} altered",
+                match kind {
+                    SourceKind::Stream => "Stream",
+                    SourceKind::Table => "Table",
+                }
+            ),
             query_id: None,
         })
     }

@@ -124,6 +124,8 @@ pub enum StatementResult {
     Properties(Vec<(String, String)>),
     /// `SHOW FUNCTIONS`
     Functions(Vec<FunctionListing>),
+    /// `DESCRIBE FUNCTION`.
+    Function(eddy_sql::plan::describe::FunctionDescription),
     /// `ASSERT [NOT EXISTS] TOPIC` held.
     TopicAsserted {
         /// The topic.

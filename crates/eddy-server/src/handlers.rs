@@ -15,9 +15,9 @@ use serde_json::{Map, Value, json};
 
 use crate::errors::{ApiError, COMMAND_QUEUE_TIMEOUT, SERVER_ERROR};
 use crate::wire::{
-    CommandStatus, Entity, FieldInfo, FieldSchema, FunctionName, HealthCheckResponse,
-    KafkaTopicInfo, Property, RunningQuery, ServerInfo, ServerInfoResponse, SourceDescriptionBody,
-    SourceInfo, Variable,
+    CommandStatus, Entity, FieldInfo, FieldSchema, FunctionArgument, FunctionName,
+    FunctionVariation, HealthCheckResponse, KafkaTopicInfo, Property, RunningQuery, ServerInfo,
+    ServerInfoResponse, SourceDescriptionBody, SourceInfo, Variable,
 };
 use crate::{AppState, PushQuery};
 
@@ -485,6 +485,36 @@ pub(crate) fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) 
                     name: f.name,
                     kind: f.kind,
                     category: f.category,
+                })
+                .collect(),
+            warnings: Vec::new(),
+        },
+        StatementResult::Function(f) => Entity::DescribeFunction {
+            statement_text,
+            name: f.name,
+            description: f.description,
+            author: "Eddy".into(),
+            version: String::new(),
+            path: "internal".into(),
+            kind: f.kind.into(),
+            functions: f
+                .variations
+                .into_iter()
+                .map(|v| FunctionVariation {
+                    arguments: v
+                        .arguments
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (name, ty))| FunctionArgument {
+                            name: name.clone(),
+                            kind: ty.clone(),
+                            description: String::new(),
+                            is_variadic: v.variadic && i + 1 == v.arguments.len(),
+                        })
+                        .collect(),
+                    return_type: v.return_type.unwrap_or_default(),
+                    description: String::new(),
+                    argument_types: v.arguments.into_iter().map(|(_, ty)| ty).collect(),
                 })
                 .collect(),
             warnings: Vec::new(),

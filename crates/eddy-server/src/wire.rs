@@ -292,6 +292,29 @@ pub enum Entity {
         /// Warnings.
         warnings: Vec<Value>,
     },
+    /// `DESCRIBE FUNCTION`.
+    #[serde(rename = "describe_function", rename_all = "camelCase")]
+    DescribeFunction {
+        /// The statement.
+        statement_text: String,
+        /// The function's name.
+        name: String,
+        /// What it does.
+        description: String,
+        /// Who wrote it (`Eddy` for every function of the library).
+        author: String,
+        /// Its version.
+        version: String,
+        /// Where it comes from (`internal`: built in).
+        path: String,
+        /// `SCALAR`, `AGGREGATE` or `TABLE`.
+        #[serde(rename = "type")]
+        kind: String,
+        /// Its variations: the argument types it accepts.
+        functions: Vec<FunctionVariation>,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
     /// `ASSERT [NOT EXISTS] TOPIC` held.
     #[serde(rename = "assert_topic", rename_all = "camelCase")]
     AssertTopic {
@@ -422,4 +445,33 @@ pub struct Variable {
     pub name: String,
     /// Its value.
     pub value: String,
+}
+
+/// One variation of a function in `DESCRIBE FUNCTION`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionVariation {
+    /// Its arguments.
+    pub arguments: Vec<FunctionArgument>,
+    /// The result's type (empty where it depends on more than the argument types).
+    pub return_type: String,
+    /// What it does.
+    pub description: String,
+    /// The arguments' types.
+    pub argument_types: Vec<String>,
+}
+
+/// An argument of a function variation.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionArgument {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What it is.
+    pub description: String,
+    /// Whether it repeats.
+    pub is_variadic: bool,
 }

@@ -119,6 +119,15 @@ pub enum Statement {
         /// Variable name.
         name: String,
     },
+    /// `ALTER STREAM|TABLE name ADD [COLUMN] c type [, ADD [COLUMN] d type …]`
+    Alter {
+        /// Stream or table.
+        kind: SourceKind,
+        /// Its name.
+        name: String,
+        /// The value columns to add, in order.
+        columns: Vec<(String, SqlType)>,
+    },
     /// `ASSERT [NOT EXISTS] TOPIC name [WITH (…)] [TIMEOUT n unit]`
     AssertTopic {
         /// Topic name (an unquoted identifier upper-cased, as ksqlDB reads identifiers).

@@ -276,6 +276,40 @@ pub(crate) fn parse_drop(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
     })
 }
 
+/// `ALTER STREAM|TABLE name ADD [COLUMN] c type [, …]`, after `ALTER`.
+pub(crate) fn parse_alter(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
+    let kind = if c.eat_keyword("STREAM") {
+        SourceKind::Stream
+    } else if c.eat_keyword("TABLE") {
+        SourceKind::Table
+    } else {
+        return Err(unsupported_or_expected(
+            c,
+            "ALTER",
+            &["SYSTEM"],
+            "{'STREAM', 'TABLE'}",
+        ));
+    };
+    let name = c.identifier("a stream or table name")?;
+    let mut columns = Vec::new();
+    loop {
+        c.expect_keyword("ADD")?;
+        c.eat_keyword("COLUMN");
+        let column = c.identifier("a column name")?;
+        let ty = super::types::parse_type(c)?;
+        columns.push((column, ty));
+        if !c.eat(&Token::Comma) {
+            break;
+        }
+    }
+    c.expect_end()?;
+    Ok(Statement::Alter {
+        kind,
+        name,
+        columns,
+    })
+}
+
 /// `Unsupported("{prefix} WORD")` when the next word is a ksqlDB construct Eddy lacks, else a
 /// syntax error expecting `expected`.
 pub(crate) fn unsupported_or_expected(

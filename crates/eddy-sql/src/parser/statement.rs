@@ -7,13 +7,13 @@ use super::admin::{
     parse_resume, parse_set, parse_show, parse_terminate, parse_undefine, parse_unset,
 };
 use super::cursor::{Cursor, syntax_error};
-use super::ddl::{parse_create, parse_drop, parse_insert};
+use super::ddl::{parse_alter, parse_create, parse_drop, parse_insert};
 use super::query::parse_query;
 use crate::ast::Statement;
 use crate::error::SqlError;
 
 /// ksqlDB statements Eddy does not run.
-const UNSUPPORTED: &[&str] = &["ALTER"];
+const UNSUPPORTED: &[&str] = &[];
 
 /// Parses one statement: the whole of the cursor's tokens.
 pub(crate) fn parse_statement(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
@@ -31,6 +31,7 @@ pub(crate) fn parse_statement(c: &mut Cursor<'_>) -> Result<Statement, SqlError>
         "CREATE" => parse_create(c),
         "INSERT" => parse_insert(c),
         "DROP" => parse_drop(c),
+        "ALTER" => parse_alter(c),
         "TERMINATE" => parse_terminate(c),
         "PAUSE" => parse_pause(c),
         "RESUME" => parse_resume(c),

@@ -8,11 +8,13 @@
 mod aggregate;
 mod cast;
 mod checks;
+pub mod describe;
 pub(crate) mod functions;
 pub mod library;
 mod projection;
 mod provider;
 mod rewrites;
+pub mod signatures;
 mod stages;
 mod upgrade;
 

@@ -420,6 +420,16 @@ fn pause_resume_define_and_undefine() {
             ..
         }
     ));
+    assert!(matches!(
+        parse_one("ALTER TABLE t ADD COLUMN a INT, ADD b ARRAY<VARCHAR>;"),
+        Statement::Alter { kind: SourceKind::Table, name, columns }
+            if name == "T" && columns.len() == 2 && columns[1].0 == "B"
+    ));
+    assert!(
+        parse_err("ALTER STREAM s DROP COLUMN a;")
+            .to_string()
+            .contains("ADD")
+    );
     assert!(parse_err("PAUSE;").to_string().contains("query id or ALL"));
     assert!(parse_err("DEFINE x 'y';").to_string().contains("="));
 }
@@ -435,7 +445,6 @@ fn unsupported_statements() {
         ("CREATE TYPE t AS STRUCT<a INT>;", "CREATE TYPE"),
         ("DROP CONNECTOR c;", "DROP CONNECTOR"),
         ("DROP TYPE t;", "DROP TYPE"),
-        ("ALTER STREAM s ADD COLUMN c INT;", "ALTER"),
         ("DESCRIBE CONNECTOR c;", "DESCRIBE CONNECTOR"),
         (
             "CREATE STREAM s (h ARRAY<STRUCT<k STRING, v BYTES>> HEADERS);",
