@@ -389,3 +389,87 @@ async fn alter_adds_columns_and_describe_function_describes() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn explain_describe_extended_and_read_only_sources() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "explain_").await?;
+    server
+        .ksql_ok(
+            "CREATE STREAM orders (id INT KEY, qty INT) WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON', PARTITIONS=1); \
+             CREATE SOURCE TABLE items (id INT PRIMARY KEY, name VARCHAR) WITH (KAFKA_TOPIC='items', VALUE_FORMAT='JSON', PARTITIONS=1);",
+        )
+        .await?;
+    let ksql = |sql: &str| post(&server, "ksql", json!({ "ksql": sql }));
+
+    // EXPLAIN a statement: planned, not run.
+    let (status, answer) = ksql(
+        "EXPLAIN CREATE STREAM big AS SELECT id, qty * 2 AS double_qty FROM orders WHERE qty > 1;",
+    )
+    .await?;
+    assert_eq!(status, 200, "{answer}");
+    let d = &answer[0]["queryDescription"];
+    assert_eq!(answer[0]["@type"], "queryDescription", "{answer}");
+    assert_eq!(d["queryType"], "PERSISTENT", "{answer}");
+    assert_eq!(d["sources"], json!(["ORDERS"]), "{answer}");
+    assert_eq!(d["sinks"], json!(["BIG"]), "{answer}");
+    let fields: Vec<(String, Value)> = d["fields"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .map(|f| {
+                    (
+                        f["name"].as_str().unwrap_or_default().to_string(),
+                        f["type"].clone(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        fields,
+        [
+            ("ID".to_string(), json!("KEY")),
+            ("DOUBLE_QTY".to_string(), Value::Null)
+        ],
+        "{answer}"
+    );
+    let (_, streams) = ksql("SHOW STREAMS;").await?;
+    assert!(
+        !streams.to_string().contains("\"BIG\""),
+        "EXPLAIN created nothing: {streams}"
+    );
+    let (status, answer) = ksql("EXPLAIN SELECT * FROM orders EMIT CHANGES;").await?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer[0]["queryDescription"]["queryType"], "PUSH",
+        "{answer}"
+    );
+    let (status, answer) = ksql("EXPLAIN DROP STREAM orders;").await?;
+    assert_eq!(status, 400, "{answer}");
+
+    // DESCRIBE STREAMS EXTENDED: every stream described.
+    let (status, answer) = ksql("DESCRIBE STREAMS EXTENDED;").await?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer[0]["@type"], "source_descriptions", "{answer}");
+    let names: Vec<&str> = answer[0]["sourceDescriptions"]
+        .as_array()
+        .map(|d| d.iter().filter_map(|d| d["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(names.contains(&"ORDERS"), "{answer}");
+    assert!(
+        !names.contains(&"ITEMS"),
+        "tables are not streams: {answer}"
+    );
+    let (_, answer) = ksql("SHOW TABLES EXTENDED;").await?;
+    assert_eq!(
+        answer[0]["sourceDescriptions"][0]["name"], "ITEMS",
+        "{answer}"
+    );
+
+    // A SOURCE table is read-only.
+    let (status, answer) = ksql("INSERT INTO items (id, name) VALUES (1, 'pen');").await?;
+    assert_eq!(status, 400, "{answer}");
+    Ok(())
+}

@@ -20,6 +20,10 @@ pub fn entity(e: &Value) -> String {
         "queries" => queries(&e["queries"]),
         "kafka_topics" => topics(&e["topics"]),
         "sourceDescription" => source_description(&e["sourceDescription"]),
+        "source_descriptions" => items(&e["sourceDescriptions"])
+            .map(source_description)
+            .collect::<Vec<_>>()
+            .join("\n\n"),
         "queryDescription" => query_description(&e["queryDescription"]),
         "properties" => properties(e),
         "variables" => variables(e),

@@ -234,6 +234,12 @@ impl Engine {
                 source.name
             )));
         }
+        if source.is_source {
+            return Err(EngineError::Invalid(format!(
+                "Cannot insert values into read-only stream: {}",
+                source.name
+            )));
+        }
         JsonInserter::new(self.topics.as_ref(), source)
     }
 
@@ -574,6 +580,16 @@ impl Engine {
                 let source = catalog.get(target).ok_or_else(|| {
                     EngineError::NotFound(unknown_insert_target(&catalog, target))
                 })?;
+                if source.is_source {
+                    return Err(EngineError::Invalid(format!(
+                        "Cannot insert values into read-only {}: {}",
+                        match source.kind {
+                            SourceKind::Stream => "stream",
+                            SourceKind::Table => "table",
+                        },
+                        source.name
+                    )));
+                }
                 crate::insert_values::insert_values(
                     self.topics.as_ref(),
                     &catalog,
@@ -941,6 +957,11 @@ impl Engine {
             if sink.kind != SourceKind::Stream {
                 return Err(EngineError::Invalid(format!(
                     "INSERT INTO can only be used to insert into a stream. {target} is a table."
+                )));
+            }
+            if sink.is_source {
+                return Err(EngineError::Invalid(format!(
+                    "Cannot insert into read-only stream: {target}"
                 )));
             }
             let id = format!("INSERTQUERY_{}", inner.next_query);

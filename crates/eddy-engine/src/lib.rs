@@ -16,6 +16,7 @@ mod ddl;
 mod engine;
 mod error;
 mod eval;
+mod explain;
 mod foreign_key_join;
 mod headless;
 mod insert_values;
@@ -41,6 +42,7 @@ mod transient;
 pub use command_log::{Command, CommandLog, Executed, ReplayReport, command_id, is_recorded};
 pub use engine::{Engine, EngineConfig, Properties};
 pub use error::{EngineError, Fault};
+pub use explain::Explanation;
 pub use insert_values::JsonInserter;
 pub use pull::PullResult;
 pub use results::{

@@ -1,9 +1,10 @@
-//! `EXPLAIN queryId` and `SHOW QUERIES EXTENDED`: ksqlDB's query descriptions, built from the
-//! engine's query summaries and the catalog.
+//! `EXPLAIN queryId`, `EXPLAIN <statement>` and `SHOW QUERIES EXTENDED`: ksqlDB's query
+//! descriptions, built from the engine's query summaries (or a statement's plan) and the
+//! catalog.
 
-use eddy_engine::{Engine, EngineError, Properties, QuerySummary, StatementResult};
+use eddy_engine::{Engine, EngineError, Explanation, Properties, QuerySummary, StatementResult};
 use eddy_sql::ast::{ExplainTarget, ParsedStatement, ShowWhat, Statement};
-use eddy_sql::catalog::{Catalog, ColumnRole};
+use eddy_sql::catalog::{Catalog, ColumnRole, SourceKind};
 use serde_json::{Map, Value, json};
 
 use crate::handlers::field_schema;
@@ -26,6 +27,28 @@ pub(crate) fn answer(
                 warnings: Vec::new(),
             }
         })),
+        Statement::Show {
+            what: what @ (ShowWhat::Streams | ShowWhat::Tables),
+            extended: true,
+        } => Some(described(engine, stmt, *what)),
+        Statement::Explain(ExplainTarget::Statement(inner)) => {
+            let text = stmt
+                .text
+                .trim_start()
+                .get("EXPLAIN".len()..)
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            Some(
+                engine
+                    .explain(inner, &text)
+                    .map(|e| Entity::QueryDescription {
+                        statement_text: stmt.text.clone(),
+                        query_description: Box::new(explained(&text, &e)),
+                        warnings: Vec::new(),
+                    }),
+            )
+        }
         Statement::Explain(ExplainTarget::Query(id)) => Some(summaries(engine).and_then(|qs| {
             let q = qs
                 .iter()
@@ -43,6 +66,41 @@ pub(crate) fn answer(
     }
 }
 
+/// Every stream (or table) described, as `DESCRIBE … EXTENDED` describes one.
+fn described(
+    engine: &Engine,
+    stmt: &ParsedStatement,
+    what: ShowWhat,
+) -> Result<Entity, EngineError> {
+    let kind = match what {
+        ShowWhat::Tables => SourceKind::Table,
+        _ => SourceKind::Stream,
+    };
+    let mut source_descriptions = Vec::new();
+    for source in engine.catalog().iter().filter(|s| s.kind == kind) {
+        let describe = ParsedStatement {
+            text: format!("DESCRIBE {} EXTENDED", source.name),
+            line: 1,
+            statement: Statement::Describe {
+                name: source.name.clone(),
+                extended: true,
+            },
+        };
+        let result = engine.execute(&describe, &Properties::new())?;
+        if let Entity::SourceDescription {
+            source_description, ..
+        } = crate::handlers::entity(&describe, result, -1)
+        {
+            source_descriptions.push(*source_description);
+        }
+    }
+    Ok(Entity::SourceDescriptions {
+        statement_text: stmt.text.clone(),
+        source_descriptions,
+        warnings: Vec::new(),
+    })
+}
+
 fn summaries(engine: &Engine) -> Result<Vec<QuerySummary>, EngineError> {
     let show = ParsedStatement {
         text: "SHOW QUERIES".into(),
@@ -57,6 +115,57 @@ fn summaries(engine: &Engine) -> Result<Vec<QuerySummary>, EngineError> {
         other => Err(EngineError::Internal(format!(
             "SHOW QUERIES answered {other:?}"
         ))),
+    }
+}
+
+/// The description of a statement's query planned by `EXPLAIN <statement>`: no id, no
+/// state, nothing running.
+fn explained(text: &str, e: &Explanation) -> QueryDescription {
+    let sink_topic = e.sink.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+    let schema = e
+        .columns
+        .iter()
+        .map(|c| {
+            let key = if c.role == ColumnRole::Key {
+                " KEY"
+            } else {
+                ""
+            };
+            format!("`{}` {}{key}", c.name, c.ty)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sink_step = match &e.sink {
+        Some(_) => format!(" > [ SINK ] | Schema: {schema} | Topic: {sink_topic}\n\t\t"),
+        None => String::new(),
+    };
+    QueryDescription {
+        id: String::new(),
+        statement_text: text.to_string(),
+        window_type: None,
+        fields: e
+            .columns
+            .iter()
+            .map(|c| FieldInfo {
+                name: c.name.clone(),
+                schema: field_schema(&c.ty),
+                kind: (c.role == ColumnRole::Key).then(|| "KEY".to_string()),
+            })
+            .collect(),
+        sources: e.sources.clone(),
+        sinks: e.sink.iter().map(|(name, _)| name.clone()).collect(),
+        topology: String::new(),
+        execution_plan: format!(
+            "{sink_step} > [ PROJECT, FILTER ] | Schema: {schema}\n\t\t\t\t > [ SOURCE ] | Sources: [{}] | Topics: [{}]\n",
+            e.sources.join(", "),
+            e.source_topics.join(", ")
+        ),
+        overridden_properties: Map::new(),
+        ksql_host_query_status: Map::new(),
+        query_type: e.query_type.into(),
+        query_errors: Vec::new(),
+        tasks_metadata: Vec::<Value>::new(),
+        state: String::new(),
     }
 }
 

@@ -278,6 +278,17 @@ pub enum Entity {
         /// Warnings.
         warnings: Vec<Value>,
     },
+    /// `SHOW STREAMS|TABLES EXTENDED`, `DESCRIBE STREAMS|TABLES EXTENDED`: every one
+    /// described.
+    #[serde(rename = "source_descriptions", rename_all = "camelCase")]
+    SourceDescriptions {
+        /// The statement.
+        statement_text: String,
+        /// The descriptions.
+        source_descriptions: Vec<SourceDescriptionBody>,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
     /// `SHOW PROPERTIES`
     #[serde(rename = "properties", rename_all = "camelCase")]
     Properties {
