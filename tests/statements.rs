@@ -473,3 +473,64 @@ async fn explain_describe_extended_and_read_only_sources() -> Result<()> {
     assert_eq!(status, 400, "{answer}");
     Ok(())
 }
+
+/// A topic config as the broker describes it.
+async fn topic_config(bootstrap: &str, topic: &str, name: &str) -> Result<Option<String>> {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await?;
+    let Some(Ok(resource)) = described.into_iter().next() else {
+        bail!("the broker did not describe {topic}");
+    };
+    Ok(resource.get(name).and_then(|e| e.value.clone()))
+}
+
+#[tokio::test]
+async fn created_topics_get_the_configs_ksqldb_gives_them() -> Result<()> {
+    let broker = Broker::start(BrokerKind::Tansu)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "configs_").await?;
+    server
+        .ksql_ok(
+            "CREATE STREAM events (id INT KEY, v INT) WITH (KAFKA_TOPIC='cfg_events', VALUE_FORMAT='JSON', PARTITIONS=1, RETENTION_MS=3600000); \
+             CREATE STREAM kept (id INT KEY, v INT) WITH (KAFKA_TOPIC='cfg_kept', VALUE_FORMAT='JSON', PARTITIONS=1, CLEANUP_POLICY='compact'); \
+             CREATE TABLE users (id INT PRIMARY KEY, name VARCHAR) WITH (KAFKA_TOPIC='cfg_users', VALUE_FORMAT='JSON', PARTITIONS=1); \
+             CREATE TABLE counts WITH (KAFKA_TOPIC='cfg_counts') AS SELECT id, COUNT(*) AS n FROM events GROUP BY id;",
+        )
+        .await?;
+    let policy = |topic: &'static str| topic_config(&broker.bootstrap, topic, "cleanup.policy");
+    assert_eq!(
+        topic_config(&broker.bootstrap, "cfg_events", "retention.ms")
+            .await?
+            .as_deref(),
+        Some("3600000")
+    );
+    assert_ne!(policy("cfg_events").await?.as_deref(), Some("compact"));
+    assert_eq!(policy("cfg_kept").await?.as_deref(), Some("compact"));
+    assert_eq!(policy("cfg_users").await?.as_deref(), Some("compact"));
+    assert_eq!(
+        policy("cfg_counts").await?.as_deref(),
+        Some("compact"),
+        "a CTAS sink is compacted"
+    );
+
+    let (status, answer) = post(
+        &server,
+        "ksql",
+        json!({"ksql": "CREATE STREAM bad (id INT KEY) WITH (KAFKA_TOPIC='cfg_bad', VALUE_FORMAT='JSON', PARTITIONS=1, CLEANUP_POLICY='sometimes');"}),
+    )
+    .await?;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("CLEANUP_POLICY")),
+        "{answer}"
+    );
+    Ok(())
+}

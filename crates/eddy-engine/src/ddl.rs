@@ -34,6 +34,47 @@ const KNOWN: &[&str] = &[
     "WINDOW_SIZE",
 ];
 
+/// The topic configs of a stream's or table's new topic, as ksqlDB sets them: a table's topic
+/// is compacted (a windowed table's also deletes old windows), `CLEANUP_POLICY` and
+/// `RETENTION_MS` set `cleanup.policy` and `retention.ms`.
+pub(crate) fn topic_config(
+    source: &Source,
+    with: &WithProperties,
+) -> Result<Vec<(&'static str, String)>, EngineError> {
+    let w = With(with);
+    let default_policy = match (source.kind, &source.window) {
+        (SourceKind::Table, None) => Some("compact"),
+        (SourceKind::Table, Some(_)) => Some("compact,delete"),
+        (SourceKind::Stream, _) => None,
+    };
+    let policy = match w.string("CLEANUP_POLICY") {
+        Some(p) => {
+            let p = p.to_ascii_lowercase().replace(' ', "");
+            if !["compact", "delete", "compact,delete", "delete,compact"].contains(&p.as_str()) {
+                return Err(EngineError::Invalid(format!(
+                    "Invalid value for CLEANUP_POLICY: '{p}'. Expected 'compact', 'delete' or \
+                     'compact,delete'."
+                )));
+            }
+            Some(p)
+        }
+        None => default_policy.map(str::to_string),
+    };
+    let mut config = Vec::new();
+    if let Some(p) = policy {
+        config.push(("cleanup.policy", p));
+    }
+    if let Some(ms) = w.int("RETENTION_MS")? {
+        if ms < -1 {
+            return Err(EngineError::Invalid(format!(
+                "Invalid value for RETENTION_MS: {ms}. Expected -1 (forever) or milliseconds."
+            )));
+        }
+        config.push(("retention.ms", ms.to_string()));
+    }
+    Ok(config)
+}
+
 /// Typed view of a `WITH` clause.
 pub(crate) struct With<'a>(pub &'a WithProperties);
 

@@ -711,7 +711,7 @@ impl Engine {
             }
             source_from_create(stmt, sql)?
         };
-        self.ensure_topic(&source.topic, &stmt.with)?;
+        self.ensure_topic(&source, &stmt.with)?;
         if source.kind == SourceKind::Table {
             // A replaced table's materialiser stops first: the new store's cache must see
             // every write to the store (if materialising fails, the first read retries it).
@@ -738,11 +738,16 @@ impl Engine {
     }
 
     /// Creates the topic if it is missing (with `PARTITIONS`, default 1).
+    /// Creates the topic of stream or table `source` if it is missing: with the `WITH`
+    /// clause's partitions and replicas, and as ksqlDB creates it, compacted for a table
+    /// (and deleting old windows too for a windowed one), or with `CLEANUP_POLICY` and
+    /// `RETENTION_MS` where the clause gives them.
     fn ensure_topic(
         &self,
-        topic: &str,
+        source: &Source,
         with: &eddy_sql::ast::WithProperties,
     ) -> Result<i32, EngineError> {
+        let topic = source.topic.as_str();
         check_topic_name(topic)?;
         let w = crate::ddl::With(with);
         let wanted = w.partitions()?;
@@ -763,7 +768,10 @@ impl Engine {
             None => {
                 let partitions = wanted.unwrap_or(self.config.default_partitions);
                 let replicas = w.replicas()?.unwrap_or(self.config.sink_replicas);
-                admin.create_topic(topic, partitions, replicas)?;
+                let config = crate::ddl::topic_config(source, with)?;
+                let config: Vec<(&str, &str)> =
+                    config.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                admin.create_topic_with_config(topic, partitions, replicas, &config)?;
                 Ok(partitions)
             }
         }
@@ -1147,7 +1155,7 @@ impl Engine {
         }
         self.check_builds(id, plan, sink, props)?;
         if self.topics.admin().partition_count(&sink.topic)?.is_none() {
-            self.ensure_topic(&sink.topic, &with)?;
+            self.ensure_topic(sink, &with)?;
         }
         let mut started = Vec::new();
         for (n, (stage, intermediate)) in stages.iter().enumerate() {

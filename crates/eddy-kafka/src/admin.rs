@@ -423,6 +423,16 @@ impl TopicAdmin for KafkaAdmin {
         self.create(name, partitions, replicas, &[("cleanup.policy", "compact")])
     }
 
+    fn create_topic_with_config(
+        &self,
+        name: &str,
+        partitions: i32,
+        replicas: i16,
+        config: &[(&str, &str)],
+    ) -> Result<(), TopicError> {
+        self.create(name, partitions, replicas, config)
+    }
+
     fn end_offsets(&self, name: &str) -> Result<Vec<eddy_topic::Position>, TopicError> {
         self.watermark_positions(name, |(_, high)| high)
     }

@@ -114,6 +114,19 @@ pub trait TopicAdmin: Send + Sync {
         partitions: i32,
         replicas: i16,
     ) -> Result<(), TopicError>;
+    /// Creates a topic with topic configs (`cleanup.policy`, `retention.ms`, …); succeeds
+    /// without change if it exists already. A broker without topic configs (the in-memory
+    /// topics of `eddy test`) creates it without them.
+    fn create_topic_with_config(
+        &self,
+        name: &str,
+        partitions: i32,
+        replicas: i16,
+        config: &[(&str, &str)],
+    ) -> Result<(), TopicError> {
+        let _ = config;
+        self.create_topic(name, partitions, replicas)
+    }
     /// The number of partitions of a topic, or `None` if it does not exist.
     fn partition_count(&self, name: &str) -> Result<Option<i32>, TopicError>;
     /// All topics the broker knows.
