@@ -445,7 +445,7 @@ async fn push_queries() -> Result<()> {
     rows.sort_by_key(|r| r["row"]["columns"][0].as_i64());
     assert_eq!(
         without_query_id(parsed[0].clone()),
-        json!({"header": {"schema": "`ID` INTEGER KEY, `ITEM` STRING, `QTY` INTEGER"}})
+        json!({"header": {"schema": "`ID` INTEGER, `ITEM` STRING, `QTY` INTEGER"}})
     );
     assert_eq!(
         rows,

@@ -52,7 +52,7 @@ def main():
     answer = json.loads("".join(chunks))
     header = answer[0]["header"]
     check("/query header", header["queryId"].startswith("transient_PY_ORDERS_")
-          and header["schema"] == "`ID` INTEGER KEY, `ITEM` STRING, `QTY` INTEGER", header)
+          and header["schema"] == "`ID` INTEGER, `ITEM` STRING, `QTY` INTEGER", header)
     rows = sorted(r["row"]["columns"] for r in answer[1:4])
     check("/query rows", rows == expected, rows)
     check("/query final message", answer[4] == {"finalMessage": "Limit Reached"}, answer[4:])

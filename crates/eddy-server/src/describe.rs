@@ -7,8 +7,8 @@ use eddy_sql::ast::{ExplainTarget, ParsedStatement, ShowWhat, Statement};
 use eddy_sql::catalog::{Catalog, ColumnRole, SourceKind};
 use serde_json::{Map, Value, json};
 
-use crate::handlers::field_schema;
-use crate::wire::{Entity, FieldInfo, QueryDescription};
+use crate::handlers::field_infos;
+use crate::wire::{Entity, QueryDescription};
 
 /// The entity of a statement this module answers, or `None` for every other statement.
 pub(crate) fn answer(
@@ -143,15 +143,7 @@ fn explained(text: &str, e: &Explanation) -> QueryDescription {
         id: String::new(),
         statement_text: text.to_string(),
         window_type: None,
-        fields: e
-            .columns
-            .iter()
-            .map(|c| FieldInfo {
-                name: c.name.clone(),
-                schema: field_schema(&c.ty),
-                kind: (c.role == ColumnRole::Key).then(|| "KEY".to_string()),
-            })
-            .collect(),
+        fields: field_infos(&e.columns),
         sources: e.sources.clone(),
         sinks: e.sink.iter().map(|(name, _)| name.clone()).collect(),
         topology: String::new(),
@@ -171,18 +163,7 @@ fn explained(text: &str, e: &Explanation) -> QueryDescription {
 
 fn describe(q: &QuerySummary, catalog: &Catalog) -> QueryDescription {
     let sink = catalog.get(&q.sink);
-    let fields = sink
-        .map(|s| {
-            s.columns
-                .iter()
-                .map(|c| FieldInfo {
-                    name: c.name.clone(),
-                    schema: field_schema(&c.ty),
-                    kind: (c.role == ColumnRole::Key).then(|| "KEY".to_string()),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let fields = sink.map(|s| field_infos(&s.columns)).unwrap_or_default();
     let source_topics: Vec<String> = q
         .sources
         .iter()

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use eddy_engine::{Properties, QuerySummary, StatementResult};
 use eddy_sql::ast::{ParsedStatement, ShowWhat, Statement, TerminateTarget};
-use eddy_sql::catalog::{ColumnRole, Source};
+use eddy_sql::catalog::{Column, ColumnRole, Source};
 use eddy_sql::types::SqlType;
 use eddy_sql::variables::Variables;
 use serde_json::{Map, Value, json};
@@ -414,15 +414,7 @@ pub(crate) fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) 
                     window_type: s.window.as_ref().map(|w| w.type_name().to_string()),
                     read_queries: d.read_queries.iter().map(running_query).collect(),
                     write_queries: d.write_queries.iter().map(running_query).collect(),
-                    fields: s
-                        .columns
-                        .iter()
-                        .map(|c| FieldInfo {
-                            name: c.name.clone(),
-                            schema: field_schema(&c.ty),
-                            kind: (c.role == ColumnRole::Key).then(|| "KEY".to_string()),
-                        })
-                        .collect(),
+                    fields: field_infos(&s.columns),
                     kind: s.kind.to_string(),
                     timestamp: s.timestamp_column.clone().unwrap_or_default(),
                     statistics: d.statistics.0.clone(),
@@ -574,6 +566,18 @@ fn running_query(q: &QuerySummary) -> RunningQuery {
         consumer_lag: q.lag,
         processing_errors: q.lag.map(|_| q.processing_errors),
     }
+}
+
+/// Columns as ksqlDB describes them: name, schema, and `KEY` for key columns.
+pub(crate) fn field_infos(columns: &[Column]) -> Vec<FieldInfo> {
+    columns
+        .iter()
+        .map(|c| FieldInfo {
+            name: c.name.clone(),
+            schema: field_schema(&c.ty),
+            kind: (c.role == ColumnRole::Key).then(|| "KEY".to_string()),
+        })
+        .collect()
 }
 
 pub(crate) fn field_schema(ty: &SqlType) -> FieldSchema {

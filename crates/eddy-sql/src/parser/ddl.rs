@@ -252,18 +252,7 @@ fn parse_values(c: &mut Cursor<'_>) -> Result<Vec<datafusion_sql::sqlparser::ast
 
 /// `DROP STREAM|TABLE [IF EXISTS] name [DELETE TOPIC]`, after `DROP`.
 pub(crate) fn parse_drop(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
-    let kind = if c.eat_keyword("STREAM") {
-        SourceKind::Stream
-    } else if c.eat_keyword("TABLE") {
-        SourceKind::Table
-    } else {
-        return Err(unsupported_or_expected(
-            c,
-            "DROP",
-            &["CONNECTOR", "TYPE"],
-            "{'STREAM', 'TABLE'}",
-        ));
-    };
+    let kind = stream_or_table(c, "DROP", &["CONNECTOR", "TYPE"])?;
     let if_exists = c.eat_keywords(&["IF", "EXISTS"]);
     let name = c.identifier("a stream or table name")?;
     let delete_topic = c.eat_keywords(&["DELETE", "TOPIC"]);
@@ -278,18 +267,7 @@ pub(crate) fn parse_drop(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
 
 /// `ALTER STREAM|TABLE name ADD [COLUMN] c type [, …]`, after `ALTER`.
 pub(crate) fn parse_alter(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
-    let kind = if c.eat_keyword("STREAM") {
-        SourceKind::Stream
-    } else if c.eat_keyword("TABLE") {
-        SourceKind::Table
-    } else {
-        return Err(unsupported_or_expected(
-            c,
-            "ALTER",
-            &["SYSTEM"],
-            "{'STREAM', 'TABLE'}",
-        ));
-    };
+    let kind = stream_or_table(c, "ALTER", &["SYSTEM"])?;
     let name = c.identifier("a stream or table name")?;
     let mut columns = Vec::new();
     loop {
@@ -308,6 +286,27 @@ pub(crate) fn parse_alter(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
         name,
         columns,
     })
+}
+
+/// `STREAM` or `TABLE` after `statement`'s first word; `known` are ksqlDB's other words
+/// there, which Eddy does not run.
+fn stream_or_table(
+    c: &mut Cursor<'_>,
+    statement: &str,
+    known: &[&str],
+) -> Result<SourceKind, SqlError> {
+    if c.eat_keyword("STREAM") {
+        Ok(SourceKind::Stream)
+    } else if c.eat_keyword("TABLE") {
+        Ok(SourceKind::Table)
+    } else {
+        Err(unsupported_or_expected(
+            c,
+            statement,
+            known,
+            "{'STREAM', 'TABLE'}",
+        ))
+    }
 }
 
 /// `Unsupported("{prefix} WORD")` when the next word is a ksqlDB construct Eddy lacks, else a
