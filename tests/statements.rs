@@ -532,5 +532,21 @@ async fn created_topics_get_the_configs_ksqldb_gives_them() -> Result<()> {
             .is_some_and(|m| m.contains("CLEANUP_POLICY")),
         "{answer}"
     );
+
+    // SHOW TOPICS EXTENDED adds each topic's consumers and consumer groups (tansu lists no
+    // groups, so both are 0 here; the engine's tests count them over in-memory topics).
+    let (status, answer) = post(&server, "ksql", json!({"ksql": "SHOW TOPICS EXTENDED;"})).await?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer[0]["@type"], "kafka_topics_extended", "{answer}");
+    let events = answer[0]["topics"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "cfg_events"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        events["consumerCount"].is_u64() && events["consumerGroupCount"].is_u64(),
+        "{answer}"
+    );
+    assert_eq!(events["replicaInfo"], json!([1]), "{answer}");
     Ok(())
 }

@@ -18,7 +18,8 @@ pub fn entity(e: &Value) -> String {
         "streams" => sources("Stream Name", &e["streams"]),
         "tables" => sources("Table Name", &e["tables"]),
         "queries" => queries(&e["queries"]),
-        "kafka_topics" => topics(&e["topics"]),
+        "kafka_topics" => topics(&e["topics"], false),
+        "kafka_topics_extended" => topics(&e["topics"], true),
         "sourceDescription" => source_description(&e["sourceDescription"]),
         "source_descriptions" => items(&e["sourceDescriptions"])
             .map(source_description)
@@ -127,19 +128,28 @@ fn status(q: &Value) -> String {
     }
 }
 
-fn topics(list: &Value) -> String {
+/// `SHOW TOPICS`, and with `extended` its consumers and consumer groups.
+fn topics(list: &Value, extended: bool) -> String {
+    let mut header = vec!["Kafka Topic", "Partitions", "Partition Replicas"];
+    if extended {
+        header.extend(["Consumers", "ConsumerGroups"]);
+    }
     table(
-        &["Kafka Topic", "Partitions", "Partition Replicas"],
+        &header,
         items(list)
             .map(|t| {
                 let replicas = t["replicaInfo"].as_array();
-                vec![
+                let mut row = vec![
                     text(&t["name"]),
                     replicas.map_or(0, Vec::len).to_string(),
                     replicas
                         .and_then(|r| r.first())
                         .map_or_else(String::new, text),
-                ]
+                ];
+                if extended {
+                    row.extend([text(&t["consumerCount"]), text(&t["consumerGroupCount"])]);
+                }
+                row
             })
             .collect(),
     )

@@ -1610,7 +1610,7 @@ impl Engine {
         })
     }
 
-    fn show(&self, what: ShowWhat, _extended: bool) -> Result<StatementResult, EngineError> {
+    fn show(&self, what: ShowWhat, extended: bool) -> Result<StatementResult, EngineError> {
         let inner = self.lock();
         let of_kind = |kind: SourceKind| -> Vec<SourceSummary> {
             inner
@@ -1633,7 +1633,27 @@ impl Engine {
                 if !all {
                     topics.retain(|t| !t.name.starts_with('_'));
                 }
-                StatementResult::Topics(topics)
+                if !extended {
+                    return Ok(StatementResult::Topics(topics));
+                }
+                // Consumers and groups per topic, from the groups' current assignments.
+                let groups = self.topics.admin().consumer_groups()?;
+                let used = topics
+                    .into_iter()
+                    .map(|t| {
+                        let reading = |m: &Vec<String>| m.contains(&t.name);
+                        let consumers = groups
+                            .iter()
+                            .map(|g| g.members.iter().filter(|m| reading(m)).count())
+                            .sum();
+                        let consumer_groups = groups
+                            .iter()
+                            .filter(|g| g.members.iter().any(reading))
+                            .count();
+                        (t, consumers, consumer_groups)
+                    })
+                    .collect();
+                StatementResult::TopicsExtended(used)
             }
             ShowWhat::Properties => {
                 let mut list = vec![

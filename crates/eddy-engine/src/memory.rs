@@ -119,6 +119,26 @@ fn append_to(
 }
 
 impl TopicAdmin for MemoryTopics {
+    /// A group that committed offsets of a topic counts as one member reading it.
+    fn consumer_groups(&self) -> Result<Vec<eddy_topic::ConsumerGroupInfo>, TopicError> {
+        let state = self.lock();
+        let mut groups: std::collections::BTreeMap<&str, Vec<Vec<String>>> =
+            std::collections::BTreeMap::new();
+        for (group, topic) in state.committed.keys() {
+            groups
+                .entry(group.as_str())
+                .or_default()
+                .push(vec![topic.clone()]);
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(group, members)| eddy_topic::ConsumerGroupInfo {
+                group: group.to_string(),
+                members,
+            })
+            .collect())
+    }
+
     fn create_topic(&self, name: &str, partitions: i32, _replicas: i16) -> Result<(), TopicError> {
         let mut state = self.lock();
         state

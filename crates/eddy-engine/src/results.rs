@@ -124,6 +124,9 @@ pub enum StatementResult {
     Properties(Vec<(String, String)>),
     /// `SHOW FUNCTIONS`
     Functions(Vec<FunctionListing>),
+    /// `SHOW TOPICS EXTENDED`: each topic with how many consumers and consumer groups read
+    /// it.
+    TopicsExtended(Vec<(TopicInfo, usize, usize)>),
     /// `DESCRIBE FUNCTION`.
     Function(eddy_sql::plan::describe::FunctionDescription),
     /// `ASSERT [NOT EXISTS] TOPIC` held.

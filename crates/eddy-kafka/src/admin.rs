@@ -423,6 +423,34 @@ impl TopicAdmin for KafkaAdmin {
         self.create(name, partitions, replicas, &[("cleanup.policy", "compact")])
     }
 
+    fn consumer_groups(&self) -> Result<Vec<eddy_topic::ConsumerGroupInfo>, TopicError> {
+        let list = self
+            .client
+            .inner()
+            .fetch_group_list(None, ADMIN_TIMEOUT)
+            .map_err(|e| self.refused("ListGroups".to_owned(), e.to_string()))?;
+        tracing::debug!(
+            groups = ?list
+                .groups()
+                .iter()
+                .map(|g| (g.name(), g.state(), g.protocol_type(), g.members().len()))
+                .collect::<Vec<_>>(),
+            "consumer groups"
+        );
+        Ok(list
+            .groups()
+            .iter()
+            .map(|g| eddy_topic::ConsumerGroupInfo {
+                group: g.name().to_string(),
+                members: g
+                    .members()
+                    .iter()
+                    .map(|m| m.assignment().map(assigned_topics).unwrap_or_default())
+                    .collect(),
+            })
+            .collect())
+    }
+
     fn create_topic_with_config(
         &self,
         name: &str,
@@ -494,5 +522,52 @@ impl TopicAdmin for KafkaAdmin {
             }
             AdminAnswer::Error(err) => Err(topic_error(&self.broker, &operation, &err)),
         }
+    }
+}
+
+/// The topics of a consumer group member's assignment, as the Kafka consumer protocol
+/// encodes it: a version (i16), then an array (i32 count) of topics, each a string (i16
+/// length, UTF-8) and an array of partitions (i32 count, i32 each), then user data. Bytes
+/// that do not follow it give the topics read so far.
+fn assigned_topics(bytes: &[u8]) -> Vec<String> {
+    let mut at = 2; // the version
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let slice = bytes.get(at..at + n)?;
+        at += n;
+        Some(slice)
+    };
+    let mut topics = Vec::new();
+    let Some(count) = take(4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])) else {
+        return topics;
+    };
+    for _ in 0..count.max(0) {
+        let Some(len) = take(2).map(|b| i16::from_be_bytes([b[0], b[1]])) else {
+            break;
+        };
+        let Some(name) = take(len.max(0) as usize) else {
+            break;
+        };
+        topics.push(String::from_utf8_lossy(name).into_owned());
+        let Some(partitions) = take(4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])) else {
+            break;
+        };
+        if take(4 * partitions.max(0) as usize).is_none() {
+            break;
+        }
+    }
+    topics
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_topics_of_a_member_assignment() {
+        // Version 0; two topics: "a" with partitions [0, 1], "bc" with [2]; no user data.
+        let mut bytes = vec![0, 0, 0, 0, 0, 2];
+        bytes.extend_from_slice(&[0, 1, b'a', 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]);
+        bytes.extend_from_slice(&[0, 2, b'b', b'c', 0, 0, 0, 1, 0, 0, 0, 2]);
+        assert_eq!(super::assigned_topics(&bytes), ["a", "bc"]);
+        assert_eq!(super::assigned_topics(&bytes[..9]), ["a"]);
+        assert!(super::assigned_topics(&[]).is_empty());
     }
 }

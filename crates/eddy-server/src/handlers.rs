@@ -16,8 +16,8 @@ use serde_json::{Map, Value, json};
 use crate::errors::{ApiError, COMMAND_QUEUE_TIMEOUT, SERVER_ERROR};
 use crate::wire::{
     CommandStatus, Entity, FieldInfo, FieldSchema, FunctionArgument, FunctionName,
-    FunctionVariation, HealthCheckResponse, KafkaTopicInfo, Property, RunningQuery, ServerInfo,
-    ServerInfoResponse, SourceDescriptionBody, SourceInfo, Variable,
+    FunctionVariation, HealthCheckResponse, KafkaTopicInfo, KafkaTopicInfoExtended, Property,
+    RunningQuery, ServerInfo, ServerInfoResponse, SourceDescriptionBody, SourceInfo, Variable,
 };
 use crate::{AppState, PushQuery};
 
@@ -401,6 +401,19 @@ pub(crate) fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) 
                 .map(|t| KafkaTopicInfo {
                     name: t.name,
                     replica_info: vec![i32::from(t.replicas); t.partitions.max(0) as usize],
+                })
+                .collect(),
+            warnings: Vec::new(),
+        },
+        StatementResult::TopicsExtended(list) => Entity::KafkaTopicsExtended {
+            statement_text,
+            topics: list
+                .into_iter()
+                .map(|(t, consumers, groups)| KafkaTopicInfoExtended {
+                    name: t.name,
+                    replica_info: vec![i32::from(t.replicas); t.partitions.max(0) as usize],
+                    consumer_count: consumers,
+                    consumer_group_count: groups,
                 })
                 .collect(),
             warnings: Vec::new(),

@@ -338,6 +338,16 @@ pub enum Entity {
         /// Warnings.
         warnings: Vec<Value>,
     },
+    /// `SHOW TOPICS EXTENDED`.
+    #[serde(rename = "kafka_topics_extended", rename_all = "camelCase")]
+    KafkaTopicsExtended {
+        /// The statement.
+        statement_text: String,
+        /// The topics, with their consumers.
+        topics: Vec<KafkaTopicInfoExtended>,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
     /// `SHOW VARIABLES`: the variables of the request's session.
     #[serde(rename = "variables", rename_all = "camelCase")]
     Variables {
@@ -485,4 +495,18 @@ pub struct FunctionArgument {
     pub description: String,
     /// Whether it repeats.
     pub is_variadic: bool,
+}
+
+/// A topic of `SHOW TOPICS EXTENDED`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaTopicInfoExtended {
+    /// Name.
+    pub name: String,
+    /// Replicas per partition.
+    pub replica_info: Vec<i32>,
+    /// Consumers reading it (members of consumer groups assigned its partitions).
+    pub consumer_count: usize,
+    /// Consumer groups reading it.
+    pub consumer_group_count: usize,
 }

@@ -101,6 +101,15 @@ pub struct TopicInfo {
     pub replicas: i16,
 }
 
+/// A consumer group as the broker describes it: the topics assigned to each member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupInfo {
+    /// The group's id.
+    pub group: String,
+    /// Per member, the topics of the partitions assigned to it.
+    pub members: Vec<Vec<String>>,
+}
+
 /// Topic administration: the part of a broker's API the engine needs.
 pub trait TopicAdmin: Send + Sync {
     /// Creates a topic; succeeds without change if it exists already.
@@ -126,6 +135,11 @@ pub trait TopicAdmin: Send + Sync {
     ) -> Result<(), TopicError> {
         let _ = config;
         self.create_topic(name, partitions, replicas)
+    }
+    /// The broker's consumer groups with their members' assignments (`SHOW TOPICS
+    /// EXTENDED`); none where the broker cannot tell.
+    fn consumer_groups(&self) -> Result<Vec<ConsumerGroupInfo>, TopicError> {
+        Ok(Vec::new())
     }
     /// The number of partitions of a topic, or `None` if it does not exist.
     fn partition_count(&self, name: &str) -> Result<Option<i32>, TopicError>;
