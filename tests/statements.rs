@@ -550,3 +550,87 @@ async fn created_topics_get_the_configs_ksqldb_gives_them() -> Result<()> {
     assert_eq!(events["replicaInfo"], json!([1]), "{answer}");
     Ok(())
 }
+
+#[tokio::test]
+async fn named_types_are_created_used_listed_dropped_and_replayed() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let mut server = Server::start(&broker.bootstrap, data.path(), "types_").await?;
+    // One request: the type is known to the statements after it.
+    server
+        .ksql_ok(
+            "CREATE TYPE address AS STRUCT<number INT, city VARCHAR>; \
+             CREATE TYPE person AS STRUCT<name VARCHAR, home ADDRESS>; \
+             CREATE STREAM people (id INT KEY, p PERSON) WITH (KAFKA_TOPIC='people', VALUE_FORMAT='JSON', PARTITIONS=1); \
+             INSERT INTO people (id, p) VALUES (1, STRUCT(name := 'jay', home := STRUCT(number := 899, city := 'Mountain View')));",
+        )
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = common::pull(&server, "SELECT p->home->city FROM people;").await?;
+        if rows == [json!(["Mountain View"])] {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("people answered {rows:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, answer) = post(&server, "ksql", json!({"ksql": "SHOW TYPES;"})).await?;
+    assert_eq!(answer[0]["@type"], "type_list", "{answer}");
+    assert_eq!(answer[0]["types"]["ADDRESS"]["type"], "STRUCT", "{answer}");
+    assert!(answer[0]["types"]["PERSON"].is_object(), "{answer}");
+
+    // Registering a name twice is an error; IF NOT EXISTS is not.
+    let (status, answer) = post(
+        &server,
+        "ksql",
+        json!({"ksql": "CREATE TYPE address AS INT;"}),
+    )
+    .await?;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already registered")),
+        "{answer}"
+    );
+    let (status, _) = post(
+        &server,
+        "ksql",
+        json!({"ksql": "CREATE TYPE IF NOT EXISTS address AS INT;"}),
+    )
+    .await?;
+    assert_eq!(status, 200);
+
+    // The command log replays the types before the statements that use them.
+    server.proc.kill9();
+    let server = Server::start(&broker.bootstrap, data.path(), "types_").await?;
+    let (_, described) = post(&server, "ksql", json!({"ksql": "DESCRIBE people;"})).await?;
+    assert_eq!(
+        described[0]["sourceDescription"]["fields"][1]["schema"]["type"], "STRUCT",
+        "{described}"
+    );
+    let (status, answer) = post(
+        &server,
+        "ksql",
+        json!({"ksql": "DROP TYPE person; SHOW TYPES;"}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer[1]["types"]["PERSON"].is_null(), "{answer}");
+    let (status, answer) = post(
+        &server,
+        "ksql",
+        json!({"ksql": "CREATE STREAM later (id INT KEY, p PERSON) WITH (KAFKA_TOPIC='later', VALUE_FORMAT='JSON', PARTITIONS=1);"}),
+    )
+    .await?;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Unknown type: PERSON")),
+        "{answer}"
+    );
+    Ok(())
+}

@@ -28,6 +28,18 @@ pub fn entity(e: &Value) -> String {
         "queryDescription" => query_description(&e["queryDescription"]),
         "properties" => properties(e),
         "variables" => variables(e),
+        "type_list" => table(
+            &["Type Name", "Schema"],
+            e["types"]
+                .as_object()
+                .map(|types| {
+                    types
+                        .iter()
+                        .map(|(name, schema)| vec![name.clone(), type_name(schema)])
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
         "describe_function" => describe_function(e),
         "assert_topic" => format!(
             "Topic {} {}.",

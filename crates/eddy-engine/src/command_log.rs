@@ -150,6 +150,8 @@ pub fn is_recorded(stmt: &Statement) -> bool {
             | Statement::Pause(_)
             | Statement::Resume(_)
             | Statement::Alter { .. }
+            | Statement::CreateType { .. }
+            | Statement::DropType { .. }
     )
 }
 
@@ -167,6 +169,8 @@ pub fn command_id(stmt: &ParsedStatement) -> String {
         Statement::Terminate(_) => "terminate/query/execute".into(),
         Statement::Pause(_) => "pause/query/execute".into(),
         Statement::Alter { kind, name, .. } => format!("{}/`{name}`/alter", kind_word(*kind)),
+        Statement::CreateType { name, .. } => format!("type/`{name}`/create"),
+        Statement::DropType { name, .. } => format!("type/`{name}`/drop"),
         Statement::Resume(_) => "resume/query/execute".into(),
         _ => "statement/execute".into(),
     }
@@ -522,14 +526,15 @@ impl Engine {
         command: &Command,
         applied: &mut dyn FnMut(i64, &ParsedStatement, &StatementResult),
     ) -> (usize, usize) {
-        let statements = match eddy_sql::parse(&format!("{};", command.statement)) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(offset, statement = %command.statement,
+        let statements =
+            match eddy_sql::parse_with_types(&format!("{};", command.statement), &self.types()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(offset, statement = %command.statement,
                     "skipping a recorded command that no longer parses: {e}");
-                return (0, 1);
-            }
-        };
+                    return (0, 1);
+                }
+            };
         let number = command
             .query_id
             .as_deref()

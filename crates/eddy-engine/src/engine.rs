@@ -150,6 +150,8 @@ struct Inner {
     /// Queries replay did not start because a later command terminates them: id → sink,
     /// so that a `CREATE OR REPLACE` still replaces one and its `TERMINATE` finds it.
     not_started: BTreeMap<String, String>,
+    /// The types `CREATE TYPE` named, by name.
+    types: BTreeMap<String, eddy_sql::types::SqlType>,
     /// Each persistent query's plans (its join stages, then its final plan), which a
     /// `CREATE OR REPLACE` is checked against (see [`eddy_sql::plan::upgrade_refusal`]).
     plans: HashMap<String, Arc<[QueryPlan]>>,
@@ -205,6 +207,12 @@ impl Engine {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The types `CREATE TYPE` named, to parse statements that use them
+    /// ([`eddy_sql::parse_with_types`]).
+    pub fn types(&self) -> BTreeMap<String, eddy_sql::types::SqlType> {
+        self.lock().types.clone()
     }
 
     /// The engine's configuration.
@@ -564,6 +572,46 @@ impl Engine {
                 name,
                 columns,
             } => self.alter(*kind, name, columns),
+            Statement::CreateType {
+                name,
+                ty,
+                if_not_exists,
+            } => {
+                let mut inner = self.lock();
+                if let Some(existing) = inner.types.get(name) {
+                    if *if_not_exists {
+                        return Ok(StatementResult::Status {
+                            message: format!("Type {name} already exists."),
+                            query_id: None,
+                        });
+                    }
+                    return Err(EngineError::Invalid(format!(
+                        "Cannot register custom type '{name}' since it is already registered \
+                         with type: {existing}"
+                    )));
+                }
+                inner.types.insert(name.clone(), ty.clone());
+                Ok(StatementResult::Status {
+                    message: format!("Registered custom type with name '{name}' and SQL type {ty}"),
+                    query_id: None,
+                })
+            }
+            Statement::DropType { name, if_exists } => {
+                let mut inner = self.lock();
+                match inner.types.remove(name) {
+                    Some(_) => Ok(StatementResult::Status {
+                        message: format!("Dropped type '{name}'"),
+                        query_id: None,
+                    }),
+                    None if *if_exists => Ok(StatementResult::Status {
+                        message: format!("Type {name} does not exist."),
+                        query_id: None,
+                    }),
+                    None => Err(EngineError::NotFound(format!(
+                        "Type {name} does not exist."
+                    ))),
+                }
+            }
             Statement::Pause(target) => self.pause(target, true),
             Statement::Resume(target) => self.pause(target, false),
             Statement::Show { what, extended } => self.show(*what, *extended),
@@ -1398,10 +1446,11 @@ impl Engine {
                 word(kind)
             )));
         }
-        let created_by_query = eddy_sql::parse(&format!("{};", source.sql))
-            .ok()
-            .and_then(|s| s.into_iter().next())
-            .is_some_and(|s| matches!(s.statement, Statement::CreateAsSelect(_)));
+        let created_by_query =
+            eddy_sql::parse_with_types(&format!("{};", source.sql), &inner.types)
+                .ok()
+                .and_then(|s| s.into_iter().next())
+                .is_some_and(|s| matches!(s.statement, Statement::CreateAsSelect(_)));
         if created_by_query {
             return Err(EngineError::Invalid(
                 "ALTER command is not supported for CREATE ... AS SELECT statements.".into(),
@@ -1678,6 +1727,13 @@ impl Engine {
                 StatementResult::Properties(list)
             }
             ShowWhat::Functions => StatementResult::Functions(function_list()),
+            ShowWhat::Types => StatementResult::Types(
+                inner
+                    .types
+                    .iter()
+                    .map(|(n, t)| (n.clone(), t.clone()))
+                    .collect(),
+            ),
             ShowWhat::Variables => {
                 return Err(EngineError::Invalid(
                     "SHOW VARIABLES lists a session's variables: the REST API and the shell \

@@ -18,7 +18,7 @@ impl Engine {
     /// Runs a queries file; stops at the first statement that fails or that a queries
     /// file may not hold, with its line. Returns how many statements ran.
     pub fn run_queries_file(&self, text: &str) -> Result<usize, EngineError> {
-        let statements = eddy_sql::parse(text)
+        let statements = eddy_sql::parse_with_types(text, &self.types())
             .map_err(|e| EngineError::Invalid(format!("the queries file does not parse: {e}")))?;
         self.replaying
             .store(true, std::sync::atomic::Ordering::SeqCst);

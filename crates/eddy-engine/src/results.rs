@@ -127,6 +127,8 @@ pub enum StatementResult {
     /// `SHOW TOPICS EXTENDED`: each topic with how many consumers and consumer groups read
     /// it.
     TopicsExtended(Vec<(TopicInfo, usize, usize)>),
+    /// `SHOW TYPES`: each named type.
+    Types(Vec<(String, eddy_sql::types::SqlType)>),
     /// `DESCRIBE FUNCTION`.
     Function(eddy_sql::plan::describe::FunctionDescription),
     /// `ASSERT [NOT EXISTS] TOPIC` held.

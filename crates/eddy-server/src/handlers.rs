@@ -182,7 +182,7 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, body: Body) -> Resp
         Ok(t) => t,
         Err(e) => return ApiError::parse(e.to_string(), text.trim()).into_response(),
     };
-    let statements = match eddy_sql::parse(&substituted) {
+    let statements = match eddy_sql::parse_with_types(&substituted, &state.engine.types()) {
         Ok(s) => s,
         Err(e) => return ApiError::parse(e.to_string(), text.trim()).into_response(),
     };
@@ -402,6 +402,14 @@ pub(crate) fn entity(stmt: &ParsedStatement, result: StatementResult, seq: i64) 
                     name: t.name,
                     replica_info: vec![i32::from(t.replicas); t.partitions.max(0) as usize],
                 })
+                .collect(),
+            warnings: Vec::new(),
+        },
+        StatementResult::Types(types) => Entity::TypeList {
+            statement_text,
+            types: types
+                .iter()
+                .map(|(name, ty)| (name.clone(), field_schema(ty)))
                 .collect(),
             warnings: Vec::new(),
         },

@@ -135,8 +135,8 @@ fn parse_one(
     let mut variables = crate::handlers::session_variables(body)?;
     let sql = &crate::handlers::substitute(state, sql, &mut variables)
         .map_err(|e| ApiError::parse(e.to_string(), sql.trim()))?;
-    let mut statements =
-        eddy_sql::parse(sql).map_err(|e| ApiError::parse(e.to_string(), sql.trim()))?;
+    let mut statements = eddy_sql::parse_with_types(sql, &state.engine.types())
+        .map_err(|e| ApiError::parse(e.to_string(), sql.trim()))?;
     if statements.len() != 1 {
         return Err(ApiError::parse(
             format!(

@@ -338,6 +338,16 @@ pub enum Entity {
         /// Warnings.
         warnings: Vec<Value>,
     },
+    /// `SHOW TYPES`: each named type's schema, by name.
+    #[serde(rename = "type_list", rename_all = "camelCase")]
+    TypeList {
+        /// The statement.
+        statement_text: String,
+        /// The types.
+        types: std::collections::BTreeMap<String, FieldSchema>,
+        /// Warnings.
+        warnings: Vec<Value>,
+    },
     /// `SHOW TOPICS EXTENDED`.
     #[serde(rename = "kafka_topics_extended", rename_all = "camelCase")]
     KafkaTopicsExtended {

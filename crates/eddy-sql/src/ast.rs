@@ -119,6 +119,23 @@ pub enum Statement {
         /// Variable name.
         name: String,
     },
+    /// `CREATE TYPE [IF NOT EXISTS] name AS type`: a name for a type, usable wherever a type
+    /// is written in later statements.
+    CreateType {
+        /// The type's name (upper-cased unless quoted).
+        name: String,
+        /// The type it names.
+        ty: SqlType,
+        /// `IF NOT EXISTS`
+        if_not_exists: bool,
+    },
+    /// `DROP TYPE [IF EXISTS] name`
+    DropType {
+        /// The type's name.
+        name: String,
+        /// `IF EXISTS`
+        if_exists: bool,
+    },
     /// `ALTER STREAM|TABLE name ADD [COLUMN] c type [, ADD [COLUMN] d type …]`
     Alter {
         /// Stream or table.
@@ -292,6 +309,8 @@ pub enum ShowWhat {
     Functions,
     /// `VARIABLES`: the session's variables.
     Variables,
+    /// `TYPES`: the types `CREATE TYPE` named.
+    Types,
 }
 
 /// What `EXPLAIN` explains.

@@ -14,5 +14,5 @@ pub mod variables;
 pub mod window;
 
 pub use error::{Location, SqlError};
-pub use parser::parse;
+pub use parser::{parse, parse_with_types};
 pub mod plan;

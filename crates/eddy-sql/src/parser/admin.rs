@@ -28,12 +28,14 @@ pub(crate) fn parse_show(c: &mut Cursor<'_>, keyword: &str) -> Result<Statement,
         ShowWhat::Functions
     } else if c.eat_keyword("VARIABLES") {
         ShowWhat::Variables
+    } else if c.eat_keyword("TYPES") {
+        ShowWhat::Types
     } else {
         return Err(unsupported_or_expected(
             c,
             keyword,
-            &["TYPES", "CONNECTORS"],
-            "{'STREAMS', 'TABLES', 'QUERIES', 'TOPICS', 'ALL', 'PROPERTIES', 'FUNCTIONS', 'VARIABLES'}",
+            &["CONNECTORS"],
+            "{'STREAMS', 'TABLES', 'QUERIES', 'TOPICS', 'ALL', 'PROPERTIES', 'FUNCTIONS', 'VARIABLES', 'TYPES'}",
         ));
     };
     let extended = c.eat_keyword("EXTENDED");

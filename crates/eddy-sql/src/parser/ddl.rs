@@ -21,6 +21,18 @@ const KEY_EXPLANATION: &str = "Tables have PRIMARY KEYs, which are unique and NO
 
 /// `CREATE …`, after the `CREATE` keyword.
 pub(crate) fn parse_create(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
+    if c.eat_keyword("TYPE") {
+        let if_not_exists = c.eat_keywords(&["IF", "NOT", "EXISTS"]);
+        let name = c.identifier("a type name")?;
+        c.expect_keyword("AS")?;
+        let ty = super::types::parse_type(c)?;
+        c.expect_end()?;
+        return Ok(Statement::CreateType {
+            name,
+            ty,
+            if_not_exists,
+        });
+    }
     let or_replace = c.eat_keywords(&["OR", "REPLACE"]);
     let is_source = c.eat_keyword("SOURCE");
     let kind = if c.eat_keyword("STREAM") {
@@ -31,7 +43,7 @@ pub(crate) fn parse_create(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
         return Err(unsupported_or_expected(
             c,
             if is_source { "CREATE SOURCE" } else { "CREATE" },
-            &["CONNECTOR", "TYPE", "FUNCTION", "SINK"],
+            &["CONNECTOR", "FUNCTION", "SINK"],
             "{'STREAM', 'TABLE'}",
         ));
     };
@@ -252,7 +264,13 @@ fn parse_values(c: &mut Cursor<'_>) -> Result<Vec<datafusion_sql::sqlparser::ast
 
 /// `DROP STREAM|TABLE [IF EXISTS] name [DELETE TOPIC]`, after `DROP`.
 pub(crate) fn parse_drop(c: &mut Cursor<'_>) -> Result<Statement, SqlError> {
-    let kind = stream_or_table(c, "DROP", &["CONNECTOR", "TYPE"])?;
+    if c.eat_keyword("TYPE") {
+        let if_exists = c.eat_keywords(&["IF", "EXISTS"]);
+        let name = c.identifier("a type name")?;
+        c.expect_end()?;
+        return Ok(Statement::DropType { name, if_exists });
+    }
+    let kind = stream_or_table(c, "DROP", &["CONNECTOR"])?;
     let if_exists = c.eat_keywords(&["IF", "EXISTS"]);
     let name = c.identifier("a stream or table name")?;
     let delete_topic = c.eat_keywords(&["DELETE", "TOPIC"]);

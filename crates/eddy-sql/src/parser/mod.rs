@@ -43,7 +43,24 @@ use lexer::Source;
 /// [`SqlError::Unsupported`] for ksqlDB statements Eddy does not run (`CREATE CONNECTOR`, …);
 /// [`SqlError::Invalid`] for statements that are well-formed but contradictory.
 pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
-    with_parser_stack(|| parse_statements(sql))
+    parse_with_types(sql, &std::collections::BTreeMap::new())
+}
+
+/// [`parse`] with the types `CREATE TYPE` named before (`types`: name → type); a `CREATE
+/// TYPE` or `DROP TYPE` in `sql` changes them for the statements after it.
+///
+/// # Errors
+///
+/// As [`parse`].
+pub fn parse_with_types(
+    sql: &str,
+    types: &std::collections::BTreeMap<String, SqlType>,
+) -> Result<Vec<ParsedStatement>, SqlError> {
+    let types = types.clone();
+    with_parser_stack(move || {
+        types::set_custom_types(types);
+        parse_statements(sql)
+    })
 }
 
 fn parse_statements(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
@@ -57,6 +74,13 @@ fn parse_statements(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
         let tokens = prepare(raw, &source)?;
         let mut cursor = Cursor::new(&tokens, end, &source);
         let statement = statement::parse_statement(&mut cursor)?;
+        match &statement {
+            crate::ast::Statement::CreateType { name, ty, .. } => {
+                types::define_custom_type(name, Some(ty));
+            }
+            crate::ast::Statement::DropType { name, .. } => types::define_custom_type(name, None),
+            _ => {}
+        }
         statements.push(ParsedStatement {
             text: source.between(start, end).to_string(),
             line: start.line,

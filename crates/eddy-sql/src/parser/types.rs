@@ -8,6 +8,34 @@ use super::cursor::{Cursor, syntax_error};
 use crate::error::SqlError;
 use crate::types::{SqlType, StructField};
 
+thread_local! {
+    /// The types `CREATE TYPE` named, for the statements being parsed on this thread: those
+    /// the caller knows, and those the script itself creates (or drops) as it goes.
+    static CUSTOM_TYPES: std::cell::RefCell<std::collections::BTreeMap<String, SqlType>> =
+        const { std::cell::RefCell::new(std::collections::BTreeMap::new()) };
+}
+
+/// Makes `types` the named types of the parse about to run on this thread.
+pub(crate) fn set_custom_types(types: std::collections::BTreeMap<String, SqlType>) {
+    CUSTOM_TYPES.with(|t| *t.borrow_mut() = types);
+}
+
+/// Names `ty` (`CREATE TYPE` in the script), or forgets `name` (`DROP TYPE`), for the
+/// statements after it.
+pub(crate) fn define_custom_type(name: &str, ty: Option<&SqlType>) {
+    CUSTOM_TYPES.with(|t| {
+        let mut types = t.borrow_mut();
+        match ty {
+            Some(ty) => types.insert(name.to_string(), ty.clone()),
+            None => types.remove(name),
+        };
+    });
+}
+
+fn custom_type(name: &str) -> Option<SqlType> {
+    CUSTOM_TYPES.with(|t| t.borrow().get(name).cloned())
+}
+
 /// Types nest at most this deep, so hostile input cannot exhaust the stack.
 const MAX_NESTING: usize = 32;
 
@@ -62,7 +90,7 @@ fn parse_nested(c: &mut Cursor<'_>, depth: usize) -> Result<SqlType, SqlError> {
         }
         "STRUCT" => return parse_struct(c, depth),
         _ => {
-            return Err(SqlError::Parse {
+            return custom_type(&name).ok_or_else(|| SqlError::Parse {
                 message: format!("Unknown type: {name}"),
                 location,
             });

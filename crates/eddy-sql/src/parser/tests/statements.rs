@@ -300,8 +300,8 @@ fn show_and_list() {
         }
     }
     assert!(matches!(
-        parse_err("SHOW TYPES"),
-        SqlError::Unsupported(s) if s == "SHOW TYPES"
+        parse_err("SHOW CONNECTORS"),
+        SqlError::Unsupported(s) if s == "SHOW CONNECTORS"
     ));
     let (message, ..) = syntax_err("SHOW STREAM");
     assert!(message.contains("mismatched input 'STREAM'"), "{message}");
@@ -431,6 +431,34 @@ fn pause_resume_define_and_undefine() {
             .contains("ADD")
     );
     assert!(parse_err("PAUSE;").to_string().contains("query id or ALL"));
+    // A type a script creates is known to its later statements, and gone after DROP TYPE.
+    let parsed = parse(
+        "CREATE TYPE address AS STRUCT<city VARCHAR>; \
+         CREATE STREAM s (a ADDRESS, b ARRAY<address>) WITH (kafka_topic='t', value_format='JSON'); \
+         SHOW TYPES;",
+    )
+    .expect("parses");
+    assert!(matches!(&parsed[1].statement,
+        Statement::CreateSource(c) if c.elements[0].ty.to_string() == "STRUCT<`CITY` STRING>"));
+    assert!(matches!(
+        parsed[2].statement,
+        Statement::Show {
+            what: ShowWhat::Types,
+            ..
+        }
+    ));
+    assert!(
+        parse("CREATE TYPE a AS INT; DROP TYPE a; CREATE STREAM s (x A) WITH (kafka_topic='t', value_format='JSON');")
+            .is_err()
+    );
+    let known = std::collections::BTreeMap::from([("ADDRESS".to_string(), SqlType::Int)]);
+    assert!(
+        crate::parse_with_types(
+            "CREATE STREAM s (a address) WITH (kafka_topic='t', value_format='JSON');",
+            &known
+        )
+        .is_ok()
+    );
     assert!(parse_err("DEFINE x 'y';").to_string().contains("="));
 }
 
@@ -442,9 +470,7 @@ fn unsupported_statements() {
             "CREATE SOURCE CONNECTOR",
         ),
         ("CREATE SINK CONNECTOR c WITH ('a'='b');", "CREATE SINK"),
-        ("CREATE TYPE t AS STRUCT<a INT>;", "CREATE TYPE"),
         ("DROP CONNECTOR c;", "DROP CONNECTOR"),
-        ("DROP TYPE t;", "DROP TYPE"),
         ("DESCRIBE CONNECTOR c;", "DESCRIBE CONNECTOR"),
         (
             "CREATE STREAM s (h ARRAY<STRUCT<k STRING, v BYTES>> HEADERS);",
