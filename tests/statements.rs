@@ -468,6 +468,23 @@ async fn explain_describe_extended_and_read_only_sources() -> Result<()> {
         "{answer}"
     );
 
+    // A join of three tables is refused (its intermediate has no store to join with), not
+    // an internal error when it starts.
+    let (status, answer) = ksql(
+        "CREATE TABLE t1 (id INT PRIMARY KEY, a INT) WITH (KAFKA_TOPIC='t1', VALUE_FORMAT='JSON', PARTITIONS=1); \
+         CREATE TABLE t2 (id INT PRIMARY KEY, b INT) WITH (KAFKA_TOPIC='t2', VALUE_FORMAT='JSON', PARTITIONS=1); \
+         CREATE TABLE t3 (id INT PRIMARY KEY, c INT) WITH (KAFKA_TOPIC='t3', VALUE_FORMAT='JSON', PARTITIONS=1); \
+         CREATE TABLE joined AS SELECT t1.id, a, b, c FROM t1 JOIN t2 ON t1.id = t2.id JOIN t3 ON t1.id = t3.id;",
+    )
+    .await?;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("joins of three or more tables")),
+        "{answer}"
+    );
+
     // A SOURCE table is read-only.
     let (status, answer) = ksql("INSERT INTO items (id, name) VALUES (1, 'pen');").await?;
     assert_eq!(status, 400, "{answer}");

@@ -1094,6 +1094,22 @@ impl Engine {
             stages.push((plan, intermediate));
         }
         let plan = plan_query(&query, &catalog, Some(sink))?;
+        // A table–table join reads both tables' materialised stores; an intermediate table
+        // (the result of the joins before) has none, so such a chain is refused rather than
+        // failing when it starts.
+        let joins_tables = |p: &QueryPlan| {
+            p.from.source.kind == SourceKind::Table
+                && p.join
+                    .as_ref()
+                    .is_some_and(|j| j.table.source.kind == SourceKind::Table)
+        };
+        let chained = !stages.is_empty()
+            && (joins_tables(&plan) || stages.iter().skip(1).any(|(p, _)| joins_tables(p)));
+        if chained {
+            return Err(EngineError::Sql(eddy_sql::SqlError::Unsupported(
+                "joins of three or more tables".into(),
+            )));
+        }
         Ok((stages, plan))
     }
 
