@@ -866,18 +866,22 @@ impl Engine {
     /// A setting for one request: the request's own property, else the server's (its
     /// configuration file), each also under its `ksql.streams.` name.
     pub(crate) fn setting<'a>(&'a self, props: &'a Properties, name: &str) -> Option<&'a str> {
-        let streams = format!("ksql.streams.{name}");
         props
             .get(name)
-            .or_else(|| props.get(&streams))
+            .or_else(|| props.get(&format!("ksql.streams.{name}")))
             .map(String::as_str)
-            .or_else(|| {
-                self.config
-                    .server_properties
-                    .iter()
-                    .find(|(k, _)| *k == name || *k == streams)
-                    .map(|(_, v)| v.as_str())
-            })
+            .or_else(|| self.server_setting(name))
+    }
+
+    /// A setting of the server (its configuration file), also under its `ksql.streams.`
+    /// name.
+    pub fn server_setting(&self, name: &str) -> Option<&str> {
+        let streams = format!("ksql.streams.{name}");
+        self.config
+            .server_properties
+            .iter()
+            .find(|(k, _)| *k == name || *k == streams)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether a persistent query writes the stream or table `name`.
@@ -1529,11 +1533,8 @@ impl Engine {
         }
         let timeout = timeout.unwrap_or_else(|| {
             let ms = self
-                .config
-                .server_properties
-                .iter()
-                .find(|(k, _)| k == "ksql.assert.topic.default.timeout.ms")
-                .and_then(|(_, v)| v.parse().ok())
+                .server_setting("ksql.assert.topic.default.timeout.ms")
+                .and_then(|v| v.parse().ok())
                 .unwrap_or(1000);
             Duration::from_millis(ms)
         });

@@ -55,7 +55,7 @@ impl Engine {
             )));
         }
         let catalog = self.catalog();
-        let plan = plan_query(query, &catalog, None).map_err(pull_message)?;
+        let plan = plan_query(query, &catalog, None)?;
         check_pseudo_columns(&plan)?;
         let source = &plan.from.source;
         if source.kind == SourceKind::Stream {
@@ -268,20 +268,6 @@ const STREAM_PROPERTY: &str = "ksql.query.pull.stream.enabled";
 const STREAM_READ_LIMIT: Duration = Duration::from_secs(30);
 const STREAM_READ_BATCH: usize = 10_000;
 const STREAM_POLL_WAIT: Duration = Duration::from_millis(100);
-
-/// A planning error as ksqlDB words it for a pull query: a window bound of a table that has
-/// none is a column that `cannot be resolved`.
-fn pull_message(e: eddy_sql::SqlError) -> EngineError {
-    let text = e.to_string();
-    for bound in [eddy_sql::plan::WINDOWSTART, eddy_sql::plan::WINDOWEND] {
-        if text.ends_with(&format!(
-            "Error in WHERE expression: Unknown column {bound}."
-        )) {
-            return EngineError::Invalid(format!("WHERE column '{bound}' cannot be resolved."));
-        }
-    }
-    EngineError::Sql(e)
-}
 
 /// Refuses the clauses a pull query cannot have, with ksqlDB's messages.
 fn check_clauses(query: &KsqlQuery) -> Result<(), EngineError> {

@@ -14,7 +14,7 @@ use datafusion_common::tree_node::{Transformed, TreeNode};
 use datafusion_common::{DFSchema, ScalarValue};
 use datafusion_expr::{BinaryExpr, Expr, Operator};
 use eddy_sql::catalog::Source;
-use eddy_sql::plan::{WINDOWEND, WINDOWSTART, ksql_text};
+use eddy_sql::plan::ksql_text;
 use eddy_sql::types::SqlType;
 
 use crate::error::EngineError;
@@ -239,7 +239,6 @@ fn condition(
             .iter()
             .any(|c| source.key_columns().any(|k| k.name == c.name))
     };
-    let is_bound = |e: &Expr| matches!(strip(e), Expr::Column(c) if c.name == WINDOWSTART || c.name == WINDOWEND);
     match conjunct {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) if is_comparison(*op) => {
             let (key, other) = match (key_index(left), key_index(right)) {
@@ -250,7 +249,6 @@ fn condition(
                         "A comparison must directly reference a key column.".into()
                     ));
                 }
-                _ if is_bound(left) || is_bound(right) => return Ok(Ok(Condition::Filter)),
                 _ => return Ok(Ok(Condition::Filter)),
             };
             let Some(value) = constant(other, schema)? else {

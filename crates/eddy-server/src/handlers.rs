@@ -102,11 +102,8 @@ pub(crate) fn substitute(
 ) -> Result<String, eddy_sql::SqlError> {
     let enabled = state
         .engine
-        .config()
-        .server_properties
-        .iter()
-        .find(|(k, _)| k == VARIABLE_SUBSTITUTION)
-        .is_none_or(|(_, v)| !v.eq_ignore_ascii_case("false"));
+        .server_setting(VARIABLE_SUBSTITUTION)
+        .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
     if enabled {
         eddy_sql::variables::substitute(text, variables)
     } else {

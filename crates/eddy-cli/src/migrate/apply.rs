@@ -123,7 +123,11 @@ pub async fn run(
     defines: &HashMap<String, String>,
 ) -> Result<(), String> {
     let mut properties = Map::new();
-    let mut variables = defines.clone();
+    // Sent with each statement as its `sessionVariables`; the server substitutes them.
+    let mut variables: Map<String, Value> = defines
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
     for step in steps {
         match step {
             Step::Set(name, value) => {
@@ -133,7 +137,7 @@ pub async fn run(
                 properties.remove(name);
             }
             Step::Define(name, value) => {
-                variables.insert(name.clone(), value.clone());
+                variables.insert(name.clone(), Value::String(value.clone()));
             }
             Step::Undefine(name) => {
                 variables.retain(|k, _| !k.eq_ignore_ascii_case(name));
@@ -147,13 +151,8 @@ pub async fn run(
                         statement.text
                     )
                 };
-                // The server substitutes the variables (`sessionVariables`).
-                let session: Map<String, Value> = variables
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect();
                 client
-                    .ksql(&statement.text, &properties, &session)
+                    .ksql(&statement.text, &properties, &variables)
                     .await
                     .map_err(|e| at(&e))?;
             }

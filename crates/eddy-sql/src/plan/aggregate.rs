@@ -304,12 +304,17 @@ pub(crate) fn is_aggregate_name(name: &str) -> bool {
 /// ksqlDB's grouping rules, checked on the statement as written: GROUP BY needs aggregate
 /// functions, and every other SELECT or HAVING expression must be made of grouping
 /// expressions (or window bounds, or literals).
-pub(crate) fn check_grouping(select: &sql::Select, source_windowed: bool) -> Result<(), SqlError> {
+/// `pull`: a pull query, whose unknown WHERE columns ksqlDB words differently.
+pub(crate) fn check_grouping(
+    select: &sql::Select,
+    source_windowed: bool,
+    pull: bool,
+) -> Result<(), SqlError> {
     let groups: &[sql::Expr] = match &select.group_by {
         sql::GroupByExpr::Expressions(e, _) => e,
         sql::GroupByExpr::All(_) => &[],
     };
-    check_window_bounds(select, groups, source_windowed)?;
+    check_window_bounds(select, groups, source_windowed, pull)?;
     check_nesting(select, groups)?;
     let items: Vec<&sql::Expr> = select
         .projection
@@ -559,11 +564,14 @@ fn check_window_bounds(
     select: &sql::Select,
     groups: &[sql::Expr],
     source_windowed: bool,
+    pull: bool,
 ) -> Result<(), SqlError> {
     if !source_windowed && let Some(w) = select.selection.as_ref().and_then(mentions_window_bound) {
-        return Err(SqlError::Invalid(format!(
-            "Error in WHERE expression: Unknown column {w}."
-        )));
+        return Err(SqlError::Invalid(if pull {
+            format!("WHERE column '{w}' cannot be resolved.")
+        } else {
+            format!("Error in WHERE expression: Unknown column {w}.")
+        }));
     }
     let misuse = |name: String| {
         SqlError::Invalid(format!(

@@ -286,7 +286,8 @@ pub fn plan_query(
     if sink.is_some() {
         projection::check_reserved_names(&name_projection(&select.projection, &scopes, false)?)?;
     }
-    aggregate::check_grouping(select, left.0.window.is_some())?;
+    let pull = sink.is_none() && query.emit.is_none();
+    aggregate::check_grouping(select, left.0.window.is_some(), pull)?;
     check_join_formats(&scopes)?;
     let mut select = select.clone();
     let star = select
