@@ -651,3 +651,182 @@ async fn named_types_are_created_used_listed_dropped_and_replayed() -> Result<()
     );
     Ok(())
 }
+
+/// Headers of a record: `(key, value)` in order.
+type Headers = Vec<(String, Option<Vec<u8>>)>;
+
+/// Produces one JSON record with an INT key and headers to `topic`.
+async fn produce_with_headers(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    key: i32,
+    value: &str,
+    headers: &[(&str, Option<&[u8]>)],
+) -> Result<()> {
+    use rdkafka::message::{Header, OwnedHeaders};
+    let key = common::int_key(key);
+    let owned = headers.iter().fold(OwnedHeaders::new(), |all, (k, v)| {
+        all.insert(Header { key: k, value: *v })
+    });
+    let record = rdkafka::producer::FutureRecord::to(topic)
+        .key(&key[..])
+        .payload(value)
+        .headers(owned);
+    producer
+        .send(record, Duration::from_secs(30))
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("producing to {topic}: {e}"))?;
+    Ok(())
+}
+
+/// Reads `topic` from the start until `n` records came (or `timeout` passed): each
+/// record's JSON value and headers.
+fn read_with_headers(
+    bootstrap: &str,
+    topic: &str,
+    n: usize,
+    timeout: Duration,
+) -> Result<Vec<(Value, Headers)>> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Headers as _;
+    let consumer: BaseConsumer = common::client_config(bootstrap)
+        .set(
+            "group.id",
+            format!("headers-reader-{}", common::free_port()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    while out.len() < n && Instant::now() < deadline {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message?;
+        let value = serde_json::from_slice(message.payload().unwrap_or_default())?;
+        let headers = message
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push((value, headers));
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn header_columns_read_the_headers_a_kafka_client_wrote() -> Result<()> {
+    let broker = Broker::start(BrokerKind::Tansu)?;
+    let data = tempfile::tempdir()?;
+    let server = Server::start(&broker.bootstrap, data.path(), "headers_").await?;
+
+    // A header column of the wrong type, and an INSERT into one, are refused.
+    let (status, answer) = post(
+        &server,
+        "ksql",
+        json!({"ksql": "CREATE STREAM bad (id INT KEY, h INT HEADER('trace')) WITH \
+                (KAFKA_TOPIC='hdr_bad', VALUE_FORMAT='JSON', PARTITIONS=1);"}),
+    )
+    .await?;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m
+                .contains("Invalid type for HEADER('trace') column: expected BYTES, got INTEGER")),
+        "{answer}"
+    );
+    server
+        .ksql_ok(
+            "CREATE STREAM hdr_in (id INT KEY, v INT, \
+               all_headers ARRAY<STRUCT<key STRING, value BYTES>> HEADERS, \
+               trace BYTES HEADER('trace')) \
+             WITH (KAFKA_TOPIC='hdr_in', VALUE_FORMAT='JSON', PARTITIONS=1); \
+             CREATE STREAM hdr_out AS SELECT id, v, FROM_BYTES(trace, 'utf8') AS trace, \
+               ARRAY_LENGTH(all_headers) AS n FROM hdr_in WHERE v > 0;",
+        )
+        .await?;
+    let (status, answer) = post(
+        &server,
+        "ksql",
+        json!({"ksql": "INSERT INTO hdr_in (id, v, trace) VALUES (9, 9, TO_BYTES('x', 'utf8'));"}),
+    )
+    .await?;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Cannot insert into HEADER columns: TRACE")),
+        "{answer}"
+    );
+    let (_, described) = post(&server, "ksql", json!({"ksql": "DESCRIBE hdr_in;"})).await?;
+    let fields = &described[0]["sourceDescription"]["fields"];
+    assert_eq!(fields[2]["type"], "HEADER", "{described}");
+    assert_eq!(fields[3]["headerKey"], "trace", "{described}");
+
+    let producer = common::producer(&broker.bootstrap)?;
+    produce_with_headers(
+        &producer,
+        "hdr_in",
+        1,
+        r#"{"V": 10}"#,
+        &[("trace", Some(b"first")), ("other", None)],
+    )
+    .await?;
+    produce_with_headers(
+        &producer,
+        "hdr_in",
+        2,
+        r#"{"V": 0}"#,
+        &[("trace", Some(b"no"))],
+    )
+    .await?;
+    produce_with_headers(&producer, "hdr_in", 3, r#"{"V": 30}"#, &[]).await?;
+    produce_with_headers(
+        &producer,
+        "hdr_in",
+        4,
+        r#"{"V": 40}"#,
+        &[("trace", Some(b"old")), ("trace", Some(b"new"))],
+    )
+    .await?;
+
+    // The columns hold the headers; the outputs carry their input's headers, as Kafka
+    // Streams forwards them; the filtered record leaves nothing.
+    let out = read_with_headers(&broker.bootstrap, "HDR_OUT", 3, Duration::from_secs(60))?;
+    let values: Vec<&Value> = out.iter().map(|(v, _)| v).collect();
+    assert_eq!(
+        values,
+        [
+            &json!({"V": 10, "TRACE": "first", "N": 2}),
+            &json!({"V": 30, "TRACE": null, "N": 0}),
+            &json!({"V": 40, "TRACE": "new", "N": 2}),
+        ],
+        "{out:?}"
+    );
+    let header = |k: &str, v: Option<&[u8]>| (k.to_string(), v.map(<[u8]>::to_vec));
+    assert_eq!(
+        out[0].1,
+        [header("trace", Some(b"first")), header("other", None)]
+    );
+    assert!(out[1].1.is_empty(), "{out:?}");
+    assert_eq!(
+        out[2].1,
+        [header("trace", Some(b"old")), header("trace", Some(b"new"))]
+    );
+
+    // A pull query over the stream shows the HEADERS column as ksqlDB's REST API does.
+    let rows = common::pull(&server, "SELECT id, all_headers FROM hdr_in WHERE id = 1;").await?;
+    assert_eq!(
+        rows,
+        [json!([1, [{"KEY": "trace", "VALUE": "Zmlyc3Q="}, {"KEY": "other", "VALUE": null}]])],
+        "{rows:?}"
+    );
+    Ok(())
+}

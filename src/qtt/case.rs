@@ -306,11 +306,12 @@ pub(super) fn produce_inputs(
         let (key, value) = encode(rec, &layout);
         produced.insert((rec.topic.clone(), topics.records(&rec.topic).len()));
         topics
-            .produce(
+            .produce_with_headers(
                 &rec.topic,
                 key.as_deref(),
                 value.as_deref(),
                 rec.timestamp.unwrap_or(0),
+                rec.headers.clone().unwrap_or_default(),
             )
             .map_err(|e| format!("producing input {}: {e}", i + 1))?;
         engine

@@ -3,6 +3,7 @@
 
 use eddy_engine::memory::StoredRecord;
 use eddy_sql::catalog::{Catalog, SourceKind};
+use eddy_topic::Header;
 use serde_json::{Value, json};
 
 use super::codec::{TopicLayout, split_window};
@@ -28,12 +29,6 @@ pub fn topic_records(
                 render_expected(exp)
             ));
         };
-        if exp.has_headers {
-            return Err(format!(
-                "topic {topic} record {}: expects headers, which eddy test does not support yet",
-                i + 1
-            ));
-        }
         if let Some(why) = record_difference(exp, act, layout) {
             return Err(format!(
                 "topic {topic} record {}: {why}: expected {}, got {}",
@@ -86,6 +81,9 @@ fn record_difference(exp: &RecordSpec, act: &StoredRecord, layout: &TopicLayout)
     {
         return Some("timestamp differs".into());
     }
+    if exp.headers.as_ref().is_some_and(|h| *h != act.headers) {
+        return Some("headers differ".into());
+    }
     None
 }
 
@@ -96,6 +94,9 @@ fn render_expected(r: &RecordSpec) -> String {
     }
     if let Some(w) = &r.window {
         v["window"] = render_window(w);
+    }
+    if let Some(headers) = &r.headers {
+        v["headers"] = render_headers(headers);
     }
     clip(v.to_string())
 }
@@ -114,7 +115,25 @@ fn render_actual(r: &StoredRecord, layout: &TopicLayout) -> String {
     }
     v["value"] = layout.value.decode(r.value.as_deref());
     v["timestamp"] = json!(r.timestamp);
+    if !r.headers.is_empty() {
+        v["headers"] = render_headers(&r.headers);
+    }
     clip(v.to_string())
+}
+
+/// Headers as the cases write them: `[{"KEY": …, "VALUE": base64}]`.
+fn render_headers(headers: &[Header]) -> Value {
+    use base64::Engine as _;
+    headers
+        .iter()
+        .map(|h| {
+            let value = h
+                .value
+                .as_ref()
+                .map(|v| base64::engine::general_purpose::STANDARD.encode(v));
+            json!({"KEY": h.key, "VALUE": value})
+        })
+        .collect()
 }
 
 fn render_window(w: &WindowBounds) -> Value {

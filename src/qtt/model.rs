@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+use eddy_topic::Header;
 use serde_json::{Map, Value};
 
 /// One runnable case: a test of the file after `format`/`config` expansion.
@@ -74,8 +76,8 @@ pub struct RecordSpec {
     pub timestamp: Option<i64>,
     /// Window of a windowed key, if given.
     pub window: Option<WindowBounds>,
-    /// Whether the record carries headers (which in-memory topics cannot hold).
-    pub has_headers: bool,
+    /// The record's headers, if the case gives them (outputs are compared only then).
+    pub headers: Option<Vec<Header>>,
 }
 
 /// The window of a windowed key.
@@ -376,10 +378,10 @@ fn record(r: &Value) -> Result<RecordSpec, String> {
             })
         }
     };
-    let has_headers = match r.get("headers") {
-        None | Some(Value::Null) => false,
-        Some(Value::Array(h)) => !h.is_empty(),
-        Some(_) => true,
+    let headers = match r.get("headers") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(list)) => Some(list.iter().map(header).collect::<Result<_, _>>()?),
+        Some(other) => return Err(format!("headers must be a list, got {other}")),
     };
     Ok(RecordSpec {
         topic,
@@ -387,7 +389,32 @@ fn record(r: &Value) -> Result<RecordSpec, String> {
         value: r.get("value").cloned().unwrap_or(Value::Null),
         timestamp,
         window,
-        has_headers,
+        headers,
+    })
+}
+
+/// A header `{"KEY": "name", "VALUE": "base64 bytes" | null}`.
+fn header(h: &Value) -> Result<Header, String> {
+    let field = |name: &str| {
+        h.as_object()
+            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+            .map(|(_, v)| v)
+    };
+    let key = field("key")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("header without a KEY: {h}"))?;
+    let value = match field("value") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| format!("header VALUE {text} is not base64: {e}"))?,
+        ),
+        Some(other) => return Err(format!("header VALUE must be base64 text, got {other}")),
+    };
+    Ok(Header {
+        key: key.to_string(),
+        value,
     })
 }
 

@@ -167,6 +167,14 @@ fn topics(list: &Value, extended: bool) -> String {
     )
 }
 
+/// How the shell marks a header column: `(headers)`, or `(header('key'))`.
+fn header_marker(field: &Value) -> String {
+    match field["headerKey"].as_str() {
+        Some(key) => format!("(header('{key}'))"),
+        None => "(headers)".to_string(),
+    }
+}
+
 fn source_description(d: &Value) -> String {
     let key_word = if text(&d["type"]) == "TABLE" {
         "(primary key)"
@@ -176,8 +184,10 @@ fn source_description(d: &Value) -> String {
     let fields = items(&d["fields"])
         .map(|f| {
             let mut ty = type_name(&f["schema"]);
-            if f["type"].as_str() == Some("KEY") {
-                ty = format!("{ty} {key_word}");
+            match f["type"].as_str() {
+                Some("KEY") => ty = format!("{ty} {key_word}"),
+                Some("HEADER") => ty = format!("{ty} {}", header_marker(f)),
+                _ => {}
             }
             vec![text(&f["name"]), ty]
         })
@@ -271,8 +281,10 @@ fn query_description(d: &Value) -> String {
     let fields = items(&d["fields"])
         .map(|f| {
             let mut ty = type_name(&f["schema"]);
-            if f["type"].as_str() == Some("KEY") {
-                ty.push_str(" (key)");
+            match f["type"].as_str() {
+                Some("KEY") => ty.push_str(" (key)"),
+                Some("HEADER") => ty = format!("{ty} {}", header_marker(f)),
+                _ => {}
             }
             vec![text(&f["name"]), ty]
         })

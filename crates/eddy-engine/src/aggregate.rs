@@ -29,6 +29,7 @@ use session::SessionWindow;
 use crate::changelog::Changelog;
 use crate::error::EngineError;
 use crate::eval::{Compiled, RowError, matches};
+use crate::table::stored_row;
 
 /// Grace period when a window names none: Kafka Streams' legacy default of 24 hours.
 pub(crate) const DEFAULT_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
@@ -55,6 +56,9 @@ pub(crate) struct AggregateStage {
     found: Payloads,
     /// For an aggregation over a table: the latest value of each of its rows, by key.
     table_rows: Option<(Arc<dyn KeyValueStore>, Option<Changelog>)>,
+    /// The table has header columns: its rows are kept with their headers, as
+    /// [`stored_row`]s (otherwise as their values alone).
+    rows_with_headers: bool,
     /// Where the state's changes go besides the store.
     changelog: Option<Changelog>,
     /// Session windows (`window` is for time windows).
@@ -95,6 +99,9 @@ pub(crate) struct Aggregated {
     pub session_ends: Option<Vec<i64>>,
     /// Rows that delete their key from the result (sessions merged into others).
     pub deleted: Option<Vec<bool>>,
+    /// For each row, the row of the input batch whose change made it, where one did
+    /// (not for merged sessions or final results).
+    pub inputs: Option<Vec<usize>>,
 }
 
 /// One input change: the row indices of the old and new versions it folds.
@@ -256,6 +263,7 @@ impl AggregateStage {
             keys: Payloads::new(),
             found: Payloads::new(),
             table_rows: None,
+            rows_with_headers: plan.from.source.header_columns().next().is_some(),
             changelog: None,
             suppressed: None,
             last_purge: i64::MIN,
@@ -344,9 +352,15 @@ impl AggregateStage {
         let mut previous = RawBatch::default();
         for (r, &j) in rows.iter().enumerate() {
             let key = raw.keys.get(j);
-            let value = match key.and_then(|k| latest.get(k)) {
-                Some(&earlier) => raw.values.get(earlier),
-                None => self.found.get(r),
+            let (value, headers) = match key.and_then(|k| latest.get(k)) {
+                Some(&earlier) => (raw.values.get(earlier), raw.headers.of(earlier).to_vec()),
+                None => match self.found.get(r) {
+                    Some(row) if self.rows_with_headers => {
+                        let (_, headers, value) = stored_row::parts(row);
+                        (Some(value), headers)
+                    }
+                    value => (value, Vec::new()),
+                },
             };
             previous.push(
                 key,
@@ -355,6 +369,7 @@ impl AggregateStage {
                 raw.partitions[j],
                 raw.offsets[j],
             );
+            previous.set_last_headers(headers);
             if let Some(k) = key {
                 latest.insert(k, j);
             }
@@ -372,7 +387,14 @@ impl AggregateStage {
         for &j in rows {
             if let Some(k) = raw.keys.get(j) {
                 self.keys.push(Some(k));
-                self.found.push(raw.values.get(j));
+                match raw.values.get(j) {
+                    Some(value) if self.rows_with_headers => {
+                        let mut row = Vec::with_capacity(value.len() + 8);
+                        stored_row::write(&mut row, 0, raw.headers.of(j), value);
+                        self.found.push(Some(&row));
+                    }
+                    value => self.found.push(value),
+                }
             }
         }
         store.write(&self.keys, &self.found)?;
@@ -393,11 +415,11 @@ impl AggregateStage {
             return self.apply_sessions(batch, errors);
         }
         let timestamps = int64_column(&batch, ROWTIME)?;
-        let (batch, timestamps, window_starts) = match &mut self.window {
-            None => (batch, timestamps, None),
+        let (batch, timestamps, window_starts, expanded_rows) = match &mut self.window {
+            None => (batch, timestamps, None, None),
             Some(w) => {
-                let (batch, ts, starts) = w.expand(&batch, &timestamps, &mut self.stream_time)?;
-                (batch, ts, Some(starts))
+                let e = w.expand(&batch, &timestamps, &mut self.stream_time)?;
+                (e.batch, e.timestamps, Some(e.starts), Some(e.rows))
             }
         };
         self.purge_expired()?;
@@ -408,7 +430,14 @@ impl AggregateStage {
                 new: Some(r),
             })
             .collect();
-        self.fold_changes(&rows, None, &changes, &timestamps, window_starts)
+        let mut out = self.fold_changes(&rows, None, &changes, &timestamps, window_starts)?;
+        // Each window of a row is a row of the expanded batch.
+        if let (Some(inputs), Some(expanded)) = (out.inputs.as_mut(), expanded_rows) {
+            for i in inputs.iter_mut() {
+                *i = expanded[*i];
+            }
+        }
+        Ok(out)
     }
 
     /// Folds the changes of a table into the groups' states: each input row's previous
@@ -631,6 +660,8 @@ impl AggregateStage {
             Vec::new()
         };
 
+        // Old rows (n..2n) are the versions their changes (0..n) replaced.
+        let inputs = picked.iter().map(|&p| p as usize % n.max(1)).collect();
         let indices = UInt32Array::from(picked);
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.out_schema.fields().len());
         for (g, field) in new.groups.iter().enumerate().zip(self.out_schema.fields()) {
@@ -657,6 +688,7 @@ impl AggregateStage {
             window_starts: window_starts.map(|_| out_starts),
             session_ends: None,
             deleted: None,
+            inputs: Some(inputs),
         };
         let (out, keys) = match self.suppressed.as_mut() {
             None => (out, out_keys),
@@ -692,6 +724,7 @@ impl AggregateStage {
                     window_starts: Some(closed.keys().map(|(_, s, _)| *s).collect()),
                     session_ends: None,
                     deleted: None,
+                    inputs: None,
                 };
                 (out, closed.into_keys().map(|(_, _, k)| k).collect())
             }
@@ -754,12 +787,21 @@ impl AggregateStage {
                 .map(|(x, _)| x)
                 .collect()
         };
+        let inputs = out.inputs.map(|inputs| {
+            inputs
+                .into_iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(x, _)| x)
+                .collect()
+        });
         Ok(Aggregated {
             batch: arrow::compute::filter_record_batch(&out.batch, &mask)?,
             timestamps: pick(out.timestamps),
             window_starts: out.window_starts.map(pick),
             session_ends: out.session_ends.map(pick),
             deleted: Some(deleted),
+            inputs,
         })
     }
 
@@ -917,6 +959,15 @@ impl AggregateStage {
 }
 
 /// The groups a batch touches, numbered in order of first appearance.
+/// A batch with one row per window of each input row (see [`Window::expand`]).
+struct Expanded {
+    batch: RecordBatch,
+    timestamps: Vec<i64>,
+    starts: Vec<i64>,
+    /// For each row, the input row it is a window of.
+    rows: Vec<usize>,
+}
+
 struct Slots<'a> {
     index: HashMap<&'a [u8], u32, foldhash::fast::RandomState>,
     keys: Vec<&'a [u8]>,
@@ -1013,7 +1064,7 @@ impl Window {
         batch: &RecordBatch,
         timestamps: &[i64],
         stream_time: &mut i64,
-    ) -> Result<(RecordBatch, Vec<i64>, Vec<i64>), EngineError> {
+    ) -> Result<Expanded, EngineError> {
         let mut indices = Vec::with_capacity(batch.num_rows());
         let mut starts = Vec::with_capacity(batch.num_rows());
         for (row, &ts) in timestamps.iter().enumerate() {
@@ -1055,7 +1106,12 @@ impl Window {
             .iter()
             .map(|&i| timestamps[i as usize])
             .collect();
-        Ok((RecordBatch::try_new(batch.schema(), columns)?, ts, starts))
+        Ok(Expanded {
+            batch: RecordBatch::try_new(batch.schema(), columns)?,
+            timestamps: ts,
+            starts,
+            rows: indices.values().iter().map(|&i| i as usize).collect(),
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use eddy_sql::ast::{CreateSource, PropertyValue, WithProperties};
 use eddy_sql::catalog::{Column, ColumnRole, FormatName, Source, SourceKind};
 use eddy_sql::plan::QueryPlan;
-use eddy_sql::types::SqlType;
+use eddy_sql::types::{SqlType, StructField};
 use eddy_sql::window::WindowSpec;
 
 use crate::error::EngineError;
@@ -348,6 +348,36 @@ pub(crate) fn with_defaults(
     with
 }
 
+/// Refuses a header column whose type is not the one its headers have: `HEADERS` is
+/// `ARRAY<STRUCT<KEY STRING, VALUE BYTES>>`, `HEADER('key')` is `BYTES`.
+fn check_header_type(role: &ColumnRole, ty: &SqlType) -> Result<(), EngineError> {
+    let (marker, expected) = match role {
+        ColumnRole::Header(None) => ("HEADERS".to_string(), headers_type()),
+        ColumnRole::Header(Some(key)) => (format!("HEADER('{key}')"), SqlType::Bytes),
+        ColumnRole::Key | ColumnRole::Value => return Ok(()),
+    };
+    if *ty == expected {
+        return Ok(());
+    }
+    Err(EngineError::Invalid(format!(
+        "Invalid type for {marker} column: expected {expected}, got {ty}"
+    )))
+}
+
+/// The type of a `HEADERS` column.
+pub(crate) fn headers_type() -> SqlType {
+    SqlType::Array(Box::new(SqlType::Struct(vec![
+        StructField {
+            name: "KEY".into(),
+            ty: SqlType::String,
+        },
+        StructField {
+            name: "VALUE".into(),
+            ty: SqlType::Bytes,
+        },
+    ])))
+}
+
 /// The catalog entry a `CREATE STREAM|TABLE (…) WITH (…)` declares.
 pub(crate) fn source_from_create(stmt: &CreateSource, sql: &str) -> Result<Source, EngineError> {
     let with = With(&stmt.with);
@@ -367,14 +397,16 @@ pub(crate) fn source_from_create(stmt: &CreateSource, sql: &str) -> Result<Sourc
     let mut keys = Vec::new();
     let mut values = Vec::new();
     for e in &stmt.elements {
+        let role = match (&e.header, e.key) {
+            (Some(header), _) => ColumnRole::Header(header.clone()),
+            (None, true) => ColumnRole::Key,
+            (None, false) => ColumnRole::Value,
+        };
+        check_header_type(&role, &e.ty)?;
         let col = Column {
             name: e.name.clone(),
             ty: e.ty.clone(),
-            role: if e.key {
-                ColumnRole::Key
-            } else {
-                ColumnRole::Value
-            },
+            role,
         };
         if eddy_sql::plan::is_pseudo_column(&col.name) {
             return Err(EngineError::Invalid(format!(

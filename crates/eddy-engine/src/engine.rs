@@ -545,7 +545,22 @@ impl Engine {
         let _enter = span.enter();
         match &stmt.statement {
             Statement::CreateSource(create) => {
-                let values = create.elements.iter().filter(|c| !c.key).count();
+                let values = create
+                    .elements
+                    .iter()
+                    .filter(|c| !c.key && c.header.is_none())
+                    .count();
+                let headers_off = self
+                    .server_setting("ksql.headers.columns.enabled")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("false"));
+                if headers_off && create.elements.iter().any(|c| c.header.is_some()) {
+                    return Err(EngineError::Invalid(format!(
+                        "Cannot create {} {} with HEADERS or HEADER('<key>') columns: \
+                         ksql.headers.columns.enabled is false on this server.",
+                        create.kind.to_string().to_lowercase(),
+                        create.name
+                    )));
+                }
                 let mut create = create.clone();
                 create.with = crate::ddl::with_defaults(&create.with, props, values, true);
                 self.create_source(&create, &stmt.text)
@@ -1022,6 +1037,11 @@ impl Engine {
             if sink.is_source {
                 return Err(EngineError::Invalid(format!(
                     "Cannot insert into read-only stream: {target}"
+                )));
+            }
+            if sink.header_columns().next().is_some() {
+                return Err(EngineError::Invalid(format!(
+                    "Cannot insert into {target} because it has header columns"
                 )));
             }
             let id = format!("INSERTQUERY_{}", inner.next_query);

@@ -283,7 +283,7 @@ impl ForeignKeyJoinStage {
         self.right_store.get_many(&right_keys, &mut right_rows)?;
         let mut lookups = RawBatch::default();
         for (k, v) in right_keys.iter().zip(right_rows.iter()) {
-            lookups.push(k, v.map(|row| stored_row::split(row).1), 0, 0, 0);
+            stored_row::push(&mut lookups, k, v);
         }
         let mut ignored = Vec::new();
         let decoded = self.right.reader.decode(&lookups, false, &mut ignored)?;
@@ -311,6 +311,7 @@ impl ForeignKeyJoinStage {
         Ok(Joined {
             batch: RecordBatch::try_new(Arc::clone(input_schema), columns)?,
             deleted: BooleanArray::from(deleted),
+            origins: changes.rows.to_vec(),
         })
     }
 
@@ -377,6 +378,10 @@ impl ForeignKeyJoinStage {
             // the left row with nulls.
             deleted.push(gone && self.kind == JoinKind::Inner);
         }
+        let origins = right_index
+            .iter()
+            .map(|&i| changes.rows[i as usize])
+            .collect();
         let right_index = UInt32Array::from(right_index);
         let matched: UInt32Array = matched.into_iter().collect();
         let mut columns: Vec<ArrayRef> = left.batch.columns().to_vec();
@@ -394,6 +399,7 @@ impl ForeignKeyJoinStage {
         Ok(Joined {
             batch: RecordBatch::try_new(Arc::clone(input_schema), columns)?,
             deleted: BooleanArray::from(deleted),
+            origins,
         })
     }
 }

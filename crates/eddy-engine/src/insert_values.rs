@@ -44,6 +44,17 @@ pub(crate) fn insert_values(
             )));
         }
     }
+    let headers: Vec<&str> = names
+        .iter()
+        .filter(|n| target.column(n).is_some_and(|c| c.role.is_header()))
+        .map(String::as_str)
+        .collect();
+    if !headers.is_empty() {
+        return Err(EngineError::Invalid(format!(
+            "Cannot insert into HEADER columns: {}",
+            headers.join(", ")
+        )));
+    }
     if names.len() != values.len() {
         return Err(EngineError::Invalid(format!(
             "Expected a value for each column. Expected Columns: [{}]. Got [{}]",

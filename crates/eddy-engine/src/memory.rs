@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use eddy_topic::{
-    Payloads, Position, RawBatch, RecordSink, RecordSource, StartFrom, TopicAdmin, TopicError,
-    TopicInfo, TopicIo, partition_for_key,
+    Header, Payloads, Position, RawBatch, RecordHeaders, RecordSink, RecordSource, StartFrom,
+    TopicAdmin, TopicError, TopicInfo, TopicIo, partition_for_key,
 };
 
 /// One record as stored in a memory topic.
@@ -19,6 +19,8 @@ pub struct StoredRecord {
     pub value: Option<Vec<u8>>,
     /// Timestamp in ms.
     pub timestamp: i64,
+    /// Record headers.
+    pub headers: Vec<Header>,
 }
 
 #[derive(Default)]
@@ -55,8 +57,26 @@ impl MemoryTopics {
         value: Option<&[u8]>,
         timestamp: i64,
     ) -> Result<(), TopicError> {
+        self.produce_with_headers(topic, key, value, timestamp, Vec::new())
+    }
+
+    /// Appends one record with headers, choosing the partition from the key as Kafka does.
+    pub fn produce_with_headers(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: i64,
+        headers: Vec<Header>,
+    ) -> Result<(), TopicError> {
         let mut state = self.lock();
-        append(&mut state, topic, key, value, timestamp)
+        let record = StoredRecord {
+            key: key.map(<[u8]>::to_vec),
+            value: value.map(<[u8]>::to_vec),
+            timestamp,
+            headers,
+        };
+        append(&mut state, topic, record)
     }
 
     /// Every record of a topic in the order it was written (across partitions).
@@ -74,19 +94,13 @@ impl MemoryTopics {
     }
 }
 
-fn append(
-    state: &mut State,
-    topic: &str,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    timestamp: i64,
-) -> Result<(), TopicError> {
+fn append(state: &mut State, topic: &str, record: StoredRecord) -> Result<(), TopicError> {
     let partitions = state.topics.get(topic).map_or(1, Vec::len);
-    let p = match key {
+    let p = match &record.key {
         Some(k) => partition_for_key(k, partitions as i32),
         None => 0,
     };
-    append_to(state, topic, p, key, value, timestamp)
+    append_to(state, topic, p, record)
 }
 
 /// Appends a record to partition `p` of `topic`.
@@ -94,9 +108,7 @@ fn append_to(
     state: &mut State,
     topic: &str,
     p: i32,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    timestamp: i64,
+    record: StoredRecord,
 ) -> Result<(), TopicError> {
     let partitions = state
         .topics
@@ -108,11 +120,7 @@ fn append_to(
             partitions.len()
         )));
     };
-    part.push(StoredRecord {
-        key: key.map(<[u8]>::to_vec),
-        value: value.map(<[u8]>::to_vec),
-        timestamp,
-    });
+    part.push(record);
     let offset = part.len() as i64 - 1;
     state.log.push((topic.to_string(), p, offset));
     Ok(())
@@ -299,6 +307,7 @@ impl RecordSource for MemorySource {
                 *p,
                 *o,
             );
+            batch.set_last_headers(rec.headers.clone());
             self.next[*p as usize] = o + 1;
             taken += 1;
         }
@@ -318,21 +327,42 @@ impl RecordSource for MemorySource {
     }
 }
 
+/// Record `i` of a batch being sent.
+fn stored(
+    keys: &Payloads,
+    values: &Payloads,
+    timestamp: i64,
+    headers: &RecordHeaders,
+    i: usize,
+) -> StoredRecord {
+    StoredRecord {
+        key: keys.get(i).map(<[u8]>::to_vec),
+        value: values.get(i).map(<[u8]>::to_vec),
+        timestamp,
+        headers: headers.of(i).to_vec(),
+    }
+}
+
 struct MemorySink {
     topics: MemoryTopics,
     topic: String,
 }
 
 impl RecordSink for MemorySink {
-    fn send(
+    fn send_with_headers(
         &mut self,
         keys: &Payloads,
         values: &Payloads,
         timestamps: &[i64],
+        headers: &RecordHeaders,
     ) -> Result<(), TopicError> {
         let mut state = self.topics.lock();
         for (i, ts) in timestamps.iter().enumerate() {
-            append(&mut state, &self.topic, keys.get(i), values.get(i), *ts)?;
+            append(
+                &mut state,
+                &self.topic,
+                stored(keys, values, *ts, headers, i),
+            )?;
         }
         Ok(())
     }
@@ -342,11 +372,13 @@ impl RecordSink for MemorySink {
         keys: &Payloads,
         values: &Payloads,
         timestamps: &[i64],
+        headers: &RecordHeaders,
         partitions: &[i32],
     ) -> Result<(), TopicError> {
         let mut state = self.topics.lock();
         for (i, (ts, p)) in timestamps.iter().zip(partitions).enumerate() {
-            append_to(&mut state, &self.topic, *p, keys.get(i), values.get(i), *ts)?;
+            let record = stored(keys, values, *ts, headers, i);
+            append_to(&mut state, &self.topic, *p, record)?;
         }
         Ok(())
     }

@@ -174,6 +174,7 @@ impl Engine {
                         partition,
                         offset,
                     );
+                    raw.set_last_headers(batch.headers.of(i).to_vec());
                 }
                 if offset + 1 >= ends[end].next_offset {
                     ends.swap_remove(end);
@@ -364,10 +365,10 @@ fn read_keys(
     Ok(())
 }
 
-/// A stored table row as a record, with its timestamp (the pull query's ROWTIME).
+/// A stored table row as a record, with its timestamp (the pull query's ROWTIME) and
+/// headers.
 fn push_row(raw: &mut RawBatch, key: &[u8], row: &[u8]) {
-    let (timestamp, value) = stored_row::split(row);
-    raw.push(Some(key), Some(value), timestamp, 0, 0);
+    stored_row::push(raw, Some(key), Some(row));
 }
 
 fn pull_counter() -> u64 {

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, new_null_array};
 use arrow::compute::kernels::boolean::{not, or};
 use arrow::compute::{cast, filter, filter_record_batch};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use eddy_formats::{KeyEncoder, ValueDecoder, ValueEncoder};
 use eddy_sql::catalog::{ColumnRole, Source, SourceKind};
 use eddy_sql::plan::{JoinKind, QueryPlan, ROWOFFSET, ROWPARTITION, ROWTIME};
 use eddy_state::KeyValueStore;
-use eddy_topic::{Payloads, RawBatch, RecordSink, RecordSource, TopicIo};
+use eddy_topic::{Payloads, RawBatch, RecordHeaders, RecordSink, RecordSource, TopicIo};
 
 use crate::aggregate::{AggregateStage, int64_column};
 use crate::error::EngineError;
@@ -22,7 +22,8 @@ use crate::eval::{Compiled, RowError, filter_bool, matches};
 use crate::metrics::{BatchFigures, QueryMeters};
 use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
 use crate::reader::{
-    DecodedBatch, SourceReader, columns_schema, decoders, encoders, int64_values, positions_after,
+    DecodedBatch, SourceReader, columns_schema, decoders, encoders, header_columns, header_layout,
+    int64_values, positions_after,
 };
 use crate::repartition::{Repartition, split_changes};
 use crate::runner::Task;
@@ -67,6 +68,8 @@ pub(crate) struct JoinStage {
     found_rows: Payloads,
     /// Their value bytes.
     found: Payloads,
+    /// The table's header columns ([`header_layout`]).
+    table_headers: Vec<(Option<String>, DataType)>,
 }
 
 impl JoinStage {
@@ -96,6 +99,7 @@ impl JoinStage {
             lookup_keys: Payloads::new(),
             found_rows: Payloads::new(),
             found: Payloads::new(),
+            table_headers: header_layout(table),
         }))
     }
 
@@ -107,6 +111,7 @@ impl JoinStage {
         stream: RecordBatch,
         input_schema: &SchemaRef,
         errors: &mut Vec<RowError>,
+        origins: &mut Vec<usize>,
     ) -> Result<RecordBatch, EngineError> {
         // The table must include every row written before this stream batch was read.
         if let Ok(ends) = topics.admin().end_offsets(&self.table.topic)
@@ -141,6 +146,21 @@ impl JoinStage {
             &arrow::compute::not(&matched)?,
         )?);
         columns.extend(decoded.batch.columns().iter().cloned());
+        if !self.table_headers.is_empty() {
+            // The table's header columns, from the headers its rows were stored with.
+            let mut headers = RecordHeaders::new();
+            for (i, row) in self.found_rows.iter().enumerate() {
+                if let Some(row) = row {
+                    headers.set(i, stored_row::parts(row).1);
+                }
+            }
+            for column in header_columns(&self.table_headers, &headers, n)? {
+                columns.push(arrow::compute::nullif(
+                    &column,
+                    &arrow::compute::not(&matched)?,
+                )?);
+            }
+        }
         for field in self
             .table_schema
             .fields()
@@ -151,7 +171,10 @@ impl JoinStage {
         }
         let joined = RecordBatch::try_new(Arc::clone(input_schema), columns)?;
         Ok(match self.kind {
-            JoinKind::Inner => filter_record_batch(&joined, &matched)?,
+            JoinKind::Inner => {
+                *origins = kept(origins, &matched);
+                filter_record_batch(&joined, &matched)?
+            }
             JoinKind::Left | JoinKind::Right | JoinKind::Full => joined,
         })
     }
@@ -184,6 +207,8 @@ pub(crate) struct QueryTask {
     batch_errors: Vec<ProcessingError>,
     /// The output timestamps of the batch, with `keys_out`/`values_out`.
     times_out: Vec<i64>,
+    /// The output records' headers: those of the records they came from.
+    headers_out: RecordHeaders,
     max_batch: usize,
     keys_out: Payloads,
     values_out: Payloads,
@@ -276,6 +301,7 @@ impl QueryTask {
             progress: BatchProgress::Done,
             batch_errors: Vec::new(),
             times_out: Vec::new(),
+            headers_out: RecordHeaders::new(),
             max_batch,
             keys_out: Payloads::new(),
             values_out: Payloads::new(),
@@ -402,10 +428,15 @@ impl QueryTask {
             };
             let time = self.raw.timestamps[j];
             if let (true, Some(p)) = (versions.old_valid[r], old_targets[r]) {
-                repartition.push_change(key, versions.previous.values.get(r), time, p, true)?;
+                let (old, old_headers) = (
+                    versions.previous.values.get(r),
+                    versions.previous.headers.of(r),
+                );
+                repartition.push_change(key, old, time, p, true, old_headers)?;
             }
             if let (true, Some(p)) = (versions.new_valid[r], new_targets[r]) {
-                repartition.push_change(key, self.raw.values.get(j), time, p, false)?;
+                let headers = self.raw.headers.of(j);
+                repartition.push_change(key, self.raw.values.get(j), time, p, false, headers)?;
             }
         }
         stage.remember(&self.raw, &decoded.rows)?;
@@ -417,10 +448,11 @@ impl QueryTask {
     /// Forwards joined (and filtered) rows to the partitions their groups hash to.
     fn forward_joined(
         &mut self,
-        batch: &RecordBatch,
+        rows: &Rows,
         errors: &mut Vec<ProcessingError>,
         row_errors: &mut Vec<RowError>,
     ) -> Result<(), EngineError> {
+        let batch = &rows.batch;
         let (Some(stage), Some(repartition)) = (self.aggregate.as_mut(), self.repartition.as_mut())
         else {
             return Err(unattached_repartition());
@@ -432,7 +464,11 @@ impl QueryTask {
         repartition.clear();
         for (i, target) in targets.into_iter().enumerate() {
             if let Some(p) = target {
-                repartition.push_row(values.get(i), times[i], p);
+                let headers = rows
+                    .origins
+                    .get(i)
+                    .map_or(&[][..], |&o| self.raw.headers.of(o));
+                repartition.push_row(values.get(i), times[i], p, headers);
             }
         }
         self.send_forwarded()?;
@@ -511,6 +547,11 @@ impl QueryTask {
             batch = filter_record_batch(&batch, &not(&tombstones)?)?;
             tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
         }
+        // Origins are followed only when the batch has headers to forward.
+        let mut origins = match self.raw.headers.is_empty() {
+            true => Vec::new(),
+            false => decoded_rows.clone(),
+        };
         if let Some(join) = self.table_join.as_mut() {
             let left_partitions = join
                 .is_right_batch()
@@ -526,6 +567,7 @@ impl QueryTask {
             let joined = join.apply(&changes, &self.input_schema)?;
             batch = joined.batch;
             tombstones = joined.deleted;
+            origins = joined.origins;
         }
         if let Some(join) = self.stream_join.as_mut() {
             batch = join.apply(
@@ -534,12 +576,19 @@ impl QueryTask {
                 batch,
                 &self.input_schema,
                 row_errors,
+                &mut origins,
             )?;
             self.report(&batch, row_errors, errors);
             tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
         }
         if let Some(join) = self.join.as_mut() {
-            batch = join.apply(self.topics.as_ref(), batch, &self.input_schema, row_errors)?;
+            batch = join.apply(
+                self.topics.as_ref(),
+                batch,
+                &self.input_schema,
+                row_errors,
+                &mut origins,
+            )?;
             self.report(&batch, row_errors, errors);
             // Null values never reach a join (see above), and the join may drop rows.
             tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
@@ -549,6 +598,7 @@ impl QueryTask {
             self.report(&batch, row_errors, errors);
             batch = filter_record_batch(&batch, &mask)?;
             tombstones = filter_bool(&tombstones, &mask)?;
+            origins = kept(&origins, &mask);
             if !joins {
                 decoded_rows = decoded_rows
                     .into_iter()
@@ -562,6 +612,7 @@ impl QueryTask {
             batch,
             tombstones,
             decoded_rows,
+            origins,
         })
     }
 
@@ -585,13 +636,14 @@ impl QueryTask {
             Some(batch) => Rows {
                 tombstones: BooleanArray::from(vec![false; batch.num_rows()]),
                 decoded_rows: (0..batch.num_rows()).collect(),
+                origins: (0..batch.num_rows()).collect(),
                 batch,
             },
             None => self.rows(errors, &mut row_errors)?,
         };
         if self.forwarding() {
             return match joins {
-                true => self.forward_joined(&rows.batch, errors, &mut row_errors),
+                true => self.forward_joined(&rows, errors, &mut row_errors),
                 false => self.forward_records(&rows, errors, &mut row_errors),
             };
         }
@@ -599,7 +651,10 @@ impl QueryTask {
             mut batch,
             mut tombstones,
             decoded_rows,
+            origins,
         } = rows;
+        // Each output row's origin in the raw batch, where known and needed.
+        let mut origins = (!self.raw.headers.is_empty()).then_some(origins);
         let mut aggregated_times = None;
         let mut window_starts = None;
         let mut session_ends: Option<Vec<i64>> = None;
@@ -643,6 +698,10 @@ impl QueryTask {
             };
             self.report(&input, &mut row_errors, errors);
             batch = out.batch;
+            origins = match (origins, out.inputs) {
+                (Some(o), Some(inputs)) => inputs.iter().map(|&i| o.get(i).copied()).collect(),
+                _ => None,
+            };
             aggregated_times = Some(out.timestamps);
             window_starts = out.window_starts;
             session_ends = out.session_ends;
@@ -658,6 +717,9 @@ impl QueryTask {
             if batch.num_rows() > left {
                 batch = batch.slice(0, left);
                 tombstones = tombstones.slice(0, left);
+                if let Some(o) = origins.as_mut() {
+                    o.truncate(left);
+                }
                 if let Some(t) = aggregated_times.as_mut() {
                     t.truncate(left);
                 }
@@ -707,6 +769,10 @@ impl QueryTask {
                     let mut flags = keep.iter();
                     v.retain(|_| flags.next().copied().unwrap_or(false));
                 };
+                if let Some(o) = origins.as_mut() {
+                    let mut flags = keep.iter();
+                    o.retain(|_| flags.next().copied().unwrap_or(false));
+                }
                 if let Some(t) = aggregated_times.as_mut() {
                     retain(t);
                 }
@@ -752,6 +818,8 @@ impl QueryTask {
         let (keys, values) = if self.exploded.iter().any(|e| *e) {
             let (repeat, k, v) = explode(&keys, &values, &self.exploded, &self.value_schema)?;
             timestamps = repeated(&timestamps, &repeat);
+            origins =
+                origins.and_then(|o| repeat.iter().map(|&r| o.get(r as usize).copied()).collect());
             window_starts = window_starts.map(|w| repeated(&w, &repeat));
             session_ends = session_ends.map(|e| repeated(&e, &repeat));
             let t =
@@ -784,8 +852,19 @@ impl QueryTask {
                 }
                 ve.encode(&values, Some(&tombstones), &mut self.values_out)?;
                 self.times_out = timestamps;
+                self.headers_out = match &origins {
+                    Some(o) if o.len() == self.times_out.len() => {
+                        self.raw.headers.pick(o.iter().copied())
+                    }
+                    _ => RecordHeaders::new(),
+                };
                 self.progress = BatchProgress::Encoded;
-                sink.send(&self.keys_out, &self.values_out, &self.times_out)?;
+                sink.send_with_headers(
+                    &self.keys_out,
+                    &self.values_out,
+                    &self.times_out,
+                    &self.headers_out,
+                )?;
                 self.progress = BatchProgress::Sent;
                 self.stats.produced(topic, self.keys_out.len() as u64);
                 self.batch_written += self.keys_out.len() as u64;
@@ -976,7 +1055,12 @@ impl Task for QueryTask {
         } else if let Output::Topic { sink, topic, .. } = &mut self.output {
             if self.progress == BatchProgress::Encoded {
                 // Sending failed: the state stores have the batch, only its outputs are due.
-                sink.send(&self.keys_out, &self.values_out, &self.times_out)?;
+                sink.send_with_headers(
+                    &self.keys_out,
+                    &self.values_out,
+                    &self.times_out,
+                    &self.headers_out,
+                )?;
                 self.progress = BatchProgress::Sent;
                 self.stats.produced(topic, self.keys_out.len() as u64);
                 self.batch_written += self.keys_out.len() as u64;
@@ -1052,6 +1136,9 @@ struct Rows {
     tombstones: BooleanArray,
     /// Each row's index in the raw batch (unless a join made the rows).
     decoded_rows: Vec<usize>,
+    /// Each row's origin: the index in the raw batch of the record that made it (also
+    /// through joins), whose headers its output carries, as Kafka Streams forwards them.
+    origins: Vec<usize>,
 }
 
 /// How far a polled batch got (see [`QueryTask::step`]).
@@ -1188,7 +1275,8 @@ fn table_changes(
 /// The previous versions of a batch of a table's rows, and which versions count in their
 /// groups.
 struct TableVersions {
-    /// Each row's previous version as the table had it (a null value where none).
+    /// Each row's previous version as the table had it (a null value where none), with
+    /// its headers.
     previous: RawBatch,
     /// The previous versions decoded, aligned with the rows (null rows where none).
     old: RecordBatch,
@@ -1366,6 +1454,16 @@ fn explode(
         &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(repeat.len())),
     )?;
     Ok((repeat, keys, values))
+}
+
+/// The entries of `values` whose `mask` entry is true.
+fn kept(values: &[usize], mask: &BooleanArray) -> Vec<usize> {
+    values
+        .iter()
+        .zip(mask.iter())
+        .filter(|(_, keep)| *keep == Some(true))
+        .map(|(v, _)| *v)
+        .collect()
 }
 
 /// `values[r]` for each `r` of `rows`.

@@ -3,15 +3,19 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BooleanArray, Int32Array, Int64Array,
+    ListArray, StringBuilder, StructArray,
+};
+use arrow::buffer::OffsetBuffer;
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use eddy_formats::{Format, KeyDecoder, KeyEncoder, ValueDecoder, ValueEncoder};
-use eddy_sql::catalog::{Column, FormatName, Source};
+use eddy_sql::catalog::{Column, ColumnRole, FormatName, Source};
 use eddy_sql::plan::{QueryPlan, scan_schema};
 use eddy_sql::window::WindowSpec;
-use eddy_topic::{Payloads, RawBatch};
+use eddy_topic::{Payloads, RawBatch, RecordHeaders};
 
 use crate::error::EngineError;
 use crate::processing_log::{ErrorKind, ProcessingError};
@@ -105,6 +109,8 @@ pub(crate) struct SourceReader {
     /// Where `WINDOWSTART`/`WINDOWEND` come from, if the layout has them.
     window: WindowColumns,
     stripped_keys: Payloads,
+    /// The header columns of the layout, in order: which headers, and the column's type.
+    headers: Vec<(Option<String>, DataType)>,
 }
 
 /// How a reader fills the window bounds of its scan layout.
@@ -179,6 +185,7 @@ impl SourceReader {
             timestamp_format,
             window,
             stripped_keys: Payloads::new(),
+            headers: header_layout(source),
         })
     }
 
@@ -237,6 +244,7 @@ impl SourceReader {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         columns.extend(keys.batch.columns().iter().cloned());
         columns.extend(values.batch.columns().iter().cloned());
+        columns.extend(header_columns(&self.headers, &raw.headers, n)?);
         let mut rowtime: ArrayRef = Arc::new(Int64Array::from(raw.timestamps.clone()));
         if let Some(ts) = self.timestamp_column {
             let (from_column, invalid) =
@@ -290,6 +298,89 @@ impl SourceReader {
             record: bytes.map(|b| String::from_utf8_lossy(b).into_owned()),
         }
     }
+}
+
+/// The header columns of `source`, in order: which headers each holds (`None`: all), and
+/// its type.
+pub(crate) fn header_layout(source: &Source) -> Vec<(Option<String>, DataType)> {
+    source
+        .header_columns()
+        .map(|c| match &c.role {
+            ColumnRole::Header(key) => (key.clone(), c.ty.to_arrow()),
+            _ => (None, c.ty.to_arrow()),
+        })
+        .collect()
+}
+
+/// The header columns of `layout` (from [`header_layout`]) for `n` records with `headers`.
+pub(crate) fn header_columns(
+    layout: &[(Option<String>, DataType)],
+    headers: &RecordHeaders,
+    n: usize,
+) -> Result<Vec<ArrayRef>, EngineError> {
+    layout
+        .iter()
+        .map(|(key, ty)| match key {
+            None => all_headers(headers, n, ty),
+            Some(key) => Ok(last_header(headers, n, key)),
+        })
+        .collect()
+}
+
+/// A `HEADERS` column (of type `ty`, `ARRAY<STRUCT<KEY STRING, VALUE BYTES>>`): every
+/// header of each of `n` records, in order.
+fn all_headers(headers: &RecordHeaders, n: usize, ty: &DataType) -> Result<ArrayRef, EngineError> {
+    let DataType::List(item) = ty else {
+        return Err(EngineError::Internal(format!(
+            "a HEADERS column of type {ty}"
+        )));
+    };
+    let DataType::Struct(fields) = item.data_type() else {
+        return Err(EngineError::Internal(format!(
+            "a HEADERS column of type {ty}"
+        )));
+    };
+    let mut keys = StringBuilder::new();
+    let mut values = BinaryBuilder::new();
+    let mut offsets = Vec::with_capacity(n + 1);
+    let mut entries = 0i32;
+    offsets.push(entries);
+    for i in 0..n {
+        for header in headers.of(i) {
+            keys.append_value(&header.key);
+            values.append_option(header.value.as_deref());
+            entries += 1;
+        }
+        offsets.push(entries);
+    }
+    let entries = StructArray::try_new(
+        fields.clone(),
+        vec![Arc::new(keys.finish()), Arc::new(values.finish())],
+        None,
+    )?;
+    Ok(Arc::new(ListArray::try_new(
+        Arc::clone(item),
+        OffsetBuffer::new(offsets.into()),
+        Arc::new(entries),
+        None,
+    )?))
+}
+
+/// A `HEADER('key')` column: the value of the last header with `key` of each of `n`
+/// records, null where there is none.
+fn last_header(headers: &RecordHeaders, n: usize, key: &str) -> ArrayRef {
+    Arc::new(
+        (0..n)
+            .map(|i| {
+                headers
+                    .of(i)
+                    .iter()
+                    .rev()
+                    .find(|h| h.key == key)
+                    .and_then(|h| h.value.as_deref())
+            })
+            .collect::<BinaryArray>(),
+    )
 }
 
 /// The times a `TIMESTAMP` column gives its rows (read with its `TIMESTAMP_FORMAT` when it is

@@ -23,7 +23,7 @@ use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use eddy_formats::{Format, ValueDecoder, ValueEncoder};
-use eddy_topic::{Payloads, RawBatch, RecordSink};
+use eddy_topic::{Header, Payloads, RawBatch, RecordHeaders, RecordSink};
 
 use crate::error::EngineError;
 use crate::processing_log::{ErrorKind, ProcessingError};
@@ -52,6 +52,8 @@ pub(crate) struct Repartition {
     keys: Payloads,
     values: Payloads,
     timestamps: Vec<i64>,
+    /// Headers of the records forwarded, kept as Kafka Streams keeps them.
+    headers: RecordHeaders,
     targets: Vec<i32>,
     /// After a join: the codec of the joined rows it forwards.
     joined: Option<JoinedRows>,
@@ -74,6 +76,7 @@ impl Repartition {
             keys: Payloads::new(),
             values: Payloads::new(),
             timestamps: Vec::new(),
+            headers: RecordHeaders::new(),
             targets: Vec::new(),
             joined: None,
         }
@@ -138,11 +141,14 @@ impl Repartition {
         self.keys.clear();
         self.values.clear();
         self.timestamps.clear();
+        self.headers.clear();
         self.targets.clear();
     }
 
     /// Adds record `r` of `raw` to the batch's forwarded records, for `partition`.
     pub(crate) fn push(&mut self, raw: &RawBatch, r: usize, partition: i32) {
+        self.headers
+            .set(self.keys.len(), raw.headers.of(r).to_vec());
         self.keys.push(raw.keys.get(r));
         self.values.push(raw.values.get(r));
         self.timestamps.push(raw.timestamps[r]);
@@ -158,7 +164,9 @@ impl Repartition {
         timestamp: i64,
         partition: i32,
         retracts: bool,
+        headers: &[Header],
     ) -> Result<(), EngineError> {
+        self.headers.set(self.keys.len(), headers.to_vec());
         self.keys.push_with(|buf| {
             buf.extend_from_slice(key);
             buf.push(if retracts { RETRACTS } else { ADDS });
@@ -172,7 +180,14 @@ impl Repartition {
 
     /// Adds a joined row (encoded by [`JoinedRows`]) to the batch's forwarded records, for
     /// `partition`, without a key.
-    pub(crate) fn push_row(&mut self, value: Option<&[u8]>, timestamp: i64, partition: i32) {
+    pub(crate) fn push_row(
+        &mut self,
+        value: Option<&[u8]>,
+        timestamp: i64,
+        partition: i32,
+        headers: &[Header],
+    ) {
+        self.headers.set(self.keys.len(), headers.to_vec());
         self.keys.push(None);
         self.values.push(value);
         self.timestamps.push(timestamp);
@@ -181,8 +196,13 @@ impl Repartition {
 
     /// Sends the forwarded records of the batch in hand (again, after a failed flush).
     pub(crate) fn send(&mut self) -> Result<(), EngineError> {
-        self.sink
-            .send_to_partitions(&self.keys, &self.values, &self.timestamps, &self.targets)?;
+        self.sink.send_to_partitions(
+            &self.keys,
+            &self.values,
+            &self.timestamps,
+            &self.headers,
+            &self.targets,
+        )?;
         Ok(())
     }
 
@@ -221,6 +241,7 @@ pub(crate) fn split_changes(raw: &RawBatch) -> (RawBatch, Vec<bool>) {
             raw.partitions[i],
             raw.offsets[i],
         );
+        records.set_last_headers(raw.headers.of(i).to_vec());
     }
     (records, retracts)
 }

@@ -18,13 +18,14 @@ use arrow::record_batch::RecordBatch;
 use eddy_formats::{Format, KeyEncoder};
 use eddy_sql::plan::{JoinKind, QueryPlan};
 use eddy_state::KeyValueStore;
-use eddy_topic::{Payloads, Position, RawBatch, RecordSource, TopicError};
+use eddy_topic::{Header, Payloads, Position, RawBatch, RecordSource, TopicError};
 
 use crate::aggregate::DEFAULT_GRACE_MS;
 use crate::changelog::Changelog;
 use crate::error::EngineError;
 use crate::eval::{Compiled, RowError};
 use crate::reader::SourceReader;
+use crate::table::stored_row;
 
 /// Reads two topics as one source, alternating between them; `right` tells which one the
 /// last batch came from, so it is committed to and joined from the right side.
@@ -231,6 +232,7 @@ impl StreamJoinStage {
         batch: RecordBatch,
         input_schema: &SchemaRef,
         errors: &mut Vec<RowError>,
+        origins: &mut Vec<usize>,
     ) -> Result<RecordBatch, EngineError> {
         let right = self.is_right_batch();
         let key_expr = if right {
@@ -278,8 +280,9 @@ impl StreamJoinStage {
             let mut failure = None;
             other_store.scan_range(&from, Some(&to), &mut |_, v| {
                 match decode_record(v) {
-                    Some((key, value, other_ts)) => {
+                    Some((key, value, other_ts, headers)) => {
                         others.push(key, value, other_ts, 0, 0);
+                        others.set_last_headers(headers);
                         own_rows.push(i as u32);
                         matched.push(Some(others.len() as u32 - 1));
                         out_times.push(ts.max(other_ts));
@@ -313,6 +316,7 @@ impl StreamJoinStage {
                 raw.keys.get(j),
                 raw.values.get(j),
                 times[i],
+                raw.headers.of(j),
             )));
         }
         self.write(usize::from(right), &mut store_keys, &mut store_values)?;
@@ -341,6 +345,12 @@ impl StreamJoinStage {
                 keep.push(m.is_none() || p.is_some());
                 p
             })
+            .collect();
+        *origins = own_rows
+            .iter()
+            .zip(&keep)
+            .filter(|(_, keep)| **keep)
+            .map(|(&i, _)| rows[i as usize])
             .collect();
         let own_index = UInt32Array::from(own_rows);
         let own: Vec<ArrayRef> = batch
@@ -433,7 +443,10 @@ fn ordered(ts: i64) -> u64 {
 }
 
 /// A stored record: timestamp, then the key and the value, each with a length (-1: null).
-fn encode_record(key: Option<&[u8]>, value: Option<&[u8]>, ts: i64) -> Vec<u8> {
+/// A record as a join store keeps it: the timestamp, the key and the value (each a 4-byte
+/// length, -1 for null, and the bytes), then its headers only if it has any
+/// ([`stored_row::write_headers`]).
+fn encode_record(key: Option<&[u8]>, value: Option<&[u8]>, ts: i64, headers: &[Header]) -> Vec<u8> {
     let mut out =
         Vec::with_capacity(16 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
     out.extend_from_slice(&ts.to_be_bytes());
@@ -446,25 +459,65 @@ fn encode_record(key: Option<&[u8]>, value: Option<&[u8]>, ts: i64) -> Vec<u8> {
             None => out.extend_from_slice(&(-1i32).to_be_bytes()),
         }
     }
+    if !headers.is_empty() {
+        stored_row::write_headers(&mut out, headers);
+    }
     out
 }
 
-type Record<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
+type Record<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64, Vec<Header>);
 
 fn decode_record(bytes: &[u8]) -> Option<Record<'_>> {
     let ts = i64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
     let mut rest = &bytes[8..];
-    let mut part = || -> Option<Option<&[u8]>> {
-        let len = i32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
-        rest = &rest[4..];
-        if len < 0 {
-            return Some(None);
-        }
-        let (b, tail) = rest.split_at_checked(len as usize)?;
-        rest = tail;
-        Some(Some(b))
+    let key = record_part(&mut rest)?;
+    let value = record_part(&mut rest)?;
+    let headers = match rest.is_empty() {
+        true => Vec::new(),
+        false => stored_row::read_headers(rest)?.0,
     };
-    let key = part()?;
-    let value = part()?;
-    Some((key, value, ts))
+    Some((key, value, ts, headers))
+}
+
+/// The next length-prefixed part of a stored record (`Some(None)` for a null part).
+fn record_part<'a>(rest: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
+    let (len, tail) = rest.split_first_chunk::<4>()?;
+    let len = i32::from_be_bytes(*len);
+    *rest = tail;
+    if len < 0 {
+        return Some(None);
+    }
+    let (b, tail) = rest.split_at_checked(len as usize)?;
+    *rest = tail;
+    Some(Some(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_records_keep_their_headers() {
+        let headers = vec![
+            Header {
+                key: "abc".into(),
+                value: Some(vec![0x21]),
+            },
+            Header {
+                key: "none".into(),
+                value: None,
+            },
+        ];
+        let with = encode_record(Some(b"k"), Some(b"{}"), 7, &headers);
+        assert_eq!(
+            decode_record(&with),
+            Some((Some(&b"k"[..]), Some(&b"{}"[..]), 7, headers))
+        );
+        let without = encode_record(None, Some(b"v"), 9, &[]);
+        assert_eq!(
+            decode_record(&without),
+            Some((None, Some(&b"v"[..]), 9, Vec::new()))
+        );
+        assert_eq!(decode_record(&with[..with.len() - 2]), None);
+    }
 }

@@ -183,7 +183,8 @@ impl Task for TableMaterializer {
                     let timestamp = self.raw.timestamps[*raw_index];
                     store_values
                         .push_with(|buf| {
-                            stored_row::write(buf, timestamp, value);
+                            let headers = self.raw.headers.of(*raw_index);
+                            stored_row::write(buf, timestamp, headers, value);
                             Ok::<_, std::convert::Infallible>(())
                         })
                         .unwrap_or_else(|never| match never {});
@@ -211,21 +212,98 @@ pub(crate) fn store_name(table: &str) -> String {
 /// A materialised table's row as stored: the record's timestamp (ROWTIME, 8 bytes
 /// big-endian), then the value bytes as they came from the topic.
 pub(crate) mod stored_row {
-    use eddy_topic::Payloads;
+    use eddy_topic::{Header, Payloads, RawBatch};
 
     const TIMESTAMP: usize = 8;
 
-    /// Appends a stored row to `buf`.
-    pub(crate) fn write(buf: &mut Vec<u8>, timestamp: i64, value: &[u8]) {
-        buf.extend_from_slice(&timestamp.to_be_bytes());
+    /// Appends a stored row to `buf`: the timestamp, then the value. A record with headers
+    /// has its timestamp's bits inverted (record timestamps are never negative, so a
+    /// negative one marks the headers), then its headers ([`write_headers`]), then the
+    /// value.
+    pub(crate) fn write(buf: &mut Vec<u8>, timestamp: i64, headers: &[Header], value: &[u8]) {
+        if headers.is_empty() {
+            buf.extend_from_slice(&timestamp.to_be_bytes());
+        } else {
+            buf.extend_from_slice(&(!timestamp).to_be_bytes());
+            write_headers(buf, headers);
+        }
         buf.extend_from_slice(value);
+    }
+
+    /// A stored row's timestamp, headers and value bytes (a row too short for its layout
+    /// reads as its bytes, without timestamp or headers).
+    pub(crate) fn parts(row: &[u8]) -> (i64, Vec<Header>, &[u8]) {
+        let Some((timestamp, rest)) = row.split_first_chunk::<TIMESTAMP>() else {
+            return (0, Vec::new(), row);
+        };
+        let timestamp = i64::from_be_bytes(*timestamp);
+        if timestamp >= 0 {
+            return (timestamp, Vec::new(), rest);
+        }
+        match read_headers(rest) {
+            Some((headers, value)) => (!timestamp, headers, value),
+            None => (0, Vec::new(), row),
+        }
+    }
+
+    /// Appends headers: a 4-byte count, then each key and value as a 4-byte length (-1 for
+    /// a null value) and the bytes.
+    pub(crate) fn write_headers(buf: &mut Vec<u8>, headers: &[Header]) {
+        buf.extend_from_slice(&(headers.len() as i32).to_be_bytes());
+        for h in headers {
+            for part in [Some(h.key.as_bytes()), h.value.as_deref()] {
+                match part {
+                    Some(b) => {
+                        buf.extend_from_slice(&(b.len() as i32).to_be_bytes());
+                        buf.extend_from_slice(b);
+                    }
+                    None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+                }
+            }
+        }
+    }
+
+    /// Headers written by [`write_headers`] at the start of `rest`, and what follows them.
+    pub(crate) fn read_headers(mut rest: &[u8]) -> Option<(Vec<Header>, &[u8])> {
+        let int = |rest: &mut &[u8]| -> Option<i32> {
+            let (n, tail) = rest.split_first_chunk::<4>()?;
+            *rest = tail;
+            Some(i32::from_be_bytes(*n))
+        };
+        let count = int(&mut rest)?;
+        let mut headers = Vec::new();
+        for _ in 0..count {
+            let bytes = |rest: &mut &[u8]| -> Option<Option<Vec<u8>>> {
+                let len = int(rest)?;
+                if len < 0 {
+                    return Some(None);
+                }
+                let (b, tail) = rest.split_at_checked(len as usize)?;
+                *rest = tail;
+                Some(Some(b.to_vec()))
+            };
+            let key = String::from_utf8(bytes(&mut rest)??).ok()?;
+            let value = bytes(&mut rest)?;
+            headers.push(Header { key, value });
+        }
+        Some((headers, rest))
     }
 
     /// A stored row's timestamp and value bytes.
     pub(crate) fn split(row: &[u8]) -> (i64, &[u8]) {
-        match row.split_first_chunk::<TIMESTAMP>() {
-            Some((timestamp, value)) => (i64::from_be_bytes(*timestamp), value),
-            None => (0, row),
+        let (timestamp, _, value) = parts(row);
+        (timestamp, value)
+    }
+
+    /// Appends a stored row of `key` (absent: no row) to `raw` as a record, with its
+    /// timestamp and headers, at partition and offset 0.
+    pub(crate) fn push(raw: &mut RawBatch, key: Option<&[u8]>, row: Option<&[u8]>) {
+        match row.map(parts) {
+            Some((timestamp, headers, value)) => {
+                raw.push(key, Some(value), timestamp, 0, 0);
+                raw.set_last_headers(headers);
+            }
+            None => raw.push(key, None, 0, 0, 0),
         }
     }
 
@@ -234,6 +312,35 @@ pub(crate) mod stored_row {
         out.clear();
         for row in rows.iter() {
             out.push(row.map(|r| split(r).1));
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn rows_keep_timestamps_headers_and_values() {
+            let headers = vec![
+                Header {
+                    key: "abc".into(),
+                    value: Some(vec![0x21]),
+                },
+                Header {
+                    key: "n".into(),
+                    value: None,
+                },
+            ];
+            for (time, hs) in [
+                (0, Vec::new()),
+                (1_700_000_000_000, headers.clone()),
+                (0, headers),
+            ] {
+                let mut buf = Vec::new();
+                write(&mut buf, time, &hs, b"{\"V\":1}");
+                assert_eq!(parts(&buf), (time, hs, &b"{\"V\":1}"[..]));
+            }
+            assert_eq!(parts(b"abc"), (0, Vec::new(), &b"abc"[..]));
         }
     }
 }

@@ -55,6 +55,8 @@ pub(crate) struct TableJoinStage {
 pub(crate) struct Joined {
     pub batch: RecordBatch,
     pub deleted: BooleanArray,
+    /// For each row, the record of the changes' raw batch that produced it.
+    pub origins: Vec<usize>,
 }
 
 /// A batch of one table's changes, as a table–table join gets them.
@@ -148,7 +150,7 @@ impl TableJoin for TableJoinStage {
         other.store.get_many(&keys, &mut found)?;
         let mut lookups = RawBatch::default();
         for (k, v) in keys.iter().zip(found.iter()) {
-            lookups.push(k, v.map(|row| stored_row::split(row).1), 0, 0, 0);
+            stored_row::push(&mut lookups, k, v);
         }
         let mut ignored = Vec::new();
         let decoded = other.reader.decode(&lookups, false, &mut ignored)?;
@@ -191,6 +193,7 @@ impl TableJoin for TableJoinStage {
                 deleted.push(delete);
             }
         }
+        let origins = rows.iter().map(|&i| changes.rows[i as usize]).collect();
         let time_index = UInt32Array::from(rows);
         let own_index: UInt32Array = own_rows.into_iter().collect();
         let other_index: UInt32Array = matched.into_iter().collect();
@@ -222,6 +225,7 @@ impl TableJoin for TableJoinStage {
         Ok(Joined {
             batch: RecordBatch::try_new(Arc::clone(input_schema), own_columns)?,
             deleted: BooleanArray::from(deleted),
+            origins,
         })
     }
 }

@@ -344,7 +344,7 @@ mod tests {
             query
                 .columns
                 .iter()
-                .map(|c| (c.name.as_str(), c.role))
+                .map(|c| (c.name.as_str(), c.role.clone()))
                 .collect::<Vec<_>>(),
             vec![
                 ("ID", eddy_sql::catalog::ColumnRole::Key),

@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use eddy_topic::{Payloads, RecordSink, TopicError};
+use eddy_topic::{Payloads, RecordHeaders, RecordSink, TopicError};
 use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
-use rdkafka::message::DeliveryResult;
+use rdkafka::message::{DeliveryResult, Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 
 use crate::config::{BrokerName, KafkaConfig};
@@ -129,6 +129,7 @@ impl KafkaSink {
         keys: &Payloads,
         values: &Payloads,
         timestamps: &[i64],
+        headers: &RecordHeaders,
         partitions: Option<&[i32]>,
     ) -> Result<(), TopicError> {
         if keys.len() != values.len()
@@ -155,6 +156,18 @@ impl KafkaSink {
             if let Some(p) = partitions {
                 record = record.partition(p[i]);
             }
+            let record_headers = headers.of(i);
+            if !record_headers.is_empty() {
+                record = record.headers(record_headers.iter().fold(
+                    OwnedHeaders::new_with_capacity(record_headers.len()),
+                    |all, h| {
+                        all.insert(KafkaHeader {
+                            key: &h.key,
+                            value: h.value.as_deref(),
+                        })
+                    },
+                ));
+            }
             loop {
                 match self.producer.send(record) {
                     Ok(()) => break,
@@ -180,13 +193,14 @@ impl KafkaSink {
 }
 
 impl RecordSink for KafkaSink {
-    fn send(
+    fn send_with_headers(
         &mut self,
         keys: &Payloads,
         values: &Payloads,
         timestamps: &[i64],
+        headers: &RecordHeaders,
     ) -> Result<(), TopicError> {
-        self.queue(keys, values, timestamps, None)
+        self.queue(keys, values, timestamps, headers, None)
     }
 
     fn send_to_partitions(
@@ -194,9 +208,10 @@ impl RecordSink for KafkaSink {
         keys: &Payloads,
         values: &Payloads,
         timestamps: &[i64],
+        headers: &RecordHeaders,
         partitions: &[i32],
     ) -> Result<(), TopicError> {
-        self.queue(keys, values, timestamps, Some(partitions))
+        self.queue(keys, values, timestamps, headers, Some(partitions))
     }
 
     fn flush(&mut self, timeout: Duration) -> Result<(), TopicError> {

@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use eddy_topic::{Position, RawBatch, RecordSource, StartFrom, TopicError};
+use eddy_topic::{Header, Position, RawBatch, RecordSource, StartFrom, TopicError};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::{BrokerName, KafkaConfig};
@@ -199,6 +199,17 @@ impl RecordSource for KafkaSource {
                         message.partition(),
                         message.offset(),
                     );
+                    if let Some(headers) = message.headers() {
+                        batch.set_last_headers(
+                            headers
+                                .iter()
+                                .map(|h| Header {
+                                    key: h.key.to_owned(),
+                                    value: h.value.map(<[u8]>::to_vec),
+                                })
+                                .collect(),
+                        );
+                    }
                     appended += 1;
                 }
                 Some(Err(err)) => {

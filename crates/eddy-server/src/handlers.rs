@@ -586,14 +586,23 @@ fn running_query(q: &QuerySummary) -> RunningQuery {
     }
 }
 
-/// Columns as ksqlDB describes them: name, schema, and `KEY` for key columns.
+/// Columns as ksqlDB describes them: name, schema, and `KEY` for key columns (`HEADER`, with
+/// the header's key for `HEADER('key')`, for header columns).
 pub(crate) fn field_infos(columns: &[Column]) -> Vec<FieldInfo> {
     columns
         .iter()
         .map(|c| FieldInfo {
             name: c.name.clone(),
             schema: field_schema(&c.ty),
-            kind: (c.role == ColumnRole::Key).then(|| "KEY".to_string()),
+            kind: match c.role {
+                ColumnRole::Key => Some("KEY".to_string()),
+                ColumnRole::Header(_) => Some("HEADER".to_string()),
+                ColumnRole::Value => None,
+            },
+            header_key: match &c.role {
+                ColumnRole::Header(key) => key.clone(),
+                _ => None,
+            },
         })
         .collect()
 }
@@ -622,6 +631,7 @@ pub(crate) fn field_schema(ty: &SqlType) -> FieldSchema {
                         name: f.name.clone(),
                         schema: field_schema(&f.ty),
                         kind: None,
+                        header_key: None,
                     })
                     .collect(),
             ),

@@ -101,9 +101,12 @@ pub struct FieldInfo {
     pub name: String,
     /// Its schema.
     pub schema: FieldSchema,
-    /// `KEY` for key columns; absent for value columns.
+    /// `KEY` for key columns, `HEADER` for header columns; absent for value columns.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// The header a `HEADER('key')` column reads.
+    #[serde(rename = "headerKey", skip_serializing_if = "Option::is_none")]
+    pub header_key: Option<String>,
 }
 
 /// Body of `sourceDescription`.

@@ -188,6 +188,9 @@ pub struct TableElement {
     pub key: bool,
     /// `PRIMARY KEY` was written (as opposed to `KEY`).
     pub primary_key: bool,
+    /// A header column: `Some(None)` for `HEADERS` (all of them), `Some(Some(key))` for
+    /// `HEADER('key')`.
+    pub header: Option<Option<String>>,
 }
 
 /// `CREATE … STREAM|TABLE name [WITH (…)] AS SELECT …`.

@@ -25,12 +25,35 @@ impl fmt::Display for SourceKind {
 }
 
 /// Where a column's data lives in a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ColumnRole {
     /// In the record key (`KEY` / `PRIMARY KEY`).
     Key,
     /// In the record value.
     Value,
+    /// In the record headers, read-only: all of them (`HEADERS`, `None`), or the last one
+    /// with a key (`HEADER('key')`).
+    Header(Option<String>),
+}
+
+impl ColumnRole {
+    /// Whether the column is read from the record headers.
+    pub fn is_header(&self) -> bool {
+        matches!(self, ColumnRole::Header(_))
+    }
+}
+
+impl fmt::Display for ColumnRole {
+    /// The marker ksqlDB writes after a column's type in a schema (empty for values; keys
+    /// depend on the source kind and are written by [`Source::schema_string`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ColumnRole::Key => f.write_str(" KEY"),
+            ColumnRole::Value => Ok(()),
+            ColumnRole::Header(None) => f.write_str(" HEADERS"),
+            ColumnRole::Header(Some(key)) => write!(f, " HEADER('{}')", key.replace('\'', "''")),
+        }
+    }
 }
 
 /// A column of a stream or table.
@@ -145,6 +168,18 @@ impl Source {
         self.columns.iter().filter(|c| c.role == ColumnRole::Value)
     }
 
+    /// Header columns (`HEADERS`, `HEADER('key')`) in order.
+    pub fn header_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| c.role.is_header())
+    }
+
+    /// The columns a query reads, in scan order: keys, values, then headers.
+    pub fn scan_columns(&self) -> impl Iterator<Item = &Column> {
+        self.key_columns()
+            .chain(self.value_columns())
+            .chain(self.header_columns())
+    }
+
     /// A column by exact name.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
@@ -159,11 +194,9 @@ impl Source {
                 out.push_str(", ");
             }
             out.push_str(&format!("`{}` {}", c.name, c.ty));
-            if c.role == ColumnRole::Key {
-                out.push_str(match self.kind {
-                    SourceKind::Stream => " KEY",
-                    SourceKind::Table => " PRIMARY KEY",
-                });
+            match (&c.role, self.kind) {
+                (ColumnRole::Key, SourceKind::Table) => out.push_str(" PRIMARY KEY"),
+                (role, _) => out.push_str(&role.to_string()),
             }
         }
         out

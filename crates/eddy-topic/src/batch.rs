@@ -98,6 +98,71 @@ impl<'a> FromIterator<Option<&'a [u8]>> for Payloads {
     }
 }
 
+/// One record header: a key and an optional value, as Kafka carries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The header's key (Kafka allows repeats).
+    pub key: String,
+    /// The header's value (`None` for a null value).
+    pub value: Option<Vec<u8>>,
+}
+
+/// The headers of a batch's records, kept only for the records that have some, so that a
+/// batch without headers (the common case) costs nothing.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecordHeaders {
+    /// `(record index, its headers)`, in record order, never with an empty list.
+    entries: Vec<(usize, Vec<Header>)>,
+}
+
+impl RecordHeaders {
+    /// No headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Gives record `record` its headers; records must be given in increasing order, and
+    /// an empty list is not kept.
+    pub fn set(&mut self, record: usize, headers: Vec<Header>) {
+        if headers.is_empty() {
+            return;
+        }
+        debug_assert!(self.entries.last().is_none_or(|(r, _)| *r < record));
+        self.entries.push((record, headers));
+    }
+
+    /// The headers of record `record` (empty if it has none).
+    pub fn of(&self, record: usize) -> &[Header] {
+        match self.entries.binary_search_by_key(&record, |(r, _)| *r) {
+            Ok(i) => &self.entries[i].1,
+            Err(_) => &[],
+        }
+    }
+
+    /// Whether no record has headers.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Removes every record's headers.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// The headers of other records, in order: record `i` here gets the headers of record
+    /// `origins[i]` of `self`.
+    pub fn pick(&self, origins: impl IntoIterator<Item = usize>) -> RecordHeaders {
+        let mut picked = RecordHeaders::new();
+        if self.is_empty() {
+            return picked;
+        }
+        for (i, origin) in origins.into_iter().enumerate() {
+            picked.set(i, self.of(origin).to_vec());
+        }
+        picked
+    }
+}
+
 /// Records read from one topic, column by column.
 #[derive(Debug, Default, Clone)]
 pub struct RawBatch {
@@ -111,6 +176,8 @@ pub struct RawBatch {
     pub partitions: Vec<i32>,
     /// Offset of each record (ROWOFFSET).
     pub offsets: Vec<i64>,
+    /// The records' headers.
+    pub headers: RecordHeaders,
 }
 
 impl RawBatch {
@@ -130,6 +197,13 @@ impl RawBatch {
         self.offsets.push(offset);
     }
 
+    /// Gives the record pushed last its headers.
+    pub fn set_last_headers(&mut self, headers: Vec<Header>) {
+        if let Some(last) = self.len().checked_sub(1) {
+            self.headers.set(last, headers);
+        }
+    }
+
     /// Number of records.
     pub fn len(&self) -> usize {
         self.timestamps.len()
@@ -147,5 +221,39 @@ impl RawBatch {
         self.timestamps.clear();
         self.partitions.clear();
         self.offsets.clear();
+        self.headers.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(key: &str) -> Header {
+        Header {
+            key: key.into(),
+            value: Some(key.as_bytes().to_vec()),
+        }
+    }
+
+    #[test]
+    fn headers_are_kept_only_for_records_that_have_some() {
+        let mut batch = RawBatch::default();
+        batch.push(None, Some(b"a"), 0, 0, 0);
+        batch.set_last_headers(vec![header("x"), header("y")]);
+        batch.push(None, Some(b"b"), 0, 0, 1);
+        batch.set_last_headers(Vec::new());
+        batch.push(None, Some(b"c"), 0, 0, 2);
+        batch.set_last_headers(vec![header("z")]);
+        assert_eq!(batch.headers.of(0), [header("x"), header("y")]);
+        assert!(batch.headers.of(1).is_empty());
+        assert_eq!(batch.headers.of(2), [header("z")]);
+        let picked = batch.headers.pick([2, 1, 0, 2]);
+        assert_eq!(picked.of(0), [header("z")]);
+        assert!(picked.of(1).is_empty());
+        assert_eq!(picked.of(3), [header("z")]);
+        batch.clear();
+        assert!(batch.headers.is_empty());
+        assert!(RecordHeaders::new().pick([0, 1]).is_empty());
     }
 }

@@ -10,7 +10,7 @@ mod batch;
 mod error;
 mod partitioner;
 
-pub use batch::{Payloads, RawBatch};
+pub use batch::{Header, Payloads, RawBatch, RecordHeaders};
 pub use error::TopicError;
 pub use partitioner::{murmur2, partition_for_key};
 
@@ -73,16 +73,28 @@ pub trait RecordSink: Send {
         keys: &Payloads,
         values: &Payloads,
         timestamps: &[i64],
+    ) -> Result<(), TopicError> {
+        self.send_with_headers(keys, values, timestamps, &RecordHeaders::new())
+    }
+
+    /// [`RecordSink::send`], with the records' headers.
+    fn send_with_headers(
+        &mut self,
+        keys: &Payloads,
+        values: &Payloads,
+        timestamps: &[i64],
+        headers: &RecordHeaders,
     ) -> Result<(), TopicError>;
 
     /// Queues records to the partitions given (one per record) rather than the ones their
-    /// keys hash to: a repartition, where records keep their key but go where another
-    /// value puts them. A partition outside the topic is an error.
+    /// keys hash to: a repartition, where records keep their key (and headers) but go
+    /// where another value puts them. A partition outside the topic is an error.
     fn send_to_partitions(
         &mut self,
         keys: &Payloads,
         values: &Payloads,
         timestamps: &[i64],
+        headers: &RecordHeaders,
         partitions: &[i32],
     ) -> Result<(), TopicError>;
 

@@ -224,6 +224,7 @@ impl AggregateStage {
             window_starts: Some(emitted.iter().map(|e| e.start).collect()),
             session_ends: Some(emitted.iter().map(|e| e.end).collect()),
             deleted: Some(emitted.iter().map(|e| e.state.is_none()).collect()),
+            inputs: None,
         })
     }
 

@@ -98,9 +98,22 @@ fn parse_elements(c: &mut Cursor<'_>, kind: SourceKind) -> Result<Vec<TableEleme
         let ty = parse_type(c)?;
         let primary_key = c.eat_keywords(&["PRIMARY", "KEY"]);
         let key = primary_key || c.eat_keyword("KEY");
-        if c.peek_keyword("HEADERS") || c.peek_keyword("HEADER") {
-            return Err(SqlError::Unsupported("HEADERS columns".to_string()));
-        }
+        let header = if key {
+            None
+        } else if c.eat_keyword("HEADERS") {
+            Some(None)
+        } else if c.eat_keyword("HEADER") {
+            c.expect(&Token::LParen)?;
+            let header_key = match c.peek().map(|t| &t.token) {
+                Some(Token::SingleQuotedString(s)) => s.clone(),
+                _ => return Err(c.expected("a header key in quotes")),
+            };
+            c.next_token();
+            c.expect(&Token::RParen)?;
+            Some(Some(header_key))
+        } else {
+            None
+        };
         match kind {
             SourceKind::Stream if primary_key => {
                 return Err(SqlError::Located {
@@ -131,6 +144,7 @@ fn parse_elements(c: &mut Cursor<'_>, kind: SourceKind) -> Result<Vec<TableEleme
             ty,
             key,
             primary_key,
+            header,
         });
         if !c.eat(&Token::Comma) {
             break;

@@ -188,7 +188,7 @@ impl QueryPlan {
         let col = |c: &OutputColumn| Column {
             name: c.name.clone(),
             ty: c.ty.clone(),
-            role: c.role,
+            role: c.role.clone(),
         };
         let keys = self.columns.iter().filter(|c| c.role == ColumnRole::Key);
         let values = self.columns.iter().filter(|c| c.role == ColumnRole::Value);
@@ -489,6 +489,13 @@ pub fn plan_query(
                 return Err(SqlError::Invalid(
                     "Foreign-key table-table joins are not supported on windowed tables.".into(),
                 ));
+            }
+            // The foreign-key index keeps the left rows' values, not their headers.
+            if foreign_key && scopes[0].source.header_columns().next().is_some() {
+                return Err(SqlError::Unsupported(format!(
+                    "foreign-key joins of a table with header columns ({})",
+                    scopes[0].source.name
+                )));
             }
             if foreign_key && matches!(kind, JoinKind::Right | JoinKind::Full) {
                 let kind = if kind == JoinKind::Right {

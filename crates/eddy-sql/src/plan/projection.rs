@@ -210,7 +210,12 @@ fn expand(
     };
     let keys = scope.source.key_columns().map(|c| c.name.as_str());
     let values = scope.source.value_columns().map(|c| c.name.as_str());
-    for column in keys.chain(bounds.iter().copied()).chain(values) {
+    let headers = scope.source.header_columns().map(|c| c.name.as_str());
+    for column in keys
+        .chain(bounds.iter().copied())
+        .chain(values)
+        .chain(headers)
+    {
         let (expr, name) = if is_join {
             (
                 Expr::CompoundIdentifier(vec![ident(&scope.alias), ident(column)]),

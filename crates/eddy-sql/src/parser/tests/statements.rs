@@ -15,6 +15,7 @@ fn column(name: &str, ty: SqlType, key: bool, primary_key: bool) -> TableElement
         ty,
         key,
         primary_key,
+        header: None,
     }
 }
 
@@ -463,6 +464,25 @@ fn pause_resume_define_and_undefine() {
 }
 
 #[test]
+fn header_columns() {
+    let Statement::CreateSource(create) = parse_one(
+        "CREATE STREAM s (k STRING KEY, h ARRAY<STRUCT<key STRING, value BYTES>> HEADERS, \
+         one BYTES HEADER('abc'), v INT) WITH (kafka_topic='t', value_format='json');",
+    ) else {
+        panic!("not a CREATE STREAM");
+    };
+    let headers: Vec<_> = create.elements.iter().map(|e| e.header.clone()).collect();
+    assert_eq!(
+        headers,
+        vec![None, Some(None), Some(Some("abc".into())), None]
+    );
+    assert!(matches!(
+        parse_err("CREATE STREAM s (h BYTES HEADER(abc)) WITH (kafka_topic='t');"),
+        SqlError::Parse { .. }
+    ));
+}
+
+#[test]
 fn unsupported_statements() {
     for (sql, what) in [
         (
@@ -472,10 +492,6 @@ fn unsupported_statements() {
         ("CREATE SINK CONNECTOR c WITH ('a'='b');", "CREATE SINK"),
         ("DROP CONNECTOR c;", "DROP CONNECTOR"),
         ("DESCRIBE CONNECTOR c;", "DESCRIBE CONNECTOR"),
-        (
-            "CREATE STREAM s (h ARRAY<STRUCT<k STRING, v BYTES>> HEADERS);",
-            "HEADERS columns",
-        ),
     ] {
         match parse_err(sql) {
             SqlError::Unsupported(s) => assert_eq!(s, what, "{sql}"),
