@@ -17,7 +17,7 @@ use datafusion_expr::{
 };
 
 /// Standard base64; padding optional on input, like Java's decoder.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
+pub(super) const BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );

@@ -1,6 +1,9 @@
 //! ksqlDB's `ELT(n, s1, s2, …)`, `FIELD(s, s1, s2, …)`, `SLICE(array, from, to)`,
-//! `ARRAY_LENGTH(array)` (an INTEGER, where DataFusion's `cardinality` counts in BIGINT) and
-//! `ARRAY_REMOVE(array, element)` (every equal element out, of any type, maps and arrays too).
+//! `ARRAY_LENGTH(array)` (an INTEGER, where DataFusion's `cardinality` counts in BIGINT),
+//! `ARRAY_REMOVE(array, element)` (every equal element out, of any type, maps and arrays too)
+//! and `ARRAY_CONTAINS(array, element)` (as Java's `List.contains`: FALSE for a NULL array,
+//! and a NULL element is found where the array holds one, where DataFusion's `array_has`
+//! answers NULL).
 //!
 //! `ELT` gives the n-th string (1-based; NULL out of range) and `FIELD` the 1-based position
 //! of the first string equal to `s` (0 if none, or if `s` is NULL). `SLICE` keeps the
@@ -20,7 +23,7 @@ use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-/// The three functions.
+/// The functions of this module.
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
     [
         Kind::Elt,
@@ -28,6 +31,7 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         Kind::Slice,
         Kind::Length,
         Kind::Remove,
+        Kind::Contains,
     ]
     .map(|kind| {
         Arc::new(ScalarUDF::from(ListFn {
@@ -45,12 +49,22 @@ enum Kind {
     Slice,
     Length,
     Remove,
+    Contains,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ListFn {
     kind: Kind,
     signature: Signature,
+}
+
+/// Whether two elements are equal as Java's `equals` has them (two NULLs are).
+fn java_equals(value: &ScalarValue, other: &ScalarValue) -> bool {
+    match (value.is_null(), other.is_null()) {
+        (true, true) => true,
+        (false, false) => value == other,
+        _ => false,
+    }
 }
 
 /// The element range `SLICE` keeps of a list of `len` elements, if Java's `subList` takes it.
@@ -69,6 +83,7 @@ impl ListFn {
             Kind::Slice => "SLICE",
             Kind::Length => "ARRAY_LENGTH",
             Kind::Remove => "ARRAY_REMOVE",
+            Kind::Contains => "ARRAY_CONTAINS",
         }
     }
 }
@@ -81,6 +96,7 @@ impl ScalarUDFImpl for ListFn {
             Kind::Slice => "slice",
             Kind::Length => "array_length",
             Kind::Remove => "array_remove",
+            Kind::Contains => "array_contains",
         }
     }
 
@@ -95,7 +111,7 @@ impl ScalarUDFImpl for ListFn {
             (Kind::Field, [s, rest @ ..]) => text(s) && rest.iter().all(text),
             (Kind::Slice, [DataType::List(_), from, to]) => is_integer(from) && is_integer(to),
             (Kind::Length, [DataType::List(_) | DataType::Null]) => true,
-            (Kind::Remove, [DataType::List(item), element]) => {
+            (Kind::Remove | Kind::Contains, [DataType::List(item), element]) => {
                 let item = item.data_type();
                 element == item
                     || element.is_null()
@@ -113,11 +129,11 @@ impl ScalarUDFImpl for ListFn {
             .map(|(i, t)| match (self.kind, i) {
                 (Kind::Elt, 0) | (Kind::Slice, 1 | 2) => DataType::Int64,
                 // The element is compared as an element of the array.
-                (Kind::Remove, 1) => match &arg_types[0] {
+                (Kind::Remove | Kind::Contains, 1) => match &arg_types[0] {
                     DataType::List(item) => item.data_type().clone(),
                     _ => t.clone(),
                 },
-                (Kind::Slice | Kind::Length | Kind::Remove, _) => t.clone(),
+                (Kind::Slice | Kind::Length | Kind::Remove | Kind::Contains, _) => t.clone(),
                 _ => DataType::Utf8,
             })
             .collect())
@@ -128,6 +144,7 @@ impl ScalarUDFImpl for ListFn {
             Kind::Elt => DataType::Utf8,
             Kind::Field | Kind::Length => DataType::Int32,
             Kind::Slice | Kind::Remove => arg_types.first().cloned().unwrap_or(DataType::Null),
+            Kind::Contains => DataType::Boolean,
         })
     }
 
@@ -183,12 +200,7 @@ impl ScalarUDFImpl for ListFn {
                         let (start, end) = (list.value_offsets()[i], list.value_offsets()[i + 1]);
                         for j in start as usize..end as usize {
                             let value = ScalarValue::try_from_array(values.as_ref(), j)?;
-                            let equal = match (value.is_null(), unwanted.is_null()) {
-                                (true, true) => true,
-                                (false, false) => value == unwanted,
-                                _ => false,
-                            };
-                            if !equal {
+                            if !java_equals(&value, &unwanted) {
                                 picks.push(j as u32);
                             }
                         }
@@ -206,6 +218,32 @@ impl ScalarUDFImpl for ListFn {
                     kept,
                     list.nulls().cloned(),
                 )?)
+            }
+            Kind::Contains => {
+                let [element] = rest else {
+                    return exec_err!("ARRAY_CONTAINS takes two arguments");
+                };
+                let list = first.as_list::<i32>();
+                let values = list.values();
+                let mut found = Vec::with_capacity(list.len());
+                for i in rows {
+                    let mut has = false;
+                    if list.is_valid(i) {
+                        let wanted = ScalarValue::try_from_array(element.as_ref(), i)?;
+                        let (start, end) = (list.value_offsets()[i], list.value_offsets()[i + 1]);
+                        for j in start as usize..end as usize {
+                            if java_equals(
+                                &ScalarValue::try_from_array(values.as_ref(), j)?,
+                                &wanted,
+                            ) {
+                                has = true;
+                                break;
+                            }
+                        }
+                    }
+                    found.push(has);
+                }
+                Arc::new(arrow::array::BooleanArray::from(found))
             }
             Kind::Length => match first.data_type() {
                 DataType::List(_) => {

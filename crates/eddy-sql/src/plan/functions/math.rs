@@ -1,7 +1,8 @@
 //! ksqlDB's math functions where their semantics differ from DataFusion's namesakes: Java's
 //! `Math` returns NaN or an infinity where DataFusion raises an error (`SQRT(-1)`), `LOG(x)` is
-//! the natural logarithm, `SIGN` returns an INT, and `ROUND` rounds halves towards positive
-//! infinity and returns BIGINT for a DOUBLE.
+//! the natural logarithm, `SIGN` returns an INT, `ROUND` rounds halves towards positive
+//! infinity and `TRUNC` towards zero, both returning BIGINT for a DOUBLE, and `CEIL` and
+//! `FLOOR` keep their argument's type (DataFusion's return a DOUBLE for whole numbers).
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use arrow::array::{
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int32Type, Int64Type};
-use datafusion_common::{Result, exec_err, plan_err};
+use datafusion_common::{Result, exec_err};
 use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -24,7 +25,10 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         unary("ln", f64::ln),
         Arc::new(ScalarUDF::from(Log::new())),
         Arc::new(ScalarUDF::from(Sign::new())),
-        Arc::new(ScalarUDF::from(Round::new())),
+        Arc::new(ScalarUDF::from(Round::new("round", Rounding::HalfUp))),
+        Arc::new(ScalarUDF::from(Round::new("trunc", Rounding::Down))),
+        Arc::new(ScalarUDF::from(CeilFloor::new("ceil", Rounding::Ceiling))),
+        Arc::new(ScalarUDF::from(CeilFloor::new("floor", Rounding::Floor))),
     ]
 }
 
@@ -216,17 +220,34 @@ impl ScalarUDFImpl for Sign {
     }
 }
 
-/// `ROUND(x)` and `ROUND(x, places)`, rounding halves towards positive infinity. An integer
-/// keeps its type; a DOUBLE rounds to a BIGINT, or to a DOUBLE with `places`; a DECIMAL keeps
-/// its scale with `places` and has scale 0 without.
+/// `ROUND(x[, places])` and `TRUNC(x[, places])`: a whole number keeps its type; a DOUBLE
+/// becomes a BIGINT, or a DOUBLE with `places`; a DECIMAL keeps its type with `places` and
+/// has scale 0 without.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Round {
+    name: &'static str,
+    rounding: Rounding,
     signature: Signature,
 }
 
+/// Which way a function rounds, as Java's `RoundingMode` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Rounding {
+    /// Halves towards positive infinity (ksqlDB's `ROUND`).
+    HalfUp,
+    /// Towards zero (`TRUNC`).
+    Down,
+    /// Towards positive infinity (`CEIL`).
+    Ceiling,
+    /// Towards negative infinity (`FLOOR`).
+    Floor,
+}
+
 impl Round {
-    fn new() -> Self {
+    fn new(name: &'static str, rounding: Rounding) -> Self {
         Self {
+            name,
+            rounding,
             signature: Signature::user_defined(Volatility::Immutable),
         }
     }
@@ -234,7 +255,7 @@ impl Round {
 
 impl ScalarUDFImpl for Round {
     fn name(&self) -> &str {
-        "round"
+        self.name
     }
 
     fn signature(&self) -> &Signature {
@@ -249,14 +270,14 @@ impl ScalarUDFImpl for Round {
             Some(dt) if is_integer(dt) => DataType::Int64,
             Some(dt @ DataType::Decimal128(_, _)) => dt.clone(),
             Some(dt) if is_number(dt) => DataType::Float64,
-            _ => return plan_err!("Function 'ROUND' does not accept parameters {arg_types:?}"),
+            _ => return super::rejected(self.name, arg_types),
         };
         match arg_types {
             [_] => Ok(vec![value]),
             [_, places] if is_integer(places) || places.is_null() => {
                 Ok(vec![value, DataType::Int32])
             }
-            _ => plan_err!("Function 'ROUND' does not accept parameters {arg_types:?}"),
+            _ => super::rejected(self.name, arg_types),
         }
     }
 
@@ -267,7 +288,7 @@ impl ScalarUDFImpl for Round {
                 DataType::Decimal128((*p as i16 - *s as i16).clamp(1, 38) as u8, 0)
             }
             [value, ..] => value.clone(),
-            [] => return plan_err!("Function 'ROUND' does not accept parameters ()"),
+            [] => return super::rejected(self.name, arg_types),
         })
     }
 
@@ -277,7 +298,7 @@ impl ScalarUDFImpl for Round {
         let (value, places) = match arrays.as_slice() {
             [value] => (value, None),
             [value, places] => (value, Some(cast(places, &DataType::Int32)?)),
-            _ => return exec_err!("ROUND takes one or two arguments"),
+            _ => return exec_err!("{} takes one or two arguments", self.name),
         };
         let places = places.as_ref().map(|p| p.as_primitive::<Int32Type>());
         let place = |i: usize| match places {
@@ -285,13 +306,14 @@ impl ScalarUDFImpl for Round {
             Some(p) if p.is_null(i) => None,
             Some(p) => Some(p.value(i)),
         };
+        let mode = self.rounding;
         let out: ArrayRef = match value.data_type() {
             DataType::Int32 => {
                 let v = value.as_primitive::<Int32Type>();
                 let out: Int32Array = (0..v.len())
                     .map(|i| {
                         let p = place(i)?;
-                        (!v.is_null(i)).then(|| round_integer(v.value(i) as i128, p) as i32)
+                        (!v.is_null(i)).then(|| round_scaled(v.value(i) as i128, 0, p, mode) as i32)
                     })
                     .collect();
                 Arc::new(out)
@@ -301,7 +323,7 @@ impl ScalarUDFImpl for Round {
                 let out: Int64Array = (0..v.len())
                     .map(|i| {
                         let p = place(i)?;
-                        (!v.is_null(i)).then(|| round_integer(v.value(i) as i128, p) as i64)
+                        (!v.is_null(i)).then(|| round_scaled(v.value(i) as i128, 0, p, mode) as i64)
                     })
                     .collect();
                 Arc::new(out)
@@ -311,7 +333,7 @@ impl ScalarUDFImpl for Round {
                 let v = value.as_primitive::<Decimal128Type>();
                 let rounded = (0..v.len()).map(|i| {
                     let p = place(i)?;
-                    (!v.is_null(i)).then(|| round_decimal(v.value(i), scale, p))
+                    (!v.is_null(i)).then(|| round_scaled(v.value(i), scale as i32, p, mode))
                 });
                 let out: Decimal128Array = match &return_type {
                     DataType::Decimal128(_, 0) if places.is_none() => rounded
@@ -324,13 +346,17 @@ impl ScalarUDFImpl for Round {
             _ => {
                 let v = doubles(value)?;
                 if places.is_none() {
-                    let out: Int64Array = v.unary(|x: f64| (x + 0.5).floor() as i64);
+                    // Java's (long) cast: towards zero, saturating, NaN to 0, as `as` does.
+                    let out: Int64Array = match mode {
+                        Rounding::Down => v.unary(|x: f64| x.trunc() as i64),
+                        _ => v.unary(|x: f64| (x + 0.5).floor() as i64),
+                    };
                     Arc::new(out)
                 } else {
                     let out: Float64Array = (0..v.len())
                         .map(|i| {
                             let p = place(i)?;
-                            (!v.is_null(i)).then(|| round_double(v.value(i), p))
+                            (!v.is_null(i)).then(|| round_double(v.value(i), p, mode))
                         })
                         .collect();
                     Arc::new(out)
@@ -341,8 +367,83 @@ impl ScalarUDFImpl for Round {
     }
 }
 
-/// `unscaled` rounded to `places` digits after the point, halves towards positive infinity.
-fn round_scaled(unscaled: i128, scale: i32, places: i32) -> i128 {
+/// `CEIL(x)` and `FLOOR(x)`: the whole number above or below, of `x`'s own type (INT, BIGINT,
+/// DOUBLE, or the same DECIMAL with a zero fraction).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CeilFloor {
+    name: &'static str,
+    rounding: Rounding,
+    signature: Signature,
+}
+
+impl CeilFloor {
+    fn new(name: &'static str, rounding: Rounding) -> Self {
+        Self {
+            name,
+            rounding,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for CeilFloor {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        Ok(vec![match arg_types {
+            [DataType::Int32 | DataType::Int8 | DataType::Int16 | DataType::UInt8] => {
+                DataType::Int32
+            }
+            [dt] if is_integer(dt) => DataType::Int64,
+            [dt @ DataType::Decimal128(_, _)] => dt.clone(),
+            [dt] if is_number(dt) => DataType::Float64,
+            _ => return super::rejected(self.name, arg_types),
+        }])
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types {
+            [value] => Ok(value.clone()),
+            _ => super::rejected(self.name, arg_types),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = arrays(args)?;
+        let [value] = arrays.as_slice() else {
+            return exec_err!("{} takes one argument", self.name);
+        };
+        let out: ArrayRef = match value.data_type() {
+            DataType::Int32 | DataType::Int64 => Arc::clone(value),
+            DataType::Decimal128(_, scale) => {
+                let scale = *scale as i32;
+                let v = value.as_primitive::<Decimal128Type>();
+                let mode = self.rounding;
+                let out: Decimal128Array = v.unary(|x| round_scaled(x, scale, 0, mode));
+                Arc::new(out.with_data_type(value.data_type().clone()))
+            }
+            _ => {
+                let f = match self.rounding {
+                    Rounding::Ceiling => f64::ceil,
+                    _ => f64::floor,
+                };
+                let out: Float64Array = doubles(value)?.unary(f);
+                Arc::new(out)
+            }
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// `unscaled` (a number with `scale` digits after the point) rounded to `places` digits after
+/// the point, the way `rounding` says; the result has the same scale.
+fn round_scaled(unscaled: i128, scale: i32, places: i32, rounding: Rounding) -> i128 {
     if places >= scale {
         return unscaled;
     }
@@ -350,20 +451,18 @@ fn round_scaled(unscaled: i128, scale: i32, places: i32) -> i128 {
         return 0;
     };
     let (q, r) = (unscaled.div_euclid(factor), unscaled.rem_euclid(factor));
-    let q = if 2 * r >= factor { q + 1 } else { q };
+    let up = match rounding {
+        Rounding::HalfUp => 2 * r >= factor,
+        Rounding::Down => unscaled < 0 && r != 0,
+        Rounding::Ceiling => r != 0,
+        Rounding::Floor => false,
+    };
+    let q = if up { q + 1 } else { q };
     q.saturating_mul(factor)
 }
 
-fn round_integer(v: i128, places: i32) -> i128 {
-    round_scaled(v, 0, places)
-}
-
-fn round_decimal(v: i128, scale: i8, places: i32) -> i128 {
-    round_scaled(v, scale as i32, places)
-}
-
 /// Rounds the shortest decimal form of `x` (as Java's `BigDecimal.valueOf` sees it).
-fn round_double(x: f64, places: i32) -> f64 {
+fn round_double(x: f64, places: i32, rounding: Rounding) -> f64 {
     if !x.is_finite() {
         return x;
     }
@@ -384,7 +483,7 @@ fn round_double(x: f64, places: i32) -> f64 {
     if negative {
         unscaled = -unscaled;
     }
-    let rounded = round_scaled(unscaled, scale, places);
+    let rounded = round_scaled(unscaled, scale, places, rounding);
     let result = format!("{rounded}e{}", -scale).parse::<f64>().unwrap_or(x);
     // Rounding to zero gives 0.0, never -0.0, as BigDecimal has no negative zero.
     if result == 0.0 { 0.0 } else { result }
@@ -396,12 +495,24 @@ mod tests {
 
     #[test]
     fn rounds_halves_towards_positive_infinity() {
-        assert_eq!(round_double(-1.5, 0), -1.0);
-        assert_eq!(round_double(1.5, 0), 2.0);
-        assert_eq!(round_double(-12345.678, -1), -12350.0);
-        assert_eq!(round_double(1.234567, 2), 1.23);
-        assert_eq!(round_double(-1.1, -1).to_bits(), 0.0f64.to_bits());
-        assert_eq!(round_integer(-15, -1), -10);
-        assert_eq!(round_decimal(123_456, 3, 1), 123_500);
+        let half_up = Rounding::HalfUp;
+        assert_eq!(round_double(-1.5, 0, half_up), -1.0);
+        assert_eq!(round_double(1.5, 0, half_up), 2.0);
+        assert_eq!(round_double(-12345.678, -1, half_up), -12350.0);
+        assert_eq!(round_double(1.234567, 2, half_up), 1.23);
+        assert_eq!(round_double(-1.1, -1, half_up).to_bits(), 0.0f64.to_bits());
+        assert_eq!(round_scaled(-15, 0, -1, half_up), -10);
+        assert_eq!(round_scaled(123_456, 3, 1, half_up), 123_500);
+    }
+
+    #[test]
+    fn truncates_towards_zero_and_ceils_and_floors() {
+        assert_eq!(round_double(-1.79, 1, Rounding::Down), -1.7);
+        assert_eq!(round_double(12345.67, -3, Rounding::Down), 12000.0);
+        assert_eq!(round_scaled(-25, 1, 0, Rounding::Down), -20);
+        assert_eq!(round_scaled(-25, 1, 0, Rounding::Ceiling), -20);
+        assert_eq!(round_scaled(-25, 1, 0, Rounding::Floor), -30);
+        assert_eq!(round_scaled(21, 1, 0, Rounding::Ceiling), 30);
+        assert_eq!(round_scaled(20, 1, 0, Rounding::Ceiling), 20);
     }
 }

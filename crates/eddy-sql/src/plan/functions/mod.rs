@@ -19,10 +19,13 @@ mod as_value;
 mod bytes;
 mod cube;
 mod datetime_format;
+mod encode;
 mod epoch;
 mod extract_json_field;
 mod from_unixtime;
+mod generate_series;
 mod geo_distance;
+mod greatest_least;
 mod java_time;
 mod json;
 mod lambdas;
@@ -41,6 +44,7 @@ mod time_arithmetic;
 mod timestamp_format;
 mod to_json_string;
 mod url;
+mod uuid;
 
 /// Every function of this module.
 pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
@@ -68,6 +72,10 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     all.push(geo_distance::function());
     all.push(extract_json_field::function());
     all.push(to_json_string::function());
+    all.push(encode::function());
+    all.push(uuid::function());
+    all.push(generate_series::function());
+    all.extend(greatest_least::functions());
     all
 }
 

@@ -1,6 +1,9 @@
-//! ksqlDB's `INITCAP`, `INSTR` and `CHR`, where DataFusion's functions of the same names
-//! differ: DataFusion's `initcap` starts a word after any non-letter (ksqlDB only after
-//! whitespace), its `strpos` takes no position or occurrence, and its `chr` no `\uXXXX` text.
+//! ksqlDB's `INITCAP`, `INSTR`, `CHR`, `TRIM` and `REPLACE`, where DataFusion's functions of
+//! the same names differ: DataFusion's `initcap` starts a word after any non-letter (ksqlDB
+//! only after whitespace), its `strpos` takes no position or occurrence, its `chr` no
+//! `\uXXXX` text, its `trim` removes spaces only (ksqlDB's, Java's `String.trim`, every
+//! control character too) and its `replace` of an empty string changes nothing (ksqlDB's
+//! inserts the replacement around every character).
 
 use std::sync::Arc;
 
@@ -12,16 +15,22 @@ use datafusion_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-/// The three functions.
+/// The functions of this module.
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
-    [Kind::InitCap, Kind::Instr, Kind::Chr]
-        .map(|kind| {
-            Arc::new(ScalarUDF::from(StringFn {
-                kind,
-                signature: Signature::user_defined(Volatility::Immutable),
-            }))
-        })
-        .into()
+    [
+        Kind::InitCap,
+        Kind::Instr,
+        Kind::Chr,
+        Kind::Trim,
+        Kind::Replace,
+    ]
+    .map(|kind| {
+        Arc::new(ScalarUDF::from(StringFn {
+            kind,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }))
+    })
+    .into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,6 +38,8 @@ enum Kind {
     InitCap,
     Instr,
     Chr,
+    Trim,
+    Replace,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -50,6 +61,12 @@ fn initcap(text: &str) -> String {
         word_start = c.is_whitespace();
     }
     out
+}
+
+/// `text` without the characters up to U+0020 (spaces and control characters) at either end,
+/// as Java's `String.trim` leaves it.
+fn java_trim(text: &str) -> &str {
+    text.trim_matches(|c: char| c <= ' ')
 }
 
 /// The 1-based position of the `occurrence`-th `needle` in `text`, searching from
@@ -91,6 +108,8 @@ impl StringFn {
             Kind::InitCap => "INITCAP",
             Kind::Instr => "INSTR",
             Kind::Chr => "CHR",
+            Kind::Trim => "TRIM",
+            Kind::Replace => "REPLACE",
         }
     }
 }
@@ -101,6 +120,8 @@ impl ScalarUDFImpl for StringFn {
             Kind::InitCap => "initcap",
             Kind::Instr => "instr",
             Kind::Chr => "chr",
+            Kind::Trim => "trim",
+            Kind::Replace => "replace",
         }
     }
 
@@ -112,7 +133,10 @@ impl ScalarUDFImpl for StringFn {
         let text = super::is_text;
         let integer = super::is_integer;
         let coerced = match (self.kind, arg_types) {
-            (Kind::InitCap, [s]) if text(s) => vec![DataType::Utf8],
+            (Kind::InitCap | Kind::Trim, [s]) if text(s) => vec![DataType::Utf8],
+            (Kind::Replace, [s, from, to]) if text(s) && text(from) && text(to) => {
+                vec![DataType::Utf8; 3]
+            }
             (Kind::Instr, [s, n, rest @ ..])
                 if text(s) && text(n) && rest.len() <= 2 && rest.iter().all(integer) =>
             {
@@ -130,7 +154,7 @@ impl ScalarUDFImpl for StringFn {
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
         Ok(match self.kind {
             Kind::Instr => DataType::Int32,
-            Kind::InitCap | Kind::Chr => DataType::Utf8,
+            Kind::InitCap | Kind::Chr | Kind::Trim | Kind::Replace => DataType::Utf8,
         })
     }
 
@@ -146,6 +170,27 @@ impl ScalarUDFImpl for StringFn {
                 Arc::new(
                     rows.map(|i| s.is_valid(i).then(|| initcap(s.value(i))))
                         .collect::<StringArray>(),
+                )
+            }
+            Kind::Trim => {
+                let s = first.as_string::<i32>();
+                Arc::new(
+                    rows.map(|i| s.is_valid(i).then(|| java_trim(s.value(i))))
+                        .collect::<StringArray>(),
+                )
+            }
+            Kind::Replace => {
+                let (s, from, to) = (
+                    first.as_string::<i32>(),
+                    arrays[1].as_string::<i32>(),
+                    arrays[2].as_string::<i32>(),
+                );
+                Arc::new(
+                    rows.map(|i| {
+                        (s.is_valid(i) && from.is_valid(i) && to.is_valid(i))
+                            .then(|| s.value(i).replace(from.value(i), to.value(i)))
+                    })
+                    .collect::<StringArray>(),
                 )
             }
             Kind::Chr if first.data_type() == &DataType::Utf8 => {
@@ -213,5 +258,8 @@ mod tests {
         assert_eq!(chr_of_text("\\u597d").as_deref(), Some("好"));
         assert_eq!(chr_of_text("nope"), None);
         assert_eq!(chr_of_code(-1), None);
+        assert_eq!(java_trim("\t a b \n\r"), "a b");
+        assert_eq!(java_trim("\u{a0}a"), "\u{a0}a");
+        assert_eq!("abc".replace("", "x"), "xaxbxcx");
     }
 }
