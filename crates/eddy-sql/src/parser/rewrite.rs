@@ -7,8 +7,8 @@ use super::cursor::Cursor;
 use super::lexer::{Source, depth_delta, is_keyword, matching_paren};
 use super::types::parse_type;
 use crate::error::SqlError;
-use crate::plan::KSQL_CAST;
 use crate::plan::functions::{TAKING_A_TIME_UNIT, TIME_UNITS};
+use crate::plan::{INTERNAL_FUNCTIONS, KSQL_CAST};
 use crate::types::SqlType;
 
 /// Rewrites, left to right:
@@ -24,6 +24,23 @@ pub(crate) fn rewrite_expressions(
     mut tokens: Vec<TokenWithSpan>,
     source: &Source<'_>,
 ) -> Result<Vec<TokenWithSpan>, SqlError> {
+    // Eddy's internal functions are planned from other syntax, never called by name: a
+    // statement that names one is told it does not exist, as for any unknown function.
+    for (i, t) in tokens.iter().enumerate() {
+        let Token::Word(word) = &t.token else {
+            continue;
+        };
+        let called = tokens.get(i + 1).is_some_and(|t| t.token == Token::LParen);
+        let internal = INTERNAL_FUNCTIONS
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(&word.value));
+        if let (true, Some(name)) = (called, internal) {
+            return Err(SqlError::Unknown(format!(
+                "Can't find any functions with the name '{}'",
+                name.to_ascii_uppercase()
+            )));
+        }
+    }
     // Each rewrite scans to its closing parenthesis: with unbalanced or very deep nesting that
     // would be quadratic. sqlparser rejects such statements anyway, so leave them as they are.
     if !balanced_and_shallow(&tokens) {

@@ -40,6 +40,10 @@ use provider::{CatalogProvider, describe_plan_error};
 
 pub use aggregate::{AggregateCall, PlannedAggregate, ksql_aggregates, topk_struct};
 pub(crate) use cast::KSQL_CAST;
+
+/// Functions the planner calls by name for syntax of its own (`CAST` to a nested type,
+/// `CUBE_EXPLODE`); a statement cannot name them.
+pub(crate) const INTERNAL_FUNCTIONS: [&str; 2] = [KSQL_CAST, functions::CUBE_COMBINATIONS];
 pub use checks::ksql_text;
 pub use functions::TimestampFormat;
 pub use provider::{

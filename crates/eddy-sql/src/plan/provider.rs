@@ -117,9 +117,9 @@ impl Functions {
             }
         }
         // Only ksqlDB's functions (and Eddy's internal ones) are resolved by name.
-        let internal = [super::cast::KSQL_CAST, super::functions::CUBE_COMBINATIONS];
         scalar.retain(|name, _| {
-            super::library::is_ksql_scalar(name) || internal.contains(&name.as_str())
+            super::library::is_ksql_scalar(name)
+                || super::INTERNAL_FUNCTIONS.contains(&name.as_str())
         });
         higher_order.retain(|name, _| super::library::is_ksql_scalar(name));
         let planners: Vec<Arc<dyn ExprPlanner>> = vec![
@@ -376,6 +376,45 @@ mod tests {
         "TANH",
         "UCASE",
     ];
+
+    /// `SHOW FUNCTIONS` lists the library's names: every function a statement can call is
+    /// among them, and every one listed can be called.
+    #[test]
+    fn the_functions_listed_are_the_functions_accepted() {
+        use super::super::library::{AGGREGATE_FUNCTIONS, SCALAR_FUNCTIONS, SYNTAX};
+        let functions = Functions::get();
+        let listed = |name: &str| {
+            SCALAR_FUNCTIONS
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        for name in functions.scalar.keys().chain(functions.higher_order.keys()) {
+            assert!(
+                listed(name) || super::super::INTERNAL_FUNCTIONS.contains(&name.as_str()),
+                "{name} is accepted but not listed"
+            );
+        }
+        for name in functions.aggregate.keys() {
+            assert!(
+                AGGREGATE_FUNCTIONS
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(name)),
+                "aggregate {name} is accepted but not listed"
+            );
+        }
+        for (name, _) in SCALAR_FUNCTIONS.iter().filter(|(n, _)| !SYNTAX.contains(n)) {
+            assert!(
+                functions.scalar(name).is_some() || functions.higher_order(name).is_some(),
+                "{name} is listed but not accepted"
+            );
+        }
+        for name in AGGREGATE_FUNCTIONS {
+            assert!(
+                functions.aggregate(name).is_some(),
+                "aggregate {name} is listed but not accepted"
+            );
+        }
+    }
 
     #[test]
     fn ksql_names_run_by_datafusion_are_the_audited_ones() {

@@ -483,6 +483,20 @@ fn header_columns() {
 }
 
 #[test]
+fn internal_functions_cannot_be_called_by_name() {
+    for sql in [
+        "SELECT KSQL_CAST(a, 'BIGINT') FROM s;",
+        "SELECT cube_combinations(ARRAY[1]) FROM s;",
+        "SELECT \"ksql_cast\"(a, 'BIGINT') FROM s;",
+    ] {
+        match parse_err(sql) {
+            SqlError::Unknown(m) => assert!(m.starts_with("Can't find any functions"), "{m}"),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn unsupported_statements() {
     for (sql, what) in [
         (
