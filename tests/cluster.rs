@@ -208,16 +208,125 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // SHOW QUERIES counts the servers running each query.
-    let shown = a.ksql_ok("SHOW QUERIES;").await?;
-    let counts: Vec<&Value> = shown[0]["queries"]
-        .as_array()
-        .map(|q| q.iter().map(|q| &q["statusCount"]).collect())
+    // The aggregation's store lags, in ksqlDB's `hostStoreLags` shape: the partitions each
+    // server processed, caught up with the 20 records. (A partition that moved between
+    // the servers after its last record is reported by neither.)
+    let aggregation = queries(&a)
+        .await?
+        .into_iter()
+        .find(|q| q.starts_with("CTAS_CLICKS_PER_ID"))
         .unwrap_or_default();
-    assert!(
-        !counts.is_empty() && counts.iter().all(|c| **c == json!({"RUNNING": 2})),
-        "{shown}"
-    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = cluster_status(&a).await?;
+        let mut partitions: std::collections::BTreeMap<String, Value> = Default::default();
+        for h in [host(&a), host(&b)] {
+            let lags = &status["clusterStatus"][&h]["hostStoreLags"]["stateStoreLags"];
+            let store = lags.as_object().and_then(|stores| {
+                stores
+                    .iter()
+                    .find(|(name, _)| name.ends_with(&format!("#aggregate_{aggregation}")))
+            });
+            if let Some((_, store)) = store {
+                let by_partition = store["lagByPartition"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                assert_eq!(store["size"], json!(by_partition.len()), "{status}");
+                partitions.extend(by_partition);
+            }
+        }
+        let processed: i64 = partitions
+            .values()
+            .filter_map(|p| p["currentOffsetPosition"].as_i64())
+            .sum();
+        let caught_up = partitions.values().all(|p| {
+            p["offsetLag"] == json!(0) && p["currentOffsetPosition"] == p["endOffsetPosition"]
+        });
+        assert!(processed <= 20, "{status}");
+        if processed > 0 && caught_up {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("/clusterStatus never showed {aggregation}'s stores caught up: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Paused, the aggregation falls behind new input, and says so.
+    a.ksql_ok(&format!("PAUSE {aggregation};")).await?;
+    for id in 0..4 {
+        let value = json!({"V": 5}).to_string();
+        common::produce(
+            &p,
+            "clicks",
+            Some(&common::int_key(id)),
+            Some(&value),
+            2_000,
+        )
+        .await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = cluster_status(&a).await?;
+        let behind: i64 = [host(&a), host(&b)]
+            .iter()
+            .flat_map(|h| {
+                status["clusterStatus"][h]["hostStoreLags"]["stateStoreLags"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(name, _)| name.ends_with(&format!("#aggregate_{aggregation}")))
+                    .flat_map(|(_, store)| {
+                        store["lagByPartition"]
+                            .as_object()
+                            .cloned()
+                            .unwrap_or_default()
+                            .into_values()
+                    })
+            })
+            .filter_map(|p| {
+                let (current, end) = (
+                    p["currentOffsetPosition"].as_i64()?,
+                    p["endOffsetPosition"].as_i64()?,
+                );
+                assert_eq!(p["offsetLag"], json!(end - current), "{status}");
+                Some(end - current)
+            })
+            .sum();
+        assert!(behind <= 4, "{status}");
+        if behind > 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("/clusterStatus never showed the paused {aggregation} behind: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    a.ksql_ok(&format!("RESUME {aggregation};")).await?;
+    let r = reqwest::Client::new()
+        .post(format!("{}/lag", a.url))
+        .json(&json!({"hostInfo": {"host": "other", "port": 8088}, "lastLagUpdateMs": 1}))
+        .send()
+        .await?;
+    assert!(r.status().is_success(), "/lag answered {}", r.status());
+
+    // SHOW QUERIES counts the servers running each query (B resumes through the log).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown = a.ksql_ok("SHOW QUERIES;").await?;
+        let counts: Vec<&Value> = shown[0]["queries"]
+            .as_array()
+            .map(|q| q.iter().map(|q| &q["statusCount"]).collect())
+            .unwrap_or_default();
+        if !counts.is_empty() && counts.iter().all(|c| **c == json!({"RUNNING": 2})) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("SHOW QUERIES never counted both servers running: {shown}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // B goes: A reports it dead once its announcements stop.
     let b_host = host(&b);

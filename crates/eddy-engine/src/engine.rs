@@ -396,7 +396,9 @@ impl Engine {
     /// This server's part of the cluster, as `/clusterStatus` reports each server: per
     /// persistent query, its state here (`queryStates`, for `SHOW QUERIES`' counts), the
     /// input partitions it has processed here and its local stores (ksqlDB's
-    /// `activeStandbyPerQuery`; Eddy keeps no standby replicas).
+    /// `activeStandbyPerQuery`; Eddy keeps no standby replicas), and how far behind each
+    /// store is (`hostStoreLags`; see [`Engine::store_lags`]). It asks the broker for the
+    /// ends of the inputs: call without the lock.
     pub fn cluster_report(&self) -> serde_json::Value {
         let summaries = {
             let inner = self.lock();
@@ -436,11 +438,72 @@ impl Engine {
             .filter(|q| q.query_type == QueryType::Persistent)
             .map(|q| (q.id.clone(), serde_json::json!(q.state)))
             .collect();
+        let persistent: Vec<QuerySummary> = summaries
+            .into_iter()
+            .filter(|q| q.query_type == QueryType::Persistent)
+            .collect();
         serde_json::json!({
             "queryStates": states,
             "activeStandbyPerQuery": per_query,
-            "hostStoreLags": {"stateStoreLags": {}, "updateTimeMs": crate::membership::now_ms()},
+            "hostStoreLags": {
+                "stateStoreLags": self.store_lags(&persistent, &stores),
+                "updateTimeMs": crate::membership::now_ms(),
+            },
         })
+    }
+
+    /// ksqlDB's `stateStoreLags` for the local stores of `queries` (`stores`: every local
+    /// store's name), keyed `<query's internal prefix>#<store>`: per partition this server
+    /// processes, the consumer's and the broker's offsets in the query's input that is
+    /// furthest behind on that partition, and the records between them. A store holds
+    /// everything its query has processed (its changelog is written with the outputs), so
+    /// what it lags by is its query's input; a query without stores reports none.
+    fn store_lags(
+        &self,
+        queries: &[QuerySummary],
+        stores: &[String],
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut lags = serde_json::Map::new();
+        let offsets = self.query_offsets(queries);
+        for (q, offsets) in queries.iter().zip(&offsets) {
+            let own: Vec<String> = QueryStore::ALL
+                .iter()
+                .map(|k| k.name(&q.id))
+                .filter(|name| stores.contains(name))
+                .collect();
+            if own.is_empty() {
+                continue;
+            }
+            // Per partition, the input furthest behind.
+            let mut worst: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+            for p in offsets.topics.iter().flat_map(|t| &t.partitions) {
+                let entry = worst.entry(p.partition).or_insert((p.consumer, p.end));
+                if p.end - p.consumer > entry.1 - entry.0 {
+                    *entry = (p.consumer, p.end);
+                }
+            }
+            let by_partition: serde_json::Map<String, serde_json::Value> = worst
+                .iter()
+                .map(|(partition, (current, end))| {
+                    (
+                        partition.to_string(),
+                        serde_json::json!({
+                            "currentOffsetPosition": current,
+                            "endOffsetPosition": end,
+                            "offsetLag": (end - current).max(0),
+                        }),
+                    )
+                })
+                .collect();
+            let prefix = crate::changelog::internal_topic_prefix(&self.config.service_id, &q.id);
+            for store in own {
+                lags.insert(
+                    format!("{}#{store}", prefix.trim_end_matches('-')),
+                    serde_json::json!({"lagByPartition": by_partition, "size": worst.len()}),
+                );
+            }
+        }
+        lags
     }
 
     /// A copy of the catalog.

@@ -1,5 +1,6 @@
-//! `GET /clusterStatus` and `POST /heartbeat`: the servers of the cluster as this one
-//! knows them from their announcements ([`eddy_engine::membership`]).
+//! `GET /clusterStatus`, `POST /heartbeat` and `POST /lag`: the servers of the cluster as
+//! this one knows them from their announcements ([`eddy_engine::membership`]), which carry
+//! each server's queries, stores and store lags.
 
 use std::sync::Arc;
 
@@ -59,5 +60,12 @@ pub(crate) async fn cluster_status(State(state): State<Arc<AppState>>) -> Respon
 /// `POST /heartbeat`: ksqlDB's servers send each other heartbeats; Eddy's servers
 /// announce themselves through Kafka instead, so a heartbeat is only acknowledged.
 pub(crate) async fn heartbeat() -> Response {
+    Json(json!({"isOk": true})).into_response()
+}
+
+/// `POST /lag`: ksqlDB's servers report their store lags to each other; Eddy's servers put
+/// theirs in their announcements (shown by `/clusterStatus`), so a report is only
+/// acknowledged.
+pub(crate) async fn lag_report() -> Response {
     Json(json!({"isOk": true})).into_response()
 }
