@@ -208,50 +208,42 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // The aggregation's store lags, in ksqlDB's `hostStoreLags` shape: the partitions each
-    // server processed, caught up with the 20 records. (A partition that moved between
-    // the servers after its last record is reported by neither.)
+    // The aggregation's store lags (`GET /lag`, and in `/clusterStatus`): per partition
+    // each server processed, its position and the broker's end, which the broker confirms,
+    // falling to 0 once the input is consumed. (A partition that moved between the servers
+    // after its last record is reported by neither.)
     let aggregation = queries(&a)
         .await?
         .into_iter()
         .find(|q| q.starts_with("CTAS_CLICKS_PER_ID"))
         .unwrap_or_default();
+    let store = format!("#aggregate_{aggregation}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let status = cluster_status(&a).await?;
-        let mut partitions: std::collections::BTreeMap<String, Value> = Default::default();
-        for h in [host(&a), host(&b)] {
-            let lags = &status["clusterStatus"][&h]["hostStoreLags"]["stateStoreLags"];
-            let store = lags.as_object().and_then(|stores| {
-                stores
-                    .iter()
-                    .find(|(name, _)| name.ends_with(&format!("#aggregate_{aggregation}")))
-            });
-            if let Some((_, store)) = store {
-                let by_partition = store["lagByPartition"]
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default();
-                assert_eq!(store["size"], json!(by_partition.len()), "{status}");
-                partitions.extend(by_partition);
-            }
+        let mut partitions = Vec::new();
+        for server in [&a, &b] {
+            partitions.extend(store_lags(server, &store).await?);
         }
-        let processed: i64 = partitions
-            .values()
-            .filter_map(|p| p["currentOffsetPosition"].as_i64())
-            .sum();
-        let caught_up = partitions.values().all(|p| {
-            p["offsetLag"] == json!(0) && p["currentOffsetPosition"] == p["endOffsetPosition"]
-        });
-        assert!(processed <= 20, "{status}");
+        let processed: i64 = partitions.iter().map(|p| p.1).sum();
+        let caught_up = partitions.iter().all(|p| p.3 == 0 && p.1 == p.2);
+        assert!(processed <= 20, "{partitions:?}");
         if processed > 0 && caught_up {
+            for (partition, _, end, _) in &partitions {
+                assert_eq!(*end, broker_end(&broker.bootstrap, "clicks", *partition)?);
+            }
             break;
         }
         if Instant::now() > deadline {
-            bail!("/clusterStatus never showed {aggregation}'s stores caught up: {status}");
+            bail!("/lag never showed {aggregation}'s stores caught up: {partitions:?}");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let status = cluster_status(&a).await?;
+    let shown = status["clusterStatus"][host(&a)]["hostStoreLags"]["stateStoreLags"]
+        .as_object()
+        .is_some_and(|stores| stores.keys().any(|k| k.ends_with(&store)));
+    assert!(shown, "{status}");
+
     // Paused, the aggregation falls behind new input, and says so.
     a.ksql_ok(&format!("PAUSE {aggregation};")).await?;
     for id in 0..4 {
@@ -267,39 +259,21 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let status = cluster_status(&a).await?;
-        let behind: i64 = [host(&a), host(&b)]
-            .iter()
-            .flat_map(|h| {
-                status["clusterStatus"][h]["hostStoreLags"]["stateStoreLags"]
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|(name, _)| name.ends_with(&format!("#aggregate_{aggregation}")))
-                    .flat_map(|(_, store)| {
-                        store["lagByPartition"]
-                            .as_object()
-                            .cloned()
-                            .unwrap_or_default()
-                            .into_values()
-                    })
-            })
-            .filter_map(|p| {
-                let (current, end) = (
-                    p["currentOffsetPosition"].as_i64()?,
-                    p["endOffsetPosition"].as_i64()?,
-                );
-                assert_eq!(p["offsetLag"], json!(end - current), "{status}");
-                Some(end - current)
-            })
-            .sum();
-        assert!(behind <= 4, "{status}");
+        let mut partitions = Vec::new();
+        for server in [&a, &b] {
+            partitions.extend(store_lags(server, &store).await?);
+        }
+        let behind: i64 = partitions.iter().map(|p| p.3).sum();
+        assert!(
+            partitions.iter().all(|p| p.3 == p.2 - p.1),
+            "{partitions:?}"
+        );
+        assert!(behind <= 4, "{partitions:?}");
         if behind > 0 {
             break;
         }
         if Instant::now() > deadline {
-            bail!("/clusterStatus never showed the paused {aggregation} behind: {status}");
+            bail!("/lag never showed the paused {aggregation} behind: {partitions:?}");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -309,7 +283,7 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
         .json(&json!({"hostInfo": {"host": "other", "port": 8088}, "lastLagUpdateMs": 1}))
         .send()
         .await?;
-    assert!(r.status().is_success(), "/lag answered {}", r.status());
+    assert!(r.status().is_success(), "POST /lag answered {}", r.status());
 
     // SHOW QUERIES counts the servers running each query (B resumes through the log).
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -351,6 +325,50 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Ok(())
+}
+
+/// `GET /lag` on `server`: (partition, current offset, end offset, lag) of the store whose
+/// name ends with `store`.
+async fn store_lags(server: &Server, store: &str) -> Result<Vec<(i32, i64, i64, i64)>> {
+    let r = reqwest::get(format!("{}/lag", server.url)).await?;
+    if !r.status().is_success() {
+        bail!("/lag answered {}", r.status());
+    }
+    let report: Value = r.json().await?;
+    assert!(
+        report["hostInfo"]["port"].as_u64().is_some_and(|p| p > 0),
+        "{report}"
+    );
+    let stores = report["hostStoreLags"]["stateStoreLags"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (_, lags) in stores.iter().filter(|(name, _)| name.ends_with(store)) {
+        let by_partition = lags["lagByPartition"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(lags["size"], json!(by_partition.len()), "{report}");
+        for (partition, p) in by_partition {
+            let number = |k: &str| p[k].as_i64().unwrap_or(-1);
+            out.push((
+                partition.parse().unwrap_or(-1),
+                number("currentOffsetPosition"),
+                number("endOffsetPosition"),
+                number("offsetLag"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The broker's end offset of a partition.
+fn broker_end(bootstrap: &str, topic: &str, partition: i32) -> Result<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = common::client_config(bootstrap).create()?;
+    let (_, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+    Ok(high)
 }
 
 async fn cluster_status(server: &Server) -> Result<Value> {

@@ -63,9 +63,43 @@ pub(crate) async fn heartbeat() -> Response {
     Json(json!({"isOk": true})).into_response()
 }
 
+/// `GET /lag`: this server's store lags now, as ksqlDB's servers report them to each other
+/// (a `LagReportingMessage`: the host, its `hostStoreLags` and when they were taken): per
+/// store, per partition this server processes, the consumer's and the broker's offsets
+/// and the records between them.
+pub(crate) async fn lag(State(state): State<Arc<AppState>>) -> Response {
+    let engine = Arc::clone(&state.engine);
+    let me = state
+        .membership
+        .as_ref()
+        .map(|m| m.me().to_string())
+        .unwrap_or_default();
+    let report = match crate::blocking(move || engine.cluster_report()).await {
+        Ok(report) => report,
+        Err(e) => {
+            return ApiError::generic(SERVER_ERROR, format!("reading the lags failed: {e}"))
+                .into_response();
+        }
+    };
+    let (host, port) = match me.rsplit_once(':') {
+        Some((host, port)) => (host.to_string(), port.parse::<u16>().unwrap_or(0)),
+        None => (me, 0),
+    };
+    let lags = report
+        .get("hostStoreLags")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    Json(json!({
+        "hostInfo": {"host": host, "port": port},
+        "lastLagUpdateMs": lags.get("updateTimeMs").cloned().unwrap_or_else(|| json!(now_ms())),
+        "hostStoreLags": lags,
+    }))
+    .into_response()
+}
+
 /// `POST /lag`: ksqlDB's servers report their store lags to each other; Eddy's servers put
-/// theirs in their announcements (shown by `/clusterStatus`), so a report is only
-/// acknowledged.
+/// theirs in their announcements (shown by `/clusterStatus` and `GET /lag`), so a report
+/// is only acknowledged.
 pub(crate) async fn lag_report() -> Response {
     Json(json!({"isOk": true})).into_response()
 }

@@ -302,7 +302,7 @@ pub fn router(state: Arc<AppState>, auth: Option<Arc<Authenticator>>) -> Router 
         .route("/console/console.css", get(console::style))
         .route("/clusterStatus", get(cluster::cluster_status))
         .route("/heartbeat", post(cluster::heartbeat))
-        .route("/lag", post(cluster::lag_report))
+        .route("/lag", post(cluster::lag_report).get(cluster::lag))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             metrics::track,
