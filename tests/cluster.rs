@@ -118,17 +118,7 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
 
     // Both servers run the queries in one consumer group: every input record is output.
     let p = common::producer(&broker.bootstrap)?;
-    for id in 0..20 {
-        let value = json!({"V": 5}).to_string();
-        common::produce(
-            &p,
-            "clicks",
-            Some(&common::int_key(id)),
-            Some(&value),
-            1_000,
-        )
-        .await?;
-    }
+    produce_clicks(&p, 0..20, 1_000).await?;
     let records = common::read_topic(
         &broker.bootstrap,
         "BIG_CLICKS",
@@ -246,17 +236,7 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
 
     // Paused, the aggregation falls behind new input, and says so.
     a.ksql_ok(&format!("PAUSE {aggregation};")).await?;
-    for id in 0..4 {
-        let value = json!({"V": 5}).to_string();
-        common::produce(
-            &p,
-            "clicks",
-            Some(&common::int_key(id)),
-            Some(&value),
-            2_000,
-        )
-        .await?;
-    }
+    produce_clicks(&p, 0..4, 2_000).await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut partitions = Vec::new();
@@ -323,6 +303,26 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
             bail!("/clusterStatus still shows {b_host} alive: {status}");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+/// Produces a click `{"V": 5}` for each of `ids`, at `timestamp`.
+async fn produce_clicks(
+    p: &rdkafka::producer::FutureProducer,
+    ids: std::ops::Range<i32>,
+    timestamp: i64,
+) -> Result<()> {
+    let value = json!({"V": 5}).to_string();
+    for id in ids {
+        common::produce(
+            p,
+            "clicks",
+            Some(&common::int_key(id)),
+            Some(&value),
+            timestamp,
+        )
+        .await?;
     }
     Ok(())
 }
