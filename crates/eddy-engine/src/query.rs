@@ -1026,6 +1026,9 @@ impl Task for QueryTask {
                     self.raw = records;
                     self.forwarded_retracts = Some(retracts);
                 }
+                // Processed by the next step: a PAUSE that came while the poll waited keeps
+                // the batch in hand, unprocessed, until the query resumes.
+                return Ok(self.raw.len());
             }
         }
         // Before the batch is processed, and again on the retry if it fails (the polled

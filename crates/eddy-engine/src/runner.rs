@@ -12,8 +12,9 @@ use crate::error::EngineError;
 pub(crate) trait Task: Send {
     /// A name for logs.
     fn name(&self) -> &str;
-    /// Processes at most one batch, waiting up to `wait` for input; returns how many input
-    /// records it consumed (0 when there was nothing to do).
+    /// Takes one step with at most one batch (polling it, waiting up to `wait` for input,
+    /// or processing the batch in hand); returns how many input records the step took or
+    /// processed (0 when there was nothing to do). Between steps the task may be paused.
     fn step(&mut self, wait: Duration) -> Result<usize, EngineError>;
     /// Whether the task has finished for good (e.g. its LIMIT was reached).
     fn finished(&self) -> bool {
