@@ -10,6 +10,10 @@ use anyhow::{Result, bail};
 use common::{Broker, BrokerKind, Server};
 use serde_json::{Value, json};
 
+/// The tests of this file start up to five servers each: run together on a small machine
+/// they starve each other's brokers, so they run one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The names listed by `SHOW STREAMS` on `server`.
 async fn streams(server: &Server) -> Result<Vec<String>> {
     let shown = server.ksql_ok("SHOW STREAMS;").await?;
@@ -53,6 +57,7 @@ async fn wait_for_stream(server: &Server, name: &str) -> Result<()> {
 
 #[tokio::test]
 async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let broker = Broker::start(BrokerKind::DevKafka)?;
     let (data_a, data_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let a = Server::start(&broker.bootstrap, data_a.path(), "cluster_").await?;
@@ -377,4 +382,254 @@ async fn cluster_status(server: &Server) -> Result<Value> {
         bail!("/clusterStatus answered {}", r.status());
     }
     Ok(r.json().await?)
+}
+
+/// The partitions of a query each live server processes, by server.
+type Owners = std::collections::BTreeMap<String, Vec<i64>>;
+
+/// The partitions of `query` that `/clusterStatus` (asked of `server`) shows each host
+/// processing.
+async fn active_partitions(server: &Server, query: &str) -> Result<Owners> {
+    let status = cluster_status(server).await?;
+    let mut out = Owners::new();
+    for (host, entry) in status["clusterStatus"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+    {
+        if entry["hostAlive"] != json!(true) {
+            continue;
+        }
+        let partitions: Vec<i64> = entry["activeStandbyPerQuery"][query]["activePartitions"]
+            .as_array()
+            .map(|ps| ps.iter().filter_map(|p| p["partition"].as_i64()).collect())
+            .unwrap_or_default();
+        out.insert(host, partitions);
+    }
+    Ok(out)
+}
+
+/// The count a pull query by key on `server` answers for click id `id` (None: no row).
+async fn count_of(server: &Server, id: i32) -> Result<Option<i64>> {
+    let rows = common::pull(
+        server,
+        &format!("SELECT n FROM trio_per_id WHERE id = {id};"),
+    )
+    .await?;
+    Ok(rows.first().and_then(|r| r[0].as_i64()))
+}
+
+/// Waits until the servers of `servers` all answer the same count for each of `ids`, one
+/// that `wanted` takes.
+async fn await_counts(
+    servers: &[&Server],
+    ids: &[i32],
+    wanted: impl Fn(i64) -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut answers = Vec::new();
+        for &id in ids {
+            let mut counts = Vec::new();
+            for server in servers {
+                counts.push(count_of(server, id).await?);
+            }
+            answers.push((id, counts));
+        }
+        let settled = answers.iter().all(|(_, counts)| {
+            counts.windows(2).all(|w| w[0] == w[1]) && counts[0].is_some_and(&wanted)
+        });
+        if settled {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("pull queries answered {answers:?} (id, per server)");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn three_servers_share_the_partitions_and_survive_a_kill() -> Result<()> {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let dirs = [
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+    ];
+    let s1 = Server::start(&broker.bootstrap, dirs[0].path(), "trio_").await?;
+    let s2 = Server::start(&broker.bootstrap, dirs[1].path(), "trio_").await?;
+    let mut s3 = Server::start(&broker.bootstrap, dirs[2].path(), "trio_").await?;
+    let host = |s: &Server| s.url.trim_start_matches("http://").to_string();
+
+    // A CSAS and a CTAS created on server 1 run on 2 and 3 within 2 s, without a restart.
+    s1.ksql_ok(
+        "CREATE STREAM trio_clicks (id INT KEY, v INT) \
+           WITH (KAFKA_TOPIC='trio_clicks', VALUE_FORMAT='JSON', PARTITIONS=4); \
+         SET 'auto.offset.reset' = 'earliest'; \
+         CREATE STREAM trio_big AS SELECT * FROM trio_clicks WHERE v > 1; \
+         CREATE TABLE trio_per_id AS SELECT id, COUNT(*) AS n FROM trio_clicks GROUP BY id;",
+    )
+    .await?;
+    let created = Instant::now();
+    let ids_on_1 = queries(&s1).await?;
+    assert_eq!(ids_on_1.len(), 2, "{ids_on_1:?}");
+    for server in [&s2, &s3] {
+        loop {
+            let shown = server.ksql_ok("SHOW QUERIES;").await?;
+            let running: Vec<String> = shown[0]["queries"]
+                .as_array()
+                .map(|q| {
+                    q.iter()
+                        .filter(|q| q["state"] == json!("RUNNING"))
+                        .filter_map(|q| q["id"].as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if running == ids_on_1 {
+                break;
+            }
+            if created.elapsed() > Duration::from_secs(2) {
+                bail!("{} runs {running:?} 2 s after the statements", server.url);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    println!(
+        "servers 2 and 3 ran the new queries {:.2} s after server 1 answered",
+        created.elapsed().as_secs_f64()
+    );
+    let ctas = ids_on_1
+        .iter()
+        .find(|q| q.starts_with("CTAS_TRIO_PER_ID"))
+        .cloned()
+        .unwrap_or_default();
+
+    // The input's partitions are spread over all three servers. A server shows the
+    // partitions it processed since the group last moved them, so clicks of ids that are
+    // not counted below go in until all three show some (the group has settled).
+    let p = common::producer(&broker.bootstrap)?;
+    let value = json!({"V": 5}).to_string();
+    let mut filler = 1_000;
+    let mut produce_filler = async |until: &dyn Fn(&Owners) -> bool| -> Result<Owners> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let owners = active_partitions(&s1, &ctas).await?;
+            if until(&owners) {
+                return Ok(owners);
+            }
+            if Instant::now() > deadline {
+                bail!("{ctas}'s partitions never spread as expected: {owners:?}");
+            }
+            for id in filler..filler + 8 {
+                common::produce(
+                    &p,
+                    "trio_clicks",
+                    Some(&common::int_key(id)),
+                    Some(&value),
+                    1_000,
+                )
+                .await?;
+            }
+            filler += 8;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    let owners =
+        produce_filler(&|owners| owners.len() == 3 && owners.values().all(|ps| !ps.is_empty()))
+            .await?;
+    let ids: Vec<i32> = (0..40).collect();
+    for &id in &ids {
+        common::produce(
+            &p,
+            "trio_clicks",
+            Some(&common::int_key(id)),
+            Some(&value),
+            1_000,
+        )
+        .await?;
+    }
+    let all = [&s1, &s2, &s3];
+    await_counts(&all, &ids, |n| n == 1).await?;
+    // Every server answers a pull by key with the same current value, for keys of the
+    // partitions each one owns.
+    let partitions = broker_partitions(&broker.bootstrap, "trio_clicks")?;
+    for (owner, owned) in &owners {
+        let key = ids
+            .iter()
+            .copied()
+            .find(|id| {
+                let p = eddy_topic::partition_for_key(&common::int_key(*id), partitions);
+                owned.contains(&i64::from(p))
+            })
+            .unwrap_or(-1);
+        for server in all {
+            assert_eq!(
+                count_of(server, key).await?,
+                Some(1),
+                "key {key} of {owner}"
+            );
+        }
+    }
+    for server in all {
+        let alive = active_partitions(server, &ctas).await?;
+        assert_eq!(alive.len(), 3, "{} sees {alive:?}", server.url);
+    }
+
+    // Server 3 dies: the others report it dead within 10 s, its partitions move to them,
+    // and pull queries still answer, for its keys too: every click counted, at least
+    // once (a batch cut off by the group's rebalance may count again).
+    let dead = host(&s3);
+    s3.proc.kill9();
+    let killed = Instant::now();
+    for server in [&s1, &s2] {
+        loop {
+            let status = cluster_status(server).await?;
+            if status["clusterStatus"][&dead]["hostAlive"] == json!(false) {
+                break;
+            }
+            if killed.elapsed() > Duration::from_secs(10) {
+                bail!(
+                    "{} still reports {dead} alive 10 s after it died",
+                    server.url
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    println!(
+        "servers 1 and 2 reported server 3 dead {:.1} s after it was killed",
+        killed.elapsed().as_secs_f64()
+    );
+    for &id in &ids {
+        common::produce(
+            &p,
+            "trio_clicks",
+            Some(&common::int_key(id)),
+            Some(&value),
+            2_000,
+        )
+        .await?;
+    }
+    await_counts(&[&s1, &s2], &ids, |n| n >= 2).await?;
+    let owners = produce_filler(&|owners| {
+        let covered: std::collections::BTreeSet<i64> = owners.values().flatten().copied().collect();
+        covered.len() == partitions as usize
+    })
+    .await?;
+    assert!(!owners.contains_key(&dead), "{owners:?}");
+    println!("after the kill the survivors process all partitions: {owners:?}");
+    Ok(())
+}
+
+/// The number of partitions of `topic` on the broker.
+fn broker_partitions(bootstrap: &str, topic: &str) -> Result<i32> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = common::client_config(bootstrap).create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    Ok(metadata
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len() as i32))
 }

@@ -748,6 +748,7 @@ async fn header_columns_read_the_headers_a_kafka_client_wrote() -> Result<()> {
                all_headers ARRAY<STRUCT<key STRING, value BYTES>> HEADERS, \
                trace BYTES HEADER('trace')) \
              WITH (KAFKA_TOPIC='hdr_in', VALUE_FORMAT='JSON', PARTITIONS=1); \
+             SET 'auto.offset.reset' = 'earliest'; \
              CREATE STREAM hdr_out AS SELECT id, v, FROM_BYTES(trace, 'utf8') AS trace, \
                ARRAY_LENGTH(all_headers) AS n FROM hdr_in WHERE v > 0;",
         )
