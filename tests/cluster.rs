@@ -123,7 +123,7 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
 
     // Both servers run the queries in one consumer group: every input record is output.
     let p = common::producer(&broker.bootstrap)?;
-    produce_clicks(&p, 0..20, 1_000).await?;
+    produce_clicks(&p, "clicks", 0..20, 1_000).await?;
     let records = common::read_topic(
         &broker.bootstrap,
         "BIG_CLICKS",
@@ -241,7 +241,7 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
 
     // Paused, the aggregation falls behind new input, and says so.
     a.ksql_ok(&format!("PAUSE {aggregation};")).await?;
-    produce_clicks(&p, 0..4, 2_000).await?;
+    produce_clicks(&p, "clicks", 0..4, 2_000).await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut partitions = Vec::new();
@@ -312,17 +312,18 @@ async fn servers_of_one_service_execute_each_others_statements() -> Result<()> {
     Ok(())
 }
 
-/// Produces a click `{"V": 5}` for each of `ids`, at `timestamp`.
+/// Produces a click `{"V": 5}` to `topic` for each of `ids`, at `timestamp`.
 async fn produce_clicks(
     p: &rdkafka::producer::FutureProducer,
-    ids: std::ops::Range<i32>,
+    topic: &str,
+    ids: impl IntoIterator<Item = i32>,
     timestamp: i64,
 ) -> Result<()> {
     let value = json!({"V": 5}).to_string();
     for id in ids {
         common::produce(
             p,
-            "clicks",
+            topic,
             Some(&common::int_key(id)),
             Some(&value),
             timestamp,
@@ -510,7 +511,6 @@ async fn three_servers_share_the_partitions_and_survive_a_kill() -> Result<()> {
     // partitions it processed since the group last moved them, so clicks of ids that are
     // not counted below go in until all three show some (the group has settled).
     let p = common::producer(&broker.bootstrap)?;
-    let value = json!({"V": 5}).to_string();
     let mut filler = 1_000;
     let mut produce_filler = async |until: &dyn Fn(&Owners) -> bool| -> Result<Owners> {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -522,16 +522,7 @@ async fn three_servers_share_the_partitions_and_survive_a_kill() -> Result<()> {
             if Instant::now() > deadline {
                 bail!("{ctas}'s partitions never spread as expected: {owners:?}");
             }
-            for id in filler..filler + 8 {
-                common::produce(
-                    &p,
-                    "trio_clicks",
-                    Some(&common::int_key(id)),
-                    Some(&value),
-                    1_000,
-                )
-                .await?;
-            }
+            produce_clicks(&p, "trio_clicks", filler..filler + 8, 1_000).await?;
             filler += 8;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -540,16 +531,7 @@ async fn three_servers_share_the_partitions_and_survive_a_kill() -> Result<()> {
         produce_filler(&|owners| owners.len() == 3 && owners.values().all(|ps| !ps.is_empty()))
             .await?;
     let ids: Vec<i32> = (0..40).collect();
-    for &id in &ids {
-        common::produce(
-            &p,
-            "trio_clicks",
-            Some(&common::int_key(id)),
-            Some(&value),
-            1_000,
-        )
-        .await?;
-    }
+    produce_clicks(&p, "trio_clicks", ids.iter().copied(), 1_000).await?;
     let all = [&s1, &s2, &s3];
     await_counts(&all, &ids, |n| n == 1).await?;
     // Every server answers a pull by key with the same current value, for keys of the
@@ -602,16 +584,7 @@ async fn three_servers_share_the_partitions_and_survive_a_kill() -> Result<()> {
         "servers 1 and 2 reported server 3 dead {:.1} s after it was killed",
         killed.elapsed().as_secs_f64()
     );
-    for &id in &ids {
-        common::produce(
-            &p,
-            "trio_clicks",
-            Some(&common::int_key(id)),
-            Some(&value),
-            2_000,
-        )
-        .await?;
-    }
+    produce_clicks(&p, "trio_clicks", ids.iter().copied(), 2_000).await?;
     await_counts(&[&s1, &s2], &ids, |n| n >= 2).await?;
     let owners = produce_filler(&|owners| {
         let covered: std::collections::BTreeSet<i64> = owners.values().flatten().copied().collect();

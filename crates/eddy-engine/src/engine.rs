@@ -464,16 +464,21 @@ impl Engine {
         stores: &[String],
     ) -> serde_json::Map<String, serde_json::Value> {
         let mut lags = serde_json::Map::new();
-        let offsets = self.query_offsets(queries);
-        for (q, offsets) in queries.iter().zip(&offsets) {
-            let own: Vec<String> = QueryStore::ALL
-                .iter()
-                .map(|k| k.name(&q.id))
-                .filter(|name| stores.contains(name))
-                .collect();
-            if own.is_empty() {
-                continue;
-            }
+        // Only queries with local stores report lags: the broker is asked for no others.
+        let (stateful, own_stores): (Vec<QuerySummary>, Vec<Vec<String>>) = queries
+            .iter()
+            .map(|q| {
+                let own: Vec<String> = QueryStore::ALL
+                    .iter()
+                    .map(|k| k.name(&q.id))
+                    .filter(|name| stores.contains(name))
+                    .collect();
+                (q.clone(), own)
+            })
+            .filter(|(_, own)| !own.is_empty())
+            .unzip();
+        let offsets = self.query_offsets(&stateful);
+        for ((q, own), offsets) in stateful.iter().zip(own_stores).zip(&offsets) {
             // Per partition, the input furthest behind.
             let mut worst: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
             for p in offsets.topics.iter().flat_map(|t| &t.partitions) {

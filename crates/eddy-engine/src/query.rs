@@ -835,8 +835,6 @@ impl QueryTask {
         };
         match &mut self.output {
             Output::Topic {
-                topic,
-                sink,
                 keys: ke,
                 values: ve,
                 ..
@@ -858,18 +856,8 @@ impl QueryTask {
                     }
                     _ => RecordHeaders::new(),
                 };
+                // Sent by the step, which also sends them again after a failed send.
                 self.progress = BatchProgress::Encoded;
-                sink.send_with_headers(
-                    &self.keys_out,
-                    &self.values_out,
-                    &self.times_out,
-                    &self.headers_out,
-                )?;
-                self.progress = BatchProgress::Sent;
-                self.stats.produced(topic, self.keys_out.len() as u64);
-                self.batch_written += self.keys_out.len() as u64;
-                self.batch_written_bytes +=
-                    (self.keys_out.byte_len() + self.values_out.byte_len()) as u64;
             }
             Output::Transient { rows, cancel } => {
                 // Blocks while the client is slow: backpressure rather than buffering.
@@ -1057,7 +1045,8 @@ impl Task for QueryTask {
             }
         } else if let Output::Topic { sink, topic, .. } = &mut self.output {
             if self.progress == BatchProgress::Encoded {
-                // Sending failed: the state stores have the batch, only its outputs are due.
+                // Encoded outputs (also of a batch whose send failed: the state stores
+                // have it, only its outputs are due).
                 sink.send_with_headers(
                     &self.keys_out,
                     &self.values_out,

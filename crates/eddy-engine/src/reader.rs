@@ -304,10 +304,11 @@ impl SourceReader {
 /// its type.
 pub(crate) fn header_layout(source: &Source) -> Vec<(Option<String>, DataType)> {
     source
-        .header_columns()
-        .map(|c| match &c.role {
-            ColumnRole::Header(key) => (key.clone(), c.ty.to_arrow()),
-            _ => (None, c.ty.to_arrow()),
+        .columns
+        .iter()
+        .filter_map(|c| match &c.role {
+            ColumnRole::Header(key) => Some((key.clone(), c.ty.to_arrow())),
+            ColumnRole::Key | ColumnRole::Value => None,
         })
         .collect()
 }
