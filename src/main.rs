@@ -115,6 +115,13 @@ struct ServerArgs {
     /// with no command log, and refuses statements that change anything over REST.
     #[arg(long, env = "EDDY_QUERIES_FILE", value_name = "FILE")]
     queries_file: Option<PathBuf>,
+    /// HOST:PORT of the built-in schema registry's REST API (Confluent-compatible, for
+    /// AVRO); `eddy.schema.registry.listen` [default: 127.0.0.1:8081].
+    #[arg(long, env = "EDDY_SCHEMA_REGISTRY_LISTEN", value_name = "HOST:PORT")]
+    schema_registry_listen: Option<String>,
+    /// An external Confluent Schema Registry; `ksql.schema.registry.url`.
+    #[arg(long, env = "EDDY_SCHEMA_REGISTRY_URL", value_name = "URL")]
+    schema_registry_url: Option<String>,
 }
 
 impl ServerArgs {
@@ -167,6 +174,16 @@ impl ServerArgs {
                 v.display().to_string(),
                 flag("--queries-file"),
             );
+        }
+        if let Some(v) = &self.schema_registry_listen {
+            layers.set(
+                "eddy.schema.registry.listen",
+                v,
+                flag("--schema-registry-listen"),
+            );
+        }
+        if let Some(v) = &self.schema_registry_url {
+            layers.set("ksql.schema.registry.url", v, flag("--schema-registry-url"));
         }
         for (key, value) in &self.kafka_properties {
             layers.set(
@@ -338,6 +355,20 @@ fn server(settings: Settings) -> anyhow::Result<()> {
     }
     config.server_properties = settings.shown.clone();
     let topics = Arc::new(topics);
+    if let Some(url) = &settings.schema_registry_url {
+        anyhow::bail!(
+            "ksql.schema.registry.url={url}: an external schema registry is not supported yet; \
+             leave it unset to use the built-in registry (eddy.schema.registry.listen)"
+        );
+    }
+    let schemas = eddy_engine::schema_topic::open_schema_store(
+        topics.clone(),
+        eddy_engine::schema_topic::SCHEMAS_TOPIC,
+        settings.internal_replicas,
+        std::time::Duration::from_secs(30),
+    )
+    .context("opening the schema registry's topic")?;
+    config.schema_registry = schemas.clone();
     let engine =
         Engine::new(config, topics.clone(), Arc::new(state)).context("starting the engine")?;
     let membership = Arc::new(
@@ -398,6 +429,7 @@ fn server(settings: Settings) -> anyhow::Result<()> {
             "Eddy server listening on {scheme}://{}",
             listener.local_addr()?
         );
+        serve_schema_registry(&settings.schema_registry_listen, schemas).await?;
         // The API answers (unhealthy, 503) while the command log is replayed.
         if !app.is_ready() {
             let replaying = Arc::clone(&app);
@@ -416,6 +448,33 @@ fn server(settings: Settings) -> anyhow::Result<()> {
         drop(dev_broker);
         Ok(())
     })
+}
+
+/// Starts the built-in schema registry's REST API. The default address may be taken (by
+/// another server on this machine, or a Confluent registry): then the registry is only
+/// used within this server, with a warning; an address that was asked for must be free.
+async fn serve_schema_registry(
+    (listen, asked): &(String, bool),
+    registry: Arc<eddy_registry::MemoryRegistry>,
+) -> anyhow::Result<()> {
+    match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => {
+            tracing::info!(
+                "schema registry (built in) listening on http://{}",
+                listener.local_addr()?
+            );
+            tokio::spawn(eddy_server::registry::serve_registry(listener, registry));
+            Ok(())
+        }
+        Err(e) if !asked => {
+            tracing::warn!(
+                "the built-in schema registry does not serve its REST API: {listen}: {e} \
+                 (set eddy.schema.registry.listen)"
+            );
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("binding the schema registry to {listen}")),
+    }
 }
 
 /// Completes on SIGTERM (`docker stop`) or Ctrl-C.

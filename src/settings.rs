@@ -25,6 +25,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("ksql.internal.topic.replicas", "1"),
     ("ksql.sink.replicas", "1"),
     ("ksql.schema.registry.url", ""),
+    ("eddy.schema.registry.listen", "127.0.0.1:8081"),
     ("ksql.advertised.listener", ""),
     ("ksql.properties.overrides.denylist", ""),
     ("ksql.queries.file", ""),
@@ -188,6 +189,11 @@ pub struct Settings {
     pub queries_file: Option<PathBuf>,
     /// `ksql.advertised.listener`: the URL other servers reach this one at.
     pub advertised_listener: Option<String>,
+    /// `ksql.schema.registry.url`: an external schema registry.
+    pub schema_registry_url: Option<String>,
+    /// `eddy.schema.registry.listen`: where the built-in registry serves its REST API, and
+    /// whether that address was asked for (rather than the default).
+    pub schema_registry_listen: (String, bool),
     /// Every set or defaulted key with its value, secrets masked, for `SHOW PROPERTIES`.
     pub shown: Vec<(String, String)>,
 }
@@ -370,6 +376,11 @@ impl Settings {
             denied_properties: list("ksql.properties.overrides.denylist"),
             queries_file: optional("ksql.queries.file").map(PathBuf::from),
             advertised_listener: optional("ksql.advertised.listener"),
+            schema_registry_url: optional("ksql.schema.registry.url"),
+            schema_registry_listen: {
+                let (listen, origin) = text("eddy.schema.registry.listen");
+                (listen, origin != Origin::Default)
+            },
             shown,
         })
     }

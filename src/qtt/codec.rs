@@ -8,6 +8,11 @@ use eddy_sql::types::SqlType;
 use eddy_sql::window::WindowSpec;
 use serde_json::Value;
 
+use std::sync::Arc;
+
+use eddy_registry::SchemaRegistry;
+
+use super::avro::AvroLayout;
 use super::model::{TopicSpec, WindowBounds, scalar_text};
 
 /// How one side (key or value) of a topic's records is serialised.
@@ -19,6 +24,8 @@ pub struct Layout {
     pub columns: Vec<Column>,
     /// Field separator for DELIMITED.
     pub delimiter: char,
+    /// For AVRO: where the schemas are.
+    pub avro: Option<AvroLayout>,
 }
 
 /// How a topic's records are serialised.
@@ -35,21 +42,48 @@ pub struct TopicLayout {
 impl TopicLayout {
     /// The layout of `topic`: from the stream or table over it, else from the case's topic
     /// declaration, else ksqlDB's defaults (KAFKA keys, JSON values).
-    pub fn of(topic: &str, catalog: &Catalog, specs: &[TopicSpec]) -> TopicLayout {
+    pub fn of(
+        topic: &str,
+        catalog: &Catalog,
+        specs: &[TopicSpec],
+        registry: &Arc<dyn SchemaRegistry>,
+    ) -> TopicLayout {
+        let avro = |format: FormatName, value: bool, wrapped: bool, full_name: Option<&String>| {
+            matches!(format, FormatName::Avro | FormatName::JsonSr).then(|| AvroLayout {
+                registry: Arc::clone(registry),
+                subject: eddy_registry::subject(topic, value),
+                wrapped,
+                full_name: full_name.cloned(),
+            })
+        };
         if let Some(source) = catalog
             .iter()
             .find(|s| s.topic == topic && s.name != PROCESSING_LOG_STREAM)
         {
+            let keys: Vec<Column> = source.key_columns().cloned().collect();
+            let key_wrapped = keys.len() != 1;
             return TopicLayout {
                 key: Layout {
                     format: source.key_format,
-                    columns: source.key_columns().cloned().collect(),
+                    avro: avro(
+                        source.key_format,
+                        false,
+                        key_wrapped,
+                        source.schemas.key_full_name.as_ref(),
+                    ),
+                    columns: keys,
                     delimiter: source.key_delimiter,
                 },
                 value: Layout {
                     format: source.value_format,
                     columns: source.value_columns().cloned().collect(),
                     delimiter: source.value_delimiter,
+                    avro: avro(
+                        source.value_format,
+                        true,
+                        source.wrap_single_value,
+                        source.schemas.value_full_name.as_ref(),
+                    ),
                 },
                 window: source.window.clone(),
             };
@@ -57,16 +91,20 @@ impl TopicLayout {
         let spec = specs.iter().find(|s| s.name == topic);
         let named =
             |f: Option<&String>, default| f.and_then(|f| FormatName::parse(f)).unwrap_or(default);
+        let key_format = named(spec.and_then(|s| s.key_format.as_ref()), FormatName::Kafka);
+        let value_format = named(spec.and_then(|s| s.value_format.as_ref()), FormatName::Json);
         TopicLayout {
             key: Layout {
-                format: named(spec.and_then(|s| s.key_format.as_ref()), FormatName::Kafka),
+                format: key_format,
                 columns: Vec::new(),
                 delimiter: ',',
+                avro: avro(key_format, false, false, None),
             },
             value: Layout {
-                format: named(spec.and_then(|s| s.value_format.as_ref()), FormatName::Json),
+                format: value_format,
                 columns: Vec::new(),
                 delimiter: ',',
+                avro: avro(value_format, true, true, None),
             },
             window: None,
         }
@@ -86,7 +124,21 @@ impl Layout {
                 None => scalar_text(v).into_bytes(),
             },
             FormatName::None => return None,
-            // Schema-registry formats never get here (such cases are skipped).
+            FormatName::Avro => match &self.avro {
+                // A value that cannot be written with the schema is sent as text, which the
+                // reader rejects as a record without a schema id.
+                Some(avro) => avro
+                    .encode(&self.columns, v)
+                    .unwrap_or_else(|e| format!("not AVRO: {e}").into_bytes()),
+                None => v.to_string().into_bytes(),
+            },
+            FormatName::JsonSr => match &self.avro {
+                Some(sr) => sr
+                    .encode_json_sr(&self.columns, v)
+                    .unwrap_or_else(|e| format!("not JSON_SR: {e}").into_bytes()),
+                None => v.to_string().into_bytes(),
+            },
+            // Other schema-registry formats never get here (such cases are skipped).
             _ => v.to_string().into_bytes(),
         })
     }
@@ -99,6 +151,16 @@ impl Layout {
             (FormatName::Json, Some(bytes)) => match serde_json::from_slice::<Value>(bytes) {
                 Ok(v) => json_eq(expected, &v),
                 Err(_) => false,
+            },
+            (FormatName::Avro, Some(bytes)) => match &self.avro {
+                Some(avro) => avro.decode(bytes).is_ok_and(|v| json_eq(expected, &v)),
+                None => false,
+            },
+            (FormatName::JsonSr, Some(bytes)) => match &self.avro {
+                Some(sr) => sr
+                    .decode_json_sr(bytes)
+                    .is_ok_and(|v| json_eq(expected, &v)),
+                None => false,
             },
             (FormatName::Kafka, Some(bytes)) => {
                 self.encode(expected).as_deref() == Some(bytes)
@@ -115,6 +177,18 @@ impl Layout {
         };
         match self.format {
             FormatName::Json => serde_json::from_slice(bytes).unwrap_or_else(|_| raw(bytes)),
+            FormatName::Avro => match &self.avro {
+                Some(avro) => avro
+                    .decode(bytes)
+                    .unwrap_or_else(|e| Value::String(format!("undecodable AVRO: {e}"))),
+                None => raw(bytes),
+            },
+            FormatName::JsonSr => match &self.avro {
+                Some(sr) => sr
+                    .decode_json_sr(bytes)
+                    .unwrap_or_else(|e| Value::String(format!("undecodable JSON_SR: {e}"))),
+                None => raw(bytes),
+            },
             FormatName::Kafka => match self.single_column() {
                 Some(ty) => kafka_value(ty, bytes),
                 None => raw(bytes),
@@ -354,6 +428,7 @@ mod tests {
                 role: ColumnRole::Key,
             }],
             delimiter: ',',
+            avro: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! (`../shared/ksql-rqtt`) through a real REST server instead. Each case runs on its own thread so that a hang is a FAIL
 //! "timeout" and a panic a FAIL with its message, never the end of the run.
 
+mod avro;
 mod case;
 mod codec;
 mod compare;

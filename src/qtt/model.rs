@@ -61,6 +61,14 @@ pub struct TopicSpec {
     pub key_format: Option<String>,
     /// Value format name, if given.
     pub value_format: Option<String>,
+    /// The schema registered for the keys before the case runs (`keySchema`), as text.
+    pub key_schema: Option<String>,
+    /// The id it is registered with (`keySchemaId`).
+    pub key_schema_id: Option<u32>,
+    /// The schema registered for the values (`valueSchema`), as text.
+    pub value_schema: Option<String>,
+    /// The id it is registered with (`valueSchemaId`).
+    pub value_schema_id: Option<u32>,
 }
 
 /// A record of `inputs` or `outputs`.
@@ -330,11 +338,30 @@ fn topic_spec(t: &Value, format: Option<&str>) -> Result<TopicSpec, String> {
                 .ok_or_else(|| format!("topic {name}: partitions is not a number"))?,
         ),
     };
+    let schema = |key: &str| match t.get(key) {
+        None | Some(Value::Null) => None,
+        // An Avro primitive is given as its bare name ("int"), a Protobuf schema as text.
+        Some(Value::String(s))
+            if s.contains("syntax") || s.trim_start().starts_with(['{', '[']) =>
+        {
+            Some(s.clone())
+        }
+        Some(other) => Some(other.to_string()),
+    };
+    let id = |key: &str| {
+        t.get(key)
+            .and_then(Value::as_u64)
+            .and_then(|id| u32::try_from(id).ok())
+    };
     Ok(TopicSpec {
         name,
         partitions,
         key_format: format_name(t.get("keyFormat"), format),
         value_format: format_name(t.get("valueFormat").or(t.get("format")), format),
+        key_schema: schema("keySchema"),
+        key_schema_id: id("keySchemaId"),
+        value_schema: schema("valueSchema"),
+        value_schema_id: id("valueSchemaId"),
     })
 }
 

@@ -337,7 +337,12 @@ impl<'a> Run<'a> {
                 .into_iter()
                 .map(|(_, r)| r)
                 .collect();
-            let layout = TopicLayout::of(topic, &catalog, &self.case.topics);
+            let layout = TopicLayout::of(
+                topic,
+                &catalog,
+                &self.case.topics,
+                &self.engine.config().schema_registry,
+            );
             compare::topic_records(topic, &expected, &actual, &layout)?;
         }
         Ok(())

@@ -176,7 +176,7 @@ pub fn command_id(stmt: &ParsedStatement) -> String {
     }
 }
 
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

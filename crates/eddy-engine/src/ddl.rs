@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use eddy_sql::ast::{CreateSource, PropertyValue, WithProperties};
-use eddy_sql::catalog::{Column, ColumnRole, FormatName, Source, SourceKind};
+use eddy_sql::catalog::{
+    Column, ColumnRole, FormatName, Registry, Source, SourceKind, SourceSchemas,
+};
 use eddy_sql::plan::QueryPlan;
 use eddy_sql::types::{SqlType, StructField};
 use eddy_sql::window::WindowSpec;
@@ -378,8 +380,136 @@ pub(crate) fn headers_type() -> SqlType {
     ])))
 }
 
-/// The catalog entry a `CREATE STREAM|TABLE (…) WITH (…)` declares.
-pub(crate) fn source_from_create(stmt: &CreateSource, sql: &str) -> Result<Source, EngineError> {
+/// The schema-registry settings of a `WITH` clause; `registry` is the engine's.
+fn source_schemas(
+    with: &With<'_>,
+    key_format: FormatName,
+    value_format: FormatName,
+    registry: Option<Registry>,
+) -> Result<SourceSchemas, EngineError> {
+    let id = |name: &str| -> Result<Option<u32>, EngineError> {
+        with.int(name)?
+            .map(|id| {
+                u32::try_from(id).map_err(|_| {
+                    EngineError::Invalid(format!(
+                        "Invalid value for {name}: {id} is not a schema id."
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let key_id = id("KEY_SCHEMA_ID")?;
+    let value_id = id("VALUE_SCHEMA_ID")?;
+    if key_id.is_some() && !key_format.uses_registry() {
+        return Err(EngineError::Invalid(format!(
+            "KEY_FORMAT should support schema inference when KEY_SCHEMA_ID is provided. Current format is {key_format}."
+        )));
+    }
+    if value_id.is_some() && !value_format.uses_registry() {
+        return Err(EngineError::Invalid(format!(
+            "VALUE_FORMAT should support schema inference when VALUE_SCHEMA_ID is provided. Current format is {value_format}."
+        )));
+    }
+    let value_full_name = with
+        .string("VALUE_AVRO_SCHEMA_FULL_NAME")
+        .or_else(|| with.string("VALUE_SCHEMA_FULL_NAME"));
+    if value_full_name.is_some() && !value_format.uses_registry() {
+        return Err(EngineError::Invalid(format!(
+            "{value_format} does not support the following configs: [fullSchemaName]"
+        )));
+    }
+    let key_full_name = with.string("KEY_SCHEMA_FULL_NAME");
+    if key_full_name.is_some() && !key_format.uses_registry() {
+        return Err(EngineError::Invalid(format!(
+            "{key_format} does not support the following configs: [fullSchemaName]"
+        )));
+    }
+    Ok(SourceSchemas {
+        key_id,
+        value_id,
+        key_full_name,
+        value_full_name,
+        registry,
+    })
+}
+
+/// The columns a schema-registry format's schema gives a source declared without them:
+/// the subject's latest schema, or the one `id` names. `None` when the subject has none.
+fn inferred_columns(
+    registry: &Registry,
+    topic: &str,
+    value: bool,
+    id: Option<u32>,
+    unwrapped: bool,
+) -> Result<Option<(Vec<Column>, bool)>, EngineError> {
+    let registry_error = |e: eddy_registry::RegistryError| EngineError::Invalid(e.to_string());
+    let schema = match id {
+        Some(id) => registry.0.schema(id).map_err(registry_error)?,
+        None => match registry
+            .0
+            .latest(&eddy_registry::subject(topic, value))
+            .map_err(registry_error)?
+        {
+            Some(latest) => latest.schema,
+            None => return Ok(None),
+        },
+    };
+    let single = if value { "ROWVAL" } else { "ROWKEY" };
+    let (fields, wrapped) = match schema.schema_type {
+        eddy_registry::SchemaType::Avro => {
+            eddy_formats::infer_fields(&schema.text, single, id.is_none())?
+        }
+        eddy_registry::SchemaType::Json => {
+            eddy_formats::infer_json_schema_fields(&schema.text, single, id.is_none())?
+        }
+        other => {
+            return Err(EngineError::Invalid(format!(
+                "The schema of the topic '{topic}' is a {other} schema, which Eddy cannot read yet."
+            )));
+        }
+    };
+    let role = if value {
+        ColumnRole::Value
+    } else {
+        ColumnRole::Key
+    };
+    let fields = if (value && !unwrapped) || !wrapped {
+        fields
+    } else {
+        // A key record is one STRUCT column, as is an unwrapped value record.
+        arrow::datatypes::Fields::from(vec![arrow::datatypes::Field::new(
+            single,
+            arrow::datatypes::DataType::Struct(fields),
+            true,
+        )])
+    };
+    let columns = fields
+        .iter()
+        .map(|f| {
+            let ty = SqlType::from_arrow(f.data_type()).ok_or_else(|| {
+                EngineError::Invalid(format!(
+                    "The type of the field {} has no SQL type: {}",
+                    f.name(),
+                    f.data_type()
+                ))
+            })?;
+            Ok(Column {
+                name: f.name().clone(),
+                ty,
+                role: role.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    Ok(Some((columns, (wrapped && !unwrapped) || !value)))
+}
+
+/// The catalog entry a `CREATE STREAM|TABLE (…) WITH (…)` declares; columns a
+/// schema-registry format leaves out come from the registry.
+pub(crate) fn source_from_create(
+    stmt: &CreateSource,
+    sql: &str,
+    registry: &Registry,
+) -> Result<Source, EngineError> {
     let with = With(&stmt.with);
     with.check_known()?;
     let topic = with.string("KAFKA_TOPIC").ok_or_else(|| {
@@ -420,6 +550,33 @@ pub(crate) fn source_from_create(stmt: &CreateSource, sql: &str) -> Result<Sourc
             values.push(col);
         }
     }
+    let key_format = key_format.unwrap_or(FormatName::Kafka);
+    let schemas = source_schemas(&with, key_format, value_format, Some(registry.clone()))?;
+    let mut wrap_single_value = with.bool("WRAP_SINGLE_VALUE")?;
+    if keys.is_empty() && key_format.uses_registry() {
+        if let Some((inferred, _)) =
+            inferred_columns(registry, &topic, false, schemas.key_id, false)?
+        {
+            keys = inferred;
+        }
+    }
+    if values.is_empty() && value_format.uses_registry() {
+        let unwrapped = wrap_single_value == Some(false);
+        match inferred_columns(registry, &topic, true, schemas.value_id, unwrapped)? {
+            Some((inferred, wrapped)) => {
+                values = inferred;
+                if !wrapped {
+                    wrap_single_value = Some(false);
+                }
+            }
+            None => {
+                return Err(EngineError::Invalid(format!(
+                    "Schema for message values on topic '{topic}' does not exist in the Schema Registry.\nSubject: {}",
+                    eddy_registry::subject(&topic, true)
+                )));
+            }
+        }
+    }
     if stmt.kind == SourceKind::Table && keys.is_empty() && !stmt.elements.is_empty() {
         return Err(EngineError::Invalid(
             "Tables require a PRIMARY KEY. Please define the PRIMARY KEY.".into(),
@@ -438,16 +595,17 @@ pub(crate) fn source_from_create(stmt: &CreateSource, sql: &str) -> Result<Sourc
         kind: stmt.kind,
         columns,
         topic,
-        key_format: key_format.unwrap_or(FormatName::Kafka),
+        key_format,
         value_format,
         value_delimiter: with.delimiter("VALUE_DELIMITER")?.unwrap_or(','),
         key_delimiter: with.delimiter("KEY_DELIMITER")?.unwrap_or(','),
-        wrap_single_value: with.bool("WRAP_SINGLE_VALUE")?.unwrap_or(true),
+        wrap_single_value: wrap_single_value.unwrap_or(true),
         timestamp_column: with.timestamp_column(),
         timestamp_format: with.string("TIMESTAMP_FORMAT"),
         window,
         is_source: stmt.is_source,
         sql: sql.to_string(),
+        schemas,
     };
     check_source(&source, &with, false)?;
     Ok(source)
@@ -480,7 +638,11 @@ pub(crate) fn sink_from_plan(
         _ if !keyed && kind == SourceKind::Stream => FormatName::None,
         (FormatName::None, Some(join)) if keyed => join.table.source.key_format,
         (FormatName::None, None) if keyed => match value_format {
-            FormatName::Json | FormatName::Delimited | FormatName::Kafka => value_format,
+            FormatName::Json
+            | FormatName::Delimited
+            | FormatName::Kafka
+            | FormatName::Avro
+            | FormatName::JsonSr => value_format,
             _ => FormatName::Kafka,
         },
         (other, _) => other,
@@ -506,7 +668,15 @@ pub(crate) fn sink_from_plan(
         },
         is_source: false,
         sql: sql.to_string(),
+        schemas: SourceSchemas::default(),
     };
+    let schemas = source_schemas(
+        &w,
+        source.key_format,
+        source.value_format,
+        input.schemas.registry.clone(),
+    )?;
+    let source = Source { schemas, ..source };
     check_source(&source, &w, true)?;
     Ok(source)
 }
@@ -566,8 +736,11 @@ fn check_source(source: &Source, with: &With<'_>, sink: bool) -> Result<(), Engi
     }
     with.partitions()?;
     with.replicas()?;
-    // Building the codecs proves the formats can carry these columns.
+    // Building the codecs proves the formats can carry these columns. A schema-registry
+    // format's encoders register their schema, which the statement does once it runs.
     crate::reader::decoders(source)?;
-    crate::reader::encoders(source)?;
+    if !source.key_format.uses_registry() && !source.value_format.uses_registry() {
+        crate::reader::encoders(source)?;
+    }
     Ok(())
 }

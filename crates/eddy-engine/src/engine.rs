@@ -73,6 +73,9 @@ pub struct EngineConfig {
     pub internal_replicas: i16,
     /// The server's effective configuration as `SHOW PROPERTIES` lists it, secrets masked.
     pub server_properties: Vec<(String, String)>,
+    /// The schema registry of AVRO keys and values: the server's built-in one, or a
+    /// client of the one `ksql.schema.registry.url` names.
+    pub schema_registry: Arc<dyn eddy_registry::SchemaRegistry>,
 }
 
 impl EngineConfig {
@@ -89,6 +92,7 @@ impl EngineConfig {
             sink_replicas: 1,
             internal_replicas: 1,
             server_properties: Vec::new(),
+            schema_registry: Arc::new(eddy_registry::MemoryRegistry::new()),
         }
     }
 
@@ -840,7 +844,11 @@ impl Engine {
             )? {
                 return Ok(done);
             }
-            source_from_create(stmt, sql)?
+            source_from_create(
+                stmt,
+                sql,
+                &eddy_sql::catalog::Registry(Arc::clone(&self.config.schema_registry)),
+            )?
         };
         self.ensure_topic(&source, &stmt.with)?;
         if source.kind == SourceKind::Table {
@@ -1052,6 +1060,11 @@ impl Engine {
                 .count();
             let with = crate::ddl::with_defaults(&stmt.with, props, values, false);
             let sink = sink_from_plan(&stmt.name, stmt.kind, &with, &plan, sql)?;
+            // A schema-registry format registers the sink's schema (or checks the one its
+            // schema id names) now, so that a schema that does not fit fails the statement.
+            if sink.key_format.uses_registry() || sink.value_format.uses_registry() {
+                crate::reader::encoders(&sink)?;
+            }
             if let Some(old) = &replaced {
                 check_upgrade(&inner, old, &stages, &plan, &sink)?;
                 inner.not_started.remove(old);

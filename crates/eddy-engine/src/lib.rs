@@ -33,6 +33,7 @@ mod reader;
 mod repartition;
 mod results;
 mod runner;
+pub mod schema_topic;
 mod stats;
 mod stream_join;
 mod table;

@@ -95,6 +95,7 @@ impl ProcessingLog {
             timestamp_format: None,
             window: None,
             is_source: false,
+            schemas: Default::default(),
             sql: format!(
                 "CREATE STREAM {PROCESSING_LOG_STREAM} WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON');"
             ),

@@ -11,7 +11,7 @@ use arrow::buffer::OffsetBuffer;
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use eddy_formats::{Format, KeyDecoder, KeyEncoder, ValueDecoder, ValueEncoder};
+use eddy_formats::{Format, KeyDecoder, KeyEncoder, RegistryFormat, ValueDecoder, ValueEncoder};
 use eddy_sql::catalog::{Column, ColumnRole, FormatName, Source};
 use eddy_sql::plan::{QueryPlan, scan_schema};
 use eddy_sql::window::WindowSpec;
@@ -20,8 +20,13 @@ use eddy_topic::{Payloads, RawBatch, RecordHeaders};
 use crate::error::EngineError;
 use crate::processing_log::{ErrorKind, ProcessingError};
 
-/// The Eddy format for a catalog format name.
-pub(crate) fn format_of(name: FormatName, delimiter: char) -> Result<Format, EngineError> {
+/// The Eddy format of a source's keys (`value = false`) or values.
+pub(crate) fn format_of(source: &Source, value: bool) -> Result<Format, EngineError> {
+    let (name, delimiter) = if value {
+        (source.value_format, source.value_delimiter)
+    } else {
+        (effective_key_format(source), source.key_delimiter)
+    };
     Ok(match name {
         FormatName::Json => Format::Json,
         FormatName::Delimited => Format::Delimited {
@@ -33,9 +38,36 @@ pub(crate) fn format_of(name: FormatName, delimiter: char) -> Result<Format, Eng
         },
         FormatName::Kafka => Format::Kafka,
         FormatName::None => Format::None,
+        FormatName::Avro | FormatName::JsonSr => {
+            let schemas = &source.schemas;
+            let registry = schemas.registry.as_ref().ok_or_else(|| {
+                EngineError::Invalid(format!(
+                    "The {name} format needs a schema registry, and none is configured."
+                ))
+            })?;
+            let settings = RegistryFormat {
+                registry: Arc::clone(&registry.0),
+                subject: eddy_registry::subject(&source.topic, value),
+                schema_id: if value {
+                    schemas.value_id
+                } else {
+                    schemas.key_id
+                },
+                full_name: if value {
+                    schemas.value_full_name.clone()
+                } else {
+                    schemas.key_full_name.clone()
+                },
+            };
+            if name == FormatName::Avro {
+                Format::Avro(settings)
+            } else {
+                Format::JsonSr(settings)
+            }
+        }
         other => {
             return Err(EngineError::Invalid(format!(
-                "The {other} format is not supported yet (it needs a schema registry)."
+                "The {other} format is not supported yet."
             )));
         }
     })
@@ -61,11 +93,11 @@ pub(crate) fn effective_key_format(source: &Source) -> FormatName {
 /// Key and value decoders for a source.
 pub(crate) fn decoders(source: &Source) -> Result<(KeyDecoder, ValueDecoder), EngineError> {
     let key = KeyDecoder::new(
-        &format_of(effective_key_format(source), source.key_delimiter)?,
+        &format_of(source, false)?,
         columns_schema(source.key_columns()),
     )?;
     let value = ValueDecoder::new(
-        &format_of(source.value_format, source.value_delimiter)?,
+        &format_of(source, true)?,
         columns_schema(source.value_columns()),
         source.wrap_single_value,
     )?;
@@ -75,11 +107,11 @@ pub(crate) fn decoders(source: &Source) -> Result<(KeyDecoder, ValueDecoder), En
 /// Key and value encoders for a source.
 pub(crate) fn encoders(source: &Source) -> Result<(KeyEncoder, ValueEncoder), EngineError> {
     let key = KeyEncoder::new(
-        &format_of(effective_key_format(source), source.key_delimiter)?,
+        &format_of(source, false)?,
         columns_schema(source.key_columns()),
     )?;
     let value = ValueEncoder::new(
-        &format_of(source.value_format, source.value_delimiter)?,
+        &format_of(source, true)?,
         columns_schema(source.value_columns()),
         source.wrap_single_value,
     )?;

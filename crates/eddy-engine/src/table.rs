@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::Array;
 use arrow::record_batch::RecordBatch;
-use eddy_formats::{KeyDecoder, KeyEncoder};
+use eddy_formats::{Format, KeyDecoder, KeyEncoder};
 use eddy_sql::catalog::Source;
 use eddy_state::KeyValueStore;
 use eddy_topic::{Payloads, Position, RawBatch, RecordSource};
@@ -61,9 +61,14 @@ impl TableProgress {
 }
 
 /// Keys in a table's store are the canonical encoding of the key columns in the table's key
-/// format, so a join can encode its lookup key the same way.
+/// format, so a join can encode its lookup key the same way. Keys of a schema-registry
+/// format are stored as JSON: their bytes carry a schema id, so equal keys could differ.
 pub(crate) fn key_codec(source: &Source) -> Result<(KeyDecoder, KeyEncoder), EngineError> {
-    let format = format_of(effective_key_format(source), ',')?;
+    let format = if effective_key_format(source).uses_registry() {
+        Format::Json
+    } else {
+        format_of(source, false)?
+    };
     let schema = columns_schema(source.key_columns());
     Ok((
         KeyDecoder::new(&format, Arc::clone(&schema))?,

@@ -4,6 +4,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use eddy_topic::Payloads;
 
+use crate::avro::decode::AvroDecoder;
 use crate::column::Rows;
 use crate::delimited::DelimitedDecoder;
 use crate::json::decode::JsonDecoder;
@@ -45,6 +46,9 @@ enum Codec {
     Json(JsonDecoder),
     Delimited(DelimitedDecoder),
     Kafka,
+    Avro(Box<AvroDecoder>),
+    /// JSON_SR: JSON after the schema id.
+    JsonSr(JsonDecoder),
     /// No columns: every record is an empty row.
     Empty,
 }
@@ -79,6 +83,12 @@ impl RowDecoder {
             Format::Delimited { delimiter } => Codec::Delimited(DelimitedDecoder::new(*delimiter)),
             Format::Kafka => Codec::Kafka,
             Format::None => Codec::Empty,
+            Format::JsonSr(_) => Codec::JsonSr(JsonDecoder::new(wrap_single_value)),
+            Format::Avro(avro) => Codec::Avro(Box::new(AvroDecoder::new(
+                avro.clone(),
+                schema.fields(),
+                wrap_single_value,
+            ))),
         };
         Ok(Self {
             codec,
@@ -100,6 +110,10 @@ impl RowDecoder {
                 Codec::Json(json) => json.decode(bytes, &mut self.rows),
                 Codec::Delimited(delimited) => delimited.decode(bytes, &mut self.rows),
                 Codec::Kafka => kafka::decode(bytes, &mut self.rows),
+                Codec::Avro(avro) => avro.decode(bytes, &mut self.rows),
+                Codec::JsonSr(json) => {
+                    crate::json_sr::body(bytes).and_then(|body| json.decode(body, &mut self.rows))
+                }
                 Codec::Empty => Ok(()),
             };
             match decoded {
@@ -141,7 +155,7 @@ impl ValueDecoder {
     /// same records fail as when every column is decoded.
     pub fn skip_unread_text(&mut self, unread: impl Fn(&str) -> bool) {
         let RowDecoder { codec, rows, .. } = &mut self.0;
-        if !matches!(codec, Codec::Json(json) if json.wraps()) {
+        if !matches!(codec, Codec::Json(json) | Codec::JsonSr(json) if json.wraps()) {
             return;
         }
         let columns = &mut rows.columns;

@@ -7,6 +7,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use eddy_topic::Payloads;
 
+use crate::avro::encode::AvroEncoder;
 use crate::json::encode as json;
 use crate::schema::{self, Role};
 use crate::view::{self, ColumnView};
@@ -23,6 +24,10 @@ struct RowEncoder {
     /// JSON only: the escaped `"NAME":` prefix of each column.
     keys: Vec<Vec<u8>>,
     scratch: Vec<u8>,
+    /// AVRO only: the writer schema, compiled against the columns.
+    avro: Option<AvroEncoder>,
+    /// JSON_SR only: the magic byte and schema id in front of every record.
+    prefix: Option<[u8; 5]>,
 }
 
 impl RowEncoder {
@@ -34,11 +39,27 @@ impl RowEncoder {
     ) -> Result<Self, FormatError> {
         schema::validate(format, &schema, role, wrap_single_value)?;
         let keys = match format {
-            Format::Json => json::object_keys(schema.fields().iter().map(|f| f.name().as_str())),
+            Format::Json | Format::JsonSr(_) => {
+                json::object_keys(schema.fields().iter().map(|f| f.name().as_str()))
+            }
             _ => Vec::new(),
         };
+        let avro = match format {
+            Format::Avro(avro) if !schema.fields().is_empty() => {
+                Some(AvroEncoder::new(avro, &schema, wrap_single_value)?)
+            }
+            _ => None,
+        };
+        let prefix = match format {
+            Format::JsonSr(sr) if !schema.fields().is_empty() => Some(
+                crate::json_sr::writer_prefix(sr, schema.fields(), wrap_single_value)?,
+            ),
+            _ => None,
+        };
         Ok(Self {
-            format: *format,
+            format: format.clone(),
+            avro,
+            prefix,
             schema,
             role,
             wrapped: wrap_single_value,
@@ -53,6 +74,11 @@ impl RowEncoder {
         match self.format {
             Format::None => true,
             Format::Kafka => single_null(),
+            Format::Avro(_) if self.avro.is_none() => true,
+            Format::Avro(_) if !self.wrapped => single_null(),
+            Format::JsonSr(_) if self.prefix.is_none() => true,
+            Format::JsonSr(_) if !self.wrapped => single_null(),
+            Format::JsonSr(_) if self.role == Role::Key => false,
             Format::Json if !self.wrapped => single_null(),
             // A key of several columns is an object even when every column is null.
             Format::Json if self.role == Role::Key => false,
@@ -84,17 +110,28 @@ impl RowEncoder {
                 out.push(None);
                 continue;
             }
+            if let Some(avro) = &self.avro {
+                out.push_with(|buf| avro.write_row(&columns, i, buf))
+                    .map_err(|reason| FormatError::Record {
+                        index: i,
+                        reason: format!("Failed to serialize {}: {reason}", self.role.noun()),
+                    })?;
+                continue;
+            }
             let Ok(()) = out.push_with(|buf| {
-                match self.format {
-                    Format::Json if self.wrapped => {
+                if let Some(prefix) = &self.prefix {
+                    buf.extend_from_slice(prefix);
+                }
+                match &self.format {
+                    Format::Json | Format::JsonSr(_) if self.wrapped => {
                         json::write_object(&columns, &self.keys, i, buf)
                     }
-                    Format::Json => json::write_value(&columns[0], i, buf),
+                    Format::Json | Format::JsonSr(_) => json::write_value(&columns[0], i, buf),
                     Format::Delimited { delimiter } => {
-                        delimited::write_row(&columns, i, delimiter, buf, &mut self.scratch)
+                        delimited::write_row(&columns, i, *delimiter, buf, &mut self.scratch)
                     }
                     Format::Kafka => kafka::write_value(&columns[0], i, buf),
-                    Format::None => {}
+                    Format::None | Format::Avro(_) => {}
                 }
                 Ok::<(), Infallible>(())
             });

@@ -48,6 +48,10 @@ pub enum FormatError {
         /// The schema's columns, e.g. "[`A` INT, `B` INT]".
         columns: String,
     },
+    /// A schema-registry format cannot use or register a schema for these columns, e.g.
+    /// "Avro only supports MAPs with STRING keys", or the registry refused it.
+    #[error("{0}")]
+    Schema(String),
     /// One record could not be decoded (see [`crate::Decoded::into_batch`]).
     #[error("{reason}")]
     Record {

@@ -1,5 +1,5 @@
-//! Serialisation formats (JSON, DELIMITED, KAFKA, NONE) between Kafka record bytes and Arrow
-//! batches, with ksqlDB's semantics.
+//! Serialisation formats (JSON, DELIMITED, KAFKA, NONE, AVRO, JSON_SR) between Kafka record bytes and
+//! Arrow batches, with ksqlDB's semantics.
 //!
 //! Entry points:
 //! * [`ValueDecoder`] and [`KeyDecoder`] turn a column of record values or keys
@@ -18,6 +18,7 @@
 //! TIME = `Time32(Millisecond)`, TIMESTAMP = `Timestamp(Millisecond, _)`, ARRAY = `List`,
 //! MAP = `Map`, STRUCT = `Struct`.
 
+mod avro;
 mod column;
 mod decoder;
 mod delimited;
@@ -25,7 +26,9 @@ mod encoder;
 mod error;
 mod failure;
 mod json;
+mod json_sr;
 mod kafka;
+mod registry;
 mod scalar;
 mod schema;
 mod view;
@@ -33,12 +36,15 @@ mod view;
 #[cfg(test)]
 mod tests;
 
+pub use avro::{DEFAULT_FULL_NAME, derive_schema, infer_fields};
 pub use decoder::{Decoded, KeyDecoder, RecordError, ValueDecoder};
 pub use encoder::{KeyEncoder, ValueEncoder};
 pub use error::FormatError;
+pub use json_sr::{derive_json_schema, infer_json_schema_fields};
+pub use registry::RegistryFormat;
 
 /// A serialisation format of record keys or values (ksqlDB's `KEY_FORMAT` / `VALUE_FORMAT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub enum Format {
     /// A JSON object per record (or the bare value of a single unwrapped column).
     Json,
@@ -51,19 +57,25 @@ pub enum Format {
     Kafka,
     /// No columns: the bytes are ignored, and nothing is written.
     None,
+    /// Avro records in Confluent's wire format, with their schemas in a registry.
+    Avro(RegistryFormat),
+    /// JSON records in Confluent's wire format, with their JSON Schemas in a registry.
+    JsonSr(RegistryFormat),
 }
 
 impl Format {
     /// DELIMITED's default field separator.
     pub const DEFAULT_DELIMITER: u8 = b',';
 
-    /// The format's name as ksqlDB spells it: `JSON`, `DELIMITED`, `KAFKA` or `NONE`.
+    /// The format's name as ksqlDB spells it: `JSON`, `DELIMITED`, `KAFKA`, `NONE`, `AVRO` or `JSON_SR`.
     pub fn name(&self) -> &'static str {
         match self {
             Format::Json => "JSON",
             Format::Delimited { .. } => "DELIMITED",
             Format::Kafka => "KAFKA",
             Format::None => "NONE",
+            Format::Avro(_) => "AVRO",
+            Format::JsonSr(_) => "JSON_SR",
         }
     }
 }

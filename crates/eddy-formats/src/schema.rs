@@ -183,7 +183,7 @@ fn unsupported_type(format: &Format, field: &Field, data_type: &DataType) -> For
     }
     what.push('\'');
     // ksqlDB names the column for every format but KAFKA, which has only one.
-    if *format != Format::Kafka {
+    if !matches!(format, Format::Kafka) {
         let _ = write!(what, ", column: `{}`", field.name());
     }
     FormatError::Unsupported {
@@ -273,7 +273,21 @@ fn check_format(
                 }
             }
         }
-        Format::Json => {
+        Format::Avro(avro) => {
+            if role == Role::Value && !wrap_single_value && fields.len() != 1 {
+                return Err(FormatError::UnwrappedMultiField {
+                    columns: column_list(schema),
+                });
+            }
+            let wrapped = match role {
+                Role::Key => fields.len() != 1,
+                Role::Value => wrap_single_value,
+            };
+            if !fields.is_empty() {
+                crate::avro::derive_schema(fields, wrapped, avro.full_name.as_deref())?;
+            }
+        }
+        Format::Json | Format::JsonSr(_) => {
             for f in fields {
                 match json_unsupported(f.data_type()) {
                     Some(JsonUnsupported::Type(bad)) => {
@@ -291,6 +305,21 @@ fn check_format(
         }
     }
     Ok(())
+}
+
+/// The type `MAP<STRING, value>`, laid out as the column builders expect.
+pub(crate) fn string_map(value: DataType) -> DataType {
+    DataType::Map(
+        Arc::new(Field::new(
+            "entries",
+            DataType::Struct(arrow::datatypes::Fields::from(vec![
+                Field::new("key", DataType::Utf8, false),
+                Field::new("value", value, true),
+            ])),
+            false,
+        )),
+        false,
+    )
 }
 
 /// `schema` with every column nullable: a record that fails to decode becomes an all-null row.

@@ -23,6 +23,7 @@ mod metrics;
 mod print;
 mod push;
 mod raw_targets;
+pub mod registry;
 mod rows;
 mod status;
 mod terminate;

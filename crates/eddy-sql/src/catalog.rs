@@ -78,11 +78,11 @@ pub enum FormatName {
     Kafka,
     /// `NONE` (no key)
     None,
-    /// `AVRO` (needs a schema registry; not supported yet)
+    /// `AVRO` (schemas in a schema registry)
     Avro,
     /// `PROTOBUF` (needs a schema registry; not supported yet)
     Protobuf,
-    /// `JSON_SR` (needs a schema registry; not supported yet)
+    /// `JSON_SR` (JSON with its JSON Schema in a schema registry)
     JsonSr,
 }
 
@@ -105,7 +105,21 @@ impl FormatName {
     pub fn is_supported(self) -> bool {
         matches!(
             self,
-            FormatName::Json | FormatName::Delimited | FormatName::Kafka | FormatName::None
+            FormatName::Json
+                | FormatName::Delimited
+                | FormatName::Kafka
+                | FormatName::None
+                | FormatName::Avro
+                | FormatName::JsonSr
+        )
+    }
+
+    /// Whether records of this format carry a schema id and their schemas live in a schema
+    /// registry.
+    pub fn uses_registry(self) -> bool {
+        matches!(
+            self,
+            FormatName::Avro | FormatName::Protobuf | FormatName::JsonSr
         )
     }
 }
@@ -155,6 +169,41 @@ pub struct Source {
     pub is_source: bool,
     /// The statement that created it.
     pub sql: String,
+    /// Where its AVRO keys and values find their schemas.
+    pub schemas: SourceSchemas,
+}
+
+/// The schema-registry settings of a source: `KEY_SCHEMA_ID`, `VALUE_SCHEMA_ID`, the schema
+/// full names, and the registry itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceSchemas {
+    /// `KEY_SCHEMA_ID`: keys are written with this registered schema.
+    pub key_id: Option<u32>,
+    /// `VALUE_SCHEMA_ID`: values are written with this registered schema.
+    pub value_id: Option<u32>,
+    /// `KEY_SCHEMA_FULL_NAME`: the record name of a derived key schema.
+    pub key_full_name: Option<String>,
+    /// `VALUE_AVRO_SCHEMA_FULL_NAME` / `VALUE_SCHEMA_FULL_NAME`: the record name of a derived
+    /// value schema.
+    pub value_full_name: Option<String>,
+    /// The registry; `None` where no schema-registry format can be used.
+    pub registry: Option<Registry>,
+}
+
+/// A handle on the schema registry a source's records are read and written with.
+#[derive(Clone)]
+pub struct Registry(pub std::sync::Arc<dyn eddy_registry::SchemaRegistry>);
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Registry")
+    }
+}
+
+impl PartialEq for Registry {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Source {

@@ -86,7 +86,7 @@ fn reencode(
     wrap: bool,
     items: &[Option<&str>],
 ) -> Result<(Vec<Option<String>>, Decoded), FormatError> {
-    let decoded = decode_values(format, schema, wrap, items)?;
+    let decoded = decode_values(format.clone(), schema, wrap, items)?;
     let out = encode_values(format, schema, wrap, &decoded.batch, None)?;
     Ok((out, decoded))
 }

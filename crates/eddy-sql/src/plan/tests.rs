@@ -31,6 +31,7 @@ fn source(name: &str, kind: SourceKind, cols: &[(&str, SqlType, bool)]) -> Sourc
         timestamp_format: None,
         window: None,
         is_source: false,
+        schemas: Default::default(),
         sql: String::new(),
     }
 }

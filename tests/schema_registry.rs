@@ -1,0 +1,139 @@
+//! AVRO with Confluent's own client library (`confluent-kafka` for Python, installed by
+//! `.ci/run`) against the server's built-in schema registry, through a real broker:
+//! `tests/python/avro_registry_client.py` produces with AvroSerializer, declares a stream
+//! without columns, filters it, reads the output with AvroDeserializer and checks that a
+//! record with an unknown schema id goes to the processing log. A missing package fails the
+//! test.
+
+mod common;
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use common::{Broker, BrokerKind, Server, free_port};
+
+#[tokio::test]
+async fn confluent_avro_clients_read_and_write_through_the_built_in_registry() -> Result<()> {
+    let probe = Command::new("python3")
+        .args([
+            "-c",
+            "import confluent_kafka.schema_registry.avro, fastavro",
+        ])
+        .output()
+        .context("running python3")?;
+    if !probe.status.success() {
+        bail!(
+            "the Python package confluent-kafka with its Avro extra is not installed \
+             (pip install 'confluent-kafka[avro,schemaregistry]'; .ci/run does it): {}",
+            String::from_utf8_lossy(&probe.stderr)
+        );
+    }
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let registry_port = free_port();
+    let listen = format!("127.0.0.1:{registry_port}");
+    let service = "avro_test_";
+    let server = Server::start_with_env(
+        &broker.bootstrap,
+        data.path(),
+        service,
+        &[("EDDY_SCHEMA_REGISTRY_LISTEN", listen.as_str())],
+    )
+    .await?;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/avro_registry_client.py"
+    );
+    let args = [
+        script.to_string(),
+        broker.bootstrap.clone(),
+        server.url.clone(),
+        format!("http://{listen}"),
+        format!("{service}ksql_processing_log"),
+    ];
+    let out =
+        tokio::task::spawn_blocking(move || Command::new("python3").args(args).output()).await??;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    if !out.status.success() {
+        bail!("the confluent-kafka script failed:\n{stdout}\n{stderr}");
+    }
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    Ok(())
+}
+
+/// `sql-examples/reviews-avro.sql` with the sample data of `reviews-data.sql`, on a server
+/// with nothing but the dev broker: the pipeline's output is AVRO whose schema the built-in
+/// registry serves under the output topic's subject.
+#[tokio::test]
+async fn the_avro_reviews_pipeline_needs_no_other_service() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = Server::start_with_env(
+        &broker.bootstrap,
+        data.path(),
+        "avro_reviews",
+        &[("EDDY_SCHEMA_REGISTRY_LISTEN", listen.as_str())],
+    )
+    .await?;
+    let read = |name: &str| {
+        std::fs::read_to_string(format!(
+            "{}/sql-examples/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+    };
+    server.ksql_ok(&read("reviews-avro.sql")?).await?;
+    server.ksql_ok(&read("reviews-data.sql")?).await?;
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/query", server.url))
+        .header("Content-Type", "application/vnd.ksql.v1+json")
+        .json(&serde_json::json!({
+            "ksql": "SELECT ID, USERID, RATING, NAME FROM unhappy_vips EMIT CHANGES LIMIT 1;",
+            "streamsProperties": {"auto.offset.reset": "earliest"},
+        }))
+        .timeout(std::time::Duration::from_secs(60))
+        .send()
+        .await?;
+    let body: serde_json::Value = response.json().await?;
+    let rows: Vec<&serde_json::Value> = body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("row").map(|r| &r["columns"]))
+        .collect();
+    assert_eq!(rows, [&serde_json::json!([101, 2, 1, "Grace"])], "{body}");
+
+    let latest: serde_json::Value = reqwest::get(format!(
+        "http://{listen}/subjects/UNHAPPY_VIPS-value/versions/latest"
+    ))
+    .await?
+    .json()
+    .await?;
+    let schema: serde_json::Value =
+        serde_json::from_str(latest["schema"].as_str().unwrap_or_default())?;
+    let fields: Vec<&str> = schema["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    // The join re-keys by USERID, so ID is a value column.
+    assert_eq!(
+        fields,
+        ["ID", "RATING", "TEXT", "NAME", "STATUS"],
+        "{latest}"
+    );
+    let id = latest["id"].as_u64().unwrap_or_default();
+    assert!(id > 0, "{latest}");
+    let key: serde_json::Value = reqwest::get(format!(
+        "http://{listen}/subjects/UNHAPPY_VIPS-key/versions/latest"
+    ))
+    .await?
+    .json()
+    .await?;
+    assert_eq!(key["schema"], r#"["null","int"]"#, "{key}");
+    Ok(())
+}
