@@ -37,6 +37,7 @@ fn quick_bench_measures_every_scenario() -> Result<()> {
         [
             "raw_copy",
             "a_filter",
+            "a_filter_avro",
             "b_join",
             "c_window_count",
             "d_pipeline"

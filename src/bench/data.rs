@@ -76,6 +76,57 @@ pub fn review_value(out: &mut String, rng: &mut Rng, id: u64, userid: u32, ratin
     );
 }
 
+/// The Avro schema of a review value: the fields of [`review_value`].
+pub const REVIEW_AVRO_SCHEMA: &str = r#"{"type":"record","name":"Review","namespace":"bench","fields":[{"name":"userid","type":"int"},{"name":"rating","type":"int"},{"name":"text","type":"string"},{"name":"product_id","type":"string"},{"name":"helpful_votes","type":"int"},{"name":"verified","type":"boolean"},{"name":"lang","type":"string"},{"name":"created_at","type":"long"}]}"#;
+
+fn avro_long(out: &mut Vec<u8>, v: i64) {
+    let mut n = ((v << 1) ^ (v >> 63)) as u64;
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn avro_str(out: &mut Vec<u8>, s: &str) {
+    avro_long(out, s.len() as i64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Produces the same reviews as [`produce_reviews`] (same generator, same values) as AVRO
+/// records of schema `schema_id` ([`REVIEW_AVRO_SCHEMA`]) in Confluent's wire format.
+pub fn produce_avro_reviews(
+    producer: &mut BatchProducer,
+    topic: &str,
+    events: u64,
+    users: u32,
+    now_ms: i64,
+    schema_id: u32,
+) -> Result<()> {
+    let mut rng = Rng::new(0x5eed);
+    let mut value = Vec::with_capacity(256);
+    let start_ts = now_ms - events as i64;
+    for id in 0..events {
+        let userid = 1 + rng.below(u64::from(users)) as u32;
+        let rating = 1 + rng.below(5) as u8;
+        let ts = start_ts + id as i64;
+        let text = TEXTS[(id % TEXTS.len() as u64) as usize];
+        value.clear();
+        value.push(0);
+        value.extend_from_slice(&schema_id.to_be_bytes());
+        avro_long(&mut value, i64::from(userid));
+        avro_long(&mut value, i64::from(rating));
+        avro_str(&mut value, text);
+        avro_str(&mut value, &format!("P-{:06}", rng.below(50_000)));
+        avro_long(&mut value, rng.below(40) as i64);
+        value.push(u8::from(rng.below(4) != 0));
+        avro_str(&mut value, "en");
+        avro_long(&mut value, ts);
+        producer.send(topic, &(id as i32).to_be_bytes(), &value, ts)?;
+    }
+    producer.flush()
+}
+
 /// Produces the users table (key: the userid as a 4-byte big-endian INT, value JSON).
 pub fn produce_users(producer: &mut BatchProducer, topic: &str, users: u32, ts: i64) -> Result<()> {
     let mut value = String::with_capacity(128);

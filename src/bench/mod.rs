@@ -66,9 +66,9 @@ pub struct BenchArgs {
     /// Seconds of the latency phase (default 30; 2 with --quick).
     #[arg(long)]
     latency_secs: Option<f64>,
-    /// Runs only these phases (comma-separated: raw_copy, a_filter, b_join, c_window_count,
-    /// d_pipeline, latency, startup), e.g. to profile one of them; the ratio column needs
-    /// raw_copy.
+    /// Runs only these phases (comma-separated: raw_copy, a_filter, a_filter_avro, b_join,
+    /// c_window_count, d_pipeline, latency, startup), e.g. to profile one of them; the
+    /// ratio column needs raw_copy.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -182,7 +182,24 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let generated = Instant::now();
     let mut producer = BatchProducer::new(&run.bootstrap, 20)?;
     data::produce_users(&mut producer, &users_topic, users, unix_ms())?;
-    let dataset = data::produce_reviews(&mut producer, &reviews, events, users, unix_ms())?;
+    let now = unix_ms();
+    let dataset = data::produce_reviews(&mut producer, &reviews, events, users, now)?;
+    if args.runs_phase("a_filter_avro") {
+        // The same reviews in AVRO, with the schema registered as a Confluent producer
+        // would: through a server's built-in registry (kept in the broker's `_schemas`).
+        let avro = run.topic("reviews_avro");
+        broker.create_topic(&run.rt, &avro)?;
+        let mut server = ServerProc::spawn(
+            &run.bootstrap,
+            &run.dir.join("registry"),
+            &run.service_id("registry"),
+        )?;
+        server.wait_healthy(&run.rt)?;
+        let id =
+            server.register_avro(&run.rt, &format!("{avro}-value"), data::REVIEW_AVRO_SCHEMA)?;
+        server.kill();
+        data::produce_avro_reviews(&mut producer, &avro, events, users, now, id)?;
+    }
     drop(producer);
     eprintln!(
         "eddy bench: produced in {:.1}s ({} unhappy VIP reviews expected)",
@@ -324,6 +341,8 @@ struct Scenario {
     name: &'static str,
     description: &'static str,
     joins_users: bool,
+    /// The reviews stream's topic and value format.
+    reviews: (String, &'static str),
     timed_sql: String,
     expects: Vec<Expect>,
 }
@@ -348,19 +367,31 @@ fn scenario_specs(run: &Run, data: &data::Dataset, round: u32) -> Vec<Scenario> 
         )
     };
     let (a, b, c) = (out("a_out"), out("b_out"), out("c_out"));
+    let a_avro = out("a_avro_out");
+    let json = (run.topic("reviews"), "JSON");
     let (d1, d2, d3) = (out("d_clean"), out("d_enriched"), out("d_unhappy"));
     vec![
         Scenario {
             name: "a_filter",
             description: "reviews_clean: SELECT * FROM reviews WHERE id IS NOT NULL",
             joins_users: false,
+            reviews: json.clone(),
             timed_sql: clean(&a),
             expects: vec![records(a, n)],
+        },
+        Scenario {
+            name: "a_filter_avro",
+            description: "the filter over AVRO reviews (schema from the built-in registry), AVRO out",
+            joins_users: false,
+            reviews: (run.topic("reviews_avro"), "AVRO"),
+            timed_sql: clean(&a_avro),
+            expects: vec![records(a_avro, n)],
         },
         Scenario {
             name: "b_join",
             description: "enriched_reviews: reviews INNER JOIN users (stream–table)",
             joins_users: true,
+            reviews: json.clone(),
             timed_sql: enriched("reviews", &b),
             expects: vec![records(b, n)],
         },
@@ -368,6 +399,7 @@ fn scenario_specs(run: &Run, data: &data::Dataset, round: u32) -> Vec<Scenario> 
             name: "c_window_count",
             description: "COUNT(*) per userid, WINDOW TUMBLING (SIZE 1 MINUTE)",
             joins_users: false,
+            reviews: json.clone(),
             timed_sql: format!(
                 "CREATE TABLE reviews_per_minute WITH (KAFKA_TOPIC='{c}') AS \
                    SELECT userid, COUNT(*) AS review_count FROM reviews \
@@ -383,6 +415,7 @@ fn scenario_specs(run: &Run, data: &data::Dataset, round: u32) -> Vec<Scenario> 
             name: "d_pipeline",
             description: "sql-examples/reviews.sql: reviews_clean → enriched_reviews → unhappy_vips",
             joins_users: true,
+            reviews: json,
             timed_sql: format!(
                 "{}{}CREATE STREAM unhappy_vips WITH (KAFKA_TOPIC='{d3}') AS \
                    SELECT * FROM enriched_reviews WHERE rating < 3 AND status = 'Platinum';",
@@ -404,10 +437,10 @@ fn run_scenario(run: &Run, scenario: &Scenario, round: u32, timeout: Duration) -
     let mut server =
         ServerProc::spawn(&run.bootstrap, &run.dir.join(&name), &run.service_id(&name))?;
     server.wait_healthy(&run.rt)?;
+    let (reviews, format) = &scenario.reviews;
     let mut setup = format!(
         "CREATE STREAM reviews (id INT KEY, userid INT, rating INT, text VARCHAR) \
-           WITH (KAFKA_TOPIC='{}', VALUE_FORMAT='JSON');\n",
-        run.topic("reviews")
+           WITH (KAFKA_TOPIC='{reviews}', KEY_FORMAT='KAFKA', VALUE_FORMAT='{format}');\n"
     );
     if scenario.joins_users {
         setup.push_str(&format!(

@@ -13,6 +13,8 @@ use serde_json::json;
 pub struct ServerProc {
     child: Child,
     url: String,
+    /// The built-in schema registry's URL.
+    pub registry_url: String,
     client: reqwest::Client,
     /// When the process was spawned.
     pub spawned: Instant,
@@ -54,6 +56,7 @@ impl ServerProc {
             .open(data_dir.join("server.log"))
             .context("opening the server log")?;
         let port = free_port()?;
+        let registry_port = free_port()?;
         let exe: PathBuf = super::eddy_exe()?;
         let spawned = Instant::now();
         let child = Command::new(exe)
@@ -62,6 +65,8 @@ impl ServerProc {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--service-id", service_id])
+            .arg("--schema-registry-listen")
+            .arg(format!("127.0.0.1:{registry_port}"))
             .args(
                 kafka_properties
                     .iter()
@@ -76,6 +81,7 @@ impl ServerProc {
         Ok(ServerProc {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            registry_url: format!("http://127.0.0.1:{registry_port}"),
             client: reqwest::Client::new(),
             spawned,
         })
@@ -143,6 +149,30 @@ impl ServerProc {
             let status = r.status();
             Ok::<_, reqwest::Error>((status, r.text().await?))
         })?)
+    }
+
+    /// Registers an Avro schema under `subject` with the built-in registry's REST API (as a
+    /// Confluent producer does); returns its id.
+    pub fn register_avro(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        subject: &str,
+        schema: &str,
+    ) -> Result<u32> {
+        let answer: serde_json::Value = rt.block_on(async {
+            self.client
+                .post(format!("{}/subjects/{subject}/versions", self.registry_url))
+                .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+                .json(&json!({"schema": schema}))
+                .send()
+                .await?
+                .json()
+                .await
+        })?;
+        answer["id"]
+            .as_u64()
+            .and_then(|id| u32::try_from(id).ok())
+            .with_context(|| format!("registering {subject}: {answer}"))
     }
 
     /// Whether a pull query (`POST /query`) answers at least one row.
