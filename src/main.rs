@@ -355,20 +355,28 @@ fn server(settings: Settings) -> anyhow::Result<()> {
     }
     config.server_properties = settings.shown.clone();
     let topics = Arc::new(topics);
-    if let Some(url) = &settings.schema_registry_url {
-        anyhow::bail!(
-            "ksql.schema.registry.url={url}: an external schema registry is not supported yet; \
-             leave it unset to use the built-in registry (eddy.schema.registry.listen)"
-        );
-    }
-    let schemas = eddy_engine::schema_topic::open_schema_store(
-        topics.clone(),
-        eddy_engine::schema_topic::SCHEMAS_TOPIC,
-        settings.internal_replicas,
-        std::time::Duration::from_secs(30),
-    )
-    .context("opening the schema registry's topic")?;
-    config.schema_registry = schemas.clone();
+    // An external registry when one is configured, else the built-in one, kept in the
+    // broker's `_schemas` topic and served on its own listener.
+    let built_in = match &settings.schema_registry {
+        Some(external) => {
+            let client = eddy_registry::HttpRegistry::new(external)
+                .context("configuring the schema registry client")?;
+            tracing::info!(url = %external.url, "using the schema registry at {}", external.url);
+            config.schema_registry = Arc::new(client);
+            None
+        }
+        None => {
+            let schemas = eddy_engine::schema_topic::open_schema_store(
+                topics.clone(),
+                eddy_engine::schema_topic::SCHEMAS_TOPIC,
+                settings.internal_replicas,
+                std::time::Duration::from_secs(30),
+            )
+            .context("opening the schema registry's topic")?;
+            config.schema_registry = schemas.clone();
+            Some(schemas)
+        }
+    };
     let engine =
         Engine::new(config, topics.clone(), Arc::new(state)).context("starting the engine")?;
     let membership = Arc::new(
@@ -429,7 +437,9 @@ fn server(settings: Settings) -> anyhow::Result<()> {
             "Eddy server listening on {scheme}://{}",
             listener.local_addr()?
         );
-        serve_schema_registry(&settings.schema_registry_listen, schemas).await?;
+        if let Some(schemas) = built_in {
+            serve_schema_registry(&settings.schema_registry_listen, schemas).await?;
+        }
         // The API answers (unhealthy, 503) while the command log is replayed.
         if !app.is_ready() {
             let replaying = Arc::clone(&app);

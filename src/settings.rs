@@ -25,6 +25,9 @@ pub const KEYS: &[(&str, &str)] = &[
     ("ksql.internal.topic.replicas", "1"),
     ("ksql.sink.replicas", "1"),
     ("ksql.schema.registry.url", ""),
+    ("ksql.schema.registry.basic.auth.credentials.source", ""),
+    ("ksql.schema.registry.basic.auth.user.info", ""),
+    ("ksql.schema.registry.ssl.truststore.location", ""),
     ("eddy.schema.registry.listen", "127.0.0.1:8081"),
     ("ksql.advertised.listener", ""),
     ("ksql.properties.overrides.denylist", ""),
@@ -189,8 +192,8 @@ pub struct Settings {
     pub queries_file: Option<PathBuf>,
     /// `ksql.advertised.listener`: the URL other servers reach this one at.
     pub advertised_listener: Option<String>,
-    /// `ksql.schema.registry.url`: an external schema registry.
-    pub schema_registry_url: Option<String>,
+    /// `ksql.schema.registry.url` and its credentials and CA: an external schema registry.
+    pub schema_registry: Option<eddy_registry::HttpRegistryConfig>,
     /// `eddy.schema.registry.listen`: where the built-in registry serves its REST API, and
     /// whether that address was asked for (rather than the default).
     pub schema_registry_listen: (String, bool),
@@ -376,7 +379,14 @@ impl Settings {
             denied_properties: list("ksql.properties.overrides.denylist"),
             queries_file: optional("ksql.queries.file").map(PathBuf::from),
             advertised_listener: optional("ksql.advertised.listener"),
-            schema_registry_url: optional("ksql.schema.registry.url"),
+            schema_registry: optional("ksql.schema.registry.url").map(|url| {
+                eddy_registry::HttpRegistryConfig {
+                    url,
+                    user_info: optional("ksql.schema.registry.basic.auth.user.info"),
+                    ca_file: optional("ksql.schema.registry.ssl.truststore.location")
+                        .map(PathBuf::from),
+                }
+            }),
             schema_registry_listen: {
                 let (listen, origin) = text("eddy.schema.registry.listen");
                 (listen, origin != Origin::Default)

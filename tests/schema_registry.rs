@@ -137,3 +137,71 @@ async fn the_avro_reviews_pipeline_needs_no_other_service() -> Result<()> {
     assert_eq!(key["schema"], r#"["null","int"]"#, "{key}");
     Ok(())
 }
+
+/// A server given `--schema-registry-url` registers and fetches its schemas there (here: the
+/// built-in registry of another server, over its REST API) and serves none itself.
+#[tokio::test]
+async fn a_server_with_a_registry_url_uses_that_registry() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let (data_a, data_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _serving = Server::start_with_env(
+        &broker.bootstrap,
+        data_a.path(),
+        "registry_a",
+        &[("EDDY_SCHEMA_REGISTRY_LISTEN", listen.as_str())],
+    )
+    .await?;
+    let url = format!("http://{listen}");
+    let unused = format!("127.0.0.1:{}", free_port());
+    let server = Server::start_with_env(
+        &broker.bootstrap,
+        data_b.path(),
+        "registry_b",
+        &[
+            ("EDDY_SCHEMA_REGISTRY_URL", url.as_str()),
+            ("EDDY_SCHEMA_REGISTRY_LISTEN", unused.as_str()),
+        ],
+    )
+    .await?;
+    server
+        .ksql_ok(
+            "CREATE STREAM pings (id INT KEY, n INT) \
+               WITH (KAFKA_TOPIC='pings', FORMAT='AVRO', PARTITIONS=1);\n\
+             INSERT INTO pings (id, n) VALUES (1, 10);\n\
+             INSERT INTO pings (id, n) VALUES (2, 1);\n\
+             CREATE STREAM big AS SELECT * FROM pings WHERE n > 5;\n\
+             CREATE STREAM again WITH (KAFKA_TOPIC='BIG', FORMAT='AVRO');",
+        )
+        .await?;
+    let subjects: serde_json::Value = reqwest::get(format!("{url}/subjects"))
+        .await?
+        .json()
+        .await?;
+    for subject in ["pings-key", "pings-value", "BIG-key", "BIG-value"] {
+        assert!(
+            subjects
+                .as_array()
+                .is_some_and(|s| s.contains(&serde_json::json!(subject))),
+            "{subject} not in {subjects}"
+        );
+    }
+    // The stream declared without columns got them from that registry.
+    let (_, described) = server
+        .ksql("DESCRIBE again;", serde_json::json!({}))
+        .await?;
+    let fields: Vec<&str> = described[0]["sourceDescription"]["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(fields, ["ROWKEY", "N"], "{described}");
+    // The server serves no registry of its own.
+    assert!(
+        reqwest::get(format!("http://{unused}/subjects"))
+            .await
+            .is_err()
+    );
+    Ok(())
+}

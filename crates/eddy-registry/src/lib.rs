@@ -5,15 +5,18 @@
 //! under the subject `<topic>-value` or `<topic>-key` and put the id they get in front of
 //! each record. [`SchemaRegistry`] is what Eddy's codecs and statements need of a registry;
 //! [`MemoryRegistry`] is the store of Eddy's built-in registry (and of `eddy test`, as
-//! ksqlDB's test harness uses a mock registry).
+//! ksqlDB's test harness uses a mock registry); [`HttpRegistry`] is a client of an external
+//! Confluent Schema Registry.
 
 mod error;
+mod http;
 mod memory;
 
 use std::fmt;
 use std::sync::Arc;
 
 pub use error::RegistryError;
+pub use http::{HttpRegistry, HttpRegistryConfig};
 pub use memory::{Compatibility, MemoryRegistry, RegistryEvent};
 use serde::{Deserialize, Serialize};
 
