@@ -205,3 +205,48 @@ async fn a_server_with_a_registry_url_uses_that_registry() -> Result<()> {
     );
     Ok(())
 }
+
+/// Schemas kept by the built-in registry survive a restart (they are in the broker's
+/// `_schemas` topic), and so does a stream declared without columns, whose statement the
+/// restarted server replays against them.
+#[tokio::test]
+async fn registered_schemas_and_inferred_streams_survive_a_restart() -> Result<()> {
+    let broker = Broker::start(BrokerKind::DevKafka)?;
+    let data = tempfile::tempdir()?;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let env = [("EDDY_SCHEMA_REGISTRY_LISTEN", listen.as_str())];
+    let mut server =
+        Server::start_with_env(&broker.bootstrap, data.path(), "avro_restart", &env).await?;
+    let schema = r#"{"type":"record","name":"Click","fields":[{"name":"page","type":"string"},{"name":"ms","type":"long"}]}"#;
+    let registered: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{listen}/subjects/clicks-value/versions"))
+        .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+        .json(&serde_json::json!({ "schema": schema }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = registered["id"].as_u64().context("no id")?;
+    server
+        .ksql_ok("CREATE STREAM clicks WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='AVRO');")
+        .await?;
+    server.proc.kill9();
+    let server =
+        Server::start_with_env(&broker.bootstrap, data.path(), "avro_restart", &env).await?;
+    let by_id: serde_json::Value = reqwest::get(format!("http://{listen}/schemas/ids/{id}"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(by_id["schema"], schema, "{by_id}");
+    let (_, described) = server
+        .ksql("DESCRIBE clicks;", serde_json::json!({}))
+        .await?;
+    let fields: Vec<&str> = described[0]["sourceDescription"]["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(fields, ["PAGE", "MS"], "{described}");
+    Ok(())
+}
