@@ -12,6 +12,16 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use common::{Broker, BrokerKind, Server, free_port};
 
+/// The column names a `DESCRIBE` answer lists.
+fn described_fields(described: &serde_json::Value) -> Vec<&str> {
+    described[0]["sourceDescription"]["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str())
+        .collect()
+}
+
 #[tokio::test]
 async fn confluent_avro_clients_read_and_write_through_the_built_in_registry() -> Result<()> {
     let probe = Command::new("python3")
@@ -190,12 +200,7 @@ async fn a_server_with_a_registry_url_uses_that_registry() -> Result<()> {
     let (_, described) = server
         .ksql("DESCRIBE again;", serde_json::json!({}))
         .await?;
-    let fields: Vec<&str> = described[0]["sourceDescription"]["fields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["name"].as_str())
-        .collect();
+    let fields = described_fields(&described);
     assert_eq!(fields, ["ROWKEY", "N"], "{described}");
     // The server serves no registry of its own.
     assert!(
@@ -241,12 +246,7 @@ async fn registered_schemas_and_inferred_streams_survive_a_restart() -> Result<(
     let (_, described) = server
         .ksql("DESCRIBE clicks;", serde_json::json!({}))
         .await?;
-    let fields: Vec<&str> = described[0]["sourceDescription"]["fields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["name"].as_str())
-        .collect();
+    let fields = described_fields(&described);
     assert_eq!(fields, ["PAGE", "MS"], "{described}");
     Ok(())
 }

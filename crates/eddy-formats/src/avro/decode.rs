@@ -65,20 +65,6 @@ enum Integer {
     TimestampNanos,
 }
 
-/// The first field of `fields` that `name` matches, exactly or else ignoring case, among the
-/// fields not `taken` yet.
-fn find_field(fields: &Fields, name: &str, taken: &[bool]) -> Option<usize> {
-    let free = |i: &usize| !taken[*i];
-    (0..fields.len())
-        .filter(free)
-        .find(|&i| fields[i].name() == name)
-        .or_else(|| {
-            (0..fields.len())
-                .filter(free)
-                .find(|&i| fields[i].name().to_uppercase() == name.to_uppercase())
-        })
-}
-
 fn sql_name(data_type: &DataType) -> &'static str {
     crate::schema::base_type_name(data_type)
 }
@@ -165,7 +151,7 @@ fn compile(node: &Node, target: Option<&DataType>) -> Plan {
                 .fields
                 .iter()
                 .map(|f| {
-                    let column = columns.and_then(|c| find_field(c, &f.name, &taken));
+                    let column = columns.and_then(|c| plan::match_column(c, &f.name, &taken));
                     if let Some(i) = column {
                         taken[i] = true;
                     }

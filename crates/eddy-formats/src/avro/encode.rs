@@ -161,13 +161,7 @@ fn compile_fields(fields: &[plan::RecordField], columns: &Fields) -> Result<Vec<
     let mut used = vec![false; columns.len()];
     let mut out = Vec::new();
     for f in fields {
-        let column = (0..columns.len())
-            .find(|&i| !used[i] && columns[i].name() == &f.name)
-            .or_else(|| {
-                (0..columns.len()).find(|&i| {
-                    !used[i] && columns[i].name().to_uppercase() == f.name.to_uppercase()
-                })
-            });
+        let column = plan::match_column(columns, &f.name, &used);
         let default = match &f.default {
             Some(value) => {
                 let mut bytes = Vec::new();

@@ -77,6 +77,25 @@ impl Node {
     }
 }
 
+/// The first of `columns` that the Avro field `name` fills, exactly or else ignoring case,
+/// among those not `taken` yet (ksqlDB's field matching).
+pub(crate) fn match_column(
+    columns: &arrow::datatypes::Fields,
+    name: &str,
+    taken: &[bool],
+) -> Option<usize> {
+    let free = |i: &usize| !taken[*i];
+    (0..columns.len())
+        .filter(free)
+        .find(|&i| columns[i].name() == name)
+        .or_else(|| {
+            let upper = name.to_uppercase();
+            (0..columns.len())
+                .filter(free)
+                .find(|&i| columns[i].name().to_uppercase() == upper)
+        })
+}
+
 /// Parses and resolves an Avro schema's JSON text. Refuses recursive schemas, as ksqlDB does.
 pub(crate) fn parse(text: &str) -> Result<(Schema, Node), String> {
     let schema = Schema::parse_str(text).map_err(|e| format!("Invalid Avro schema: {e}"))?;
