@@ -1,7 +1,9 @@
-//! AVRO with Confluent's own client library (`confluent-kafka` for Python, installed by
-//! `.ci/run`) against the server's built-in schema registry, through a real broker:
-//! `tests/python/avro_registry_client.py` produces with AvroSerializer, declares a stream
-//! without columns, filters it, reads the output with AvroDeserializer and checks that a
+//! AVRO, PROTOBUF and JSON_SR with Confluent's own client library (`confluent-kafka` for
+//! Python, installed by `.ci/run`) against the server's built-in schema registry, through a
+//! real broker: `tests/python/registry_clients.py` produces with AvroSerializer, declares a
+//! stream without columns, filters it, reads the output with AvroDeserializer, joins it with
+//! a table produced with ProtobufSerializer into a stream read with ProtobufDeserializer,
+//! copies a JSONSerializer stream into one read with JSONDeserializer, and checks that a
 //! record with an unknown schema id goes to the processing log. A missing package fails the
 //! test.
 
@@ -23,18 +25,20 @@ fn described_fields(described: &serde_json::Value) -> Vec<&str> {
 }
 
 #[tokio::test]
-async fn confluent_avro_clients_read_and_write_through_the_built_in_registry() -> Result<()> {
+async fn confluent_clients_read_and_write_through_the_built_in_registry() -> Result<()> {
     let probe = Command::new("python3")
         .args([
             "-c",
-            "import confluent_kafka.schema_registry.avro, fastavro",
+            "import confluent_kafka.schema_registry.avro, confluent_kafka.schema_registry.protobuf, \
+             confluent_kafka.schema_registry.json_schema, fastavro, google.protobuf, jsonschema",
         ])
         .output()
         .context("running python3")?;
     if !probe.status.success() {
         bail!(
-            "the Python package confluent-kafka with its Avro extra is not installed \
-             (pip install 'confluent-kafka[avro,schemaregistry]'; .ci/run does it): {}",
+            "the Python package confluent-kafka with its Avro, Protobuf and JSON extras is not \
+             installed (pip install 'confluent-kafka[avro,protobuf,json,schemaregistry]'; \
+             .ci/run does it): {}",
             String::from_utf8_lossy(&probe.stderr)
         );
     }
@@ -52,7 +56,7 @@ async fn confluent_avro_clients_read_and_write_through_the_built_in_registry() -
     .await?;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/avro_registry_client.py"
+        "/tests/python/registry_clients.py"
     );
     let args = [
         script.to_string(),

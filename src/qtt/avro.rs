@@ -34,7 +34,7 @@ pub struct AvroLayout {
 type Names = HashMap<Name, Schema>;
 
 /// The columns as Arrow fields, for deriving their schema.
-fn fields_of(columns: &[Column]) -> Fields {
+pub(super) fn fields_of(columns: &[Column]) -> Fields {
     columns
         .iter()
         .map(|c| Field::new(&c.name, c.ty.to_arrow(), true))
@@ -116,10 +116,10 @@ impl AvroLayout {
                 self.registry
                     .register(
                         &self.subject,
-                        &eddy_registry::Schema {
-                            schema_type: eddy_registry::SchemaType::Json,
-                            text: derived.to_string(),
-                        },
+                        &eddy_registry::Schema::new(
+                            eddy_registry::SchemaType::Json,
+                            derived.to_string(),
+                        ),
                     )
                     .map_err(|e| e.to_string())?
             }
@@ -153,8 +153,21 @@ impl AvroLayout {
     }
 }
 
+/// A decimal's JSON number, from its unscaled value and scale.
+pub(super) fn decimal_json(n: i128, scale: usize) -> Result<Value, String> {
+    let text = if scale == 0 {
+        n.to_string()
+    } else {
+        let sign = if n < 0 { "-" } else { "" };
+        let digits = format!("{:0>width$}", n.unsigned_abs(), width = scale + 1);
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        format!("{sign}{int}.{frac}")
+    };
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
 /// The unscaled value of a JSON decimal (a number or its text) at `scale`.
-fn unscaled(v: &Value, scale: usize) -> Result<i128, String> {
+pub(super) fn unscaled(v: &Value, scale: usize) -> Result<i128, String> {
     let text = match v {
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
@@ -168,7 +181,7 @@ fn unscaled(v: &Value, scale: usize) -> Result<i128, String> {
         .map_err(|_| format!("{text} is not a decimal"))
 }
 
-fn big_endian(v: i128) -> Vec<u8> {
+pub(super) fn big_endian(v: i128) -> Vec<u8> {
     let bytes = v.to_be_bytes();
     let sign = if v < 0 { 0xff } else { 0 };
     let mut start = 0;
@@ -353,16 +366,7 @@ fn to_json(schema: &Schema, v: Avro, names: &Names) -> Result<Value, String> {
             };
             full[16 - bytes.len().min(16)..]
                 .copy_from_slice(&bytes[bytes.len().saturating_sub(16)..]);
-            let n = i128::from_be_bytes(full);
-            let text = if d.scale == 0 {
-                n.to_string()
-            } else {
-                let sign = if n < 0 { "-" } else { "" };
-                let digits = format!("{:0>width$}", n.unsigned_abs(), width = d.scale + 1);
-                let (int, frac) = digits.split_at(digits.len() - d.scale);
-                format!("{sign}{int}.{frac}")
-            };
-            serde_json::from_str(&text).map_err(|e| e.to_string())?
+            decimal_json(i128::from_be_bytes(full), d.scale)?
         }
         (Schema::Array(a), Avro::Array(items)) => {
             // Kafka Connect's maps: an array of key/value records.

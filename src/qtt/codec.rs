@@ -14,6 +14,7 @@ use eddy_registry::SchemaRegistry;
 
 use super::avro::AvroLayout;
 use super::model::{TopicSpec, WindowBounds, scalar_text};
+use super::protobuf::ProtobufLayout;
 
 /// How one side (key or value) of a topic's records is serialised.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct Layout {
     pub delimiter: char,
     /// For AVRO: where the schemas are.
     pub avro: Option<AvroLayout>,
+    /// For PROTOBUF and PROTOBUF_NOSR: where the schemas are, and how derived ones look.
+    pub protobuf: Option<ProtobufLayout>,
 }
 
 /// How a topic's records are serialised.
@@ -56,6 +59,19 @@ impl TopicLayout {
                 full_name: full_name.cloned(),
             })
         };
+        let protobuf = |format: FormatName,
+                        value: bool,
+                        full_name: Option<&String>,
+                        nullable: Option<&String>| {
+            format.is_protobuf().then(|| ProtobufLayout {
+                registry: (format == FormatName::Protobuf).then(|| Arc::clone(registry)),
+                subject: eddy_registry::subject(topic, value),
+                full_name: full_name.cloned(),
+                nullable: nullable
+                    .and_then(|n| eddy_formats::NullableRepresentation::parse(n))
+                    .unwrap_or_default(),
+            })
+        };
         if let Some(source) = catalog
             .iter()
             .find(|s| s.topic == topic && s.name != PROCESSING_LOG_STREAM)
@@ -71,6 +87,12 @@ impl TopicLayout {
                         key_wrapped,
                         source.schemas.key_full_name.as_ref(),
                     ),
+                    protobuf: protobuf(
+                        source.key_format,
+                        false,
+                        source.schemas.key_full_name.as_ref(),
+                        source.schemas.key_protobuf_nullable.as_ref(),
+                    ),
                     columns: keys,
                     delimiter: source.key_delimiter,
                 },
@@ -83,6 +105,12 @@ impl TopicLayout {
                         true,
                         source.wrap_single_value,
                         source.schemas.value_full_name.as_ref(),
+                    ),
+                    protobuf: protobuf(
+                        source.value_format,
+                        true,
+                        source.schemas.value_full_name.as_ref(),
+                        source.schemas.value_protobuf_nullable.as_ref(),
                     ),
                 },
                 window: source.window.clone(),
@@ -99,12 +127,14 @@ impl TopicLayout {
                 columns: Vec::new(),
                 delimiter: ',',
                 avro: avro(key_format, false, false, None),
+                protobuf: protobuf(key_format, false, None, None),
             },
             value: Layout {
                 format: value_format,
                 columns: Vec::new(),
                 delimiter: ',',
                 avro: avro(value_format, true, true, None),
+                protobuf: protobuf(value_format, true, None, None),
             },
             window: None,
         }
@@ -138,8 +168,13 @@ impl Layout {
                     .unwrap_or_else(|e| format!("not JSON_SR: {e}").into_bytes()),
                 None => v.to_string().into_bytes(),
             },
-            // Other schema-registry formats never get here (such cases are skipped).
-            _ => v.to_string().into_bytes(),
+            FormatName::Protobuf | FormatName::ProtobufNoSr => match &self.protobuf {
+                Some(pb) => pb
+                    .encode(&self.columns, v)
+                    .unwrap_or_else(|e| format!("not PROTOBUF: {e}").into_bytes()),
+                None => v.to_string().into_bytes(),
+            },
+            FormatName::Json => v.to_string().into_bytes(),
         })
     }
 
@@ -156,6 +191,14 @@ impl Layout {
                 Some(avro) => avro.decode(bytes).is_ok_and(|v| json_eq(expected, &v)),
                 None => false,
             },
+            (FormatName::Protobuf | FormatName::ProtobufNoSr, Some(bytes)) => {
+                match &self.protobuf {
+                    Some(pb) => pb
+                        .decode(&self.columns, bytes)
+                        .is_ok_and(|v| json_eq(expected, &v)),
+                    None => false,
+                }
+            }
             (FormatName::JsonSr, Some(bytes)) => match &self.avro {
                 Some(sr) => sr
                     .decode_json_sr(bytes)
@@ -187,6 +230,12 @@ impl Layout {
                 Some(sr) => sr
                     .decode_json_sr(bytes)
                     .unwrap_or_else(|e| Value::String(format!("undecodable JSON_SR: {e}"))),
+                None => raw(bytes),
+            },
+            FormatName::Protobuf | FormatName::ProtobufNoSr => match &self.protobuf {
+                Some(pb) => pb
+                    .decode(&self.columns, bytes)
+                    .unwrap_or_else(|e| Value::String(format!("undecodable PROTOBUF: {e}"))),
                 None => raw(bytes),
             },
             FormatName::Kafka => match self.single_column() {
@@ -429,6 +478,7 @@ mod tests {
             }],
             delimiter: ',',
             avro: None,
+            protobuf: None,
         }
     }
 

@@ -13,6 +13,7 @@ mod case;
 mod codec;
 mod compare;
 mod model;
+mod protobuf;
 mod report;
 mod rest;
 

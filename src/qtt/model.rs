@@ -69,6 +69,11 @@ pub struct TopicSpec {
     pub value_schema: Option<String>,
     /// The id it is registered with (`valueSchemaId`).
     pub value_schema_id: Option<u32>,
+    /// The schemas the key schema refers to, by name (`keySchemaReferences`): each is
+    /// registered under its name as subject.
+    pub key_schema_references: Vec<(String, String)>,
+    /// The same for the value schema (`valueSchemaReferences`).
+    pub value_schema_references: Vec<(String, String)>,
 }
 
 /// A record of `inputs` or `outputs`.
@@ -348,6 +353,18 @@ fn topic_spec(t: &Value, format: Option<&str>) -> Result<TopicSpec, String> {
         }
         Some(other) => Some(other.to_string()),
     };
+    let references = |key: &str| -> Vec<(String, String)> {
+        t.get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                let name = r.get("name")?.as_str()?;
+                let schema = r.get("schema")?.as_str()?;
+                Some((name.to_string(), schema.to_string()))
+            })
+            .collect()
+    };
     let id = |key: &str| {
         t.get(key)
             .and_then(Value::as_u64)
@@ -362,6 +379,8 @@ fn topic_spec(t: &Value, format: Option<&str>) -> Result<TopicSpec, String> {
         key_schema_id: id("keySchemaId"),
         value_schema: schema("valueSchema"),
         value_schema_id: id("valueSchemaId"),
+        key_schema_references: references("keySchemaReferences"),
+        value_schema_references: references("valueSchemaReferences"),
     })
 }
 

@@ -30,6 +30,8 @@ const KNOWN: &[&str] = &[
     "VALUE_AVRO_SCHEMA_FULL_NAME",
     "KEY_SCHEMA_FULL_NAME",
     "VALUE_SCHEMA_FULL_NAME",
+    "KEY_PROTOBUF_NULLABLE_REPRESENTATION",
+    "VALUE_PROTOBUF_NULLABLE_REPRESENTATION",
     "RETENTION_MS",
     "CLEANUP_POLICY",
     "WINDOW_TYPE",
@@ -424,9 +426,27 @@ fn source_schemas(
             "{key_format} does not support the following configs: [fullSchemaName]"
         )));
     }
+    let nullable = |name: &str, format: FormatName| -> Result<Option<String>, EngineError> {
+        let Some(value) = with.string(name) else {
+            return Ok(None);
+        };
+        if !format.is_protobuf() {
+            return Err(EngineError::Invalid(format!(
+                "{format} does not support the following configs: [nullableRepresentation]"
+            )));
+        }
+        match eddy_formats::NullableRepresentation::parse(&value) {
+            Some(_) => Ok(Some(value.to_ascii_uppercase())),
+            None => Err(EngineError::Invalid(format!(
+                "Invalid value for {name}: '{value}'. Expected 'OPTIONAL' or 'WRAPPER'."
+            ))),
+        }
+    };
     Ok(SourceSchemas {
         key_id,
         value_id,
+        key_protobuf_nullable: nullable("KEY_PROTOBUF_NULLABLE_REPRESENTATION", key_format)?,
+        value_protobuf_nullable: nullable("VALUE_PROTOBUF_NULLABLE_REPRESENTATION", value_format)?,
         key_full_name,
         value_full_name,
         registry,
@@ -440,6 +460,7 @@ fn inferred_columns(
     topic: &str,
     value: bool,
     id: Option<u32>,
+    full_name: Option<&str>,
     unwrapped: bool,
 ) -> Result<Option<(Vec<Column>, bool)>, EngineError> {
     let registry_error = |e: eddy_registry::RegistryError| EngineError::Invalid(e.to_string());
@@ -462,10 +483,24 @@ fn inferred_columns(
         eddy_registry::SchemaType::Json => {
             eddy_formats::infer_json_schema_fields(&schema.text, single, id.is_none())?
         }
-        other => {
-            return Err(EngineError::Invalid(format!(
-                "The schema of the topic '{topic}' is a {other} schema, which Eddy cannot read yet."
-            )));
+        eddy_registry::SchemaType::Protobuf => {
+            let references = eddy_formats::protobuf_references(registry.0.as_ref(), &schema)
+                .map_err(EngineError::Invalid)?;
+            match eddy_formats::infer_protobuf_fields(
+                &schema.text,
+                &references,
+                full_name,
+                id.is_none(),
+            ) {
+                // A message named by a full name the schema lacks is no schema for the topic.
+                Err(eddy_formats::FormatError::Schema(why))
+                    if full_name.is_some() && why.starts_with("Schema does not contain") =>
+                {
+                    return Ok(None);
+                }
+                // A Protobuf key is always a message, whose fields are the key columns.
+                fields => (fields?, value),
+            }
         }
     };
     let role = if value {
@@ -553,17 +588,44 @@ pub(crate) fn source_from_create(
     let key_format = key_format.unwrap_or(FormatName::Kafka);
     let schemas = source_schemas(&with, key_format, value_format, Some(registry.clone()))?;
     let mut wrap_single_value = with.bool("WRAP_SINGLE_VALUE")?;
+    // A schema id names the whole key or value schema, so it cannot come with columns.
+    if schemas.key_id.is_some() && !keys.is_empty() {
+        return Err(EngineError::Invalid(
+            "Table elements and KEY_SCHEMA_ID cannot both exist for create statement.".into(),
+        ));
+    }
+    if schemas.value_id.is_some() && values.iter().any(|c| c.role == ColumnRole::Value) {
+        return Err(EngineError::Invalid(
+            "Table elements and VALUE_SCHEMA_ID cannot both exist for create statement.".into(),
+        ));
+    }
     if keys.is_empty() && key_format.uses_registry() {
-        if let Some((inferred, _)) =
-            inferred_columns(registry, &topic, false, schemas.key_id, false)?
-        {
+        if let Some((inferred, _)) = inferred_columns(
+            registry,
+            &topic,
+            false,
+            schemas.key_id,
+            schemas.key_full_name.as_deref(),
+            false,
+        )? {
             keys = inferred;
         }
     }
-    if values.is_empty() && value_format.uses_registry() {
+    // Header columns do not count: the value columns of a source declared with headers
+    // only are inferred too.
+    let has_values = values.iter().any(|c| c.role == ColumnRole::Value);
+    if !has_values && value_format.uses_registry() {
         let unwrapped = wrap_single_value == Some(false);
-        match inferred_columns(registry, &topic, true, schemas.value_id, unwrapped)? {
-            Some((inferred, wrapped)) => {
+        match inferred_columns(
+            registry,
+            &topic,
+            true,
+            schemas.value_id,
+            schemas.value_full_name.as_deref(),
+            unwrapped,
+        )? {
+            Some((mut inferred, wrapped)) => {
+                inferred.append(&mut values);
                 values = inferred;
                 if !wrapped {
                     wrap_single_value = Some(false);
@@ -608,6 +670,9 @@ pub(crate) fn source_from_create(
         schemas,
     };
     check_source(&source, &with, false)?;
+    if stmt.elements.is_empty() && !source.value_format.uses_registry() {
+        return Err(EngineError::Invalid("No columns supplied.".into()));
+    }
     Ok(source)
 }
 
@@ -642,7 +707,9 @@ pub(crate) fn sink_from_plan(
             | FormatName::Delimited
             | FormatName::Kafka
             | FormatName::Avro
-            | FormatName::JsonSr => value_format,
+            | FormatName::JsonSr
+            | FormatName::Protobuf
+            | FormatName::ProtobufNoSr => value_format,
             _ => FormatName::Kafka,
         },
         (other, _) => other,
@@ -678,7 +745,44 @@ pub(crate) fn sink_from_plan(
     )?;
     let source = Source { schemas, ..source };
     check_source(&source, &w, true)?;
+    check_registered_value_columns(&source)?;
     Ok(source)
+}
+
+/// A sink written with a registered value schema (`VALUE_SCHEMA_ID`) must find each of its
+/// value columns in that schema, with the same type, as ksqlDB checks when the statement
+/// runs rather than when a record cannot be written.
+fn check_registered_value_columns(source: &Source) -> Result<(), EngineError> {
+    let (Some(registry), Some(id)) = (&source.schemas.registry, source.schemas.value_id) else {
+        return Ok(());
+    };
+    if !source.wrap_single_value {
+        return Ok(());
+    }
+    let full_name = source.schemas.value_full_name.as_deref();
+    let Some((registered, _)) =
+        inferred_columns(registry, &source.topic, true, Some(id), full_name, false)?
+    else {
+        return Ok(());
+    };
+    let list = |columns: &mut dyn Iterator<Item = &Column>| {
+        columns
+            .map(|c| format!("`{}` {}", c.name, c.ty))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut changed = source
+        .value_columns()
+        .filter(|c| !registered.iter().any(|r| r.name == c.name && r.ty == c.ty))
+        .peekable();
+    if changed.peek().is_none() {
+        return Ok(());
+    }
+    Err(EngineError::Invalid(format!(
+        "The following value columns are changed, missing or reordered: [{}]. Schema from schema registry is [{}]",
+        list(&mut changed),
+        list(&mut registered.iter()),
+    )))
 }
 
 /// Checks a new source's properties; `sink` for a query's sink, whose errors ksqlDB words
@@ -726,13 +830,6 @@ fn check_source(source: &Source, with: &With<'_>, sink: bool) -> Result<(), Engi
     }
     if let Some(pattern) = &source.timestamp_format {
         eddy_sql::plan::TimestampFormat::new(pattern)?;
-    }
-    for f in [source.key_format, source.value_format] {
-        if !f.is_supported() {
-            return Err(EngineError::Invalid(format!(
-                "The {f} format is not supported yet (it needs a schema registry)."
-            )));
-        }
     }
     with.partitions()?;
     with.replicas()?;

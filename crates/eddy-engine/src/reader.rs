@@ -11,7 +11,10 @@ use arrow::buffer::OffsetBuffer;
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use eddy_formats::{Format, KeyDecoder, KeyEncoder, RegistryFormat, ValueDecoder, ValueEncoder};
+use eddy_formats::{
+    Format, KeyDecoder, KeyEncoder, NullableRepresentation, ProtobufFormat, RegistryFormat,
+    ValueDecoder, ValueEncoder,
+};
 use eddy_sql::catalog::{Column, ColumnRole, FormatName, Source};
 use eddy_sql::plan::{QueryPlan, scan_schema};
 use eddy_sql::window::WindowSpec;
@@ -38,7 +41,7 @@ pub(crate) fn format_of(source: &Source, value: bool) -> Result<Format, EngineEr
         },
         FormatName::Kafka => Format::Kafka,
         FormatName::None => Format::None,
-        FormatName::Avro | FormatName::JsonSr => {
+        FormatName::Avro | FormatName::JsonSr | FormatName::Protobuf => {
             let schemas = &source.schemas;
             let registry = schemas.registry.as_ref().ok_or_else(|| {
                 EngineError::Invalid(format!(
@@ -59,18 +62,32 @@ pub(crate) fn format_of(source: &Source, value: bool) -> Result<Format, EngineEr
                     schemas.key_full_name.clone()
                 },
             };
-            if name == FormatName::Avro {
-                Format::Avro(settings)
-            } else {
-                Format::JsonSr(settings)
+            match name {
+                FormatName::Avro => Format::Avro(settings),
+                FormatName::JsonSr => Format::JsonSr(settings),
+                _ => Format::Protobuf(ProtobufFormat {
+                    registry: Some(settings),
+                    nullable: protobuf_nullable(source, value),
+                }),
             }
         }
-        other => {
-            return Err(EngineError::Invalid(format!(
-                "The {other} format is not supported yet."
-            )));
-        }
+        FormatName::ProtobufNoSr => Format::Protobuf(ProtobufFormat {
+            registry: None,
+            nullable: protobuf_nullable(source, value),
+        }),
     })
+}
+
+/// How a source's derived Protobuf key or value schema declares nullable columns.
+fn protobuf_nullable(source: &Source, value: bool) -> NullableRepresentation {
+    let set = if value {
+        &source.schemas.value_protobuf_nullable
+    } else {
+        &source.schemas.key_protobuf_nullable
+    };
+    set.as_deref()
+        .and_then(NullableRepresentation::parse)
+        .unwrap_or_default()
 }
 
 /// Arrow schema of some columns.

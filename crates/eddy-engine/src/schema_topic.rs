@@ -26,15 +26,18 @@ fn record_of(event: &RegistryEvent) -> (Value, Value) {
             id,
             schema_type,
             schema,
+            references,
         } => {
-            let mut value = json!({
-                "subject": subject, "version": version, "id": id, "schema": schema, "deleted": false,
-            });
-            if *schema_type != SchemaType::Avro
-                && let Some(o) = value.as_object_mut()
-            {
-                o.insert("schemaType".into(), json!(schema_type));
-            }
+            let value = eddy_registry::describe_schema(
+                json!({
+                    "subject": subject, "version": version, "id": id, "schema": schema, "deleted": false,
+                }),
+                &eddy_registry::Schema {
+                    schema_type: *schema_type,
+                    text: String::new(),
+                    references: references.clone(),
+                },
+            );
             (
                 json!({"keytype": "SCHEMA", "subject": subject, "version": version, "magic": 1}),
                 value,
@@ -80,6 +83,7 @@ fn event_of(key: &[u8], value: &[u8]) -> Option<RegistryEvent> {
                 id: u32::try_from(value.get("id")?.as_u64()?).ok()?,
                 schema_type,
                 schema: value.get("schema")?.as_str()?.to_string(),
+                references: eddy_registry::references_in(&value),
             })
         }
         "CONFIG" => {

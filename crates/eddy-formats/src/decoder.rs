@@ -8,6 +8,7 @@ use crate::avro::decode::AvroDecoder;
 use crate::column::Rows;
 use crate::delimited::DelimitedDecoder;
 use crate::json::decode::JsonDecoder;
+use crate::protobuf::decode::ProtobufDecoder;
 use crate::schema::{self, Role};
 use crate::{Format, FormatError, kafka};
 
@@ -49,6 +50,7 @@ enum Codec {
     Avro(Box<AvroDecoder>),
     /// JSON_SR: JSON after the schema id.
     JsonSr(JsonDecoder),
+    Protobuf(Box<ProtobufDecoder>),
     /// No columns: every record is an empty row.
     Empty,
 }
@@ -84,6 +86,10 @@ impl RowDecoder {
             Format::Kafka => Codec::Kafka,
             Format::None => Codec::Empty,
             Format::JsonSr(_) => Codec::JsonSr(JsonDecoder::new(wrap_single_value)),
+            Format::Protobuf(protobuf) => Codec::Protobuf(Box::new(ProtobufDecoder::new(
+                protobuf.clone(),
+                schema.fields(),
+            ))),
             Format::Avro(avro) => Codec::Avro(Box::new(AvroDecoder::new(
                 avro.clone(),
                 schema.fields(),
@@ -111,6 +117,7 @@ impl RowDecoder {
                 Codec::Delimited(delimited) => delimited.decode(bytes, &mut self.rows),
                 Codec::Kafka => kafka::decode(bytes, &mut self.rows),
                 Codec::Avro(avro) => avro.decode(bytes, &mut self.rows),
+                Codec::Protobuf(protobuf) => protobuf.decode(bytes, &mut self.rows),
                 Codec::JsonSr(json) => {
                     crate::json_sr::body(bytes).and_then(|body| json.decode(body, &mut self.rows))
                 }

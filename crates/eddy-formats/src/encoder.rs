@@ -9,6 +9,7 @@ use eddy_topic::Payloads;
 
 use crate::avro::encode::AvroEncoder;
 use crate::json::encode as json;
+use crate::protobuf::encode::ProtobufEncoder;
 use crate::schema::{self, Role};
 use crate::view::{self, ColumnView};
 use crate::{Format, FormatError, delimited, kafka};
@@ -28,6 +29,8 @@ struct RowEncoder {
     avro: Option<AvroEncoder>,
     /// JSON_SR only: the magic byte and schema id in front of every record.
     prefix: Option<[u8; 5]>,
+    /// PROTOBUF only: the writer message, compiled against the columns.
+    protobuf: Option<ProtobufEncoder>,
 }
 
 impl RowEncoder {
@@ -50,6 +53,12 @@ impl RowEncoder {
             }
             _ => None,
         };
+        let protobuf = match format {
+            Format::Protobuf(protobuf) if !schema.fields().is_empty() => {
+                Some(ProtobufEncoder::new(protobuf, &schema)?)
+            }
+            _ => None,
+        };
         let prefix = match format {
             Format::JsonSr(sr) if !schema.fields().is_empty() => Some(
                 crate::json_sr::writer_prefix(sr, schema.fields(), wrap_single_value)?,
@@ -60,6 +69,7 @@ impl RowEncoder {
             format: format.clone(),
             avro,
             prefix,
+            protobuf,
             schema,
             role,
             wrapped: wrap_single_value,
@@ -77,6 +87,7 @@ impl RowEncoder {
             Format::Avro(_) if self.avro.is_none() => true,
             Format::Avro(_) if !self.wrapped => single_null(),
             Format::JsonSr(_) if self.prefix.is_none() => true,
+            Format::Protobuf(_) if self.protobuf.is_none() => true,
             Format::JsonSr(_) if !self.wrapped => single_null(),
             Format::JsonSr(_) if self.role == Role::Key => false,
             Format::Json if !self.wrapped => single_null(),
@@ -110,6 +121,14 @@ impl RowEncoder {
                 out.push(None);
                 continue;
             }
+            if let Some(protobuf) = &self.protobuf {
+                out.push_with(|buf| protobuf.write_row(&columns, i, buf))
+                    .map_err(|reason| FormatError::Record {
+                        index: i,
+                        reason: format!("Failed to serialize {}: {reason}", self.role.noun()),
+                    })?;
+                continue;
+            }
             if let Some(avro) = &self.avro {
                 out.push_with(|buf| avro.write_row(&columns, i, buf))
                     .map_err(|reason| FormatError::Record {
@@ -131,7 +150,7 @@ impl RowEncoder {
                         delimited::write_row(&columns, i, *delimiter, buf, &mut self.scratch)
                     }
                     Format::Kafka => kafka::write_value(&columns[0], i, buf),
-                    Format::None | Format::Avro(_) => {}
+                    Format::None | Format::Avro(_) | Format::Protobuf(_) => {}
                 }
                 Ok::<(), Infallible>(())
             });

@@ -30,15 +30,7 @@ pub(crate) fn writer_prefix(
 ) -> Result<[u8; 5], FormatError> {
     let id = match format.schema_id {
         Some(id) => {
-            let registered = format.registry.schema(id).map_err(|e| {
-                FormatError::Schema(format!("Error retrieving schema for id {id}: {e}"))
-            })?;
-            if registered.schema_type != SchemaType::Json {
-                return Err(FormatError::Schema(format!(
-                    "Schema {id} is a {} schema, not a JSON schema",
-                    registered.schema_type
-                )));
-            }
+            format.registered(id, SchemaType::Json, "a JSON schema")?;
             id
         }
         None => {
@@ -47,10 +39,7 @@ pub(crate) fn writer_prefix(
                 .registry
                 .register(
                     &format.subject,
-                    &Schema {
-                        schema_type: SchemaType::Json,
-                        text: schema.to_string(),
-                    },
+                    &Schema::new(SchemaType::Json, schema.to_string()),
                 )
                 .map_err(|e| FormatError::Schema(e.to_string()))?
         }

@@ -1,4 +1,4 @@
-//! Serialisation formats (JSON, DELIMITED, KAFKA, NONE, AVRO, JSON_SR) between Kafka record bytes and
+//! Serialisation formats (JSON, DELIMITED, KAFKA, NONE, AVRO, JSON_SR, PROTOBUF) between Kafka record bytes and
 //! Arrow batches, with ksqlDB's semantics.
 //!
 //! Entry points:
@@ -28,6 +28,8 @@ mod failure;
 mod json;
 mod json_sr;
 mod kafka;
+mod protobuf;
+mod push;
 mod registry;
 mod scalar;
 mod schema;
@@ -41,6 +43,13 @@ pub use decoder::{Decoded, KeyDecoder, RecordError, ValueDecoder};
 pub use encoder::{KeyEncoder, ValueEncoder};
 pub use error::FormatError;
 pub use json_sr::{derive_json_schema, infer_json_schema_fields};
+/// Compiling Protobuf schemas and Confluent's message indexes, for tools that read and
+/// write PROTOBUF records themselves.
+pub use protobuf::schema as protobuf_schema;
+pub use protobuf::{
+    DEFAULT_MESSAGE, NullableRepresentation, ProtobufFormat, derive_proto, infer_protobuf_fields,
+    protobuf_references,
+};
 pub use registry::RegistryFormat;
 
 /// A serialisation format of record keys or values (ksqlDB's `KEY_FORMAT` / `VALUE_FORMAT`).
@@ -61,13 +70,17 @@ pub enum Format {
     Avro(RegistryFormat),
     /// JSON records in Confluent's wire format, with their JSON Schemas in a registry.
     JsonSr(RegistryFormat),
+    /// Protobuf messages: in Confluent's wire format with their schemas in a registry
+    /// (PROTOBUF), or bare (PROTOBUF_NOSR).
+    Protobuf(ProtobufFormat),
 }
 
 impl Format {
     /// DELIMITED's default field separator.
     pub const DEFAULT_DELIMITER: u8 = b',';
 
-    /// The format's name as ksqlDB spells it: `JSON`, `DELIMITED`, `KAFKA`, `NONE`, `AVRO` or `JSON_SR`.
+    /// The format's name as ksqlDB spells it: `JSON`, `DELIMITED`, `KAFKA`, `NONE`, `AVRO`,
+    /// `JSON_SR`, `PROTOBUF` or `PROTOBUF_NOSR`.
     pub fn name(&self) -> &'static str {
         match self {
             Format::Json => "JSON",
@@ -76,6 +89,8 @@ impl Format {
             Format::None => "NONE",
             Format::Avro(_) => "AVRO",
             Format::JsonSr(_) => "JSON_SR",
+            Format::Protobuf(p) if p.registry.is_none() => "PROTOBUF_NOSR",
+            Format::Protobuf(_) => "PROTOBUF",
         }
     }
 }

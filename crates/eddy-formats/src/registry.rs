@@ -4,7 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use eddy_registry::SchemaRegistry;
+use eddy_registry::{Schema, SchemaRegistry, SchemaType};
+
+use crate::FormatError;
 
 /// Where a schema-registry key or value codec finds and registers its schemas.
 #[derive(Clone)]
@@ -18,6 +20,28 @@ pub struct RegistryFormat {
     pub schema_id: Option<u32>,
     /// `VALUE_AVRO_SCHEMA_FULL_NAME` / `KEY_SCHEMA_FULL_NAME`: the derived record's name.
     pub full_name: Option<String>,
+}
+
+impl RegistryFormat {
+    /// The schema registered under `id`, which a writer was told to use; it must be of
+    /// `schema_type` (named `kind` in the error, e.g. "an Avro schema").
+    pub(crate) fn registered(
+        &self,
+        id: u32,
+        schema_type: SchemaType,
+        kind: &str,
+    ) -> Result<Arc<Schema>, FormatError> {
+        let registered = self.registry.schema(id).map_err(|e| {
+            FormatError::Schema(format!("Error retrieving schema for id {id}: {e}"))
+        })?;
+        if registered.schema_type != schema_type {
+            return Err(FormatError::Schema(format!(
+                "Schema {id} is a {} schema, not {kind}",
+                registered.schema_type
+            )));
+        }
+        Ok(registered)
+    }
 }
 
 impl fmt::Debug for RegistryFormat {

@@ -287,6 +287,17 @@ fn check_format(
                 crate::avro::derive_schema(fields, wrapped, avro.full_name.as_deref())?;
             }
         }
+        Format::Protobuf(protobuf) => {
+            if role == Role::Value && !wrap_single_value {
+                return Err(FormatError::Schema(format!(
+                    "Format '{}' does not support 'WRAP_SINGLE_VALUE' set to 'false'.",
+                    format.name()
+                )));
+            }
+            if !fields.is_empty() {
+                crate::protobuf::derive_proto(fields, protobuf.full_name(), protobuf.nullable)?;
+            }
+        }
         Format::Json | Format::JsonSr(_) => {
             for f in fields {
                 match json_unsupported(f.data_type()) {

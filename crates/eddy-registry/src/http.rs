@@ -183,42 +183,16 @@ fn segment(s: &str) -> String {
         .collect()
 }
 
-impl SchemaRegistry for HttpRegistry {
-    fn schema(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
-        if let Some(s) = self
-            .by_id
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-        {
-            return Ok(Arc::clone(s));
-        }
-        let (status, body) = self.call(Method::Get, format!("/schemas/ids/{id}"))?;
-        if status == 404 {
-            return Err(RegistryError::SchemaNotFound(id));
-        }
-        if !(200..300).contains(&status) {
-            return Err(self.error(status, &body));
-        }
-        let text = body
-            .get("schema")
-            .and_then(Value::as_str)
-            .ok_or_else(|| unavailable(format!("no schema in {body}")))?;
-        let schema = Arc::new(Schema {
-            schema_type: schema_type(&body),
-            text: text.to_string(),
-        });
-        self.by_id
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, Arc::clone(&schema));
-        Ok(schema)
-    }
-
-    fn latest(&self, subject: &str) -> Result<Option<SubjectVersion>, RegistryError> {
+impl HttpRegistry {
+    /// `GET /subjects/{subject}/versions/{version}`; `None` on 404.
+    fn fetch_version(
+        &self,
+        subject: &str,
+        version: &str,
+    ) -> Result<Option<SubjectVersion>, RegistryError> {
         let (status, body) = self.call(
             Method::Get,
-            format!("/subjects/{}/versions/latest", segment(subject)),
+            format!("/subjects/{}/versions/{version}", segment(subject)),
         )?;
         if status == 404 {
             return Ok(None);
@@ -243,8 +217,55 @@ impl SchemaRegistry for HttpRegistry {
             schema: Arc::new(Schema {
                 schema_type: schema_type(&body),
                 text: text.to_string(),
+                references: crate::references_in(&body),
             }),
         }))
+    }
+}
+
+impl SchemaRegistry for HttpRegistry {
+    fn schema(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
+        if let Some(s) = self
+            .by_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
+            return Ok(Arc::clone(s));
+        }
+        let (status, body) = self.call(Method::Get, format!("/schemas/ids/{id}"))?;
+        if status == 404 {
+            return Err(RegistryError::SchemaNotFound(id));
+        }
+        if !(200..300).contains(&status) {
+            return Err(self.error(status, &body));
+        }
+        let text = body
+            .get("schema")
+            .and_then(Value::as_str)
+            .ok_or_else(|| unavailable(format!("no schema in {body}")))?;
+        let schema = Arc::new(Schema {
+            schema_type: schema_type(&body),
+            text: text.to_string(),
+            references: crate::references_in(&body),
+        });
+        self.by_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, Arc::clone(&schema));
+        Ok(schema)
+    }
+
+    fn latest(&self, subject: &str) -> Result<Option<SubjectVersion>, RegistryError> {
+        self.fetch_version(subject, "latest")
+    }
+
+    fn subject_version(
+        &self,
+        subject: &str,
+        version: u32,
+    ) -> Result<Option<SubjectVersion>, RegistryError> {
+        self.fetch_version(subject, &version.to_string())
     }
 
     fn register_with_id(
@@ -253,10 +274,7 @@ impl SchemaRegistry for HttpRegistry {
         schema: &Schema,
         id: Option<u32>,
     ) -> Result<u32, RegistryError> {
-        let mut body = json!({"schema": schema.text});
-        if schema.schema_type != SchemaType::Avro {
-            body["schemaType"] = json!(schema.schema_type);
-        }
+        let mut body = crate::describe_schema(json!({"schema": schema.text}), schema);
         if let Some(id) = id {
             body["id"] = json!(id);
         }

@@ -29,6 +29,14 @@ pub trait SchemaRegistry: Send + Sync + fmt::Debug {
     /// The latest version registered under `subject`, `None` if the subject has none.
     fn latest(&self, subject: &str) -> Result<Option<SubjectVersion>, RegistryError>;
 
+    /// Version `version` of `subject` (what a schema reference names), `None` if there is
+    /// no such version.
+    fn subject_version(
+        &self,
+        subject: &str,
+        version: u32,
+    ) -> Result<Option<SubjectVersion>, RegistryError>;
+
     /// Registers `schema` under `subject`, or finds it there, and returns its id. Fails if
     /// it is incompatible with the subject's earlier versions.
     fn register(&self, subject: &str, schema: &Schema) -> Result<u32, RegistryError> {
@@ -69,22 +77,41 @@ impl fmt::Display for SchemaType {
     }
 }
 
-/// A schema as registered: its kind and its text.
+/// A schema as registered: its kind, its text and the schemas it refers to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Schema {
     /// The kind.
     pub schema_type: SchemaType,
     /// The text (for Avro and JSON Schema a JSON document).
     pub text: String,
+    /// The registered schemas the text refers to (a Protobuf schema's imports).
+    pub references: Vec<SchemaReference>,
+}
+
+/// A reference from a schema to another registered schema (Confluent's `references`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SchemaReference {
+    /// The name the referring schema uses for it (a Protobuf import's file name).
+    pub name: String,
+    /// The subject it is registered under.
+    pub subject: String,
+    /// The version of that subject.
+    pub version: u32,
 }
 
 impl Schema {
+    /// A schema of `schema_type` without references.
+    pub fn new(schema_type: SchemaType, text: impl Into<String>) -> Self {
+        Self {
+            schema_type,
+            text: text.into(),
+            references: Vec::new(),
+        }
+    }
+
     /// An Avro schema.
     pub fn avro(text: impl Into<String>) -> Self {
-        Self {
-            schema_type: SchemaType::Avro,
-            text: text.into(),
-        }
+        Self::new(SchemaType::Avro, text)
     }
 }
 
@@ -99,6 +126,27 @@ pub struct SubjectVersion {
     pub id: u32,
     /// The schema.
     pub schema: Arc<Schema>,
+}
+
+/// The references of a registry's JSON answer or request (its `references` list).
+pub fn references_in(body: &serde_json::Value) -> Vec<SchemaReference> {
+    body.get("references")
+        .and_then(|r| serde_json::from_value(r.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Adds a schema's `schemaType` (left out for Avro, as Confluent does) and `references` (if
+/// any) to a registry JSON object.
+pub fn describe_schema(mut body: serde_json::Value, schema: &Schema) -> serde_json::Value {
+    if let Some(o) = body.as_object_mut() {
+        if schema.schema_type != SchemaType::Avro {
+            o.insert("schemaType".into(), serde_json::json!(schema.schema_type));
+        }
+        if !schema.references.is_empty() {
+            o.insert("references".into(), serde_json::json!(schema.references));
+        }
+    }
+    body
 }
 
 /// The subject of a topic's record values (`value = true`) or keys, as Confluent's default

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use apache_avro::schema_compatibility::SchemaCompatibility;
 use serde::{Deserialize, Serialize};
 
-use crate::{RegistryError, Schema, SchemaRegistry, SchemaType, SubjectVersion};
+use crate::{RegistryError, Schema, SchemaReference, SchemaRegistry, SchemaType, SubjectVersion};
 
 /// Confluent's compatibility levels: which earlier versions a new schema is checked against,
 /// and in which direction.
@@ -78,6 +78,9 @@ pub enum RegistryEvent {
         schema_type: SchemaType,
         /// The schema's text.
         schema: String,
+        /// The schemas it refers to.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        references: Vec<SchemaReference>,
     },
     /// A version was deleted (soft: its id still resolves).
     VersionDeleted {
@@ -143,6 +146,16 @@ impl std::fmt::Debug for MemoryRegistry {
 /// The form of a schema that equal schemas share: Avro's parsing canonical form, a JSON
 /// document re-serialised, other text trimmed. Fails on a schema that does not parse.
 fn normalised(schema: &Schema) -> Result<String, RegistryError> {
+    let text = normalised_text(schema)?;
+    if schema.references.is_empty() {
+        return Ok(text);
+    }
+    let references = serde_json::to_string(&schema.references)
+        .map_err(|e| RegistryError::InvalidSchema(e.to_string()))?;
+    Ok(format!("{text}\n{references}"))
+}
+
+fn normalised_text(schema: &Schema) -> Result<String, RegistryError> {
     match schema.schema_type {
         SchemaType::Avro => Ok(parse_avro(&schema.text)?.canonical_form()),
         SchemaType::Json => serde_json::from_str::<serde_json::Value>(&schema.text)
@@ -201,10 +214,12 @@ impl MemoryRegistry {
                 id,
                 schema_type,
                 schema,
+                references,
             } => {
                 let schema = Schema {
                     schema_type: *schema_type,
                     text: schema.clone(),
+                    references: references.clone(),
                 };
                 if let Ok(key) = normalised(&schema) {
                     state.ids.entry((schema.schema_type, key)).or_insert(*id);
@@ -281,6 +296,7 @@ impl MemoryRegistry {
                 id,
                 schema_type: schema.schema_type,
                 schema: schema.text.clone(),
+                references: schema.references.clone(),
             }
         };
         self.apply(&event);
@@ -502,6 +518,20 @@ impl SchemaRegistry for MemoryRegistry {
         match self.version(subject, "latest") {
             Ok(v) => Ok(Some(v)),
             Err(RegistryError::SubjectNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn subject_version(
+        &self,
+        subject: &str,
+        version: u32,
+    ) -> Result<Option<SubjectVersion>, RegistryError> {
+        match self.version(subject, &version.to_string()) {
+            Ok(v) => Ok(Some(v)),
+            Err(RegistryError::SubjectNotFound(_) | RegistryError::VersionNotFound { .. }) => {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }

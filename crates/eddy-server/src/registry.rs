@@ -59,16 +59,13 @@ struct SchemaRequest {
     #[serde(default)]
     schema_type: Option<String>,
     #[serde(default)]
-    references: Vec<Value>,
+    references: Vec<eddy_registry::SchemaReference>,
     #[serde(default)]
     id: Option<u32>,
 }
 
 impl SchemaRequest {
     fn schema(&self) -> Result<Schema, Response> {
-        if !self.references.is_empty() {
-            return Err(bad_request("Schema references are not supported yet"));
-        }
         let schema_type = match self.schema_type.as_deref().map(str::to_ascii_uppercase) {
             None => SchemaType::Avro,
             Some(t) if t == "AVRO" => SchemaType::Avro,
@@ -79,6 +76,7 @@ impl SchemaRequest {
         Ok(Schema {
             schema_type,
             text: self.schema.clone(),
+            references: self.references.clone(),
         })
     }
 }
@@ -92,21 +90,44 @@ fn parse_body(body: &str) -> Result<SchemaRequest, Response> {
     })
 }
 
-/// A schema's type, left out for Avro as Confluent does.
-fn with_type(mut body: Value, schema_type: SchemaType) -> Value {
-    if schema_type != SchemaType::Avro
-        && let Some(o) = body.as_object_mut()
-    {
-        o.insert("schemaType".into(), json!(schema_type));
-    }
-    body
+fn version_body(v: &SubjectVersion) -> Value {
+    eddy_registry::describe_schema(
+        json!({"subject": v.subject, "version": v.version, "id": v.id, "schema": v.schema.text}),
+        &v.schema,
+    )
 }
 
-fn version_body(v: &SubjectVersion) -> Value {
-    with_type(
-        json!({"subject": v.subject, "version": v.version, "id": v.id, "schema": v.schema.text}),
-        v.schema.schema_type,
-    )
+/// The query parameters of reads of a schema.
+type Params = Query<std::collections::HashMap<String, String>>;
+
+/// A schema's text in the `format` asked for: `serialized` presents a Protobuf schema as a
+/// base64-encoded `FileDescriptorProto`, as Confluent's clients for Python and Go ask.
+fn presented(r: &MemoryRegistry, schema: &Schema, params: &Params) -> Result<String, Response> {
+    if schema.schema_type != SchemaType::Protobuf
+        || params.get("format").map(String::as_str) != Some("serialized")
+    {
+        return Ok(schema.text.clone());
+    }
+    eddy_formats::protobuf_references(r, schema)
+        .and_then(|refs| eddy_formats::protobuf_schema::serialized(&schema.text, &refs))
+        .map_err(|e| {
+            reply(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"error_code": 42201, "message": e}),
+            )
+        })
+}
+
+/// A subject's version, its schema in the `format` asked for.
+fn presented_version(r: &MemoryRegistry, v: &SubjectVersion, params: &Params) -> Response {
+    match presented(r, &v.schema, params) {
+        Ok(text) => {
+            let mut body = version_body(v);
+            body["schema"] = json!(text);
+            ok(body)
+        }
+        Err(response) => response,
+    }
 }
 
 /// Runs a change (which writes to the registry's topic) off the async threads.
@@ -143,9 +164,10 @@ async fn versions(State(r): State<Registry>, Path(subject): Path<String>) -> Res
 async fn version(
     State(r): State<Registry>,
     Path((subject, version)): Path<(String, String)>,
+    params: Params,
 ) -> Response {
     match r.version(&subject, &version) {
-        Ok(v) => ok(version_body(&v)),
+        Ok(v) => presented_version(&r, &v, &params),
         Err(e) => error(&e),
     }
 }
@@ -214,9 +236,12 @@ async fn delete_version(
     }
 }
 
-async fn schema_by_id(State(r): State<Registry>, Path(id): Path<u32>) -> Response {
+async fn schema_by_id(State(r): State<Registry>, Path(id): Path<u32>, params: Params) -> Response {
     match r.schema(id) {
-        Ok(s) => ok(with_type(json!({"schema": s.text}), s.schema_type)),
+        Ok(s) => match presented(&r, &s, &params) {
+            Ok(text) => ok(eddy_registry::describe_schema(json!({"schema": text}), &s)),
+            Err(response) => response,
+        },
         Err(e) => error(&e),
     }
 }

@@ -80,8 +80,10 @@ pub enum FormatName {
     None,
     /// `AVRO` (schemas in a schema registry)
     Avro,
-    /// `PROTOBUF` (needs a schema registry; not supported yet)
+    /// `PROTOBUF` (Protobuf messages with their schemas in a schema registry)
     Protobuf,
+    /// `PROTOBUF_NOSR` (Protobuf messages without a registry: the schema is the columns')
+    ProtobufNoSr,
     /// `JSON_SR` (JSON with its JSON Schema in a schema registry)
     JsonSr,
 }
@@ -95,23 +97,16 @@ impl FormatName {
             "KAFKA" => FormatName::Kafka,
             "NONE" => FormatName::None,
             "AVRO" => FormatName::Avro,
-            "PROTOBUF" | "PROTOBUF_NOSR" => FormatName::Protobuf,
+            "PROTOBUF" => FormatName::Protobuf,
+            "PROTOBUF_NOSR" => FormatName::ProtobufNoSr,
             "JSON_SR" => FormatName::JsonSr,
             _ => return None,
         })
     }
 
-    /// Whether Eddy can read and write this format today.
-    pub fn is_supported(self) -> bool {
-        matches!(
-            self,
-            FormatName::Json
-                | FormatName::Delimited
-                | FormatName::Kafka
-                | FormatName::None
-                | FormatName::Avro
-                | FormatName::JsonSr
-        )
+    /// Whether records of this format are Protobuf messages.
+    pub fn is_protobuf(self) -> bool {
+        matches!(self, FormatName::Protobuf | FormatName::ProtobufNoSr)
     }
 
     /// Whether records of this format carry a schema id and their schemas live in a schema
@@ -133,6 +128,7 @@ impl fmt::Display for FormatName {
             FormatName::None => "NONE",
             FormatName::Avro => "AVRO",
             FormatName::Protobuf => "PROTOBUF",
+            FormatName::ProtobufNoSr => "PROTOBUF_NOSR",
             FormatName::JsonSr => "JSON_SR",
         })
     }
@@ -186,6 +182,10 @@ pub struct SourceSchemas {
     /// `VALUE_AVRO_SCHEMA_FULL_NAME` / `VALUE_SCHEMA_FULL_NAME`: the record name of a derived
     /// value schema.
     pub value_full_name: Option<String>,
+    /// `KEY_PROTOBUF_NULLABLE_REPRESENTATION`: `OPTIONAL` or `WRAPPER`, upper-cased.
+    pub key_protobuf_nullable: Option<String>,
+    /// `VALUE_PROTOBUF_NULLABLE_REPRESENTATION`: `OPTIONAL` or `WRAPPER`, upper-cased.
+    pub value_protobuf_nullable: Option<String>,
     /// The registry; `None` where no schema-registry format can be used.
     pub registry: Option<Registry>,
 }

@@ -10,8 +10,10 @@ use super::plan::{self, Node};
 use super::wire::{read_block_len, read_bytes, read_fixed, read_long, read_str};
 use crate::column::{self, ColumnBuilder, Rows, StructFields, Values};
 use crate::failure::Failure;
+use crate::push::{
+    Integer, push_bool, push_bytes, push_decimal, push_double, push_integer, push_text, set_valid,
+};
 use crate::registry::RegistryFormat;
-use crate::scalar;
 
 /// A writer type compiled against the column it is decoded into.
 #[derive(Debug)]
@@ -49,20 +51,6 @@ enum Plan {
     },
     /// A writer type the column cannot hold: a record that has such a value fails.
     Fail(String),
-}
-
-/// What an integer means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Integer {
-    /// `int` (read as a zig-zag varint like `long`).
-    Int,
-    Long,
-    Date,
-    TimeMillis,
-    TimeMicros,
-    TimestampMillis,
-    TimestampMicros,
-    TimestampNanos,
 }
 
 fn sql_name(data_type: &DataType) -> &'static str {
@@ -187,12 +175,7 @@ fn decode(plan: &Plan, col: Option<&mut ColumnBuilder>, buf: &mut &[u8]) -> Resu
                 .ok_or_else(|| Failure::new("Avro record ends early"))?;
             *buf = rest;
             if let Some(col) = col {
-                if let Values::Boolean(v) = &mut col.values {
-                    v.append(b != 0);
-                    set_valid(col);
-                } else {
-                    col.append_text(if b != 0 { "true" } else { "false" })?;
-                }
+                push_bool(col, b != 0)?;
             }
         }
         Plan::Integer(kind) => {
@@ -235,16 +218,7 @@ fn decode(plan: &Plan, col: Option<&mut ColumnBuilder>, buf: &mut &[u8]) -> Resu
                 _ => read_bytes(buf)?,
             };
             if let Some(col) = col {
-                match &mut col.values {
-                    Values::Bytes { offsets, data } if col.data_type == DataType::Binary => {
-                        data.extend_from_slice(bytes);
-                        column::push_offset(offsets, data.len())?;
-                    }
-                    _ => {
-                        return Err(Failure::convert("BYTES", col.type_name()));
-                    }
-                }
-                set_valid(col);
+                push_bytes(col, bytes)?;
             }
         }
         Plan::Decimal { scale, fixed } => {
@@ -399,128 +373,6 @@ fn skip_blocks(
             item(buf)?;
         }
     }
-}
-
-fn set_valid(col: &mut ColumnBuilder) {
-    col.nulls.append_non_null();
-}
-
-fn push_text(col: &mut ColumnBuilder, s: &str) -> Result<(), Failure> {
-    match &mut col.values {
-        Values::Bytes { offsets, data } if col.data_type == DataType::Utf8 => {
-            data.extend_from_slice(s.as_bytes());
-            column::push_offset(offsets, data.len())?;
-            set_valid(col);
-            Ok(())
-        }
-        _ => col.append_text(s),
-    }
-}
-
-fn push_integer(col: &mut ColumnBuilder, kind: Integer, v: i64) -> Result<(), Failure> {
-    let target = col.type_name();
-    let millis = match kind {
-        Integer::TimeMicros | Integer::TimestampMicros => v.div_euclid(1_000),
-        Integer::TimestampNanos => v.div_euclid(1_000_000),
-        _ => v,
-    };
-    match (&mut col.values, &col.data_type) {
-        (Values::Int32(values), _) => {
-            values.push(i32::try_from(millis).map_err(|_| Failure::convert("BIGINT", target))?)
-        }
-        (Values::Int64(values), _) => values.push(millis),
-        (Values::Float64(values), _) if matches!(kind, Integer::Int | Integer::Long) => {
-            values.push(v as f64)
-        }
-        (
-            Values::Decimal128 {
-                values,
-                precision,
-                scale,
-            },
-            _,
-        ) if matches!(kind, Integer::Int | Integer::Long) => {
-            let text = v.to_string();
-            values.push(column::decimal(&text, *precision, *scale)?);
-        }
-        (Values::Bytes { offsets, data }, DataType::Utf8) => {
-            scalar::write_int(data, v);
-            column::push_offset(offsets, data.len())?;
-        }
-        _ => {
-            let source = match kind {
-                Integer::Int => "INTEGER",
-                Integer::Long => "BIGINT",
-                Integer::Date => "DATE",
-                Integer::TimeMillis | Integer::TimeMicros => "TIME",
-                _ => "TIMESTAMP",
-            };
-            return Err(Failure::convert(source, target));
-        }
-    }
-    set_valid(col);
-    Ok(())
-}
-
-fn push_double(col: &mut ColumnBuilder, v: f64) -> Result<(), Failure> {
-    let target = col.type_name();
-    match (&mut col.values, &col.data_type) {
-        (Values::Float64(values), _) => values.push(v),
-        (
-            Values::Decimal128 {
-                values,
-                precision,
-                scale,
-            },
-            _,
-        ) => {
-            let mut text = Vec::new();
-            scalar::write_f64_text(&mut text, v);
-            let text = String::from_utf8_lossy(&text);
-            values.push(column::decimal(&text, *precision, *scale)?);
-        }
-        (Values::Bytes { offsets, data }, DataType::Utf8) => {
-            scalar::write_f64_text(data, v);
-            column::push_offset(offsets, data.len())?;
-        }
-        _ => return Err(Failure::convert("DOUBLE", target)),
-    }
-    set_valid(col);
-    Ok(())
-}
-
-fn push_decimal(col: &mut ColumnBuilder, unscaled: i128, from_scale: i8) -> Result<(), Failure> {
-    let target = col.type_name();
-    let mut text = Vec::new();
-    scalar::write_decimal(&mut text, unscaled, from_scale);
-    let text = String::from_utf8_lossy(&text).into_owned();
-    match (&mut col.values, &col.data_type) {
-        (
-            Values::Decimal128 {
-                values,
-                precision,
-                scale,
-            },
-            _,
-        ) => {
-            if *scale == from_scale && scalar::fits_precision(unscaled, *precision) {
-                values.push(unscaled);
-            } else {
-                values.push(column::decimal(&text, *precision, *scale)?);
-            }
-        }
-        (Values::Float64(values), _) => values.push(
-            text.parse()
-                .map_err(|_| Failure::convert("DECIMAL", target))?,
-        ),
-        (Values::Bytes { offsets, data }, DataType::Utf8) => {
-            data.extend_from_slice(text.as_bytes());
-            column::push_offset(offsets, data.len())?;
-        }
-        _ => return Err(Failure::convert("DECIMAL", target)),
-    }
-    set_valid(col);
-    Ok(())
 }
 
 /// Decodes AVRO records, compiling each writer schema once.

@@ -447,15 +447,7 @@ impl AvroEncoder {
         let columns = schema.fields();
         let (id, text) = match format.schema_id {
             Some(id) => {
-                let registered = format.registry.schema(id).map_err(|e| {
-                    FormatError::Schema(format!("Error retrieving schema for id {id}: {e}"))
-                })?;
-                if registered.schema_type != SchemaType::Avro {
-                    return Err(FormatError::Schema(format!(
-                        "Schema {id} is a {} schema, not an Avro schema",
-                        registered.schema_type
-                    )));
-                }
+                let registered = format.registered(id, SchemaType::Avro, "an Avro schema")?;
                 (id, registered.text.clone())
             }
             None => {

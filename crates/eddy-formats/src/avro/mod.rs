@@ -12,7 +12,8 @@ mod derive;
 pub(crate) mod encode;
 mod infer;
 mod plan;
-mod wire;
+pub(crate) mod wire;
 
 pub use derive::{DEFAULT_FULL_NAME, derive_schema};
 pub use infer::infer_fields;
+pub(crate) use plan::match_column;

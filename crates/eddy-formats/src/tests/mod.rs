@@ -4,6 +4,7 @@ mod delimited;
 mod json;
 mod kafka;
 mod none;
+mod protobuf;
 
 use std::sync::Arc;
 

@@ -3,10 +3,14 @@
 Records produced with confluent-kafka's AvroSerializer (schema registered through its
 SchemaRegistryClient) are read by a stream declared without columns, filtered by a
 persistent query, and the query's output is read back with AvroDeserializer, which fetches
-each record's schema from the registry by the id in the record. A record with an unknown
-schema id must go to the processing log while the query goes on.
+each record's schema from the registry by the id in the record. The reviews are also joined
+with a PROTOBUF table of users produced with ProtobufSerializer, into a PROTOBUF stream read
+back with ProtobufDeserializer, and a JSON_SR stream produced with JSONSerializer is copied
+into a JSON_SR stream read back with JSONDeserializer (both also fetch the writer schema by
+id). A record with an unknown schema id must go to the processing log while the query goes
+on.
 
-Usage: avro_registry_client.py BOOTSTRAP EDDY_URL REGISTRY_URL PROCESSING_LOG_TOPIC
+Usage: registry_clients.py BOOTSTRAP EDDY_URL REGISTRY_URL PROCESSING_LOG_TOPIC
 """
 
 import json
@@ -17,7 +21,15 @@ import urllib.request
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
-from confluent_kafka.serialization import MessageField, SerializationContext, StringSerializer
+from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
+from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
+from confluent_kafka.serialization import (
+    IntegerSerializer,
+    MessageField,
+    SerializationContext,
+    StringSerializer,
+)
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 BOOTSTRAP, EDDY, REGISTRY, PROCESSING_LOG = sys.argv[1:5]
 DEADLINE_S = 60
@@ -34,6 +46,32 @@ REVIEW = json.dumps({
         {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 6, "scale": 2}},
     ],
 })
+
+
+FLAG = json.dumps({
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "Flag",
+    "type": "object",
+    "properties": {
+        "review_id": {"type": "string"},
+        "reason": {"type": "string"},
+        "severity": {"type": "integer"},
+    },
+    "required": ["review_id", "reason", "severity"],
+})
+
+
+def message_class(package, name, fields):
+    """A Protobuf message class built at run time (as protoc would generate it)."""
+    T = descriptor_pb2.FieldDescriptorProto
+    types = {"int32": T.TYPE_INT32, "string": T.TYPE_STRING}
+    file = descriptor_pb2.FileDescriptorProto(name=f"{name.lower()}.proto", package=package, syntax="proto3")
+    message = file.message_type.add(name=name)
+    for number, (field, kind) in enumerate(fields, 1):
+        message.field.add(name=field, number=number, type=types[kind], label=T.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.{name}"))
 
 
 def ksql(statement, properties=None):
@@ -73,6 +111,16 @@ def main():
     serializer = AvroSerializer(registry, REVIEW)
     keys = StringSerializer()
     producer = Producer({"bootstrap.servers": BOOTSTRAP})
+
+    # The users, a table whose values Confluent's ProtobufSerializer writes (it registers the
+    # schema as a serialised descriptor, as the Python client does).
+    User = message_class("com.example", "User", [("name", "string"), ("tier", "string")])
+    users = ProtobufSerializer(User, registry, {"use.deprecated.format": False})
+    for user_id, name, tier in [(1, "Alice", "Platinum"), (2, "Bob", "Platinum"), (3, "Carol", "Gold")]:
+        ctx = SerializationContext("users", MessageField.VALUE)
+        producer.produce("users", key=IntegerSerializer()(user_id), value=users(User(name=name, tier=tier), ctx))
+    producer.flush(10)
+    assert registry.get_latest_version("users-value").schema.schema_type == "PROTOBUF"
     reviews = [
         {"review_id": "r1", "user_id": 1, "rating": 1, "text": "awful", "price": Decimal("12.50")},
         {"review_id": "r2", "user_id": 2, "rating": 5, "text": "great", "price": Decimal("3.99")},
@@ -118,6 +166,52 @@ def main():
         {"REVIEW_ID": "r1", "RATING": 1, "TEXT": "awful", "PRICE": Decimal("12.50")},
         {"REVIEW_ID": "r3", "RATING": 2, "TEXT": None, "PRICE": Decimal("100.00")},
     ], got
+
+    # The AVRO reviews joined with the PROTOBUF users (columns inferred from the registry
+    # but the key), written as PROTOBUF.
+    ksql("CREATE TABLE users (ID INT PRIMARY KEY) WITH (KAFKA_TOPIC='users', VALUE_FORMAT='PROTOBUF');")
+    described = ksql("DESCRIBE users;")
+    columns = {f["name"]: f["schema"]["type"] for f in described[0]["sourceDescription"]["fields"]}
+    assert columns == {"ID": "INTEGER", "NAME": "STRING", "TIER": "STRING"}, columns
+    ksql(
+        "CREATE STREAM unhappy_vips WITH (VALUE_FORMAT='PROTOBUF') AS "
+        "SELECT r.user_id AS user_id, r.review_id AS review_id, r.rating AS rating, u.name AS name "
+        "FROM reviews r JOIN users u ON r.user_id = u.id "
+        "WHERE r.rating < 3 AND u.tier = 'Platinum';",
+        {"auto.offset.reset": "earliest"},
+    )
+    assert registry.get_latest_version("UNHAPPY_VIPS-value").schema.schema_type == "PROTOBUF"
+    Vip = message_class("out", "Vip", [("REVIEW_ID", "string"), ("RATING", "int32"), ("NAME", "string")])
+    vips = ProtobufDeserializer(Vip, {"use.deprecated.format": False}, schema_registry_client=registry)
+
+    def read_vip(msg):
+        vip = vips(msg.value(), SerializationContext(msg.topic(), MessageField.VALUE))
+        return {"REVIEW_ID": vip.REVIEW_ID, "RATING": vip.RATING, "NAME": vip.NAME}
+
+    got = consume("UNHAPPY_VIPS", 1, read_vip)
+    assert got == [{"REVIEW_ID": "r1", "RATING": 1, "NAME": "Alice"}], got
+
+    # JSON_SR both ways: JSONSerializer in, JSONDeserializer (which validates every record
+    # against the writer schema it fetches by id) out.
+    flags = JSONSerializer(FLAG, registry)
+    for flag in [{"review_id": "r1", "reason": "spam", "severity": 3},
+                 {"review_id": "r2", "reason": "typo", "severity": 1}]:
+        ctx = SerializationContext("flags", MessageField.VALUE)
+        producer.produce("flags", key=keys(flag["review_id"]), value=flags(flag, ctx))
+    producer.flush(10)
+    ksql("CREATE STREAM flags WITH (KAFKA_TOPIC='flags', VALUE_FORMAT='JSON_SR');")
+    ksql(
+        "CREATE STREAM severe WITH (VALUE_FORMAT='JSON_SR') AS "
+        "SELECT review_id, severity FROM flags WHERE severity > 2;",
+        {"auto.offset.reset": "earliest"},
+    )
+    severe = JSONDeserializer(None, schema_registry_client=registry)
+
+    def read_severe(msg):
+        return severe(msg.value(), SerializationContext(msg.topic(), MessageField.VALUE))
+
+    got = consume("SEVERE", 1, read_severe)
+    assert got == [{"REVIEW_ID": "r1", "SEVERITY": 3}], got
 
     # A record whose schema id the registry does not know: to the processing log, and the
     # query goes on with the next record.
