@@ -103,20 +103,38 @@ impl ProtobufLayout {
     }
 }
 
+/// The member of `object` named `name`, exactly or else ignoring case.
+fn member<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    object.get(name).or_else(|| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+/// The `oneof` of a field, unless it is a proto3 `optional` field's: Kafka Connect reads a
+/// oneof as one STRUCT named as the oneof, of its members.
+fn real_oneof(field: &FieldDescriptor) -> Option<prost_reflect::OneofDescriptor> {
+    field.containing_oneof().filter(|o| !o.is_synthetic())
+}
+
 /// A JSON object as a message: its keys fill the fields of their name (exactly, else
-/// ignoring case); a null, like a missing key, leaves the field out.
+/// ignoring case), a oneof's member from the object under the oneof's name; a null, like a
+/// missing key, leaves the field out.
 fn to_message(message: &MessageDescriptor, v: &Value) -> Result<DynamicMessage, String> {
     let Value::Object(object) = v else {
         return Err(format!("{v} is not an object"));
     };
     let mut m = DynamicMessage::new(message.clone());
     for field in message.fields() {
-        let value = object.get(field.name()).or_else(|| {
-            object
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(field.name()))
-                .map(|(_, v)| v)
-        });
+        let value = match real_oneof(&field) {
+            Some(oneof) => match member(object, oneof.name()) {
+                Some(Value::Object(members)) => member(members, field.name()),
+                _ => None,
+            },
+            None => member(object, field.name()),
+        };
         let Some(value) = value.filter(|v| !v.is_null()) else {
             continue;
         };
@@ -286,6 +304,20 @@ fn message_json(m: &DynamicMessage) -> Value {
         } else {
             value_json(&field, &m.get_field(&field))
         };
+        if let Some(oneof) = real_oneof(&field) {
+            let set = oneof.fields().any(|f| m.has_field(&f));
+            let group = out.entry(oneof.name().to_string()).or_insert_with(|| {
+                if set {
+                    Value::Object(Map::new())
+                } else {
+                    Value::Null
+                }
+            });
+            if let Value::Object(members) = group {
+                members.insert(field.name().to_string(), v);
+            }
+            continue;
+        }
         out.insert(field.name().to_string(), v);
     }
     Value::Object(out)

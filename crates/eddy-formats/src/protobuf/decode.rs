@@ -43,8 +43,19 @@ enum Plan {
 #[derive(Debug)]
 struct MessagePlan {
     fields: Vec<PlanField>,
+    /// The oneofs, each read into a STRUCT column of its members.
+    oneofs: Vec<OneofPlan>,
     /// The columns no field fills: they are null.
     absent: Vec<usize>,
+}
+
+/// A `oneof` read into a STRUCT column: null when no member is set, else the members
+/// (only the one set is not null).
+#[derive(Debug)]
+struct OneofPlan {
+    column: usize,
+    members: Vec<FieldDescriptor>,
+    plan: MessagePlan,
 }
 
 #[derive(Debug)]
@@ -64,22 +75,64 @@ fn mismatch(source: &str, target: &DataType) -> Plan {
 /// Compiles a message against `columns`: fields fill the columns of their name, exactly or
 /// else ignoring case.
 fn compile_message(message: &MessageDescriptor, columns: &Fields, depth: usize) -> MessagePlan {
+    compile_fields(message.fields(), true, columns, depth)
+}
+
+/// Compiles some fields of a message against `columns`; with `group_oneofs`, the members
+/// of a oneof fill the STRUCT column named as the oneof.
+fn compile_fields(
+    message_fields: impl Iterator<Item = FieldDescriptor>,
+    group_oneofs: bool,
+    columns: &Fields,
+    depth: usize,
+) -> MessagePlan {
     let mut taken = vec![false; columns.len()];
     let mut fields = Vec::new();
-    for field in message.fields() {
-        let Some(column) = crate::avro::match_column(columns, field.name(), &taken) else {
+    let mut oneofs = Vec::new();
+    let mut seen = Vec::new();
+    for field in message_fields {
+        let oneof = super::types::real_oneof(&field).filter(|_| group_oneofs);
+        if oneof.as_ref().is_some_and(|o| seen.contains(o)) {
+            continue;
+        }
+        let name = oneof.as_ref().map_or(field.name(), |o| o.name());
+        let Some(column) = crate::avro::match_column(columns, name, &taken) else {
             continue;
         };
         taken[column] = true;
-        let plan = compile_field(&field, columns[column].data_type(), depth);
-        fields.push(PlanField {
-            column,
-            field,
-            plan,
-        });
+        match (oneof, columns[column].data_type()) {
+            (Some(oneof), DataType::Struct(inner)) => {
+                oneofs.push(OneofPlan {
+                    column,
+                    members: oneof.fields().collect(),
+                    plan: compile_fields(oneof.fields(), false, inner, depth + 1),
+                });
+                seen.push(oneof);
+            }
+            (Some(oneof), other) => {
+                fields.push(PlanField {
+                    column,
+                    field,
+                    plan: mismatch("STRUCT", other),
+                });
+                seen.push(oneof);
+            }
+            (None, target) => {
+                let plan = compile_field(&field, target, depth);
+                fields.push(PlanField {
+                    column,
+                    field,
+                    plan,
+                });
+            }
+        }
     }
     let absent = (0..columns.len()).filter(|&i| !taken[i]).collect();
-    MessagePlan { fields, absent }
+    MessagePlan {
+        fields,
+        oneofs,
+        absent,
+    }
 }
 
 fn compile_field(field: &FieldDescriptor, target: &DataType, depth: usize) -> Plan {
@@ -307,6 +360,19 @@ fn decode_message(
         }
         decode_value(&f.plan, &m.get_field(&f.field), col)
             .map_err(|e| e.at_field(names[f.column].name()))?;
+    }
+    for o in &plan.oneofs {
+        let col = &mut children[o.column];
+        if !o.members.iter().any(|f| m.has_field(f)) {
+            col.append_null();
+            continue;
+        }
+        let target = col.type_name();
+        let Values::Struct(s) = &mut col.values else {
+            return Err(Failure::convert("STRUCT", target));
+        };
+        decode_message(&o.plan, m, s).map_err(|e| e.at_field(names[o.column].name()))?;
+        set_valid(col);
     }
     for &i in &plan.absent {
         children[i].append_null();

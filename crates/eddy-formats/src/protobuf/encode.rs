@@ -40,23 +40,85 @@ struct EncMessage {
     descriptor: MessageDescriptor,
     /// The fields columns fill; the others are left out (read as their defaults).
     fields: Vec<(FieldDescriptor, usize, Enc)>,
+    /// The oneofs a STRUCT column fills (by column): its members, set on this message.
+    oneofs: Vec<(usize, EncMessage)>,
+}
+
+impl EncMessage {
+    /// Sets the fields of `m` from row `i`; `column` gives the view of a column by index.
+    fn fill<'v, 'a: 'v>(
+        &self,
+        m: &mut DynamicMessage,
+        column: &dyn Fn(usize) -> &'v ColumnView<'a>,
+        i: usize,
+    ) -> Result<(), String> {
+        for (field, c, enc) in &self.fields {
+            if let Some(v) = value(enc, column(*c), i)? {
+                m.set_field(field, v);
+            }
+        }
+        for (c, members) in &self.oneofs {
+            if let ColumnView::Struct(_, children) = column(*c)
+                && !column(*c).is_null(i)
+            {
+                members.fill(m, &|k| &children[k].1, i)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn compile_message(message: &MessageDescriptor, columns: &Fields) -> Result<EncMessage, String> {
+    compile_fields(message, message.fields(), true, columns)
+}
+
+/// Compiles some fields of `message` against `columns`; with `group_oneofs`, a STRUCT column
+/// named as a oneof fills its members.
+fn compile_fields(
+    message: &MessageDescriptor,
+    message_fields: impl Iterator<Item = FieldDescriptor>,
+    group_oneofs: bool,
+    columns: &Fields,
+) -> Result<EncMessage, String> {
     let mut taken = vec![false; columns.len()];
     let mut fields = Vec::new();
-    for field in message.fields() {
-        let Some(column) = crate::avro::match_column(columns, field.name(), &taken) else {
+    let mut oneofs = Vec::new();
+    let mut seen = Vec::new();
+    for field in message_fields {
+        let oneof = super::types::real_oneof(&field).filter(|_| group_oneofs);
+        if oneof.as_ref().is_some_and(|o| seen.contains(o)) {
+            continue;
+        }
+        let name = oneof.as_ref().map_or(field.name(), |o| o.name());
+        let Some(column) = crate::avro::match_column(columns, name, &taken) else {
             continue;
         };
         taken[column] = true;
-        let enc = compile_field(&field, columns[column].data_type())
-            .map_err(|e| format!("field {}: {e}", field.name()))?;
-        fields.push((field, column, enc));
+        match (oneof, columns[column].data_type()) {
+            (Some(oneof), DataType::Struct(inner)) => {
+                oneofs.push((
+                    column,
+                    compile_fields(message, oneof.fields(), false, inner)?,
+                ));
+                seen.push(oneof);
+            }
+            (Some(oneof), other) => {
+                return Err(format!(
+                    "cannot write a {other} column as the oneof {}",
+                    oneof.name()
+                ));
+            }
+            (None, data_type) => {
+                let enc = compile_field(&field, data_type)
+                    .map_err(|e| format!("field {}: {e}", field.name()))?;
+                fields.push((field, column, enc));
+            }
+        }
     }
     Ok(EncMessage {
         descriptor: message.clone(),
         fields,
+        oneofs,
     })
 }
 
@@ -241,12 +303,7 @@ fn value(enc: &Enc, view: &ColumnView<'_>, i: usize) -> Result<Option<Value>, St
         }
         (Enc::Message(plan), ColumnView::Struct(_, children)) => {
             let mut m = DynamicMessage::new(plan.descriptor.clone());
-            for (field, column, enc) in &plan.fields {
-                let (_, child) = &children[*column];
-                if let Some(v) = value(enc, child, i)? {
-                    m.set_field(field, v);
-                }
-            }
+            plan.fill(&mut m, &|k| &children[k].1, i)?;
             Value::Message(m)
         }
         (Enc::List(item), ColumnView::List(list, items)) => {
@@ -360,11 +417,7 @@ impl ProtobufEncoder {
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
         let mut m = DynamicMessage::new(self.message.descriptor.clone());
-        for (field, column, enc) in &self.message.fields {
-            if let Some(v) = value(enc, &columns[*column], i)? {
-                m.set_field(field, v);
-            }
-        }
+        self.message.fill(&mut m, &|k| &columns[k], i)?;
         out.extend_from_slice(&self.prefix);
         m.encode(out).map_err(|e| e.to_string())
     }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
-use prost_reflect::{FieldDescriptor, Kind, MapKey, MessageDescriptor, Value};
+use prost_reflect::{FieldDescriptor, Kind, MapKey, MessageDescriptor, OneofDescriptor, Value};
 
 use crate::FormatError;
 
@@ -22,6 +22,13 @@ pub(crate) enum Special {
     Date,
     TimeOfDay,
     Decimal,
+}
+
+/// The `oneof` a field is a member of, unless it is the synthetic one of a proto3
+/// `optional` field. Kafka Connect reads a oneof as one STRUCT field, named as the oneof,
+/// whose fields are its members and of which only the member set is not null.
+pub(crate) fn real_oneof(field: &FieldDescriptor) -> Option<OneofDescriptor> {
+    field.containing_oneof().filter(|o| !o.is_synthetic())
 }
 
 /// The special meaning of a message type, if any.
@@ -147,19 +154,48 @@ pub(crate) fn message_fields(
         )));
     }
     stack.push(name);
-    let fields = message
-        .fields()
-        .map(|f| {
-            let name = if upper_case {
-                f.name().to_uppercase()
-            } else {
-                f.name().to_string()
-            };
-            Ok(Field::new(name, field_type(&f, upper_case, stack)?, true))
-        })
-        .collect::<Result<Vec<_>, FormatError>>();
+    let fields = columns_of(message.fields(), true, upper_case, stack);
     stack.pop();
     Ok(Fields::from(fields?))
+}
+
+/// The columns of some fields; with `group_oneofs`, the members of a oneof are one STRUCT
+/// column where the first of them is.
+fn columns_of(
+    fields: impl Iterator<Item = FieldDescriptor>,
+    group_oneofs: bool,
+    upper_case: bool,
+    stack: &mut Vec<String>,
+) -> Result<Vec<Field>, FormatError> {
+    let name = |n: &str| {
+        if upper_case {
+            n.to_uppercase()
+        } else {
+            n.to_string()
+        }
+    };
+    let mut columns = Vec::new();
+    let mut oneofs = Vec::new();
+    for f in fields {
+        match real_oneof(&f).filter(|_| group_oneofs) {
+            Some(oneof) if oneofs.contains(&oneof) => {}
+            Some(oneof) => {
+                let members = columns_of(oneof.fields(), false, upper_case, stack)?;
+                columns.push(Field::new(
+                    name(oneof.name()),
+                    DataType::Struct(Fields::from(members)),
+                    true,
+                ));
+                oneofs.push(oneof);
+            }
+            None => columns.push(Field::new(
+                name(f.name()),
+                field_type(&f, upper_case, stack)?,
+                true,
+            )),
+        }
+    }
+    Ok(columns)
 }
 
 /// The columns a Protobuf schema's text gives a source declared without columns: the fields
@@ -225,6 +261,21 @@ mod tests {
             ]
         );
         assert_eq!(fields[8].data_type(), &DataType::Decimal128(4, 2));
+        let oneof = infer_protobuf_fields(
+            "syntax = \"proto3\"; message M { int32 a = 1; oneof pick { string s = 2; int64 n = 3; } optional int32 o = 4; }",
+            &[],
+            None,
+            false,
+        )?;
+        let names: Vec<&str> = oneof.iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["a", "pick", "o"]);
+        assert_eq!(
+            oneof[1].data_type(),
+            &DataType::Struct(Fields::from(vec![
+                Field::new("s", DataType::Utf8, true),
+                Field::new("n", DataType::Int64, true),
+            ]))
+        );
         let recursive = infer_protobuf_fields(
             "syntax = \"proto3\"; message N { N next = 1; }",
             &[],

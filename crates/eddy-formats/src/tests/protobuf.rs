@@ -168,3 +168,45 @@ fn unwrapped_values_and_non_string_map_keys_are_refused() {
         Some("PROTOBUF format only supports MAP types with STRING keys")
     );
 }
+
+#[test]
+fn a_oneof_is_a_struct_of_its_members() -> TestResult {
+    let registry = Arc::new(MemoryRegistry::new());
+    let text =
+        "syntax = \"proto3\"; message M { int32 a = 1; oneof pick { string s = 2; int64 n = 3; } }";
+    let id = registry.register(
+        "t-value",
+        &eddy_registry::Schema::new(eddy_registry::SchemaType::Protobuf, text),
+    )?;
+    let fields = crate::infer_protobuf_fields(text, &[], None, true)?;
+    let schema = Arc::new(Schema::new(fields));
+    let format = Format::Protobuf(ProtobufFormat {
+        registry: Some(RegistryFormat {
+            registry: Arc::clone(&registry) as Arc<dyn SchemaRegistry>,
+            subject: "t-value".into(),
+            schema_id: Some(id),
+            full_name: None,
+        }),
+        nullable: NullableRepresentation::Default,
+    });
+    let rows = [
+        Some(r#"{"A":1,"PICK":{"S":"x","N":null}}"#),
+        Some(r#"{"A":2,"PICK":{"S":null,"N":7}}"#),
+        Some(r#"{"A":3,"PICK":null}"#),
+    ];
+    let decoded = decode_values(Format::Json, &schema, true, &rows)?;
+    let mut bytes = Payloads::new();
+    ValueEncoder::new(&format, schema.clone(), true)?.encode(&decoded.batch, None, &mut bytes)?;
+    let back = ValueDecoder::new(&format, schema.clone(), true)?.decode(&bytes)?;
+    assert!(back.errors.is_empty(), "{:?}", back.errors);
+    let json = encode_values(Format::Json, &schema, true, &back.batch, None)?;
+    assert_eq!(
+        json,
+        some(&[
+            r#"{"A":1,"PICK":{"S":"x","N":null}}"#,
+            r#"{"A":2,"PICK":{"S":null,"N":7}}"#,
+            r#"{"A":3,"PICK":null}"#
+        ])
+    );
+    Ok(())
+}
