@@ -12,7 +12,7 @@ use prost_reflect::{
 };
 
 use super::ProtobufFormat;
-use super::types::{Special, special};
+use super::types::{Filler, Special, fill_columns, special};
 use crate::column::{self, ColumnBuilder, Rows, StructFields, Values};
 use crate::failure::Failure;
 use crate::push::{
@@ -86,45 +86,32 @@ fn compile_fields(
     columns: &Fields,
     depth: usize,
 ) -> MessagePlan {
-    let mut taken = vec![false; columns.len()];
     let mut fields = Vec::new();
     let mut oneofs = Vec::new();
-    let mut seen = Vec::new();
-    for field in message_fields {
-        let oneof = super::types::real_oneof(&field).filter(|_| group_oneofs);
-        if oneof.as_ref().is_some_and(|o| seen.contains(o)) {
-            continue;
-        }
-        let name = oneof.as_ref().map_or(field.name(), |o| o.name());
-        let Some(column) = crate::avro::match_column(columns, name, &taken) else {
-            continue;
-        };
+    let mut taken = vec![false; columns.len()];
+    for (column, filler) in fill_columns(message_fields, group_oneofs, columns) {
         taken[column] = true;
-        match (oneof, columns[column].data_type()) {
-            (Some(oneof), DataType::Struct(inner)) => {
-                oneofs.push(OneofPlan {
-                    column,
-                    members: oneof.fields().collect(),
-                    plan: compile_fields(oneof.fields(), false, inner, depth + 1),
-                });
-                seen.push(oneof);
+        match (filler, columns[column].data_type()) {
+            (Filler::Oneof(oneof), DataType::Struct(inner)) => oneofs.push(OneofPlan {
+                column,
+                members: oneof.fields().collect(),
+                plan: compile_fields(oneof.fields(), false, inner, depth + 1),
+            }),
+            // A oneof's column that is no STRUCT: a record that sets its first member fails.
+            (Filler::Oneof(oneof), other) => {
+                if let Some(field) = oneof.fields().next() {
+                    fields.push(PlanField {
+                        column,
+                        field,
+                        plan: mismatch("STRUCT", other),
+                    });
+                }
             }
-            (Some(oneof), other) => {
-                fields.push(PlanField {
-                    column,
-                    field,
-                    plan: mismatch("STRUCT", other),
-                });
-                seen.push(oneof);
-            }
-            (None, target) => {
-                let plan = compile_field(&field, target, depth);
-                fields.push(PlanField {
-                    column,
-                    field,
-                    plan,
-                });
-            }
+            (Filler::Field(field), target) => fields.push(PlanField {
+                column,
+                plan: compile_field(&field, target, depth),
+                field,
+            }),
         }
     }
     let absent = (0..columns.len()).filter(|&i| !taken[i]).collect();

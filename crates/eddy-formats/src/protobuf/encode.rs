@@ -13,7 +13,7 @@ use prost_reflect::{
 };
 
 use super::ProtobufFormat;
-use super::types::{Special, special};
+use super::types::{Filler, Special, fill_columns, special};
 use crate::FormatError;
 use crate::view::ColumnView;
 
@@ -80,35 +80,21 @@ fn compile_fields(
     group_oneofs: bool,
     columns: &Fields,
 ) -> Result<EncMessage, String> {
-    let mut taken = vec![false; columns.len()];
     let mut fields = Vec::new();
     let mut oneofs = Vec::new();
-    let mut seen = Vec::new();
-    for field in message_fields {
-        let oneof = super::types::real_oneof(&field).filter(|_| group_oneofs);
-        if oneof.as_ref().is_some_and(|o| seen.contains(o)) {
-            continue;
-        }
-        let name = oneof.as_ref().map_or(field.name(), |o| o.name());
-        let Some(column) = crate::avro::match_column(columns, name, &taken) else {
-            continue;
-        };
-        taken[column] = true;
-        match (oneof, columns[column].data_type()) {
-            (Some(oneof), DataType::Struct(inner)) => {
-                oneofs.push((
-                    column,
-                    compile_fields(message, oneof.fields(), false, inner)?,
-                ));
-                seen.push(oneof);
-            }
-            (Some(oneof), other) => {
+    for (column, filler) in fill_columns(message_fields, group_oneofs, columns) {
+        match (filler, columns[column].data_type()) {
+            (Filler::Oneof(oneof), DataType::Struct(inner)) => oneofs.push((
+                column,
+                compile_fields(message, oneof.fields(), false, inner)?,
+            )),
+            (Filler::Oneof(oneof), other) => {
                 return Err(format!(
                     "cannot write a {other} column as the oneof {}",
                     oneof.name()
                 ));
             }
-            (None, data_type) => {
+            (Filler::Field(field), data_type) => {
                 let enc = compile_field(&field, data_type)
                     .map_err(|e| format!("field {}: {e}", field.name()))?;
                 fields.push((field, column, enc));

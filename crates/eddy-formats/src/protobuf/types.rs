@@ -31,6 +31,44 @@ pub(crate) fn real_oneof(field: &FieldDescriptor) -> Option<OneofDescriptor> {
     field.containing_oneof().filter(|o| !o.is_synthetic())
 }
 
+/// What fills a column of a message's STRUCT (or row): one field, or a oneof's members.
+pub(crate) enum Filler {
+    Field(FieldDescriptor),
+    Oneof(OneofDescriptor),
+}
+
+/// The columns some fields fill, by the columns' index: a field the column of its name
+/// (exactly, else ignoring case), and with `group_oneofs` a oneof the column of the
+/// oneof's name. The decoder and encoder compile their plans over this matching.
+pub(crate) fn fill_columns(
+    fields: impl Iterator<Item = FieldDescriptor>,
+    group_oneofs: bool,
+    columns: &Fields,
+) -> Vec<(usize, Filler)> {
+    let mut taken = vec![false; columns.len()];
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for field in fields {
+        let filler = match real_oneof(&field).filter(|_| group_oneofs) {
+            Some(oneof) if seen.contains(&oneof) => continue,
+            Some(oneof) => {
+                seen.push(oneof.clone());
+                Filler::Oneof(oneof)
+            }
+            None => Filler::Field(field),
+        };
+        let name = match &filler {
+            Filler::Field(f) => f.name(),
+            Filler::Oneof(o) => o.name(),
+        };
+        if let Some(column) = crate::avro::match_column(columns, name, &taken) {
+            taken[column] = true;
+            out.push((column, filler));
+        }
+    }
+    out
+}
+
 /// The special meaning of a message type, if any.
 pub(crate) fn special(message: &MessageDescriptor) -> Option<Special> {
     Some(match message.full_name() {
