@@ -38,6 +38,7 @@ fn quick_bench_measures_every_scenario() -> Result<()> {
             "raw_copy",
             "a_filter",
             "a_filter_avro",
+            "a_filter_protobuf",
             "b_join",
             "c_window_count",
             "d_pipeline"

@@ -93,15 +93,26 @@ fn avro_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// Produces the same reviews as [`produce_reviews`] (same generator, same values) as AVRO
-/// records of schema `schema_id` ([`REVIEW_AVRO_SCHEMA`]) in Confluent's wire format.
-pub fn produce_avro_reviews(
+/// One generated review's fields, as [`review_value`] writes them.
+struct ReviewFields<'a> {
+    userid: u32,
+    rating: u8,
+    text: &'a str,
+    product_id: String,
+    helpful_votes: u64,
+    verified: bool,
+    created_at: i64,
+}
+
+/// Produces the same reviews as [`produce_reviews`] (same generator, same values) as
+/// records of schema `schema_id` in Confluent's wire format, each value after the prefix
+/// written by `write`.
+fn produce_registry_reviews(
     producer: &mut BatchProducer,
     topic: &str,
-    events: u64,
-    users: u32,
-    now_ms: i64,
+    (events, users, now_ms): (u64, u32, i64),
     schema_id: u32,
+    write: fn(&mut Vec<u8>, &ReviewFields<'_>),
 ) -> Result<()> {
     let mut rng = Rng::new(0x5eed);
     let mut value = Vec::with_capacity(256);
@@ -110,21 +121,92 @@ pub fn produce_avro_reviews(
         let userid = 1 + rng.below(u64::from(users)) as u32;
         let rating = 1 + rng.below(5) as u8;
         let ts = start_ts + id as i64;
-        let text = TEXTS[(id % TEXTS.len() as u64) as usize];
+        let review = ReviewFields {
+            userid,
+            rating,
+            text: TEXTS[(id % TEXTS.len() as u64) as usize],
+            product_id: format!("P-{:06}", rng.below(50_000)),
+            helpful_votes: rng.below(40),
+            verified: rng.below(4) != 0,
+            created_at: ts,
+        };
         value.clear();
         value.push(0);
         value.extend_from_slice(&schema_id.to_be_bytes());
-        avro_long(&mut value, i64::from(userid));
-        avro_long(&mut value, i64::from(rating));
-        avro_str(&mut value, text);
-        avro_str(&mut value, &format!("P-{:06}", rng.below(50_000)));
-        avro_long(&mut value, rng.below(40) as i64);
-        value.push(u8::from(rng.below(4) != 0));
-        avro_str(&mut value, "en");
-        avro_long(&mut value, ts);
+        write(&mut value, &review);
         producer.send(topic, &(id as i32).to_be_bytes(), &value, ts)?;
     }
     producer.flush()
+}
+
+/// Produces the reviews as AVRO records of schema `schema_id` ([`REVIEW_AVRO_SCHEMA`]).
+pub fn produce_avro_reviews(
+    producer: &mut BatchProducer,
+    topic: &str,
+    events: u64,
+    users: u32,
+    now_ms: i64,
+    schema_id: u32,
+) -> Result<()> {
+    let write = |value: &mut Vec<u8>, r: &ReviewFields<'_>| {
+        avro_long(value, i64::from(r.userid));
+        avro_long(value, i64::from(r.rating));
+        avro_str(value, r.text);
+        avro_str(value, &r.product_id);
+        avro_long(value, r.helpful_votes as i64);
+        value.push(u8::from(r.verified));
+        avro_str(value, "en");
+        avro_long(value, r.created_at);
+    };
+    produce_registry_reviews(producer, topic, (events, users, now_ms), schema_id, write)
+}
+
+/// The Protobuf schema of a review value: the fields of [`review_value`], numbered in order.
+pub const REVIEW_PROTOBUF_SCHEMA: &str = "syntax = \"proto3\"; package bench; message Review { int32 userid = 1; int32 rating = 2; string text = 3; string product_id = 4; int32 helpful_votes = 5; bool verified = 6; string lang = 7; int64 created_at = 8; }";
+
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// A Protobuf varint field (`int32`, `int64`, `bool`).
+fn proto_varint(out: &mut Vec<u8>, field: u64, v: i64) {
+    varint(out, field << 3);
+    varint(out, v as u64);
+}
+
+/// A Protobuf length-delimited field (`string`).
+fn proto_str(out: &mut Vec<u8>, field: u64, s: &str) {
+    varint(out, (field << 3) | 2);
+    varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Produces the reviews as PROTOBUF records of schema `schema_id`
+/// ([`REVIEW_PROTOBUF_SCHEMA`], message index 0).
+pub fn produce_protobuf_reviews(
+    producer: &mut BatchProducer,
+    topic: &str,
+    events: u64,
+    users: u32,
+    now_ms: i64,
+    schema_id: u32,
+) -> Result<()> {
+    let write = |value: &mut Vec<u8>, r: &ReviewFields<'_>| {
+        value.push(0);
+        proto_varint(value, 1, i64::from(r.userid));
+        proto_varint(value, 2, i64::from(r.rating));
+        proto_str(value, 3, r.text);
+        proto_str(value, 4, &r.product_id);
+        proto_varint(value, 5, r.helpful_votes as i64);
+        proto_varint(value, 6, i64::from(r.verified));
+        proto_str(value, 7, "en");
+        proto_varint(value, 8, r.created_at);
+    };
+    produce_registry_reviews(producer, topic, (events, users, now_ms), schema_id, write)
 }
 
 /// Produces the users table (key: the userid as a 4-byte big-endian INT, value JSON).

@@ -66,8 +66,8 @@ pub struct BenchArgs {
     /// Seconds of the latency phase (default 30; 2 with --quick).
     #[arg(long)]
     latency_secs: Option<f64>,
-    /// Runs only these phases (comma-separated: raw_copy, a_filter, a_filter_avro, b_join,
-    /// c_window_count, d_pipeline, latency, startup), e.g. to profile one of them; the
+    /// Runs only these phases (comma-separated: raw_copy, a_filter, a_filter_avro,
+    /// a_filter_protobuf, b_join, c_window_count, d_pipeline, latency, startup), e.g. to profile one of them; the
     /// ratio column needs raw_copy.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -184,21 +184,36 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     data::produce_users(&mut producer, &users_topic, users, unix_ms())?;
     let now = unix_ms();
     let dataset = data::produce_reviews(&mut producer, &reviews, events, users, now)?;
-    if args.runs_phase("a_filter_avro") {
-        // The same reviews in AVRO, with the schema registered as a Confluent producer
-        // would: through a server's built-in registry (kept in the broker's `_schemas`).
-        let avro = run.topic("reviews_avro");
-        broker.create_topic(&run.rt, &avro)?;
+    let (avro, protobuf) = (
+        args.runs_phase("a_filter_avro"),
+        args.runs_phase("a_filter_protobuf"),
+    );
+    if avro || protobuf {
+        // The same reviews in AVRO and PROTOBUF, with the schemas registered as a Confluent
+        // producer would: through a server's built-in registry (kept in the broker's
+        // `_schemas`).
         let mut server = ServerProc::spawn(
             &run.bootstrap,
             &run.dir.join("registry"),
             &run.service_id("registry"),
         )?;
         server.wait_healthy(&run.rt)?;
-        let id =
-            server.register_avro(&run.rt, &format!("{avro}-value"), data::REVIEW_AVRO_SCHEMA)?;
+        if avro {
+            let topic = run.topic("reviews_avro");
+            broker.create_topic(&run.rt, &topic)?;
+            let subject = format!("{topic}-value");
+            let id = server.register(&run.rt, &subject, "AVRO", data::REVIEW_AVRO_SCHEMA)?;
+            data::produce_avro_reviews(&mut producer, &topic, events, users, now, id)?;
+        }
+        if protobuf {
+            let topic = run.topic("reviews_protobuf");
+            broker.create_topic(&run.rt, &topic)?;
+            let subject = format!("{topic}-value");
+            let id =
+                server.register(&run.rt, &subject, "PROTOBUF", data::REVIEW_PROTOBUF_SCHEMA)?;
+            data::produce_protobuf_reviews(&mut producer, &topic, events, users, now, id)?;
+        }
         server.kill();
-        data::produce_avro_reviews(&mut producer, &avro, events, users, now, id)?;
     }
     drop(producer);
     eprintln!(
@@ -367,7 +382,7 @@ fn scenario_specs(run: &Run, data: &data::Dataset, round: u32) -> Vec<Scenario> 
         )
     };
     let (a, b, c) = (out("a_out"), out("b_out"), out("c_out"));
-    let a_avro = out("a_avro_out");
+    let (a_avro, a_protobuf) = (out("a_avro_out"), out("a_protobuf_out"));
     let json = (run.topic("reviews"), "JSON");
     let (d1, d2, d3) = (out("d_clean"), out("d_enriched"), out("d_unhappy"));
     vec![
@@ -386,6 +401,14 @@ fn scenario_specs(run: &Run, data: &data::Dataset, round: u32) -> Vec<Scenario> 
             reviews: (run.topic("reviews_avro"), "AVRO"),
             timed_sql: clean(&a_avro),
             expects: vec![records(a_avro, n)],
+        },
+        Scenario {
+            name: "a_filter_protobuf",
+            description: "the filter over PROTOBUF reviews (schema from the built-in registry), PROTOBUF out",
+            joins_users: false,
+            reviews: (run.topic("reviews_protobuf"), "PROTOBUF"),
+            timed_sql: clean(&a_protobuf),
+            expects: vec![records(a_protobuf, n)],
         },
         Scenario {
             name: "b_join",

@@ -151,19 +151,20 @@ impl ServerProc {
         })?)
     }
 
-    /// Registers an Avro schema under `subject` with the built-in registry's REST API (as a
-    /// Confluent producer does); returns its id.
-    pub fn register_avro(
+    /// Registers a schema of `schema_type` (`AVRO`, `PROTOBUF`) under `subject` with the
+    /// built-in registry's REST API (as a Confluent producer does); returns its id.
+    pub fn register(
         &self,
         rt: &tokio::runtime::Runtime,
         subject: &str,
+        schema_type: &str,
         schema: &str,
     ) -> Result<u32> {
         let answer: serde_json::Value = rt.block_on(async {
             self.client
                 .post(format!("{}/subjects/{subject}/versions", self.registry_url))
                 .header("Content-Type", "application/vnd.schemaregistry.v1+json")
-                .json(&json!({"schema": schema}))
+                .json(&json!({"schema": schema, "schemaType": schema_type}))
                 .send()
                 .await?
                 .json()

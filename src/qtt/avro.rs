@@ -370,16 +370,10 @@ fn to_json(schema: &Schema, v: Avro, names: &Names) -> Result<Value, String> {
         }
         (Schema::Array(a), Avro::Array(items)) => {
             // Kafka Connect's maps: an array of key/value records.
-            let entries = match deref(&a.items, names) {
-                Schema::Record(r)
-                    if r.fields.len() == 2
-                        && r.fields.iter().any(|f| f.name == "key")
-                        && r.fields.iter().any(|f| f.name == "value") =>
-                {
-                    true
-                }
-                _ => false,
-            };
+            let entries = matches!(deref(&a.items, names), Schema::Record(r)
+                if r.fields.len() == 2
+                    && r.fields.iter().any(|f| f.name == "key")
+                    && r.fields.iter().any(|f| f.name == "value"));
             let items = items
                 .into_iter()
                 .map(|x| to_json(&a.items, x, names))

@@ -203,54 +203,90 @@ pub fn run(case: &Case, engine: &Engine, topics: &MemoryTopics, cancel: &AtomicB
 fn register_schemas(case: &Case, engine: &Engine) -> Result<(), String> {
     let registry = &engine.config().schema_registry;
     register_statement_schemas(case, registry)?;
-    let mut referenced = Vec::new();
+    let mut sides = Vec::new();
     for t in &case.topics {
-        let sides = [
-            (
-                &t.key_schema,
-                t.key_schema_id,
-                &t.key_format,
-                &t.key_schema_references,
-                false,
-            ),
-            (
-                &t.value_schema,
-                t.value_schema_id,
-                &t.value_format,
-                &t.value_schema_references,
-                true,
-            ),
-        ];
-        for (schema, id, format, references, value) in sides {
-            let Some(text) = schema else { continue };
-            let subject = eddy_registry::subject(&t.name, value);
-            let schema_type = schema_type(format.as_deref(), text);
-            // Each referenced schema is version 1 of the subject of its name.
-            let refs = references
-                .iter()
-                .map(|(name, _)| eddy_registry::SchemaReference {
-                    name: name.clone(),
-                    subject: name.clone(),
-                    version: 1,
-                })
-                .collect();
-            let schema = eddy_registry::Schema {
-                schema_type,
-                text: text.clone(),
-                references: refs,
+        for value in [false, true] {
+            let (schema, id, format, references) = if value {
+                (
+                    &t.value_schema,
+                    t.value_schema_id,
+                    &t.value_format,
+                    &t.value_schema_references,
+                )
+            } else {
+                (
+                    &t.key_schema,
+                    t.key_schema_id,
+                    &t.key_format,
+                    &t.key_schema_references,
+                )
             };
-            registry
-                .register_with_id(&subject, &schema, id)
-                .map_err(|e| format!("could not register the schema of {subject}: {e}"))?;
-            referenced.extend(references.iter().map(|r| (schema_type, r)));
+            let Some(text) = schema else { continue };
+            sides.push((
+                eddy_registry::subject(&t.name, value),
+                schema_type(format.as_deref(), text),
+                text,
+                id,
+                references,
+            ));
         }
     }
-    // The schemas referred to come last, so that the ids of the topics' schemas are those
-    // of ksqlDB's harness.
-    for (schema_type, (name, text)) in referenced {
+    // ksqlDB's harness registers the referred-to schemas after the topics' own, so they
+    // get the later ids. A registry checks that a schema's references resolve, so here
+    // they go first, with the ids the harness's order gives them, and the topics' schemas
+    // take the ids before them.
+    if sides.iter().any(|side| !side.4.is_empty()) {
+        let mut next = (1u32..)
+            .find(|id| registry.schema(*id).is_err())
+            .unwrap_or(1);
+        let mut given: Vec<(&String, u32)> = Vec::new();
+        for side in &mut sides {
+            if side.3.is_none() {
+                let id = match given.iter().find(|(text, _)| *text == side.2) {
+                    Some((_, id)) => *id,
+                    None => {
+                        let id = next;
+                        next += 1;
+                        given.push((side.2, id));
+                        id
+                    }
+                };
+                side.3 = Some(id);
+            }
+        }
+        let mut registered: Vec<&String> = Vec::new();
+        for side in &sides {
+            for (name, text) in side.4 {
+                if registered.contains(&name) {
+                    continue;
+                }
+                registered.push(name);
+                let schema = eddy_registry::Schema::new(side.1, text.clone());
+                registry
+                    .register_with_id(name, &schema, Some(next))
+                    .map_err(|e| format!("could not register the schema {name}: {e}"))?;
+                next += 1;
+            }
+        }
+    }
+    for (subject, schema_type, text, id, references) in sides {
+        // Each referenced schema is version 1 of the subject of its name.
+        let refs = references
+            .iter()
+            .map(|(name, _)| eddy_registry::SchemaReference {
+                name: name.clone(),
+                subject: name.clone(),
+                version: 1,
+            })
+            .collect();
+        let schema = eddy_registry::Schema {
+            schema_type,
+            text: text.clone(),
+            references: refs,
+        };
         registry
-            .register(name, &eddy_registry::Schema::new(schema_type, text.clone()))
-            .map_err(|e| format!("could not register the schema {name}: {e}"))?;
+            .register_with_id(&subject, &schema, id)
+            .map_err(|e| format!("could not register the schema of {subject}: {e}"))?;
     }
     Ok(())
 }

@@ -7,7 +7,8 @@ each record's schema from the registry by the id in the record. The reviews are 
 with a PROTOBUF table of users produced with ProtobufSerializer, into a PROTOBUF stream read
 back with ProtobufDeserializer, and a JSON_SR stream produced with JSONSerializer is copied
 into a JSON_SR stream read back with JSONDeserializer (both also fetch the writer schema by
-id). A record with an unknown schema id must go to the processing log while the query goes
+id). The client's compatibility checks see Protobuf and JSON Schema changes judged by each
+kind's rules. A record with an unknown schema id must go to the processing log while the query goes
 on.
 
 Usage: registry_clients.py BOOTSTRAP EDDY_URL REGISTRY_URL PROCESSING_LOG_TOPIC
@@ -19,7 +20,8 @@ import time
 import urllib.request
 
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
 from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
@@ -212,6 +214,30 @@ def main():
 
     got = consume("SEVERE", 1, read_severe)
     assert got == [{"REVIEW_ID": "r1", "SEVERITY": 3}], got
+
+    # Each kind of schema is checked with its own compatibility rules, as Confluent's
+    # registry checks them (the default level, BACKWARD): a changed Protobuf field kind and
+    # a narrowed JSON Schema type are refused with 409, compatible changes pass.
+    def refused(subject, schema):
+        assert not registry.test_compatibility(subject, schema), subject
+        try:
+            registry.register_schema(subject, schema)
+        except SchemaRegistryError as e:
+            assert e.http_status_code == 409, e
+            return str(e)
+        raise AssertionError(f"{subject}: an incompatible schema was registered")
+
+    user_v2 = 'syntax = "proto3"; package com.example; message User { string name = 1; string tier = 2; int32 since = 3; }'
+    assert registry.test_compatibility("users-value", Schema(user_v2, "PROTOBUF"))
+    why = refused("users-value", Schema(user_v2.replace("string tier", "int64 tier"), "PROTOBUF"))
+    assert "FIELD_SCALAR_KIND_CHANGED" in why, why
+    narrowed = json.loads(FLAG)
+    narrowed["properties"]["severity"] = {"type": "string"}
+    why = refused("flags-value", Schema(json.dumps(narrowed), "JSON"))
+    assert "TYPE_NARROWED" in why, why
+    widened = json.loads(FLAG)
+    widened["properties"]["severity"] = {"type": "number"}
+    assert registry.test_compatibility("flags-value", Schema(json.dumps(widened), "JSON"))
 
     # A record whose schema id the registry does not know: to the processing log, and the
     # query goes on with the next record.

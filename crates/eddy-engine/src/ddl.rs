@@ -599,17 +599,18 @@ pub(crate) fn source_from_create(
             "Table elements and VALUE_SCHEMA_ID cannot both exist for create statement.".into(),
         ));
     }
-    if keys.is_empty() && key_format.uses_registry() {
-        if let Some((inferred, _)) = inferred_columns(
+    if keys.is_empty()
+        && key_format.uses_registry()
+        && let Some((inferred, _)) = inferred_columns(
             registry,
             &topic,
             false,
             schemas.key_id,
             schemas.key_full_name.as_deref(),
             false,
-        )? {
-            keys = inferred;
-        }
+        )?
+    {
+        keys = inferred;
     }
     // Header columns do not count: the value columns of a source declared with headers
     // only are inferred too.

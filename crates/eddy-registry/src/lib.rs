@@ -8,9 +8,11 @@
 //! ksqlDB's test harness uses a mock registry); [`HttpRegistry`] is a client of an external
 //! Confluent Schema Registry.
 
+mod compatibility;
 mod error;
 mod http;
 mod memory;
+pub mod protobuf;
 
 use std::fmt;
 use std::sync::Arc;

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use apache_avro::schema_compatibility::SchemaCompatibility;
 use serde::{Deserialize, Serialize};
 
+use crate::compatibility::{Parsed, incompatibilities};
 use crate::{RegistryError, Schema, SchemaReference, SchemaRegistry, SchemaType, SubjectVersion};
 
 /// Confluent's compatibility levels: which earlier versions a new schema is checked against,
@@ -458,49 +458,91 @@ fn find_in_subject(
         .then_some(id)
 }
 
-/// Checks `schema` against the subject's versions as its compatibility level asks (against
-/// `only` alone when given). Only Avro schemas are checked; other kinds pass.
+/// A schema parsed as its kind, the files a Protobuf schema refers to taken from the store.
+/// Fails on a schema that does not parse or compile.
+fn parse(state: &State, schema: &Schema) -> Result<Parsed, RegistryError> {
+    match schema.schema_type {
+        SchemaType::Avro => Ok(Parsed::Avro(parse_avro(&schema.text)?)),
+        SchemaType::Json => match serde_json::from_str::<serde_json::Value>(&schema.text) {
+            Ok(v) if v.is_object() || v.is_boolean() => Ok(Parsed::Json(v)),
+            Ok(_) => Err(RegistryError::InvalidSchema(
+                "a JSON schema must be an object or a boolean".into(),
+            )),
+            Err(e) => Err(RegistryError::InvalidSchema(e.to_string())),
+        },
+        SchemaType::Protobuf => {
+            let references = crate::protobuf::references(schema, |subject, version| {
+                Ok(any_version(state, subject, version))
+            })?;
+            crate::protobuf::compile(&schema.text, &references).map(Parsed::Protobuf)
+        }
+    }
+}
+
+/// Version `version` of `subject`, deleted or not (a schema reference keeps resolving).
+fn any_version(state: &State, subject: &str, version: u32) -> Option<SubjectVersion> {
+    let v = state
+        .subjects
+        .get(subject)?
+        .versions
+        .iter()
+        .find(|v| v.version == version)?;
+    Some(SubjectVersion {
+        subject: subject.to_string(),
+        version: v.version,
+        id: v.id,
+        schema: state.schemas.get(&v.id)?.clone(),
+    })
+}
+
+/// Checks that `schema` parses, then checks it against the subject's versions as its
+/// compatibility level asks (against `only` alone when given), with the rules of its kind.
 fn check_compatibility(
     state: &State,
     subject: &str,
     schema: &Schema,
     only: Option<u32>,
 ) -> Result<(), RegistryError> {
+    let new = parse(state, schema)?;
     let Some(s) = state.subjects.get(subject) else {
         return Ok(());
     };
     let level = s.compatibility.unwrap_or(state.compatibility);
-    if level == Compatibility::None || schema.schema_type != SchemaType::Avro {
+    if level == Compatibility::None {
         return Ok(());
     }
-    let new = parse_avro(&schema.text)?;
     let earlier: Vec<&Version> = match only {
         Some(n) => s.live().filter(|v| v.version == n).collect(),
         None if level.transitive() => s.live().collect(),
         None => s.live().next_back().into_iter().collect(),
     };
     for v in earlier {
-        let Some(old) = state.schemas.get(&v.id) else {
+        // A version that no longer parses (kept from before a check existed) is skipped.
+        let Some(old) = state
+            .schemas
+            .get(&v.id)
+            .and_then(|old| parse(state, old).ok())
+        else {
             continue;
         };
-        if old.schema_type != SchemaType::Avro {
-            continue;
-        }
-        let old = parse_avro(&old.text)?;
-        let backward = || SchemaCompatibility::can_read(&old, &new);
-        let forward = || SchemaCompatibility::can_read(&new, &old);
-        let result = match level {
+        let backward = || incompatibilities(&old, &new);
+        let forward = || incompatibilities(&new, &old);
+        let found = match level {
             Compatibility::Backward | Compatibility::BackwardTransitive => backward(),
             Compatibility::Forward | Compatibility::ForwardTransitive => forward(),
             Compatibility::Full | Compatibility::FullTransitive => {
-                backward().and_then(|()| forward())
+                let mut found = backward();
+                found.extend(forward());
+                found
             }
-            Compatibility::None => Ok(()),
+            Compatibility::None => Vec::new(),
         };
-        result.map_err(|e| RegistryError::Incompatible {
-            subject: subject.to_string(),
-            reason: format!("{} (against version {})", e, v.version),
-        })?;
+        if !found.is_empty() {
+            return Err(RegistryError::Incompatible {
+                subject: subject.to_string(),
+                reason: format!("{} (against version {})", found.join("; "), v.version),
+            });
+        }
     }
     Ok(())
 }
@@ -606,6 +648,67 @@ mod tests {
         assert_eq!(replayed.versions("t-value")?, vec![2]);
         assert_eq!(replayed.schema(1)?.text, V1);
         assert_eq!(replayed.register("x-value", &Schema::avro(BAD))?, 3);
+        Ok(())
+    }
+
+    #[test]
+    fn protobuf_and_json_schemas_are_checked_with_their_kinds_rules() -> Result<(), RegistryError> {
+        let r = MemoryRegistry::new();
+        let proto = |text: &str| Schema::new(SchemaType::Protobuf, text);
+        // A referenced file resolves from the store.
+        r.register(
+            "common",
+            &proto("syntax = \"proto3\"; message C { int32 n = 1; }"),
+        )?;
+        let mut v1 =
+            proto("syntax = \"proto3\"; import \"c.proto\"; message R { C c = 1; int32 a = 2; }");
+        v1.references = vec![SchemaReference {
+            name: "c.proto".into(),
+            subject: "common".into(),
+            version: 1,
+        }];
+        r.register("p-value", &v1)?;
+        let mut v2 = v1.clone();
+        v2.text = v1
+            .text
+            .replace("int32 a = 2;", "int64 a = 2; string b = 3;");
+        r.register("p-value", &v2)?;
+        let mut bad = v1.clone();
+        bad.text = v1.text.replace("int32 a = 2;", "string a = 2;");
+        let refused = r.register("p-value", &bad);
+        assert!(
+            matches!(&refused, Err(RegistryError::Incompatible { reason, .. }) if reason.contains("FIELD_SCALAR_KIND_CHANGED")),
+            "{refused:?}"
+        );
+        let unknown = r.register(
+            "q-value",
+            &proto("syntax = \"proto3\"; message R { Nope n = 1; }"),
+        );
+        assert!(
+            matches!(unknown, Err(RegistryError::InvalidSchema(_))),
+            "{unknown:?}"
+        );
+
+        let json = |text: &str| Schema::new(SchemaType::Json, text);
+        r.register(
+            "j-value",
+            &json(r#"{"type":"object","properties":{"a":{"type":"integer"}}}"#),
+        )?;
+        let refused = r.register(
+            "j-value",
+            &json(
+                r#"{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"string"}}}"#,
+            ),
+        );
+        assert!(
+            matches!(&refused, Err(RegistryError::Incompatible { reason, .. }) if reason.contains("PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL")),
+            "{refused:?}"
+        );
+        r.register(
+            "j-value",
+            &json(r#"{"type":"object","properties":{"a":{"type":"number"}}}"#),
+        )?;
+        assert_eq!(r.versions("j-value")?, vec![1, 2]);
         Ok(())
     }
 

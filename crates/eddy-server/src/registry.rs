@@ -3,6 +3,10 @@
 //! compatibility checks and the compatibility configuration. Served on its own listener
 //! ([`serve_registry`]) over the engine's [`MemoryRegistry`].
 
+// The handlers' helpers answer a refused request with its `Response` as the error: it is
+// built once per request and returned at once, so its size costs nothing worth a box.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -108,14 +112,17 @@ fn presented(r: &MemoryRegistry, schema: &Schema, params: &Params) -> Result<Str
     {
         return Ok(schema.text.clone());
     }
-    eddy_formats::protobuf_references(r, schema)
-        .and_then(|refs| eddy_formats::protobuf_schema::serialized(&schema.text, &refs))
-        .map_err(|e| {
-            reply(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                json!({"error_code": 42201, "message": e}),
-            )
-        })
+    eddy_registry::protobuf::references(schema, |subject, version| {
+        r.subject_version(subject, version)
+    })
+    .and_then(|refs| eddy_registry::protobuf::serialized(&schema.text, &refs))
+    .map_err(|e| {
+        let (code, status) = e.code();
+        reply(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            json!({"error_code": code, "message": e.to_string()}),
+        )
+    })
 }
 
 /// A subject's version, its schema in the `format` asked for.
