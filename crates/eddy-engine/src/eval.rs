@@ -24,6 +24,7 @@ pub(crate) struct Compiled {
 }
 
 /// A row that failed to evaluate, and why.
+#[derive(Debug)]
 pub(crate) struct RowError {
     pub row: usize,
     pub reason: String,

@@ -32,9 +32,10 @@ use eddy_topic::{Payloads, RawBatch};
 use crate::changelog::Changelog;
 use crate::error::EngineError;
 use crate::eval::Compiled;
+use crate::operator::{Changes, Context, Operator, Port};
 use crate::reader::{SourceReader, columns_schema};
 use crate::table::{key_codec, stored_row};
-use crate::table_join::{Joined, TableChanges, TableJoin};
+use crate::table_join::{TableChanges, TableJoin};
 
 /// Tag of the entries keyed by the left row's primary key.
 const BY_KEY: u8 = 0;
@@ -138,7 +139,7 @@ impl Side {
 }
 
 /// The foreign-key join of the driving table (left) with the table it refers to (right).
-pub(crate) struct ForeignKeyJoinStage {
+pub(crate) struct ForeignKeyJoin {
     kind: JoinKind,
     left: Side,
     right: Side,
@@ -150,9 +151,11 @@ pub(crate) struct ForeignKeyJoinStage {
     index: Arc<dyn KeyValueStore>,
     changelog: Option<Changelog>,
     from_right: Arc<AtomicBool>,
+    /// The joined rows' schema: the left table's columns, then the right's.
+    joined_schema: SchemaRef,
 }
 
-impl ForeignKeyJoinStage {
+impl ForeignKeyJoin {
     pub(crate) fn new(
         plan: &QueryPlan,
         right_store: Arc<dyn KeyValueStore>,
@@ -172,6 +175,7 @@ impl ForeignKeyJoinStage {
             index,
             changelog: None,
             from_right,
+            joined_schema: Arc::new(plan.input_schema.as_arrow().clone()),
         })
     }
 
@@ -217,11 +221,7 @@ impl ForeignKeyJoinStage {
 
     /// Changes of left rows: each updates the index and emits its key's joined row, or
     /// deletes it.
-    fn left_changes(
-        &mut self,
-        changes: &TableChanges<'_>,
-        input_schema: &SchemaRef,
-    ) -> Result<Joined, EngineError> {
+    fn left_changes(&mut self, changes: &TableChanges<'_>) -> Result<Changes, EngineError> {
         let batch = changes.batch;
         let n = batch.num_rows();
         let pks = self.left.keys(batch)?;
@@ -308,8 +308,8 @@ impl ForeignKeyJoinStage {
         for c in decoded.batch.columns() {
             columns.push(take(c.as_ref(), &other_index, None)?);
         }
-        Ok(Joined {
-            batch: RecordBatch::try_new(Arc::clone(input_schema), columns)?,
+        Ok(Changes {
+            batch: RecordBatch::try_new(Arc::clone(&self.joined_schema), columns)?,
             deleted: BooleanArray::from(deleted),
             origins: changes.rows.to_vec(),
         })
@@ -317,11 +317,7 @@ impl ForeignKeyJoinStage {
 
     /// Changes of right rows: each re-joins the left rows (of the partitions this server
     /// owns) that refer to it.
-    fn right_changes(
-        &mut self,
-        changes: &TableChanges<'_>,
-        input_schema: &SchemaRef,
-    ) -> Result<Joined, EngineError> {
+    fn right_changes(&mut self, changes: &TableChanges<'_>) -> Result<Changes, EngineError> {
         let batch = changes.batch;
         let right_keys = self.right.keys(batch)?;
         // (right row, left primary key) for each referring left row this server answers for.
@@ -396,15 +392,15 @@ impl ForeignKeyJoinStage {
         for c in batch.columns() {
             columns.push(take(c.as_ref(), &matched, None)?);
         }
-        Ok(Joined {
-            batch: RecordBatch::try_new(Arc::clone(input_schema), columns)?,
+        Ok(Changes {
+            batch: RecordBatch::try_new(Arc::clone(&self.joined_schema), columns)?,
             deleted: BooleanArray::from(deleted),
             origins,
         })
     }
 }
 
-impl TableJoin for ForeignKeyJoinStage {
+impl TableJoin for ForeignKeyJoin {
     fn is_right_batch(&self) -> bool {
         self.from_right.load(Ordering::SeqCst)
     }
@@ -412,16 +408,20 @@ impl TableJoin for ForeignKeyJoinStage {
     fn right_reader(&mut self) -> &mut SourceReader {
         &mut self.right.reader
     }
+}
 
-    fn apply(
+impl Operator for ForeignKeyJoin {
+    fn process(
         &mut self,
-        changes: &TableChanges<'_>,
-        input_schema: &SchemaRef,
-    ) -> Result<Joined, EngineError> {
-        if self.is_right_batch() {
-            self.right_changes(changes, input_schema)
+        port: Port,
+        input: Changes,
+        context: &mut Context<'_>,
+    ) -> Result<Changes, EngineError> {
+        let changes = TableChanges::of(port, &input, context);
+        if changes.right {
+            self.right_changes(&changes)
         } else {
-            self.left_changes(changes, input_schema)
+            self.left_changes(&changes)
         }
     }
 

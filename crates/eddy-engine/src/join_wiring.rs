@@ -7,14 +7,15 @@ use std::sync::atomic::AtomicBool;
 
 use eddy_topic::RecordSource;
 
-use crate::query::{JoinStage, QueryTask};
-use crate::stream_join::{MergedSource, StreamJoinStage};
+use crate::operator::stream_table_join::StreamTableJoin;
+use crate::query::QueryTask;
+use crate::stream_join::{MergedSource, StreamStreamJoin};
 use crate::table_join::TableJoin;
 
 /// A join whose right-hand side is read by the query too.
 pub(crate) enum TwoSidedJoin {
     /// Stream–stream (`WITHIN`): each side's records kept in a store.
-    Streams(Box<StreamJoinStage>),
+    Streams(Box<StreamStreamJoin>),
     /// Table–table (on the key, or a foreign key): a change of either table looks up the
     /// other.
     Tables(Box<dyn TableJoin>),
@@ -24,7 +25,7 @@ pub(crate) enum TwoSidedJoin {
 #[derive(Default)]
 pub(crate) struct JoinWiring {
     /// Stream–table: each stream batch looks its rows up in the table's store.
-    pub lookup: Option<JoinStage>,
+    pub lookup: Option<StreamTableJoin>,
     /// Stream–stream or table–table.
     pub two_sided: Option<TwoSidedJoin>,
     /// The right side's source of a two-sided join, and the flag that tells which side a
@@ -33,8 +34,8 @@ pub(crate) struct JoinWiring {
 }
 
 impl JoinWiring {
-    /// A stream–table join, as [`JoinStage::new`] built it.
-    pub(crate) fn lookup(stage: Option<JoinStage>) -> Self {
+    /// A stream–table join, as [`StreamTableJoin::new`] built it.
+    pub(crate) fn lookup(stage: Option<StreamTableJoin>) -> Self {
         Self {
             lookup: stage,
             ..Self::default()

@@ -24,6 +24,7 @@ mod join_wiring;
 pub mod membership;
 pub mod memory;
 pub mod metrics;
+mod operator;
 mod planner;
 pub mod processing_log;
 mod pull;

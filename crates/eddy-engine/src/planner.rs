@@ -25,17 +25,18 @@ use crate::aggregate::AggregateStage;
 use crate::changelog::{Changelog, QueryStore, changelog_topic, open_with_changelog};
 use crate::engine::{EngineConfig, Properties, TableHandles};
 use crate::error::EngineError;
-use crate::foreign_key_join::ForeignKeyJoinStage;
+use crate::foreign_key_join::ForeignKeyJoin;
 use crate::join_wiring::{JoinWiring, TwoSidedJoin};
 use crate::memory::MemoryTopics;
 use crate::metrics::EngineMetrics;
+use crate::operator::stream_table_join::StreamTableJoin;
 use crate::processing_log::ProcessingLog;
-use crate::query::{JoinStage, Output, QueryTask};
+use crate::query::{Output, QueryTask};
 use crate::repartition::{JoinedRows, Repartition, repartition_topic};
 use crate::runner::{RunMode, Task};
 use crate::stats::TopicStats;
-use crate::stream_join::{MergedSource, StreamJoinStage};
-use crate::table_join::TableJoinStage;
+use crate::stream_join::{MergedSource, StreamStreamJoin};
+use crate::table_join::TableTableJoin;
 
 /// Memory for each aggregation's groups, held in front of its store and persisted at
 /// every changelog sync: beyond it, groups are persisted and read back as needed.
@@ -294,12 +295,12 @@ impl Planner {
                 QueryLife::Persistent => {
                     let (index, changelog) =
                         self.changelogged_store(id, QueryStore::ForeignKeys, None)?;
-                    ForeignKeyJoinStage::new(plan, right, index, Arc::clone(&from_right))?
+                    ForeignKeyJoin::new(plan, right, index, Arc::clone(&from_right))?
                         .with_changelog(changelog)
                 }
                 QueryLife::Push => {
                     let index = MemoryBackend::new().open_store("foreign_keys")?;
-                    ForeignKeyJoinStage::new(plan, right, index, Arc::clone(&from_right))?
+                    ForeignKeyJoin::new(plan, right, index, Arc::clone(&from_right))?
                 }
             };
             return Ok(JoinWiring::two_sided(
@@ -311,7 +312,7 @@ impl Planner {
         if plan.from.source.kind == SourceKind::Table {
             let (left, _, _) = JoinTables::get(&tables.left)?;
             let (right, _, _) = JoinTables::get(&tables.right)?;
-            let stage = TableJoinStage::new(plan, left, right, Arc::clone(&from_right))?;
+            let stage = TableTableJoin::new(plan, left, right, Arc::clone(&from_right))?;
             return Ok(JoinWiring::two_sided(
                 TwoSidedJoin::Tables(Box::new(stage)),
                 right_source()?,
@@ -325,13 +326,13 @@ impl Planner {
                         self.changelogged_store(id, QueryStore::JoinLeft, None)?;
                     let (right, right_changelog) =
                         self.changelogged_store(id, QueryStore::JoinRight, None)?;
-                    StreamJoinStage::new(plan, left, right, Arc::clone(&from_right))?
+                    StreamStreamJoin::new(plan, left, right, Arc::clone(&from_right))?
                         .with_changelogs(left_changelog, right_changelog)
                 }
                 QueryLife::Push => {
                     let state = MemoryBackend::new();
                     let (left, right) = (state.open_store("left")?, state.open_store("right")?);
-                    StreamJoinStage::new(plan, left, right, Arc::clone(&from_right))?
+                    StreamStreamJoin::new(plan, left, right, Arc::clone(&from_right))?
                 }
             };
             return Ok(JoinWiring::two_sided(
@@ -345,7 +346,7 @@ impl Planner {
             RunMode::Threads => self.config.join_freshness_wait,
             RunMode::Synchronous => Duration::ZERO,
         };
-        Ok(JoinWiring::lookup(JoinStage::new(
+        Ok(JoinWiring::lookup(StreamTableJoin::new(
             plan,
             store,
             progress,

@@ -6,33 +6,36 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, new_null_array};
-use arrow::compute::kernels::boolean::{not, or};
+use arrow::compute::kernels::boolean::not;
 use arrow::compute::{cast, filter, filter_record_batch};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use eddy_formats::{KeyEncoder, ValueDecoder, ValueEncoder};
+use eddy_formats::{KeyEncoder, ValueEncoder};
 use eddy_sql::catalog::{ColumnRole, Source, SourceKind};
-use eddy_sql::plan::{JoinKind, QueryPlan, ROWOFFSET, ROWPARTITION, ROWTIME};
-use eddy_state::KeyValueStore;
+use eddy_sql::plan::{QueryPlan, ROWOFFSET, ROWPARTITION, ROWTIME};
 use eddy_topic::{Payloads, RawBatch, RecordHeaders, RecordSink, RecordSource, TopicIo};
 
 use crate::aggregate::{AggregateStage, int64_column};
 use crate::error::EngineError;
 use crate::eval::{Compiled, RowError, filter_bool, matches};
 use crate::metrics::{BatchFigures, QueryMeters};
+use crate::operator::filter::Filter;
+use crate::operator::stream_table_join::StreamTableJoin;
+use crate::operator::{Changes, Context, Operator};
 use crate::processing_log::{ErrorKind, ProcessingError, ProcessingLog};
 use crate::reader::{
-    DecodedBatch, SourceReader, columns_schema, decoders, encoders, header_columns, header_layout,
-    int64_values, positions_after,
+    DecodedBatch, SourceReader, columns_schema, encoders, int64_values, positions_after,
 };
 use crate::repartition::{Repartition, split_changes};
 use crate::runner::Task;
 use crate::stats::TopicStats;
-use crate::stream_join::StreamJoinStage;
-use crate::table::{TableProgress, key_codec, stored_row};
-use crate::table_join::{TableChanges, TableJoin};
+use crate::stream_join::StreamStreamJoin;
+use crate::table_join::TableJoin;
 
 /// Where a query's output rows go.
+// One per query, built once and never moved on the per-batch path: boxing the encoders
+// would only add an indirection per batch.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Output {
     /// Encoded into a topic (persistent queries).
     Topic {
@@ -51,144 +54,17 @@ pub(crate) enum Output {
     },
 }
 
-/// The table side of a stream–table join.
-pub(crate) struct JoinStage {
-    kind: JoinKind,
-    stream_key: Compiled,
-    key_schema: SchemaRef,
-    key_encoder: KeyEncoder,
-    store: Arc<dyn KeyValueStore>,
-    values: ValueDecoder,
-    table: Source,
-    table_schema: SchemaRef,
-    progress: Arc<TableProgress>,
-    freshness_wait: Duration,
-    lookup_keys: Payloads,
-    /// The table rows found, as stored ([`stored_row`]).
-    found_rows: Payloads,
-    /// Their value bytes.
-    found: Payloads,
-    /// The table's header columns ([`header_layout`]).
-    table_headers: Vec<(Option<String>, DataType)>,
-}
-
-impl JoinStage {
-    pub(crate) fn new(
-        plan: &QueryPlan,
-        store: Arc<dyn KeyValueStore>,
-        progress: Arc<TableProgress>,
-        freshness_wait: Duration,
-    ) -> Result<Option<Self>, EngineError> {
-        let Some(join) = &plan.join else {
-            return Ok(None);
-        };
-        let table = &join.table.source;
-        let (_, key_encoder) = key_codec(table)?;
-        let (_, values) = decoders(table)?;
-        Ok(Some(Self {
-            kind: join.kind,
-            stream_key: Compiled::new(&join.stream_key, &plan.from.schema)?,
-            key_schema: columns_schema(table.key_columns()),
-            key_encoder,
-            store,
-            values,
-            table: table.clone(),
-            table_schema: Arc::new(join.table.schema.as_arrow().clone()),
-            progress,
-            freshness_wait,
-            lookup_keys: Payloads::new(),
-            found_rows: Payloads::new(),
-            found: Payloads::new(),
-            table_headers: header_layout(table),
-        }))
-    }
-
-    /// Appends the table's columns to every stream row (dropping unmatched rows of an inner
-    /// join).
-    fn apply(
-        &mut self,
-        topics: &dyn TopicIo,
-        stream: RecordBatch,
-        input_schema: &SchemaRef,
-        errors: &mut Vec<RowError>,
-        origins: &mut Vec<usize>,
-    ) -> Result<RecordBatch, EngineError> {
-        // The table must include every row written before this stream batch was read.
-        if let Ok(ends) = topics.admin().end_offsets(&self.table.topic)
-            && !self.progress.wait_for(&ends, self.freshness_wait)
-        {
-            tracing::debug!(table = %self.table.name, "joining before the table caught up");
-        }
-        let key = self.stream_key.evaluate(&stream, errors)?;
-        let key_type = self.key_schema.field(0).data_type().clone();
-        let key = if key.data_type() == &key_type {
-            key
-        } else {
-            cast(&key, &key_type)?
-        };
-        let key_batch = RecordBatch::try_new(Arc::clone(&self.key_schema), vec![Arc::clone(&key)])?;
-        self.lookup_keys.clear();
-        self.key_encoder.encode(&key_batch, &mut self.lookup_keys)?;
-        self.found_rows.clear();
-        self.store
-            .get_many(&self.lookup_keys, &mut self.found_rows)?;
-        stored_row::values(&self.found_rows, &mut self.found);
-        let decoded = self.values.decode(&self.found)?;
-        let n = stream.num_rows();
-        let mut columns: Vec<ArrayRef> = stream.columns().to_vec();
-        let matched: Vec<bool> = (0..n)
-            .map(|i| self.found.get(i).is_some() && !decoded.errors.iter().any(|e| e.index == i))
-            .collect();
-        let matched = BooleanArray::from(matched);
-        // The table's key equals the lookup key where a row was found.
-        columns.push(arrow::compute::nullif(
-            &key,
-            &arrow::compute::not(&matched)?,
-        )?);
-        columns.extend(decoded.batch.columns().iter().cloned());
-        if !self.table_headers.is_empty() {
-            // The table's header columns, from the headers its rows were stored with.
-            let mut headers = RecordHeaders::new();
-            for (i, row) in self.found_rows.iter().enumerate() {
-                if let Some(row) = row {
-                    headers.set(i, stored_row::parts(row).1);
-                }
-            }
-            for column in header_columns(&self.table_headers, &headers, n)? {
-                columns.push(arrow::compute::nullif(
-                    &column,
-                    &arrow::compute::not(&matched)?,
-                )?);
-            }
-        }
-        for field in self
-            .table_schema
-            .fields()
-            .iter()
-            .skip(columns.len() - stream.num_columns())
-        {
-            columns.push(new_null_array(field.data_type(), n));
-        }
-        let joined = RecordBatch::try_new(Arc::clone(input_schema), columns)?;
-        Ok(match self.kind {
-            JoinKind::Inner => {
-                *origins = kept(origins, &matched);
-                filter_record_batch(&joined, &matched)?
-            }
-            JoinKind::Left | JoinKind::Right | JoinKind::Full => joined,
-        })
-    }
-}
-
 /// A running continuous query.
 pub(crate) struct QueryTask {
     id: String,
     topics: Arc<dyn TopicIo>,
     source: Box<dyn RecordSource>,
     reader: SourceReader,
-    join: Option<JoinStage>,
-    input_schema: SchemaRef,
+    join: Option<StreamTableJoin>,
+    /// `WHERE`, as the table aggregation's versions apply it.
     filter: Option<Compiled>,
+    /// `WHERE`, as an operator over the joined rows.
+    where_clause: Option<Filter>,
     key_exprs: Vec<Compiled>,
     value_exprs: Vec<Compiled>,
     key_schema: SchemaRef,
@@ -219,7 +95,7 @@ pub(crate) struct QueryTask {
     /// For each value column: whether it is an `EXPLODE` (see [`QueryPlan::exploded`]).
     exploded: Vec<bool>,
     /// `JOIN … WITHIN`, attached with [`QueryTask::with_stream_join`].
-    stream_join: Option<StreamJoinStage>,
+    stream_join: Option<StreamStreamJoin>,
     /// The source's partition assignments already caught up with.
     assignments: u64,
     /// A table–table join (on the key, or a foreign key), attached with
@@ -256,7 +132,7 @@ impl QueryTask {
         plan: &QueryPlan,
         topics: Arc<dyn TopicIo>,
         source: Box<dyn RecordSource>,
-        join: Option<JoinStage>,
+        join: Option<StreamTableJoin>,
         output: Output,
         log: Arc<ProcessingLog>,
         stats: Arc<TopicStats>,
@@ -276,18 +152,19 @@ impl QueryTask {
                 .collect()
         };
         let out = plan.output_columns();
+        let filter = plan
+            .filter
+            .as_ref()
+            .map(|f| Compiled::new(f, &plan.input_schema))
+            .transpose()?;
         Ok(Self {
             id: id.to_string(),
             topics,
             source,
             reader: SourceReader::for_query(plan)?,
             join,
-            input_schema: Arc::new(plan.input_schema.as_arrow().clone()),
-            filter: plan
-                .filter
-                .as_ref()
-                .map(|f| Compiled::new(f, &plan.input_schema))
-                .transpose()?,
+            where_clause: filter.clone().map(Filter::new),
+            filter,
             key_exprs: compile(ColumnRole::Key)?,
             value_exprs: compile(ColumnRole::Value)?,
             key_schema: columns_schema(out.iter().filter(|c| c.role == ColumnRole::Key)),
@@ -337,7 +214,7 @@ impl QueryTask {
 
     /// Attaches the join with another stream (the task's source must be a
     /// [`crate::stream_join::MergedSource`] sharing the stage's side flag).
-    pub(crate) fn with_stream_join(mut self, stage: StreamJoinStage) -> Self {
+    pub(crate) fn with_stream_join(mut self, stage: StreamStreamJoin) -> Self {
         self.stream_join = Some(stage);
         self
     }
@@ -547,66 +424,56 @@ impl QueryTask {
             batch = filter_record_batch(&batch, &not(&tombstones)?)?;
             tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
         }
-        // Origins are followed only when the batch has headers to forward.
-        let mut origins = match self.raw.headers.is_empty() {
-            true => Vec::new(),
-            false => decoded_rows.clone(),
+        // The joins, then WHERE: the batch enters the first on the port of the input it
+        // came from; each passes its output to the next one's port 0.
+        let driving_partitions = match &self.table_join {
+            Some(_) if right_batch => self.source.assigned_partitions(),
+            _ => None,
         };
-        if let Some(join) = self.table_join.as_mut() {
-            let left_partitions = join
-                .is_right_batch()
-                .then(|| self.source.assigned_partitions())
-                .flatten();
-            let changes = TableChanges {
-                batch: &batch,
-                tombstones: &tombstones,
-                raw: &self.raw,
-                rows: &decoded_rows,
-                left_partitions: left_partitions.as_deref(),
-            };
-            let joined = join.apply(&changes, &self.input_schema)?;
-            batch = joined.batch;
-            tombstones = joined.deleted;
-            origins = joined.origins;
+        let mut changes = Changes {
+            batch,
+            deleted: tombstones,
+            origins: decoded_rows.clone(),
+        };
+        let table_join = self
+            .table_join
+            .as_mut()
+            .map(|j| j.as_mut() as &mut dyn Operator);
+        let stream_join = self.stream_join.as_mut().map(|j| j as &mut dyn Operator);
+        let lookup = self.join.as_mut().map(|j| j as &mut dyn Operator);
+        let filter = self
+            .where_clause
+            .as_mut()
+            .filter(|_| !table_aggregate)
+            .map(|f| f as &mut dyn Operator);
+        let filtered = filter.is_some();
+        let topic = rows_topic(self.repartition.as_ref(), &self.reader);
+        let mut context = Context {
+            raw: &self.raw,
+            topics: self.topics.as_ref(),
+            driving_partitions,
+            errors: std::mem::take(row_errors),
+        };
+        let mut port = usize::from(right_batch);
+        let operators = table_join
+            .into_iter()
+            .chain(stream_join)
+            .chain(lookup)
+            .chain(filter);
+        for operator in operators {
+            let input = changes.batch.clone();
+            changes = operator.process(port, changes, &mut context)?;
+            report_rows(topic, &input, &mut context.errors, errors);
+            port = 0;
         }
-        if let Some(join) = self.stream_join.as_mut() {
-            batch = join.apply(
-                &self.raw,
-                &decoded_rows,
-                batch,
-                &self.input_schema,
-                row_errors,
-                &mut origins,
-            )?;
-            self.report(&batch, row_errors, errors);
-            tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
-        }
-        if let Some(join) = self.join.as_mut() {
-            batch = join.apply(
-                self.topics.as_ref(),
-                batch,
-                &self.input_schema,
-                row_errors,
-                &mut origins,
-            )?;
-            self.report(&batch, row_errors, errors);
-            // Null values never reach a join (see above), and the join may drop rows.
-            tombstones = BooleanArray::from(vec![false; batch.num_rows()]);
-        }
-        if let Some(predicate) = self.filter.as_ref().filter(|_| !table_aggregate) {
-            let mask = or(&matches(predicate, &batch, row_errors)?, &tombstones)?;
-            self.report(&batch, row_errors, errors);
-            batch = filter_record_batch(&batch, &mask)?;
-            tombstones = filter_bool(&tombstones, &mask)?;
-            origins = kept(&origins, &mask);
-            if !joins {
-                decoded_rows = decoded_rows
-                    .into_iter()
-                    .zip(mask.iter())
-                    .filter(|(_, keep)| *keep == Some(true))
-                    .map(|(r, _)| r)
-                    .collect();
-            }
+        let Changes {
+            batch,
+            deleted: tombstones,
+            origins,
+        } = changes;
+        // Without a join, the rows `WHERE` left are those of the records they came from.
+        if filtered && !joins {
+            decoded_rows.clone_from(&origins);
         }
         Ok(Rows {
             batch,
@@ -913,39 +780,12 @@ impl QueryTask {
         rows: &mut Vec<RowError>,
         out: &mut Vec<ProcessingError>,
     ) {
-        if rows.is_empty() {
-            return;
-        }
-        let partitions = batch.column_by_name(ROWPARTITION);
-        let offsets = batch.column_by_name(ROWOFFSET);
-        for e in rows.drain(..) {
-            let get = |a: Option<&ArrayRef>| -> i64 {
-                a.and_then(|a| cast(&a.slice(e.row, 1), &arrow::datatypes::DataType::Int64).ok())
-                    .and_then(|a| {
-                        a.as_any()
-                            .downcast_ref::<arrow::array::Int64Array>()
-                            .map(|v| v.value(0))
-                    })
-                    .unwrap_or(-1)
-            };
-            out.push(ProcessingError {
-                kind: ErrorKind::RecordProcessing,
-                topic: self.raw_topic().to_string(),
-                partition: get(partitions) as i32,
-                offset: get(offsets),
-                reason: e.reason,
-                record: None,
-            });
-        }
+        report_rows(self.raw_topic(), batch, rows, out);
     }
 
     /// The topic the rows being processed were read from.
     fn raw_topic(&self) -> &str {
-        // Forwarded joined rows name their input records' partitions and offsets.
-        match &self.repartition {
-            Some(r) if r.is_internal_batch() && !r.forwards_joined_rows() => r.topic(),
-            _ => self.reader.topic(),
-        }
+        rows_topic(self.repartition.as_ref(), &self.reader)
     }
 
     /// The topic the batch in `raw` came from: a join's right side, or the driving source.
@@ -1448,14 +1288,48 @@ fn explode(
     Ok((repeat, keys, values))
 }
 
-/// The entries of `values` whose `mask` entry is true.
-fn kept(values: &[usize], mask: &BooleanArray) -> Vec<usize> {
-    values
-        .iter()
-        .zip(mask.iter())
-        .filter(|(_, keep)| *keep == Some(true))
-        .map(|(v, _)| *v)
-        .collect()
+/// Moves expression errors of `batch`'s rows into the processing log, naming the record of
+/// `topic` each came from (by the rows' ROWPARTITION and ROWOFFSET).
+fn report_rows(
+    topic: &str,
+    batch: &RecordBatch,
+    rows: &mut Vec<RowError>,
+    out: &mut Vec<ProcessingError>,
+) {
+    if rows.is_empty() {
+        return;
+    }
+    let partitions = batch.column_by_name(ROWPARTITION);
+    let offsets = batch.column_by_name(ROWOFFSET);
+    for e in rows.drain(..) {
+        let get = |a: Option<&ArrayRef>| -> i64 {
+            a.and_then(|a| cast(&a.slice(e.row, 1), &arrow::datatypes::DataType::Int64).ok())
+                .and_then(|a| {
+                    a.as_any()
+                        .downcast_ref::<arrow::array::Int64Array>()
+                        .map(|v| v.value(0))
+                })
+                .unwrap_or(-1)
+        };
+        out.push(ProcessingError {
+            kind: ErrorKind::RecordProcessing,
+            topic: topic.to_string(),
+            partition: get(partitions) as i32,
+            offset: get(offsets),
+            reason: e.reason,
+            record: None,
+        });
+    }
+}
+
+/// The topic the rows being processed were read from: the repartition topic for a table's
+/// changes forwarded there, else the query's source (forwarded joined rows name their input
+/// records' partitions and offsets).
+fn rows_topic<'a>(repartition: Option<&'a Repartition>, reader: &'a SourceReader) -> &'a str {
+    match repartition {
+        Some(r) if r.is_internal_batch() && !r.forwards_joined_rows() => r.topic(),
+        _ => reader.topic(),
+    }
 }
 
 /// `values[r]` for each `r` of `rows`.

@@ -24,6 +24,7 @@ use crate::aggregate::DEFAULT_GRACE_MS;
 use crate::changelog::Changelog;
 use crate::error::EngineError;
 use crate::eval::{Compiled, RowError};
+use crate::operator::{Changes, Context, Operator, Port};
 use crate::reader::SourceReader;
 use crate::table::stored_row;
 
@@ -98,7 +99,7 @@ impl RecordSource for MergedSource {
 }
 
 /// The join of the driving stream (left) with another stream (right).
-pub(crate) struct StreamJoinStage {
+pub(crate) struct StreamStreamJoin {
     kind: JoinKind,
     before: i64,
     after: i64,
@@ -114,6 +115,8 @@ pub(crate) struct StreamJoinStage {
     changelogs: Option<[Changelog; 2]>,
     from_right: Arc<AtomicBool>,
     left_columns: usize,
+    /// The joined rows' schema: the left stream's columns, then the right's.
+    joined_schema: SchemaRef,
     /// How long records are kept: the window both ways plus the grace period.
     retention: i64,
     /// The largest timestamp seen, and when the stores were last purged.
@@ -121,7 +124,7 @@ pub(crate) struct StreamJoinStage {
     last_purge: i64,
 }
 
-impl StreamJoinStage {
+impl StreamStreamJoin {
     pub(crate) fn new(
         plan: &QueryPlan,
         left_store: Arc<dyn KeyValueStore>,
@@ -155,6 +158,7 @@ impl StreamJoinStage {
             changelogs: None,
             from_right,
             left_columns: plan.from.schema.fields().len(),
+            joined_schema: Arc::new(plan.input_schema.as_arrow().clone()),
             retention: (window.before + window.after).as_millis() as i64
                 + window
                     .grace
@@ -169,24 +173,6 @@ impl StreamJoinStage {
     pub(crate) fn with_changelogs(mut self, left: Changelog, right: Changelog) -> Self {
         self.changelogs = Some([left, right]);
         self
-    }
-
-    /// Waits until the store changes sent to the changelogs are stored; called before the
-    /// input offsets are committed.
-    pub(crate) fn flush(&mut self) -> Result<(), EngineError> {
-        for changelog in self.changelogs.iter_mut().flatten() {
-            changelog.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Brings both sides' stores up to date with their changelogs (see
-    /// [`Changelog::catch_up`]).
-    pub(crate) fn catch_up(&mut self) -> Result<(), EngineError> {
-        for changelog in self.changelogs.iter_mut().flatten() {
-            changelog.catch_up()?;
-        }
-        Ok(())
     }
 
     /// Side `side`'s store: 0 left, 1 right.
@@ -223,18 +209,17 @@ impl StreamJoinStage {
         &mut self.right_reader
     }
 
-    /// Joins `batch` (decoded rows of `raw`, from the side [`Self::from_right`] says) with
-    /// the other side's stored records, then stores its records.
-    pub(crate) fn apply(
+    /// Joins `batch` (decoded rows of `raw` at `rows`, from the right side if `right`) with
+    /// the other side's stored records, then stores its records. Returns the joined rows and
+    /// the record of `raw` each derives from.
+    fn apply(
         &mut self,
+        right: bool,
         raw: &RawBatch,
         rows: &[usize],
         batch: RecordBatch,
-        input_schema: &SchemaRef,
         errors: &mut Vec<RowError>,
-        origins: &mut Vec<usize>,
-    ) -> Result<RecordBatch, EngineError> {
-        let right = self.is_right_batch();
+    ) -> Result<(RecordBatch, Vec<usize>), EngineError> {
         let key_expr = if right {
             &self.right_key
         } else {
@@ -346,7 +331,7 @@ impl StreamJoinStage {
                 p
             })
             .collect();
-        *origins = own_rows
+        let origins = own_rows
             .iter()
             .zip(&keep)
             .filter(|(_, keep)| **keep)
@@ -370,15 +355,51 @@ impl StreamJoinStage {
             *rowtime = Arc::new(Int64Array::from(out_times));
         }
         left.extend(right_cols);
-        let joined = RecordBatch::try_new(Arc::clone(input_schema), left)?;
-        Ok(arrow::compute::filter_record_batch(
-            &joined,
-            &arrow::array::BooleanArray::from(keep),
-        )?)
+        let joined = RecordBatch::try_new(Arc::clone(&self.joined_schema), left)?;
+        let joined =
+            arrow::compute::filter_record_batch(&joined, &arrow::array::BooleanArray::from(keep))?;
+        Ok((joined, origins))
     }
 }
 
-impl StreamJoinStage {
+impl Operator for StreamStreamJoin {
+    /// Joins a batch of one side (port 0 left, port 1 right) with the other side's records
+    /// within the window, then keeps its records for the other side's later arrivals.
+    fn process(
+        &mut self,
+        port: Port,
+        input: Changes,
+        context: &mut Context<'_>,
+    ) -> Result<Changes, EngineError> {
+        let (batch, origins) = self.apply(
+            port == 1,
+            context.raw,
+            &input.origins,
+            input.batch,
+            &mut context.errors,
+        )?;
+        Ok(Changes::rows(batch, origins))
+    }
+
+    /// Waits until the store changes sent to the changelogs are stored.
+    fn flush(&mut self) -> Result<(), EngineError> {
+        for changelog in self.changelogs.iter_mut().flatten() {
+            changelog.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Brings both sides' stores up to date with their changelogs (see
+    /// [`Changelog::catch_up`]).
+    fn catch_up(&mut self) -> Result<(), EngineError> {
+        for changelog in self.changelogs.iter_mut().flatten() {
+            changelog.catch_up()?;
+        }
+        Ok(())
+    }
+}
+
+impl StreamStreamJoin {
     /// Deletes records too old to join anything new (older than the retention), scanning
     /// both stores whenever stream time has moved on by a tenth of the retention.
     fn purge(&mut self) -> Result<(), EngineError> {

@@ -18,6 +18,7 @@ use eddy_state::KeyValueStore;
 use eddy_topic::{Payloads, RawBatch};
 
 use crate::error::EngineError;
+use crate::operator::{Changes, Context, Operator, Port};
 use crate::reader::{SourceReader, columns_schema};
 use crate::table::{key_codec, stored_row};
 
@@ -44,19 +45,13 @@ impl Side {
 }
 
 /// The join of the driving table (left) with another table (right).
-pub(crate) struct TableJoinStage {
+pub(crate) struct TableTableJoin {
     kind: JoinKind,
     left: Side,
     right: Side,
     from_right: Arc<AtomicBool>,
-}
-
-/// A joined batch, and which of its rows delete their key.
-pub(crate) struct Joined {
-    pub batch: RecordBatch,
-    pub deleted: BooleanArray,
-    /// For each row, the record of the changes' raw batch that produced it.
-    pub origins: Vec<usize>,
+    /// The joined rows' schema: the left table's columns, then the right's.
+    joined_schema: SchemaRef,
 }
 
 /// A batch of one table's changes, as a table–table join gets them.
@@ -71,32 +66,34 @@ pub(crate) struct TableChanges<'a> {
     pub rows: &'a [usize],
     /// The left table's partitions this server reads, if the source can say.
     pub left_partitions: Option<&'a [i32]>,
+    /// Whether the changes are the right-hand table's.
+    pub right: bool,
 }
 
-/// A join of two tables, driven by the changes of either (both topics are read by one task).
-pub(crate) trait TableJoin: Send {
-    /// Whether the batch being processed came from the right-hand table.
+impl<'a> TableChanges<'a> {
+    /// The changes an operator got on `port` (1: the right-hand table's).
+    pub(crate) fn of(port: Port, input: &'a Changes, context: &'a Context<'_>) -> Self {
+        Self {
+            batch: &input.batch,
+            tombstones: &input.deleted,
+            raw: context.raw,
+            rows: &input.origins,
+            left_partitions: context.driving_partitions.as_deref(),
+            right: port == 1,
+        }
+    }
+}
+
+/// A join of two tables, driven by the changes of either (both topics are read by one task):
+/// an [`Operator`] whose port 0 takes the left table's changes and port 1 the right's.
+pub(crate) trait TableJoin: Operator {
+    /// Whether the batch being polled came from the right-hand table.
     fn is_right_batch(&self) -> bool;
     /// Decodes a right-hand batch.
     fn right_reader(&mut self) -> &mut SourceReader;
-    /// Joins a batch of changes (of the side [`TableJoin::is_right_batch`] says) with the
-    /// other table; the result has `input_schema` (left columns, then right columns).
-    fn apply(
-        &mut self,
-        changes: &TableChanges<'_>,
-        input_schema: &SchemaRef,
-    ) -> Result<Joined, EngineError>;
-    /// Waits until the join's own state changes are stored (before offsets are committed).
-    fn flush(&mut self) -> Result<(), EngineError> {
-        Ok(())
-    }
-    /// Brings the join's own state up to date with changes other servers wrote.
-    fn catch_up(&mut self) -> Result<(), EngineError> {
-        Ok(())
-    }
 }
 
-impl TableJoinStage {
+impl TableTableJoin {
     pub(crate) fn new(
         plan: &QueryPlan,
         left_store: Arc<dyn KeyValueStore>,
@@ -112,11 +109,12 @@ impl TableJoinStage {
             left: Side::new(&plan.from.source, left_store)?,
             right: Side::new(&join.table.source, right_store)?,
             from_right,
+            joined_schema: Arc::new(plan.input_schema.as_arrow().clone()),
         })
     }
 }
 
-impl TableJoin for TableJoinStage {
+impl TableJoin for TableTableJoin {
     fn is_right_batch(&self) -> bool {
         self.from_right.load(Ordering::SeqCst)
     }
@@ -124,16 +122,25 @@ impl TableJoin for TableJoinStage {
     fn right_reader(&mut self) -> &mut SourceReader {
         &mut self.right.reader
     }
+}
 
+impl Operator for TableTableJoin {
+    fn process(
+        &mut self,
+        port: Port,
+        input: Changes,
+        context: &mut Context<'_>,
+    ) -> Result<Changes, EngineError> {
+        self.apply(&TableChanges::of(port, &input, context))
+    }
+}
+
+impl TableTableJoin {
     /// Joins the changed rows (decoded, with tombstones marking deletions) with the other
     /// table's current rows.
-    fn apply(
-        &mut self,
-        changes: &TableChanges<'_>,
-        input_schema: &SchemaRef,
-    ) -> Result<Joined, EngineError> {
+    fn apply(&mut self, changes: &TableChanges<'_>) -> Result<Changes, EngineError> {
         let (batch, tombstones) = (changes.batch, changes.tombstones);
-        let right = self.is_right_batch();
+        let right = changes.right;
         let (own, other) = if right {
             (&mut self.right, &mut self.left)
         } else {
@@ -222,8 +229,8 @@ impl TableJoin for TableJoinStage {
         } else {
             own_columns.append(&mut other_columns);
         }
-        Ok(Joined {
-            batch: RecordBatch::try_new(Arc::clone(input_schema), own_columns)?,
+        Ok(Changes {
+            batch: RecordBatch::try_new(Arc::clone(&self.joined_schema), own_columns)?,
             deleted: BooleanArray::from(deleted),
             origins,
         })
