@@ -895,7 +895,9 @@ async fn push_queries_of_every_shape() -> Result<()> {
              INSERT INTO tr (id, y) VALUES (1, 'y1');
              INSERT INTO tr (id, y) VALUES (3, 'y3');
              INSERT INTO w (ROWTIME, id, v) VALUES (60000, 9, 'p');
-             INSERT INTO w (ROWTIME, id, v) VALUES (61000, 9, 'q');",
+             INSERT INTO w (ROWTIME, id, v) VALUES (61000, 9, 'q');
+             CREATE TABLE ord (oid INT PRIMARY KEY, tid INT) WITH (KAFKA_TOPIC='ord', VALUE_FORMAT='JSON', PARTITIONS=1);
+             INSERT INTO ord (oid, tid) VALUES (100, 1);",
         )
         .await?;
     let client = h2c()?;
@@ -944,6 +946,26 @@ async fn push_queries_of_every_shape() -> Result<()> {
             || r == &json!([1, null, "x1", null])),
         "{got:?}"
     );
+
+    // Foreign-key table–table join: keyed by the left table's key; a new left row joins
+    // the right row its foreign key names.
+    let mut answer =
+        push("SELECT ord.oid AS oid, x FROM ord JOIN tl ON ord.tid = tl.id EMIT CHANGES;").await?;
+    assert_delimited_over_h2(&answer);
+    let text = read_stream(&mut answer, Duration::from_secs(60), |t| {
+        lines(t).len() >= 2
+    })
+    .await?;
+    assert_eq!(lines(&text)[1..], [json!([100, "x1"])], "{text}");
+    server
+        .ksql_ok("INSERT INTO ord (oid, tid) VALUES (101, 1);")
+        .await?;
+    let text = read_stream(&mut answer, Duration::from_secs(60), |t| {
+        !lines(t).is_empty()
+    })
+    .await?;
+    assert_eq!(lines(&text), [json!([101, "x1"])], "{text}");
+    drop(answer);
 
     // Aggregation over a stream.
     let got = rows(

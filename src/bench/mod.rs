@@ -67,8 +67,8 @@ pub struct BenchArgs {
     #[arg(long)]
     latency_secs: Option<f64>,
     /// Runs only these phases (comma-separated: raw_copy, a_filter, a_filter_avro,
-    /// a_filter_protobuf, b_join, c_window_count, d_pipeline, latency, startup), e.g. to profile one of them; the
-    /// ratio column needs raw_copy.
+    /// a_filter_protobuf, b_join, c_window_count, d_pipeline, latency, startup), e.g. to
+    /// profile one of them; the ratio column needs raw_copy.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
