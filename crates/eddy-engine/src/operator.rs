@@ -110,10 +110,18 @@ pub(crate) trait Operator: Send {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::sync::LazyLock;
+    use std::sync::{Arc, LazyLock};
+
+    use eddy_sql::ast::Statement;
+    use eddy_sql::catalog::{Catalog, Column, ColumnRole, FormatName, Source, SourceKind};
+    use eddy_sql::plan::QueryPlan;
+    use eddy_sql::types::SqlType;
+    use eddy_state::KeyValueStore;
+    use eddy_topic::Payloads;
 
     use super::*;
     use crate::memory::MemoryTopics;
+    use crate::table::stored_row;
 
     static TOPICS: LazyLock<MemoryTopics> = LazyLock::new(MemoryTopics::new);
 
@@ -125,5 +133,67 @@ pub(crate) mod tests {
             driving_partitions: None,
             errors: Vec::new(),
         }
+    }
+
+    /// A source with a KAFKA key and JSON values; columns are (name, type, is key).
+    pub(crate) fn source(
+        name: &str,
+        kind: SourceKind,
+        columns: &[(&str, SqlType, bool)],
+    ) -> Source {
+        Source {
+            name: name.into(),
+            kind,
+            columns: columns
+                .iter()
+                .map(|(n, ty, key)| Column {
+                    name: (*n).into(),
+                    ty: ty.clone(),
+                    role: if *key {
+                        ColumnRole::Key
+                    } else {
+                        ColumnRole::Value
+                    },
+                })
+                .collect(),
+            topic: name.to_lowercase(),
+            key_format: FormatName::Kafka,
+            value_format: FormatName::Json,
+            value_delimiter: ',',
+            key_delimiter: ',',
+            wrap_single_value: true,
+            timestamp_column: None,
+            timestamp_format: None,
+            window: None,
+            is_source: false,
+            schemas: Default::default(),
+            sql: String::new(),
+        }
+    }
+
+    /// The plan of push query `sql` over `sources`.
+    pub(crate) fn plan(sql: &str, sources: Vec<Source>) -> Result<QueryPlan, EngineError> {
+        let mut catalog = Catalog::new();
+        for s in sources {
+            catalog.insert(s);
+        }
+        let Statement::Query(query) = eddy_sql::parse(sql)?.remove(0).statement else {
+            return Err(EngineError::Internal(format!("not a query: {sql}")));
+        };
+        Ok(eddy_sql::plan::plan_query(&query, &catalog, None)?)
+    }
+
+    /// Stores a table row as a materialisation does: INT key `key`, JSON value `value`.
+    pub(crate) fn store_row(
+        store: &Arc<dyn KeyValueStore>,
+        key: i32,
+        value: &str,
+    ) -> Result<(), EngineError> {
+        let (mut keys, mut rows) = (Payloads::new(), Payloads::new());
+        let mut row = Vec::new();
+        stored_row::write(&mut row, 1, &[], value.as_bytes());
+        keys.push(Some(&key.to_be_bytes()));
+        rows.push(Some(&row));
+        Ok(store.write(&keys, &rows)?)
     }
 }

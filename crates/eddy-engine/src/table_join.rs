@@ -236,3 +236,130 @@ impl TableTableJoin {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int32Type;
+    use eddy_sql::catalog::SourceKind;
+    use eddy_sql::types::SqlType;
+    use eddy_state::{MemoryBackend, StateBackend};
+
+    use super::*;
+    use crate::operator::tests::{context, plan, source, store_row};
+
+    /// `SELECT *` of `tl {kind} tr` on the key, with the tables' stores; `tr` holds key 1.
+    fn join(kind: &str) -> Result<(TableTableJoin, Arc<dyn KeyValueStore>), EngineError> {
+        let tl = source(
+            "TL",
+            SourceKind::Table,
+            &[("ID", SqlType::Int, true), ("X", SqlType::String, false)],
+        );
+        let tr = source(
+            "TR",
+            SourceKind::Table,
+            &[("ID", SqlType::Int, true), ("Y", SqlType::String, false)],
+        );
+        let sql = format!("SELECT * FROM tl {kind} tr ON tl.id = tr.id EMIT CHANGES;");
+        let plan = plan(&sql, vec![tl, tr])?;
+        let backend = MemoryBackend::new();
+        let (left, right) = (backend.open_store("tl")?, backend.open_store("tr")?);
+        store_row(&right, 1, r#"{"Y":"y1"}"#)?;
+        let flag = Arc::new(AtomicBool::new(false));
+        Ok((
+            TableTableJoin::new(&plan, Arc::clone(&left), right, flag)?,
+            left,
+        ))
+    }
+
+    /// A batch of one table's changes: (key, JSON value or `None` for a deletion).
+    fn changes(
+        join: &mut TableTableJoin,
+        port: Port,
+        rows: &[(i32, Option<&str>)],
+    ) -> Result<(Changes, RawBatch), EngineError> {
+        let mut raw = RawBatch::default();
+        for (i, (key, value)) in rows.iter().enumerate() {
+            raw.push(
+                Some(&key.to_be_bytes()),
+                value.map(str::as_bytes),
+                10,
+                0,
+                i as i64,
+            );
+        }
+        let reader = match port {
+            0 => &mut join.left.reader,
+            _ => join.right_reader(),
+        };
+        let decoded = reader.decode(&raw, true, &mut Vec::new())?;
+        let changes = Changes {
+            deleted: BooleanArray::from(decoded.tombstones),
+            batch: decoded.batch,
+            origins: decoded.rows,
+        };
+        Ok((changes, raw))
+    }
+
+    /// Each row's (left key, X, right key, Y): the joined rows hold the left table's
+    /// columns (ID, X, ROWTIME, ROWPARTITION, ROWOFFSET), then the right table's.
+    fn rows(out: &Changes) -> Vec<(Option<i32>, Option<String>, Option<i32>, Option<String>)> {
+        let int = |c: usize, i: usize| {
+            out.batch
+                .column(c)
+                .as_primitive::<Int32Type>()
+                .iter()
+                .nth(i)
+                .flatten()
+        };
+        let text = |c: usize, i: usize| {
+            out.batch
+                .column(c)
+                .as_string::<i32>()
+                .iter()
+                .nth(i)
+                .flatten()
+                .map(str::to_string)
+        };
+        (0..out.batch.num_rows())
+            .map(|i| (int(0, i), text(1, i), int(5, i), text(6, i)))
+            .collect()
+    }
+
+    #[test]
+    fn a_left_change_on_port_0_joins_the_right_tables_row() -> Result<(), EngineError> {
+        let (mut join, _) = join("JOIN")?;
+        let (input, raw) = changes(
+            &mut join,
+            0,
+            &[(1, Some(r#"{"X":"a"}"#)), (2, Some(r#"{"X":"b"}"#))],
+        )?;
+        let out = join.process(0, input, &mut context(&raw))?;
+        // Key 2 has no right row: an inner join emits nothing for it.
+        assert_eq!(
+            rows(&out),
+            [(Some(1), Some("a".into()), Some(1), Some("y1".into()))]
+        );
+        assert_eq!(out.origins, [0]);
+        assert_eq!(out.deleted, BooleanArray::from(vec![false]));
+        Ok(())
+    }
+
+    #[test]
+    fn a_right_change_on_port_1_joins_the_left_tables_row() -> Result<(), EngineError> {
+        let (mut join, left) = join("LEFT JOIN")?;
+        store_row(&left, 1, r#"{"X":"a"}"#)?;
+        let (input, raw) = changes(&mut join, 1, &[(1, Some(r#"{"Y":"y2"}"#))])?;
+        let out = join.process(1, input, &mut context(&raw))?;
+        assert_eq!(
+            rows(&out),
+            [(Some(1), Some("a".into()), Some(1), Some("y2".into()))]
+        );
+        // Deleting the right row leaves a left join's row with nulls on the right.
+        let (input, raw) = changes(&mut join, 1, &[(1, None)])?;
+        let out = join.process(1, input, &mut context(&raw))?;
+        assert_eq!(rows(&out), [(Some(1), Some("a".into()), None, None)]);
+        assert_eq!(out.deleted, BooleanArray::from(vec![false]));
+        Ok(())
+    }
+}

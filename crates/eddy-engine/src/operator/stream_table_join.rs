@@ -160,51 +160,18 @@ impl Operator for StreamTableJoin {
 mod tests {
     use arrow::array::{AsArray, Int32Array};
     use arrow::datatypes::Int32Type;
-    use eddy_sql::ast::Statement;
-    use eddy_sql::catalog::{Catalog, Column, ColumnRole, FormatName, SourceKind};
+    use eddy_sql::catalog::SourceKind;
     use eddy_sql::types::SqlType;
     use eddy_state::{MemoryBackend, StateBackend};
     use eddy_topic::RawBatch;
 
     use super::*;
-    use crate::operator::tests::context;
+    use crate::operator::tests::{context, plan, source, store_row};
     use crate::reader::SourceReader;
-
-    fn source(name: &str, kind: SourceKind, columns: &[(&str, SqlType, bool)]) -> Source {
-        Source {
-            name: name.into(),
-            kind,
-            columns: columns
-                .iter()
-                .map(|(n, ty, key)| Column {
-                    name: (*n).into(),
-                    ty: ty.clone(),
-                    role: if *key {
-                        ColumnRole::Key
-                    } else {
-                        ColumnRole::Value
-                    },
-                })
-                .collect(),
-            topic: name.to_lowercase(),
-            key_format: FormatName::Kafka,
-            value_format: FormatName::Json,
-            value_delimiter: ',',
-            key_delimiter: ',',
-            wrap_single_value: true,
-            timestamp_column: None,
-            timestamp_format: None,
-            window: None,
-            is_source: false,
-            schemas: Default::default(),
-            sql: String::new(),
-        }
-    }
 
     /// Reviews by users 7 (in the table) and 8 (not), joined with the users table.
     fn joined(kind: &str) -> Result<Changes, EngineError> {
-        let mut catalog = Catalog::new();
-        catalog.insert(source(
+        let reviews = source(
             "REVIEWS",
             SourceKind::Stream,
             &[
@@ -212,30 +179,22 @@ mod tests {
                 ("USERID", SqlType::Int, false),
                 ("RATING", SqlType::Int, false),
             ],
-        ));
-        catalog.insert(source(
+        );
+        let users = source(
             "USERS",
             SourceKind::Table,
             &[
                 ("USERID", SqlType::Int, true),
                 ("NAME", SqlType::String, false),
             ],
-        ));
+        );
         let sql = format!(
             "SELECT r.id, r.rating, u.name FROM reviews r {kind} users u \
              ON r.userid = u.userid EMIT CHANGES;"
         );
-        let Statement::Query(query) = eddy_sql::parse(&sql)?.remove(0).statement else {
-            return Err(EngineError::Internal("not a query".into()));
-        };
-        let plan = eddy_sql::plan::plan_query(&query, &catalog, None)?;
+        let plan = plan(&sql, vec![reviews, users])?;
         let store = MemoryBackend::new().open_store("users")?;
-        let (mut keys, mut rows) = (Payloads::new(), Payloads::new());
-        let mut row = Vec::new();
-        stored_row::write(&mut row, 1, &[], br#"{"NAME":"Ann"}"#);
-        keys.push(Some(&7i32.to_be_bytes()));
-        rows.push(Some(&row));
-        store.write(&keys, &rows)?;
+        store_row(&store, 7, r#"{"NAME":"Ann"}"#)?;
         let progress = Arc::new(TableProgress::default());
         let mut join = StreamTableJoin::new(&plan, store, progress, Duration::ZERO)?
             .ok_or_else(|| EngineError::Internal("no join planned".into()))?;
