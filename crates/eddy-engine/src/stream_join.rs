@@ -515,7 +515,82 @@ fn record_part<'a>(rest: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
 
 #[cfg(test)]
 mod tests {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Int32Type, Int64Type};
+    use eddy_sql::catalog::SourceKind;
+    use eddy_sql::types::SqlType;
+    use eddy_state::{MemoryBackend, StateBackend};
+
     use super::*;
+    use crate::operator::tests::{context, plan, source};
+
+    /// One record of `side` (0 left, 1 right) with key `id`, value `{"V": v}` (left) or
+    /// `{"W": v}` (right) at `ts`, through the join; the joined rows' (left V, right W,
+    /// ROWTIME).
+    fn arrive(
+        join: &mut StreamStreamJoin,
+        left_reader: &mut SourceReader,
+        side: Port,
+        (id, v, ts): (i32, &str, i64),
+    ) -> Result<Vec<(String, String, i64)>, EngineError> {
+        let mut raw = RawBatch::default();
+        let column = if side == 0 { "V" } else { "W" };
+        let value = format!(r#"{{"{column}":"{v}"}}"#);
+        raw.push(Some(&id.to_be_bytes()), Some(value.as_bytes()), ts, 0, ts);
+        let reader = if side == 0 {
+            left_reader
+        } else {
+            join.right_reader()
+        };
+        let decoded = reader.decode(&raw, true, &mut Vec::new())?;
+        let input = Changes::rows(decoded.batch, decoded.rows);
+        let out = join.process(side, input, &mut context(&raw))?;
+        let text = |c: usize, i: usize| out.batch.column(c).as_string::<i32>().value(i).to_string();
+        let times = out.batch.column(2).as_primitive::<Int64Type>();
+        let keys = out.batch.column(5).as_primitive::<Int32Type>();
+        Ok((0..out.batch.num_rows())
+            .map(|i| {
+                assert_eq!(keys.value(i), id);
+                (text(1, i), text(6, i), times.value(i))
+            })
+            .collect())
+    }
+
+    #[test]
+    fn records_join_the_other_sides_records_within_the_window() -> Result<(), EngineError> {
+        let stream = |name: &str, column: &str| {
+            source(
+                name,
+                SourceKind::Stream,
+                &[("ID", SqlType::Int, true), (column, SqlType::String, false)],
+            )
+        };
+        let plan = plan(
+            "SELECT * FROM l JOIN r WITHIN 1 MINUTE ON l.id = r.id EMIT CHANGES;",
+            vec![stream("L", "V"), stream("R", "W")],
+        )?;
+        let backend = MemoryBackend::new();
+        let (left, right) = (backend.open_store("l")?, backend.open_store("r")?);
+        let flag = Arc::new(AtomicBool::new(false));
+        let mut join = StreamStreamJoin::new(&plan, left, right, flag)?;
+        let mut left_reader = SourceReader::for_query(&plan)?;
+        let mut arrive = |side, record| arrive(&mut join, &mut left_reader, side, record);
+        // Nothing on the right yet: an inner join waits.
+        assert_eq!(arrive(0, (1, "a", 1_000))?, []);
+        // Within a minute of the left record: joined, at the later of the two times.
+        assert_eq!(
+            arrive(1, (1, "b", 30_000))?,
+            [("a".to_string(), "b".to_string(), 30_000)]
+        );
+        // Past the window of both: nothing.
+        assert_eq!(arrive(1, (1, "c", 200_000))?, []);
+        // A later left record joins the right records within its window only.
+        assert_eq!(
+            arrive(0, (1, "d", 230_000))?,
+            [("d".to_string(), "c".to_string(), 230_000)]
+        );
+        Ok(())
+    }
 
     #[test]
     fn stored_records_keep_their_headers() {
