@@ -94,7 +94,7 @@ fn avro_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// One generated review's fields, as [`review_value`] writes them.
-struct ReviewFields<'a> {
+pub struct ReviewFields<'a> {
     userid: u32,
     rating: u8,
     text: &'a str,
@@ -106,8 +106,8 @@ struct ReviewFields<'a> {
 
 /// Produces the same reviews as [`produce_reviews`] (same generator, same values) as
 /// records of schema `schema_id` in Confluent's wire format, each value after the prefix
-/// written by `write`.
-fn produce_registry_reviews(
+/// written by `write` ([`avro_review`], [`protobuf_review`]).
+pub fn produce_registry_reviews(
     producer: &mut BatchProducer,
     topic: &str,
     (events, users, now_ms): (u64, u32, i64),
@@ -139,26 +139,16 @@ fn produce_registry_reviews(
     producer.flush()
 }
 
-/// Produces the reviews as AVRO records of schema `schema_id` ([`REVIEW_AVRO_SCHEMA`]).
-pub fn produce_avro_reviews(
-    producer: &mut BatchProducer,
-    topic: &str,
-    events: u64,
-    users: u32,
-    now_ms: i64,
-    schema_id: u32,
-) -> Result<()> {
-    let write = |value: &mut Vec<u8>, r: &ReviewFields<'_>| {
-        avro_long(value, i64::from(r.userid));
-        avro_long(value, i64::from(r.rating));
-        avro_str(value, r.text);
-        avro_str(value, &r.product_id);
-        avro_long(value, r.helpful_votes as i64);
-        value.push(u8::from(r.verified));
-        avro_str(value, "en");
-        avro_long(value, r.created_at);
-    };
-    produce_registry_reviews(producer, topic, (events, users, now_ms), schema_id, write)
+/// Writes a review as an AVRO value of [`REVIEW_AVRO_SCHEMA`].
+pub fn avro_review(value: &mut Vec<u8>, r: &ReviewFields<'_>) {
+    avro_long(value, i64::from(r.userid));
+    avro_long(value, i64::from(r.rating));
+    avro_str(value, r.text);
+    avro_str(value, &r.product_id);
+    avro_long(value, r.helpful_votes as i64);
+    value.push(u8::from(r.verified));
+    avro_str(value, "en");
+    avro_long(value, r.created_at);
 }
 
 /// The Protobuf schema of a review value: the fields of [`review_value`], numbered in order.
@@ -185,28 +175,18 @@ fn proto_str(out: &mut Vec<u8>, field: u64, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// Produces the reviews as PROTOBUF records of schema `schema_id`
-/// ([`REVIEW_PROTOBUF_SCHEMA`], message index 0).
-pub fn produce_protobuf_reviews(
-    producer: &mut BatchProducer,
-    topic: &str,
-    events: u64,
-    users: u32,
-    now_ms: i64,
-    schema_id: u32,
-) -> Result<()> {
-    let write = |value: &mut Vec<u8>, r: &ReviewFields<'_>| {
-        value.push(0);
-        proto_varint(value, 1, i64::from(r.userid));
-        proto_varint(value, 2, i64::from(r.rating));
-        proto_str(value, 3, r.text);
-        proto_str(value, 4, &r.product_id);
-        proto_varint(value, 5, r.helpful_votes as i64);
-        proto_varint(value, 6, i64::from(r.verified));
-        proto_str(value, 7, "en");
-        proto_varint(value, 8, r.created_at);
-    };
-    produce_registry_reviews(producer, topic, (events, users, now_ms), schema_id, write)
+/// Writes a review as a PROTOBUF value of [`REVIEW_PROTOBUF_SCHEMA`]: message index 0,
+/// then the fields.
+pub fn protobuf_review(value: &mut Vec<u8>, r: &ReviewFields<'_>) {
+    value.push(0);
+    proto_varint(value, 1, i64::from(r.userid));
+    proto_varint(value, 2, i64::from(r.rating));
+    proto_str(value, 3, r.text);
+    proto_str(value, 4, &r.product_id);
+    proto_varint(value, 5, r.helpful_votes as i64);
+    proto_varint(value, 6, i64::from(r.verified));
+    proto_str(value, 7, "en");
+    proto_varint(value, 8, r.created_at);
 }
 
 /// Produces the users table (key: the userid as a 4-byte big-endian INT, value JSON).

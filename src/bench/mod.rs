@@ -203,7 +203,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             broker.create_topic(&run.rt, &topic)?;
             let subject = format!("{topic}-value");
             let id = server.register(&run.rt, &subject, "AVRO", data::REVIEW_AVRO_SCHEMA)?;
-            data::produce_avro_reviews(&mut producer, &topic, events, users, now, id)?;
+            let shape = (events, users, now);
+            data::produce_registry_reviews(&mut producer, &topic, shape, id, data::avro_review)?;
         }
         if protobuf {
             let topic = run.topic("reviews_protobuf");
@@ -211,7 +212,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let subject = format!("{topic}-value");
             let id =
                 server.register(&run.rt, &subject, "PROTOBUF", data::REVIEW_PROTOBUF_SCHEMA)?;
-            data::produce_protobuf_reviews(&mut producer, &topic, events, users, now, id)?;
+            let shape = (events, users, now);
+            data::produce_registry_reviews(
+                &mut producer,
+                &topic,
+                shape,
+                id,
+                data::protobuf_review,
+            )?;
         }
         server.kill();
     }

@@ -203,75 +203,42 @@ pub fn run(case: &Case, engine: &Engine, topics: &MemoryTopics, cancel: &AtomicB
 fn register_schemas(case: &Case, engine: &Engine) -> Result<(), String> {
     let registry = &engine.config().schema_registry;
     register_statement_schemas(case, registry)?;
-    let mut sides = Vec::new();
+    let mut declared = Vec::new();
     for t in &case.topics {
-        for value in [false, true] {
-            let (schema, id, format, references) = if value {
-                (
-                    &t.value_schema,
-                    t.value_schema_id,
-                    &t.value_format,
-                    &t.value_schema_references,
-                )
-            } else {
-                (
-                    &t.key_schema,
-                    t.key_schema_id,
-                    &t.key_format,
-                    &t.key_schema_references,
-                )
-            };
+        let sides = [
+            (
+                false,
+                &t.key_schema,
+                t.key_schema_id,
+                &t.key_format,
+                &t.key_schema_references,
+            ),
+            (
+                true,
+                &t.value_schema,
+                t.value_schema_id,
+                &t.value_format,
+                &t.value_schema_references,
+            ),
+        ];
+        for (value, schema, id, format, references) in sides {
             let Some(text) = schema else { continue };
-            sides.push((
-                eddy_registry::subject(&t.name, value),
-                schema_type(format.as_deref(), text),
+            declared.push(Declared {
+                subject: eddy_registry::subject(&t.name, value),
+                schema_type: schema_type(format.as_deref(), text),
                 text,
                 id,
                 references,
-            ));
+            });
         }
     }
-    // ksqlDB's harness registers the referred-to schemas after the topics' own, so they
-    // get the later ids. A registry checks that a schema's references resolve, so here
-    // they go first, with the ids the harness's order gives them, and the topics' schemas
-    // take the ids before them.
-    if sides.iter().any(|side| !side.4.is_empty()) {
-        let mut next = (1u32..)
-            .find(|id| registry.schema(*id).is_err())
-            .unwrap_or(1);
-        let mut given: Vec<(&String, u32)> = Vec::new();
-        for side in &mut sides {
-            if side.3.is_none() {
-                let id = match given.iter().find(|(text, _)| *text == side.2) {
-                    Some((_, id)) => *id,
-                    None => {
-                        let id = next;
-                        next += 1;
-                        given.push((side.2, id));
-                        id
-                    }
-                };
-                side.3 = Some(id);
-            }
-        }
-        let mut registered: Vec<&String> = Vec::new();
-        for side in &sides {
-            for (name, text) in side.4 {
-                if registered.contains(&name) {
-                    continue;
-                }
-                registered.push(name);
-                let schema = eddy_registry::Schema::new(side.1, text.clone());
-                registry
-                    .register_with_id(name, &schema, Some(next))
-                    .map_err(|e| format!("could not register the schema {name}: {e}"))?;
-                next += 1;
-            }
-        }
+    if declared.iter().any(|d| !d.references.is_empty()) {
+        register_references_first(registry.as_ref(), &mut declared)?;
     }
-    for (subject, schema_type, text, id, references) in sides {
+    for d in declared {
         // Each referenced schema is version 1 of the subject of its name.
-        let refs = references
+        let references = d
+            .references
             .iter()
             .map(|(name, _)| eddy_registry::SchemaReference {
                 name: name.clone(),
@@ -280,13 +247,64 @@ fn register_schemas(case: &Case, engine: &Engine) -> Result<(), String> {
             })
             .collect();
         let schema = eddy_registry::Schema {
-            schema_type,
-            text: text.clone(),
-            references: refs,
+            schema_type: d.schema_type,
+            text: d.text.clone(),
+            references,
         };
         registry
-            .register_with_id(&subject, &schema, id)
-            .map_err(|e| format!("could not register the schema of {subject}: {e}"))?;
+            .register_with_id(&d.subject, &schema, d.id)
+            .map_err(|e| format!("could not register the schema of {}: {e}", d.subject))?;
+    }
+    Ok(())
+}
+
+/// A schema a case's topic declares for its keys or values.
+struct Declared<'a> {
+    subject: String,
+    schema_type: eddy_registry::SchemaType,
+    text: &'a String,
+    /// The id it must get, if the case gives one.
+    id: Option<u32>,
+    /// The schemas it imports: (name, text).
+    references: &'a [(String, String)],
+}
+
+/// ksqlDB's harness registers the referred-to schemas after the topics' own, so they get
+/// the later ids. A registry checks that a schema's references resolve, so here they go
+/// first, with the ids the harness's order gives them, and each declared schema without an
+/// id is given the one it would have got (equal texts share one).
+fn register_references_first(
+    registry: &dyn eddy_registry::SchemaRegistry,
+    declared: &mut [Declared<'_>],
+) -> Result<(), String> {
+    let mut next = (1u32..)
+        .find(|id| registry.schema(*id).is_err())
+        .unwrap_or(1);
+    let mut given: Vec<(&String, u32)> = Vec::new();
+    for d in declared.iter_mut().filter(|d| d.id.is_none()) {
+        let id = match given.iter().find(|(text, _)| *text == d.text) {
+            Some((_, id)) => *id,
+            None => {
+                given.push((d.text, next));
+                next += 1;
+                next - 1
+            }
+        };
+        d.id = Some(id);
+    }
+    let mut registered: Vec<&String> = Vec::new();
+    for d in declared.iter() {
+        for (name, text) in d.references {
+            if registered.contains(&name) {
+                continue;
+            }
+            registered.push(name);
+            let schema = eddy_registry::Schema::new(d.schema_type, text.clone());
+            registry
+                .register_with_id(name, &schema, Some(next))
+                .map_err(|e| format!("could not register the schema {name}: {e}"))?;
+            next += 1;
+        }
     }
     Ok(())
 }

@@ -113,7 +113,7 @@ pub(crate) mod tests {
     use std::sync::{Arc, LazyLock};
 
     use eddy_sql::ast::Statement;
-    use eddy_sql::catalog::{Catalog, Column, ColumnRole, FormatName, Source, SourceKind};
+    use eddy_sql::catalog::{Catalog, Column, ColumnRole, Source, SourceKind};
     use eddy_sql::plan::QueryPlan;
     use eddy_sql::types::SqlType;
     use eddy_state::KeyValueStore;
@@ -141,34 +141,19 @@ pub(crate) mod tests {
         kind: SourceKind,
         columns: &[(&str, SqlType, bool)],
     ) -> Source {
-        Source {
-            name: name.into(),
-            kind,
-            columns: columns
-                .iter()
-                .map(|(n, ty, key)| Column {
-                    name: (*n).into(),
-                    ty: ty.clone(),
-                    role: if *key {
-                        ColumnRole::Key
-                    } else {
-                        ColumnRole::Value
-                    },
-                })
-                .collect(),
-            topic: name.to_lowercase(),
-            key_format: FormatName::Kafka,
-            value_format: FormatName::Json,
-            value_delimiter: ',',
-            key_delimiter: ',',
-            wrap_single_value: true,
-            timestamp_column: None,
-            timestamp_format: None,
-            window: None,
-            is_source: false,
-            schemas: Default::default(),
-            sql: String::new(),
-        }
+        let columns = columns
+            .iter()
+            .map(|(n, ty, key)| Column {
+                name: (*n).into(),
+                ty: ty.clone(),
+                role: if *key {
+                    ColumnRole::Key
+                } else {
+                    ColumnRole::Value
+                },
+            })
+            .collect();
+        Source::new(name, kind, &name.to_lowercase(), columns)
     }
 
     /// The plan of push query `sql` over `sources`.

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use eddy_sql::catalog::{Column, ColumnRole, FormatName, Source, SourceKind};
+use eddy_sql::catalog::{Column, ColumnRole, Source, SourceKind};
 use eddy_sql::types::SqlType;
 use eddy_topic::{Payloads, RecordSink};
 use serde_json::json;
@@ -70,35 +70,23 @@ impl ProcessingLog {
             ty,
             role: ColumnRole::Value,
         };
+        let columns = vec![
+            col("LOGGER", SqlType::String),
+            col("LEVEL", SqlType::String),
+            col("TIME", SqlType::Bigint),
+            col("QUERY_ID", SqlType::String),
+            col("TYPE", SqlType::String),
+            col("TOPIC", SqlType::String),
+            col("PARTITION", SqlType::Int),
+            col("OFFSET", SqlType::Bigint),
+            col("MESSAGE", SqlType::String),
+            col("RECORD", SqlType::String),
+        ];
         Source {
-            name: PROCESSING_LOG_STREAM.to_string(),
-            kind: SourceKind::Stream,
-            columns: vec![
-                col("LOGGER", SqlType::String),
-                col("LEVEL", SqlType::String),
-                col("TIME", SqlType::Bigint),
-                col("QUERY_ID", SqlType::String),
-                col("TYPE", SqlType::String),
-                col("TOPIC", SqlType::String),
-                col("PARTITION", SqlType::Int),
-                col("OFFSET", SqlType::Bigint),
-                col("MESSAGE", SqlType::String),
-                col("RECORD", SqlType::String),
-            ],
-            topic: topic.to_string(),
-            key_format: FormatName::Kafka,
-            value_format: FormatName::Json,
-            value_delimiter: ',',
-            key_delimiter: ',',
-            wrap_single_value: true,
-            timestamp_column: None,
-            timestamp_format: None,
-            window: None,
-            is_source: false,
-            schemas: Default::default(),
             sql: format!(
                 "CREATE STREAM {PROCESSING_LOG_STREAM} WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON');"
             ),
+            ..Source::new(PROCESSING_LOG_STREAM, SourceKind::Stream, topic, columns)
         }
     }
 

@@ -61,10 +61,8 @@ pub(crate) struct QueryTask {
     source: Box<dyn RecordSource>,
     reader: SourceReader,
     join: Option<StreamTableJoin>,
-    /// `WHERE`, as the table aggregation's versions apply it.
-    filter: Option<Compiled>,
-    /// `WHERE`, as an operator over the joined rows.
-    where_clause: Option<Filter>,
+    /// `WHERE` (a table's aggregation applies its predicate to both versions of a row).
+    filter: Option<Filter>,
     key_exprs: Vec<Compiled>,
     value_exprs: Vec<Compiled>,
     key_schema: SchemaRef,
@@ -152,19 +150,17 @@ impl QueryTask {
                 .collect()
         };
         let out = plan.output_columns();
-        let filter = plan
-            .filter
-            .as_ref()
-            .map(|f| Compiled::new(f, &plan.input_schema))
-            .transpose()?;
         Ok(Self {
             id: id.to_string(),
             topics,
             source,
             reader: SourceReader::for_query(plan)?,
             join,
-            where_clause: filter.clone().map(Filter::new),
-            filter,
+            filter: plan
+                .filter
+                .as_ref()
+                .map(|f| Compiled::new(f, &plan.input_schema).map(Filter::new))
+                .transpose()?,
             key_exprs: compile(ColumnRole::Key)?,
             value_exprs: compile(ColumnRole::Value)?,
             key_schema: columns_schema(out.iter().filter(|c| c.role == ColumnRole::Key)),
@@ -290,7 +286,7 @@ impl QueryTask {
         let versions = table_versions(
             stage,
             &mut self.reader,
-            self.filter.as_ref(),
+            self.filter.as_ref().map(Filter::predicate),
             &self.raw,
             &decoded,
             &mut row_errors,
@@ -442,7 +438,7 @@ impl QueryTask {
         let stream_join = self.stream_join.as_mut().map(|j| j as &mut dyn Operator);
         let lookup = self.join.as_mut().map(|j| j as &mut dyn Operator);
         let filter = self
-            .where_clause
+            .filter
             .as_mut()
             .filter(|_| !table_aggregate)
             .map(|f| f as &mut dyn Operator);
@@ -545,7 +541,7 @@ impl QueryTask {
                 table_changes(
                     stage,
                     &mut self.reader,
-                    self.filter.as_ref(),
+                    self.filter.as_ref().map(Filter::predicate),
                     &self.raw,
                     &decoded,
                     &mut row_errors,

@@ -207,6 +207,29 @@ impl PartialEq for Registry {
 }
 
 impl Source {
+    /// A source of `columns` over `topic` with the defaults a `CREATE` statement without
+    /// formats gives: KAFKA keys, JSON values, `,` delimiters, single values wrapped, the
+    /// record's own timestamp, no window, no schema-registry settings.
+    pub fn new(name: &str, kind: SourceKind, topic: &str, columns: Vec<Column>) -> Source {
+        Source {
+            name: name.to_string(),
+            kind,
+            columns,
+            topic: topic.to_string(),
+            key_format: FormatName::Kafka,
+            value_format: FormatName::Json,
+            value_delimiter: ',',
+            key_delimiter: ',',
+            wrap_single_value: true,
+            timestamp_column: None,
+            timestamp_format: None,
+            window: None,
+            is_source: false,
+            sql: String::new(),
+            schemas: SourceSchemas::default(),
+        }
+    }
+
     /// Key columns in order.
     pub fn key_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| c.role == ColumnRole::Key)

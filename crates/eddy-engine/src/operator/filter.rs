@@ -16,6 +16,12 @@ impl Filter {
     pub(crate) fn new(predicate: Compiled) -> Self {
         Self { predicate }
     }
+
+    /// The predicate, for what applies it to other rows than the operator's input (a
+    /// table's previous versions).
+    pub(crate) fn predicate(&self) -> &Compiled {
+        &self.predicate
+    }
 }
 
 impl Operator for Filter {

@@ -7,6 +7,7 @@
 //! model must be equal in both schemas.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
@@ -75,12 +76,34 @@ struct Walk<'a> {
 }
 
 /// A schema's keywords; `true` is no keywords, `false` is `None` (accepts nothing).
-fn keywords(schema: &Value) -> Option<Map<String, Value>> {
+fn keywords(schema: &Value) -> Option<&Map<String, Value>> {
     match schema {
         Value::Bool(false) => None,
-        Value::Object(m) => Some(m.clone()),
-        _ => Some(Map::new()),
+        Value::Object(m) => Some(m),
+        _ => Some(&NO_KEYWORDS),
     }
+}
+
+static NO_KEYWORDS: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
+
+/// What `additionalProperties` is where a schema does not say: anything.
+static ANYTHING: Value = Value::Bool(true);
+
+/// The array under `key` (`anyOf`, `allOf`, …), if the schema has one.
+fn array<'a>(k: &'a Map<String, Value>, key: &str) -> Option<&'a Vec<Value>> {
+    k.get(key).and_then(Value::as_array)
+}
+
+/// A schema's `properties` (none where it lists none).
+fn properties(k: &Map<String, Value>) -> &Map<String, Value> {
+    k.get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&NO_KEYWORDS)
+}
+
+/// A schema's alternatives: its `anyOf` or its `oneOf`.
+fn alternatives(k: &Map<String, Value>) -> Option<&Vec<Value>> {
+    array(k, "anyOf").or_else(|| array(k, "oneOf"))
 }
 
 /// Follows a local reference (`#/definitions/A`, `#/$defs/A`) within `root`.
@@ -169,20 +192,20 @@ impl Walk<'_> {
                 "the new schema accepts nothing".into(),
             );
         };
-        if self.combined(writer, &w, reader, &r, at) {
+        if self.combined(writer, w, reader, r, at) {
             return;
         }
-        self.compare_types(&w, &r, at);
-        self.compare_values(&w, &r, at);
-        self.compare_bounds(&w, &r, at);
-        let both = |t: &str| types(&w).contains(&t) && types(&r).contains(&t);
+        self.compare_types(w, r, at);
+        self.compare_values(w, r, at);
+        self.compare_bounds(w, r, at);
+        let both = |t: &str| types(w).contains(&t) && types(r).contains(&t);
         if both("object") {
-            self.compare_objects(&w, &r, at);
+            self.compare_objects(w, r, at);
         }
         if both("array") {
-            self.compare_arrays(&w, &r, at);
+            self.compare_arrays(w, r, at);
         }
-        for (name, value) in &r {
+        for (name, value) in r {
             if !HANDLED.contains(&name.as_str()) && w.get(name) != Some(value) {
                 self.push(
                     "KEYWORD_CHANGED",
@@ -202,19 +225,13 @@ impl Walk<'_> {
         r: &Map<String, Value>,
         at: &str,
     ) -> bool {
-        let alternatives = |k: &Map<String, Value>| -> Option<Vec<Value>> {
-            ["anyOf", "oneOf"]
-                .iter()
-                .find_map(|c| k.get(*c).and_then(Value::as_array).cloned())
-        };
-        let all_of = |k: &Map<String, Value>| k.get("allOf").and_then(Value::as_array).cloned();
-        if let Some(members) = all_of(r) {
+        if let Some(members) = array(r, "allOf") {
             for (i, m) in members.iter().enumerate() {
                 self.compare(writer, m, &format!("{at}/allOf/{i}"));
             }
             return true;
         }
-        if let Some(members) = all_of(w) {
+        if let Some(members) = array(w, "allOf") {
             // A document the writer accepts passes each member; one member the reader
             // accepts whole is enough.
             if members.iter().any(|m| self.fits(m, reader)) {
@@ -351,27 +368,19 @@ impl Walk<'_> {
     }
 
     fn compare_objects(&mut self, w: &Map<String, Value>, r: &Map<String, Value>, at: &str) {
-        let props = |k: &Map<String, Value>| -> Map<String, Value> {
-            k.get("properties")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default()
-        };
-        let (wp, rp) = (props(w), props(r));
+        let (wp, rp) = (properties(w), properties(r));
         // What a side puts under names it does not list: anything, nothing, or a schema.
-        let additional = |k: &Map<String, Value>| {
-            k.get("additionalProperties")
-                .cloned()
-                .unwrap_or(Value::Bool(true))
-        };
-        let (wa, ra) = (additional(w), additional(r));
+        let (wa, ra) = (
+            w.get("additionalProperties").unwrap_or(&ANYTHING),
+            r.get("additionalProperties").unwrap_or(&ANYTHING),
+        );
         let open = |v: &Value| keywords(v).is_some_and(|k| k.is_empty());
-        for (name, reader_schema) in &rp {
+        for (name, reader_schema) in rp {
             let path = format!("{at}/properties/{name}");
             match wp.get(name) {
                 Some(writer_schema) => self.compare(writer_schema, reader_schema, &path),
-                None if wa == Value::Bool(false) => {}
-                None if open(&wa) => {
+                None if *wa == Value::Bool(false) => {}
+                None if open(wa) => {
                     if !self.fits(&Value::Bool(true), reader_schema) {
                         self.push(
                             "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL",
@@ -380,25 +389,25 @@ impl Walk<'_> {
                         );
                     }
                 }
-                None => self.compare(&wa, reader_schema, &path),
+                None => self.compare(wa, reader_schema, &path),
             }
         }
-        for (name, writer_schema) in &wp {
+        for (name, writer_schema) in wp {
             if rp.contains_key(name) {
                 continue;
             }
             let path = format!("{at}/properties/{name}");
-            if ra == Value::Bool(false) {
+            if *ra == Value::Bool(false) {
                 self.push(
                     "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL",
                     &path,
                     format!("the property '{name}' was removed from a closed content model"),
                 );
-            } else if !open(&ra) {
-                self.compare(writer_schema, &ra, &path);
+            } else if !open(ra) {
+                self.compare(writer_schema, ra, &path);
             }
         }
-        if !open(&ra) && wa != Value::Bool(false) && !self.fits(&wa, &ra) {
+        if !open(ra) && *wa != Value::Bool(false) && !self.fits(wa, ra) {
             self.push(
                 "ADDITIONAL_PROPERTIES_NARROWED",
                 &format!("{at}/additionalProperties"),

@@ -3,37 +3,22 @@
 
 use super::*;
 use crate::ast::Statement;
-use crate::catalog::{Column, FormatName};
+use crate::catalog::Column;
 
 fn source(name: &str, kind: SourceKind, cols: &[(&str, SqlType, bool)]) -> Source {
-    Source {
-        name: name.into(),
-        kind,
-        columns: cols
-            .iter()
-            .map(|(n, t, key)| Column {
-                name: (*n).into(),
-                ty: t.clone(),
-                role: if *key {
-                    ColumnRole::Key
-                } else {
-                    ColumnRole::Value
-                },
-            })
-            .collect(),
-        topic: name.to_lowercase(),
-        key_format: FormatName::Kafka,
-        value_format: FormatName::Json,
-        value_delimiter: ',',
-        key_delimiter: ',',
-        wrap_single_value: true,
-        timestamp_column: None,
-        timestamp_format: None,
-        window: None,
-        is_source: false,
-        schemas: Default::default(),
-        sql: String::new(),
-    }
+    let columns = cols
+        .iter()
+        .map(|(n, t, key)| Column {
+            name: (*n).into(),
+            ty: t.clone(),
+            role: if *key {
+                ColumnRole::Key
+            } else {
+                ColumnRole::Value
+            },
+        })
+        .collect();
+    Source::new(name, kind, &name.to_lowercase(), columns)
 }
 
 fn catalog() -> Catalog {
